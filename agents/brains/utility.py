@@ -1,0 +1,178 @@
+"""The utility brain: a RecSim-style numeric choice model, no LLM.
+
+Per item on a page the utility is
+
+    taste_weight      * z(cos(user taste, item embedding)) / 2   (z: per-user standardised)
+  + conformity_weight * (conformity - 1) / 2 * (item mean rating - global mean)
+  + popularity_weight * log-popularity in [0, 1]
+  - fatigue           * (page - 1)
+  - repetition        (genres already watched this session, less for diverse users)
+  + noise             * N(0, 1)
+
+and the item is watched when the utility clears ``watch_threshold`` (lower for active
+users). A watched item's rating is calibrated to the user's own rating mean and spread.
+After each page the user leaves with probability sigmoid(exit_base + exit_per_page * page
+- exit_satisfaction * page satisfaction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.brains.base import (
+    InterviewAnswer,
+    ItemDecision,
+    PageDecision,
+    PageObservation,
+    SessionSummary,
+)
+from agents.profile import UserProfile
+from scenarios.schema import UtilityParams
+from tools.dataset import Catalog
+
+__all__ = ["UtilityBrain", "World"]
+
+
+@dataclass(frozen=True, eq=False)
+class World:
+    """Item facts every brain may consult (read-only, shared by all agents)."""
+
+    catalog: Catalog
+    embeddings: np.ndarray  # items x d, unit rows
+    item_mean: np.ndarray  # shrunk mean rating per item
+    popularity: np.ndarray  # interaction counts per item
+    global_mean: float
+
+    def popularity_score(self, items: np.ndarray) -> np.ndarray:
+        top = float(np.log1p(self.popularity.max())) or 1.0
+        return np.log1p(self.popularity[items]) / top
+
+
+def _r(x: float) -> float:
+    # Rounded floats keep traces short and byte-stable across platforms' last-digit noise.
+    return round(float(x), 5)
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
+
+
+class UtilityBrain:
+    """Decides watch / skip, rating, leave and satisfaction from numbers alone."""
+
+    name = "utility"
+
+    def __init__(self, world: World, params: UtilityParams | None = None) -> None:
+        self.world = world
+        self.p = params or UtilityParams()
+        self._baseline: dict[int, tuple[float, float]] = {}
+
+    def utilities(
+        self, obs: PageObservation, noise: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Utility of each item on the page and its named components."""
+        w, p, prof = self.world, self.p, obs.profile
+        items = np.asarray(obs.items, dtype=np.int64)
+        mu, sd = self._taste_baseline(prof)
+        taste = 0.5 * p.taste_weight * (w.embeddings[items] @ prof.taste - mu) / sd
+        conform = (p.conformity_weight * (prof.conformity - 1) / 2.0
+                   * (w.item_mean[items] - w.global_mean))
+        pop = p.popularity_weight * w.popularity_score(items)
+        fatigue = np.full(items.shape, -p.fatigue * (obs.page - 1))
+        watched_genres = {g for m in obs.memory if m.get("action") == "watch"
+                          for g in m.get("genres", ())}
+        overlap = np.array([
+            len(watched_genres.intersection(w.catalog.genres[i]))
+            / max(len(w.catalog.genres[i]), 1) for i in items
+        ])
+        repetition = -0.1 * (4 - prof.diversity) / 2.0 * overlap
+        eps = p.noise * noise
+        parts = {"taste": taste, "conformity": conform, "popularity": pop,
+                 "fatigue": fatigue, "repetition": repetition, "noise": eps}
+        return taste + conform + pop + fatigue + repetition + eps, parts
+
+    def _taste_baseline(self, prof: UserProfile) -> tuple[float, float]:
+        """Mean and spread of the user's similarity over the catalogue (cached).
+
+        Similarities are standardised per user so that "matches my taste" means "better
+        than a typical item for me", whatever the embedding's offset.
+        """
+        hit = self._baseline.get(prof.user)
+        if hit is None:
+            sims = self.world.embeddings @ prof.taste
+            hit = (float(sims.mean()), float(sims.std()) or 1.0)
+            self._baseline[prof.user] = hit
+        return hit
+
+    def threshold(self, activity: int) -> float:
+        return self.p.watch_threshold - 0.12 * (activity - 2)
+
+    def rate(self, obs: PageObservation, item: int, taste: float, noise: float) -> int:
+        w, p, prof = self.world, self.p, obs.profile
+        z = float(np.clip(taste / (0.5 * max(p.taste_weight, 1e-9)), -3.0, 3.0))
+        crowd = (prof.conformity / 3.0) * (float(w.item_mean[item]) - w.global_mean)
+        stars = prof.rating_mean + prof.rating_std * 0.25 * z + crowd + p.rating_noise * noise
+        return int(np.clip(np.rint(stars), 1, 5))
+
+    def decide_page(self, obs: PageObservation, rng: np.random.Generator) -> PageDecision:
+        n = len(obs.items)
+        noise = rng.standard_normal(n)
+        rating_noise = rng.standard_normal(n)
+        util, parts = self.utilities(obs, noise)
+        thr = self.threshold(obs.profile.activity)
+        decisions = []
+        for k, item in enumerate(obs.items):
+            watch = bool(util[k] > thr)
+            inputs = {name: _r(v[k]) for name, v in parts.items()}
+            inputs["utility"] = _r(util[k])
+            inputs["threshold"] = _r(thr)
+            rating = self.rate(obs, item, float(parts["taste"][k]), float(rating_noise[k])) \
+                if watch else None
+            top = max(("taste", "conformity", "popularity"), key=lambda c: inputs[c])
+            reason = (f"watch: {top} pulls" if watch else
+                      f"skip: utility {inputs['utility']:.2f} below {inputs['threshold']:.2f}")
+            decisions.append(ItemDecision(item, watch, rating, reason, inputs))
+        watched = [d for d in decisions if d.watch]
+        share = len(watched) / max(n, 1)
+        mean_r = float(np.mean([d.rating for d in watched])) if watched else 0.0
+        page_sat = share * (0.5 + (mean_r - 1.0) / 8.0) if watched else 0.0
+        logit = (self.p.exit_base + self.p.exit_per_page * (obs.page - 1)
+                 - self.p.exit_satisfaction * page_sat
+                 + 0.3 * (2 - obs.profile.activity))
+        p_leave = _sigmoid(logit)
+        draw = float(rng.random())
+        leave = draw < p_leave
+        feeling = ("pleased" if page_sat >= 0.5 else "mixed" if page_sat > 0 else "bored")
+        return PageDecision(
+            items=tuple(decisions),
+            leave=leave,
+            feeling=feeling,
+            inputs={"page_satisfaction": _r(page_sat), "p_leave": _r(p_leave),
+                    "draw": _r(draw)},
+        )
+
+    def interview(self, session: SessionSummary, rng: np.random.Generator) -> InterviewAnswer:
+        watch_rate = len(session.watched) / max(session.shown, 1)
+        mean_r = float(np.mean(session.ratings)) if session.ratings else 0.0
+        liking = (mean_r - session.profile.rating_mean) if session.ratings else -1.0
+        x = 4.0 * (watch_rate - 0.25) + liking + 0.1 * (session.pages - 3)
+        noise = float(rng.standard_normal()) * 0.6
+        sat = int(np.clip(np.rint(1.0 + 9.0 * _sigmoid(x) + noise), 1, 10))
+        genres: dict[str, int] = {}
+        for i in session.watched:
+            for g in self.world.catalog.genres[i]:
+                genres[g] = genres.get(g, 0) + 1
+        top = sorted(genres, key=lambda g: (-genres[g], g))[:2]
+        watched_txt = (f"watched {len(session.watched)} of {session.shown} "
+                       f"recommendations" + (f", mostly {' and '.join(top)}" if top else ""))
+        rated_txt = f"; rated them {mean_r:.1f} on average" if session.ratings else ""
+        left_txt = (f"; left after page {session.pages}" if session.left_early
+                    else f"; browsed all {session.pages} pages")
+        return InterviewAnswer(
+            satisfaction=sat,
+            reason=f"I {watched_txt}{rated_txt}{left_txt}.",
+            inputs={"watch_rate": _r(watch_rate), "mean_rating": _r(mean_r),
+                    "x": _r(x), "noise": _r(noise)},
+        )

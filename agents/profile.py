@@ -1,0 +1,157 @@
+"""User profiles from data, as Agent4Rec builds them.
+
+Macro traits (activity, conformity, diversity) are scored 1-3 by the user's tertile in the
+population; micro traits are concrete tastes: liked and disliked genres and items. The
+taste vector (mean embedding of liked items minus a share of disliked ones) feeds the
+utility brain's similarity term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scenarios.schema import TraitOverrides
+from tools.dataset import Dataset, Interactions
+
+__all__ = ["UserProfile", "build_profiles", "tertile_scores"]
+
+
+@dataclass(frozen=True, eq=False)
+class UserProfile:
+    """Everything an agent knows about itself before the simulation starts."""
+
+    user: int
+    user_id: str
+    activity: int
+    conformity: int
+    diversity: int
+    n_history: int
+    rating_mean: float
+    rating_std: float
+    liked_genres: tuple[str, ...]
+    disliked_genres: tuple[str, ...]
+    liked_items: tuple[str, ...]
+    disliked_items: tuple[str, ...]
+    taste: np.ndarray
+    attrs: dict[str, str]
+
+    def to_event(self) -> dict[str, Any]:
+        """The profile as it appears in the trace (no vectors)."""
+        return {
+            "user": self.user_id,
+            "traits": {
+                "activity": self.activity,
+                "conformity": self.conformity,
+                "diversity": self.diversity,
+            },
+            "tastes": {
+                "liked_genres": list(self.liked_genres),
+                "disliked_genres": list(self.disliked_genres),
+                "liked_items": list(self.liked_items),
+                "disliked_items": list(self.disliked_items),
+            },
+            "history": {
+                "n": self.n_history,
+                "rating_mean": round(self.rating_mean, 4),
+                "rating_std": round(self.rating_std, 4),
+            },
+            "attrs": dict(self.attrs),
+        }
+
+
+def tertile_scores(values: np.ndarray) -> np.ndarray:
+    """1, 2 or 3 by population tertile (ties share the lower score)."""
+    if values.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = np.quantile(values, [1 / 3, 2 / 3])
+    return (1 + (values > lo).astype(np.int64) + (values > hi).astype(np.int64)).astype(np.int64)
+
+
+def _genre_entropy(counts: np.ndarray) -> float:
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    p = counts[counts > 0] / total
+    return float(-(p * np.log2(p)).sum())
+
+
+def build_profiles(
+    dataset: Dataset,
+    history: Interactions,
+    embeddings: np.ndarray,
+    overrides: TraitOverrides | None = None,
+    n_examples: int = 5,
+) -> list[UserProfile]:
+    """Profiles for every user of ``dataset`` from ``history`` alone.
+
+    Traits are tertiles over the whole population (not the sampled subset), so a user's
+    traits do not depend on who else was sampled.
+    """
+    n_users, cat = dataset.n_users, dataset.catalog
+    item_mean = dataset.with_interactions(history).item_mean_rating
+    gm = cat.genre_matrix
+    order = np.lexsort((np.arange(len(history)), history.ts, history.user))
+    users, items, ratings = history.user[order], history.item[order], history.rating[order]
+    bounds = np.searchsorted(users, np.arange(n_users + 1))
+
+    counts = np.diff(bounds).astype(np.float64)
+    deviation = np.full(n_users, np.inf)
+    entropy = np.zeros(n_users)
+    for u in range(n_users):
+        s, e = bounds[u], bounds[u + 1]
+        if e > s:
+            deviation[u] = float(np.mean((ratings[s:e] - item_mean[items[s:e]]) ** 2))
+            entropy[u] = _genre_entropy(gm[items[s:e]].sum(axis=0))
+    activity = tertile_scores(counts)
+    finite = np.isfinite(deviation)
+    dev_fill = np.where(finite, deviation, deviation[finite].max() if finite.any() else 0.0)
+    conformity = 4 - tertile_scores(dev_fill)  # small deviation from the crowd = conformist
+    diversity = tertile_scores(entropy)
+    ov = overrides or TraitOverrides()
+
+    global_mean = float(history.rating.mean()) if len(history) else 3.5
+    profiles = []
+    for u in range(n_users):
+        s, e = bounds[u], bounds[u + 1]
+        it, r = items[s:e], ratings[s:e]
+        liked, disliked = it[r >= 4], it[r <= 2]
+        taste = np.zeros(embeddings.shape[1], dtype=np.float64)
+        if liked.size:
+            taste += embeddings[liked].mean(axis=0)
+        if disliked.size:
+            taste -= 0.5 * embeddings[disliked].mean(axis=0)
+        if not liked.size and it.size:
+            taste += embeddings[it].mean(axis=0)
+        norm = np.linalg.norm(taste)
+        taste = taste / norm if norm > 0 else taste
+        # Genre taste: share among liked items relative to the user's whole history.
+        g_all = gm[it].sum(axis=0) + 1.0
+        g_like = gm[liked].sum(axis=0)
+        g_dis = gm[disliked].sum(axis=0)
+        lift = g_like / g_all
+        liked_genres = [cat.genre_names[j] for j in np.argsort(-lift, kind="stable")[:3]
+                        if g_like[j] > 0]
+        drop = g_dis / g_all
+        disliked_genres = [cat.genre_names[j] for j in np.argsort(-drop, kind="stable")[:2]
+                           if g_dis[j] > 0 and cat.genre_names[j] not in liked_genres]
+        profiles.append(UserProfile(
+            user=u,
+            user_id=dataset.user_ids[u],
+            activity=ov.activity or int(activity[u]),
+            conformity=ov.conformity or int(conformity[u]),
+            diversity=ov.diversity or int(diversity[u]),
+            n_history=int(e - s),
+            rating_mean=float(r.mean()) if r.size else global_mean,
+            rating_std=float(r.std()) if r.size > 1 else 1.0,
+            liked_genres=tuple(liked_genres),
+            disliked_genres=tuple(disliked_genres),
+            # Most recent first: what the user would name if asked.
+            liked_items=tuple(cat.item_ids[i] for i in liked[::-1][:n_examples]),
+            disliked_items=tuple(cat.item_ids[i] for i in disliked[::-1][:n_examples]),
+            taste=taste.astype(np.float32),
+            attrs=dict(dataset.user_attrs[u]) if dataset.user_attrs else {},
+        ))
+    return profiles

@@ -1,0 +1,79 @@
+"""Shared by the benchmarks: where they ran, and writing a marked section of a doc."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["DOC", "ROOT", "command_line", "machine_line", "update_doc"]
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _nproc() -> int:
+    # Like nproc(1): the CPUs this process may run on, not the machine's total.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def machine_line() -> str:
+    """One line describing where the figures were measured."""
+    import implicit
+    import numpy
+    import scipy
+
+    return (
+        f"{_nproc()} CPUs (nproc), {_cpu_model()}; Python {platform.python_version()}, "
+        f"numpy {numpy.__version__}, scipy {scipy.__version__}, implicit {implicit.__version__}"
+    )
+
+
+def command_line(script: str, argv: Sequence[str]) -> str:
+    """The command that reproduces a figure, with paths relative to the current folder."""
+
+    def rel(p: str) -> str:
+        try:
+            return os.path.relpath(p)
+        except ValueError:
+            return p
+
+    return shlex.join([rel(sys.executable), rel(script), *argv])
+
+
+def update_doc(path: Path, start: str, end: str, section: str) -> None:
+    """Replace the ``start``..``end`` section of ``path`` (or append it).
+
+    ``section`` must include both markers. Creates the file if needed.
+
+    Raises:
+        ValueError: Only one of the two markers is present, or they are out of order
+            (rather than guess, leave the file alone).
+    """
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    has_start, has_end = start in text, end in text
+    if has_start and has_end and text.index(start) < text.index(end):
+        head, rest = text.split(start, 1)
+        new = head + section + rest.split(end, 1)[1]
+    elif not has_start and not has_end:
+        new = text.rstrip("\n") + "\n\n" + section + "\n"
+    else:
+        raise ValueError(f"{path}: unbalanced '{start}' / '{end}' markers; fix them by hand")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new, encoding="utf-8")

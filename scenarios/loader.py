@@ -1,0 +1,170 @@
+"""Load scenario and role YAML into frozen models; errors name file, line and field."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from scenarios.schema import RoleConfig, Scenario, scenario_problems
+
+__all__ = [
+    "LoadedScenario",
+    "ScenarioError",
+    "json_schemas",
+    "load_role",
+    "load_scenario",
+    "validate_file",
+]
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[str | int, ...]
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario or role file. ``str()`` is one line: ``FILE:LINE: field: message``."""
+
+    def __init__(self, path: Path | str, line: int, field: str, message: str) -> None:
+        self.path, self.line, self.field, self.message = str(path), line, field, message
+        where = f"{field}: " if field else ""
+        super().__init__(f"{self.path}:{line}: {where}{message}")
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A validated scenario, its resolved role, and where they came from."""
+
+    scenario: Scenario
+    role: RoleConfig
+    path: Path
+    role_path: Path | None
+
+    def resolved_config(self) -> dict[str, Any]:
+        """The full config with defaults filled in and the role inlined (for traces)."""
+        cfg = self.scenario.model_dump(mode="json")
+        cfg["population"]["role"] = self.role.model_dump(mode="json")
+        return cfg
+
+
+def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    if not path.exists():
+        raise ScenarioError(path, 1, "", "no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(path, 1, "", f"cannot read: {e}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ScenarioError(path, line, "", f"YAML syntax: {problem}") from None
+    return data, node
+
+
+def _line_of(node: yaml.Node | None, loc: Loc) -> int:
+    """1-based line of the deepest YAML node along ``loc`` (the key's line for mappings)."""
+    if node is None:
+        return 1
+    line = node.start_mark.line + 1
+    cur: yaml.Node = node
+    for part in loc:
+        if isinstance(cur, yaml.MappingNode) and isinstance(part, str):
+            for k, v in cur.value:
+                if getattr(k, "value", None) == part:
+                    line, cur = k.start_mark.line + 1, v
+                    break
+            else:
+                return line
+        elif isinstance(cur, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(cur.value):
+                cur = cur.value[part]
+                line = cur.start_mark.line + 1
+            else:
+                return line
+        else:
+            return line
+    return line
+
+
+def _field(loc: Loc) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> M:
+    if not isinstance(data, dict):
+        kind = "empty file" if data is None else f"got {type(data).__name__}"
+        raise ScenarioError(path, 1, "", f"expected a mapping at the top level ({kind})")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        errs = e.errors(include_url=False)
+        first = errs[0]
+        # Discriminated unions and Literal tags add the tag name to the location; drop
+        # trailing parts that are not in the YAML so the line points at the right node.
+        loc: Loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
+        extra = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif first["type"] == "missing":
+            msg = "required field is missing"
+        raise ScenarioError(path, _line_of(node, loc), _field(loc), msg + extra) from None
+
+
+def load_role(path: str | Path) -> RoleConfig:
+    """Load and validate a role file."""
+    p = Path(path)
+    data, node = _read_yaml(p)
+    return _validate(RoleConfig, data, p, node)
+
+
+def load_scenario(path: str | Path) -> LoadedScenario:
+    """Load and validate a scenario file and the role it names."""
+    p = Path(path)
+    data, node = _read_yaml(p)
+    scn = _validate(Scenario, data, p, node)
+    problems = scenario_problems(scn)
+    if problems:
+        loc, msg = problems[0]
+        raise ScenarioError(p, _line_of(node, loc), _field(loc), msg)
+    role_ref = scn.population.role
+    if isinstance(role_ref, RoleConfig):
+        return LoadedScenario(scn, role_ref, p, None)
+    role_path = (p.parent / role_ref).resolve()
+    if not role_path.exists():
+        raise ScenarioError(
+            p, _line_of(node, ("population", "role")), "population.role",
+            f"role file not found: {role_path}",
+        )
+    return LoadedScenario(scn, load_role(role_path), p, role_path)
+
+
+def validate_file(path: str | Path) -> str:
+    """Validate a scenario or role file (by its ``kind``); return the kind."""
+    p = Path(path)
+    data, _ = _read_yaml(p)
+    kind = data.get("kind", "scenario") if isinstance(data, dict) else "scenario"
+    if kind == "role":
+        load_role(p)
+    else:
+        load_scenario(p)
+    return str(kind)
+
+
+def json_schemas() -> dict[str, Any]:
+    """JSON Schemas of scenario and role files, for editors and CI."""
+    return {
+        "scenario": Scenario.model_json_schema(),
+        "role": RoleConfig.model_json_schema(),
+    }
+
+
+def dump_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)

@@ -1,0 +1,272 @@
+"""The ``recarena`` command line.
+
+Exit status: 0 success, 1 a run or download failed, 2 invalid input (scenario, role, data,
+arguments), 130 interrupted. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERRUPT = 0, 1, 2, 130
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _out() -> Console:
+    # Off a terminal rich assumes 80 columns, too narrow for the metrics table.
+    c = Console(highlight=False, soft_wrap=True)
+    return c if c.is_terminal else Console(highlight=False, soft_wrap=True, width=120)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
+    from simulations.metrics import METRIC_LABELS
+
+    t = Table(title=title or None)
+    t.add_column("recommender", style="bold")
+    for label in METRIC_LABELS.values():
+        t.add_column(label, justify="right")
+    for arm, m in metrics["arms"].items():
+        t.add_row(arm, *(_fmt(m["overall"][k]) for k in METRIC_LABELS))
+    return t
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from scenarios.loader import load_scenario
+    from simulations.runner import prepare, run
+
+    loaded = load_scenario(a.scenario)
+    err = _err()
+    with err.status("loading data and building agents..."):
+        prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data)
+    scn = prep.scenario
+    total = len(prep.population) * scn.environment.rounds * len(scn.recommenders)
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, disable=a.quiet or a.json, transient=False,
+    ) as progress:
+        task = progress.add_task(f"{scn.name}: sessions", total=total)
+        result = run(prep, Path(a.out) if a.out else None,
+                     on_session_end=lambda n: progress.advance(task, n), argv=sys.argv)
+    if a.json:
+        print(json.dumps({"run_dir": str(result.run_dir), "status": result.status,
+                          "events": result.events, "metrics": result.metrics}, indent=2))
+    else:
+        out = _out()
+        out.print(metrics_table(result.metrics, f"{scn.name} (seed {scn.seed}, "
+                                f"{len(prep.population)} users)"))
+        out.print(f"run folder: {result.run_dir}  ({result.events} events)")
+    return EXIT_INTERRUPT if result.status == "interrupted" else EXIT_OK
+
+
+def cmd_validate(a: argparse.Namespace) -> int:
+    from scenarios.loader import ScenarioError, validate_file
+
+    bad = 0
+    for f in a.files:
+        try:
+            kind = validate_file(f)
+            print(f"{f}: ok ({kind})")
+        except ScenarioError as e:
+            print(str(e), file=sys.stderr)
+            bad += 1
+    return EXIT_INPUT if bad else EXIT_OK
+
+
+def cmd_schema(a: argparse.Namespace) -> int:
+    from scenarios.loader import json_schemas
+
+    schemas = json_schemas()
+    obj = schemas if a.kind == "all" else schemas[a.kind]
+    print(json.dumps(obj, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def cmd_download(a: argparse.Namespace) -> int:
+    from simulations.download import DownloadError, download
+
+    try:
+        path = download(a.name, a.to, url=a.url)
+    except DownloadError as e:
+        raise CliError(str(e), EXIT_FAIL) from None
+    print(f"downloaded {a.name} to {path}")
+    return EXIT_OK
+
+
+def cmd_eval_offline(a: argparse.Namespace) -> int:
+    from simulations.offline_eval import evaluate_offline, format_offline_table
+    from simulations.runner import DATA_ENV
+    from tools.dataset import load_dataset
+
+    data = a.data or os.environ.get(DATA_ENV)
+    if not data:
+        raise CliError(f"eval offline: --data DIR is required (or set {DATA_ENV})")
+    ds = load_dataset(data)
+    models = [m.strip() for m in a.models.split(",") if m.strip()]
+    err = _err()
+    with err.status("evaluating...") as status:
+        res = evaluate_offline(ds, models, k=a.k, seed=a.seed,
+                               on_model=lambda m: status.update(f"evaluating {m}..."))
+    if a.json:
+        print(json.dumps(res, indent=2))
+    else:
+        _out().print(format_offline_table(res))
+    return EXIT_OK
+
+
+def cmd_trace_summary(a: argparse.Namespace) -> int:
+    from simulations.metrics import compute_metrics
+    from simulations.trace import read_trace
+
+    try:
+        events = read_trace(a.run_dir)
+    except FileNotFoundError as e:
+        raise CliError(str(e)) from None
+    counts: dict[str, int] = {}
+    for ev in events:
+        counts[ev["type"]] = counts.get(ev["type"], 0) + 1
+    start = next((e for e in events if e["type"] == "run_start"), {})
+    end = next((e for e in events if e["type"] == "run_end"), None)
+    status = end["status"] if end else ("truncated" if events.truncated else "incomplete")
+    metrics = compute_metrics(events)
+    summary: dict[str, Any] = {
+        "run_dir": str(a.run_dir), "scenario": start.get("scenario"), "seed": start.get("seed"),
+        "status": status, "reason": end.get("reason") if end else None,
+        "events": len(events), "event_counts": dict(sorted(counts.items())),
+        "metrics": metrics,
+    }
+    if a.json:
+        print(json.dumps(summary, indent=2))
+        return EXIT_OK
+    out = _out()
+    out.print(f"[bold]{summary['scenario']}[/] seed {summary['seed']} - status "
+              f"[bold]{status}[/]" + (f" ({summary['reason']})" if summary["reason"] else ""))
+    out.print("events: " + ", ".join(f"{k} {v}" for k, v in summary["event_counts"].items()))
+    out.print(metrics_table(metrics))
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2, as for bad files
+        raise CliError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="recarena", description="Simulate users meeting recommenders.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run a scenario and write a run folder")
+    r.add_argument("scenario", help="scenario YAML file")
+    r.add_argument("--out", help="run folder to create (default: runs/NAME-TIMESTAMP)")
+    r.add_argument("--seed", type=int, help="override the scenario's seed")
+    r.add_argument("--users", type=int, help="override the population size")
+    r.add_argument("--data", help="data folder (else RECARENA_DATA, else dataset.path)")
+    r.add_argument("--json", action="store_true", help="print the result as JSON")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(fn=cmd_run)
+
+    v = sub.add_parser("validate", help="check scenario and role files")
+    v.add_argument("files", nargs="+")
+    v.set_defaults(fn=cmd_validate)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of scenario and role files")
+    s.add_argument("--kind", choices=["all", "scenario", "role"], default="all")
+    s.set_defaults(fn=cmd_schema)
+
+    d = sub.add_parser("data", help="datasets").add_subparsers(
+        dest="data_command", required=True, parser_class=_Parser)
+    dl = d.add_parser("download", help="download a public dataset")
+    dl.add_argument("name", choices=["ml-100k"])
+    dl.add_argument("--to", required=True, help="folder to unpack into")
+    dl.add_argument("--url", help=argparse.SUPPRESS)  # for mirrors and loopback tests
+    dl.set_defaults(fn=cmd_download)
+
+    e = sub.add_parser("eval", help="evaluations").add_subparsers(
+        dest="eval_command", required=True, parser_class=_Parser)
+    eo = e.add_parser("offline", help="leave-last-out ranking metrics of classic models")
+    eo.add_argument("--data", help="data folder (else RECARENA_DATA)")
+    eo.add_argument("--models", default="random,pop,itemknn,ease,als")
+    eo.add_argument("--k", type=int, default=10)
+    eo.add_argument("--seed", type=int, default=0)
+    eo.add_argument("--json", action="store_true")
+    eo.set_defaults(fn=cmd_eval_offline)
+
+    t = sub.add_parser("trace", help="read run traces").add_subparsers(
+        dest="trace_command", required=True, parser_class=_Parser)
+    ts = t.add_parser("summary", help="status, event counts and metrics of a run")
+    ts.add_argument("run_dir")
+    ts.add_argument("--json", action="store_true")
+    ts.set_defaults(fn=cmd_trace_summary)
+    return p
+
+
+def _handlers() -> list[tuple[type[BaseException], Callable[[BaseException], int]]]:
+    from scenarios.loader import ScenarioError
+    from simulations.runner import RunError
+    from tools.dataset import DataError
+
+    return [
+        (ScenarioError, lambda e: EXIT_INPUT),
+        (DataError, lambda e: EXIT_INPUT),
+        (RunError, lambda e: EXIT_FAIL),
+        (CliError, lambda e: e.code if isinstance(e, CliError) else EXIT_INPUT),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.fn(args))
+    except KeyboardInterrupt:
+        print("recarena: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPT
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    except Exception as e:
+        for typ, code in _handlers():
+            if isinstance(e, typ):
+                print(str(e), file=sys.stderr)
+                return code(e)
+        if isinstance(e, (ValueError, OSError)):
+            print(f"recarena: {e}", file=sys.stderr)
+            return EXIT_INPUT
+        if os.environ.get("RECARENA_DEBUG"):
+            raise
+        print(f"recarena: internal error: {type(e).__name__}: {e} "
+              "(set RECARENA_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

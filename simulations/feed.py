@@ -1,0 +1,307 @@
+"""The feed environment as a LangGraph graph: one invocation runs one round of sessions
+for a whole population against one recommender.
+
+    START -> recommend -> profile -> memory -> plan -> act -> record --+--> interview -> END
+                ^                                                     |
+                +------------------- next page (someone still browsing)
+
+Every node handles all users still browsing at once, so LangGraph's per-node cost is paid
+per page, not per agent-page. State holds only JSON-able data (so a checkpointer can save
+it); the recommender, brain, memory, trace writer and data live in the runtime context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypedDict
+
+import numpy as np
+import scipy.sparse as sp
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from agents.brains.base import Brain, PageObservation, SessionSummary
+from agents.profile import UserProfile
+from memory.short_term import ShortTermMemory
+from planners.static import static_plan
+from scenarios.schema import EnvironmentConfig
+from simulations.trace import TraceWriter
+from tools.dataset import Catalog
+from tools.recommenders.base import Recommender
+
+__all__ = ["FeedContext", "FeedState", "Session", "build_feed_graph", "run_round", "user_rng"]
+
+
+def user_rng(seed: int, user: int, round_: int, page: int) -> np.random.Generator:
+    """The random stream of one user on one page, whatever the arm or batch.
+
+    Seeding per (user, round, page) keeps paired A/B arms on the same draws and makes
+    results independent of how users are scheduled.
+    """
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, user, round_, page])))
+
+
+class Session(TypedDict):
+    pages: int
+    shown: int
+    watched: list[int]
+    ratings: list[int]
+    left_early: bool
+    ended: bool
+    reason: str
+
+
+class FeedState(TypedDict):
+    round: int
+    page: int
+    active: list[int]
+    slates: dict[str, list[int]]
+    recalled: dict[str, list[dict[str, Any]]]
+    plans: dict[str, list[str]]
+    decisions: dict[str, dict[str, Any]]
+    sessions: dict[str, Session]
+
+
+@dataclass
+class FeedContext:
+    """Per-arm, per-run objects that must not be checkpointed."""
+
+    arm: str
+    seed: int
+    env: EnvironmentConfig
+    catalog: Catalog
+    profiles: list[UserProfile]
+    brain: Brain
+    memory: ShortTermMemory
+    recommender: Recommender
+    trace: TraceWriter
+    history: sp.csr_matrix  # what each user had seen before the simulation
+    shown: dict[int, list[int]] = field(default_factory=dict)  # shown so far in this arm
+    withheld: frozenset[int] = frozenset()
+    profiled: set[int] = field(default_factory=set)
+    watches: list[tuple[int, int, int, int]] = field(default_factory=list)  # u, i, r, round
+    on_session_end: Callable[[int], None] = lambda n: None
+
+
+def _ctx(runtime: Runtime[FeedContext]) -> FeedContext:
+    return runtime.context
+
+
+def _exclusion(ctx: FeedContext, users: list[int]) -> sp.csr_matrix:
+    """Rows: users; non-zero where an item must not be shown (seen, shown, withheld)."""
+    n_items = ctx.catalog.n_items
+    hist = ctx.history[users]
+    rows = [np.repeat(np.arange(len(users)), np.diff(hist.indptr))]
+    cols = [hist.indices]
+    for k, u in enumerate(users):
+        s = ctx.shown.get(u)
+        if s:
+            rows.append(np.full(len(s), k))
+            cols.append(np.asarray(s))
+    if ctx.withheld:
+        w = np.fromiter(sorted(ctx.withheld), dtype=np.int64)
+        rows.append(np.repeat(np.arange(len(users)), len(w)))
+        cols.append(np.tile(w, len(users)))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    m = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(users), n_items))
+    m.sum_duplicates()
+    return m
+
+
+def _ids(ctx: FeedContext, state: FeedState, u: int) -> tuple[str, str]:
+    uid = ctx.profiles[u].user_id
+    return uid, f"{ctx.arm}/r{state['round']}/u{uid}/p{state['page']}"
+
+
+def recommend(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
+    ctx = _ctx(runtime)
+    page = state["page"] + 1
+    users = state["active"]
+    k = ctx.env.items_per_page
+    recs = ctx.recommender.recommend(np.asarray(users), k, _exclusion(ctx, users))
+    slates: dict[str, list[int]] = {}
+    active, sessions = [], dict(state["sessions"])
+    for u, row in zip(users, recs, strict=True):
+        items = [int(i) for i in row if i >= 0]
+        if not items:
+            sessions[str(u)] = {**sessions[str(u)], "ended": True, "reason": "no_items"}
+            continue
+        active.append(u)
+        slates[str(u)] = items
+        ctx.shown.setdefault(u, []).extend(items)
+        uid = ctx.profiles[u].user_id
+        ctx.trace.emit(
+            "page", f"{ctx.arm}/r{state['round']}/u{uid}/p{page}", arm=ctx.arm,
+            round=state["round"], user=uid, page=page,
+            items=[ctx.catalog.item_ids[i] for i in items],
+            recommender=ctx.recommender.name,
+        )
+    return {"page": page, "active": active, "slates": slates, "sessions": sessions}
+
+
+def profile(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
+    ctx = _ctx(runtime)
+    for u in state["active"]:
+        if u not in ctx.profiled:
+            ctx.profiled.add(u)
+            ev = ctx.profiles[u].to_event()
+            ctx.trace.emit("profile", f"profile/u{ev['user']}", **ev)
+    return {}
+
+
+def memory(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
+    ctx = _ctx(runtime)
+    recalled: dict[str, list[dict[str, Any]]] = {}
+    for u in state["active"]:
+        recent = list(ctx.memory.recent(u))
+        recalled[str(u)] = recent
+        if recent:
+            uid, base = _ids(ctx, state, u)
+            ctx.trace.emit(
+                "memory", f"{base}/memory", arm=ctx.arm, round=state["round"], user=uid,
+                page=state["page"], op="read", kind="short_term",
+                recalled=[f"{m['action']}:{m['item']}" for m in recent],
+            )
+    return {"recalled": recalled}
+
+
+def plan(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
+    return {"plans": {str(u): list(static_plan(len(state["slates"][str(u)])))
+                      for u in state["active"]}}
+
+
+def act(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
+    ctx = _ctx(runtime)
+    decisions: dict[str, dict[str, Any]] = {}
+    for u in state["active"]:
+        key = str(u)
+        obs = PageObservation(
+            profile=ctx.profiles[u], round=state["round"], page=state["page"],
+            items=tuple(state["slates"][key]), memory=tuple(state["recalled"].get(key, ())),
+            plan=tuple(state["plans"][key]),
+        )
+        decision = ctx.brain.decide_page(obs, user_rng(ctx.seed, u, state["round"],
+                                                       state["page"]))
+        decisions[key] = asdict(decision)
+    return {"decisions": decisions}
+
+
+def record(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
+    ctx = _ctx(runtime)
+    cat, rnd, page = ctx.catalog, state["round"], state["page"]
+    sessions = dict(state["sessions"])
+    still = []
+    for u in state["active"]:
+        key = str(u)
+        d = state["decisions"][key]
+        uid, base = _ids(ctx, state, u)
+        s: Session = {**sessions[key]}
+        s["pages"], s["shown"] = page, s["shown"] + len(d["items"])
+        for pos, dd in enumerate(d["items"], start=1):
+            it = dd["item"]
+            iid = cat.item_ids[it]
+            action = "watch" if dd["watch"] else "skip"
+            ctx.trace.emit(
+                "decision", f"{base}/i{iid}", arm=ctx.arm, round=rnd, user=uid, page=page,
+                position=pos, item=iid, genres=list(cat.genres[it]), action=action,
+                rating=dd["rating"], reason=dd["reason"], inputs=dd["inputs"],
+                brain=ctx.brain.name,
+            )
+            ctx.memory.add(u, {"action": action, "item": iid, "genres": list(cat.genres[it]),
+                               "rating": dd["rating"], "round": rnd, "page": page})
+            if dd["watch"]:
+                s["watched"] = [*s["watched"], it]
+                s["ratings"] = [*s["ratings"], int(dd["rating"])]
+                ctx.watches.append((u, it, int(dd["rating"]), rnd))
+        last_page = page >= ctx.env.max_pages
+        action = "leave" if d["leave"] else ("end" if last_page else "next_page")
+        ctx.trace.emit(
+            "decision", f"{base}/exit", arm=ctx.arm, round=rnd, user=uid, page=page,
+            action=action, feeling=d["feeling"], inputs=d["inputs"], brain=ctx.brain.name,
+        )
+        if d["leave"] or last_page:
+            s["left_early"] = bool(d["leave"]) and not last_page
+            s["ended"] = True
+            s["reason"] = "left" if s["left_early"] else "last_page"
+        else:
+            still.append(u)
+        sessions[key] = s
+    ctx.trace.flush()
+    return {"active": still, "sessions": sessions}
+
+
+def interview(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
+    ctx = _ctx(runtime)
+    rnd = state["round"]
+    for key in sorted(state["sessions"], key=int):
+        u = int(key)
+        s = state["sessions"][key]
+        uid = ctx.profiles[u].user_id
+        base = f"{ctx.arm}/r{rnd}/u{uid}"
+        if s["pages"] > 0:
+            summary = SessionSummary(
+                profile=ctx.profiles[u], round=rnd, pages=s["pages"], shown=s["shown"],
+                watched=tuple(s["watched"]), ratings=tuple(s["ratings"]),
+                left_early=s["left_early"],
+            )
+            ans = ctx.brain.interview(summary, user_rng(ctx.seed, u, rnd, 0))
+            ctx.trace.emit(
+                "interview", f"{base}/interview", arm=ctx.arm, round=rnd, user=uid,
+                satisfaction=ans.satisfaction, reason=ans.reason, inputs=ans.inputs,
+                brain=ctx.brain.name,
+            )
+        ctx.trace.emit(
+            "session_end", f"{base}/end", arm=ctx.arm, round=rnd, user=uid, pages=s["pages"],
+            shown=s["shown"], watched=len(s["watched"]), left_early=s["left_early"],
+            reason=s["reason"] or "last_page",
+        )
+    ctx.trace.flush()
+    ctx.on_session_end(len(state["sessions"]))
+    return {"active": []}
+
+
+def _next(state: FeedState, runtime: Runtime[FeedContext]) -> str:
+    if state["active"] and state["page"] < runtime.context.env.max_pages:
+        return "recommend"
+    return "interview"
+
+
+def build_feed_graph() -> CompiledStateGraph[FeedState, FeedContext, FeedState, FeedState]:
+    """Build and compile the page-by-page feed graph (no checkpointer yet)."""
+    g: StateGraph[FeedState, FeedContext, FeedState, FeedState] = StateGraph(
+        FeedState, context_schema=FeedContext
+    )
+    for name, fn in (("recommend", recommend), ("profile", profile), ("memory", memory),
+                     ("plan", plan), ("act", act), ("record", record),
+                     ("interview", interview)):
+        g.add_node(name, fn)
+    g.add_edge(START, "recommend")
+    g.add_edge("recommend", "profile")
+    g.add_edge("profile", "memory")
+    g.add_edge("memory", "plan")
+    g.add_edge("plan", "act")
+    g.add_edge("act", "record")
+    g.add_conditional_edges("record", _next, ["recommend", "interview"])
+    g.add_edge("interview", END)
+    return g.compile()
+
+
+def run_round(
+    graph: CompiledStateGraph[FeedState, FeedContext, FeedState, FeedState],
+    ctx: FeedContext,
+    users: list[int],
+    round_: int,
+) -> FeedState:
+    """Run one round of sessions for ``users``; returns the final state."""
+    sessions: dict[str, Session] = {
+        str(u): {"pages": 0, "shown": 0, "watched": [], "ratings": [], "left_early": False,
+                 "ended": False, "reason": ""}
+        for u in users
+    }
+    state: FeedState = {"round": round_, "page": 0, "active": list(users), "slates": {},
+                        "recalled": {}, "plans": {}, "decisions": {}, "sessions": sessions}
+    out = graph.invoke(state, context=ctx,
+                       config={"recursion_limit": 7 * ctx.env.max_pages + 10})
+    return out  # type: ignore[return-value]

@@ -1,0 +1,122 @@
+"""Metrics computed from trace events alone (never from a run's in-memory state)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["METRIC_LABELS", "compute_metrics", "genre_entropy", "gini"]
+
+METRIC_LABELS = {
+    "watch_rate": "watch rate",
+    "mean_rating": "rating",
+    "exit_page": "exit page",
+    "satisfaction": "satisfaction",
+    "coverage": "coverage",
+    "gini": "Gini",
+    "genre_entropy": "genre H",
+}
+
+
+def gini(counts: Sequence[float] | np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0 = equal exposure, -> 1 = concentrated)."""
+    x = np.sort(np.asarray(counts, dtype=np.float64))
+    n = x.size
+    if n == 0 or x.sum() == 0:
+        return 0.0
+    ranks = np.arange(1, n + 1)
+    return float((2.0 * (ranks * x).sum()) / (n * x.sum()) - (n + 1.0) / n)
+
+
+def genre_entropy(genre_lists: Iterable[Sequence[str]]) -> float:
+    """Shannon entropy (bits) of the genre distribution of a set of items.
+
+    Each item spreads one unit of weight evenly over its genres.
+    """
+    w: dict[str, float] = defaultdict(float)
+    for gs in genre_lists:
+        for g in gs:
+            w[g] += 1.0 / len(gs)
+    total = sum(w.values())
+    if total <= 0:
+        return 0.0
+    return float(-sum((v / total) * math.log2(v / total) for v in w.values() if v > 0))
+
+
+def _mean(xs: list[float]) -> float | None:
+    return float(np.mean(xs)) if xs else None
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 6)
+
+
+class _Acc:
+    def __init__(self) -> None:
+        self.impressions = 0
+        self.watches = 0
+        self.ratings: list[float] = []
+        self.exit_pages: list[float] = []
+        self.satisfaction: list[float] = []
+        self.exposure: dict[str, int] = defaultdict(int)
+        self.watched_genres: dict[tuple[Any, Any], list[list[str]]] = defaultdict(list)
+
+    def result(self, n_items: int) -> dict[str, float | None]:
+        exposure = list(self.exposure.values()) + [0] * max(n_items - len(self.exposure), 0)
+        entropies = [genre_entropy(v) for v in self.watched_genres.values()]
+        return {
+            "watch_rate": self.watches / self.impressions if self.impressions else None,
+            "mean_rating": _mean(self.ratings),
+            "exit_page": _mean(self.exit_pages),
+            "satisfaction": _mean(self.satisfaction),
+            "coverage": len(self.exposure) / n_items if n_items else None,
+            "gini": gini(exposure) if self.exposure else None,
+            "genre_entropy": _mean(entropies),
+        }
+
+
+def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Per arm (overall and per round) metrics from a trace's events.
+
+    Returns ``{"n_items": N, "arms": {arm: {"overall": {...}, "rounds": {r: {...}}}}}``.
+    Exit page is the page on which a session ended; genre entropy is the mean, over
+    (user, round) sessions with at least one watch, of the entropy of watched genres.
+    """
+    n_items = 0
+    acc: dict[str, _Acc] = defaultdict(_Acc)
+    per_round: dict[tuple[str, int], _Acc] = defaultdict(_Acc)
+    for ev in events:
+        t = ev.get("type")
+        if t == "run_start":
+            n_items = int(ev.get("n_items", 0))
+            continue
+        arm = ev.get("arm")
+        if arm is None or t not in ("page", "decision", "session_end", "interview"):
+            continue
+        targets = (acc[arm], per_round[(arm, ev["round"])])
+        for a in targets:
+            if t == "page":
+                for iid in ev["items"]:
+                    a.exposure[iid] += 1
+            elif t == "decision" and ev["action"] in ("watch", "skip"):
+                a.impressions += 1
+                if ev["action"] == "watch":
+                    a.watches += 1
+                    if ev.get("rating") is not None:
+                        a.ratings.append(float(ev["rating"]))
+                    a.watched_genres[(ev["user"], ev["round"])].append(ev.get("genres") or [])
+            elif t == "session_end" and ev["pages"] > 0:
+                a.exit_pages.append(float(ev["pages"]))
+            elif t == "interview":
+                a.satisfaction.append(float(ev["satisfaction"]))
+    arms: dict[str, Any] = {}
+    for arm, a in acc.items():
+        rounds = {str(r): {k: _round(v) for k, v in pr.result(n_items).items()}
+                  for (arm2, r), pr in sorted(per_round.items()) if arm2 == arm}
+        arms[arm] = {"overall": {k: _round(v) for k, v in a.result(n_items).items()},
+                     "rounds": rounds}
+    return {"n_items": n_items, "arms": arms}

@@ -1,0 +1,320 @@
+"""The run loop: prepare data and agents, run each recommender arm round by round through
+the feed graph, then compute metrics from the trace and close the run folder.
+
+Arms run one after another on the same seeded users (paired comparison): a user's random
+draws depend on (seed, user, round, page) only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.brains.utility import UtilityBrain, World
+from agents.profile import UserProfile, build_profiles
+from memory.short_term import ShortTermMemory
+from scenarios.loader import LoadedScenario
+from scenarios.schema import (
+    AddItemsEvent,
+    RecommenderConfig,
+    Scenario,
+    SwitchRecommenderEvent,
+)
+from simulations.feed import FeedContext, build_feed_graph, run_round
+from simulations.metrics import compute_metrics
+from simulations.trace import TraceWriter, read_trace
+from tools.dataset import Dataset, Interactions, load_dataset, temporal_split
+from tools.item_space import item_embeddings
+from tools.recommenders import Recommender, make_recommender
+from tools.synthetic import make_world
+
+__all__ = ["Prepared", "RunError", "RunResult", "prepare", "resolve_data_path", "run"]
+
+DATA_ENV = "RECARENA_DATA"
+
+
+class RunError(RuntimeError):
+    """A run cannot start or continue; the message is one line for the user."""
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Data, world and agents ready for a run (shared by all arms)."""
+
+    scenario: Scenario
+    loaded: LoadedScenario
+    dataset: Dataset
+    history: Interactions
+    future: Interactions
+    world: World
+    profiles: list[UserProfile]
+    population: list[int]
+    withheld: dict[int, frozenset[int]]  # release round -> items
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    status: str
+    events: int
+
+
+def resolve_data_path(loaded: LoadedScenario, data: str | None) -> Path | None:
+    """--data beats RECARENA_DATA beats the scenario's dataset.path (relative to its file)."""
+    if data:
+        return Path(data)
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV])
+    p = loaded.scenario.dataset.path
+    if p is None:
+        return None
+    return (loaded.path.parent / p) if not Path(p).is_absolute() else Path(p)
+
+
+def _override(loaded: LoadedScenario, seed: int | None, users: int | None) -> Scenario:
+    scn = loaded.scenario
+    if seed is not None:
+        scn = scn.model_copy(update={"seed": seed})
+    if users is not None:
+        scn = scn.model_copy(update={"population": scn.population.model_copy(
+            update={"size": users})})
+    return scn
+
+
+def _load_data(scn: Scenario, loaded: LoadedScenario, data: str | None) -> Dataset:
+    if scn.dataset.source == "synthetic" and data is None:
+        s = scn.dataset.synthetic
+        return make_world(s.n_users, s.n_items, s.n_genres, s.dim, s.history_mean, seed=scn.seed)
+    path = resolve_data_path(loaded, data)
+    if path is None:
+        raise RunError(
+            f"{loaded.path}: dataset.path: no data folder given; pass --data DIR or set "
+            f"{DATA_ENV} (get MovieLens with: recarena data download ml-100k --to DIR)"
+        )
+    return load_dataset(path)
+
+
+def prepare(
+    loaded: LoadedScenario, *, seed: int | None = None, users: int | None = None,
+    data: str | None = None,
+) -> Prepared:
+    """Load data, split it, build the world, profiles and the sampled population."""
+    scn = _override(loaded, seed, users)
+    ds = _load_data(scn, loaded, data)
+    rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 11]))
+    withheld: dict[int, frozenset[int]] = {}
+    pool = rng.permutation(ds.n_items)
+    taken = 0
+    for ev in scn.events:
+        if isinstance(ev, AddItemsEvent):
+            if taken + ev.count >= ds.n_items:
+                raise RunError(f"{loaded.path}: events: add_items withholds {taken + ev.count} "
+                               f"of {ds.n_items} items; leave some to recommend")
+            items = frozenset(int(i) for i in pool[taken:taken + ev.count])
+            withheld[ev.at_round] = withheld.get(ev.at_round, frozenset()) | items
+            taken += ev.count
+    all_withheld = frozenset().union(*withheld.values()) if withheld else frozenset()
+    inter = ds.interactions
+    if all_withheld:
+        # Withheld items are new releases: nobody has seen them before they arrive.
+        inter = inter.select(~np.isin(inter.item, np.fromiter(all_withheld, np.int64)))
+    history, future = temporal_split(inter, scn.dataset.history_fraction)
+    ds_hist = ds.with_interactions(history)
+    emb = item_embeddings(ds, history, seed=scn.seed)
+    world = World(
+        catalog=ds.catalog, embeddings=emb, item_mean=ds_hist.item_mean_rating,
+        popularity=ds_hist.item_popularity,
+        global_mean=float(history.rating.mean()) if len(history) else 3.5,
+    )
+    profiles = build_profiles(ds, history, emb, loaded.role.traits)
+    candidates = np.flatnonzero(np.bincount(history.user, minlength=ds.n_users) > 0)
+    size = scn.population.size
+    if size is None or size >= len(candidates):
+        population = candidates.tolist()
+    elif scn.population.sampling == "first":
+        population = candidates[:size].tolist()
+    else:
+        prng = np.random.default_rng(np.random.SeedSequence([scn.seed, 13]))
+        population = sorted(prng.choice(candidates, size=size, replace=False).tolist())
+    return Prepared(scn, loaded, ds, history, future, world, profiles,
+                    [int(u) for u in population], withheld)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("recarena", "langgraph", "langchain-core", "numpy", "scipy", "implicit",
+                 "pydantic", "chromadb", "networkx"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        r = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                           text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _make_run_dir(out: Path | None, scn: Scenario) -> Path:
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path(scn.output.dir) / f"{scn.name}-{stamp}"
+        n = 1
+        while out.exists():
+            n += 1
+            out = Path(scn.output.dir) / f"{scn.name}-{stamp}-{n}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunError(f"{out}: run folder exists and is not empty; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepared,
+         train: Interactions) -> Recommender:
+    try:
+        rec = make_recommender(cfg.model, seed=seed, **cfg.params)
+    except (ValueError, TypeError) as e:
+        raise RunError(f"{prep.loaded.path}: recommenders: {e}") from None
+    rec.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
+                         binary=not rec.uses_ratings))
+    return rec
+
+
+def _run_arm(prep: Prepared, cfg: RecommenderConfig, trace: TraceWriter, graph: Any,
+             on_session_end: Callable[[int], None], profiled: set[int]) -> None:
+    scn = prep.scenario
+    train = prep.history
+    rec = _fit(cfg, scn.seed, prep, train)
+    withheld = set().union(*prep.withheld.values()) if prep.withheld else set()
+    ctx = FeedContext(
+        arm=cfg.name, seed=scn.seed, env=scn.environment, catalog=prep.dataset.catalog,
+        profiles=prep.profiles, brain=UtilityBrain(prep.world, prep.loaded.role.brain.params),
+        memory=ShortTermMemory(prep.loaded.role.memory.short_term_window), recommender=rec,
+        trace=trace, history=prep.history.matrix(prep.dataset.n_users, prep.dataset.n_items),
+        withheld=frozenset(withheld), profiled=profiled, on_session_end=on_session_end,
+    )
+    for rnd in range(1, scn.environment.rounds + 1):
+        released = prep.withheld.get(rnd, frozenset())
+        if released:
+            withheld -= released
+            ctx.withheld = frozenset(withheld)
+            trace.emit("event", f"{cfg.name}/r{rnd}/add_items", arm=cfg.name, round=rnd,
+                       action="add_items",
+                       items=sorted(prep.dataset.catalog.item_ids[i] for i in released))
+        for ev in scn.events:
+            if (isinstance(ev, SwitchRecommenderEvent) and ev.at_round == rnd
+                    and ev.recommender == cfg.name):
+                ctx.recommender = _fit(ev, scn.seed, prep, train)
+                trace.emit("event", f"{cfg.name}/r{rnd}/switch_recommender", arm=cfg.name,
+                           round=rnd, action="switch_recommender", model=ev.model,
+                           params=ev.params)
+        trace.emit("round_start", f"{cfg.name}/r{rnd}", arm=cfg.name, round=rnd,
+                   recommender=ctx.recommender.name, users=len(prep.population))
+        run_round(graph, ctx, prep.population, rnd)
+        if cfg.retrain and rnd < scn.environment.rounds:
+            new = [w for w in ctx.watches if w[3] == rnd]
+            sim = Interactions.from_lists(
+                [w[0] for w in new], [w[1] for w in new], [w[2] for w in new],
+                [float(2_000_000_000 + rnd) for _ in new],
+            )
+            train = train.concat(sim)
+            ctx.recommender = _fit(
+                next((e for e in scn.events if isinstance(e, SwitchRecommenderEvent)
+                      and e.recommender == cfg.name and e.at_round <= rnd), cfg),
+                scn.seed, prep, train)
+            trace.emit("retrain", f"{cfg.name}/r{rnd}/retrain", arm=cfg.name, round=rnd,
+                       added=len(new), interactions=len(train),
+                       recommender=ctx.recommender.name)
+        trace.flush()
+
+
+def run(
+    prep: Prepared,
+    out: Path | None = None,
+    on_session_end: Callable[[int], None] = lambda n: None,
+    argv: list[str] | None = None,
+) -> RunResult:
+    """Run every arm, write trace, manifest and summary into the run folder."""
+    scn = prep.scenario
+    run_dir = _make_run_dir(out, scn)
+    config = prep.loaded.resolved_config()
+    config["seed"], config["population"]["size"] = scn.seed, scn.population.size
+    manifest: dict[str, Any] = {
+        "scenario": scn.name, "scenario_file": str(prep.loaded.path),
+        "config_hash": config_hash(config), "seed": scn.seed, "versions": _versions(),
+        "git_commit": _git_commit(), "command": argv or sys.argv,
+        "platform": platform.platform(), "status": "running",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    _write_json(run_dir / "manifest.json", manifest)
+    t0 = time.perf_counter()
+    status, reason = "completed", ""
+    with TraceWriter(run_dir / "trace.jsonl") as trace:
+        trace.emit(
+            "run_start", "run", scenario=scn.name, seed=scn.seed, config=config,
+            dataset=prep.dataset.name, n_items=prep.dataset.n_items,
+            n_users=prep.dataset.n_users, population=len(prep.population),
+            history_interactions=len(prep.history), future_interactions=len(prep.future),
+        )
+        trace.flush()
+        graph = build_feed_graph()
+        try:
+            profiled: set[int] = set()  # a profile event once per user, not per arm
+            for cfg in scn.recommenders:
+                _run_arm(prep, cfg, trace, graph, on_session_end, profiled)
+        except KeyboardInterrupt:
+            status, reason = "interrupted", "KeyboardInterrupt"
+        except Exception as e:
+            status, reason = "failed", f"{type(e).__name__}: {e}"
+        trace.flush()
+        metrics = compute_metrics(read_trace(run_dir / "trace.jsonl"))
+        for arm, m in metrics["arms"].items():
+            for name in scn.metrics:
+                trace.emit("metric", f"metric/{arm}/{name}", arm=arm, round=None, name=name,
+                           value=m["overall"][name])
+                for rnd, rm in m["rounds"].items():
+                    trace.emit("metric", f"metric/{arm}/r{rnd}/{name}", arm=arm,
+                               round=int(rnd), name=name, value=rm[name])
+        elapsed = time.perf_counter() - t0
+        trace.emit("run_end", "run/end", status=status, reason=reason,
+                   elapsed_s=round(elapsed, 3))
+        events = trace.count
+    summary = {"scenario": scn.name, "seed": scn.seed, "status": status, "reason": reason,
+               "metrics": metrics}
+    _write_json(run_dir / "summary.json", summary)
+    manifest.update(status=status, reason=reason, events=events,
+                    elapsed_s=round(elapsed, 3),
+                    finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    _write_json(run_dir / "manifest.json", manifest)
+    if status == "failed":
+        raise RunError(f"run failed ({reason}); partial trace kept in {run_dir}")
+    return RunResult(run_dir, metrics, status, events)

@@ -1,0 +1,3 @@
+"""What agents and environments call: data, catalogue lookups, classic recommenders."""
+
+__all__: list[str] = []
