@@ -68,29 +68,41 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     return data, node
 
 
-def _line_of(node: yaml.Node | None, loc: Loc) -> int:
-    """1-based line of the deepest YAML node along ``loc`` (the key's line for mappings)."""
+def _locate(node: yaml.Node | None, loc: Loc) -> tuple[int, Loc]:
+    """1-based line of the deepest YAML node along ``loc`` and ``loc`` as the file spells it.
+
+    Pydantic puts union tags (``add_items``, ``inline``) into locations; they are not keys
+    in the file, so parts that name no key are dropped (except a last, missing field).
+    """
     if node is None:
-        return 1
+        return 1, loc
     line = node.start_mark.line + 1
-    cur: yaml.Node = node
-    for part in loc:
+    cur: yaml.Node | None = node
+    kept: list[str | int] = []
+    for n, part in enumerate(loc):
+        last = n == len(loc) - 1
         if isinstance(cur, yaml.MappingNode) and isinstance(part, str):
-            for k, v in cur.value:
-                if getattr(k, "value", None) == part:
-                    line, cur = k.start_mark.line + 1, v
-                    break
-            else:
-                return line
-        elif isinstance(cur, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(cur.value):
-                cur = cur.value[part]
-                line = cur.start_mark.line + 1
-            else:
-                return line
+            hit = next((kv for kv in cur.value if getattr(kv[0], "value", None) == part), None)
+            if hit is None:
+                if last:
+                    kept.append(part)
+                continue
+            line, cur = hit[0].start_mark.line + 1, hit[1]
+        elif isinstance(cur, yaml.SequenceNode) and isinstance(part, int) \
+                and 0 <= part < len(cur.value):
+            cur = cur.value[part]
+            line = cur.start_mark.line + 1
+        elif isinstance(part, str) and not last and cur is not None \
+                and not isinstance(cur, yaml.MappingNode):
+            continue  # a tag on a scalar, e.g. the 'file' branch of a role reference
         else:
-            return line
-    return line
+            cur = None
+        kept.append(part)
+    return line, tuple(kept)
+
+
+def _line_of(node: yaml.Node | None, loc: Loc) -> int:
+    return _locate(node, loc)[0]
 
 
 def _field(loc: Loc) -> str:
@@ -108,14 +120,14 @@ def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> 
         first = errs[0]
         # Discriminated unions and Literal tags add the tag name to the location; drop
         # trailing parts that are not in the YAML so the line points at the right node.
-        loc: Loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
+        line, loc = _locate(node, tuple(first["loc"]))
         extra = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
         msg = first["msg"]
         if first["type"] == "extra_forbidden":
             msg = "unknown field"
         elif first["type"] == "missing":
             msg = "required field is missing"
-        raise ScenarioError(path, _line_of(node, loc), _field(loc), msg + extra) from None
+        raise ScenarioError(path, line, _field(loc), msg + extra) from None
 
 
 def load_role(path: str | Path) -> RoleConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -127,7 +127,10 @@ class DatasetConfig(_Frozen):
 class PopulationConfig(_Frozen):
     size: int | None = Field(None, ge=1, description="How many users; null means all.")
     sampling: Literal["random", "first"] = "random"
-    role: str | RoleConfig = Field(
+    role: Annotated[
+        Annotated[str, Tag("file")] | Annotated[RoleConfig, Tag("inline")],
+        Discriminator(lambda v: "file" if isinstance(v, str) else "inline"),
+    ] = Field(
         "roles/utility_user.yaml",
         description="A role file (relative to the scenario file) or an inline role.",
     )
@@ -178,7 +181,7 @@ class Scenario(_Frozen):
     kind: Literal["scenario"] = "scenario"
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Seed of every random choice in the run.")
     dataset: DatasetConfig = DatasetConfig()
     population: PopulationConfig = PopulationConfig()
     recommenders: list[RecommenderConfig] = Field(min_length=1)

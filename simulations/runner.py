@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from agents.brains.utility import UtilityBrain, World
 from agents.profile import UserProfile, build_profiles
@@ -85,13 +86,18 @@ def resolve_data_path(loaded: LoadedScenario, data: str | None) -> Path | None:
 
 
 def _override(loaded: LoadedScenario, seed: int | None, users: int | None) -> Scenario:
-    scn = loaded.scenario
+    """The scenario with command-line overrides, validated like the file itself."""
+    data = loaded.scenario.model_dump()
     if seed is not None:
-        scn = scn.model_copy(update={"seed": seed})
+        data["seed"] = seed
     if users is not None:
-        scn = scn.model_copy(update={"population": scn.population.model_copy(
-            update={"size": users})})
-    return scn
+        data["population"]["size"] = users
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        flag = {"seed": "--seed", "population": "--users"}.get(str(err["loc"][0]), "")
+        raise ValueError(f"{flag or loaded.path}: {err['msg']}") from None
 
 
 def _load_data(scn: Scenario, loaded: LoadedScenario, data: str | None) -> Dataset:

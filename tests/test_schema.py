@@ -253,16 +253,12 @@ def test_broken_role_file(folder: Path, text: str, line: int, field: str, patter
     assert_error(error_of(p), p, line, field, pattern)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: discriminated-union tag ('add_items') is left in "
-                   "the error location, so the field and line of an event's field are wrong")
 def test_error_inside_an_event_names_the_events_field(folder: Path) -> None:
     p = put(folder, HEAD + "recommenders:\n  - {name: a, model: pop}\nenvironment:\n"
                     "  rounds: 3\nevents:\n  - action: add_items\n    count: 2\n    at_round: 1\n")
     assert_error(error_of(p), p, 12, "events.0.at_round", "greater than or equal to 2")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an invalid inline role reports the 'str' branch "
-                   "of the str | RoleConfig union (population.role.str: valid string)")
 def test_error_inside_an_inline_role_names_the_roles_field(folder: Path) -> None:
     p = put(folder, "kind: scenario\nname: t\nrecommenders:\n  - {name: a, model: pop}\n"
                     "population:\n  role:\n    name: inline\n    bogus: 1\n")

@@ -385,7 +385,8 @@ def temporal_split(
     ends = np.r_[starts[1:], len(users)]
     for s, e in zip(starts, ends, strict=True):
         n = e - s
-        n_future = n - int(np.ceil(n * history_fraction))
+        # The epsilon keeps 0.55 * 100 = 55.000000000000007 from rounding up to 56.
+        n_future = n - int(np.ceil(n * history_fraction - 1e-9))
         if history_fraction < 1.0:
             n_future = max(n_future, min_future) if n > min_future else 0
         if n_future:
