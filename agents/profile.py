@@ -35,7 +35,8 @@ class UserProfile:
     disliked_genres: tuple[str, ...]
     liked_items: tuple[str, ...]
     disliked_items: tuple[str, ...]
-    taste: np.ndarray
+    taste: np.ndarray  # what the user chooses to watch: mean of all history items
+    liking: np.ndarray  # what the user enjoys: liked minus half the disliked
     attrs: dict[str, str]
 
     def to_event(self) -> dict[str, Any]:
@@ -68,6 +69,11 @@ def tertile_scores(values: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     lo, hi = np.quantile(values, [1 / 3, 2 / 3])
     return (1 + (values > lo).astype(np.int64) + (values > hi).astype(np.int64)).astype(np.int64)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
 
 
 def _genre_entropy(counts: np.ndarray) -> float:
@@ -118,15 +124,16 @@ def build_profiles(
         s, e = bounds[u], bounds[u + 1]
         it, r = items[s:e], ratings[s:e]
         liked, disliked = it[r >= 4], it[r <= 2]
-        taste = np.zeros(embeddings.shape[1], dtype=np.float64)
+        # Watching and liking differ: people watch what they end up rating 2 as well, so
+        # the watch taste uses the whole history and the rating taste the liked part.
+        taste = _unit(embeddings[it].mean(axis=0) if it.size else
+                      np.zeros(embeddings.shape[1]))
+        liking = np.zeros(embeddings.shape[1], dtype=np.float64)
         if liked.size:
-            taste += embeddings[liked].mean(axis=0)
+            liking += embeddings[liked].mean(axis=0)
         if disliked.size:
-            taste -= 0.5 * embeddings[disliked].mean(axis=0)
-        if not liked.size and it.size:
-            taste += embeddings[it].mean(axis=0)
-        norm = np.linalg.norm(taste)
-        taste = taste / norm if norm > 0 else taste
+            liking -= 0.5 * embeddings[disliked].mean(axis=0)
+        liking = _unit(liking) if liked.size else taste
         # Genre taste: share among liked items relative to the user's whole history.
         g_all = gm[it].sum(axis=0) + 1.0
         g_like = gm[liked].sum(axis=0)
@@ -152,6 +159,7 @@ def build_profiles(
             liked_items=tuple(cat.item_ids[i] for i in liked[::-1][:n_examples]),
             disliked_items=tuple(cat.item_ids[i] for i in disliked[::-1][:n_examples]),
             taste=taste.astype(np.float32),
+            liking=liking.astype(np.float32),
             attrs=dict(dataset.user_attrs[u]) if dataset.user_attrs else {},
         ))
     return profiles

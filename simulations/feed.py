@@ -12,7 +12,9 @@ it); the recommender, brain, memory, trace writer and data live in the runtime c
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict
 
@@ -22,11 +24,11 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from agents.brains.base import Brain, PageObservation, SessionSummary
+from agents.brains.base import Brain, DecisionFailure, PageObservation, SessionSummary
 from agents.profile import UserProfile
 from memory.short_term import ShortTermMemory
 from planners.static import static_plan
-from scenarios.schema import EnvironmentConfig
+from scenarios.schema import EnvironmentConfig, LongTermMemoryConfig
 from simulations.trace import TraceWriter
 from tools.dataset import Catalog
 from tools.recommenders.base import Recommender
@@ -59,6 +61,7 @@ class FeedState(TypedDict):
     active: list[int]
     slates: dict[str, list[int]]
     recalled: dict[str, list[dict[str, Any]]]
+    recalled_lt: dict[str, list[str]]
     plans: dict[str, list[str]]
     decisions: dict[str, dict[str, Any]]
     sessions: dict[str, Session]
@@ -83,6 +86,32 @@ class FeedContext:
     profiled: set[int] = field(default_factory=set)
     watches: list[tuple[int, int, int, int]] = field(default_factory=list)  # u, i, r, round
     on_session_end: Callable[[int], None] = lambda n: None
+    long_term: LongTerm | None = None
+    workers: int = 1  # threads deciding in parallel (LLM brains waiting on an endpoint)
+    calls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    calls_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def log_call(self, agent: str, record: dict[str, Any]) -> None:
+        """Collect an LLM call for the trace (called from worker threads)."""
+        with self.calls_lock:
+            self.calls.setdefault(agent, []).append(record)
+
+    def emit_calls(self, agent: str, base: str, **where: Any) -> None:
+        """Write the agent's pending LLM calls, in the order the agent made them."""
+        with self.calls_lock:
+            pending = self.calls.pop(agent, [])
+        for n, c in enumerate(pending):
+            self.trace.emit("llm_call", f"{base}/llm{n}", arm=self.arm, user=agent, **where, **c)
+
+
+@dataclass
+class LongTerm:
+    """Long-term memory of an arm: the store, its settings and a step clock."""
+
+    store: Any  # memory.long_term.LongTermStore (imported lazily: chromadb is heavy)
+    config: LongTermMemoryConfig
+    reflector: Any  # memory.reflection.Reflector
+    step: int = 0
 
 
 def _ctx(runtime: Runtime[FeedContext]) -> FeedContext:
@@ -154,17 +183,31 @@ def profile(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
 def memory(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
     ctx = _ctx(runtime)
     recalled: dict[str, list[dict[str, Any]]] = {}
+    recalled_lt: dict[str, list[str]] = {}
+    lt = ctx.long_term
     for u in state["active"]:
         recent = list(ctx.memory.recent(u))
         recalled[str(u)] = recent
+        uid, base = _ids(ctx, state, u)
+        where = {"arm": ctx.arm, "round": state["round"], "user": uid, "page": state["page"]}
         if recent:
-            uid, base = _ids(ctx, state, u)
-            ctx.trace.emit(
-                "memory", f"{base}/memory", arm=ctx.arm, round=state["round"], user=uid,
-                page=state["page"], op="read", kind="short_term",
-                recalled=[f"{m['action']}:{m['item']}" for m in recent],
-            )
-    return {"recalled": recalled}
+            ctx.trace.emit("memory", f"{base}/memory", **where, op="read", kind="short_term",
+                           recalled=[f"{m['action']}:{m['item']}" for m in recent])
+        if lt is not None and lt.config.top_k:
+            query = "; ".join(
+                f"{ctx.catalog.titles[i]} ({', '.join(ctx.catalog.genres[i])})"
+                for i in state["slates"][str(u)])
+            w = lt.config.weights
+            hits = lt.store.retrieve(uid, query, lt.config.top_k, now_step=lt.step,
+                                     weights=(w.relevance, w.recency, w.importance),
+                                     decay=lt.config.recency_decay)
+            recalled_lt[str(u)] = [h.record.text for h in hits]
+            if hits:
+                ctx.trace.emit("memory", f"{base}/memory_lt", **where, op="read",
+                               kind="long_term", query=query,
+                               recalled=[h.record.id for h in hits],
+                               scores=[round(h.score, 4) for h in hits])
+    return {"recalled": recalled, "recalled_lt": recalled_lt}
 
 
 def plan(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
@@ -172,20 +215,32 @@ def plan(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
                       for u in state["active"]}}
 
 
-def act(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
-    ctx = _ctx(runtime)
-    decisions: dict[str, dict[str, Any]] = {}
-    for u in state["active"]:
-        key = str(u)
-        obs = PageObservation(
-            profile=ctx.profiles[u], round=state["round"], page=state["page"],
-            items=tuple(state["slates"][key]), memory=tuple(state["recalled"].get(key, ())),
-            plan=tuple(state["plans"][key]),
-        )
+def _decide(ctx: FeedContext, state: FeedState, u: int) -> dict[str, Any]:
+    key = str(u)
+    obs = PageObservation(
+        profile=ctx.profiles[u], round=state["round"], page=state["page"],
+        items=tuple(state["slates"][key]), memory=tuple(state["recalled"].get(key, ())),
+        plan=tuple(state["plans"][key]), recalled=tuple(state["recalled_lt"].get(key, ())),
+    )
+    try:
         decision = ctx.brain.decide_page(obs, user_rng(ctx.seed, u, state["round"],
                                                        state["page"]))
-        decisions[key] = asdict(decision)
-    return {"decisions": decisions}
+    except DecisionFailure as f:
+        return {"failure": {"purpose": f.purpose, "error": f.error, "raw": f.raw,
+                            "attempts": f.attempts}}
+    return asdict(decision)
+
+
+def act(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
+    ctx = _ctx(runtime)
+    users = state["active"]
+    if ctx.workers > 1 and len(users) > 1:
+        # Decisions are independent and seeded per user, so threads change nothing but time.
+        with ThreadPoolExecutor(min(ctx.workers, len(users))) as pool:
+            results = list(pool.map(lambda u: _decide(ctx, state, u), users))
+    else:
+        results = [_decide(ctx, state, u) for u in users]
+    return {"decisions": {str(u): d for u, d in zip(users, results, strict=True)}}
 
 
 def record(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
@@ -193,11 +248,20 @@ def record(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
     cat, rnd, page = ctx.catalog, state["round"], state["page"]
     sessions = dict(state["sessions"])
     still = []
+    new_memories: list[tuple[int, dict[str, Any], str]] = []
     for u in state["active"]:
         key = str(u)
         d = state["decisions"][key]
         uid, base = _ids(ctx, state, u)
+        where = {"round": rnd, "page": page}
+        ctx.emit_calls(uid, base, **where)
         s: Session = {**sessions[key]}
+        if "failure" in d:
+            ctx.trace.emit("decision_failure", f"{base}/failure", arm=ctx.arm, user=uid,
+                           **where, brain=ctx.brain.name, **d["failure"])
+            s["pages"], s["ended"], s["reason"] = page, True, "llm_failure"
+            sessions[key] = s
+            continue
         s["pages"], s["shown"] = page, s["shown"] + len(d["items"])
         for pos, dd in enumerate(d["items"], start=1):
             it = dd["item"]
@@ -209,8 +273,11 @@ def record(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
                 rating=dd["rating"], reason=dd["reason"], inputs=dd["inputs"],
                 brain=ctx.brain.name,
             )
-            ctx.memory.add(u, {"action": action, "item": iid, "genres": list(cat.genres[it]),
-                               "rating": dd["rating"], "round": rnd, "page": page})
+            ctx.memory.add(u, {"action": action, "item": iid, "title": cat.titles[it],
+                               "genres": list(cat.genres[it]), "rating": dd["rating"],
+                               "round": rnd, "page": page})
+            if ctx.long_term is not None:
+                new_memories.append((u, dd, action))
             if dd["watch"]:
                 s["watched"] = [*s["watched"], it]
                 s["ratings"] = [*s["ratings"], int(dd["rating"])]
@@ -228,8 +295,49 @@ def record(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
         else:
             still.append(u)
         sessions[key] = s
+    if ctx.long_term is not None:
+        _write_long_term(ctx, ctx.long_term, state, new_memories)
     ctx.trace.flush()
     return {"active": still, "sessions": sessions}
+
+
+def _write_long_term(ctx: FeedContext, lt: LongTerm, state: FeedState,
+                     new: list[tuple[int, dict[str, Any], str]]) -> None:
+    """Factual memories of this page for every user, then any reflections that are due."""
+    from memory.long_term import MemoryRecord
+    from memory.reflection import importance_of
+
+    cat, rnd, page = ctx.catalog, state["round"], state["page"]
+    lt.step += 1
+    records = []
+    per_user: dict[int, list[str]] = {}
+    for u, dd, action in new:
+        uid, it = ctx.profiles[u].user_id, dd["item"]
+        genres = ", ".join(cat.genres[it])
+        text = (f"watched '{cat.titles[it]}' ({genres}) and rated it {dd['rating']}/5"
+                if action == "watch" else f"skipped '{cat.titles[it]}' ({genres})")
+        rid = f"{ctx.arm}/{uid}/r{rnd}/p{page}/{cat.item_ids[it]}"
+        records.append(MemoryRecord(
+            id=rid, agent=uid, text=text, kind="factual",
+            importance=importance_of("factual", dd["rating"], action == "watch"),
+            step=lt.step, round=rnd, meta={"item": cat.item_ids[it], "arm": ctx.arm}))
+        per_user.setdefault(u, []).append(rid)
+    if records:
+        lt.store.add(records)
+    for u, ids in per_user.items():
+        uid = ctx.profiles[u].user_id
+        base = f"{ctx.arm}/r{rnd}/u{uid}/p{page}"
+        ctx.trace.emit("memory", f"{base}/memory_write", arm=ctx.arm, round=rnd, user=uid,
+                       page=page, op="write", kind="factual", ids=ids)
+        if lt.reflector.note(uid, len(ids)):
+            recent = lt.store.recent(uid, lt.config.reflect_every)
+            text = ctx.brain.reflect(ctx.profiles[u], [r.text for r in recent],
+                                     user_rng(ctx.seed, u, rnd, 1000 + page))
+            ctx.emit_calls(uid, f"{base}/reflection", round=rnd, page=page)
+            rec = lt.reflector.reflection_record(uid, recent, text, lt.step, rnd)
+            lt.store.add([rec])
+            ctx.trace.emit("memory", f"{base}/reflection", arm=ctx.arm, round=rnd, user=uid,
+                           page=page, op="write", kind="reflection", id=rec.id, text=text)
 
 
 def interview(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]:
@@ -246,12 +354,20 @@ def interview(state: FeedState, runtime: Runtime[FeedContext]) -> dict[str, Any]
                 watched=tuple(s["watched"]), ratings=tuple(s["ratings"]),
                 left_early=s["left_early"],
             )
-            ans = ctx.brain.interview(summary, user_rng(ctx.seed, u, rnd, 0))
-            ctx.trace.emit(
-                "interview", f"{base}/interview", arm=ctx.arm, round=rnd, user=uid,
-                satisfaction=ans.satisfaction, reason=ans.reason, inputs=ans.inputs,
-                brain=ctx.brain.name,
-            )
+            try:
+                ans = ctx.brain.interview(summary, user_rng(ctx.seed, u, rnd, 0))
+            except DecisionFailure as f:
+                ctx.emit_calls(uid, f"{base}/interview", round=rnd)
+                ctx.trace.emit("decision_failure", f"{base}/interview/failure", arm=ctx.arm,
+                               round=rnd, user=uid, brain=ctx.brain.name, purpose=f.purpose,
+                               error=f.error, raw=f.raw, attempts=f.attempts)
+            else:
+                ctx.emit_calls(uid, f"{base}/interview", round=rnd)
+                ctx.trace.emit(
+                    "interview", f"{base}/interview", arm=ctx.arm, round=rnd, user=uid,
+                    satisfaction=ans.satisfaction, reason=ans.reason, inputs=ans.inputs,
+                    brain=ctx.brain.name,
+                )
         ctx.trace.emit(
             "session_end", f"{base}/end", arm=ctx.arm, round=rnd, user=uid, pages=s["pages"],
             shown=s["shown"], watched=len(s["watched"]), left_early=s["left_early"],
@@ -301,7 +417,8 @@ def run_round(
         for u in users
     }
     state: FeedState = {"round": round_, "page": 0, "active": list(users), "slates": {},
-                        "recalled": {}, "plans": {}, "decisions": {}, "sessions": sessions}
+                        "recalled": {}, "recalled_lt": {}, "plans": {}, "decisions": {},
+                        "sessions": sessions}
     out = graph.invoke(state, context=ctx,
                        config={"recursion_limit": 7 * ctx.env.max_pages + 10})
     return out  # type: ignore[return-value]

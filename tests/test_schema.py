@@ -241,7 +241,7 @@ def test_invalid_role_file_names_the_role_file_and_its_line(folder: Path) -> Non
         ("kind: role\nname: r\nbogus: 1\n", 3, "bogus", "unknown field"),
         ("kind: role\nname: r\ntraits:\n  activity: 4\n", 4, "traits.activity",
          "less than or equal to 3"),
-        ("kind: role\nname: r\nbrain:\n  kind: llm\n", 4, "brain.kind", "'utility'"),
+        ("kind: role\nname: r\nbrain:\n  kind: oracle\n", 4, "brain.kind", "'utility' or 'llm'"),
         ("kind: role\nname: r\nmemory:\n  short_term_window: -1\n", 4,
          "memory.short_term_window", "greater than or equal to 0"),
         ("kind: role\ndescription: no name\n", 1, "name", "required field is missing"),

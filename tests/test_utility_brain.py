@@ -23,7 +23,7 @@ def _world() -> World:
 
 def _profile(world: World, activity: int = 2) -> UserProfile:
     taste = world.embeddings[0].astype(np.float32)  # loves item 0
-    return UserProfile(0, "u", activity, 2, 2, 10, 3.5, 1.0, ("Comedy",), (), ("0",), (),
+    return UserProfile(0, "u", activity, 2, 2, 10, 3.5, 1.0, ("Comedy",), (), ("0",), (), taste,
                        taste, {})
 
 

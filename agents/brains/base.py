@@ -11,6 +11,7 @@ from agents.profile import UserProfile
 
 __all__ = [
     "Brain",
+    "DecisionFailure",
     "InterviewAnswer",
     "ItemDecision",
     "PageDecision",
@@ -29,6 +30,7 @@ class PageObservation:
     items: tuple[int, ...]
     memory: tuple[dict[str, Any], ...]  # recent short-term memories, oldest first
     plan: tuple[str, ...] = ()
+    recalled: tuple[str, ...] = ()  # long-term memories retrieved for this page, best first
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class ItemDecision:
     watch: bool
     rating: int | None
     reason: str
-    inputs: dict[str, float] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class PageDecision:
     items: tuple[ItemDecision, ...]
     leave: bool
     feeling: str
-    inputs: dict[str, float] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,19 @@ class SessionSummary:
 class InterviewAnswer:
     satisfaction: int  # 1-10
     reason: str
-    inputs: dict[str, float] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+class DecisionFailure(Exception):
+    """A brain could not produce a valid decision (after its bounded repairs).
+
+    The run records it as a ``decision_failure`` event with the raw output; it is never
+    silently dropped.
+    """
+
+    def __init__(self, purpose: str, error: str, raw: list[str], attempts: int) -> None:
+        super().__init__(f"{purpose}: {error}")
+        self.purpose, self.error, self.raw, self.attempts = purpose, error, raw, attempts
 
 
 class Brain(Protocol):
@@ -78,3 +92,14 @@ class Brain(Protocol):
     def interview(
         self, session: SessionSummary, rng: np.random.Generator
     ) -> InterviewAnswer: ...
+
+    def rate_items(
+        self, profile: UserProfile, items: tuple[int, ...], rng: np.random.Generator
+    ) -> list[int]:
+        """Ratings 1-5 the user would give these items after watching them."""
+        ...
+
+    def reflect(self, profile: UserProfile, memories: list[str],
+                rng: np.random.Generator) -> str:
+        """A short reflection on recent memories (written to long-term memory)."""
+        ...

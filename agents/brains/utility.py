@@ -67,7 +67,7 @@ class UtilityBrain:
     def __init__(self, world: World, params: UtilityParams | None = None) -> None:
         self.world = world
         self.p = params or UtilityParams()
-        self._baseline: dict[int, tuple[float, float]] = {}
+        self._baselines: dict[tuple[int, str], tuple[float, float]] = {}
 
     def utilities(
         self, obs: PageObservation, noise: np.ndarray
@@ -75,7 +75,7 @@ class UtilityBrain:
         """Utility of each item on the page and its named components."""
         w, p, prof = self.world, self.p, obs.profile
         items = np.asarray(obs.items, dtype=np.int64)
-        mu, sd = self._taste_baseline(prof)
+        mu, sd = self._baseline(prof, "taste")
         taste = 0.5 * p.taste_weight * (w.embeddings[items] @ prof.taste - mu) / sd
         conform = (p.conformity_weight * (prof.conformity - 1) / 2.0
                    * (w.item_mean[items] - w.global_mean))
@@ -93,27 +93,38 @@ class UtilityBrain:
                  "fatigue": fatigue, "repetition": repetition, "noise": eps}
         return taste + conform + pop + fatigue + repetition + eps, parts
 
-    def _taste_baseline(self, prof: UserProfile) -> tuple[float, float]:
+    def _baseline(self, prof: UserProfile, which: str) -> tuple[float, float]:
         """Mean and spread of the user's similarity over the catalogue (cached).
 
         Similarities are standardised per user so that "matches my taste" means "better
         than a typical item for me", whatever the embedding's offset.
         """
-        hit = self._baseline.get(prof.user)
+        key = (prof.user, which)
+        hit = self._baselines.get(key)
         if hit is None:
-            sims = self.world.embeddings @ prof.taste
+            sims = self.world.embeddings @ getattr(prof, which)
+            if which == "liking":
+                # Ratings are relative to what the user typically watches (the top fifth
+                # by watch taste), not to the whole catalogue: watched items are already
+                # close to the user's taste, and real ratings centre on the user's mean.
+                watch = self.world.embeddings @ prof.taste
+                top = np.argsort(-watch, kind="stable")[: max(10, len(watch) // 5)]
+                sims = sims[top]
             hit = (float(sims.mean()), float(sims.std()) or 1.0)
-            self._baseline[prof.user] = hit
+            self._baselines[key] = hit
         return hit
 
     def threshold(self, activity: int) -> float:
         return self.p.watch_threshold - 0.12 * (activity - 2)
 
-    def rate(self, obs: PageObservation, item: int, taste: float, noise: float) -> int:
+    def rate(self, obs: PageObservation, item: int, noise: float) -> int:
         w, p, prof = self.world, self.p, obs.profile
-        z = float(np.clip(taste / (0.5 * max(p.taste_weight, 1e-9)), -3.0, 3.0))
-        crowd = (prof.conformity / 3.0) * (float(w.item_mean[item]) - w.global_mean)
-        stars = prof.rating_mean + prof.rating_std * 0.25 * z + crowd + p.rating_noise * noise
+        mu, sd = self._baseline(prof, "liking")
+        z = float(np.clip((float(w.embeddings[item] @ prof.liking) - mu) / sd, -3.0, 3.0))
+        crowd = (p.rating_conformity * prof.conformity / 3.0
+                 * (float(w.item_mean[item]) - w.global_mean))
+        stars = (prof.rating_mean + prof.rating_std * p.rating_taste * z + crowd
+                 + p.rating_noise * noise)
         return int(np.clip(np.rint(stars), 1, 5))
 
     def decide_page(self, obs: PageObservation, rng: np.random.Generator) -> PageDecision:
@@ -128,8 +139,7 @@ class UtilityBrain:
             inputs = {name: _r(v[k]) for name, v in parts.items()}
             inputs["utility"] = _r(util[k])
             inputs["threshold"] = _r(thr)
-            rating = self.rate(obs, item, float(parts["taste"][k]), float(rating_noise[k])) \
-                if watch else None
+            rating = self.rate(obs, item, float(rating_noise[k])) if watch else None
             top = max(("taste", "conformity", "popularity"), key=lambda c: inputs[c])
             reason = (f"watch: {top} pulls" if watch else
                       f"skip: utility {inputs['utility']:.2f} below {inputs['threshold']:.2f}")
@@ -152,6 +162,19 @@ class UtilityBrain:
             inputs={"page_satisfaction": _r(page_sat), "p_leave": _r(p_leave),
                     "draw": _r(draw)},
         )
+
+    def rate_items(
+        self, profile: UserProfile, items: tuple[int, ...], rng: np.random.Generator
+    ) -> list[int]:
+        obs = PageObservation(profile, 0, 1, items, ())
+        noise = rng.standard_normal(len(items))
+        return [self.rate(obs, it, float(noise[k])) for k, it in enumerate(items)]
+
+    def reflect(self, profile: UserProfile, memories: list[str],
+                rng: np.random.Generator) -> str:
+        watched = sum(1 for m in memories if m.startswith("watched"))
+        return (f"Of my last {len(memories)} recommendations I watched {watched}; "
+                f"I still like {', '.join(profile.liked_genres) or 'many genres'} most.")
 
     def interview(self, session: SessionSummary, rng: np.random.Generator) -> InterviewAnswer:
         watch_rate = len(session.watched) / max(session.shown, 1)
