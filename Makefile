@@ -6,12 +6,16 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/ml-100k
+TORCH  ?= 2.13.0
 
 .PHONY: run test lint pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	# The CPU build of torch first (sentence-transformers would otherwise pull a CUDA one).
+	$(PY) -m pip install --quiet torch==$(TORCH)
+	# llama-cpp-python compiles llama.cpp from source the first time (~9 min on 2 cores).
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

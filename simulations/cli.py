@@ -1,7 +1,8 @@
 """The ``recarena`` command line.
 
 Exit status: 0 success, 1 a run or download failed, 2 invalid input (scenario, role, data,
-arguments), 130 interrupted. Errors are one line on stderr, never a traceback.
+arguments), 3 the run stopped at its LLM budget (everything up to then is written),
+130 interrupted. Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from simulations.llm_setup import LLM_FLAG_HELP
+
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERRUPT = 0, 1, 2, 130
+EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_BUDGET, EXIT_INTERRUPT = 0, 1, 2, 3, 130
 
 
 class CliError(Exception):
@@ -66,7 +69,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     loaded = load_scenario(a.scenario)
     err = _err()
     with err.status("loading data and building agents..."):
-        prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data)
+        prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data, llm=a.llm)
     scn = prep.scenario
     total = len(prep.population) * scn.environment.rounds * len(scn.recommenders)
     with Progress(
@@ -75,16 +78,31 @@ def cmd_run(a: argparse.Namespace) -> int:
     ) as progress:
         task = progress.add_task(f"{scn.name}: sessions", total=total)
         result = run(prep, Path(a.out) if a.out else None,
-                     on_session_end=lambda n: progress.advance(task, n), argv=sys.argv)
+                     on_session_end=lambda n: progress.advance(task, n), argv=sys.argv,
+                     replay=a.replay)
     if a.json:
         print(json.dumps({"run_dir": str(result.run_dir), "status": result.status,
-                          "events": result.events, "metrics": result.metrics}, indent=2))
+                          "events": result.events, "metrics": result.metrics,
+                          "llm": result.llm}, indent=2))
     else:
         out = _out()
         out.print(metrics_table(result.metrics, f"{scn.name} (seed {scn.seed}, "
                                 f"{len(prep.population)} users)"))
+        if result.llm:
+            out.print(llm_line(result.llm, result.metrics))
         out.print(f"run folder: {result.run_dir}  ({result.events} events)")
+    if result.status == "budget_exhausted":
+        _err().print(f"stopped at the LLM budget; trace written up to there: {result.run_dir}")
+        return EXIT_BUDGET
     return EXIT_INTERRUPT if result.status == "interrupted" else EXIT_OK
+
+
+def llm_line(llm: dict[str, Any], metrics: dict[str, Any]) -> str:
+    failures = sum(m.get("decision_failures", 0) for m in metrics["arms"].values())
+    return (f"LLM {llm['backend']}:{llm['model']} ({llm['mode']}): {llm['calls']} calls, "
+            f"{llm['cached_calls']} from cache, {llm['retries']} retries, "
+            f"{llm['input_tokens']} tokens in, {llm['output_tokens']} out, "
+            f"${llm['cost_usd']:.4f}; {failures} decision failures")
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
@@ -142,6 +160,83 @@ def cmd_eval_offline(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_eval_alignment(a: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from scenarios.loader import load_role
+    from simulations.alignment import evaluate_alignment, prepare_alignment, rating_fidelity
+    from simulations.llm_setup import make_brain, make_client, parse_llm_flag
+    from simulations.runner import DATA_ENV
+    from tools.dataset import load_dataset
+
+    data = a.data or os.environ.get(DATA_ENV)
+    if not data:
+        raise CliError(f"eval alignment: --data DIR is required (or set {DATA_ENV})")
+    if a.users < 1:
+        raise CliError("eval alignment: --users must be at least 1")
+    try:
+        ratios = [int(x) for x in a.ratios.split(",") if x.strip()]
+    except ValueError:
+        raise CliError(f"eval alignment: --ratios: not a list of integers: {a.ratios}") from None
+    roles = Path(__file__).resolve().parents[1] / "scenarios" / "roles"
+    role = load_role(a.role or roles / ("llm_user.yaml" if a.brain == "llm" else
+                                         "utility_user.yaml"))
+    if a.brain == "llm" and role.brain.kind != "llm":
+        role = role.model_copy(update={"brain": role.brain.model_copy(update={"kind": "llm"})})
+    if a.brain == "utility" and role.brain.kind != "utility":
+        raise CliError(f"eval alignment: role {role.name!r} is not a utility role")
+    setup = prepare_alignment(load_dataset(data), a.users, a.seed)
+    client = None
+    llm_cfg = parse_llm_flag(a.llm or "local", None) if a.brain == "llm" else None
+    if llm_cfg is not None:
+        import tempfile
+
+        out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="recarena-align-"))
+        out.mkdir(parents=True, exist_ok=True)
+        client = make_client(llm_cfg, out, replay_from=a.replay, seed=a.seed,
+                             on_call=lambda rec: None)
+    brain = make_brain(role, setup.world, client=client, max_pages=1,
+                       backend=llm_cfg.backend if llm_cfg else None)
+    n = len(setup.users)
+    with Progress(console=_err(), disable=a.json) as progress:
+        t1 = progress.add_task("taste alignment", total=n * len(ratios))
+        taste = evaluate_alignment(setup, brain, seed=a.seed, ratios=ratios,
+                                   positives=a.positives,
+                                   on_user=lambda: progress.advance(t1))
+        t2 = progress.add_task("rating fidelity", total=n)
+        ratings = rating_fidelity(setup, brain, seed=a.seed,
+                                  on_user=lambda: progress.advance(t2))
+    res: dict[str, Any] = {
+        "dataset": setup.dataset.name, "users": n, "seed": a.seed, "brain": a.brain,
+        "llm": f"{llm_cfg.backend}:{llm_cfg.model}" if llm_cfg else None,
+        "taste_alignment": taste, "rating_fidelity": ratings,
+        "agent4rec_reported_1to1": {"accuracy": 0.69, "f1": 0.70},
+    }
+    if client is not None:
+        res["llm_usage"] = {"calls": len(client.records),
+                            "input_tokens": client.usage.total.input_tokens,
+                            "output_tokens": client.usage.total.output_tokens}
+        if client.cache is not None:
+            client.cache.close()
+    if a.json:
+        print(json.dumps(res, indent=2))
+        return EXIT_OK
+    t = Table(title=f"taste alignment: {a.brain} brain, {n} users, seed {a.seed}")
+    for col in ("ratio", "accuracy", "precision", "recall", "F1"):
+        t.add_column(col, justify="right")
+    for ratio, m in taste["ratios"].items():
+        t.add_row(ratio, *(f"{m[k]:.3f}" for k in ("accuracy", "precision", "recall", "f1")))
+    out_c = _out()
+    out_c.print(t)
+    out_c.print(f"rating fidelity: 1-Wasserstein {ratings['wasserstein']} stars; simulated "
+                f"histogram {ratings['simulated_hist']} vs real {ratings['real_hist']} "
+                f"(1..5 stars, {ratings['n']} ratings)")
+    out_c.print("Agent4Rec reported accuracy 0.69 / F1 0.70 at 1:1 (MovieLens-1M, gpt-3.5)")
+    if taste["failures"] or ratings["failures"]:
+        out_c.print(f"decision failures: {taste['failures'] + ratings['failures']}")
+    return EXIT_OK
+
+
 def cmd_trace_summary(a: argparse.Namespace) -> int:
     from simulations.metrics import compute_metrics
     from simulations.trace import read_trace
@@ -192,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--users", type=int, help="override the population size")
     r.add_argument("--data", help="data folder (else RECARENA_DATA, else dataset.path)")
+    r.add_argument("--llm", help=f"LLM for brain: llm roles: {LLM_FLAG_HELP}")
+    r.add_argument("--replay", metavar="RUN_DIR_OR_CACHE",
+                   help="answer every LLM call from a recorded run (no network; a missing "
+                   "entry fails the run)")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(fn=cmd_run)
@@ -221,6 +320,20 @@ def build_parser() -> argparse.ArgumentParser:
     eo.add_argument("--seed", type=int, default=0)
     eo.add_argument("--json", action="store_true")
     eo.set_defaults(fn=cmd_eval_offline)
+
+    ea = e.add_parser("alignment", help="taste alignment and rating fidelity vs real users")
+    ea.add_argument("--data", help="data folder (else RECARENA_DATA)")
+    ea.add_argument("--users", type=int, default=200)
+    ea.add_argument("--seed", type=int, default=0)
+    ea.add_argument("--brain", choices=["utility", "llm"], default="utility")
+    ea.add_argument("--llm", default=None, help=f"for --brain llm: {LLM_FLAG_HELP}")
+    ea.add_argument("--role", help="role file (default: the shipped role for the brain)")
+    ea.add_argument("--ratios", default="1,2,3,9", help="m of 1:m, comma-separated")
+    ea.add_argument("--positives", type=int, default=4, help="held-out liked items per user")
+    ea.add_argument("--out", help="folder for the LLM cache (record/replay) and result")
+    ea.add_argument("--replay", metavar="RUN_DIR_OR_CACHE", help="answer LLM calls from here")
+    ea.add_argument("--json", action="store_true")
+    ea.set_defaults(fn=cmd_eval_alignment)
 
     t = sub.add_parser("trace", help="read run traces").add_subparsers(
         dest="trace_command", required=True, parser_class=_Parser)

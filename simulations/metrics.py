@@ -82,19 +82,23 @@ class _Acc:
 def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Per arm (overall and per round) metrics from a trace's events.
 
-    Returns ``{"n_items": N, "arms": {arm: {"overall": {...}, "rounds": {r: {...}}}}}``.
+    Returns ``{"n_items": N, "arms": {arm: {"overall": {...}, "rounds": {r: {...}},
+    "decision_failures": n}}}``.
     Exit page is the page on which a session ended; genre entropy is the mean, over
     (user, round) sessions with at least one watch, of the entropy of watched genres.
     """
     n_items = 0
     acc: dict[str, _Acc] = defaultdict(_Acc)
     per_round: dict[tuple[str, int], _Acc] = defaultdict(_Acc)
+    failures: dict[str, int] = {}
     for ev in events:
         t = ev.get("type")
         if t == "run_start":
             n_items = int(ev.get("n_items", 0))
             continue
         arm = ev.get("arm")
+        if arm is not None and t == "decision_failure":
+            failures[arm] = failures.get(arm, 0) + 1
         if arm is None or t not in ("page", "decision", "session_end", "interview"):
             continue
         targets = (acc[arm], per_round[(arm, ev["round"])])
@@ -118,5 +122,5 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         rounds = {str(r): {k: _round(v) for k, v in pr.result(n_items).items()}
                   for (arm2, r), pr in sorted(per_round.items()) if arm2 == arm}
         arms[arm] = {"overall": {k: _round(v) for k, v in a.result(n_items).items()},
-                     "rounds": rounds}
+                     "rounds": rounds, "decision_failures": failures.get(arm, 0)}
     return {"n_items": n_items, "arms": arms}

@@ -18,28 +18,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from agents.brains.utility import UtilityBrain, World
+from agents.brains.base import Brain
+from agents.brains.utility import World
 from agents.profile import UserProfile, build_profiles
 from memory.short_term import ShortTermMemory
 from scenarios.loader import LoadedScenario
 from scenarios.schema import (
     AddItemsEvent,
+    LLMConfig,
     RecommenderConfig,
     Scenario,
     SwitchRecommenderEvent,
 )
-from simulations.feed import FeedContext, build_feed_graph, run_round
+from simulations.feed import FeedContext, LongTerm, build_feed_graph, run_round
+from simulations.llm_setup import make_brain, make_client, make_long_term, parse_llm_flag
 from simulations.metrics import compute_metrics
 from simulations.trace import TraceWriter, read_trace
 from tools.dataset import Dataset, Interactions, load_dataset, temporal_split
 from tools.item_space import item_embeddings
 from tools.recommenders import Recommender, make_recommender
 from tools.synthetic import make_world
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from agents.llm import CallRecord, LLMClient
 
 __all__ = ["Prepared", "RunError", "RunResult", "prepare", "resolve_data_path", "run"]
 
@@ -63,6 +71,7 @@ class Prepared:
     profiles: list[UserProfile]
     population: list[int]
     withheld: dict[int, frozenset[int]]  # release round -> items
+    llm: LLMConfig | None = None  # the scenario's llm: block with --llm applied
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class RunResult:
     metrics: dict[str, Any]
     status: str
     events: int
+    llm: dict[str, Any] | None = None
 
 
 def resolve_data_path(loaded: LoadedScenario, data: str | None) -> Path | None:
@@ -115,10 +125,14 @@ def _load_data(scn: Scenario, loaded: LoadedScenario, data: str | None) -> Datas
 
 def prepare(
     loaded: LoadedScenario, *, seed: int | None = None, users: int | None = None,
-    data: str | None = None,
+    data: str | None = None, llm: str | None = None,
 ) -> Prepared:
     """Load data, split it, build the world, profiles and the sampled population."""
     scn = _override(loaded, seed, users)
+    llm_cfg = parse_llm_flag(llm, scn.llm) if llm else scn.llm
+    if loaded.role.brain.kind == "llm" and llm_cfg is None:
+        raise RunError(f"{loaded.path}: llm: role {loaded.role.name!r} uses brain: llm but the "
+                       "scenario has no llm: block; add one or pass --llm local|openai[:MODEL]")
     ds = _load_data(scn, loaded, data)
     rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 11]))
     withheld: dict[int, frozenset[int]] = {}
@@ -156,7 +170,7 @@ def prepare(
         prng = np.random.default_rng(np.random.SeedSequence([scn.seed, 13]))
         population = sorted(prng.choice(candidates, size=size, replace=False).tolist())
     return Prepared(scn, loaded, ds, history, future, world, profiles,
-                    [int(u) for u in population], withheld)
+                    [int(u) for u in population], withheld, llm_cfg)
 
 
 def _versions() -> dict[str, str]:
@@ -215,19 +229,34 @@ def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepa
     return rec
 
 
-def _run_arm(prep: Prepared, cfg: RecommenderConfig, trace: TraceWriter, graph: Any,
-             on_session_end: Callable[[int], None], profiled: set[int]) -> None:
-    scn = prep.scenario
+@dataclass
+class _Arm:
+    """What one arm's run needs besides the prepared world."""
+
+    trace: TraceWriter
+    graph: Any
+    brain: Brain
+    on_session_end: Callable[[int], None]
+    profiled: set[int]
+    long_term: LongTerm | None
+    workers: int
+    sink: dict[str, FeedContext]
+
+
+def _run_arm(prep: Prepared, cfg: RecommenderConfig, arm: _Arm) -> None:
+    scn, trace = prep.scenario, arm.trace
     train = prep.history
     rec = _fit(cfg, scn.seed, prep, train)
     withheld = set().union(*prep.withheld.values()) if prep.withheld else set()
     ctx = FeedContext(
         arm=cfg.name, seed=scn.seed, env=scn.environment, catalog=prep.dataset.catalog,
-        profiles=prep.profiles, brain=UtilityBrain(prep.world, prep.loaded.role.brain.params),
+        profiles=prep.profiles, brain=arm.brain,
         memory=ShortTermMemory(prep.loaded.role.memory.short_term_window), recommender=rec,
         trace=trace, history=prep.history.matrix(prep.dataset.n_users, prep.dataset.n_items),
-        withheld=frozenset(withheld), profiled=profiled, on_session_end=on_session_end,
+        withheld=frozenset(withheld), profiled=arm.profiled,
+        on_session_end=arm.on_session_end, long_term=arm.long_term, workers=arm.workers,
     )
+    arm.sink["ctx"] = ctx
     for rnd in range(1, scn.environment.rounds + 1):
         released = prep.withheld.get(rnd, frozenset())
         if released:
@@ -245,7 +274,7 @@ def _run_arm(prep: Prepared, cfg: RecommenderConfig, trace: TraceWriter, graph: 
                            params=ev.params)
         trace.emit("round_start", f"{cfg.name}/r{rnd}", arm=cfg.name, round=rnd,
                    recommender=ctx.recommender.name, users=len(prep.population))
-        run_round(graph, ctx, prep.population, rnd)
+        run_round(arm.graph, ctx, prep.population, rnd)
         if cfg.retrain and rnd < scn.environment.rounds:
             new = [w for w in ctx.watches if w[3] == rnd]
             sim = Interactions.from_lists(
@@ -263,27 +292,65 @@ def _run_arm(prep: Prepared, cfg: RecommenderConfig, trace: TraceWriter, graph: 
         trace.flush()
 
 
+def _call_event(rec: CallRecord) -> dict[str, Any]:
+    # Only what a replay reproduces exactly: cached/latency/attempts go to the summary.
+    return {"purpose": rec.purpose, "kind": rec.kind, "input_tokens": rec.input_tokens,
+            "output_tokens": rec.output_tokens, "cost_usd": round(rec.cost_usd, 8)}
+
+
+def _llm_summary(client: LLMClient | None) -> dict[str, Any] | None:
+    if client is None:
+        return None
+    recs = client.records
+    total = client.usage.total
+    return {
+        "backend": client.cfg.backend, "model": client.cfg.model,
+        "mode": "replay" if client.replay else "record",
+        "calls": len(recs), "cached_calls": sum(r.cached for r in recs),
+        "retries": sum(max(r.attempts - 1, 0) for r in recs),
+        "input_tokens": total.input_tokens, "output_tokens": total.output_tokens,
+        "cost_usd": round(total.cost_usd, 6),
+    }
+
+
 def run(
     prep: Prepared,
     out: Path | None = None,
     on_session_end: Callable[[int], None] = lambda n: None,
     argv: list[str] | None = None,
+    replay: str | None = None,
+    chat_model: BaseChatModel | None = None,
 ) -> RunResult:
-    """Run every arm, write trace, manifest and summary into the run folder."""
-    scn = prep.scenario
+    """Run every arm, write trace, manifest and summary into the run folder.
+
+    Args:
+        prep: From ``prepare``.
+        out: The run folder to create (default: under the scenario's output dir).
+        on_session_end: Progress callback, called with the number of sessions that ended.
+        argv: The command line, for the manifest.
+        replay: A run folder or LLM cache to answer every LLM call from (no network).
+        chat_model: Use this chat model instead of building one from the llm config
+            (tests pass ``agents.llm.FakeChatModel``).
+    """
+    scn, role = prep.scenario, prep.loaded.role
+    if replay is not None and role.brain.kind != "llm":
+        raise RunError("--replay: this scenario's role uses no LLM; nothing to replay")
     run_dir = _make_run_dir(out, scn)
     config = prep.loaded.resolved_config()
     config["seed"], config["population"]["size"] = scn.seed, scn.population.size
+    config["llm"] = prep.llm.model_dump(mode="json") if prep.llm else None
     manifest: dict[str, Any] = {
         "scenario": scn.name, "scenario_file": str(prep.loaded.path),
         "config_hash": config_hash(config), "seed": scn.seed, "versions": _versions(),
         "git_commit": _git_commit(), "command": argv or sys.argv,
-        "platform": platform.platform(), "status": "running",
+        "platform": platform.platform(), "status": "running", "replay_of": replay,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     _write_json(run_dir / "manifest.json", manifest)
     t0 = time.perf_counter()
     status, reason = "completed", ""
+    client: LLMClient | None = None
+    stores: list[Any] = []
     with TraceWriter(run_dir / "trace.jsonl") as trace:
         trace.emit(
             "run_start", "run", scenario=scn.name, seed=scn.seed, config=config,
@@ -292,35 +359,72 @@ def run(
             history_interactions=len(prep.history), future_interactions=len(prep.future),
         )
         trace.flush()
-        graph = build_feed_graph()
+        sink: dict[str, FeedContext] = {}
         try:
+            if role.brain.kind == "llm" and prep.llm is not None:
+                client = make_client(
+                    prep.llm, run_dir, replay_from=replay, seed=scn.seed,
+                    on_call=lambda rec: sink["ctx"].log_call(rec.agent, _call_event(rec)),
+                    chat_model=chat_model)
+            brain = make_brain(role, prep.world, client=client,
+                               max_pages=scn.environment.max_pages,
+                               backend=prep.llm.backend if prep.llm else None)
             profiled: set[int] = set()  # a profile event once per user, not per arm
+            lt_cfg = role.memory.long_term
             for cfg in scn.recommenders:
-                _run_arm(prep, cfg, trace, graph, on_session_end, profiled)
+                long_term = None
+                if lt_cfg.enabled:
+                    store = make_long_term(lt_cfg, run_dir / "memory", cfg.name, prep.llm)
+                    stores.append(store)
+                    from memory.reflection import Reflector
+
+                    long_term = LongTerm(store, lt_cfg, Reflector(lt_cfg.reflect_every))
+                arm = _Arm(trace, build_feed_graph(), brain, on_session_end, profiled,
+                           long_term, client.cfg.concurrency if client else 1, sink)
+                _run_arm(prep, cfg, arm)
         except KeyboardInterrupt:
             status, reason = "interrupted", "KeyboardInterrupt"
         except Exception as e:
-            status, reason = "failed", f"{type(e).__name__}: {e}"
+            if type(e).__name__ == "BudgetExceededError":
+                status, reason = "budget_exhausted", str(e)
+            else:
+                status = "failed"
+                reason = str(e) if type(e).__module__.startswith("agents.llm") \
+                    else f"{type(e).__name__}: {e}"
+        finally:
+            for store in stores:
+                store.close()
+            if client is not None and client.cache is not None:
+                client.cache.close()
         trace.flush()
         metrics = compute_metrics(read_trace(run_dir / "trace.jsonl"))
-        for arm, m in metrics["arms"].items():
+        for arm_name, m in metrics["arms"].items():
             for name in scn.metrics:
-                trace.emit("metric", f"metric/{arm}/{name}", arm=arm, round=None, name=name,
-                           value=m["overall"][name])
+                trace.emit("metric", f"metric/{arm_name}/{name}", arm=arm_name, round=None,
+                           name=name, value=m["overall"][name])
                 for rnd, rm in m["rounds"].items():
-                    trace.emit("metric", f"metric/{arm}/r{rnd}/{name}", arm=arm,
+                    trace.emit("metric", f"metric/{arm_name}/r{rnd}/{name}", arm=arm_name,
                                round=int(rnd), name=name, value=rm[name])
+        if client is not None:
+            per_agent = {a: {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
+                             "cost_usd": round(u.cost_usd, 8)}
+                         for a, u in sorted(client.usage.per_agent.items())}
+            total = client.usage.total
+            trace.emit("llm_usage", "run/llm_usage", input_tokens=total.input_tokens,
+                       output_tokens=total.output_tokens,
+                       cost_usd=round(total.cost_usd, 8), per_agent=per_agent)
         elapsed = time.perf_counter() - t0
         trace.emit("run_end", "run/end", status=status, reason=reason,
                    elapsed_s=round(elapsed, 3))
         events = trace.count
+    llm_summary = _llm_summary(client)
     summary = {"scenario": scn.name, "seed": scn.seed, "status": status, "reason": reason,
-               "metrics": metrics}
+               "metrics": metrics, "llm": llm_summary}
     _write_json(run_dir / "summary.json", summary)
     manifest.update(status=status, reason=reason, events=events,
-                    elapsed_s=round(elapsed, 3),
+                    elapsed_s=round(elapsed, 3), llm=llm_summary,
                     finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     _write_json(run_dir / "manifest.json", manifest)
     if status == "failed":
-        raise RunError(f"run failed ({reason}); partial trace kept in {run_dir}")
-    return RunResult(run_dir, metrics, status, events)
+        raise RunError(f"run failed: {reason} (partial trace kept in {run_dir})")
+    return RunResult(run_dir, metrics, status, events, llm_summary)

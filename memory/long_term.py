@@ -1,0 +1,431 @@
+"""Long-term memory in chromadb: the one module of RecArena that imports chromadb.
+
+Memories are :class:`MemoryRecord` rows in chromadb (cosine space). Each belongs to an agent
+(*personalized* memory) or to ``"world"`` (*persistent* knowledge shared by every agent). Embeddings are always computed by the project's :class:`~memory.embedders.
+Embedder` and passed in; chromadb's default embedding function (which downloads an ONNX model)
+is never used, and its anonymized telemetry is switched off.
+
+Retrieval follows Generative Agents: the memories of the agent (and of the world) most similar
+to the query are the candidates, re-ranked by a weighted sum of
+
+- relevance ``= (1 + cos) / 2``, cosine similarity mapped to [0, 1] (equivalently
+  ``1 - d / 2`` for chromadb's cosine distance ``d = 1 - cos``);
+- recency ``= decay ** (now_step - step)`` (1 for the current step, or a future one);
+- importance, as stored (0..1).
+
+chromadb is imported only when a store is built, so ``import memory`` stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+
+import numpy as np
+
+from memory.embedders import Embedder
+
+if TYPE_CHECKING:
+    from chromadb.api.client import Client
+    from chromadb.api.models.Collection import Collection
+
+__all__ = [
+    "WORLD",
+    "LongTermStore",
+    "LongTermStoreError",
+    "MemoryKind",
+    "MemoryRecord",
+    "MetaValue",
+    "ScoredMemory",
+]
+
+WORLD = "world"
+MemoryKind = Literal["factual", "reflection", "world"]
+MetaValue = str | int | float | bool
+
+_KINDS: frozenset[str] = frozenset(get_args(MemoryKind))
+# Caller metadata is stored under this prefix so it can never clobber the store's own keys.
+_META = "m."
+_EMBEDDER_KEY, _DIM_KEY = "recarena:embedder", "recarena:dim"
+
+
+class LongTermStoreError(RuntimeError):
+    """The store cannot be opened as asked (e.g. it holds another embedder's vectors)."""
+
+
+@dataclass(frozen=True)
+class MemoryRecord:
+    """One memory.
+
+    Attributes:
+        id: Stable identifier; writing a record with an existing id replaces it.
+        agent: The owning agent's id, or ``"world"`` for knowledge shared by all agents.
+        text: What is remembered, in words; this is what gets embedded.
+        kind: ``"factual"`` (shown, watched, rated), ``"reflection"`` (a summary written
+            every few memories) or ``"world"`` (shared knowledge).
+        importance: 0..1, see :func:`memory.reflection.importance_of`.
+        step: Simulation step when it was written; increases monotonically over a run.
+        round: Simulation round.
+        meta: Extra scalar fields (chromadb accepts no None and no lists).
+    """
+
+    id: str
+    agent: str
+    text: str
+    kind: MemoryKind
+    importance: float
+    step: int
+    round: int = 0
+    meta: dict[str, MetaValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("a memory needs a non-empty id")
+        if not self.agent:
+            raise ValueError(f"memory {self.id!r}: agent must not be empty")
+        if self.kind not in _KINDS:
+            raise ValueError(f"memory {self.id!r}: kind must be one of {sorted(_KINDS)}")
+        imp = float(self.importance)
+        if not 0.0 <= imp <= 1.0:
+            raise ValueError(f"memory {self.id!r}: importance {self.importance} not in [0, 1]")
+        for key, value in self.meta.items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"memory {self.id!r}: meta keys must be non-empty strings")
+            if not isinstance(value, str | int | float | bool):
+                raise ValueError(
+                    f"memory {self.id!r}: meta[{key!r}] must be str, int, float or bool, "
+                    f"not {type(value).__name__}"
+                )
+        object.__setattr__(self, "importance", imp)
+        object.__setattr__(self, "meta", dict(self.meta))
+
+
+@dataclass(frozen=True)
+class ScoredMemory:
+    """A retrieved memory with its score and the components it was computed from."""
+
+    record: MemoryRecord
+    relevance: float
+    recency: float
+    importance: float
+    score: float
+
+
+def _to_metadata(rec: MemoryRecord) -> dict[str, MetaValue]:
+    md: dict[str, MetaValue] = {
+        "agent": rec.agent,
+        "kind": rec.kind,
+        "importance": float(rec.importance),
+        "step": int(rec.step),
+        "round": int(rec.round),
+    }
+    for key, value in rec.meta.items():
+        md[_META + key] = value
+    return md
+
+
+def _from_metadata(rid: str, text: str | None, md: Mapping[str, Any]) -> MemoryRecord:
+    return MemoryRecord(
+        id=rid,
+        agent=str(md["agent"]),
+        text=text or "",
+        kind=cast(MemoryKind, md["kind"]),
+        importance=float(md["importance"]),
+        step=int(md["step"]),
+        round=int(md.get("round", 0)),
+        meta={k[len(_META):]: v for k, v in md.items() if k.startswith(_META)},
+    )
+
+
+# One candidate: the record and its cosine similarity to the query.
+_Cand = tuple[MemoryRecord, float]
+
+
+class LongTermStore:
+    """Per-agent and shared long-term memories in chromadb.
+
+    Two collections: ``collection`` holds every agent's own memories (filtered by agent
+    when read) and ``collection + ".world"`` the shared ``"world"`` memories, so that reading
+    the world is an unfiltered nearest-neighbour query.
+
+    Args:
+        path: Folder for a persistent store (inside the run folder), or ``None`` for an
+            in-memory store that disappears with :meth:`close` (tests).
+        embedder: Computes every embedding; the collections remember the embedder's name
+            and dimension and refuse to be reopened with another.
+        collection: Collection name (3-500 characters of ``[a-zA-Z0-9._-]``).
+        exact_limit: An agent with at most this many memories has them all fetched and
+            compared with the query exactly (chromadb's filtered vector search costs time
+            in proportion to the whole collection, a plain filtered read about a third of
+            that); above it, chromadb's approximate filtered search picks the candidates.
+            0 always uses chromadb's search.
+
+    chromadb shares one in-memory database between all ephemeral clients of a process, so
+    an in-memory store gets collections of its own (``collection`` plus a random suffix),
+    dropped on :meth:`close`. One writer per folder: not safe for concurrent writers.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        embedder: Embedder,
+        collection: str = "memories",
+        *,
+        exact_limit: int = 2000,
+    ) -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        if exact_limit < 0:
+            raise ValueError("exact_limit must be >= 0")
+        self.embedder = embedder
+        self.path = path
+        self.exact_limit = exact_limit
+        settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        # Typed as the concrete Client: the ClientAPI protocol does not declare close().
+        self._client: Client
+        if path is None:
+            self._client = cast("Client", chromadb.EphemeralClient(settings=settings))
+            name = f"{collection}-{uuid.uuid4().hex[:12]}"
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            self._client = cast(
+                "Client", chromadb.PersistentClient(path=str(path), settings=settings)
+            )
+            name = collection
+        self.collection_name = name
+        self._closed = False
+        try:
+            self._own = self._open(name)
+            self._world = self._open(f"{name}.{WORLD}")
+        except BaseException:
+            self._client.close()
+            raise
+        self._max_batch = max(1, int(self._client.get_max_batch_size()))
+
+    def _open(self, name: str) -> Collection:
+        want = {_EMBEDDER_KEY: self.embedder.name, _DIM_KEY: int(self.embedder.dim)}
+        col = self._client.get_or_create_collection(
+            name,
+            # None, not the default: chromadb's default embedding function downloads a model.
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata=want,
+        )
+        with warnings.catch_warnings():
+            # embedding_function=None is stored as chromadb's "legacy" config, and reading it
+            # back warns; having no embedding function is deliberate here.
+            warnings.filterwarnings("ignore", "legacy embedding function", DeprecationWarning)
+            config = col.configuration
+        space = (config.get("hnsw") or {}).get("space")
+        if space not in (None, "cosine"):
+            raise LongTermStoreError(f"collection {name!r} uses the {space!r} space, not cosine")
+        md = dict(col.metadata or {})
+        if _EMBEDDER_KEY not in md:  # created elsewhere without our marks: claim it if empty
+            if col.count():
+                raise LongTermStoreError(
+                    f"collection {name!r} holds vectors of an unknown embedder"
+                )
+            col.modify(metadata={**md, **want})
+        elif md.get(_EMBEDDER_KEY) != want[_EMBEDDER_KEY] or md.get(_DIM_KEY) != want[_DIM_KEY]:
+            raise LongTermStoreError(
+                f"collection {name!r} at {self.path} holds {md.get(_EMBEDDER_KEY)} vectors "
+                f"({md.get(_DIM_KEY)} dimensions); cannot use it with {want[_EMBEDDER_KEY]} "
+                f"({want[_DIM_KEY]} dimensions)"
+            )
+        return col
+
+    def _live(self) -> None:
+        if self._closed:
+            raise LongTermStoreError("the long-term store is closed")
+
+    def add(self, records: Sequence[MemoryRecord]) -> None:
+        """Write records, replacing any with the same id (the last one wins within a call).
+
+        All texts are embedded in one call; writes go in chunks of chromadb's batch limit.
+        An id names one memory: do not reuse an agent's id for a ``"world"`` memory.
+        """
+        self._live()
+        latest: dict[str, MemoryRecord] = {}
+        for rec in records:
+            latest.pop(rec.id, None)  # keep the order of last occurrence
+            latest[rec.id] = rec
+        recs = list(latest.values())
+        if not recs:
+            return
+        vecs = self.embedder.embed([r.text for r in recs])
+        if vecs.shape != (len(recs), self.embedder.dim):
+            raise LongTermStoreError(
+                f"{self.embedder.name} returned embeddings of shape {vecs.shape}, "
+                f"expected {(len(recs), self.embedder.dim)}"
+            )
+        for col, is_world in ((self._own, False), (self._world, True)):
+            rows = [i for i, r in enumerate(recs) if (r.agent == WORLD) == is_world]
+            for lo in range(0, len(rows), self._max_batch):
+                chunk = rows[lo : lo + self._max_batch]
+                col.upsert(
+                    ids=[recs[i].id for i in chunk],
+                    embeddings=vecs[chunk],
+                    documents=[recs[i].text for i in chunk],
+                    metadatas=[_to_metadata(recs[i]) for i in chunk],
+                )
+
+    def retrieve(
+        self,
+        agent: str,
+        query: str,
+        k: int,
+        *,
+        now_step: int,
+        weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        decay: float = 0.995,
+        include_world: bool = True,
+        candidates: int | None = None,
+    ) -> list[ScoredMemory]:
+        """The ``k`` best memories of ``agent`` (and the world's) for ``query``, best first.
+
+        The ``candidates`` (default ``max(4k, 20)``) memories most similar to the query are
+        re-ranked by ``w_rel*relevance + w_rec*recency + w_imp*importance``. A memory
+        outside the candidates is not considered however recent or important it is: pass a
+        larger ``candidates`` to widen the net. Ties go to the later step, then the
+        smaller id.
+
+        Args:
+            agent: Whose memories; ``"world"`` reads only the shared ones.
+            query: What to look for (embedded with the store's embedder).
+            k: How many to return.
+            now_step: The current step; recency is measured from it.
+            weights: (relevance, recency, importance) weights, each >= 0.
+            decay: Recency factor per step, in (0, 1].
+            include_world: Also consider the shared ``"world"`` memories.
+            candidates: How many of the most similar memories to re-rank (>= k).
+        """
+        self._live()
+        if k < 0:
+            raise ValueError("k must be >= 0")
+        if len(weights) != 3 or any(not math.isfinite(w) or w < 0 for w in weights):
+            raise ValueError("weights must be three finite numbers >= 0")
+        if not 0.0 < decay <= 1.0:
+            raise ValueError("decay must be in (0, 1]")
+        if candidates is not None and candidates < k:
+            raise ValueError("candidates must be >= k")
+        n = candidates if candidates is not None else max(4 * k, 20)
+        if k == 0:
+            return []
+        read_world = include_world or agent == WORLD
+        if (agent == WORLD or self._own.count() == 0) and (
+            not read_world or self._world.count() == 0
+        ):
+            return []
+        qvec = self.embedder.embed([query])
+        cands: list[_Cand] = []
+        if agent != WORLD:
+            cands += self._own_candidates(agent, qvec, n)
+        if read_world:
+            cands += self._nearest(self._world, qvec, n, None)
+        # The n most similar of both sources, as if they were one collection.
+        cands.sort(key=lambda c: (-c[1], c[0].id))
+        w_rel, w_rec, w_imp = (float(w) for w in weights)
+        scored: list[ScoredMemory] = []
+        for rec, cos in cands[:n]:
+            relevance = min(1.0, max(0.0, (1.0 + cos) / 2.0))
+            recency = float(decay ** max(0, now_step - rec.step))
+            importance = rec.importance
+            score = w_rel * relevance + w_rec * recency + w_imp * importance
+            scored.append(ScoredMemory(rec, relevance, recency, importance, score))
+        scored.sort(key=lambda s: (-s.score, -s.record.step, s.record.id))
+        return scored[:k]
+
+    def _own_candidates(self, agent: str, qvec: np.ndarray, n: int) -> list[_Cand]:
+        if self.exact_limit > 0:
+            got = self._own.get(
+                where={"agent": agent},
+                limit=self.exact_limit + 1,
+                include=["embeddings", "documents", "metadatas"],
+            )
+            ids = got["ids"]
+            if len(ids) <= self.exact_limit:
+                if not ids:
+                    return []
+                embs = np.asarray(got["embeddings"], dtype=np.float32)
+                sims = embs @ qvec[0]
+                docs = got["documents"] or [None] * len(ids)
+                mds = got["metadatas"] or []
+                top = np.argsort(-sims, kind="stable")[:n]
+                return [(_from_metadata(ids[i], docs[i], mds[i]), float(sims[i])) for i in top]
+        return self._nearest(self._own, qvec, n, {"agent": agent})
+
+    @staticmethod
+    def _nearest(
+        col: Collection, qvec: np.ndarray, n: int, where: dict[str, Any] | None
+    ) -> list[_Cand]:
+        n = min(n, col.count())
+        if n == 0:
+            return []
+        res = col.query(
+            query_embeddings=qvec,
+            n_results=n,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids = res["ids"][0]
+        docs = (res["documents"] or [[None] * len(ids)])[0]
+        mds = (res["metadatas"] or [[]])[0]
+        dists = (res["distances"] or [[]])[0]
+        # chromadb's cosine distance is 1 - cos.
+        return [
+            (_from_metadata(i, d, m), 1.0 - float(dist))
+            for i, d, m, dist in zip(ids, docs, mds, dists, strict=True)
+        ]
+
+    def count(self, agent: str | None = None) -> int:
+        """Memories in the store, or those of one agent (``"world"`` for the shared ones)."""
+        self._live()
+        if agent is None:
+            return int(self._own.count()) + int(self._world.count())
+        if agent == WORLD:
+            return int(self._world.count())
+        return len(self._own.get(where={"agent": agent}, include=[])["ids"])
+
+    def recent(self, agent: str, n: int) -> list[MemoryRecord]:
+        """The agent's ``n`` latest memories (world ones only for ``"world"``), latest first."""
+        self._live()
+        if n <= 0:
+            return []
+        if agent == WORLD:
+            got = self._world.get(include=["documents", "metadatas"])
+        else:
+            got = self._own.get(where={"agent": agent}, include=["documents", "metadatas"])
+        ids = got["ids"]
+        docs: list[str | None] = [*got["documents"]] if got["documents"] else [None] * len(ids)
+        mds = got["metadatas"] or []
+        recs = [_from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
+        recs.sort(key=lambda r: (-r.step, r.id))
+        return recs[:n]
+
+    def close(self) -> None:
+        """Release the database (an in-memory store's memories are dropped). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.path is None:
+                for name in (self.collection_name, f"{self.collection_name}.{WORLD}"):
+                    self._client.delete_collection(name)
+        finally:
+            self._client.close()
+
+    def __enter__(self) -> LongTermStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = "memory" if self.path is None else str(self.path)
+        return f"LongTermStore({where}, {self.collection_name!r}, {self.embedder.name})"

@@ -1,0 +1,241 @@
+"""The LLM brain with the fake chat model: prompts, parsing, repair, failures, scoring;
+and LLM runs end to end: failure events, budget stop, record/replay."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agents.brains.base import DecisionFailure, PageObservation, SessionSummary
+from agents.brains.llm import LLMBrain
+from agents.brains.utility import World
+from agents.llm import FakeChatModel, LLMClient
+from agents.profile import UserProfile
+from scenarios.loader import ScenarioError, load_role, load_scenario
+from scenarios.schema import BrainConfig, LLMConfig, PromptTemplates
+from simulations.runner import RunError, prepare, run
+from simulations.trace import read_trace, strip_volatile
+from tools.dataset import Catalog
+
+REPO = Path(__file__).resolve().parents[1]
+Transcript = list[tuple[str, str]]
+
+
+def _world() -> World:
+    n = 6
+    emb = np.eye(n, dtype=np.float32)
+    cat = Catalog(tuple(f"m{i}" for i in range(n)), tuple(f"Film {i}" for i in range(n)),
+                  tuple(("Drama",) if i % 2 else ("Comedy",) for i in range(n)),
+                  tuple("1990" for _ in range(n)))
+    return World(cat, emb, np.full(n, 3.5, np.float32), np.ones(n, np.int64), 3.5)
+
+
+def _profile() -> UserProfile:
+    v = np.ones(6, np.float32) / np.sqrt(6)
+    return UserProfile(0, "u1", 2, 2, 3, 10, 3.5, 1.0, ("Comedy",), ("Horror",), ("m0",), (),
+                       v, v, {})
+
+
+def _brain(responses: Any, mode: str = "structured", max_repairs: int = 2,
+           scorer: Any = None) -> tuple[LLMBrain, FakeChatModel]:
+    fake = FakeChatModel(responses=responses, scorer=scorer)
+    client = LLMClient(LLMConfig(backend="fake", model="fake"), chat_model=fake)
+    brain = LLMBrain(_world(), BrainConfig(kind="llm", max_repairs=max_repairs), client,
+                     role="viewer", instructions="Be honest.", max_pages=3,
+                     mode=mode)  # type: ignore[arg-type]
+    return brain, fake
+
+
+def _obs(items: tuple[int, ...] = (0, 1)) -> PageObservation:
+    mem = ({"action": "watch", "item": "m5", "title": "Film 5", "rating": 4, "page": 1},)
+    return PageObservation(_profile(), 1, 2, items, mem, (), ("liked 'Film 4' a lot",))
+
+
+def _page(items: list[dict[str, Any]], leave: bool = False) -> str:
+    return json.dumps({"items": items, "feeling": "fine", "leave": leave})
+
+
+RNG = np.random.default_rng(0)
+
+
+def test_page_prompt_names_items_by_id_with_memories() -> None:
+    brain, fake = _brain([_page([
+        {"item_id": "m0", "watch": True, "rating": 4, "reason": "funny"},
+        {"item_id": "m1", "watch": False, "rating": None, "reason": "meh"}])])
+    d = brain.decide_page(_obs(), RNG)
+    assert [(x.item, x.watch, x.rating) for x in d.items] == [(0, True, 4), (1, False, None)]
+    assert not d.leave and d.feeling == "fine"
+    system, user = fake.transcripts[0]
+    assert "viewer" in system[1] and "Be honest." in system[1] and "Comedy" in system[1]
+    assert "m0 | Film 0 (1990) | Comedy" in user[1]
+    assert "Film 5" in user[1] and "liked 'Film 4' a lot" in user[1]
+    assert "Page 2 of at most 3" in user[1]
+
+
+def test_garbage_then_unknown_id_then_valid_is_repaired() -> None:
+    good = _page([{"item_id": "m0", "watch": False, "reason": ""},
+                  {"item_id": "m1", "watch": True, "rating": 5, "reason": ""}], leave=True)
+    bad_id = _page([{"item_id": "Film 0", "watch": True, "rating": 3},
+                    {"item_id": "m1", "watch": True, "rating": 5}])
+    brain, fake = _brain(["not json at all {", bad_id, good])
+    d = brain.decide_page(_obs(), RNG)
+    assert d.leave and [x.watch for x in d.items] == [False, True]
+    assert d.inputs["attempts"] == 3
+    repair = fake.transcripts[2][-1][1]
+    assert "unknown item ids Film 0" in repair and "missing item ids m0" in repair
+
+
+def test_watched_without_rating_is_repaired() -> None:
+    brain, fake = _brain([
+        _page([{"item_id": "m0", "watch": True}, {"item_id": "m1", "watch": False}]),
+        _page([{"item_id": "m0", "watch": True, "rating": 2},
+               {"item_id": "m1", "watch": False}])])
+    assert brain.decide_page(_obs(), RNG).items[0].rating == 2
+    assert "need a rating" in fake.transcripts[1][-1][1]
+
+
+def test_still_invalid_after_repairs_is_a_failure_with_raw_texts() -> None:
+    brain, _ = _brain(["nope", "still nope", "{\"items\": 3}"], max_repairs=2)
+    with pytest.raises(DecisionFailure) as e:
+        brain.decide_page(_obs(), RNG)
+    assert e.value.attempts == 3
+    assert e.value.raw == ["nope", "still nope", "{\"items\": 3}"]
+
+
+def test_interview_and_rate_items() -> None:
+    brain, _ = _brain([
+        json.dumps({"satisfaction": 8, "reason": "good picks"}),
+        json.dumps({"ratings": [{"item_id": "m1", "rating": 2},
+                                {"item_id": "m0", "rating": 5}]}),
+    ])
+    s = SessionSummary(_profile(), 1, 2, 8, (0,), (4,), True)
+    ans = brain.interview(s, RNG)
+    assert (ans.satisfaction, ans.reason) == (8, "good picks")
+    assert brain.rate_items(_profile(), (0, 1), RNG) == [5, 2]
+
+
+def test_scored_mode_reads_log_probabilities() -> None:
+    def scorer(prompt: str, options: list[str]) -> list[float]:
+        if options == [" yes", " no"]:
+            if "stop browsing" in prompt:
+                return [-0.1, -3.0]  # leaves
+            return [-2.0, -0.2] if "m1 | Film 1" in prompt else [-0.2, -2.0]
+        if len(options) == 5:
+            return [-5.0, -4.0, -0.5, -3.0, -4.0]  # 3 stars
+        return [-float(k) for k in range(len(options))]
+
+    brain, _ = _brain([], mode="scored", scorer=scorer)
+    d = brain.decide_page(_obs(), RNG)
+    assert [(x.watch, x.rating) for x in d.items] == [(True, 3), (False, None)]
+    assert d.leave
+    s = SessionSummary(_profile(), 1, 1, 2, (0,), (3,), True)
+    assert brain.interview(s, RNG).satisfaction == 1
+
+
+def test_unknown_template_variable_is_a_schema_error(tmp_path: Path) -> None:
+    p = tmp_path / "role.yaml"
+    p.write_text("kind: role\nname: r\nbrain:\n  kind: llm\n  prompts:\n"
+                 "    page: 'Hello {nickname}'\n")
+    with pytest.raises(ScenarioError) as e:
+        load_role(p)
+    assert str(e.value).startswith(f"{p}:6: brain.prompts.page: ")
+    assert "nickname" in str(e.value)
+    assert PromptTemplates().page  # the defaults validate
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def _llm_scenario(tmp_path: Path, **llm: Any) -> Any:
+    loaded = load_scenario(REPO / "scenarios" / "llm_feed.yaml")
+    role = loaded.role.model_copy(update={"memory": loaded.role.memory.model_copy(
+        update={"long_term": loaded.role.memory.long_term.model_copy(
+            update={"embedder": "hash"})})})
+    scn = loaded.scenario.model_copy(update={
+        "environment": loaded.scenario.environment.model_copy(
+            update={"rounds": 1, "max_pages": 2}),
+        "llm": LLMConfig(backend="fake", model="fake", **llm),
+        "recommenders": loaded.scenario.recommenders[:1],
+    })
+    return dataclasses.replace(loaded, scenario=scn, role=role)
+
+
+def _answer_all(transcript: Transcript) -> str:
+    """A fake user who watches the first item on each page and leaves on page 2."""
+    last = transcript[-1][1]
+    if "satisfied" in last:
+        return json.dumps({"satisfaction": 6, "reason": "ok"})
+    if "what have you learned" in last:
+        return "I like comedies."
+    ids = re.findall(r"Refer to items only by their id \(([^)]*)\)", last)[0].split(", ")
+    return _page([{"item_id": i, "watch": k == 0, "rating": 4 if k == 0 else None,
+                   "reason": "r"} for k, i in enumerate(ids)],
+                 leave="Page 2" in last)
+
+
+def test_llm_run_records_calls_and_replays_exactly(tmp_path: Path) -> None:
+    loaded = _llm_scenario(tmp_path)
+    fake = FakeChatModel(responses=_answer_all)
+    res = run(prepare(loaded, users=3), tmp_path / "a", chat_model=fake)
+    assert res.status == "completed" and res.llm is not None
+    assert res.llm["calls"] > 0 and res.llm["input_tokens"] > 0
+    events = read_trace(tmp_path / "a")
+    calls = [e for e in events if e["type"] == "llm_call"]
+    assert {c["purpose"] for c in calls} >= {"page", "interview"}
+    assert {e["user"] for e in calls} == {e["user"] for e in events if e["type"] == "profile"}
+    assert any(e["type"] == "memory" and e["op"] == "write" for e in events)
+    usage = next(e for e in events if e["type"] == "llm_usage")
+    assert usage["input_tokens"] == sum(c["input_tokens"] for c in calls)
+    # Replay: no model at all, identical trace.
+    res2 = run(prepare(loaded, users=3), tmp_path / "b", replay=str(tmp_path / "a"))
+    assert res2.llm is not None and res2.llm["cached_calls"] == res2.llm["calls"]
+    a = [strip_volatile(e) for e in events]
+    b = [strip_volatile(e) for e in read_trace(tmp_path / "b")]
+    assert a == b
+
+
+def test_replay_miss_fails_loudly(tmp_path: Path) -> None:
+    loaded = _llm_scenario(tmp_path)
+    run(prepare(loaded, users=2), tmp_path / "a", chat_model=FakeChatModel(
+        responses=_answer_all))
+    with pytest.raises(RunError, match="replay"):
+        run(prepare(loaded, users=3), tmp_path / "b", replay=str(tmp_path / "a"))
+    assert read_trace(tmp_path / "b")[-1]["status"] == "failed"
+
+
+def test_invalid_output_becomes_a_counted_failure_event(tmp_path: Path) -> None:
+    loaded = _llm_scenario(tmp_path)
+    res = run(prepare(loaded, users=2), tmp_path / "a",
+              chat_model=FakeChatModel(responses=lambda t: "I refuse to answer in JSON."))
+    fails = [e for e in read_trace(tmp_path / "a") if e["type"] == "decision_failure"]
+    assert fails and all(e["raw"] for e in fails)
+    assert res.metrics["arms"]["pop"]["decision_failures"] == len(fails)
+    ends = [e for e in read_trace(tmp_path / "a") if e["type"] == "session_end"]
+    assert {e["reason"] for e in ends} == {"llm_failure"}
+
+
+def test_budget_stops_the_run_cleanly(tmp_path: Path) -> None:
+    loaded = _llm_scenario(tmp_path, budget={"max_tokens": 400})
+    res = run(prepare(loaded, users=3), tmp_path / "a",
+              chat_model=FakeChatModel(responses=_answer_all))
+    assert res.status == "budget_exhausted"
+    events = read_trace(tmp_path / "a")
+    assert events[-1]["type"] == "run_end" and events[-1]["status"] == "budget_exhausted"
+    assert "max_tokens" in events[-1]["reason"]
+    assert any(e["type"] == "decision" for e in events)
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["status"] == "budget_exhausted"
+
+
+def test_llm_role_without_llm_block_is_a_clear_error(tmp_path: Path) -> None:
+    loaded = _llm_scenario(tmp_path)
+    loaded = dataclasses.replace(loaded, scenario=loaded.scenario.model_copy(
+        update={"llm": None}))
+    with pytest.raises(RunError, match="--llm local"):
+        prepare(loaded, users=2)
