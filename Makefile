@@ -34,6 +34,9 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/overhead.py --data $(DATA)
 	$(PY) bench/offline_eval.py --data $(DATA)
+	$(PY) bench/memory.py
+	$(PY) bench/local_model.py
+	$(PY) bench/alignment.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -18,7 +18,6 @@ process. Writes the section between ``<!-- local-model:start -->`` and
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import sys
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the packages importable
     sys.path.insert(0, str(ROOT))
 
-from bench.report import DOC, command_line, machine_line, update_doc  # noqa: E402
+from bench.report import write_section  # noqa: E402
 
 START, END = "<!-- local-model:start -->", "<!-- local-model:end -->"
 
@@ -164,10 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"({r['completion_tps']:.0f} tokens/s); decisions/s per raw prompt token/s "
           f"{ratio:.4f}; {speedup:.1f}x faster than a 16-token completion")
     if not args.no_doc:
-        cmd = command_line(__file__, sys.argv[1:] if argv is None else list(argv))
-        date = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-        section = "\n".join([
-            START,
+        write_section(START, END, [
             "## Local model: scored decisions vs raw llama.cpp throughput",
             "",
             f"Gemma 3 270M Q4_K_M (base model) in process through llama-cpp-python "
@@ -200,13 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| ratio: decisions/s per raw prompt token/s | {ratio:.4f} (a decision costs "
             f"the time of {1 / ratio:.0f} raw prompt tokens) |",
             f"| scored decision vs 16-token completion | {speedup:.1f}x faster |",
-            "",
-            f"Command: `{cmd}`  ",
-            f"Date: {date}  ",
-            f"Machine: {machine_line()}",
-            END,
-        ])
-        update_doc(DOC, START, END, section)
+        ], __file__, argv)
     return 0
 
 

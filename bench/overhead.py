@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the packages importable
     sys.path.insert(0, str(ROOT))
 
-from bench.report import DOC, command_line, machine_line, update_doc  # noqa: E402
+from bench.report import write_section  # noqa: E402
 
 START, END = "<!-- overhead:start -->", "<!-- overhead:end -->"
 
@@ -78,10 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"({verdict} the {target} ms target); data and agents prepared in "
           f"{r['prepare_s']:.2f} s")
     if not args.no_doc:
-        cmd = command_line(__file__, sys.argv[1:] if argv is None else list(argv))
-        date = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-        section = "\n".join([
-            START,
+        write_section(START, END, [
             "## Framework overhead: feed simulation on MovieLens 100K",
             "",
             "All users x 5 pages x 4 items, utility brain, EASE (l2=500), one round, exit "
@@ -95,13 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "| ---: | ---: | ---: | ---: | ---: | ---: |",
             f"| {r['users']} | {r['agent_pages']} | {r['events']} | {r['sim_s']:.2f} | "
             f"**{r['ms_per_agent_page']:.3f}** ({verdict} target) | {r['prepare_s']:.2f} |",
-            "",
-            f"Command: `{cmd}`  ",
-            f"Date: {date}  ",
-            f"Machine: {machine_line()}",
-            END,
-        ])
-        update_doc(DOC, START, END, section)
+        ], __file__, argv)
     return 0
 
 

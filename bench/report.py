@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DOC", "ROOT", "command_line", "machine_line", "update_doc"]
+__all__ = ["DOC", "ROOT", "command_line", "machine_line", "update_doc", "write_section"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -77,3 +77,15 @@ def update_doc(path: Path, start: str, end: str, section: str) -> None:
         raise ValueError(f"{path}: unbalanced '{start}' / '{end}' markers; fix them by hand")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(new, encoding="utf-8")
+
+
+def write_section(start: str, end: str, body: Sequence[str], script: str,
+                  argv: Sequence[str] | None) -> None:
+    """Write ``body`` between the markers of DOC with the command, date and machine."""
+    import datetime as dt
+
+    cmd = command_line(script, sys.argv[1:] if argv is None else list(argv))
+    date = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    lines = [start, *body, "", f"Command: `{cmd}`  ", f"Date: {date}  ",
+             f"Machine: {machine_line()}", end]
+    update_doc(DOC, start, end, "\n".join(lines))

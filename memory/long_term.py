@@ -1,9 +1,10 @@
 """Long-term memory in chromadb: the one module of RecArena that imports chromadb.
 
 Memories are :class:`MemoryRecord` rows in chromadb (cosine space). Each belongs to an agent
-(*personalized* memory) or to ``"world"`` (*persistent* knowledge shared by every agent). Embeddings are always computed by the project's :class:`~memory.embedders.
-Embedder` and passed in; chromadb's default embedding function (which downloads an ONNX model)
-is never used, and its anonymized telemetry is switched off.
+(*personalized* memory) or to ``"world"`` (*persistent* knowledge shared by every agent).
+Embeddings are always computed by the project's :class:`~memory.embedders.Embedder` and
+passed in; chromadb's default embedding function (which downloads an ONNX model) is never
+used, and its anonymized telemetry is switched off.
 
 Retrieval follows Generative Agents: the memories of the agent (and of the world) most similar
 to the query are the candidates, re-ranked by a weighted sum of
@@ -18,7 +19,9 @@ chromadb is imported only when a store is built, so ``import memory`` stays fast
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
@@ -142,6 +145,27 @@ def _from_metadata(rid: str, text: str | None, md: Mapping[str, Any]) -> MemoryR
     )
 
 
+_NAME_OK = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,478}[a-zA-Z0-9]")
+
+
+def _collection_name(name: str) -> str:
+    """``name`` if chromadb accepts it (with room for our suffixes), else a safe stable one.
+
+    chromadb wants 3-512 characters of ``[a-zA-Z0-9._-]``, starting and ending with a letter
+    or digit, without "..": an arm called "A/B" or "ab" becomes ``mem-A_B-<hash>``.
+    """
+    if _NAME_OK.fullmatch(name) and ".." not in name:
+        return name
+    safe = re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:40]
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=4).hexdigest()
+    return f"mem-{safe}-{digest}" if safe else f"mem-{digest}"
+
+
+def _texts(docs: Sequence[str] | None, n: int) -> list[str | None]:
+    # chromadb returns None instead of a list when nothing was included.
+    return list(docs) if docs is not None else [None] * n
+
+
 # One candidate: the record and its cosine similarity to the query.
 _Cand = tuple[MemoryRecord, float]
 
@@ -158,7 +182,9 @@ class LongTermStore:
             in-memory store that disappears with :meth:`close` (tests).
         embedder: Computes every embedding; the collections remember the embedder's name
             and dimension and refuse to be reopened with another.
-        collection: Collection name (3-500 characters of ``[a-zA-Z0-9._-]``).
+        collection: Collection name; one chromadb would reject (e.g. ``"A/B"``, or shorter
+            than 3 characters) is mapped to a safe, stable one (see
+            :attr:`collection_name`).
         exact_limit: An agent with at most this many memories has them all fetched and
             compared with the query exactly (chromadb's filtered vector search costs time
             in proportion to the whole collection, a plain filtered read about a third of
@@ -187,6 +213,7 @@ class LongTermStore:
         self.path = path
         self.exact_limit = exact_limit
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        collection = _collection_name(collection)
         # Typed as the concrete Client: the ClientAPI protocol does not declare close().
         self._client: Client
         if path is None:
@@ -317,17 +344,15 @@ class LongTermStore:
         n = candidates if candidates is not None else max(4 * k, 20)
         if k == 0:
             return []
-        read_world = include_world or agent == WORLD
-        if (agent == WORLD or self._own.count() == 0) and (
-            not read_world or self._world.count() == 0
-        ):
+        world_n = self._world.count() if include_world or agent == WORLD else 0
+        if agent == WORLD and world_n == 0:
             return []
         qvec = self.embedder.embed([query])
         cands: list[_Cand] = []
         if agent != WORLD:
             cands += self._own_candidates(agent, qvec, n)
-        if read_world:
-            cands += self._nearest(self._world, qvec, n, None)
+        if world_n:
+            cands += self._nearest(self._world, qvec, min(n, world_n), None)
         # The n most similar of both sources, as if they were one collection.
         cands.sort(key=lambda c: (-c[1], c[0].id))
         w_rel, w_rec, w_imp = (float(w) for w in weights)
@@ -352,21 +377,18 @@ class LongTermStore:
             if len(ids) <= self.exact_limit:
                 if not ids:
                     return []
-                embs = np.asarray(got["embeddings"], dtype=np.float32)
-                sims = embs @ qvec[0]
-                docs = got["documents"] or [None] * len(ids)
+                sims = (np.asarray(got["embeddings"], dtype=np.float32) @ qvec[0]).tolist()
+                docs = _texts(got["documents"], len(ids))
                 mds = got["metadatas"] or []
-                top = np.argsort(-sims, kind="stable")[:n]
-                return [(_from_metadata(ids[i], docs[i], mds[i]), float(sims[i])) for i in top]
-        return self._nearest(self._own, qvec, n, {"agent": agent})
+                top = sorted(range(len(ids)), key=lambda i: (-sims[i], ids[i]))[:n]
+                return [(_from_metadata(ids[i], docs[i], mds[i]), sims[i]) for i in top]
+        n = min(n, self._own.count())
+        return self._nearest(self._own, qvec, n, {"agent": agent}) if n else []
 
     @staticmethod
     def _nearest(
         col: Collection, qvec: np.ndarray, n: int, where: dict[str, Any] | None
     ) -> list[_Cand]:
-        n = min(n, col.count())
-        if n == 0:
-            return []
         res = col.query(
             query_embeddings=qvec,
             n_results=n,
@@ -374,7 +396,7 @@ class LongTermStore:
             include=["documents", "metadatas", "distances"],
         )
         ids = res["ids"][0]
-        docs = (res["documents"] or [[None] * len(ids)])[0]
+        docs = _texts(res["documents"][0] if res["documents"] else None, len(ids))
         mds = (res["metadatas"] or [[]])[0]
         dists = (res["distances"] or [[]])[0]
         # chromadb's cosine distance is 1 - cos.
@@ -402,7 +424,7 @@ class LongTermStore:
         else:
             got = self._own.get(where={"agent": agent}, include=["documents", "metadatas"])
         ids = got["ids"]
-        docs: list[str | None] = [*got["documents"]] if got["documents"] else [None] * len(ids)
+        docs = _texts(got["documents"], len(ids))
         mds = got["metadatas"] or []
         recs = [_from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
         recs.sort(key=lambda r: (-r.step, r.id))

@@ -9,8 +9,10 @@ held-out items and its histogram is compared with the real one (1-Wasserstein, i
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,15 @@ from simulations.feed import user_rng
 from tools.dataset import Dataset, Interactions, temporal_split
 from tools.item_space import item_embeddings
 
-__all__ = ["AlignmentSetup", "evaluate_alignment", "prepare_alignment", "rating_fidelity"]
+__all__ = [
+    "AlignmentSetup",
+    "evaluate_alignment",
+    "prepare_alignment",
+    "rating_fidelity",
+    "run_alignment",
+]
+
+Progress = Callable[[str, int], Callable[[], None]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,3 +156,75 @@ def rating_fidelity(setup: AlignmentSetup, brain: Brain, *, seed: int,
         "real_mean": round(float(np.mean(real)), 4) if real else None,
         "n": len(sim), "failures": failures,
     }
+
+
+def run_alignment(
+    data: str | Path,
+    *,
+    users: int = 200,
+    seed: int = 0,
+    brain: str = "utility",
+    llm: str | None = None,
+    role: str | Path | None = None,
+    ratios: Sequence[int] = (1, 2, 3, 9),
+    positives: int = 4,
+    out: str | Path | None = None,
+    replay: str | None = None,
+    progress: Progress = lambda name, total: lambda: None,
+) -> dict[str, Any]:
+    """Both fidelity checks for one brain, as ``recarena eval alignment`` reports them.
+
+    Args:
+        data: A MovieLens folder (atomic or GroupLens layout).
+        brain: ``utility`` or ``llm``; ``llm`` defaults to the ``local`` model.
+        llm: ``--llm`` spec for the llm brain.
+        role: A role file; default the shipped role for the brain.
+        out: Folder for the LLM cache (record), so the evaluation can be replayed.
+        replay: A folder or cache to answer every LLM call from.
+        progress: ``(task name, total) -> advance`` for progress bars.
+    """
+    from scenarios.loader import load_role
+    from simulations.llm_setup import make_brain, make_client, parse_llm_flag
+    from tools.dataset import load_dataset
+
+    if users < 1:
+        raise ValueError("eval alignment: --users must be at least 1")
+    if not ratios or min(ratios) < 1:
+        raise ValueError("eval alignment: --ratios must be positive integers")
+    roles = Path(__file__).resolve().parents[1] / "scenarios" / "roles"
+    role_cfg = load_role(role or roles / ("llm_user.yaml" if brain == "llm"
+                                          else "utility_user.yaml"))
+    if role_cfg.brain.kind != brain:
+        raise ValueError(f"eval alignment: role {role_cfg.name!r} has brain "
+                         f"{role_cfg.brain.kind!r}, not {brain!r}")
+    setup = prepare_alignment(load_dataset(data), users, seed)
+    client = None
+    llm_cfg = parse_llm_flag(llm or "local", None) if brain == "llm" else None
+    if llm_cfg is not None:
+        folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="recarena-align-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        client = make_client(llm_cfg, folder, replay_from=replay, seed=seed,
+                             on_call=lambda rec: None)
+    simulator = make_brain(role_cfg, setup.world, client=client, max_pages=1,
+                           backend=llm_cfg.backend if llm_cfg else None)
+    n = len(setup.users)
+    try:
+        taste = evaluate_alignment(setup, simulator, seed=seed, ratios=ratios,
+                                   positives=positives,
+                                   on_user=progress("taste alignment", n * len(ratios)))
+        ratings = rating_fidelity(setup, simulator, seed=seed,
+                                  on_user=progress("rating fidelity", n))
+    finally:
+        if client is not None and client.cache is not None:
+            client.cache.close()
+    res: dict[str, Any] = {
+        "dataset": setup.dataset.name, "users": n, "seed": seed, "brain": brain,
+        "llm": f"{llm_cfg.backend}:{llm_cfg.model}" if llm_cfg else None,
+        "taste_alignment": taste, "rating_fidelity": ratings,
+        "agent4rec_reported_1to1": {"accuracy": 0.69, "f1": 0.70},
+    }
+    if client is not None:
+        res["llm_usage"] = {"calls": len(client.records),
+                            "input_tokens": client.usage.total.input_tokens,
+                            "output_tokens": client.usage.total.output_tokens}
+    return res

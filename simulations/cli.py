@@ -163,65 +163,27 @@ def cmd_eval_offline(a: argparse.Namespace) -> int:
 def cmd_eval_alignment(a: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from scenarios.loader import load_role
-    from simulations.alignment import evaluate_alignment, prepare_alignment, rating_fidelity
-    from simulations.llm_setup import make_brain, make_client, parse_llm_flag
+    from simulations.alignment import run_alignment
     from simulations.runner import DATA_ENV
-    from tools.dataset import load_dataset
 
     data = a.data or os.environ.get(DATA_ENV)
     if not data:
         raise CliError(f"eval alignment: --data DIR is required (or set {DATA_ENV})")
-    if a.users < 1:
-        raise CliError("eval alignment: --users must be at least 1")
     try:
         ratios = [int(x) for x in a.ratios.split(",") if x.strip()]
     except ValueError:
         raise CliError(f"eval alignment: --ratios: not a list of integers: {a.ratios}") from None
-    roles = Path(__file__).resolve().parents[1] / "scenarios" / "roles"
-    role = load_role(a.role or roles / ("llm_user.yaml" if a.brain == "llm" else
-                                         "utility_user.yaml"))
-    if a.brain == "llm" and role.brain.kind != "llm":
-        role = role.model_copy(update={"brain": role.brain.model_copy(update={"kind": "llm"})})
-    if a.brain == "utility" and role.brain.kind != "utility":
-        raise CliError(f"eval alignment: role {role.name!r} is not a utility role")
-    setup = prepare_alignment(load_dataset(data), a.users, a.seed)
-    client = None
-    llm_cfg = parse_llm_flag(a.llm or "local", None) if a.brain == "llm" else None
-    if llm_cfg is not None:
-        import tempfile
-
-        out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="recarena-align-"))
-        out.mkdir(parents=True, exist_ok=True)
-        client = make_client(llm_cfg, out, replay_from=a.replay, seed=a.seed,
-                             on_call=lambda rec: None)
-    brain = make_brain(role, setup.world, client=client, max_pages=1,
-                       backend=llm_cfg.backend if llm_cfg else None)
-    n = len(setup.users)
     with Progress(console=_err(), disable=a.json) as progress:
-        t1 = progress.add_task("taste alignment", total=n * len(ratios))
-        taste = evaluate_alignment(setup, brain, seed=a.seed, ratios=ratios,
-                                   positives=a.positives,
-                                   on_user=lambda: progress.advance(t1))
-        t2 = progress.add_task("rating fidelity", total=n)
-        ratings = rating_fidelity(setup, brain, seed=a.seed,
-                                  on_user=lambda: progress.advance(t2))
-    res: dict[str, Any] = {
-        "dataset": setup.dataset.name, "users": n, "seed": a.seed, "brain": a.brain,
-        "llm": f"{llm_cfg.backend}:{llm_cfg.model}" if llm_cfg else None,
-        "taste_alignment": taste, "rating_fidelity": ratings,
-        "agent4rec_reported_1to1": {"accuracy": 0.69, "f1": 0.70},
-    }
-    if client is not None:
-        res["llm_usage"] = {"calls": len(client.records),
-                            "input_tokens": client.usage.total.input_tokens,
-                            "output_tokens": client.usage.total.output_tokens}
-        if client.cache is not None:
-            client.cache.close()
+        res = run_alignment(
+            data, users=a.users, seed=a.seed, brain=a.brain, llm=a.llm, role=a.role,
+            ratios=ratios, positives=a.positives, out=a.out, replay=a.replay,
+            progress=lambda name, total: (lambda t: lambda: progress.advance(t))(
+                progress.add_task(name, total=total)))
     if a.json:
         print(json.dumps(res, indent=2))
         return EXIT_OK
-    t = Table(title=f"taste alignment: {a.brain} brain, {n} users, seed {a.seed}")
+    taste, ratings = res["taste_alignment"], res["rating_fidelity"]
+    t = Table(title=f"taste alignment: {a.brain} brain, {res['users']} users, seed {a.seed}")
     for col in ("ratio", "accuracy", "precision", "recall", "F1"):
         t.add_column(col, justify="right")
     for ratio, m in taste["ratios"].items():

@@ -93,10 +93,17 @@ def rec(
     )
 
 
-@pytest.fixture(params=["ephemeral", "persistent"])
+# (on disk?, exact_limit): the default exact path for small agents, chromadb's approximate
+# filtered search only (0), and a mix where agents with more than 10 memories use chromadb.
+STORES = {"ephemeral": (False, 2000), "persistent": (True, 2000), "ann": (False, 0),
+          "mixed": (True, 10)}
+
+
+@pytest.fixture(params=list(STORES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LongTermStore]:
-    path = None if request.param == "ephemeral" else tmp_path / "chroma"
-    s = LongTermStore(path, HashEmbedder(128))
+    on_disk, exact_limit = STORES[request.param]
+    path = tmp_path / "chroma" if on_disk else None
+    s = LongTermStore(path, HashEmbedder(128), exact_limit=exact_limit)
     yield s
     s.close()
 
@@ -174,9 +181,11 @@ def test_persistence_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "run" / "memory"
     with LongTermStore(path, HashEmbedder(64), collection="mem") as s:
         s.add([*RANKING, rec("m", "with meta", flag=True, n=3, x=0.5, s="t")])
+        s.add([rec("w", "star wars is a space opera", agent=WORLD, kind="world")])
     assert path.is_dir()
     with LongTermStore(path, HashEmbedder(64), collection="mem") as s:
-        assert s.count() == len(RANKING) + 1
+        assert s.count() == len(RANKING) + 2 and s.count(WORLD) == 1
+        assert s.recent(WORLD, 5)[0].text == "star wars is a space opera"
         got = s.retrieve("u1", QUERY, 1, now_step=50, weights=(1.0, 0.0, 0.0))
         assert got[0].record == RANKING[0]
         [m] = [r for r in s.recent("u1", 10) if r.id == "m"]
@@ -230,6 +239,16 @@ def test_ephemeral_stores_do_not_share(tmp_path: Path) -> None:
         assert a.count() == 1 and b.count() == 0
     with LongTermStore(None, HashEmbedder(16)) as c:
         assert c.count() == 0
+
+
+@pytest.mark.parametrize("name", ["ab", "A/B test", "x" * 600, "a..b"])
+def test_any_collection_name_works(tmp_path: Path, name: str) -> None:
+    with LongTermStore(tmp_path, HashEmbedder(16), collection=name) as s:
+        s.add([rec("x", "hello", step=1)])
+        assert s.count() == 1
+    with LongTermStore(tmp_path, HashEmbedder(16), collection=name) as s:  # same name again
+        assert s.count() == 1
+        assert s.collection_name.startswith("mem-")
 
 
 def test_closed_store_and_bad_arguments(store: LongTermStore) -> None:
