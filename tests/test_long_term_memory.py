@@ -357,6 +357,10 @@ def test_minilm_semantics_offline(minilm: MiniLMEmbedder) -> None:
     assert minilm.dim == 384 and v.shape == (3, 384) and v.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
     assert float(v[0] @ v[1]) > float(v[0] @ v[2])
+    # Another instance (another arm's store) reuses the loaded model instead of reloading.
+    other = MiniLMEmbedder()
+    other.load()
+    np.testing.assert_allclose(other.embed(texts[:1]), v[:1], atol=1e-5)
     # And through the store: relevance alone puts the sci-fi memory first.
     with LongTermStore(None, minilm) as s:
         s.add([rec("scifi", texts[1], step=0), rec("romcom", texts[2], step=0)])
