@@ -221,14 +221,16 @@ def test_invalid_output_becomes_a_counted_failure_event(tmp_path: Path) -> None:
 
 
 def test_budget_stops_the_run_cleanly(tmp_path: Path) -> None:
-    loaded = _llm_scenario(tmp_path, budget={"max_tokens": 400})
+    # One call at a time: with several in flight, which call crosses the limit depends on
+    # timing. Page 1 costs ~800 tokens for three users, so the stop comes on page 2.
+    loaded = _llm_scenario(tmp_path, budget={"max_tokens": 1000}, concurrency=1)
     res = run(prepare(loaded, users=3), tmp_path / "a",
               chat_model=FakeChatModel(responses=_answer_all))
     assert res.status == "budget_exhausted"
     events = read_trace(tmp_path / "a")
     assert events[-1]["type"] == "run_end" and events[-1]["status"] == "budget_exhausted"
     assert "max_tokens" in events[-1]["reason"]
-    assert any(e["type"] == "decision" for e in events)
+    assert {e["page"] for e in events if e["type"] == "decision"} == {1}
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["status"] == "budget_exhausted"
 
