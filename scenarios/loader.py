@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -176,7 +175,3 @@ def json_schemas() -> dict[str, Any]:
         "scenario": Scenario.model_json_schema(),
         "role": RoleConfig.model_json_schema(),
     }
-
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True)

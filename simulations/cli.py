@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -306,17 +306,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _handlers() -> list[tuple[type[BaseException], Callable[[BaseException], int]]]:
+def _exit_code(e: Exception) -> int | None:
+    """Exit status of an error the user can act on (printed as is), else None."""
     from scenarios.loader import ScenarioError
     from simulations.runner import RunError
     from tools.dataset import DataError
 
-    return [
-        (ScenarioError, lambda e: EXIT_INPUT),
-        (DataError, lambda e: EXIT_INPUT),
-        (RunError, lambda e: EXIT_FAIL),
-        (CliError, lambda e: e.code if isinstance(e, CliError) else EXIT_INPUT),
-    ]
+    if isinstance(e, CliError):
+        return e.code
+    if isinstance(e, RunError):
+        return EXIT_FAIL
+    if isinstance(e, (ScenarioError, DataError)):
+        return EXIT_INPUT
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -329,10 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help
         return int(e.code or 0)
     except Exception as e:
-        for typ, code in _handlers():
-            if isinstance(e, typ):
-                print(str(e), file=sys.stderr)
-                return code(e)
+        code = _exit_code(e)
+        if code is not None:
+            print(str(e), file=sys.stderr)
+            return code
         if isinstance(e, (ValueError, OSError)):
             print(f"recarena: {e}", file=sys.stderr)
             return EXIT_INPUT

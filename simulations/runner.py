@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from agents.brains.base import Brain
 from agents.brains.utility import World
+from agents.llm import BudgetExceededError, LLMError
 from agents.profile import UserProfile, build_profiles
 from memory.short_term import ShortTermMemory
 from scenarios.loader import LoadedScenario
@@ -384,13 +385,12 @@ def run(
                 _run_arm(prep, cfg, arm)
         except KeyboardInterrupt:
             status, reason = "interrupted", "KeyboardInterrupt"
+        except BudgetExceededError as e:
+            status, reason = "budget_exhausted", str(e)
+        except LLMError as e:  # already one line for the user
+            status, reason = "failed", str(e)
         except Exception as e:
-            if type(e).__name__ == "BudgetExceededError":
-                status, reason = "budget_exhausted", str(e)
-            else:
-                status = "failed"
-                reason = str(e) if type(e).__module__.startswith("agents.llm") \
-                    else f"{type(e).__name__}: {e}"
+            status, reason = "failed", f"{type(e).__name__}: {e}"
         finally:
             for store in stores:
                 store.close()

@@ -33,13 +33,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.rate_limiters import InMemoryRateLimiter
 
-from agents.llm.cache import CallCache, CallKind, cache_key
+from agents.llm.cache import CachedCall, CallCache, CallKind, cache_key
 from scenarios.schema import BudgetConfig, LLMConfig
 
 __all__ = [
@@ -426,6 +426,19 @@ class CallRecord:
 # ----------------------------------------------------------------------------- client
 
 
+@dataclass(frozen=True)
+class _Done(Generic[_T]):
+    """A finished call as ``_cached_call`` returns it."""
+
+    value: _T
+    n_in: int
+    n_out: int
+    attempts: int
+    key: str
+    charged: bool
+    rec: CallRecord
+
+
 def _to_lc(messages: Sequence[tuple[str, str]]) -> list[BaseMessage]:
     out: list[BaseMessage] = []
     for role, content in messages:
@@ -537,32 +550,22 @@ class LLMClient:
         if bad or not msgs:
             raise ValueError(f"messages need roles in {ROLES} (got {bad or 'no messages'})")
         request: dict[str, Any] = {"messages": [[r, c] for r, c in msgs]}
-        key = self._key("chat", request)
-        with self._key_lock(key):
-            t0 = self._clock()
-            charged = self._will_charge(key)
-            if charged:
-                self.meter.check()
-            hit = self.cache.get(key) if self.cache is not None else None
-            if hit is not None and hit.text is not None:
-                text, n_in, n_out, attempts = hit.text, hit.input_tokens, hit.output_tokens, 0
-            else:
-                self._miss(key, agent, purpose)
-                estimate = sum(_estimate_tokens(c) for _, c in msgs) + self.cfg.max_tokens
-                lc = _to_lc(msgs)
-                msg, attempts = self._call(lambda m: m.invoke(lc), estimate)
-                text, n_in, n_out = self._unpack(msg, msgs)
-                if self._tpm is not None:
-                    self._tpm.settle(n_in + n_out - estimate)
-                if self.cache is not None:
-                    self.cache.put(key, kind="chat", backend=self.cfg.backend,
-                                   model=self._model_id(), request=request, text=text,
-                                   input_tokens=n_in, output_tokens=n_out)
-            rec = self._finish(agent, purpose, "chat", key, n_in, n_out, charged,
-                               cached=attempts == 0, t0=t0, attempts=attempts)
-        return ChatReply(text=text, input_tokens=n_in, output_tokens=n_out,
-                         cost_usd=rec.cost_usd, cached=rec.cached, attempts=attempts,
-                         latency_s=rec.latency_s, key=key, charged=charged)
+
+        def live() -> tuple[str, int, int, int]:
+            estimate = sum(_estimate_tokens(c) for _, c in msgs) + self.cfg.max_tokens
+            lc = _to_lc(msgs)
+            msg, attempts = self._call(lambda m: m.invoke(lc), estimate)
+            text, n_in, n_out = self._unpack(msg, msgs)
+            if self._tpm is not None:
+                self._tpm.settle(n_in + n_out - estimate)
+            return text, n_in, n_out, attempts
+
+        d = self._cached_call("chat", request, agent=agent, purpose=purpose,
+                              from_cache=lambda hit: hit.text, live=live,
+                              stored=lambda text: {"text": text})
+        return ChatReply(text=d.value, input_tokens=d.n_in, output_tokens=d.n_out,
+                         cost_usd=d.rec.cost_usd, cached=d.rec.cached, attempts=d.attempts,
+                         latency_s=d.rec.latency_s, key=d.key, charged=d.charged)
 
     def score(self, prompt: str, options: Sequence[str], *, agent: str,
               purpose: str) -> ScoreReply:
@@ -577,31 +580,56 @@ class LLMClient:
         if not opts:
             raise ValueError("score needs at least one option")
         request: dict[str, Any] = {"prompt": prompt, "options": opts}
-        key = self._key("score", request)
+
+        def live() -> tuple[list[float], int, int, int]:
+            estimate = _estimate_tokens(prompt) + sum(_estimate_tokens(o) for o in opts)
+            (logprobs, n_in), attempts = self._call(
+                lambda m: self._score_on(m, prompt, opts), estimate)
+            if self._tpm is not None:
+                self._tpm.settle(n_in - estimate)
+            return logprobs, n_in, 0, attempts
+
+        d = self._cached_call(
+            "score", request, agent=agent, purpose=purpose,
+            from_cache=lambda hit: None if hit.logprobs is None else list(hit.logprobs),
+            live=live, stored=lambda logprobs: {"logprobs": logprobs})
+        return ScoreReply(logprobs=d.value, input_tokens=d.n_in, cost_usd=d.rec.cost_usd,
+                          cached=d.rec.cached, attempts=d.attempts,
+                          latency_s=d.rec.latency_s, key=d.key, charged=d.charged)
+
+    def _cached_call(
+        self,
+        kind: CallKind,
+        request: dict[str, Any],
+        *,
+        agent: str,
+        purpose: str,
+        from_cache: Callable[[CachedCall], _T | None],
+        live: Callable[[], tuple[_T, int, int, int]],
+        stored: Callable[[_T], dict[str, Any]],
+    ) -> _Done[_T]:
+        """What chat and score share: one call per key at a time, the budget check, the
+        cache (hit, replay miss, write-through) and the accounting."""
+        key = self._key(kind, request)
         with self._key_lock(key):
             t0 = self._clock()
             charged = self._will_charge(key)
             if charged:
                 self.meter.check()
             hit = self.cache.get(key) if self.cache is not None else None
-            if hit is not None and hit.logprobs is not None:
-                logprobs, n_in, attempts = list(hit.logprobs), hit.input_tokens, 0
+            value = from_cache(hit) if hit is not None else None
+            if hit is not None and value is not None:
+                n_in, n_out, attempts = hit.input_tokens, hit.output_tokens, 0
             else:
                 self._miss(key, agent, purpose)
-                estimate = _estimate_tokens(prompt) + sum(_estimate_tokens(o) for o in opts)
-                (logprobs, n_in), attempts = self._call(
-                    lambda m: self._score_on(m, prompt, opts), estimate)
-                if self._tpm is not None:
-                    self._tpm.settle(n_in - estimate)
+                value, n_in, n_out, attempts = live()
                 if self.cache is not None:
-                    self.cache.put(key, kind="score", backend=self.cfg.backend,
+                    self.cache.put(key, kind=kind, backend=self.cfg.backend,
                                    model=self._model_id(), request=request,
-                                   logprobs=logprobs, input_tokens=n_in)
-            rec = self._finish(agent, purpose, "score", key, n_in, 0, charged,
+                                   input_tokens=n_in, output_tokens=n_out, **stored(value))
+            rec = self._finish(agent, purpose, kind, key, n_in, n_out, charged,
                                cached=attempts == 0, t0=t0, attempts=attempts)
-        return ScoreReply(logprobs=logprobs, input_tokens=n_in, cost_usd=rec.cost_usd,
-                          cached=rec.cached, attempts=attempts, latency_s=rec.latency_s,
-                          key=key, charged=charged)
+        return _Done(value, n_in, n_out, attempts, key, charged, rec)
 
     # ------------------------------------------------------------------ internals
 
