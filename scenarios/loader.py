@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from scenarios.schema import RoleConfig, Scenario, scenario_problems
 
 __all__ = [
+    "LoadedRole",
     "LoadedScenario",
     "ScenarioError",
     "json_schemas",
@@ -34,18 +35,39 @@ class ScenarioError(ValueError):
 
 
 @dataclass(frozen=True)
+class LoadedRole:
+    """One role of the population: its config, its file, and its share or count."""
+
+    config: RoleConfig
+    path: Path | None
+    share: float | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
 class LoadedScenario:
-    """A validated scenario, its resolved role, and where they came from."""
+    """A validated scenario, its resolved roles, and where they came from.
+
+    ``role`` and ``role_path`` are the first (for a single-role population, the only) role.
+    """
 
     scenario: Scenario
     role: RoleConfig
     path: Path
     role_path: Path | None
+    roles: tuple[LoadedRole, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.roles:
+            object.__setattr__(self, "roles", (LoadedRole(self.role, self.role_path, 1.0),))
 
     def resolved_config(self) -> dict[str, Any]:
-        """The full config with defaults filled in and the role inlined (for traces)."""
+        """The full config with defaults filled in and the roles inlined (for traces)."""
         cfg = self.scenario.model_dump(mode="json")
         cfg["population"]["role"] = self.role.model_dump(mode="json")
+        cfg["population"]["roles"] = [
+            {"role": r.config.model_dump(mode="json"), "share": r.share, "count": r.count}
+            for r in self.roles]
         return cfg
 
 
@@ -145,16 +167,32 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     if problems:
         loc, msg = problems[0]
         raise ScenarioError(p, _line_of(node, loc), _field(loc), msg)
-    role_ref = scn.population.role
-    if isinstance(role_ref, RoleConfig):
-        return LoadedScenario(scn, role_ref, p, None)
-    role_path = (p.parent / role_ref).resolve()
+    if scn.population.roles:
+        roles = tuple(
+            LoadedRole(*_resolve_role(entry.role, p, node, ("population", "roles", i, "role")),
+                       entry.share, entry.count)
+            for i, entry in enumerate(scn.population.roles))
+    else:
+        roles = (LoadedRole(*_resolve_role(scn.population.role, p, node,
+                                           ("population", "role")), 1.0),)
+    names = [r.config.name for r in roles]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            where: Loc = ("population", "roles", i, "role")
+            raise ScenarioError(p, _line_of(node, where), _field(where),
+                                f"two roles are named {n!r}; role names must differ")
+    return LoadedScenario(scn, roles[0].config, p, roles[0].path, roles)
+
+
+def _resolve_role(ref: str | RoleConfig, p: Path, node: yaml.Node | None,
+                  loc: Loc) -> tuple[RoleConfig, Path | None]:
+    if isinstance(ref, RoleConfig):
+        return ref, None
+    role_path = (p.parent / ref).resolve()
     if not role_path.exists():
-        raise ScenarioError(
-            p, _line_of(node, ("population", "role")), "population.role",
-            f"role file not found: {role_path}",
-        )
-    return LoadedScenario(scn, load_role(role_path), p, role_path)
+        raise ScenarioError(p, _line_of(node, loc), _field(loc),
+                            f"role file not found: {role_path}")
+    return load_role(role_path), role_path
 
 
 def validate_file(path: str | Path) -> str:

@@ -216,27 +216,18 @@ class LocalTimeoutError(TimeoutError):
     """Local generation ran past ``timeout_s``."""
 
 
-def _cpu_has_amx() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return any(line.startswith("flags") and " amx_tile" in line for line in f)
-    except OSError:
-        return False
-
-
 def uses_plain_cpu_buffers() -> bool:
     """Whether models load with llama.cpp's extra CPU buffer types off (see below)."""
     # llama.cpp repacks weights into "extra" CPU buffer types (AMX, AVX repack) when it was
-    # compiled for a CPU that has them. On AMX CPUs inside VMs (measured here: a Firecracker
-    # VM) the AMX kernels crash the process on the first decode, so on AMX CPUs we load
-    # weights into plain CPU buffers (llama.cpp's --no-repack). RECARENA_LLAMA_EXTRA_BUFTS=1
-    # forces the extra buffers, =0 disables them everywhere.
+    # compiled for a CPU that has them. Two reasons to load weights into plain CPU buffers
+    # (llama.cpp's --no-repack) by default: on AMX CPUs inside VMs (measured: a Firecracker
+    # VM) the AMX kernels crash on the first decode; and on AVX CPUs the repacked kernels
+    # depend on the batch size, so scoring a prompt whose persona prefix is reused from the
+    # KV cache gave log-probabilities 0.2 nats away from scoring it fresh (measured on a
+    # non-AMX CPU) - a replay or another batch order would then decide differently.
+    # RECARENA_LLAMA_EXTRA_BUFTS=1 turns the extra buffers back on, for speed.
     env = os.environ.get("RECARENA_LLAMA_EXTRA_BUFTS", "").strip().lower()
-    if env in ("1", "true", "yes", "on"):
-        return False
-    if env in ("0", "false", "no", "off"):
-        return True
-    return _cpu_has_amx()
+    return env not in ("1", "true", "yes", "on")
 
 
 _PATCH_LOCK = threading.Lock()
