@@ -58,8 +58,12 @@ class LoadedScenario:
     roles: tuple[LoadedRole, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.roles:
+        # ``dataclasses.replace(loaded, role=...)`` swaps the role of a single-role
+        # population: keep ``roles`` in step with it.
+        if not self.roles or (len(self.roles) == 1 and self.roles[0].config != self.role):
             object.__setattr__(self, "roles", (LoadedRole(self.role, self.role_path, 1.0),))
+        elif self.roles[0].config != self.role:
+            raise ValueError("role must be the first of roles; replace roles instead")
 
     def resolved_config(self) -> dict[str, Any]:
         """The full config with defaults filled in and the roles inlined (for traces)."""

@@ -114,11 +114,12 @@ class ConversationEnvironment:
             return []
         out: list[Observation] = []
         k = self.cfg.items_per_turn
-        for u in active:
+        scores = self.ranker.base.score(np.asarray(active))
+        for row, u in enumerate(active):
             c = self.convs[u]
             c.turn += 1
             exclude = set(self.seen[u]) | set(c.recommended) | self.withheld
-            items, understood = self.ranker.rank(u, c.said, k, exclude)
+            items, understood = self.ranker.rank(u, c.said, k, exclude, scores[row])
             c.recommended.extend(items)
             c.target_seen = c.target_seen or c.target in items
             base, where = self._base(u, f"t{c.turn}"), self._where(u, turn=c.turn)

@@ -78,10 +78,15 @@ class ConversationalRanker:
         keywords = {w for w in words if len(w) >= 4 and not w.isdigit()}
         return Understood(genres, decades, like, keywords)
 
-    def rank(self, user: int, said: Sequence[str], k: int,
-             exclude: Iterable[int]) -> tuple[list[int], Understood]:
-        """The ``k`` best items for ``user`` given what they said, never ``exclude``."""
-        s = self.base.score(np.asarray([user]))[0].astype(np.float64)
+    def rank(self, user: int, said: Sequence[str], k: int, exclude: Iterable[int],
+             base_scores: np.ndarray | None = None) -> tuple[list[int], Understood]:
+        """The ``k`` best items for ``user`` given what they said, never ``exclude``.
+
+        ``base_scores``: the base model's scores for this user, when the caller scored a
+        batch of users at once (one model call per turn instead of one per user).
+        """
+        s = (base_scores if base_scores is not None
+             else self.base.score(np.asarray([user]))[0]).astype(np.float64)
         finite = np.isfinite(s)
         sd = float(s[finite].std()) or 1.0
         score = np.where(finite, (s - float(s[finite].mean())) / sd, -np.inf)
