@@ -182,6 +182,7 @@ class AgentGroup:
         records = [r for _, _, recs in step_records for r in recs]
         if records:
             lt.store.add(records)
+        due = []
         for u, base, recs in step_records:
             if not recs:
                 continue
@@ -189,9 +190,14 @@ class AgentGroup:
             self.emit("memory", f"{base}/memory_write", **where[u], op="write",
                       kind="factual", ids=[r.id for r in recs])
             if lt.reflector.note(uid, len(recs)):
-                self.reflect(u, base, where[u])
+                due.append((u, base))
+        # Reflections are LLM calls for LLM brains: run them on the group's workers, then
+        # store and trace them in user order so the trace does not depend on timing.
+        texts = self.pmap(lambda ub: self._reflection(ub[0], where[ub[0]]), due)
+        for (u, base), (recent, text) in zip(due, texts, strict=True):
+            self._store_reflection(u, base, where[u], recent, text)
 
-    def reflect(self, u: int, base: str, where: dict[str, Any]) -> None:
+    def _reflection(self, u: int, where: dict[str, Any]) -> tuple[list[MemoryRecord], str]:
         from agents.seeding import user_rng
 
         lt = self.long_term
@@ -202,8 +208,16 @@ class AgentGroup:
         step = int(where.get("page", where.get("turn", 0)))
         text = self.brain.reflect(prof, [r.text for r in recent],
                                   user_rng(self.seed, u, rnd, 1000 + step))
-        self.emit_calls(prof.user_id, f"{base}/reflection", where)
-        rec = lt.reflector.reflection_record(prof.user_id, recent, text, lt.step, rnd)
+        return recent, text
+
+    def _store_reflection(self, u: int, base: str, where: dict[str, Any],
+                          recent: list[MemoryRecord], text: str) -> None:
+        lt = self.long_term
+        assert lt is not None
+        uid = self.profiles[u].user_id
+        self.emit_calls(uid, f"{base}/reflection", where)
+        rec = lt.reflector.reflection_record(uid, recent, text, lt.step,
+                                             int(where.get("round", 0)))
         lt.store.add([rec])
         self.emit("memory", f"{base}/reflection", **where, op="write", kind="reflection",
                   id=rec.id, text=text)
