@@ -31,7 +31,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
-from agents.llm.client import LLMConfigError, LLMUnavailableError, describe_error
+from agents.llm.errors import LLMConfigError, LLMUnavailableError, describe_error
 from agents.llm.fake import to_transcript
 from scenarios.schema import LLMConfig
 
