@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -155,6 +156,12 @@ class LLMClient:
         self.meter = UsageMeter()
         self.retry = RetryPolicy(cfg, endpoint=describe_endpoint(cfg), seed=seed)
         self._model = chat_model
+        self._own_model = chat_model is None
+        # The loop the shared model's async client is bound to, and models for other loops
+        # (see _get_amodel).
+        self._model_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._loop_models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                                     BaseChatModel] = weakref.WeakKeyDictionary()
         self._counter: TokenCounter | None = None
         self._sleep, self._asleep, self._clock = sleep, asleep, clock
         self._model_lock = threading.Lock()
@@ -422,7 +429,7 @@ class LLMClient:
             self._sleep(self.retry.after_failure(error, attempt))
 
     async def _alive(self, call: _Call[_T]) -> tuple[_T, int, int, int]:
-        model, counter = self._get_model()
+        model, counter = self._get_amodel()
         estimate = call.estimate(counter)
         attempt = 0
         while True:
@@ -492,3 +499,21 @@ class LLMClient:
             if self._counter is None:
                 self._counter = counter_for(self.cfg, self._model)
             return self._model, self._counter
+
+    def _get_amodel(self) -> tuple[BaseChatModel, TokenCounter]:
+        """The model for async calls on the running loop. An openai model built here holds
+        an async HTTP client bound to the loop that first used it, so each loop gets its
+        own (a client may serve several ``asyncio.run`` in turn); given and local models
+        hold no loop state and are shared."""
+        model, counter = self._get_model()
+        if not self._own_model or self.cfg.backend != "openai":
+            return model, counter
+        loop = asyncio.get_running_loop()
+        with self._model_lock:
+            if self._model_loop is None:
+                self._model_loop = weakref.ref(loop)  # the first loop uses the first model
+            if self._model_loop() is loop:
+                return model, counter
+            if loop not in self._loop_models:
+                self._loop_models[loop] = make_chat_model(self.cfg)
+            return self._loop_models[loop], counter
