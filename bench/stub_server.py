@@ -119,13 +119,13 @@ class StubServer:
 
     def __init__(self, *, latency_s: float, completion_tokens: int,
                  prompt_tokens: int | None, model: str, responder: Responder | None,
-                 idle_s: float, lifetime_s: float) -> None:
+                 idle_s: float, lifetime_s: float, report_usage: bool = True) -> None:
         if latency_s < 0 or completion_tokens < 1 or idle_s <= 0 or lifetime_s <= 0:
             raise ValueError("latency_s >= 0, completion_tokens >= 1, idle_s and lifetime_s "
                              "> 0 are required")
         self.latency_s, self.completion_tokens = latency_s, completion_tokens
         self.prompt_tokens, self.model, self.responder = prompt_tokens, model, responder
-        self.idle_s, self.lifetime_s = idle_s, lifetime_s
+        self.idle_s, self.lifetime_s, self.report_usage = idle_s, lifetime_s, report_usage
         self._stats = StubStats()
         self._lock = threading.Lock()
         self._last = time.monotonic()
@@ -194,7 +194,7 @@ class StubServer:
             "created": int(time.time()), "model": str(body.get("model") or self.model),
             "choices": [{"index": 0, "message": message, "finish_reason": finish,
                          "logprobs": None}],
-            "usage": self._usage(body, content),
+            **({"usage": self._usage(body, content)} if self.report_usage else {}),
         }
 
     def completion(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -204,7 +204,7 @@ class StubServer:
             "id": f"cmpl-stub-{self.port}", "object": "text_completion",
             "created": int(time.time()), "model": str(body.get("model") or self.model),
             "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
-            "usage": self._usage(body, text),
+            **({"usage": self._usage(body, text)} if self.report_usage else {}),
         }
 
     # ------------------------------------------------------------------ serving
@@ -303,7 +303,7 @@ class StubServer:
 def serve(*, latency_s: float = 0.0, completion_tokens: int = 16,
           prompt_tokens: int | None = None, model: str = "stub-model",
           responder: Responder | None = None, idle_s: float = 60.0,
-          lifetime_s: float = 3600.0) -> Iterator[StubServer]:
+          lifetime_s: float = 3600.0, report_usage: bool = True) -> Iterator[StubServer]:
     """Run a stub on 127.0.0.1 (ephemeral port) for the ``with`` block.
 
     Args:
@@ -313,10 +313,11 @@ def serve(*, latency_s: float = 0.0, completion_tokens: int = 16,
         prompt_tokens: Reported prompt tokens; default the words of the request's messages.
         responder: Your own answers (see ``Responder``).
         idle_s, lifetime_s: Stop after this long without requests / in all.
+        report_usage: Send ``usage`` in answers (some servers do not).
     """
     stub = StubServer(latency_s=latency_s, completion_tokens=completion_tokens,
                       prompt_tokens=prompt_tokens, model=model, responder=responder,
-                      idle_s=idle_s, lifetime_s=lifetime_s)
+                      idle_s=idle_s, lifetime_s=lifetime_s, report_usage=report_usage)
     stub.start()
     try:
         yield stub

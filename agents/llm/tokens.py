@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,7 +66,10 @@ def openai_encoding(name: str) -> Any:
         if enc is None:
             import bpe_openai
 
-            enc = _ENCODINGS[name] = bpe_openai.get_encoding(name)
+            with warnings.catch_warnings():
+                # bpe-openai reads its files with a deprecated importlib.resources call.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                enc = _ENCODINGS[name] = bpe_openai.get_encoding(name)
         return enc
 
 
