@@ -64,11 +64,11 @@ def openai_encoding(name: str) -> Any:
     with _ENC_LOCK:
         enc = _ENCODINGS.get(name)
         if enc is None:
-            import bpe_openai
-
             with warnings.catch_warnings():
                 # bpe-openai reads its files with a deprecated importlib.resources call.
                 warnings.simplefilter("ignore", DeprecationWarning)
+                import bpe_openai
+
                 enc = _ENCODINGS[name] = bpe_openai.get_encoding(name)
         return enc
 
