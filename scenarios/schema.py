@@ -94,6 +94,14 @@ class LLMConfig(_Frozen):
     )
     n_ctx: int = Field(2048, ge=256)
     n_threads: int | None = Field(None, ge=1)
+    structured_output: Literal["auto", "native", "text"] = Field(
+        "auto",
+        description=(
+            "How JSON answers are asked: native (the endpoint's JSON-schema response format "
+            "or a forced tool call), text (instructions in the prompt, parsed from the reply; "
+            "invalid output is repaired either way), or auto (native for the openai backend, "
+            "falling back to text if the endpoint refuses; text for local and fake)."),
+    )
 
 
 # ----------------------------------------------------------------------------- role

@@ -31,7 +31,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
-from agents.llm.client import LLMConfigError, LLMUnavailableError, describe_error
+from agents.llm.errors import LLMConfigError, LLMUnavailableError, describe_error
 from agents.llm.fake import to_transcript
 from scenarios.schema import LLMConfig
 
@@ -144,6 +144,7 @@ def _openai_chat(cfg: LLMConfig) -> BaseChatModel:
     except ImportError as exc:  # pragma: no cover - a dependency of the project
         raise LLMConfigError("the openai backend needs langchain-openai "
                              "(pip install langchain-openai)") from exc
+    import openai
     from pydantic import SecretStr
 
     base_url = resolve_base_url(cfg)
@@ -162,6 +163,10 @@ def _openai_chat(cfg: LLMConfig) -> BaseChatModel:
         max_tokens=cfg.max_tokens,
         timeout=cfg.timeout_s,
         max_retries=0,  # LLMClient retries, with its own backoff and accounting
+        # An async HTTP client of this model's own: langchain-openai's default is cached
+        # for the whole process and bound to the first event loop that used it, so a second
+        # asyncio.run (the next run, the next test) would fail with "Event loop is closed".
+        http_async_client=openai.DefaultAsyncHttpxClient(timeout=cfg.timeout_s),
         **extra,
     )
 
