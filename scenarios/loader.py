@@ -15,12 +15,15 @@ __all__ = [
     "LoadedScenario",
     "ScenarioError",
     "json_schemas",
+    "line_of",
     "load_role",
     "load_scenario",
+    "shipped_role",
     "validate_file",
 ]
 
 M = TypeVar("M", bound=BaseModel)
+SHIPPED_ROLES = Path(__file__).resolve().parent / "roles"
 Loc = tuple[str | int, ...]
 
 
@@ -104,6 +107,16 @@ def _line_of(node: yaml.Node | None, loc: Loc) -> int:
     return _locate(node, loc)[0]
 
 
+def line_of(path: str | Path, loc: Loc) -> int:
+    """1-based line of the field at ``loc`` in a YAML file (1 if unreadable), for errors
+    found after load, e.g. against the data."""
+    try:
+        _, node = _read_yaml(Path(path))
+    except ScenarioError:
+        return 1
+    return _line_of(node, loc)
+
+
 def _field(loc: Loc) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
@@ -126,6 +139,8 @@ def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> 
             msg = "unknown field"
         elif first["type"] == "missing":
             msg = "required field is missing"
+        elif first["type"] == "value_error":  # our own validators: drop "Value error, "
+            msg = str(first.get("ctx", {}).get("error", msg))
         raise ScenarioError(path, line, _field(loc), msg + extra) from None
 
 
@@ -136,8 +151,19 @@ def load_role(path: str | Path) -> RoleConfig:
     return _validate(RoleConfig, data, p, node)
 
 
-def load_scenario(path: str | Path) -> LoadedScenario:
-    """Load and validate a scenario file and the role it names."""
+def shipped_role(name: str) -> Path:
+    """The role file ``scenarios/roles/NAME.yaml`` that ships inside the package."""
+    return SHIPPED_ROLES / f"{name}.yaml"
+
+
+def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario:
+    """Load and validate a scenario file and the role it names.
+
+    Args:
+        path: The scenario file.
+        llm_flag: The command line names an LLM (``--llm``), so an LLM role may come
+            without an ``llm:`` block.
+    """
     p = Path(path)
     data, node = _read_yaml(p)
     scn = _validate(Scenario, data, p, node)
@@ -147,14 +173,25 @@ def load_scenario(path: str | Path) -> LoadedScenario:
         raise ScenarioError(p, _line_of(node, loc), _field(loc), msg)
     role_ref = scn.population.role
     if isinstance(role_ref, RoleConfig):
-        return LoadedScenario(scn, role_ref, p, None)
-    role_path = (p.parent / role_ref).resolve()
-    if not role_path.exists():
+        loaded = LoadedScenario(scn, role_ref, p, None)
+    else:
+        if role_ref is None:
+            role_path = shipped_role("utility_user")
+        else:
+            role_path = (p.parent / role_ref).resolve()
+        if not role_path.exists():
+            raise ScenarioError(
+                p, _line_of(node, ("population", "role")), "population.role",
+                f"role file not found: {role_path}",
+            )
+        loaded = LoadedScenario(scn, load_role(role_path), p, role_path)
+    if loaded.role.brain.kind == "llm" and scn.llm is None and not llm_flag:
         raise ScenarioError(
-            p, _line_of(node, ("population", "role")), "population.role",
-            f"role file not found: {role_path}",
+            p, _line_of(node, ("population", "role")), "llm",
+            f"role {loaded.role.name!r} has brain: llm but the scenario has no llm: block; "
+            "add one (see scenarios/llm_feed.yaml) or run with --llm local|openai[:MODEL]",
         )
-    return LoadedScenario(scn, load_role(role_path), p, role_path)
+    return loaded
 
 
 def validate_file(path: str | Path) -> str:

@@ -28,7 +28,7 @@ from agents.brains.utility import World
 from agents.llm import BudgetExceededError, LLMError
 from agents.profile import UserProfile, build_profiles
 from memory.short_term import ShortTermMemory
-from scenarios.loader import LoadedScenario
+from scenarios.loader import LoadedScenario, ScenarioError, line_of
 from scenarios.schema import (
     AddItemsEvent,
     LLMConfig,
@@ -37,7 +37,13 @@ from scenarios.schema import (
     SwitchRecommenderEvent,
 )
 from simulations.feed import FeedContext, LongTerm, build_feed_graph, run_round
-from simulations.llm_setup import make_brain, make_client, make_long_term, parse_llm_flag
+from simulations.llm_setup import (
+    make_brain,
+    make_client,
+    make_long_term,
+    missing_extra,
+    parse_llm_flag,
+)
 from simulations.metrics import compute_metrics
 from simulations.trace import TraceWriter, read_trace
 from tools.dataset import Dataset, Interactions, load_dataset, temporal_split
@@ -117,11 +123,21 @@ def _load_data(scn: Scenario, loaded: LoadedScenario, data: str | None) -> Datas
         return make_world(s.n_users, s.n_items, s.n_genres, s.dim, s.history_mean, seed=scn.seed)
     path = resolve_data_path(loaded, data)
     if path is None:
-        raise RunError(
-            f"{loaded.path}: dataset.path: no data folder given; pass --data DIR or set "
-            f"{DATA_ENV} (get MovieLens with: recarena data download ml-100k --to DIR)"
-        )
+        raise ScenarioError(
+            loaded.path, line_of(loaded.path, ("dataset", "path")), "dataset.path",
+            f"no data folder given; pass --data DIR or set {DATA_ENV} (get MovieLens with: "
+            "recarena data download ml-100k --to DIR)")
     return load_dataset(path)
+
+
+def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: bool) -> None:
+    # Simulating fewer users than asked for would change every figure silently.
+    msg = (f"{size} users asked for, but the dataset has {have} users with history; ask for "
+           f"at most {have}, or leave it out for all of them")
+    if from_flag:
+        raise ValueError(f"--users: {msg}")
+    line = line_of(loaded.path, ("population", "size"))
+    raise ScenarioError(loaded.path, line, "population.size", msg)
 
 
 def prepare(
@@ -134,6 +150,9 @@ def prepare(
     if loaded.role.brain.kind == "llm" and llm_cfg is None:
         raise RunError(f"{loaded.path}: llm: role {loaded.role.name!r} uses brain: llm but the "
                        "scenario has no llm: block; add one or pass --llm local|openai[:MODEL]")
+    missing = missing_extra(loaded.role, llm_cfg)
+    if missing:
+        raise RunError(missing)
     ds = _load_data(scn, loaded, data)
     rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 11]))
     withheld: dict[int, frozenset[int]] = {}
@@ -163,6 +182,8 @@ def prepare(
     profiles = build_profiles(ds, history, emb, loaded.role.traits)
     candidates = np.flatnonzero(np.bincount(history.user, minlength=ds.n_users) > 0)
     size = scn.population.size
+    if size is not None and size > len(candidates):
+        _too_many_users(loaded, size, len(candidates), from_flag=users is not None)
     if size is None or size >= len(candidates):
         population = candidates.tolist()
     elif scn.population.sampling == "first":
@@ -397,7 +418,13 @@ def run(
             if client is not None and client.cache is not None:
                 client.cache.close()
         trace.flush()
-        metrics = compute_metrics(read_trace(run_dir / "trace.jsonl"))
+        so_far = read_trace(run_dir / "trace.jsonl")
+        metrics = compute_metrics(so_far)
+        if status == "completed" and client is not None:
+            failed = sum(1 for e in so_far if e["type"] == "decision_failure")
+            if failed and not any(e["type"] in ("decision", "interview") for e in so_far):
+                status, reason = "failed", (f"every LLM decision failed ({failed} decision "
+                                            "failures; their raw answers are in the trace)")
         for arm_name, m in metrics["arms"].items():
             for name in scn.metrics:
                 trace.emit("metric", f"metric/{arm_name}/{name}", arm=arm_name, round=None,

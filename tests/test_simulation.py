@@ -12,6 +12,7 @@ import pytest
 
 from scenarios.loader import LoadedScenario, load_scenario
 from simulations.feed import build_feed_graph
+from simulations.llm_setup import missing_extra
 from simulations.runner import RunError, prepare, run
 from simulations.trace import read_trace, strip_volatile
 
@@ -45,6 +46,9 @@ def test_feed_graph_has_the_design_nodes() -> None:
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_scenarios_run(path: Path, tmp_path: Path, ml100k: Path) -> None:
     loaded = load_scenario(path)
+    missing = missing_extra(loaded.role, loaded.scenario.llm)
+    if missing:
+        pytest.skip(missing)
     is_llm = loaded.role.brain.kind == "llm"
     # LLM roles run the real local model (and MiniLM memory): keep them to a few steps.
     loaded = small(loaded, rounds=1 if is_llm else 2, max_pages=1 if is_llm else 2)
