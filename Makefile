@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU build of torch first (sentence-transformers would otherwise pull a CUDA one).
 	$(PY) -m pip install --quiet torch==$(TORCH)
-	# llama-cpp-python compiles llama.cpp from source the first time (~9 min on 2 cores).
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# Everything, so the tests cover the extras too. llama-cpp-python (the 'local' extra)
+	# compiles llama.cpp from source the first time (~9 min on 2 cores).
+	$(PY) -m pip install --quiet -e '.[dev,local,embeddings]'
 	touch $(STAMP)
 
 run: $(STAMP)

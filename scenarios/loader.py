@@ -16,12 +16,15 @@ __all__ = [
     "LoadedScenario",
     "ScenarioError",
     "json_schemas",
+    "line_of",
     "load_role",
     "load_scenario",
+    "shipped_role",
     "validate_file",
 ]
 
 M = TypeVar("M", bound=BaseModel)
+SHIPPED_ROLES = Path(__file__).resolve().parent / "roles"
 Loc = tuple[str | int, ...]
 
 
@@ -130,6 +133,16 @@ def _line_of(node: yaml.Node | None, loc: Loc) -> int:
     return _locate(node, loc)[0]
 
 
+def line_of(path: str | Path, loc: Loc) -> int:
+    """1-based line of the field at ``loc`` in a YAML file (1 if unreadable), for errors
+    found after load, e.g. against the data."""
+    try:
+        _, node = _read_yaml(Path(path))
+    except ScenarioError:
+        return 1
+    return _line_of(node, loc)
+
+
 def _field(loc: Loc) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
@@ -152,6 +165,8 @@ def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> 
             msg = "unknown field"
         elif first["type"] == "missing":
             msg = "required field is missing"
+        elif first["type"] == "value_error":  # our own validators: drop "Value error, "
+            msg = str(first.get("ctx", {}).get("error", msg))
         raise ScenarioError(path, line, _field(loc), msg + extra) from None
 
 
@@ -162,8 +177,19 @@ def load_role(path: str | Path) -> RoleConfig:
     return _validate(RoleConfig, data, p, node)
 
 
-def load_scenario(path: str | Path) -> LoadedScenario:
-    """Load and validate a scenario file and the role it names."""
+def shipped_role(name: str) -> Path:
+    """The role file ``scenarios/roles/NAME.yaml`` that ships inside the package."""
+    return SHIPPED_ROLES / f"{name}.yaml"
+
+
+def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario:
+    """Load and validate a scenario file and the role it names.
+
+    Args:
+        path: The scenario file.
+        llm_flag: The command line names an LLM (``--llm``), so an LLM role may come
+            without an ``llm:`` block.
+    """
     p = Path(path)
     data, node = _read_yaml(p)
     scn = _validate(Scenario, data, p, node)
@@ -176,23 +202,33 @@ def load_scenario(path: str | Path) -> LoadedScenario:
             LoadedRole(*_resolve_role(entry.role, p, node, ("population", "roles", i, "role")),
                        entry.share, entry.count)
             for i, entry in enumerate(scn.population.roles))
+        locs: list[Loc] = [("population", "roles", i, "role") for i in range(len(roles))]
     else:
         roles = (LoadedRole(*_resolve_role(scn.population.role, p, node,
                                            ("population", "role")), 1.0),)
+        locs = [("population", "role")]
     names = [r.config.name for r in roles]
     for i, n in enumerate(names):
         if names.index(n) != i:
-            where: Loc = ("population", "roles", i, "role")
-            raise ScenarioError(p, _line_of(node, where), _field(where),
+            raise ScenarioError(p, _line_of(node, locs[i]), _field(locs[i]),
                                 f"two roles are named {n!r}; role names must differ")
+    for r, loc in zip(roles, locs, strict=True):
+        if (r.config.brain.kind == "llm" and r.config.llm is None and scn.llm is None
+                and not llm_flag):
+            raise ScenarioError(
+                p, _line_of(node, loc), "llm",
+                f"role {r.config.name!r} has brain: llm but neither it nor the scenario has "
+                "an llm: block; add one (see scenarios/llm_feed.yaml) or run with "
+                "--llm local|openai[:MODEL]",
+            )
     return LoadedScenario(scn, roles[0].config, p, roles[0].path, roles)
 
 
-def _resolve_role(ref: str | RoleConfig, p: Path, node: yaml.Node | None,
+def _resolve_role(ref: str | RoleConfig | None, p: Path, node: yaml.Node | None,
                   loc: Loc) -> tuple[RoleConfig, Path | None]:
     if isinstance(ref, RoleConfig):
         return ref, None
-    role_path = (p.parent / ref).resolve()
+    role_path = shipped_role("utility_user") if ref is None else (p.parent / ref).resolve()
     if not role_path.exists():
         raise ScenarioError(p, _line_of(node, loc), _field(loc),
                             f"role file not found: {role_path}")

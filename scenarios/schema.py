@@ -17,21 +17,37 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "MODEL_PARAMS",
+    "PROMPT_VARIABLES",
+    "SATISFACTION_WORDS",
     "SCHEMA_VERSION",
+    "TEMPLATE_VARIABLES",
+    "ALSParams",
     "AddItemsEvent",
+    "BPRParams",
     "BrainConfig",
+    "BudgetConfig",
     "DatasetConfig",
+    "EASEParams",
     "EnvironmentConfig",
     "Event",
+    "ItemKNNParams",
+    "LLMConfig",
+    "LongTermMemoryConfig",
     "MemoryConfig",
+    "NoParams",
     "OutputConfig",
     "PlannerConfig",
     "PopulationConfig",
+    "PromptTemplates",
     "RecommenderConfig",
     "RoleConfig",
     "Scenario",
@@ -40,6 +56,7 @@ __all__ = [
     "TraitOverrides",
     "UtilityParams",
     "scenario_problems",
+    "template_names",
 ]
 
 SCHEMA_VERSION = 1
@@ -151,10 +168,10 @@ PROMPT_VARIABLES: dict[str, str] = {
     "max_pages": "the last page number",
     "items": "the page's items, one per line: id, title (year), genres, mean rating, description",
     "item_ids": "the page's item ids, comma-separated",
-    "item": "one item, as a line of `items` (scored decisions)",
-    "watched": "titles watched so far this session with ratings",
-    "n_watched": "how many items were watched this session",
-    "n_shown": "how many items were shown this session",
+    "item": "one item, as a line of `items`",
+    "watched": "titles watched this session with their ratings",
+    "n_watched": "items watched: on this page (scored_leave), else this session",
+    "n_shown": "items shown: on this page (scored_leave), else this session",
     "pages_seen": "pages seen this session",
     "reflection_input": "the memories being reflected on, one per line",
     "plan": "what the planner concluded for this step (empty with the default planner)",
@@ -163,6 +180,34 @@ PROMPT_VARIABLES: dict[str, str] = {
     "recommended": "conversation: this turn's recommendations, as lines of `items`",
     "turn": "conversation: the turn number, 1-based",
 }
+
+_PROFILE_VARS = ("role", "instructions", "activity", "conformity", "diversity",
+                 "liked_genres", "disliked_genres", "liked_titles", "disliked_titles")
+_PAGE_VARS = ("memories", "page", "max_pages", "items", "item_ids", "plan")
+_SESSION_VARS = ("watched", "n_watched", "n_shown", "pages_seen")
+_CONVERSATION_VARS = ("target", "said", "recommended", "turn", "plan")
+
+# Exactly the variables each template is rendered with: the loader rejects any other
+# name in a template, and the LLM brain renders every template with exactly this set
+# (agents.prompts.render checks it), so the two cannot drift apart.
+TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
+    "system": _PROFILE_VARS,
+    "page": _PROFILE_VARS + _PAGE_VARS,
+    "interview": _PROFILE_VARS + _SESSION_VARS,
+    "reflection": (*_PROFILE_VARS, "reflection_input"),
+    "scored_watch": _PROFILE_VARS + _PAGE_VARS + ("item",),
+    # Also used to rate items outside any page (eval alignment): no page variables.
+    "scored_rating": (*_PROFILE_VARS, "item"),
+    "scored_leave": _PROFILE_VARS + _PAGE_VARS + ("n_watched", "n_shown"),
+    "scored_satisfaction": _PROFILE_VARS + _SESSION_VARS,
+    "conversation_open": _PROFILE_VARS + _CONVERSATION_VARS,
+    "conversation_turn": _PROFILE_VARS + _CONVERSATION_VARS,
+    "scored_match": (*_PROFILE_VARS, "item", "target"),
+}
+
+# Scored answers are read as the most likely of these next words (satisfaction 1-10).
+SATISFACTION_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight",
+                      "nine", "ten")
 
 DEFAULT_SYSTEM = (
     "You are {role}, a person browsing a movie recommendation feed. {instructions}\n"
@@ -218,13 +263,27 @@ DEFAULT_SCORED_RATING = (
 )
 DEFAULT_SCORED_LEAVE = (
     "{role} is browsing movie recommendations, page {page} of at most {max_pages}, and "
-    "has watched {n_watched} of {n_shown} movies shown so far.\nQuestion: Does {role} "
+    "watched {n_watched} of the {n_shown} movies on this page.\nQuestion: Does {role} "
     "stop browsing now? Answer yes or no.\nAnswer:"
 )
 DEFAULT_SCORED_SATISFACTION = (
     "{role} browsed {pages_seen} pages of movie recommendations and watched {n_watched} "
-    "of {n_shown}: {watched}.\nOn a scale of 1 to 9, {role}'s satisfaction is:"
+    "of {n_shown}: {watched}.\nOn a scale of "
+    f"{SATISFACTION_WORDS[0]} to {SATISFACTION_WORDS[-1]}, {{role}}'s satisfaction is:"
 )
+
+
+def template_names(template: str) -> set[str]:
+    """The variable names a ``str.format`` template refers to (``{a.b}`` counts as ``a``)."""
+    names = set()
+    for _, field, _, _ in string.Formatter().parse(template):
+        if field is not None:
+            names.add(field.split(".")[0].split("[")[0])
+    return names
+
+
+def _prompt_field(name: str, default: str, use: str) -> Any:
+    return Field(default, description=f"{use} Variables: {', '.join(TEMPLATE_VARIABLES[name])}.")
 
 
 DEFAULT_SCORED_MATCH = (
@@ -235,32 +294,49 @@ DEFAULT_SCORED_MATCH = (
 
 
 class PromptTemplates(_Frozen):
-    """Prompt templates (Python ``str.format``); variables: see ``PROMPT_VARIABLES``."""
+    """Prompt templates (Python ``str.format``). Each template may use only its own
+    variables (``TEMPLATE_VARIABLES``; meanings in ``PROMPT_VARIABLES``)."""
 
-    system: str = DEFAULT_SYSTEM
-    page: str = DEFAULT_PAGE
-    interview: str = DEFAULT_INTERVIEW
-    reflection: str = DEFAULT_REFLECTION
-    scored_watch: str = DEFAULT_SCORED_WATCH
-    scored_rating: str = DEFAULT_SCORED_RATING
-    scored_leave: str = DEFAULT_SCORED_LEAVE
-    scored_satisfaction: str = DEFAULT_SCORED_SATISFACTION
-    conversation_open: str = DEFAULT_CONVERSATION_OPEN
-    conversation_turn: str = DEFAULT_CONVERSATION_TURN
-    scored_match: str = DEFAULT_SCORED_MATCH
+    system: str = _prompt_field("system", DEFAULT_SYSTEM, "System message of every chat.")
+    page: str = _prompt_field("page", DEFAULT_PAGE, "Structured mode: one page, JSON answer.")
+    interview: str = _prompt_field(
+        "interview", DEFAULT_INTERVIEW, "Structured mode: exit interview, JSON answer.")
+    reflection: str = _prompt_field(
+        "reflection", DEFAULT_REFLECTION, "Structured mode: reflection on recent memories.")
+    scored_watch: str = _prompt_field(
+        "scored_watch", DEFAULT_SCORED_WATCH,
+        "Scored mode: watch one item of the page? Answer read as ' yes' / ' no'.")
+    scored_rating: str = _prompt_field(
+        "scored_rating", DEFAULT_SCORED_RATING,
+        "Scored mode: rating of a watched item, read as ' 1'..' 5'.")
+    scored_leave: str = _prompt_field(
+        "scored_leave", DEFAULT_SCORED_LEAVE,
+        "Scored mode: leave after this page? Answer read as ' yes' / ' no'.")
+    scored_satisfaction: str = _prompt_field(
+        "scored_satisfaction", DEFAULT_SCORED_SATISFACTION,
+        "Scored mode: satisfaction read as ' one'..' ten' (reported out of 10).")
+    conversation_open: str = _prompt_field(
+        "conversation_open", DEFAULT_CONVERSATION_OPEN,
+        "Conversation: say what you are looking for (free text).")
+    conversation_turn: str = _prompt_field(
+        "conversation_turn", DEFAULT_CONVERSATION_TURN,
+        "Conversation, structured mode: accept, reject with feedback or give up (JSON).")
+    scored_match: str = _prompt_field(
+        "scored_match", DEFAULT_SCORED_MATCH,
+        "Conversation, scored mode: is this suggestion the target? ' yes' / ' no'.")
 
     @field_validator("*")
     @classmethod
-    def _known_variables(cls, v: str) -> str:
+    def _known_variables(cls, v: str, info: ValidationInfo) -> str:
         try:
-            names = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+            names = template_names(v)
         except ValueError as e:
             raise ValueError(f"bad template: {e}") from None
-        unknown = sorted(n for n in names if n.split(".")[0].split("[")[0]
-                         not in PROMPT_VARIABLES)
+        allowed = TEMPLATE_VARIABLES[str(info.field_name)]
+        unknown = sorted(names - set(allowed))
         if unknown:
-            raise ValueError(f"unknown template variable(s): {', '.join(unknown)}; known: "
-                             f"{', '.join(PROMPT_VARIABLES)}")
+            raise ValueError(f"variable(s) {', '.join(unknown)} not available in this "
+                             f"template; it gets: {', '.join(allowed)}")
         return v
 
 
@@ -426,9 +502,10 @@ class RoleShare(_Frozen):
 class PopulationConfig(_Frozen):
     size: int | None = Field(None, ge=1, description="How many users; null means all.")
     sampling: Literal["random", "first"] = "random"
-    role: RoleRef = Field(
-        "roles/utility_user.yaml",
-        description="A role file (relative to the scenario file) or an inline role.",
+    role: RoleRef | None = Field(
+        None,
+        description="A role file (relative to the scenario file) or an inline role; "
+        "default: the shipped utility_user role.",
     )
     roles: list[RoleShare] = Field(
         default_factory=list,
@@ -450,13 +527,96 @@ class PopulationConfig(_Frozen):
         return self
 
 
+class _Params(_Frozen):
+    # Strict: YAML's "100" or true is not a number, and 2.5 is not a count.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class NoParams(_Params):
+    """random and pop take no parameters."""
+
+
+class ItemKNNParams(_Params):
+    k_neighbors: int = Field(100, ge=1, description="Neighbours kept per item.")
+    shrink: float = Field(10.0, ge=0, description="Added to the cosine denominator.")
+
+
+class EASEParams(_Params):
+    l2: float = Field(500.0, gt=0, description="L2 regularisation of the item-item weights.")
+
+
+class ALSParams(_Params):
+    factors: int = Field(64, ge=1, description="Latent factors.")
+    regularization: float = Field(5.0, ge=0)
+    alpha: float = Field(5.0, ge=0, description="Confidence of observed interactions.")
+    iterations: int = Field(15, ge=1)
+
+
+class BPRParams(_Params):
+    factors: int = Field(64, ge=1, description="Latent factors (plus an item bias).")
+    learning_rate: float = Field(0.01, ge=0)
+    regularization: float = Field(0.01, ge=0)
+    iterations: int = Field(100, ge=1)
+
+
+# The parameters each model takes (tools/recommenders checks the same rules again when a
+# model is built; tests keep the two in agreement).
+MODEL_PARAMS: dict[str, type[_Params]] = {
+    "random": NoParams, "pop": NoParams, "itemknn": ItemKNNParams, "ease": EASEParams,
+    "als": ALSParams, "bpr": BPRParams,
+}
+
+
+def _params_doc() -> str:
+    parts = []
+    for model, cls in MODEL_PARAMS.items():
+        fields = [f"{n} ({getattr(f.annotation, '__name__', f.annotation)}, default {f.default})"
+                  for n, f in cls.model_fields.items()]
+        parts.append(f"{model}: {', '.join(fields) or 'none'}")
+    return "Model parameters, checked at load. " + "; ".join(parts) + "."
+
+
+def _check_params(model: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    if model not in MODEL_PARAMS:
+        return params  # the model field has already failed
+    cls = MODEL_PARAMS[model]
+    takes = (f"it takes: {', '.join(cls.model_fields)}" if cls.model_fields
+             else "it takes none")
+    unknown = [k for k in params if k not in cls.model_fields]
+    if unknown:
+        # Located at the unknown name itself, and saying what the model does take.
+        raise ValidationError.from_exception_data("params", [{
+            "type": PydanticCustomError("unknown_parameter",
+                                        "unknown parameter of {model}; {takes}",
+                                        {"model": model, "takes": takes}),
+            "loc": (str(k),), "input": params[k]} for k in unknown])
+    # Only what was given, typed: the trace shows what the file says.
+    return cls.model_validate(params).model_dump(exclude_unset=True)
+
+
+def _params_json_schema(schema: dict[str, Any]) -> None:
+    # Editors get the same per-model check as the loader: if model is X, params is X's.
+    schema["allOf"] = [
+        {"if": {"properties": {"model": {"const": m}}, "required": ["model"]},
+         "then": {"properties": {"params": cls.model_json_schema()}}}
+        for m, cls in MODEL_PARAMS.items()
+    ]
+
+
 class RecommenderConfig(_Frozen):
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_params_json_schema)
+
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     model: ModelName
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field({}, description=_params_doc())
     retrain: bool = Field(
         False, description="Refit between rounds on history plus simulated watches."
     )
+
+    @field_validator("params")
+    @classmethod
+    def _model_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_params(info.data.get("model"), v)
 
 
 class ConversationConfig(_Frozen):
@@ -496,11 +656,18 @@ class AddItemsEvent(_Frozen):
 class SwitchRecommenderEvent(_Frozen):
     """From ``at_round`` on, the arm ``recommender`` uses another model."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_params_json_schema)
+
     action: Literal["switch_recommender"]
     at_round: int = Field(ge=2)
     recommender: str
     model: ModelName
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field({}, description="As a recommender's params, for the new model.")
+
+    @field_validator("params")
+    @classmethod
+    def _model_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_params(info.data.get("model"), v)
 
 
 Event = Annotated[AddItemsEvent | SwitchRecommenderEvent, Field(discriminator="action")]

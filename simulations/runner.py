@@ -27,8 +27,8 @@ from agents.brains.utility import World
 from agents.llm import BudgetExceededError, LLMError
 from agents.population import PopulationFactory
 from agents.profile import UserProfile, build_profiles
-from agents.setup import parse_llm_flag
-from scenarios.loader import LoadedScenario
+from agents.setup import missing_extra, parse_llm_flag
+from scenarios.loader import LoadedScenario, ScenarioError, line_of
 from scenarios.schema import (
     AddItemsEvent,
     LLMConfig,
@@ -117,11 +117,21 @@ def _load_data(scn: Scenario, loaded: LoadedScenario, data: str | None) -> Datas
         return make_world(s.n_users, s.n_items, s.n_genres, s.dim, s.history_mean, seed=scn.seed)
     path = resolve_data_path(loaded, data)
     if path is None:
-        raise RunError(
-            f"{loaded.path}: dataset.path: no data folder given; pass --data DIR or set "
-            f"{DATA_ENV} (get MovieLens with: recarena data download ml-100k --to DIR)"
-        )
+        raise ScenarioError(
+            loaded.path, line_of(loaded.path, ("dataset", "path")), "dataset.path",
+            f"no data folder given; pass --data DIR or set {DATA_ENV} (get MovieLens with: "
+            "recarena data download ml-100k --to DIR)")
     return load_dataset(path)
+
+
+def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: bool) -> None:
+    # Simulating fewer users than asked for would change every figure silently.
+    msg = (f"{size} users asked for, but the dataset has {have} users with history; ask for "
+           f"at most {have}, or leave it out for all of them")
+    if from_flag:
+        raise ValueError(f"--users: {msg}")
+    line = line_of(loaded.path, ("population", "size"))
+    raise ScenarioError(loaded.path, line, "population.size", msg)
 
 
 def prepare(
@@ -132,11 +142,15 @@ def prepare(
     scn = _override(loaded, seed, users)
     llm_cfg = parse_llm_flag(llm, scn.llm) if llm else scn.llm
     for r in loaded.roles:
-        if r.config.brain.kind == "llm" and r.config.llm is None and llm_cfg is None:
+        role_llm = r.config.llm or llm_cfg
+        if r.config.brain.kind == "llm" and role_llm is None:
             raise RunError(
                 f"{loaded.path}: llm: role {r.config.name!r} uses brain: llm but neither the "
                 "role nor the scenario has an llm: block; add one or pass "
                 "--llm local|openai[:MODEL]")
+        missing = missing_extra(r.config, role_llm)
+        if missing:
+            raise RunError(missing)
     ds = _load_data(scn, loaded, data)
     rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 11]))
     withheld: dict[int, frozenset[int]] = {}
@@ -173,6 +187,8 @@ def prepare(
     profiles = role_profiles[loaded.role.name]
     candidates = np.flatnonzero(np.bincount(history.user, minlength=ds.n_users) > 0)
     size = scn.population.size
+    if size is not None and size > len(candidates):
+        _too_many_users(loaded, size, len(candidates), from_flag=users is not None)
     if size is None or size >= len(candidates):
         population = candidates.tolist()
     elif scn.population.sampling == "first":
@@ -345,7 +361,14 @@ def run(
             factory.close()
         clients = list(factory.clients.values())
         trace.flush()
-        metrics = compute_metrics(read_trace(run_dir / "trace.jsonl"))
+        so_far = read_trace(run_dir / "trace.jsonl")
+        metrics = compute_metrics(so_far)
+        if status == "completed" and clients:
+            failed = sum(1 for e in so_far if e["type"] == "decision_failure")
+            answered = ("decision", "interview", "utterance", "verdict")
+            if failed and not any(e["type"] in answered for e in so_far):
+                status, reason = "failed", (f"every LLM decision failed ({failed} decision "
+                                            "failures; their raw answers are in the trace)")
         for arm_name, m in metrics["arms"].items():
             for name in scn.metric_names():
                 trace.emit("metric", f"metric/{arm_name}/{name}", arm=arm_name, round=None,

