@@ -11,12 +11,21 @@ from __future__ import annotations
 import string
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
     "AddItemsEvent",
     "BrainConfig",
+    "ColdStartConfig",
     "DatasetConfig",
     "EnvironmentConfig",
     "Event",
@@ -38,7 +47,7 @@ SCHEMA_VERSION = 1
 
 MetricName = Literal[
     "watch_rate", "mean_rating", "exit_page", "satisfaction", "coverage", "gini",
-    "genre_entropy",
+    "genre_entropy", "new_item_impressions", "new_item_watches",
 ]
 ModelName = Literal["random", "pop", "itemknn", "ease", "als", "bpr"]
 
@@ -145,6 +154,12 @@ DEFAULT_SCORED_LEAVE = (
     "has watched {n_watched} of {n_shown} movies shown so far.\nQuestion: Does {role} "
     "stop browsing now? Answer yes or no.\nAnswer:"
 )
+DEFAULT_SCORED_FEELING = (
+    "{role} likes {liked_genres} movies such as {liked_titles}, and dislikes "
+    "{disliked_genres}.\nThe feed showed {role} these movies:\n{items}\n{role} watched "
+    "{n_watched} of these {n_shown}.\nQuestion: How does {role} feel about these "
+    "recommendations? Answer pleased, mixed or bored.\nAnswer:"
+)
 DEFAULT_SCORED_SATISFACTION = (
     "{role} browsed {pages_seen} pages of movie recommendations and watched {n_watched} "
     "of {n_shown}: {watched}.\nOn a scale of 1 to 9, {role}'s satisfaction is:"
@@ -161,6 +176,7 @@ class PromptTemplates(_Frozen):
     scored_watch: str = DEFAULT_SCORED_WATCH
     scored_rating: str = DEFAULT_SCORED_RATING
     scored_leave: str = DEFAULT_SCORED_LEAVE
+    scored_feeling: str = DEFAULT_SCORED_FEELING
     scored_satisfaction: str = DEFAULT_SCORED_SATISFACTION
 
     @field_validator("*")
@@ -278,12 +294,41 @@ class PopulationConfig(_Frozen):
     )
 
 
+class ColdStartConfig(_Frozen):
+    """How an arm shows items released by ``add_items`` events, which no model can rank
+    yet (see tools/recommenders/cold_start.py)."""
+
+    policy: Literal["none", "content", "random"] = Field(
+        "content",
+        description="content: reserved slots go to the new items most similar in genres "
+        "and title/description words to what the user interacted with; random: to new "
+        "items in seeded random order (exploration); none: no reserved slots.",
+    )
+    share: float = Field(
+        0.25, ge=0, le=1,
+        description="Share of every page's slots reserved for released items, rounded up "
+        "(at least one slot when > 0); new items the model picks itself count.",
+    )
+
+    @model_validator(mode="after")
+    def _share_with_policy(self) -> ColdStartConfig:
+        if self.policy != "none" and self.share == 0:
+            raise ValueError(f"share 0 reserves nothing for policy {self.policy!r}; "
+                             "use policy: none or a share > 0")
+        return self
+
+
 class RecommenderConfig(_Frozen):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     model: ModelName
     params: dict[str, Any] = {}
     retrain: bool = Field(
         False, description="Refit between rounds on history plus simulated watches."
+    )
+    cold_start: ColdStartConfig = Field(
+        ColdStartConfig(),
+        description="Reserved slots for items released by add_items events (a switched-to "
+        "model keeps the arm's policy).",
     )
 
 
@@ -295,7 +340,8 @@ class EnvironmentConfig(_Frozen):
 
 
 class AddItemsEvent(_Frozen):
-    """Withhold ``count`` items from the start and release them at ``at_round``."""
+    """Withhold the ``count`` newest items (by release year, then first rating) from the
+    start and release them at ``at_round``; later events get newer items."""
 
     action: Literal["add_items"]
     at_round: int = Field(ge=2)

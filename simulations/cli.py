@@ -46,14 +46,18 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
-    from simulations.metrics import METRIC_LABELS
+    from simulations.metrics import METRIC_LABELS, NEW_ITEM_METRICS
 
+    arms = metrics["arms"]
+    # New-item columns only when the run released items (add_items events).
+    keys = [k for k in METRIC_LABELS if k not in NEW_ITEM_METRICS
+            or any(m["overall"].get(k) is not None for m in arms.values())]
     t = Table(title=title or None)
     t.add_column("recommender", style="bold")
-    for label in METRIC_LABELS.values():
-        t.add_column(label, justify="right")
-    for arm, m in metrics["arms"].items():
-        t.add_row(arm, *(_fmt(m["overall"][k]) for k in METRIC_LABELS))
+    for k in keys:
+        t.add_column(METRIC_LABELS[k], justify="right")
+    for arm, m in arms.items():
+        t.add_row(arm, *(_fmt(m["overall"].get(k)) for k in keys))
     return t
 
 

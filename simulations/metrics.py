@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METRIC_LABELS", "compute_metrics", "genre_entropy", "gini"]
+__all__ = ["METRIC_LABELS", "NEW_ITEM_METRICS", "compute_metrics", "genre_entropy", "gini"]
 
 METRIC_LABELS = {
     "watch_rate": "watch rate",
@@ -19,7 +19,11 @@ METRIC_LABELS = {
     "coverage": "coverage",
     "gini": "Gini",
     "genre_entropy": "genre H",
+    "new_item_impressions": "new shown",
+    "new_item_watches": "new watched",
 }
+# Only meaningful once add_items has released something: None before (a "-" in tables).
+NEW_ITEM_METRICS = ("new_item_impressions", "new_item_watches")
 
 
 def gini(counts: Sequence[float] | np.ndarray) -> float:
@@ -64,6 +68,9 @@ class _Acc:
         self.satisfaction: list[float] = []
         self.exposure: dict[str, int] = defaultdict(int)
         self.watched_genres: dict[tuple[Any, Any], list[list[str]]] = defaultdict(list)
+        self.released = False
+        self.new_impressions = 0
+        self.new_watches = 0
 
     def result(self, n_items: int) -> dict[str, float | None]:
         exposure = list(self.exposure.values()) + [0] * max(n_items - len(self.exposure), 0)
@@ -76,6 +83,8 @@ class _Acc:
             "coverage": len(self.exposure) / n_items if n_items else None,
             "gini": gini(exposure) if self.exposure else None,
             "genre_entropy": _mean(entropies),
+            "new_item_impressions": self.new_impressions if self.released else None,
+            "new_item_watches": self.new_watches if self.released else None,
         }
 
 
@@ -86,11 +95,14 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     "decision_failures": n}}}``.
     Exit page is the page on which a session ended; genre entropy is the mean, over
     (user, round) sessions with at least one watch, of the entropy of watched genres.
+    New-item impressions and watches count decisions on items an arm's ``add_items``
+    events released (from that event on); None for an arm, or a round, before any release.
     """
     n_items = 0
     acc: dict[str, _Acc] = defaultdict(_Acc)
     per_round: dict[tuple[str, int], _Acc] = defaultdict(_Acc)
     failures: dict[str, int] = {}
+    new_items: dict[str, set[str]] = defaultdict(set)
     for ev in events:
         t = ev.get("type")
         if t == "run_start":
@@ -99,15 +111,23 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         arm = ev.get("arm")
         if arm is not None and t == "decision_failure":
             failures[arm] = failures.get(arm, 0) + 1
+        if arm is not None and t == "event" and ev.get("action") == "add_items":
+            new_items[arm].update(str(i) for i in ev["items"])
+            acc[arm].released = True
+            continue
         if arm is None or t not in ("page", "decision", "session_end", "interview"):
             continue
         targets = (acc[arm], per_round[(arm, ev["round"])])
+        is_new = t == "decision" and ev.get("item") is not None and ev["item"] in new_items[arm]
         for a in targets:
+            a.released = a.released or bool(new_items[arm])
             if t == "page":
                 for iid in ev["items"]:
                     a.exposure[iid] += 1
             elif t == "decision" and ev["action"] in ("watch", "skip"):
                 a.impressions += 1
+                a.new_impressions += is_new
+                a.new_watches += is_new and ev["action"] == "watch"
                 if ev["action"] == "watch":
                     a.watches += 1
                     if ev.get("rating") is not None:

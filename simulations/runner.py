@@ -40,9 +40,9 @@ from simulations.feed import FeedContext, LongTerm, build_feed_graph, run_round
 from simulations.llm_setup import make_brain, make_client, make_long_term, parse_llm_flag
 from simulations.metrics import compute_metrics
 from simulations.trace import TraceWriter, read_trace
-from tools.dataset import Dataset, Interactions, load_dataset, temporal_split
-from tools.item_space import item_embeddings
-from tools.recommenders import Recommender, make_recommender
+from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
+from tools.item_space import content_features, item_embeddings
+from tools.recommenders import ColdStartRecommender, make_recommender
 from tools.synthetic import make_world
 
 if TYPE_CHECKING:
@@ -135,18 +135,19 @@ def prepare(
         raise RunError(f"{loaded.path}: llm: role {loaded.role.name!r} uses brain: llm but the "
                        "scenario has no llm: block; add one or pass --llm local|openai[:MODEL]")
     ds = _load_data(scn, loaded, data)
-    rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 11]))
     withheld: dict[int, frozenset[int]] = {}
-    pool = rng.permutation(ds.n_items)
+    adds = sorted((ev for ev in scn.events if isinstance(ev, AddItemsEvent)),
+                  key=lambda ev: ev.at_round)
+    total = sum(ev.count for ev in adds)
+    if total >= ds.n_items:
+        raise RunError(f"{loaded.path}: events: add_items withholds {total} "
+                       f"of {ds.n_items} items; leave some to recommend")
+    pool = newest_items(ds, total)  # oldest first: later events release newer items
     taken = 0
-    for ev in scn.events:
-        if isinstance(ev, AddItemsEvent):
-            if taken + ev.count >= ds.n_items:
-                raise RunError(f"{loaded.path}: events: add_items withholds {taken + ev.count} "
-                               f"of {ds.n_items} items; leave some to recommend")
-            items = frozenset(int(i) for i in pool[taken:taken + ev.count])
-            withheld[ev.at_round] = withheld.get(ev.at_round, frozenset()) | items
-            taken += ev.count
+    for ev in adds:
+        items = frozenset(int(i) for i in pool[taken:taken + ev.count])
+        withheld[ev.at_round] = withheld.get(ev.at_round, frozenset()) | items
+        taken += ev.count
     all_withheld = frozenset().union(*withheld.values()) if withheld else frozenset()
     inter = ds.interactions
     if all_withheld:
@@ -220,14 +221,20 @@ def _make_run_dir(out: Path | None, scn: Scenario) -> Path:
 
 
 def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepared,
-         train: Interactions) -> Recommender:
+         train: Interactions, arm: RecommenderConfig,
+         released: frozenset[int]) -> ColdStartRecommender:
+    """The model fitted on ``train``, wrapped with the arm's cold-start policy."""
     try:
         rec = make_recommender(cfg.model, seed=seed, **cfg.params)
     except (ValueError, TypeError) as e:
         raise RunError(f"{prep.loaded.path}: recommenders: {e}") from None
-    rec.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
-                         binary=not rec.uses_ratings))
-    return rec
+    wrapped = ColdStartRecommender(rec, content_features(prep.dataset.catalog),
+                                   policy=arm.cold_start.policy, share=arm.cold_start.share,
+                                   seed=seed)
+    wrapped.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
+                             binary=not rec.uses_ratings))
+    wrapped.new_items = released
+    return wrapped
 
 
 @dataclass
@@ -247,7 +254,8 @@ class _Arm:
 def _run_arm(prep: Prepared, cfg: RecommenderConfig, arm: _Arm) -> None:
     scn, trace = prep.scenario, arm.trace
     train = prep.history
-    rec = _fit(cfg, scn.seed, prep, train)
+    released: frozenset[int] = frozenset()
+    rec = _fit(cfg, scn.seed, prep, train, cfg, released)
     withheld = set().union(*prep.withheld.values()) if prep.withheld else set()
     ctx = FeedContext(
         arm=cfg.name, seed=scn.seed, env=scn.environment, catalog=prep.dataset.catalog,
@@ -259,17 +267,19 @@ def _run_arm(prep: Prepared, cfg: RecommenderConfig, arm: _Arm) -> None:
     )
     arm.sink["ctx"] = ctx
     for rnd in range(1, scn.environment.rounds + 1):
-        released = prep.withheld.get(rnd, frozenset())
-        if released:
-            withheld -= released
+        arriving = prep.withheld.get(rnd, frozenset())
+        if arriving:
+            withheld -= arriving
             ctx.withheld = frozenset(withheld)
+            released |= arriving
+            rec.new_items = released
             trace.emit("event", f"{cfg.name}/r{rnd}/add_items", arm=cfg.name, round=rnd,
                        action="add_items",
-                       items=sorted(prep.dataset.catalog.item_ids[i] for i in released))
+                       items=sorted(prep.dataset.catalog.item_ids[i] for i in arriving))
         for ev in scn.events:
             if (isinstance(ev, SwitchRecommenderEvent) and ev.at_round == rnd
                     and ev.recommender == cfg.name):
-                ctx.recommender = _fit(ev, scn.seed, prep, train)
+                ctx.recommender = rec = _fit(ev, scn.seed, prep, train, cfg, released)
                 trace.emit("event", f"{cfg.name}/r{rnd}/switch_recommender", arm=cfg.name,
                            round=rnd, action="switch_recommender", model=ev.model,
                            params=ev.params)
@@ -283,10 +293,10 @@ def _run_arm(prep: Prepared, cfg: RecommenderConfig, arm: _Arm) -> None:
                 [float(2_000_000_000 + rnd) for _ in new],
             )
             train = train.concat(sim)
-            ctx.recommender = _fit(
+            ctx.recommender = rec = _fit(
                 next((e for e in scn.events if isinstance(e, SwitchRecommenderEvent)
                       and e.recommender == cfg.name and e.at_round <= rnd), cfg),
-                scn.seed, prep, train)
+                scn.seed, prep, train, cfg, released)
             trace.emit("retrain", f"{cfg.name}/r{rnd}/retrain", arm=cfg.name, round=rnd,
                        added=len(new), interactions=len(train),
                        recommender=ctx.recommender.name)

@@ -7,8 +7,8 @@ Two decision modes, one set of trace events:
   is answered exactly once; invalid output is re-asked up to ``max_repairs`` times, then
   raised as a ``DecisionFailure`` that the run records.
 * ``scored`` (base models such as the local Gemma 270M): each sub-decision is read from
-  next-token log-probabilities over a fixed answer set (yes/no, 1-5 stars, one-ten), so
-  every decision is valid by construction.
+  next-token log-probabilities over a fixed answer set (yes/no, 1-5 stars, one-ten, the
+  page feeling among ``FEELINGS``), so every decision is valid by construction.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ from scenarios.schema import BrainConfig
 if TYPE_CHECKING:
     from agents.llm import LLMClient
 
-__all__ = ["InterviewReply", "ItemReply", "LLMBrain", "PageReply", "RatingsReply"]
+__all__ = ["FEELINGS", "InterviewReply", "ItemReply", "LLMBrain", "PageReply", "RatingsReply"]
 
+# The fixed answers of the scored page-feeling question (the utility brain's words too).
+FEELINGS = ("pleased", "mixed", "bored")
 _NUMBER_WORDS = (" one", " two", " three", " four", " five", " six", " seven", " eight",
                  " nine", " ten")
 
@@ -171,7 +173,7 @@ class LLMBrain:
             for i in obs.items
         )
         return PageDecision(items=items, leave=reply.leave, feeling=reply.feeling,
-                            inputs={"attempts": attempts})
+                            inputs={"attempts": attempts, "feeling_source": "model"})
 
     def _decide_scored(self, obs: PageObservation) -> PageDecision:
         prof = obs.profile
@@ -192,14 +194,23 @@ class LLMBrain:
                       f"{yes_no[0] - yes_no[1]:+.2f}")
             decisions.append(ItemDecision(i, watch, rating, reason, inputs))
         n_watched = sum(d.watch for d in decisions)
+        # The feeling is the model's own answer too (asked before the leave question, so
+        # the persona prefix of the item prompts is still in the KV cache).
+        feel_lp = self._score(prof, self.prompts.scored_feeling,
+                              tuple(f" {f}" for f in FEELINGS), "feeling",
+                              **page_vars(obs, self.world.catalog, self.world.item_mean,
+                                          self.max_pages),
+                              n_watched=n_watched, n_shown=len(decisions))
+        feeling = FEELINGS[int(np.argmax(feel_lp))]
         leave_lp = self._score(prof, self.prompts.scored_leave, (" yes", " no"), "leave",
                                page=obs.page, max_pages=self.max_pages, n_watched=n_watched,
                                n_shown=len(decisions))
         leave = bool(leave_lp[0] > leave_lp[1])
-        feeling = "pleased" if n_watched >= len(decisions) / 2 else \
-            "mixed" if n_watched else "bored"
         return PageDecision(tuple(decisions), leave, feeling,
-                            {"logprob_leave": _r(leave_lp[0]), "logprob_stay": _r(leave_lp[1])})
+                            {"logprob_leave": _r(leave_lp[0]), "logprob_stay": _r(leave_lp[1]),
+                             "feeling_logprobs": dict(zip(FEELINGS, (_r(x) for x in feel_lp),
+                                                          strict=True)),
+                             "feeling_source": "model"})
 
     def interview(self, session: SessionSummary, rng: np.random.Generator) -> InterviewAnswer:
         sv = session_vars(session, self.world.catalog)
