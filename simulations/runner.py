@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from agents.brains.base import Brain
 from agents.brains.utility import World
-from agents.llm import BudgetExceededError, LLMError
+from agents.llm import BudgetExceededError, LLMError, model_identity
 from agents.profile import UserProfile, build_profiles
 from memory.short_term import ShortTermMemory
 from scenarios.loader import LoadedScenario
@@ -315,7 +315,8 @@ def _llm_summary(client: LLMClient | None) -> dict[str, Any] | None:
     recs = client.records
     total = client.usage.total
     return {
-        "backend": client.cfg.backend, "model": client.cfg.model,
+        # The local backend runs a GGUF file whatever llm.model says: name the file.
+        "backend": client.cfg.backend, "model": model_identity(client.cfg),
         "mode": "replay" if client.replay else "record",
         "calls": len(recs), "cached_calls": sum(r.cached for r in recs),
         "retries": sum(max(r.attempts - 1, 0) for r in recs),

@@ -10,6 +10,7 @@ from agents.llm.backends import (
     describe_endpoint,
     make_chat_model,
     make_embedding_fn,
+    model_identity,
     transcript_prompt,
 )
 from agents.llm.cache import (
@@ -65,6 +66,7 @@ __all__ = [
     "is_transient",
     "make_chat_model",
     "make_embedding_fn",
+    "model_identity",
     "resolve_cache_path",
     "transcript_prompt",
 ]
