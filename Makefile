@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) bench/llm_throughput.py
 	$(PY) bench/local_model.py
 	$(PY) bench/alignment.py --data $(DATA)
+	$(PY) bench/new_items.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info

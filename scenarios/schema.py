@@ -35,6 +35,7 @@ __all__ = [
     "BPRParams",
     "BrainConfig",
     "BudgetConfig",
+    "ColdStartConfig",
     "DatasetConfig",
     "EASEParams",
     "EnvironmentConfig",
@@ -63,7 +64,7 @@ SCHEMA_VERSION = 1
 
 FeedMetric = Literal[
     "watch_rate", "mean_rating", "exit_page", "satisfaction", "coverage", "gini",
-    "genre_entropy",
+    "genre_entropy", "new_item_impressions", "new_item_watches",
 ]
 ConversationMetric = Literal["success_rate", "turns_to_success", "recall_at_k"]
 MetricName = Literal[FeedMetric, ConversationMetric]
@@ -199,6 +200,7 @@ TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
     # Also used to rate items outside any page (eval alignment): no page variables.
     "scored_rating": (*_PROFILE_VARS, "item"),
     "scored_leave": _PROFILE_VARS + _PAGE_VARS + ("n_watched", "n_shown"),
+    "scored_feeling": _PROFILE_VARS + _PAGE_VARS + ("n_watched", "n_shown"),
     "scored_satisfaction": _PROFILE_VARS + _SESSION_VARS,
     "conversation_open": _PROFILE_VARS + _CONVERSATION_VARS,
     "conversation_turn": _PROFILE_VARS + _CONVERSATION_VARS,
@@ -266,6 +268,12 @@ DEFAULT_SCORED_LEAVE = (
     "watched {n_watched} of the {n_shown} movies on this page.\nQuestion: Does {role} "
     "stop browsing now? Answer yes or no.\nAnswer:"
 )
+DEFAULT_SCORED_FEELING = (
+    "{role} likes {liked_genres} movies such as {liked_titles}, and dislikes "
+    "{disliked_genres}.\nThe feed showed {role} these movies:\n{items}\n{role} watched "
+    "{n_watched} of these {n_shown}.\nQuestion: How does {role} feel about these "
+    "recommendations? Answer pleased, mixed or bored.\nAnswer:"
+)
 DEFAULT_SCORED_SATISFACTION = (
     "{role} browsed {pages_seen} pages of movie recommendations and watched {n_watched} "
     "of {n_shown}: {watched}.\nOn a scale of "
@@ -312,6 +320,9 @@ class PromptTemplates(_Frozen):
     scored_leave: str = _prompt_field(
         "scored_leave", DEFAULT_SCORED_LEAVE,
         "Scored mode: leave after this page? Answer read as ' yes' / ' no'.")
+    scored_feeling: str = _prompt_field(
+        "scored_feeling", DEFAULT_SCORED_FEELING,
+        "Scored mode: the page's feeling, read as ' pleased' / ' mixed' / ' bored'.")
     scored_satisfaction: str = _prompt_field(
         "scored_satisfaction", DEFAULT_SCORED_SATISFACTION,
         "Scored mode: satisfaction read as ' one'..' ten' (reported out of 10).")
@@ -603,6 +614,30 @@ def _params_json_schema(schema: dict[str, Any]) -> None:
     ]
 
 
+class ColdStartConfig(_Frozen):
+    """How an arm shows items released by ``add_items`` events, which no model can rank
+    yet (see tools/recommenders/cold_start.py)."""
+
+    policy: Literal["none", "content", "random"] = Field(
+        "content",
+        description="content: reserved slots go to the new items most similar in genres "
+        "and title/description words to what the user interacted with; random: to new "
+        "items in seeded random order (exploration); none: no reserved slots.",
+    )
+    share: float = Field(
+        0.25, ge=0, le=1,
+        description="Share of every page's slots reserved for released items, rounded up "
+        "(at least one slot when > 0); new items the model picks itself count.",
+    )
+
+    @model_validator(mode="after")
+    def _share_with_policy(self) -> ColdStartConfig:
+        if self.policy != "none" and self.share == 0:
+            raise ValueError(f"share 0 reserves nothing for policy {self.policy!r}; "
+                             "use policy: none or a share > 0")
+        return self
+
+
 class RecommenderConfig(_Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_params_json_schema)
 
@@ -611,6 +646,11 @@ class RecommenderConfig(_Frozen):
     params: dict[str, Any] = Field({}, description=_params_doc())
     retrain: bool = Field(
         False, description="Refit between rounds on history plus simulated watches."
+    )
+    cold_start: ColdStartConfig = Field(
+        ColdStartConfig(),
+        description="Reserved slots for items released by add_items events (a switched-to "
+        "model keeps the arm's policy).",
     )
 
     @field_validator("params")
@@ -646,7 +686,8 @@ class EnvironmentConfig(_Frozen):
 
 
 class AddItemsEvent(_Frozen):
-    """Withhold ``count`` items from the start and release them at ``at_round``."""
+    """Withhold the ``count`` newest items (by release year, then first rating) from the
+    start and release them at ``at_round``; later events get newer items."""
 
     action: Literal["add_items"]
     at_round: int = Field(ge=2)

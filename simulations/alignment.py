@@ -183,6 +183,7 @@ def run_alignment(
         replay: A folder or cache to answer every LLM call from.
         progress: ``(task name, total) -> advance`` for progress bars.
     """
+    from agents.llm import model_identity
     from agents.setup import make_brain, make_client, parse_llm_flag
     from scenarios.loader import load_role
     from tools.dataset import load_dataset
@@ -219,7 +220,7 @@ def run_alignment(
             client.cache.close()
     res: dict[str, Any] = {
         "dataset": setup.dataset.name, "users": n, "seed": seed, "brain": brain,
-        "llm": f"{llm_cfg.backend}:{llm_cfg.model}" if llm_cfg else None,
+        "llm": f"{llm_cfg.backend}:{model_identity(llm_cfg)}" if llm_cfg else None,
         "taste_alignment": taste, "rating_fidelity": ratings,
         "agent4rec_reported_1to1": {"accuracy": 0.69, "f1": 0.70},
     }

@@ -46,20 +46,26 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
-    """One row per recommender, and one per (recommender, role) in a mixed population."""
-    from simulations.metrics import labels_for
+    """One row per recommender, and one per (recommender, role) in a mixed population.
 
+    New-item columns only when the run released items (add_items events).
+    """
+    from simulations.metrics import NEW_ITEM_METRICS, labels_for
+
+    arms = metrics["arms"]
     labels = labels_for(metrics.get("environment", "feed"))
+    keys = [k for k in labels if k not in NEW_ITEM_METRICS
+            or any(m["overall"].get(k) is not None for m in arms.values())]
     t = Table(title=title or None)
     t.add_column("recommender", style="bold")
-    for label in labels.values():
-        t.add_column(label, justify="right")
-    for arm, m in metrics["arms"].items():
-        t.add_row(arm, *(_fmt(m["overall"].get(k)) for k in labels))
+    for k in keys:
+        t.add_column(labels[k], justify="right")
+    for arm, m in arms.items():
+        t.add_row(arm, *(_fmt(m["overall"].get(k)) for k in keys))
         roles = m.get("roles", {})
         if len(roles) > 1:
             for role, rm in roles.items():
-                t.add_row(f"  {arm} / {role}", *(_fmt(rm.get(k)) for k in labels),
+                t.add_row(f"  {arm} / {role}", *(_fmt(rm.get(k)) for k in keys),
                           style="dim")
     return t
 

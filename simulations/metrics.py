@@ -12,6 +12,7 @@ import numpy as np
 __all__ = [
     "CONVERSATION_LABELS",
     "METRIC_LABELS",
+    "NEW_ITEM_METRICS",
     "compute_metrics",
     "genre_entropy",
     "gini",
@@ -26,7 +27,11 @@ METRIC_LABELS = {
     "coverage": "coverage",
     "gini": "Gini",
     "genre_entropy": "genre H",
+    "new_item_impressions": "new shown",
+    "new_item_watches": "new watched",
 }
+# Only meaningful once add_items has released something: None before (a "-" in tables).
+NEW_ITEM_METRICS = ("new_item_impressions", "new_item_watches")
 CONVERSATION_LABELS = {
     "success_rate": "success",
     "turns_to_success": "turns to success",
@@ -82,6 +87,9 @@ class _Acc:
         self.satisfaction: list[float] = []
         self.exposure: dict[str, int] = defaultdict(int)
         self.watched_genres: dict[tuple[Any, Any], list[list[str]]] = defaultdict(list)
+        self.released = False
+        self.new_impressions = 0
+        self.new_watches = 0
 
     def result(self, n_items: int) -> dict[str, float | None]:
         exposure = list(self.exposure.values()) + [0] * max(n_items - len(self.exposure), 0)
@@ -94,6 +102,8 @@ class _Acc:
             "coverage": len(self.exposure) / n_items if n_items else None,
             "gini": gini(exposure) if self.exposure else None,
             "genre_entropy": _mean(entropies),
+            "new_item_impressions": self.new_impressions if self.released else None,
+            "new_item_watches": self.new_watches if self.released else None,
         }
 
 
@@ -132,6 +142,8 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     genres. Conversation metrics: success rate, mean turns to success (over successes),
     recall@k (share of conversations whose target was ever among the k recommended), and
     success by turn (cumulative).
+    New-item impressions and watches count decisions on items an arm's ``add_items``
+    events released (from that event on); None for an arm, or a round, before any release.
     """
     n_items, env = 0, "feed"
     acc: dict[str, _Acc] = defaultdict(_Acc)
@@ -141,6 +153,7 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     conv_round: dict[tuple[str, int], _Conv] = defaultdict(_Conv)
     conv_role: dict[tuple[str, str], _Conv] = defaultdict(_Conv)
     failures: dict[str, int] = {}
+    new_items: dict[str, set[str]] = defaultdict(set)
     for ev in events:
         t = ev.get("type")
         if t == "run_start":
@@ -151,6 +164,10 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if arm is not None and t == "decision_failure":
             failures[arm] = failures.get(arm, 0) + 1
         if arm is None:
+            continue
+        if t == "event" and ev.get("action") == "add_items":
+            new_items[arm].update(str(i) for i in ev["items"])
+            acc[arm].released = True
             continue
         role = ev.get("role")
         if t == "conversation_end":
@@ -164,12 +181,16 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         targets = [acc[arm], per_round[(arm, ev["round"])]]
         if role is not None:
             targets.append(per_role[(arm, role)])
+        is_new = t == "decision" and ev.get("item") is not None and ev["item"] in new_items[arm]
         for a in targets:
+            a.released = a.released or bool(new_items[arm])
             if t == "page":
                 for iid in ev["items"]:
                     a.exposure[iid] += 1
             elif t == "decision" and ev["action"] in ("watch", "skip"):
                 a.impressions += 1
+                a.new_impressions += is_new
+                a.new_watches += is_new and ev["action"] == "watch"
                 if ev["action"] == "watch":
                     a.watches += 1
                     if ev.get("rating") is not None:

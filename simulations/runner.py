@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from agents.brains.utility import World
-from agents.llm import BudgetExceededError, LLMError
+from agents.llm import BudgetExceededError, LLMError, model_identity
 from agents.population import PopulationFactory
 from agents.profile import UserProfile, build_profiles
 from agents.setup import missing_extra, parse_llm_flag
@@ -39,9 +39,9 @@ from scenarios.schema import (
 from simulations.environments import EnvSetup, make_environment
 from simulations.metrics import compute_metrics
 from simulations.trace import TraceWriter, read_trace
-from tools.dataset import Dataset, Interactions, load_dataset, temporal_split
-from tools.item_space import item_embeddings
-from tools.recommenders import Recommender, make_recommender
+from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
+from tools.item_space import content_features, item_embeddings
+from tools.recommenders import ColdStartRecommender, make_recommender
 from tools.synthetic import make_world
 
 if TYPE_CHECKING:
@@ -152,18 +152,19 @@ def prepare(
         if missing:
             raise RunError(missing)
     ds = _load_data(scn, loaded, data)
-    rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 11]))
     withheld: dict[int, frozenset[int]] = {}
-    pool = rng.permutation(ds.n_items)
+    adds = sorted((ev for ev in scn.events if isinstance(ev, AddItemsEvent)),
+                  key=lambda ev: ev.at_round)
+    total = sum(ev.count for ev in adds)
+    if total >= ds.n_items:
+        raise RunError(f"{loaded.path}: events: add_items withholds {total} "
+                       f"of {ds.n_items} items; leave some to recommend")
+    pool = newest_items(ds, total)  # oldest first: later events release newer items
     taken = 0
-    for ev in scn.events:
-        if isinstance(ev, AddItemsEvent):
-            if taken + ev.count >= ds.n_items:
-                raise RunError(f"{loaded.path}: events: add_items withholds {taken + ev.count} "
-                               f"of {ds.n_items} items; leave some to recommend")
-            items = frozenset(int(i) for i in pool[taken:taken + ev.count])
-            withheld[ev.at_round] = withheld.get(ev.at_round, frozenset()) | items
-            taken += ev.count
+    for ev in adds:
+        items = frozenset(int(i) for i in pool[taken:taken + ev.count])
+        withheld[ev.at_round] = withheld.get(ev.at_round, frozenset()) | items
+        taken += ev.count
     all_withheld = frozenset().union(*withheld.values()) if withheld else frozenset()
     inter = ds.interactions
     if all_withheld:
@@ -246,14 +247,20 @@ def _make_run_dir(out: Path | None, scn: Scenario) -> Path:
 
 
 def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepared,
-         train: Interactions) -> Recommender:
+         train: Interactions, arm: RecommenderConfig,
+         released: frozenset[int]) -> ColdStartRecommender:
+    """The model fitted on ``train``, wrapped with the arm's cold-start policy."""
     try:
         rec = make_recommender(cfg.model, seed=seed, **cfg.params)
     except (ValueError, TypeError) as e:
         raise RunError(f"{prep.loaded.path}: recommenders: {e}") from None
-    rec.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
-                         binary=not rec.uses_ratings))
-    return rec
+    wrapped = ColdStartRecommender(rec, content_features(prep.dataset.catalog),
+                                   policy=arm.cold_start.policy, share=arm.cold_start.share,
+                                   seed=seed)
+    wrapped.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
+                             binary=not rec.uses_ratings))
+    wrapped.new_items = released
+    return wrapped
 
 
 def _run_arm(prep: Prepared, cfg: RecommenderConfig, factory: PopulationFactory,
@@ -265,7 +272,7 @@ def _run_arm(prep: Prepared, cfg: RecommenderConfig, factory: PopulationFactory,
         arm=cfg, scenario=scn, dataset=prep.dataset, history=prep.history,
         future=prep.future, world=prep.world, users=prep.population,
         withheld=prep.withheld, trace=trace,
-        fit=lambda c, train: _fit(c, scn.seed, prep, train),
+        fit=lambda c, train, released: _fit(c, scn.seed, prep, train, cfg, released),
         role_of=factory.role_of, on_session_end=on_session_end))
     for rnd in range(1, scn.environment.rounds + 1):
         env.begin_round(rnd)
@@ -281,8 +288,9 @@ def _llm_summary(clients: list[LLMClient]) -> dict[str, Any] | None:
     totals = [c.usage.total for c in clients]
     first = clients[0]
     return {
+        # The local backend runs a GGUF file whatever llm.model says: name the file.
         "backend": ",".join(sorted({c.cfg.backend for c in clients})),
-        "model": ",".join(sorted({c.cfg.model for c in clients})),
+        "model": ",".join(sorted({model_identity(c.cfg) for c in clients})),
         "mode": "replay" if first.replay else "record",
         "calls": len(recs), "cached_calls": sum(r.cached for r in recs),
         "retries": sum(max(r.attempts - 1, 0) for r in recs),

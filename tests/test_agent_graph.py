@@ -215,7 +215,7 @@ def test_environments_never_touch_memory_or_planning() -> None:
 
 
 def test_feed_metrics_unchanged_by_the_port(tmp_path: Path) -> None:
-    """Same scenario, same seed: the metrics the pre-port feed (ed2f8e3) produced."""
+    """Same scenario, same seed: the metrics the pre-port feed (fc0d227) produced."""
     events = _run(REPO / "tests/data/feed_regression.yaml", tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]
     want = json.loads((REPO / "tests/data/feed_regression_metrics.json").read_text())

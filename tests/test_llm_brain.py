@@ -150,6 +150,54 @@ def test_scored_mode_reads_log_probabilities() -> None:
     assert brain.interview(s, RNG).satisfaction == 1
 
 
+def test_scored_page_feeling_is_the_models_answer() -> None:
+    """Before, the scored feeling was computed from the watch share ("pleased" when half
+    the page was watched), whatever the model thought."""
+    prompts: list[str] = []
+
+    def scorer(prompt: str, options: list[str]) -> list[float]:
+        if options == [" pleased", " mixed", " bored"]:
+            prompts.append(prompt)
+            return [-3.0, -2.5, -0.4]
+        if options == [" yes", " no"]:
+            return [-2.0, -0.2] if "stop browsing" in prompt else [-0.2, -2.0]  # watch all
+        return [-float(k) for k in range(len(options))]
+
+    brain, _ = _brain([], mode="scored", scorer=scorer)
+    d = brain.decide_page(_obs(), RNG)
+    assert all(x.watch for x in d.items)
+    assert d.feeling == "bored"
+    assert d.inputs["feeling_source"] == "model"
+    assert d.inputs["feeling_logprobs"] == {"pleased": -3.0, "mixed": -2.5, "bored": -0.4}
+    (prompt,) = prompts
+    assert "Film 0" in prompt and "Film 1" in prompt and "watched 2 of these 2" in prompt
+    assert "{" not in prompt
+
+
+def test_structured_page_feeling_is_marked_as_the_models() -> None:
+    brain, _ = _brain([_page([{"item_id": "m0", "watch": False, "reason": "r"},
+                              {"item_id": "m1", "watch": False, "reason": "r"}])])
+    d = brain.decide_page(_obs(), RNG)
+    assert d.inputs["feeling_source"] == "model"
+
+
+def test_local_backend_is_labelled_with_its_model_file(tmp_path: Path) -> None:
+    """Before, a scenario with ``llm: {backend: local}`` and no model was summarised as
+    local:gpt-4o-mini (LLMConfig's default model name)."""
+    loaded = _llm_scenario(tmp_path)
+    for model_path, label in ((None, "gemma-3-270m-q4_k_m.gguf"),
+                              ("/models/tiny-test.Q8_0.gguf", "tiny-test.Q8_0.gguf")):
+        scn = loaded.scenario.model_copy(update={
+            "llm": LLMConfig(backend="local", model_path=model_path),
+            "environment": loaded.scenario.environment.model_copy(update={"max_pages": 1})})
+        res = run(prepare(dataclasses.replace(loaded, scenario=scn), users=1),
+                  tmp_path / label, chat_model=FakeChatModel(
+                      scorer=lambda p, o: [-float(k) for k in range(len(o))]))
+        assert res.llm is not None and res.llm["model"] == label
+        summary = json.loads((tmp_path / label / "summary.json").read_text())
+        assert summary["llm"]["model"] == label
+
+
 def test_unknown_template_variable_is_a_schema_error(tmp_path: Path) -> None:
     p = tmp_path / "role.yaml"
     p.write_text("kind: role\nname: r\nbrain:\n  kind: llm\n  prompts:\n"

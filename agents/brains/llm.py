@@ -7,8 +7,8 @@ Two decision modes, one set of trace events:
   is answered exactly once; invalid output is re-asked up to ``max_repairs`` times, then
   raised as a ``DecisionFailure`` that the run records.
 * ``scored`` (base models such as the local Gemma 270M): each sub-decision is read from
-  next-token log-probabilities over a fixed answer set (yes/no, 1-5 stars, one-ten), so
-  every decision is valid by construction.
+  next-token log-probabilities over a fixed answer set (yes/no, 1-5 stars, one-ten, the
+  page feeling among ``FEELINGS``), so every decision is valid by construction.
 """
 
 from __future__ import annotations
@@ -44,8 +44,10 @@ from scenarios.schema import SATISFACTION_WORDS, BrainConfig
 if TYPE_CHECKING:
     from agents.llm import LLMClient
 
-__all__ = ["InterviewReply", "ItemReply", "LLMBrain", "PageReply", "RatingsReply"]
+__all__ = ["FEELINGS", "InterviewReply", "ItemReply", "LLMBrain", "PageReply", "RatingsReply"]
 
+# The fixed answers of the scored page-feeling question (the utility brain's words too).
+FEELINGS = ("pleased", "mixed", "bored")
 _NUMBER_WORDS = tuple(f" {w}" for w in SATISFACTION_WORDS)
 
 
@@ -211,13 +213,19 @@ class LLMBrain:
                       f"{yes_no[0] - yes_no[1]:+.2f}")
             decisions.append(ItemDecision(i, watch, rating, reason, inputs))
         n_watched = sum(d.watch for d in decisions)
+        # The feeling is the model's own answer too (asked before the leave question, so
+        # the persona prefix of the item prompts is still in the KV cache).
+        feel_lp = self._score(prof, "scored_feeling", tuple(f" {f}" for f in FEELINGS),
+                              "feeling", n_watched=n_watched, n_shown=len(decisions), **page)
+        feeling = FEELINGS[int(np.argmax(feel_lp))]
         leave_lp = self._score(prof, "scored_leave", (" yes", " no"), "leave",
                                n_watched=n_watched, n_shown=len(decisions), **page)
         leave = bool(leave_lp[0] > leave_lp[1])
-        feeling = "pleased" if n_watched >= len(decisions) / 2 else \
-            "mixed" if n_watched else "bored"
         return PageDecision(tuple(decisions), leave, feeling,
-                            {"logprob_leave": _r(leave_lp[0]), "logprob_stay": _r(leave_lp[1])})
+                            {"logprob_leave": _r(leave_lp[0]), "logprob_stay": _r(leave_lp[1]),
+                             "feeling_logprobs": dict(zip(FEELINGS, (_r(x) for x in feel_lp),
+                                                          strict=True)),
+                             "feeling_source": "model"})
 
     def interview(self, session: SessionSummary, rng: np.random.Generator) -> InterviewAnswer:
         sv = session_vars(session, self.world.catalog)

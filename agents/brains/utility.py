@@ -163,7 +163,7 @@ class UtilityBrain:
             leave=leave,
             feeling=feeling,
             inputs={"page_satisfaction": _r(page_sat), "p_leave": _r(p_leave),
-                    "draw": _r(draw)},
+                    "draw": _r(draw), "feeling_source": "computed"},
         )
 
     def rate_items(

@@ -19,6 +19,7 @@ from agents.llm.backends import (
     describe_endpoint,
     make_chat_model,
     make_embedding_fn,
+    model_identity,
     transcript_prompt,
 )
 from agents.llm.cache import (
@@ -82,6 +83,7 @@ __all__ = [
     "is_transient",
     "make_chat_model",
     "make_embedding_fn",
+    "model_identity",
     "resolve_cache_path",
     "retry_after_s",
     "transcript_prompt",

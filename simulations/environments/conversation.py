@@ -55,7 +55,7 @@ class ConversationEnvironment:
         self.withheld: set[int] = set().union(*setup.withheld.values()) if setup.withheld \
             else set()
         self.ranker = ConversationalRanker(
-            setup.fit(setup.arm, setup.history), self.cat, setup.world.embeddings,
+            setup.fit(setup.arm, setup.history, frozenset()), self.cat, setup.world.embeddings,
             genre_weight=self.cfg.genre_weight, keyword_weight=self.cfg.keyword_weight,
             similar_weight=self.cfg.similar_weight)
         fut = setup.future

@@ -55,7 +55,8 @@ class FeedEnvironment:
         self.arm = setup.arm.name
         self.cat = setup.dataset.catalog
         self.train = setup.history
-        self.recommender = setup.fit(setup.arm, self.train)
+        self.released: frozenset[int] = frozenset()  # new items that have arrived
+        self.recommender = setup.fit(setup.arm, self.train, self.released)
         n_users, n_items = setup.dataset.n_users, setup.dataset.n_items
         self.seen = setup.history.matrix(n_users, n_items)
         self.withheld: set[int] = set().union(*setup.withheld.values()) if setup.withheld \
@@ -85,12 +86,15 @@ class FeedEnvironment:
         released = s.withheld.get(round_, frozenset())
         if released:
             self.withheld -= released
+            self.released |= released
+            # The cold-start policy reserves page slots for items released so far.
+            self.recommender.new_items = self.released
             trace.emit("event", f"{self.arm}/r{round_}/add_items", arm=self.arm, round=round_,
                        action="add_items", items=sorted(self.cat.item_ids[i] for i in released))
         for ev in s.scenario.events:
             if (isinstance(ev, SwitchRecommenderEvent) and ev.at_round == round_
                     and ev.recommender == self.arm):
-                self.recommender = s.fit(ev, self.train)
+                self.recommender = s.fit(ev, self.train, self.released)
                 trace.emit("event", f"{self.arm}/r{round_}/switch_recommender", arm=self.arm,
                            round=round_, action="switch_recommender", model=ev.model,
                            params=ev.params)
@@ -132,7 +136,7 @@ class FeedEnvironment:
             self.train = self.train.concat(sim)
             cfg = next((e for e in s.scenario.events if isinstance(e, SwitchRecommenderEvent)
                         and e.recommender == self.arm and e.at_round <= round_), s.arm)
-            self.recommender = s.fit(cfg, self.train)
+            self.recommender = s.fit(cfg, self.train, self.released)
             s.trace.emit("retrain", f"{self.arm}/r{round_}/retrain", arm=self.arm,
                          round=round_, added=len(new), interactions=len(self.train),
                          recommender=self.recommender.name)
