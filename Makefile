@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/local_model.py
 	$(PY) bench/alignment.py --data $(DATA)
 	$(PY) bench/new_items.py --data $(DATA)
+	$(PY) bench/graph_overhead.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info
