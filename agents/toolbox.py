@@ -43,6 +43,14 @@ MEMORY_TOOLS = ("search_memory", "read_shared")
 _PER_RELATION = 8  # entities listed per relation before "... and N more"
 
 
+def _count(v: object, default: int) -> int:
+    """A count from a model: LangChain passes a lone string argument through unconverted."""
+    try:
+        return max(0, int(str(v).strip()))
+    except ValueError:
+        return default
+
+
 def _line(cat: Catalog, i: int) -> str:
     year = cat.years[i]
     title = f"{cat.titles[i]} ({year})" if year else cat.titles[i]
@@ -55,7 +63,8 @@ def _entity(kg: KnowledgeGraph, cat: Catalog, e: str) -> str:
         i = cat.index[item]
         year = cat.years[i]
         return f"{item}: {cat.titles[i]}" + (f" ({year})" if year else "")
-    return f"{e} ({kg.n_items_linked(e)} linked movies)"
+    n = kg.n_items_linked(e)
+    return f"{e} ({n} movie{'' if n == 1 else 's'})"
 
 
 def _catalogue_tools(lib: Library) -> dict[str, Callable[..., str]]:
@@ -76,7 +85,8 @@ def _catalogue_tools(lib: Library) -> dict[str, Callable[..., str]]:
         i = find_item(cat, item)
         if i is None:
             return f"no item {item!r} in the catalogue"
-        return "\n".join(facts(j) for j in similar_items(cat, world.embeddings, i, k))
+        return "\n".join(facts(j) for j in similar_items(cat, world.embeddings, i,
+                                                            _count(k, 5)))
 
     def search_catalog(query: str, k: int = 10) -> str:
         """search_catalog(query, k=10): movies whose title, year, genres or description
@@ -84,7 +94,7 @@ def _catalogue_tools(lib: Library) -> dict[str, Callable[..., str]]:
 
         Use it for names and exact words ("star trek", "1995 comedy", "noir").
         """
-        hits = lib.bm25().search(query, k)
+        hits = lib.bm25().search(query, _count(k, 10))
         return "\n".join(_line(cat, i) for i, _ in hits) or f"no movie matches {query!r}"
 
     def semantic_search(query: str, k: int = 10) -> str:
@@ -93,7 +103,7 @@ def _catalogue_tools(lib: Library) -> dict[str, Callable[..., str]]:
 
         Use it for themes and moods ("space adventure for kids", "dark crime drama").
         """
-        hits = lib.vectors().search(query, k)
+        hits = lib.vectors().search(query, _count(k, 10))
         return "\n".join(_line(cat, cat.index[i]) for i, _ in hits) or "no movies indexed"
 
     def graph_and_node(ref: str) -> tuple[KnowledgeGraph, str] | str:
@@ -214,7 +224,7 @@ def _user_tools(lib: Library, user: int, before: float | None,
     def user_history(n: int = 10) -> str:
         """user_history(n=10): the user's last n ratings up to now (never the future),
         oldest first, as "id: title, genres; rated R/5"."""
-        return "\n".join(history_lines(cat, past(), n)) or "no ratings yet"
+        return "\n".join(history_lines(cat, past(), _count(n, 10))) or "no ratings yet"
 
     def candidates(model: str = "ease", n: int = 20) -> str:
         """candidates(model="ease", n=20): n movies the user has not rated yet, proposed
@@ -227,7 +237,8 @@ def _user_tools(lib: Library, user: int, before: float | None,
         except ValueError as e:
             return str(e)
         seen = [r.item for r in run()]
-        return "\n".join(_line(cat, i) for i, _ in gen.top(user, n, seen)) or "no candidates"
+        top = gen.top(user, _count(n, 20), seen)
+        return "\n".join(_line(cat, i) for i, _ in top) or "no candidates"
 
     return {"user_profile": user_profile, "user_history": user_history,
             "candidates": candidates}
