@@ -110,10 +110,10 @@ class KnowledgeGraph:
     file_relations: tuple[str, ...]
     n_triples: int
     source: str = ""
-    _cost: dict[str, float] = field(default_factory=dict, repr=False)
+    cost: dict[str, float] = field(init=False, repr=False)  # log(1 + degree) per node
 
     def __post_init__(self) -> None:
-        self._cost = {n: math.log1p(d) for n, d in self.graph.degree()}
+        self.cost = {n: math.log1p(d) for n, d in self.graph.degree()}
 
     @property
     def n_nodes(self) -> int:
@@ -324,7 +324,7 @@ def paths(kg: KnowledgeGraph, source: str, target: str, k: int = 3, max_hops: in
         return []
     banned: set[str] = set()
     banned_edges: set[tuple[str, str]] = set()
-    cost = kg._cost
+    cost = kg.cost
 
     def weight(u: str, v: str, d: dict[str, Any]) -> float | None:
         if u in banned or v in banned or (u, v) in banned_edges:
