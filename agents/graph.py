@@ -257,6 +257,8 @@ def remember(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
             for x in a.items:
                 it = x.item
                 action = "watch" if x.watch else "skip"
+                if x.watch:
+                    g.note_watch(u, it, x.rating)
                 g.memory.add(u, {"action": action, "item": cat.item_ids[it],
                                  "title": cat.titles[it], "genres": list(cat.genres[it]),
                                  "rating": x.rating, "round": rnd, "page": obs.page})

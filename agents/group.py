@@ -15,10 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from agents.brains.base import Brain
 from agents.brains.utility import World
+from agents.library import Library
 from agents.profile import UserProfile
 from memory.long_term import LongTermStore, MemoryRecord
 from memory.reflection import Reflector, importance_of
@@ -26,6 +25,7 @@ from memory.shared import SharedMemory
 from memory.short_term import ShortTermMemory
 from scenarios.schema import ConversationConfig, LongTermMemoryConfig, RoleConfig
 from tools.dataset import Interactions
+from tools.history import Rating
 
 if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
@@ -78,6 +78,7 @@ class AgentGroup:
     calls: CallLog
     seed: int
     history: Interactions  # what every user did before the simulation started
+    library: Library  # what tools consult (catalogue indexes, knowledge graph, the past)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     long_term: LongTerm | None = None
     shared: SharedMemory | None = None
@@ -85,7 +86,7 @@ class AgentGroup:
     profiled: set[int] = field(default_factory=set)
     memory: ShortTermMemory = field(init=False)
     _tools: dict[int, dict[str, BaseTool]] = field(default_factory=dict, init=False)
-    _history_lines: dict[int, list[str]] = field(default_factory=dict, init=False)
+    _run: dict[int, list[Rating]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.memory = ShortTermMemory(self.role.memory.short_term_window)
@@ -140,24 +141,26 @@ class AgentGroup:
                 out.append(text)
         return out[:k + len(self.memory.lessons(user))]
 
+    def note_watch(self, user: int, item: int, rating: int | None) -> None:
+        """Log a watch of this run (the user tools' and prompts' view of the present)."""
+        self._run.setdefault(user, []).append(
+            Rating(item, float(rating) if rating is not None else None))
+
+    def run_ratings(self, user: int) -> list[Rating]:
+        """What the user watched during this run so far, oldest first."""
+        return list(self._run.get(user, ()))
+
     def history_lines(self, user: int, n: int) -> list[str]:
         """The user's last ``n`` ratings up to now: before the run, then this run's.
 
         The simulation clock bounds it: held-out (future) interactions never enter
-        ``history``, and the run's own memories are by construction in the past.
+        ``history``, and the run's own watches are by construction in the past.
         """
-        past = self._history_lines.get(user)
-        if past is None:
-            h = self.history
-            rows = np.flatnonzero(h.user == user)
-            rows = rows[np.argsort(h.ts[rows], kind="stable")]
-            cat = self.world.catalog
-            past = self._history_lines[user] = [
-                f"watched {cat.titles[int(h.item[r])]} and rated it {h.rating[r]:g}/5"
-                for r in rows]
-        run = [f"watched {m.get('title', m['item'])} and rated it {m['rating']}/5"
-               for m in self.memory.recent(user) if m.get("action") == "watch"]
-        return (past + run)[-n:]
+        cat = self.world.catalog
+        rows = self.library.histories().ratings(user)[-n:] + self.run_ratings(user)
+        return [f"watched {cat.titles[r.item]}" + (
+            f" and rated it {r.rating:g}/5" if r.rating is not None else "")
+            for r in rows][-n:] if n > 0 else []
 
     def read_shared(self, user: int, query: str, k: int = 5) -> list[str]:
         if self.shared is None:

@@ -19,6 +19,7 @@ from agents.brains.base import Brain
 from agents.brains.utility import World
 from agents.graph import AgentState, act_batch, build_agent_graph
 from agents.group import AgentGroup, CallLog, Emit, LongTerm
+from agents.library import Library
 from agents.observations import Action, Observation
 from agents.profile import UserProfile
 from agents.setup import make_brain, make_cache, make_client, make_long_term
@@ -106,6 +107,7 @@ class PopulationFactory:
     chat_model: BaseChatModel | None = None
     max_pages: int = 5
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    library: Library | None = None  # default: over world and history, no knowledge graph
     role_of: dict[int, str] = field(init=False)
     calls: CallLog = field(default_factory=CallLog, init=False)
     clients: dict[str, LLMClient] = field(default_factory=dict, init=False)
@@ -114,10 +116,15 @@ class PopulationFactory:
     profiled: set[int] = field(default_factory=set, init=False)
     _cache: CallCache | None = field(default=None, init=False)
     _graph: Any = field(default=None, init=False)
+    _library: Library = field(init=False)
 
     def __post_init__(self) -> None:
         self.role_of = assign_roles(self.users, self.roles, self.seed)
         self._graph = build_agent_graph()
+        everyone = next(iter(self.profiles.values()), [])
+        self._library = self.library or Library(
+            self.world, self.history, user_ids=tuple(p.user_id for p in everyone),
+            user_attrs=tuple(p.attrs for p in everyone), seed=self.seed)
 
     def llm_of(self, role: RoleConfig) -> LLMConfig | None:
         """A role's model: its own llm: block, else the scenario's."""
@@ -177,6 +184,7 @@ class PopulationFactory:
                 role=role, world=self.world, profiles=members, brain=self.brain(role),
                 planner=build_planner(role.planner.kind, role.planner.steps), emit=self.emit,
                 calls=self.calls, seed=self.seed, history=self.history,
+                library=self._library,
                 conversation=self.conversation, long_term=long_term, shared=sm,
                 workers=cfg.concurrency if cfg else 1, profiled=self.profiled)
         return Population(groups, self.role_of, self._graph)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict, TypeVar
+from typing import Annotated, Any, Protocol, TypedDict, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 __all__ = [
     "FinalAnswer",
@@ -31,13 +31,19 @@ __all__ = [
     "PlanState",
     "PlannerRuntime",
     "Tool",
+    "ToolArg",
     "describe_tools",
     "initial_state",
     "parse_reply",
     "request_text",
+    "tool_input",
 ]
 
 T = TypeVar("T", bound=BaseModel)
+
+# A model may give a tool's named arguments as an object; they travel as JSON text.
+ToolArg = Annotated[
+    str, BeforeValidator(lambda v: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)]
 R = TypeVar("R")
 
 
@@ -122,17 +128,36 @@ class PlannerRuntime:
 
     def call_tool(self, agent: str, name: str, arg: str) -> tuple[bool, str]:
         """Run one of ``agent``'s tools; (ok, observation). Unknown tools and tool errors
-        are observations the planner can react to, not crashes."""
+        are observations the planner can react to, not crashes.
+
+        ``arg`` is the tool's first argument, or a JSON object of named arguments
+        (``{"source": "1", "target": "50"}``); empty means every argument's default.
+        """
         tools = self.tools_for(agent)
         tool = tools.get(name)
         if tool is None:
             return False, f"unknown tool {name!r}; tools: {', '.join(tools) or 'none'}"
         try:
-            out = tool.invoke(arg)
+            out = tool.invoke(tool_input(arg))
         except Exception as e:  # a tool failing is an observation for the planner
             return False, f"tool {name} failed: {type(e).__name__}: {e}"
         text = str(out)
         return bool(text.strip()), text[:1500] or "(no result)"
+
+
+def tool_input(arg: str) -> str | dict[str, Any]:
+    """A planner's tool input: a JSON object becomes named arguments, "" no arguments."""
+    text = arg.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return arg
+        if isinstance(obj, dict):
+            return obj
+    return arg
 
 
 def by_agent(state: PlanState) -> dict[str, PlanRequest]:

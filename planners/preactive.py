@@ -21,6 +21,7 @@ from planners.base import (
     PlannerRuntime,
     PlanResult,
     PlanState,
+    ToolArg,
     by_agent,
     describe_tools,
     guidance_of,
@@ -35,7 +36,7 @@ class ToolStep(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     tool: str
-    input: str = ""
+    input: ToolArg = ""
     why: str = ""
 
 

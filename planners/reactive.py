@@ -20,6 +20,7 @@ from planners.base import (
     PlannerRuntime,
     PlanResult,
     PlanState,
+    ToolArg,
     by_agent,
     describe_tools,
     guidance_of,
@@ -35,7 +36,7 @@ class ReActStep(BaseModel):
 
     thought: str = ""
     action: str
-    input: str = ""
+    input: ToolArg = ""
     answer: FinalAnswer | None = None
 
 

@@ -400,8 +400,9 @@ class MemoryConfig(_Frozen):
 
 PlannerKind = Literal["static", "reactive", "preactive", "reflective"]
 StaticStep = Literal["summarise_tastes", "pick_history", "decide"]
-ToolName = Literal["search_memory", "item_info", "similar_items", "user_history",
-                   "read_shared"]
+ToolName = Literal["search_memory", "read_shared", "item_info", "similar_items",
+                   "search_catalog", "semantic_search", "kg_neighbours", "kg_paths",
+                   "kg_shared", "user_profile", "user_history", "candidates"]
 LLM_PLANNERS: frozenset[str] = frozenset({"reactive", "preactive", "reflective"})
 
 

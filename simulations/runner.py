@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from agents.brains.utility import World
+from agents.library import Library
 from agents.llm import BudgetExceededError, LLMError, model_identity
 from agents.population import PopulationFactory
 from agents.profile import UserProfile, build_profiles
@@ -349,7 +350,8 @@ def run(
             roles=prep.loaded.roles, world=prep.world, profiles=prep.role_profiles,
             users=prep.population, history=prep.history, seed=scn.seed, emit=trace.emit,
             llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
-            max_pages=scn.environment.max_pages, conversation=scn.environment.conversation)
+            max_pages=scn.environment.max_pages, conversation=scn.environment.conversation,
+            library=Library.for_dataset(prep.dataset, prep.history, prep.world, seed=scn.seed))
         roles = {r.config.name: sum(1 for v in factory.role_of.values()
                                     if v == r.config.name) for r in prep.loaded.roles}
         trace.emit("population", "run/population", roles=roles)

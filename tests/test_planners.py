@@ -176,3 +176,27 @@ def test_a_batch_plans_every_agent() -> None:
 def test_unknown_planner_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown planner"):
         build_planner("psychic")
+
+
+def test_tool_arguments_as_text_json_object_or_nothing() -> None:
+    def paths(source: str, target: str = "", k: int = 3) -> str:
+        """paths(source, target, k=3): test tool."""
+        return f"{source}->{target} k={k}"
+
+    tool = StructuredTool.from_function(paths, name="paths")
+    rt = PlannerRuntime(tools_for=lambda a: {"paths": tool})
+    assert rt.call_tool("a", "paths", "m1") == (True, "m1-> k=3")
+    assert rt.call_tool("a", "paths", '{"source": "m1", "target": "m2", "k": 1}') == \
+        (True, "m1->m2 k=1")
+    assert rt.call_tool("a", "paths", "{not json") == (True, "{not json-> k=3")
+    ok, obs = rt.call_tool("a", "paths", "")  # no arguments: source is missing
+    assert not ok and "source" in obs
+    # A model giving the arguments as an object in its JSON step is understood too.
+    think = Script({"plan:react": [
+        json.dumps({"thought": "t", "action": "paths", "input": {"source": "m1", "target": "m2"}}),
+        json.dumps({"thought": "done", "action": "final", "answer": {"shortlist": ["m1"]}})]})
+    emitted: list[dict[str, Any]] = []
+    rt = PlannerRuntime(think=think, tools_for=lambda a: {"paths": tool},
+                        emit=lambda a, s: emitted.append(s))
+    build_planner("reactive", ("decide",)).invoke(initial_state([_req()]), context=rt)
+    assert emitted[0]["observation"] == "m1->m2 k=3"

@@ -27,6 +27,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "Interactions",
+    "default_description",
     "leave_last_out",
     "load_dataset",
     "newest_items",
@@ -42,6 +43,12 @@ GROUPLENS_GENRES = (
 
 class DataError(ValueError):
     """A data file is missing or malformed; the message names file and line."""
+
+
+def default_description(title: str, year: str, genres: Sequence[str]) -> str:
+    """What an item without a description is described as: its title, year and genres."""
+    kinds = ", ".join(genres) or "unclassified"
+    return f"{title} ({year}), {kinds}." if year else f"{title}, {kinds}."
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,11 +69,8 @@ class Catalog:
             object.__setattr__(
                 self,
                 "descriptions",
-                tuple(
-                    f"{t} ({y}), {', '.join(g) or 'unclassified'}." if y else
-                    f"{t}, {', '.join(g) or 'unclassified'}."
-                    for t, y, g in zip(self.titles, self.years, self.genres, strict=True)
-                ),
+                tuple(default_description(t, y, g)
+                      for t, y, g in zip(self.titles, self.years, self.genres, strict=True)),
             )
 
     @property
@@ -161,6 +165,9 @@ class Dataset:
     user_attrs: tuple[dict[str, str], ...] = ()
     # Optional ground-truth item vectors (the synthetic world has them); None for real data.
     item_vectors: np.ndarray | None = field(default=None, repr=False)
+    # The folder the files came from (None: generated); side files such as a knowledge
+    # graph (NAME.kg, NAME.link) are looked up there.
+    source: Path | None = None
 
     @property
     def n_users(self) -> int:
@@ -184,9 +191,8 @@ class Dataset:
         return np.bincount(self.interactions.item, minlength=self.n_items).astype(np.int64)
 
     def with_interactions(self, inter: Interactions) -> Dataset:
-        return Dataset(
-            self.name, self.catalog, self.user_ids, inter, self.user_attrs, self.item_vectors
-        )
+        return Dataset(self.name, self.catalog, self.user_ids, inter, self.user_attrs,
+                       self.item_vectors, self.source)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -359,6 +365,7 @@ def _assemble(
         user_ids=tuple(user_set),
         interactions=Interactions.from_lists(users, items, ratings, ts),
         user_attrs=tuple(user_attrs.get(u, {}) for u in user_set),
+        source=inter_path.parent,
     )
 
 
