@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/ml-100k
 TORCH  ?= 2.13.0
 
-.PHONY: run test lint pytest bench clean
+.PHONY: run test lint pytest bench bench-install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(STAMP)
 	$(PY) bench/memory.py
 	$(PY) bench/local_model.py
 	$(PY) bench/alignment.py --data $(DATA)
+
+# Install time and size of the core and the full install (fresh venvs; needs the network).
+bench-install: $(STAMP)
+	$(PY) bench/install.py --torch $(TORCH)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info
