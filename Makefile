@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/overhead.py --data $(DATA)
 	$(PY) bench/offline_eval.py --data $(DATA)
 	$(PY) bench/memory.py
+	$(PY) bench/llm_throughput.py
 	$(PY) bench/local_model.py
 	$(PY) bench/alignment.py --data $(DATA)
 

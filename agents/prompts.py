@@ -11,12 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from agents.brains.base import PageObservation, SessionSummary
+from agents.brains.base import ConversationView, PageObservation, SessionSummary
 from agents.profile import UserProfile
 from scenarios.schema import TEMPLATE_VARIABLES
 from tools.dataset import Catalog
 
-__all__ = ["item_line", "page_vars", "profile_vars", "render", "session_vars"]
+__all__ = [
+    "conversation_vars",
+    "item_line",
+    "page_vars",
+    "profile_vars",
+    "render",
+    "session_vars",
+]
 
 _LEVEL = {
     "activity": {1: "low (watches few movies)", 2: "medium", 3: "high (watches a lot)"},
@@ -72,11 +79,24 @@ def _memory_lines(obs: PageObservation) -> str:
 def page_vars(obs: PageObservation, catalog: Catalog, item_mean: np.ndarray,
               max_pages: int) -> dict[str, Any]:
     return {
+        "plan": f"Your plan for this page:\n{obs.guidance}\n\n" if obs.guidance else "",
         "memories": _memory_lines(obs),
         "page": obs.page,
         "max_pages": max_pages,
         "items": "\n".join(item_line(catalog, i, float(item_mean[i])) for i in obs.items),
         "item_ids": ", ".join(catalog.item_ids[i] for i in obs.items),
+    }
+
+
+def conversation_vars(view: ConversationView, catalog: Catalog,
+                      item_mean: np.ndarray) -> dict[str, Any]:
+    return {
+        "target": item_line(catalog, view.target, float(item_mean[view.target])),
+        "said": "\n".join(f"- {s}" for s in view.said) or "- nothing yet",
+        "recommended": "\n".join(item_line(catalog, i, float(item_mean[i]))
+                                 for i in view.recommended),
+        "turn": view.turn,
+        "plan": view.guidance,
     }
 
 

@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -60,15 +61,64 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-MetricName = Literal[
+FeedMetric = Literal[
     "watch_rate", "mean_rating", "exit_page", "satisfaction", "coverage", "gini",
     "genre_entropy",
 ]
+ConversationMetric = Literal["success_rate", "turns_to_success", "recall_at_k"]
+MetricName = Literal[FeedMetric, ConversationMetric]
+ENVIRONMENT_METRICS: dict[str, tuple[str, ...]] = {
+    "feed": get_args(FeedMetric), "conversation": get_args(ConversationMetric)}
 ModelName = Literal["random", "pop", "itemknn", "ease", "als", "bpr"]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ----------------------------------------------------------------------------- llm
+
+
+class BudgetConfig(_Frozen):
+    """Stop the run cleanly when a limit is reached (prices in USD per million tokens)."""
+
+    max_tokens: int | None = Field(None, ge=1)
+    max_cost_usd: float | None = Field(None, gt=0)
+    input_price_per_mtok: float = Field(0.0, ge=0)
+    output_price_per_mtok: float = Field(0.0, ge=0)
+
+
+class LLMConfig(_Frozen):
+    """Which chat model the llm brain talks to. Never put an API key here: name the
+    environment variable that holds it."""
+
+    backend: Literal["openai", "local", "fake"] = "openai"
+    model: str = Field("gpt-4o-mini", min_length=1)
+    base_url: str | None = Field(None, description="Default: OPENAI_BASE_URL, as the SDK.")
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(400, ge=1)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+    concurrency: int = Field(4, ge=1, le=1024)
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: int | None = Field(None, gt=0)
+    budget: BudgetConfig = BudgetConfig()
+    model_path: str | None = Field(
+        None, description="local: a GGUF file; default the Gemma 3 270M package's model."
+    )
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int | None = Field(None, ge=1)
+    structured_output: Literal["auto", "native", "text"] = Field(
+        "auto",
+        description=(
+            "How JSON answers are asked: native (the endpoint's JSON-schema response format "
+            "or a forced tool call), text (instructions in the prompt, parsed from the reply; "
+            "invalid output is repaired either way), or auto (native for the openai backend, "
+            "falling back to text if the endpoint refuses; text for local and fake)."),
+    )
 
 
 # ----------------------------------------------------------------------------- role
@@ -124,12 +174,18 @@ PROMPT_VARIABLES: dict[str, str] = {
     "n_shown": "items shown: on this page (scored_leave), else this session",
     "pages_seen": "pages seen this session",
     "reflection_input": "the memories being reflected on, one per line",
+    "plan": "what the planner concluded for this step (empty with the default planner)",
+    "target": "conversation: the movie the user is looking for, as a line of `items`",
+    "said": "conversation: what the user said so far, one line each",
+    "recommended": "conversation: this turn's recommendations, as lines of `items`",
+    "turn": "conversation: the turn number, 1-based",
 }
 
 _PROFILE_VARS = ("role", "instructions", "activity", "conformity", "diversity",
                  "liked_genres", "disliked_genres", "liked_titles", "disliked_titles")
-_PAGE_VARS = ("memories", "page", "max_pages", "items", "item_ids")
+_PAGE_VARS = ("memories", "page", "max_pages", "items", "item_ids", "plan")
 _SESSION_VARS = ("watched", "n_watched", "n_shown", "pages_seen")
+_CONVERSATION_VARS = ("target", "said", "recommended", "turn", "plan")
 
 # Exactly the variables each template is rendered with: the loader rejects any other
 # name in a template, and the LLM brain renders every template with exactly this set
@@ -144,6 +200,9 @@ TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
     "scored_rating": (*_PROFILE_VARS, "item"),
     "scored_leave": _PROFILE_VARS + _PAGE_VARS + ("n_watched", "n_shown"),
     "scored_satisfaction": _PROFILE_VARS + _SESSION_VARS,
+    "conversation_open": _PROFILE_VARS + _CONVERSATION_VARS,
+    "conversation_turn": _PROFILE_VARS + _CONVERSATION_VARS,
+    "scored_match": (*_PROFILE_VARS, "item", "target"),
 }
 
 # Scored answers are read as the most likely of these next words (satisfaction 1-10).
@@ -159,6 +218,7 @@ DEFAULT_SYSTEM = (
 )
 DEFAULT_PAGE = (
     "What you remember:\n{memories}\n\n"
+    "{plan}"
     "Page {page} of at most {max_pages}. The recommendations are:\n{items}\n\n"
     "For every item decide whether you watch it. Give a 1-5 rating to each movie you "
     "watch (null if you skip), a short reason for each, how you feel about this page, and "
@@ -176,6 +236,19 @@ DEFAULT_REFLECTION = (
     "Here are things you recently did and saw:\n{reflection_input}\n"
     "In one or two sentences, what have you learned about your taste and how satisfied "
     "are you with these recommendations?"
+)
+DEFAULT_CONVERSATION_OPEN = (
+    "You want to watch this movie, but you must not name it or quote its title:\n{target}\n"
+    "Tell a movie recommender in one or two sentences what you are looking for."
+)
+DEFAULT_CONVERSATION_TURN = (
+    "You want to watch this movie (never name it):\n{target}\n"
+    "So far you said:\n{said}\n"
+    "Turn {turn}. The recommender suggests:\n{recommended}\n"
+    "If the movie you want is among them, accept it by id. Otherwise reject them and say "
+    "in one sentence what is wrong, without naming the movie; give up if you are tired of "
+    'trying. Answer with JSON only: {{"accept": "ID or null", "give_up": false, '
+    '"feedback": "..."}}'
 )
 # Scored decisions (base models): the answer is read from next-token log-probabilities.
 DEFAULT_SCORED_WATCH = (
@@ -213,6 +286,13 @@ def _prompt_field(name: str, default: str, use: str) -> Any:
     return Field(default, description=f"{use} Variables: {', '.join(TEMPLATE_VARIABLES[name])}.")
 
 
+DEFAULT_SCORED_MATCH = (
+    "{role} is looking for this movie: {target}\nThe recommender suggests: {item}\n"
+    "Question: Is the suggestion the movie {role} is looking for? Answer yes or no.\n"
+    "Answer:"
+)
+
+
 class PromptTemplates(_Frozen):
     """Prompt templates (Python ``str.format``). Each template may use only its own
     variables (``TEMPLATE_VARIABLES``; meanings in ``PROMPT_VARIABLES``)."""
@@ -235,6 +315,15 @@ class PromptTemplates(_Frozen):
     scored_satisfaction: str = _prompt_field(
         "scored_satisfaction", DEFAULT_SCORED_SATISFACTION,
         "Scored mode: satisfaction read as ' one'..' ten' (reported out of 10).")
+    conversation_open: str = _prompt_field(
+        "conversation_open", DEFAULT_CONVERSATION_OPEN,
+        "Conversation: say what you are looking for (free text).")
+    conversation_turn: str = _prompt_field(
+        "conversation_turn", DEFAULT_CONVERSATION_TURN,
+        "Conversation, structured mode: accept, reject with feedback or give up (JSON).")
+    scored_match: str = _prompt_field(
+        "scored_match", DEFAULT_SCORED_MATCH,
+        "Conversation, scored mode: is this suggestion the target? ' yes' / ' no'.")
 
     @field_validator("*")
     @classmethod
@@ -292,10 +381,44 @@ class LongTermMemoryConfig(_Frozen):
 class MemoryConfig(_Frozen):
     short_term_window: int = Field(8, ge=0, le=1000, description="Recent events kept.")
     long_term: LongTermMemoryConfig = LongTermMemoryConfig()
+    shared: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Name of a shared (collaborative) store this role's agents read and "
+        "write; agents of any role naming the same store share it.")
+
+
+PlannerKind = Literal["static", "reactive", "preactive", "reflective"]
+StaticStep = Literal["summarise_tastes", "pick_history", "decide"]
+ToolName = Literal["search_memory", "item_info", "similar_items", "user_history",
+                   "read_shared"]
+LLM_PLANNERS: frozenset[str] = frozenset({"reactive", "preactive", "reflective"})
 
 
 class PlannerConfig(_Frozen):
-    kind: Literal["static"] = "static"
+    """How the agent orders its steps before it acts (see planners/ and docs/architecture.md).
+
+    ``static`` follows ``steps`` (default: decide straight away, as Agent4Rec; NIR's
+    three-step prompting is ``[summarise_tastes, pick_history, decide]``); ``reactive`` is
+    ReAct (thought, tool call, observation, until a final answer); ``preactive`` writes a
+    plan naming what could go wrong, executes it and re-plans on failure; ``reflective``
+    is Reflexion (attempt, self-critique, retry with the lesson, which is remembered).
+    The last three need an LLM brain.
+    """
+
+    kind: PlannerKind = "static"
+    steps: list[StaticStep] = Field(
+        default_factory=lambda: list[StaticStep](["decide"]),
+        description="static: the fixed path; must end with 'decide'.")
+    max_steps: int = Field(4, ge=1, le=20, description="reactive/preactive: tool steps.")
+    max_replans: int = Field(1, ge=0, le=5, description="preactive: re-plans on failure.")
+    max_attempts: int = Field(2, ge=1, le=5, description="reflective: attempts per decision.")
+
+    @field_validator("steps")
+    @classmethod
+    def _ends_with_decide(cls, v: list[str]) -> list[str]:
+        if not v or v[-1] != "decide" or v.count("decide") != 1:
+            raise ValueError("steps must end with 'decide' (once)")
+        return v
 
 
 class TraitOverrides(_Frozen):
@@ -308,13 +431,30 @@ class TraitOverrides(_Frozen):
 
 class RoleConfig(_Frozen):
     kind: Literal["role"] = "role"
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     instructions: str = ""
     traits: TraitOverrides = TraitOverrides()
     memory: MemoryConfig = MemoryConfig()
     planner: PlannerConfig = PlannerConfig()
+    tools: list[ToolName] = Field(
+        default_factory=lambda: list[ToolName](["search_memory", "item_info",
+                                                "similar_items"]),
+        description="Tools the planner may call (reactive / preactive).")
     brain: BrainConfig = BrainConfig()
+    llm: LLMConfig | None = Field(
+        None, description="This role's own model; default: the scenario's llm: block.")
+
+    @model_validator(mode="after")
+    def _planner_fits_brain(self) -> RoleConfig:
+        if self.planner.kind in LLM_PLANNERS and self.brain.kind != "llm":
+            raise ValueError(f"planner {self.planner.kind!r} needs brain.kind: llm "
+                             f"(the {self.brain.kind} brain has no language model to plan with)")
+        if self.brain.kind != "llm" and any(
+                s != "decide" for s in self.planner.steps):
+            # Numeric brains have no language to summarise tastes in.
+            raise ValueError("planner steps other than 'decide' need brain.kind: llm")
+        return self
 
 
 # ----------------------------------------------------------------------------- scenario
@@ -339,17 +479,52 @@ class DatasetConfig(_Frozen):
     synthetic: SyntheticConfig = SyntheticConfig()
 
 
+RoleRef = Annotated[
+    Annotated[str, Tag("file")] | Annotated[RoleConfig, Tag("inline")],
+    Discriminator(lambda v: "file" if isinstance(v, str) else "inline"),
+]
+
+
+class RoleShare(_Frozen):
+    """One role of a mixed population: a share of the users or a fixed count."""
+
+    role: RoleRef
+    share: float | None = Field(None, gt=0, le=1)
+    count: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RoleShare:
+        if (self.share is None) == (self.count is None):
+            raise ValueError("give exactly one of share or count")
+        return self
+
+
 class PopulationConfig(_Frozen):
     size: int | None = Field(None, ge=1, description="How many users; null means all.")
     sampling: Literal["random", "first"] = "random"
-    role: Annotated[
-        Annotated[str, Tag("file")] | Annotated[RoleConfig, Tag("inline")],
-        Discriminator(lambda v: "file" if isinstance(v, str) else "inline"),
-    ] | None = Field(
+    role: RoleRef | None = Field(
         None,
         description="A role file (relative to the scenario file) or an inline role; "
         "default: the shipped utility_user role.",
     )
+    roles: list[RoleShare] = Field(
+        default_factory=list,
+        description="A mixed population (replaces role): every entry has a share (shares "
+        "sum to 1) or a count (counts sum to the population size).")
+
+    @model_validator(mode="after")
+    def _shares(self) -> PopulationConfig:
+        if not self.roles:
+            return self
+        shares = [r.share for r in self.roles if r.share is not None]
+        counts = [r.count for r in self.roles if r.count is not None]
+        if shares and counts:
+            raise ValueError("roles: use shares for every role or counts for every role")
+        if shares and abs(sum(shares) - 1.0) > 1e-6:
+            raise ValueError(f"roles: shares sum to {sum(shares):g}, not 1")
+        if counts and self.size is not None and sum(counts) != self.size:
+            raise ValueError(f"roles: counts sum to {sum(counts)}, not size {self.size}")
+        return self
 
 
 class _Params(_Frozen):
@@ -444,11 +619,30 @@ class RecommenderConfig(_Frozen):
         return _check_params(info.data.get("model"), v)
 
 
+class ConversationConfig(_Frozen):
+    """The conversation environment: a user looks for a hidden target item."""
+
+    items_per_turn: int = Field(5, ge=1, le=100, description="k items recommended per turn.")
+    max_turns: int = Field(6, ge=1, le=50, description="Hard limit on turns.")
+    patience: int = Field(
+        3, ge=1, le=50, description="Turns an average user tries before giving up; "
+        "activity 1 gives up a turn earlier, activity 3 a turn later.")
+    description_noise: float = Field(
+        0.2, ge=0, le=1, description="utility brain: chance to leave out or confuse each "
+        "fact it mentions about the target.")
+    genre_weight: float = Field(1.0, ge=0, description="Re-ranker: mentioned genres.")
+    keyword_weight: float = Field(0.5, ge=0, description="Re-ranker: words in titles.")
+    similar_weight: float = Field(2.0, ge=0, description="Re-ranker: 'more like X'.")
+
+
 class EnvironmentConfig(_Frozen):
-    kind: Literal["feed"] = "feed"
+    kind: Literal["feed", "conversation"] = Field(
+        "feed", description="feed: page-by-page recommendations; conversation: the user "
+        "describes what it wants and the recommender answers turn by turn.")
     items_per_page: int = Field(4, ge=1, le=100)
     max_pages: int = Field(5, ge=1, le=100)
     rounds: int = Field(1, ge=1, le=1000)
+    conversation: ConversationConfig = ConversationConfig()
 
 
 class AddItemsEvent(_Frozen):
@@ -479,40 +673,6 @@ class SwitchRecommenderEvent(_Frozen):
 Event = Annotated[AddItemsEvent | SwitchRecommenderEvent, Field(discriminator="action")]
 
 
-class BudgetConfig(_Frozen):
-    """Stop the run cleanly when a limit is reached (prices in USD per million tokens)."""
-
-    max_tokens: int | None = Field(None, ge=1)
-    max_cost_usd: float | None = Field(None, gt=0)
-    input_price_per_mtok: float = Field(0.0, ge=0)
-    output_price_per_mtok: float = Field(0.0, ge=0)
-
-
-class LLMConfig(_Frozen):
-    """Which chat model the llm brain talks to. Never put an API key here: name the
-    environment variable that holds it."""
-
-    backend: Literal["openai", "local", "fake"] = "openai"
-    model: str = Field("gpt-4o-mini", min_length=1)
-    base_url: str | None = Field(None, description="Default: OPENAI_BASE_URL, as the SDK.")
-    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    temperature: float = Field(0.0, ge=0, le=2)
-    max_tokens: int = Field(400, ge=1)
-    timeout_s: float = Field(60.0, gt=0)
-    max_retries: int = Field(4, ge=0, le=20)
-    backoff_base_s: float = Field(0.5, ge=0)
-    backoff_max_s: float = Field(30.0, ge=0)
-    concurrency: int = Field(4, ge=1, le=1024)
-    requests_per_minute: float | None = Field(None, gt=0)
-    tokens_per_minute: int | None = Field(None, gt=0)
-    budget: BudgetConfig = BudgetConfig()
-    model_path: str | None = Field(
-        None, description="local: a GGUF file; default the Gemma 3 270M package's model."
-    )
-    n_ctx: int = Field(2048, ge=256)
-    n_threads: int | None = Field(None, ge=1)
-
-
 class OutputConfig(_Frozen):
     dir: str = Field("runs", description="Parent folder of run folders (relative to cwd).")
 
@@ -528,7 +688,13 @@ class Scenario(_Frozen):
     environment: EnvironmentConfig = EnvironmentConfig()
     events: list[Event] = []
     llm: LLMConfig | None = None
-    metrics: list[MetricName] = list(get_args(MetricName))
+    metrics: list[MetricName] | None = Field(
+        None, description="Metrics to report; default: all the environment computes.")
+
+    def metric_names(self) -> list[str]:
+        """The metrics to report (the environment's defaults when none are listed)."""
+        return list(self.metrics) if self.metrics is not None else list(
+            ENVIRONMENT_METRICS[self.environment.kind])
     output: OutputConfig = OutputConfig()
 
 
@@ -539,6 +705,11 @@ def scenario_problems(scn: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
     for i, r in enumerate(scn.recommenders):
         if names.index(r.name) != i:
             problems.append((("recommenders", i, "name"), f"duplicate recommender name {r.name!r}"))
+    known = ENVIRONMENT_METRICS[scn.environment.kind]
+    for i, m in enumerate(scn.metrics or ()):
+        if m not in known:
+            problems.append((("metrics", i), f"the {scn.environment.kind} environment does "
+                             f"not compute {m!r}; it computes: {', '.join(known)}"))
     for i, ev in enumerate(scn.events):
         if ev.at_round > scn.environment.rounds:
             problems.append((

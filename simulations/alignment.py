@@ -21,7 +21,7 @@ from scipy.stats import wasserstein_distance
 from agents.brains.base import Brain, DecisionFailure, PageObservation
 from agents.brains.utility import World
 from agents.profile import UserProfile, build_profiles
-from simulations.feed import user_rng
+from agents.seeding import user_rng
 from tools.dataset import Dataset, Interactions, temporal_split
 from tools.item_space import item_embeddings
 
@@ -183,8 +183,8 @@ def run_alignment(
         replay: A folder or cache to answer every LLM call from.
         progress: ``(task name, total) -> advance`` for progress bars.
     """
+    from agents.setup import make_brain, make_client, parse_llm_flag
     from scenarios.loader import load_role
-    from simulations.llm_setup import make_brain, make_client, parse_llm_flag
     from tools.dataset import load_dataset
 
     if users < 1:

@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from simulations.llm_setup import LLM_FLAG_HELP
+from agents.setup import LLM_FLAG_HELP
 
 __all__ = ["main"]
 
@@ -48,14 +48,21 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
-    from simulations.metrics import METRIC_LABELS
+    """One row per recommender, and one per (recommender, role) in a mixed population."""
+    from simulations.metrics import labels_for
 
+    labels = labels_for(metrics.get("environment", "feed"))
     t = Table(title=title or None)
     t.add_column("recommender", style="bold")
-    for label in METRIC_LABELS.values():
+    for label in labels.values():
         t.add_column(label, justify="right")
     for arm, m in metrics["arms"].items():
-        t.add_row(arm, *(_fmt(m["overall"][k]) for k in METRIC_LABELS))
+        t.add_row(arm, *(_fmt(m["overall"].get(k)) for k in labels))
+        roles = m.get("roles", {})
+        if len(roles) > 1:
+            for role, rm in roles.items():
+                t.add_row(f"  {arm} / {role}", *(_fmt(rm.get(k)) for k in labels),
+                          style="dim")
     return t
 
 

@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METRIC_LABELS", "compute_metrics", "genre_entropy", "gini"]
+__all__ = [
+    "CONVERSATION_LABELS",
+    "METRIC_LABELS",
+    "compute_metrics",
+    "genre_entropy",
+    "gini",
+    "labels_for",
+]
 
 METRIC_LABELS = {
     "watch_rate": "watch rate",
@@ -20,6 +27,17 @@ METRIC_LABELS = {
     "gini": "Gini",
     "genre_entropy": "genre H",
 }
+CONVERSATION_LABELS = {
+    "success_rate": "success",
+    "turns_to_success": "turns to success",
+    "recall_at_k": "recall@k",
+    "conversations": "conversations",
+}
+
+
+def labels_for(environment: str) -> dict[str, str]:
+    """The table columns of an environment's metrics."""
+    return CONVERSATION_LABELS if environment == "conversation" else METRIC_LABELS
 
 
 def gini(counts: Sequence[float] | np.ndarray) -> float:
@@ -79,29 +97,73 @@ class _Acc:
         }
 
 
-def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Per arm (overall and per round) metrics from a trace's events.
+class _Conv:
+    """Conversation outcomes: success, turns, whether the target was ever recommended."""
 
-    Returns ``{"n_items": N, "arms": {arm: {"overall": {...}, "rounds": {r: {...}},
-    "decision_failures": n}}}``.
-    Exit page is the page on which a session ended; genre entropy is the mean, over
-    (user, round) sessions with at least one watch, of the entropy of watched genres.
+    def __init__(self) -> None:
+        self.turns: list[tuple[bool, int, bool]] = []
+        self.k = 0
+
+    def add(self, ev: dict[str, Any]) -> None:
+        self.turns.append((bool(ev["success"]), int(ev["turns"]), bool(ev["target_seen"])))
+        self.k = int(ev.get("k", self.k))
+
+    def result(self) -> dict[str, Any]:
+        n = len(self.turns)
+        wins = [t for ok, t, _ in self.turns if ok]
+        horizon = max((t for _, t, _ in self.turns), default=0)
+        return {
+            "conversations": n,
+            "success_rate": len(wins) / n if n else None,
+            "turns_to_success": _mean([float(t) for t in wins]),
+            "recall_at_k": sum(seen for _, _, seen in self.turns) / n if n else None,
+            "success_at_turn": {str(t): _round(sum(1 for w in wins if w <= t) / n)
+                                for t in range(1, horizon + 1)} if n else {},
+        }
+
+
+def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Per arm (overall, per round and per role) metrics from a trace's events.
+
+    Returns ``{"n_items": N, "environment": KIND, "arms": {arm: {"overall": {...},
+    "rounds": {r: {...}}, "roles": {role: {...}}, "decision_failures": n}}}``.
+    Feed metrics: exit page is the page on which a session ended; genre entropy is the
+    mean, over (user, round) sessions with at least one watch, of the entropy of watched
+    genres. Conversation metrics: success rate, mean turns to success (over successes),
+    recall@k (share of conversations whose target was ever among the k recommended), and
+    success by turn (cumulative).
     """
-    n_items = 0
+    n_items, env = 0, "feed"
     acc: dict[str, _Acc] = defaultdict(_Acc)
     per_round: dict[tuple[str, int], _Acc] = defaultdict(_Acc)
+    per_role: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
+    conv: dict[str, _Conv] = defaultdict(_Conv)
+    conv_round: dict[tuple[str, int], _Conv] = defaultdict(_Conv)
+    conv_role: dict[tuple[str, str], _Conv] = defaultdict(_Conv)
     failures: dict[str, int] = {}
     for ev in events:
         t = ev.get("type")
         if t == "run_start":
             n_items = int(ev.get("n_items", 0))
+            env = str(ev.get("environment") or "feed")
             continue
         arm = ev.get("arm")
         if arm is not None and t == "decision_failure":
             failures[arm] = failures.get(arm, 0) + 1
-        if arm is None or t not in ("page", "decision", "session_end", "interview"):
+        if arm is None:
             continue
-        targets = (acc[arm], per_round[(arm, ev["round"])])
+        role = ev.get("role")
+        if t == "conversation_end":
+            for c in (conv[arm], conv_round[(arm, ev["round"])]):
+                c.add(ev)
+            if role is not None:
+                conv_role[(arm, role)].add(ev)
+            continue
+        if t not in ("page", "decision", "session_end", "interview"):
+            continue
+        targets = [acc[arm], per_round[(arm, ev["round"])]]
+        if role is not None:
+            targets.append(per_role[(arm, role)])
         for a in targets:
             if t == "page":
                 for iid in ev["items"]:
@@ -117,10 +179,27 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 a.exit_pages.append(float(ev["pages"]))
             elif t == "interview":
                 a.satisfaction.append(float(ev["satisfaction"]))
+
+    def clean(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: _round(v) if isinstance(v, float | type(None)) else v for k, v in d.items()}
+
     arms: dict[str, Any] = {}
-    for arm, a in acc.items():
-        rounds = {str(r): {k: _round(v) for k, v in pr.result(n_items).items()}
-                  for (arm2, r), pr in sorted(per_round.items()) if arm2 == arm}
-        arms[arm] = {"overall": {k: _round(v) for k, v in a.result(n_items).items()},
-                     "rounds": rounds, "decision_failures": failures.get(arm, 0)}
-    return {"n_items": n_items, "arms": arms}
+    if env == "conversation":
+        for arm, c in conv.items():
+            arms[arm] = {
+                "overall": clean(c.result()),
+                "rounds": {str(r): clean(pc.result()) for (a2, r), pc in sorted(conv_round.items())
+                           if a2 == arm},
+                "roles": {ro: clean(pc.result()) for (a2, ro), pc in sorted(conv_role.items())
+                          if a2 == arm},
+                "decision_failures": failures.get(arm, 0)}
+    else:
+        for arm, a in acc.items():
+            arms[arm] = {
+                "overall": clean(a.result(n_items)),
+                "rounds": {str(r): clean(pr.result(n_items))
+                           for (a2, r), pr in sorted(per_round.items()) if a2 == arm},
+                "roles": {ro: clean(pr.result(n_items))
+                          for (a2, ro), pr in sorted(per_role.items()) if a2 == arm},
+                "decision_failures": failures.get(arm, 0)}
+    return {"n_items": n_items, "environment": env, "arms": arms}

@@ -244,7 +244,8 @@ def test_an_llm_scenario_without_an_llm_block_fails_validation(
         rc, _, err = cli(capsys, *argv)
         assert rc == 2
         assert assert_one_line(err).startswith(
-            f"{scn}:6: llm: role 'llm_user' has brain: llm but the scenario has no llm: block")
+            f"{scn}:6: llm: role 'llm_user' has brain: llm but neither it nor the scenario "
+                "has an llm: block")
     assert not (tmp_path / "r").exists()
 
 

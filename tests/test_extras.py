@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from agents.llm import LLMConfigError, LocalLlamaChat
+from agents.setup import EXTRAS
 from memory.embedders import EmbedderError, MiniLMEmbedder
 from simulations.cli import main
-from simulations.llm_setup import EXTRAS
 
 REPO = Path(__file__).resolve().parents[1]
 LLM_FEED = REPO / "scenarios" / "llm_feed.yaml"

@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agents.brains.base import DecisionFailure, PageObservation, SessionSummary
+from agents.brains.base import (
+    ConversationView,
+    DecisionFailure,
+    PageObservation,
+    SessionSummary,
+)
 from agents.brains.llm import LLMBrain
 from agents.brains.utility import World
 from agents.llm import FakeChatModel, LLMClient
@@ -195,6 +200,10 @@ def test_every_template_is_filled_with_exactly_its_variables() -> None:
         if last.startswith("[page]"):
             return _page([{"item_id": "m0", "watch": True, "rating": 4},
                           {"item_id": "m1", "watch": False}])
+        if last.startswith("[conversation_open]"):
+            return "Something funny, please."
+        if last.startswith("[conversation_turn]"):
+            return json.dumps({"accept": None, "give_up": False, "feedback": "older"})
         return json.dumps({"ratings": [{"item_id": "m0", "rating": 3}]})
 
     def scorer(prompt: str, options: list[str]) -> list[float]:
@@ -212,6 +221,9 @@ def test_every_template_is_filled_with_exactly_its_variables() -> None:
         brain.interview(session, RNG)
         brain.rate_items(_profile(), (0,), RNG)
         brain.reflect(_profile(), ["watched Film 0"], RNG)
+        view = ConversationView(_profile(), 1, 1, 2, ("a comedy",), (0, 1))
+        brain.describe(view, RNG)
+        brain.judge(view, RNG)
     for name, given in TEMPLATE_VARIABLES.items():
         rendered = [text for text in seen if text.startswith(f"[{name}]")]
         assert rendered, f"template {name} was never used"

@@ -335,7 +335,8 @@ def test_an_llm_role_needs_an_llm_block_at_load(folder: Path) -> None:
             "population:\n  role: roles/l.yaml\n")
     p = put(folder, text)
     assert_error(error_of(p), p, 6, "llm",
-                 r"^role 'talker' has brain: llm but the scenario has no llm: block; add one")
+                 r"^role 'talker' has brain: llm but neither it nor the scenario has an llm: "
+                 r"block; add one")
     assert load_scenario(p, llm_flag=True).role.name == "talker"  # run --llm supplies it
     inline = put(folder, "kind: scenario\nname: t\nrecommenders:\n  - {name: a, model: pop}\n"
                  "population:\n  size: 2\n  role:\n    name: x\n    brain: {kind: llm}\n",

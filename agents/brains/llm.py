@@ -19,16 +19,26 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.brains.base import (
+    ConversationView,
     DecisionFailure,
     InterviewAnswer,
     ItemDecision,
     PageDecision,
     PageObservation,
+    Said,
     SessionSummary,
+    TurnVerdict,
 )
 from agents.brains.utility import World
 from agents.profile import UserProfile
-from agents.prompts import item_line, page_vars, profile_vars, render, session_vars
+from agents.prompts import (
+    conversation_vars,
+    item_line,
+    page_vars,
+    profile_vars,
+    render,
+    session_vars,
+)
 from scenarios.schema import SATISFACTION_WORDS, BrainConfig
 
 if TYPE_CHECKING:
@@ -59,6 +69,12 @@ class PageReply(_Reply):
 class InterviewReply(_Reply):
     satisfaction: int = Field(ge=1, le=10)
     reason: str
+
+
+class VerdictReply(_Reply):
+    accept: str | None = None
+    give_up: bool = False
+    feedback: str = ""
 
 
 class RatingReply(_Reply):
@@ -173,7 +189,7 @@ class LLMBrain:
             for i in obs.items
         )
         return PageDecision(items=items, leave=reply.leave, feeling=reply.feeling,
-                            inputs={"attempts": attempts})
+                            inputs={"attempts": attempts, "feeling_source": "model"})
 
     def _decide_scored(self, obs: PageObservation) -> PageDecision:
         prof = obs.profile
@@ -248,3 +264,62 @@ class LLMBrain:
             return f"I watched {watched} of the last {len(memories)} recommendations."
         return self.client.chat(self._messages(profile, prompt), agent=profile.user_id,
                                 purpose="reflection").text.strip()[:500]
+
+    # ------------------------------------------------------------------ planning
+
+    def think(self, agent: str, purpose: str, prompt: str) -> str:
+        """Free text for a planner step (the planner parses it)."""
+        messages = [("system", "You help a movie viewer decide. Answer only in the format "
+                     "asked."), ("user", prompt)]
+        return self.client.chat(messages, agent=agent, purpose=purpose).text
+
+    # ------------------------------------------------------------------ conversations
+
+    def _redact(self, text: str, target: int) -> tuple[str, bool]:
+        # The user must describe the target, not name it: a title in the text is masked.
+        title = self.world.catalog.titles[target]
+        if title and title.lower() in text.lower():
+            i = text.lower().index(title.lower())
+            return text[:i] + "that movie" + text[i + len(title):], True
+        return text, False
+
+    def describe(self, view: ConversationView, rng: np.random.Generator) -> Said:
+        cv = conversation_vars(view, self.world.catalog, self.world.item_mean)
+        prompt = self._render("conversation_open", view.profile, **cv)
+        raw = self.client.chat(self._messages(view.profile, prompt),
+                               agent=view.profile.user_id, purpose="describe").text
+        text, redacted = self._redact(raw.strip().split("\n")[0][:400], view.target)
+        return Said(text or "I'm looking for a movie I'll like.", {"redacted": redacted})
+
+    def judge(self, view: ConversationView, rng: np.random.Generator) -> TurnVerdict:
+        cat = self.world.catalog
+        if self.mode == "scored":
+            margins = []
+            for i in view.recommended:
+                lp = self._score(view.profile, "scored_match", (" yes", " no"),
+                                 "match", item=self._line(i), target=self._line(view.target))
+                margins.append(float(lp[0] - lp[1]))
+            best = int(np.argmax(margins)) if margins else -1
+            accept = view.recommended[best] if best >= 0 and margins[best] > 0 else None
+            patience = max(1, view.patience + (view.profile.activity - 2))
+            give_up = accept is None and view.turn >= patience
+            genres = ", ".join(cat.genres[view.target]) or "something else"
+            feedback = "" if accept is not None else f"Not these; I want {genres}."
+            return TurnVerdict(accept, give_up, feedback, {
+                "margins": [_r(m) for m in margins], "feedback_source": "computed",
+                "give_up_source": "patience"})
+        shown = [cat.item_ids[i] for i in view.recommended]
+        cv = conversation_vars(view, cat, self.world.item_mean)
+        prompt = self._render("conversation_turn", view.profile, **cv)
+
+        def check(reply: BaseModel) -> None:
+            assert isinstance(reply, VerdictReply)
+            if reply.accept not in (None, "null", "") and reply.accept not in shown:
+                raise ValueError(f"accept must be one of {', '.join(shown)} or null")
+
+        reply, attempts = self._ask(view.profile, prompt, VerdictReply, "judge", check)
+        accept = (cat.index[reply.accept] if reply.accept not in (None, "null", "")
+                  else None)
+        feedback, redacted = self._redact(reply.feedback, view.target)
+        return TurnVerdict(accept, bool(reply.give_up) and accept is None, feedback,
+                           {"attempts": attempts, "redacted": redacted})

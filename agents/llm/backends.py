@@ -31,7 +31,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
-from agents.llm.client import LLMConfigError, LLMUnavailableError, describe_error
+from agents.llm.errors import LLMConfigError, LLMUnavailableError, describe_error
 from agents.llm.fake import to_transcript
 from scenarios.schema import LLMConfig
 
@@ -145,6 +145,7 @@ def _openai_chat(cfg: LLMConfig) -> BaseChatModel:
     except ImportError as exc:  # pragma: no cover - a dependency of the project
         raise LLMConfigError("the openai backend needs langchain-openai "
                              "(pip install langchain-openai)") from exc
+    import openai
     from pydantic import SecretStr
 
     base_url = resolve_base_url(cfg)
@@ -163,6 +164,10 @@ def _openai_chat(cfg: LLMConfig) -> BaseChatModel:
         max_tokens=cfg.max_tokens,
         timeout=cfg.timeout_s,
         max_retries=0,  # LLMClient retries, with its own backoff and accounting
+        # An async HTTP client of this model's own: langchain-openai's default is cached
+        # for the whole process and bound to the first event loop that used it, so a second
+        # asyncio.run (the next run, the next test) would fail with "Event loop is closed".
+        http_async_client=openai.DefaultAsyncHttpxClient(timeout=cfg.timeout_s),
         **extra,
     )
 
@@ -217,27 +222,18 @@ class LocalTimeoutError(TimeoutError):
     """Local generation ran past ``timeout_s``."""
 
 
-def _cpu_has_amx() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return any(line.startswith("flags") and " amx_tile" in line for line in f)
-    except OSError:
-        return False
-
-
 def uses_plain_cpu_buffers() -> bool:
     """Whether models load with llama.cpp's extra CPU buffer types off (see below)."""
     # llama.cpp repacks weights into "extra" CPU buffer types (AMX, AVX repack) when it was
-    # compiled for a CPU that has them. On AMX CPUs inside VMs (measured here: a Firecracker
-    # VM) the AMX kernels crash the process on the first decode, so on AMX CPUs we load
-    # weights into plain CPU buffers (llama.cpp's --no-repack). RECARENA_LLAMA_EXTRA_BUFTS=1
-    # forces the extra buffers, =0 disables them everywhere.
+    # compiled for a CPU that has them. Two reasons to load weights into plain CPU buffers
+    # (llama.cpp's --no-repack) by default: on AMX CPUs inside VMs (measured: a Firecracker
+    # VM) the AMX kernels crash on the first decode; and on AVX CPUs the repacked kernels
+    # depend on the batch size, so scoring a prompt whose persona prefix is reused from the
+    # KV cache gave log-probabilities 0.2 nats away from scoring it fresh (measured on a
+    # non-AMX CPU) - a replay or another batch order would then decide differently.
+    # RECARENA_LLAMA_EXTRA_BUFTS=1 turns the extra buffers back on, for speed.
     env = os.environ.get("RECARENA_LLAMA_EXTRA_BUFTS", "").strip().lower()
-    if env in ("1", "true", "yes", "on"):
-        return False
-    if env in ("0", "false", "no", "off"):
-        return True
-    return _cpu_has_amx()
+    return env not in ("1", "true", "yes", "on")
 
 
 _PATCH_LOCK = threading.Lock()

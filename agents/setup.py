@@ -1,4 +1,4 @@
-"""Wiring for LLM brains: which model (--llm), which cache (record or --replay), which
+"""Wiring for a role's agents: which model (--llm), which cache (record or --replay), which
 brain and which long-term memory a role gets. Heavy imports happen only when used."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from scenarios.schema import LLMConfig, LongTermMemoryConfig, RoleConfig
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from agents.llm import CallRecord, LLMClient
+    from agents.llm import CallCache, CallRecord, LLMClient
     from memory.long_term import LongTermStore
 
 __all__ = [
@@ -88,11 +88,9 @@ def _copy_cache(src: Path, dest: Path) -> None:
         s.backup(d)
 
 
-def make_client(cfg: LLMConfig, run_dir: Path, *, replay_from: str | None, seed: int,
-                on_call: Callable[[CallRecord], None],
-                chat_model: BaseChatModel | None = None) -> LLMClient:
-    """A client recording into ``run_dir``, or replaying a copy of another run's cache."""
-    from agents.llm import CACHE_FILENAME, CallCache, LLMClient, resolve_cache_path
+def make_cache(run_dir: Path, replay_from: str | None) -> CallCache:
+    """The run's LLM cache: recording into ``run_dir``, or a copy of another run's."""
+    from agents.llm import CACHE_FILENAME, CallCache, resolve_cache_path
 
     dest = run_dir / CACHE_FILENAME
     if replay_from is not None:
@@ -100,9 +98,19 @@ def make_client(cfg: LLMConfig, run_dir: Path, *, replay_from: str | None, seed:
         if not src.is_file():
             raise FileNotFoundError(f"--replay: no LLM cache at {src}")
         _copy_cache(src, dest)
-        cache = CallCache(dest, must_exist=True)
-    else:
-        cache = CallCache(dest)
+        return CallCache(dest, must_exist=True)
+    return CallCache(dest)
+
+
+def make_client(cfg: LLMConfig, run_dir: Path, *, replay_from: str | None, seed: int,
+                on_call: Callable[[CallRecord], None],
+                chat_model: BaseChatModel | None = None,
+                cache: CallCache | None = None) -> LLMClient:
+    """A client recording into ``run_dir``, or replaying a copy of another run's cache
+    (pass ``cache`` to share one cache between several clients)."""
+    from agents.llm import LLMClient
+
+    cache = cache if cache is not None else make_cache(run_dir, replay_from)
     return LLMClient(cfg, cache=cache, replay=replay_from is not None, seed=seed,
                      on_call=on_call, chat_model=chat_model)
 
