@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/ml-100k
 TORCH  ?= 2.13.0
 
-.PHONY: run test lint pytest bench clean
+.PHONY: run test lint pytest bench bench-install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 	$(PY) bench/alignment.py --data $(DATA)
 	$(PY) bench/new_items.py --data $(DATA)
 	$(PY) bench/graph_overhead.py
+
+# Install time and size of the core and the full install (fresh venvs; needs the network).
+bench-install: $(STAMP)
+	$(PY) bench/install.py --torch $(TORCH)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info

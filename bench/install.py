@@ -2,15 +2,15 @@
 
 Usage::
 
-    .venv/bin/python bench/install.py --full-venv .venv
+    .venv/bin/python bench/install.py
 
 Each variant is a fresh virtual environment in a temporary folder: ``python -m venv``, pip
-upgraded (not timed), then ``pip install --no-cache-dir ROOT[EXTRAS]`` timed, so downloads
-and builds count, as for a new user. The full install is the ``make`` environment
-(``.[dev,local,embeddings]`` with a CPU torch), measured in place: its size only, since
-timing it means compiling llama.cpp again. Sizes are allocated disk blocks, as ``du``.
-Needs the network (PyPI). Writes the section between ``<!-- install:start -->`` and
-``<!-- install:end -->`` of docs/benchmarks.md.
+upgraded (not timed), then the install timed. Core and ``[dev]``: ``pip install
+--no-cache-dir ROOT[EXTRAS]``, so downloads and builds count, as for a new user. Full: what
+``make`` does (a CPU torch, then ``ROOT[dev,local,embeddings]``) with pip's wheel cache
+allowed, so that llama.cpp is not compiled again (``--full-no-cache`` compiles it).
+Sizes are allocated disk blocks, as ``du``. Needs the network (PyPI). Writes the section
+between ``<!-- install:start -->`` and ``<!-- install:end -->`` of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -50,6 +50,14 @@ def disk_mb(path: Path) -> float:
     return total / 2**20
 
 
+def largest(venv: Path, n: int = 5) -> list[tuple[str, float]]:
+    """The ``n`` biggest entries of the environment's site-packages, in MB."""
+    site = next(venv.glob("lib/python*/site-packages"))
+    sizes = [(p.name, disk_mb(p) if p.is_dir() else p.lstat().st_blocks * 512 / 2**20)
+             for p in site.iterdir()]
+    return sorted(sizes, key=lambda x: -x[1])[:n]
+
+
 def _python(venv: Path) -> str:
     return str(venv / "bin" / "python")
 
@@ -79,6 +87,7 @@ class Install:
     mb: float
     heavy: list[str]
     quickstart_rc: int
+    top: list[tuple[str, float]]
 
     def row(self) -> str:
         secs = f"{self.seconds:.0f}" if self.seconds is not None else "-"
@@ -87,47 +96,54 @@ class Install:
                 f"| {ok} |")
 
 
-def measure_install(extras: str, workdir: Path) -> Install:
-    venv = workdir / f"venv-{extras or 'core'}"
+def measure_install(name: str, steps: list[list[str]], workdir: Path, what: str) -> Install:
+    venv = workdir / f"venv-{name}"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([_python(venv), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
                    check=True)
-    target = f"{ROOT}[{extras}]" if extras else str(ROOT)
     t0 = time.perf_counter()
-    subprocess.run([_python(venv), "-m", "pip", "install", "--quiet", "--no-cache-dir",
-                    target], check=True)
+    for step in steps:
+        subprocess.run([_python(venv), "-m", "pip", "install", "--quiet", *step], check=True)
     seconds = time.perf_counter() - t0
-    return Install(f"`recarena[{extras}]`" if extras else "`recarena` (core)", seconds,
-                   disk_mb(venv), _heavy_present(venv),
-                   _quickstart(venv, workdir / f"run-{extras or 'core'}"))
+    return Install(what, seconds, disk_mb(venv), _heavy_present(venv),
+                   _quickstart(venv, workdir / f"run-{name}"), largest(venv))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--full-venv", default=str(ROOT / ".venv"),
-                   help="the make environment to measure (default: .venv)")
-    p.add_argument("--extras", default=",dev",
-                   help="comma-separated variants to install; empty is the core")
+    p.add_argument("--torch", default="2.13.0", help="torch version of the full install, as "
+                   "the Makefile's TORCH (default: %(default)s)")
+    p.add_argument("--full-no-cache", action="store_true",
+                   help="full install without pip's cache too (compiles llama.cpp)")
     args = p.parse_args(argv)
-    full = Path(args.full_venv)
+    load = os.getloadavg()[0]
+    full_cache = ["--no-cache-dir"] if args.full_no_cache else []
+    variants = [
+        ("core", [["--no-cache-dir", str(ROOT)]], "`recarena` (core)"),
+        ("dev", [["--no-cache-dir", f"{ROOT}[dev]"]], "`recarena[dev]`"),
+        ("full", [[*full_cache, f"torch=={args.torch}"],
+                  [*full_cache, f"{ROOT}[dev,local,embeddings]"]],
+         "full, as `make`: CPU torch, then `[dev,local,embeddings]`"
+         + ("" if args.full_no_cache else " (llama.cpp from pip's wheel cache)")),
+    ]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for extras in args.extras.split(","):
-            rows.append(measure_install(extras.strip(), Path(tmp)))
+        for name, steps, what in variants:
+            rows.append(measure_install(name, steps, Path(tmp), what))
             print(rows[-1], flush=True)
-        rows.append(Install("full (`make`: dev, local, embeddings)", None, disk_mb(full),
-                            _heavy_present(full), _quickstart(full, Path(tmp) / "run-full")))
     full_mb = rows[-1].mb
     body = [
         "## Install weight: core install vs everything",
         "",
-        "A fresh virtual environment per variant; `pip install --no-cache-dir` timed "
-        "(downloads from PyPI and builds included; pip itself upgraded beforehand, not "
-        "timed). The full install is the `make` environment (`.[dev,local,embeddings]` after "
-        "a CPU torch), measured in place: its size only (timing it means compiling llama.cpp "
-        "again; the README's figure is about 9 minutes on 2 cores). Sizes are allocated disk "
-        "blocks, as `du`. \"quickstart\" is `recarena run scenarios/quickstart.yaml --users "
-        "20` with that environment's `recarena`.",
+        "A fresh virtual environment per variant, install timed (pip itself upgraded "
+        "beforehand, not timed). Core and `[dev]`: `pip install --no-cache-dir`, downloads "
+        "from PyPI and builds included. The full install repeats what `make` does; "
+        + ("with `--no-cache-dir` it compiles llama.cpp. " if args.full_no_cache else
+           "pip's wheel cache is allowed, so llama.cpp is not compiled again: a first "
+           "install adds its compilation (about 9 minutes on 2 cores). ")
+        + "Sizes are allocated disk blocks, as `du`. \"quickstart\" is `recarena run "
+        "scenarios/quickstart.yaml --users 20` with that environment's `recarena`. The CPUs "
+        f"and the network are shared: 1-minute load average {load:.2f} before the run.",
         "",
         "| install | time (s) | size (MB) | offline-model packages | quickstart |",
         "| --- | ---: | ---: | --- | --- |",
@@ -135,6 +151,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "",
         *(f"- {r.what}: {r.mb:.0f} MB, {100 * r.mb / full_mb:.0f}% of the full install."
           for r in rows[:-1]),
+        "",
+        "Largest packages (MB):",
+        "",
+        *(f"- {r.what}: " + ", ".join(f"{name} {mb:.0f}" for name, mb in r.top)
+          for r in (rows[0], rows[-1])),
     ]
     write_section(START, END, body, __file__, argv)
 

@@ -1,8 +1,10 @@
 """The ``recarena`` command line.
 
-Exit status: 0 success, 1 a run or download failed, 2 invalid input (scenario, role, data,
-arguments), 3 the run stopped at its LLM budget (everything up to then is written),
-130 interrupted. Errors are one line on stderr, never a traceback.
+Exit status: 0 success, 1 a run or download failed (including a run in which every LLM
+decision failed, or one that needs an extra that is not installed), 2 invalid input
+(scenario, role, data, arguments; found before any work), 3 the run stopped at its LLM
+budget (everything up to then is written), 130 interrupted. Errors are one line on stderr,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -156,6 +158,9 @@ def cmd_schema(a: argparse.Namespace) -> int:
 def cmd_download(a: argparse.Namespace) -> int:
     from simulations.download import DownloadError, download
 
+    target = Path(a.to) / a.name
+    if _not_empty(target):  # an invalid argument, like run --out
+        raise CliError(f"--to: {target} already exists and is not empty; nothing downloaded")
     try:
         path = download(a.name, a.to, url=a.url)
     except DownloadError as e:
@@ -335,8 +340,8 @@ def build_parser() -> _Parser:
                             metavar="COMMAND")
     dl = data.command(d, "download", "download and unpack a public dataset (needs network)")
     dl.add_argument("name", choices=["ml-100k"], help="dataset: ml-100k (MovieLens 100K)")
-    dl.add_argument("--to", required=True, help="folder to unpack into (must not hold the "
-                    "dataset already)")
+    dl.add_argument("--to", required=True, help="folder to unpack into; the data goes to "
+                    "TO/NAME, which must not exist or be empty")
     dl.add_argument("--url", help=argparse.SUPPRESS)  # for mirrors and loopback tests
     dl.set_defaults(fn=cmd_download)
 

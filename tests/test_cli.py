@@ -505,8 +505,9 @@ def test_download_refuses_a_non_empty_target(
     (dest / "ml-100k" / "u.data").write_text("mine\n")
     url = f"http://127.0.0.1:{closed_loopback_port()}/ml-100k.zip"
     rc, _, err = cli(capsys, "data", "download", "ml-100k", "--to", dest, "--url", url)
-    assert rc == 1
-    assert "already exists" in assert_one_line(err)  # refused before any connection
+    assert rc == 2  # an invalid argument
+    assert assert_one_line(err) == (f"--to: {dest / 'ml-100k'} already exists and is not "
+                                    "empty; nothing downloaded")  # before any connection
     assert (dest / "ml-100k" / "u.data").read_text() == "mine\n"
 
 
