@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents.brains.base import Brain
 from agents.brains.utility import UtilityBrain, World
+from agents.flags import LLM_FLAG_HELP
 from scenarios.schema import LLMConfig, LongTermMemoryConfig, RoleConfig
 
 if TYPE_CHECKING:
@@ -20,10 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LLM_FLAG_HELP", "make_brain", "make_client", "make_long_term", "parse_llm_flag"]
 
-LLM_FLAG_HELP = (
-    "local (in-process Gemma 3 270M), openai (the scenario's or OPENAI_BASE_URL's model) "
-    "or openai:MODEL"
-)
 
 
 def parse_llm_flag(spec: str, base: LLMConfig | None) -> LLMConfig:

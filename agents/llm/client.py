@@ -421,6 +421,8 @@ class CallRecord:
     cached: bool
     latency_s: float
     attempts: int
+    request: Mapping[str, Any] | None = None  # {"messages": [[role, text]...]} or prompt+options
+    response: Mapping[str, Any] | None = None  # {"text": ...} or {"logprobs": [...]}
 
 
 # ----------------------------------------------------------------------------- client
@@ -628,7 +630,8 @@ class LLMClient:
                                    model=self._model_id(), request=request,
                                    input_tokens=n_in, output_tokens=n_out, **stored(value))
             rec = self._finish(agent, purpose, kind, key, n_in, n_out, charged,
-                               cached=attempts == 0, t0=t0, attempts=attempts)
+                               cached=attempts == 0, t0=t0, attempts=attempts,
+                               request=request, response=stored(value))
         return _Done(value, n_in, n_out, attempts, key, charged, rec)
 
     # ------------------------------------------------------------------ internals
@@ -667,8 +670,9 @@ class LLMClient:
                 agent=agent, purpose=purpose, key=key)
 
     def _finish(self, agent: str, purpose: str, kind: CallKind, key: str, n_in: int,
-                n_out: int, charged: bool, *, cached: bool, t0: float,
-                attempts: int) -> CallRecord:
+                n_out: int, charged: bool, *, cached: bool, t0: float, attempts: int,
+                request: Mapping[str, Any] | None = None,
+                response: Mapping[str, Any] | None = None) -> CallRecord:
         cost = self.meter.cost_of(n_in, n_out)
         if charged:
             with self._state_lock:
@@ -679,7 +683,7 @@ class LLMClient:
         rec = CallRecord(agent=agent, purpose=purpose, kind=kind, key=key, input_tokens=n_in,
                          output_tokens=n_out, cost_usd=cost if charged else 0.0,
                          charged=charged, cached=cached, latency_s=self._clock() - t0,
-                         attempts=attempts)
+                         attempts=attempts, request=request, response=response)
         with self._state_lock:
             self._records.append(rec)
         if self.on_call is not None:
