@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) bench/memory.py
 	$(PY) bench/local_model.py
 	$(PY) bench/alignment.py --data $(DATA)
+	$(PY) bench/trace_cli.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info

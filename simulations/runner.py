@@ -390,5 +390,5 @@ def run(
     _write_json(run_dir / "manifest.json", manifest, redactor)
     build_index(run_dir)  # for `recarena trace`; rebuilt on demand if ever missing
     if status == "failed":
-        raise RunError(f"run failed: {reason} (partial trace kept in {run_dir})")
+        raise RunError(redactor.text(f"run failed: {reason} (partial trace kept in {run_dir})"))
     return RunResult(run_dir, metrics, status, events, llm_summary)

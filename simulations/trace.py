@@ -21,6 +21,7 @@ Event types (version 1):
 ``decision``       one per shown item (``watch``/``skip``, rating, inputs) and one per page
                    (``leave``/``next_page``, feeling and whether the model said it)
 ``memory``         reads (short-term, long-term, shared) and writes, reflections
+                   (``memory_id`` of the stored record, ``text``)
 ``plan``           one planner step (planner, step, thoughts, tool calls, observations)
 ``llm_call``       purpose, kind (chat/score), tokens and cost of one model call, under the
                    step that made it; ``key`` (the call's cache key); ``request`` (the

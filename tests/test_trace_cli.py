@@ -167,6 +167,16 @@ def test_index_is_rebuilt_when_the_trace_changes_and_for_old_runs(util_run: Path
         assert ix.end.events == n + 1 and ix.end.last_type == "note"
 
 
+def test_a_line_cut_inside_a_multibyte_character(tmp_path: Path) -> None:
+    good = json.dumps({"type": "run_start", "id": "run", "seq": 0})
+    cut = json.dumps({"type": "utterance", "id": "x", "text": "café"}, ensure_ascii=False)
+    # The crash came inside "é" (two bytes in UTF-8).
+    (tmp_path / "trace.jsonl").write_bytes((good + "\n").encode() + cut.encode()[:-3])
+    with open_index(tmp_path) as ix:
+        assert ix.end.events == 1 and ix.end.cut_line == 2 and not ix.end.complete
+        assert "cut off mid-write at line 2" in (ix.end.describe() or "")
+
+
 def test_corrupt_middle_line_is_an_input_error(util_run: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad"
@@ -200,6 +210,21 @@ def test_summary_text_and_json(util_run: Path, capsys: pytest.CaptureFixture[str
     code, out, _ = _cli(capsys, "summary", str(util_run))
     assert code == 0
     assert "metrics per round" in out and "pop r2" in out and "decision failures: none" in out
+
+
+def test_summary_does_not_trust_an_edited_summary_json(util_run: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from simulations.metrics import compute_metrics
+
+    copy = tmp_path / "copy"
+    shutil.copytree(util_run, copy)
+    summary = json.loads((copy / "summary.json").read_text())
+    assert _json(capsys, "summary", str(copy))["metrics"]["source"].startswith("summary.json")
+    summary["metrics"]["arms"]["pop"]["overall"]["watch_rate"] = 0.999
+    (copy / "summary.json").write_text(json.dumps(summary))
+    m = _json(capsys, "summary", str(copy))["metrics"]
+    assert m.pop("source") == "computed from the trace"
+    assert m["arms"]["pop"] == compute_metrics(read_trace(copy))["arms"]["pop"]
 
 
 def test_summary_counts_llm_calls_and_failures(llm_run: tuple[Path, FakeChatModel],
@@ -522,3 +547,24 @@ def test_index_built_from_an_unredacted_old_trace_still_exports_masked(
     out = tmp_path / "d.csv"
     assert main(["trace", "export", str(old), "--table", "decisions", "--out", str(out)]) == 0
     assert PLANTED not in out.read_text() and "key ***" in out.read_text()
+
+
+def test_long_output_is_paged_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+    from rich.pager import SystemPager
+
+    from simulations.inspection.render import print_paged
+
+    paged: list[str] = []
+    monkeypatch.setattr(SystemPager, "show", lambda self, content: paged.append(content))
+    lines = [f"line {k}" for k in range(30)]
+    tty = Console(file=io.StringIO(), force_terminal=True, height=10, width=80, highlight=False)
+    print_paged(tty, lines)
+    assert len(paged) == 1 and "line 29" in paged[0]
+    print_paged(tty, lines[:3])  # fits on the screen
+    print_paged(tty, lines, pager=False)  # --no-pager
+    pipe = Console(file=io.StringIO(), height=10, width=80, highlight=False)
+    print_paged(pipe, lines)
+    assert len(paged) == 1 and "line 29" in pipe.file.getvalue()  # type: ignore[attr-defined]

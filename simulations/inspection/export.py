@@ -40,6 +40,9 @@ FORMATS = ("csv", "parquet")
 _TEXT = ("reason", "feeling", "feedback", "said", "system", "prompt", "response",
          "interview_reason")
 Row = dict[str, Any]
+# Columns holding lists (CSV: a|b). Every other column holds a scalar or None.
+_LISTS = frozenset({"genres", "items", "titles", "liked_genres", "disliked_genres",
+                    "options"})
 
 
 def _step(id_: str) -> str:
@@ -51,6 +54,11 @@ def _item_cols(ix: TraceIndex, iid: Any) -> Row:
     it = ix.item(iid) if iid is not None else None
     return {"item": None if iid is None else str(iid), "title": it.title if it else None,
             "year": it.year if it else None, "genres": list(it.genres) if it else []}
+
+
+def _step_of_id(id_: str) -> str:
+    # Ids of item decisions are STEP/iITEM: the step is everything before the last '/'.
+    return id_.rsplit("/", 1)[0]
 
 
 def _where(ev: Row) -> Row:
@@ -69,7 +77,7 @@ def _decisions(ix: TraceIndex) -> list[Row]:
             "json_extract(doc, '$.action'), json_extract(doc, '$.rating'), "
             "json_extract(doc, '$.reason') FROM events WHERE type = 'decision' "
             "AND json_type(doc, '$.item') IS NOT NULL ORDER BY line"):
-        base = step_of(id_) or ""
+        base = _step_of_id(id_)
         rows.append({"event_id": id_, "arm": arm, "round": rnd, "user": user, "role": role,
                      "step": base.rsplit("/", 1)[-1], "page": page, "turn": None,
                      "position": pos, **_item_cols(ix, item), "action": action,
@@ -214,15 +222,6 @@ def _columns(rows: Sequence[Row], table: str) -> list[str]:
             "llm_calls": ["event_id", "arm", "round", "user", "role", "purpose"]}[table]
 
 
-def _csv_cell(v: Any) -> Any:
-    if v is None:
-        return ""
-    if isinstance(v, list):
-        return "|".join(str(x) for x in v)
-    if isinstance(v, dict):
-        return json.dumps(v, ensure_ascii=False)
-    return v
-
 
 def write_table(rows: Sequence[Row], table: str, fmt: str, out: str) -> list[str]:
     """Write ``rows`` as CSV or Parquet to ``out`` (``-``: CSV to stdout); the columns."""
@@ -231,10 +230,14 @@ def write_table(rows: Sequence[Row], table: str, fmt: str, out: str) -> list[str
         with contextlib.ExitStack() as stack:
             f = sys.stdout if out == "-" else stack.enter_context(
                 Path(out).open("w", encoding="utf-8", newline=""))
-            w = csv.writer(f)
+            w = csv.writer(f)  # writes None as an empty field
             w.writerow(cols)
+            lists = [k for k, c in enumerate(cols) if c in _LISTS]
             for r in rows:
-                w.writerow([_csv_cell(r.get(c)) for c in cols])
+                vals = [r.get(c) for c in cols]
+                for k in lists:
+                    vals[k] = "|".join(map(str, vals[k] or ()))
+                w.writerow(vals)
         return cols
     if fmt != "parquet":
         raise ValueError(f"trace export: --format: csv or parquet (got {fmt!r})")

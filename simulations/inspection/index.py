@@ -100,12 +100,12 @@ class TraceEnd:
         """One line saying where an incomplete trace ends; None for a complete one."""
         if self.complete:
             return None
-        last = (f"event seq {self.last_seq} ({self.last_type} {self.last_id}) on line "
-                f"{self.last_line}" if self.events else "no event")
+        last = (f"it ends after event seq {self.last_seq} ({self.last_type} {self.last_id}) "
+                f"on line {self.last_line}" if self.events else "it holds no complete event")
         if self.cut_line is not None:
-            return (f"{self.path}: trace cut off mid-write at line {self.cut_line}; it ends "
-                    f"after {last}; no run_end")
-        return f"{self.path}: trace incomplete (no run_end); it ends after {last}"
+            return (f"{self.path}: trace cut off mid-write at line {self.cut_line}; {last}; "
+                    "no run_end")
+        return f"{self.path}: trace incomplete (no run_end); {last}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"complete": self.complete, "events": self.events, "last_line": self.last_line,
@@ -266,14 +266,16 @@ def open_index(run: str | Path) -> TraceIndex:
     """
     trace = trace_path(run)
     index = trace.parent / INDEX_FILENAME
-    if not _fresh(index, trace):
-        try:
+    if _fresh(index, trace):
+        return TraceIndex(index, trace)
+    if os.access(trace.parent, os.W_OK):
+        with contextlib.suppress(PermissionError, sqlite3.OperationalError):
             build_index(trace, index)
-        except PermissionError:
-            tag = hashlib.sha256(str(trace.resolve()).encode()).hexdigest()[:16]
-            index = Path(tempfile.gettempdir()) / f"recarena-{tag}-{INDEX_FILENAME}"
-            if not _fresh(index, trace):
-                build_index(trace, index)
+            return TraceIndex(index, trace)
+    tag = hashlib.sha256(str(trace.resolve()).encode()).hexdigest()[:16]
+    index = Path(tempfile.gettempdir()) / f"recarena-{tag}-{INDEX_FILENAME}"
+    if not _fresh(index, trace):
+        build_index(trace, index)
     return TraceIndex(index, trace)
 
 

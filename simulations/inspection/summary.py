@@ -19,19 +19,42 @@ _METRIC_TYPES = ("run_start", "page", "decision", "session_end", "interview",
                  "conversation_end", "decision_failure")
 
 
+def _agrees(metrics: Any, ix: TraceIndex) -> bool:
+    """Whether ``summary.json``'s metrics are those of the trace's ``metric`` events."""
+    if not (isinstance(metrics, dict) and isinstance(metrics.get("arms"), dict)):
+        return False
+    seen = 0
+    for ev in ix.iter_docs("type = 'metric'"):
+        arm = metrics["arms"].get(ev.get("arm")) or {}
+        scope = arm.get("overall") if ev.get("round") is None else \
+            (arm.get("rounds") or {}).get(str(ev.get("round")))
+        if not isinstance(scope, dict) or scope.get(ev.get("name")) != ev.get("value"):
+            return False
+        seen += 1
+    return seen > 0
+
+
 def run_metrics(ix: TraceIndex) -> dict[str, Any]:
-    """Metrics of the run: ``summary.json``'s when the trace is complete (the runner
-    computed them from this trace), else computed from the events there are."""
+    """Metrics of the run, overall, per round and per role.
+
+    A complete run's ``summary.json`` holds them (the runner computed them from this
+    trace); they are used when they agree with the trace's own ``metric`` events, else
+    (a cut-off trace, an edited summary) they are computed from the events there are.
+    ``source`` says which.
+    """
     summary = ix.run_dir / "summary.json"
-    metrics = None
+    metrics: Any = None
     if ix.end.complete and summary.is_file():
         with contextlib.suppress(ValueError):
             metrics = json.loads(summary.read_text(encoding="utf-8")).get("metrics")
-    if not (isinstance(metrics, dict) and "arms" in metrics):
+    if _agrees(metrics, ix):
+        metrics["source"] = "summary.json, checked against the trace's metric events"
+    else:
         from simulations.metrics import compute_metrics
 
         marks = ", ".join("?" * len(_METRIC_TYPES))
         metrics = compute_metrics(ix.iter_docs(f"type IN ({marks})", _METRIC_TYPES))
+        metrics["source"] = "computed from the trace"
     # Arms in the order they ran (summary.json sorts its keys).
     order = [a for (a,) in ix.rows("SELECT arm FROM events WHERE type = 'round_start' "
                                    "GROUP BY arm ORDER BY MIN(line)")]
@@ -123,7 +146,7 @@ def summarise(ix: TraceIndex) -> dict[str, Any]:
         arms.setdefault(str(ev.get("arm")), []).append(str(ev.get("recommender")))
     end = ix.first("run_end") if ix.end.status is not None else None
     return {
-        "run_dir": str(ix.run_dir),
+        "run_dir": str(ix.run_dir), "scenario": start.get("scenario"), "seed": start.get("seed"),
         "config": _config_digest(start, manifest),
         "population": pop.get("roles") or {},
         "recommenders": [{**r, "rounds_run": len(arms.get(str(r.get("name")), [])),
@@ -160,6 +183,10 @@ def render_summary(s: dict[str, Any], out: Console) -> list[RenderableType]:
     if s["trace"]["note"]:
         parts.append(f"[yellow]{s['trace']['note']}[/]")
     status = s["status"] + (f" ({s['reason']})" if s["reason"] else "")
+    if not c["scenario"]:
+        parts.append(f"status [bold]{status}[/] — {s['events']:,} events; no run_start "
+                     "event, so no configuration or metrics")
+        return parts
     parts.append(f"[bold]{c['scenario']}[/] seed {c['seed']} — status [bold]{status}[/]"
                  + (f" in {s['elapsed_s']:.1f} s" if s["elapsed_s"] else "")
                  + f" — {s['events']:,} events")
@@ -198,6 +225,7 @@ def render_summary(s: dict[str, Any], out: Console) -> list[RenderableType]:
     if overall:
         parts.append(_metric_table("metrics (overall, and per role)", labels, overall))
         parts.append(_metric_table("metrics per round", labels, rounds))
+        parts.append(f"[dim]metrics: {m.get('source', '')}[/]")
     else:
         parts.append("no metrics: no sessions in the trace")
     llm = s["llm"]
