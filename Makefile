@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) bench/alignment.py --data $(DATA)
 	$(PY) bench/new_items.py --data $(DATA)
 	$(PY) bench/graph_overhead.py
+	$(PY) bench/trace_cli.py --data $(DATA)
 
 # Install time and size of the core and the full install (fresh venvs; needs the network).
 bench-install: $(STAMP)

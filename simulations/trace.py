@@ -2,8 +2,13 @@
 
 Every event carries ``v`` (schema version), ``seq`` (its position), ``id`` (a stable path
 ``ARM/rROUND/uUSER/STEP[/...]`` such as ``ease/r1/u42/p2/i17`` or ``pop/r1/u7/t3/verdict``),
-``type`` and ``ts`` (wall clock, the only field that
-differs between two runs of the same scenario and seed).
+``type`` and ``ts``. Wall-clock fields (``ts``, ``elapsed_s``) and an LLM call's
+``volatile`` block (cache hit, latency, attempts: a replay answers everything from the
+cache) are the only fields that differ between two runs of the same scenario and seed,
+or between a recording and its replay; ``strip_volatile`` removes them.
+
+Every line is passed through a :class:`simulations.redact.Redactor` before it is written,
+so API keys and other secrets never reach the file.
 
 Event types (version 1):
 
@@ -16,8 +21,13 @@ Event types (version 1):
 ``decision``       one per shown item (``watch``/``skip``, rating, inputs) and one per page
                    (``leave``/``next_page``, feeling and whether the model said it)
 ``memory``         reads (short-term, long-term, shared) and writes, reflections
+                   (``memory_id`` of the stored record, ``text``)
 ``plan``           one planner step (planner, step, thoughts, tool calls, observations)
-``llm_call``       purpose, tokens and cost of one model call, under the step that made it
+``llm_call``       purpose, kind (chat/score), tokens and cost of one model call, under the
+                   step that made it; ``key`` (the call's cache key); ``request`` (the
+                   rendered messages, or prompt and options) and ``response`` (raw text
+                   or log-probabilities) unless ``output.keep_prompts`` is false;
+                   ``volatile``: ``cached``, ``latency_s``, ``attempts``
 ``interview``      satisfaction 1-10 and why, after the user leaves
 ``session_end``    arm, round, user, pages seen, whether they left early
 ``conversation_*`` ``conversation_start`` (the hidden target), ``utterance``,
@@ -38,17 +48,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["TRACE_VERSION", "TraceReadResult", "TraceWriter", "read_trace", "strip_volatile"]
+from simulations.redact import Redactor
+
+__all__ = ["TRACE_VERSION", "VOLATILE_FIELDS", "TraceReadResult", "TraceWriter", "read_trace",
+           "strip_volatile"]
 
 TRACE_VERSION = 1
-VOLATILE_FIELDS = ("ts", "elapsed_s")
+VOLATILE_FIELDS = ("ts", "elapsed_s", "volatile")
 
 
 class TraceWriter:
-    """Appends events to a new JSONL file; refuses to overwrite an existing one."""
+    """Appends events to a new JSONL file; refuses to overwrite an existing one.
 
-    def __init__(self, path: str | Path) -> None:
+    ``redactor`` masks secrets in every line (default: the secrets of the environment).
+    """
+
+    def __init__(self, path: str | Path, redactor: Redactor | None = None) -> None:
         self.path = Path(path)
+        self._redact = (redactor or Redactor.from_environment()).text
         self._f: IO[str] = self.path.open("x", encoding="utf-8")
         self._seq = 0
 
@@ -56,7 +73,8 @@ class TraceWriter:
         event = {"v": TRACE_VERSION, "seq": self._seq, "id": id_, "type": type_,
                  "ts": round(time.time(), 3), **fields}
         self._seq += 1
-        self._f.write(json.dumps(event, sort_keys=True, separators=(",", ":")) + "\n")
+        line = json.dumps(event, sort_keys=True, separators=(",", ":"))
+        self._f.write(self._redact(line) + "\n")
 
     def flush(self) -> None:
         """Push buffered events to the OS so a crash leaves a readable prefix."""

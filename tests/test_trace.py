@@ -48,3 +48,9 @@ def test_reader_rejects_corrupt_middle_line(tmp_path: Path) -> None:
 
 def test_strip_volatile() -> None:
     assert strip_volatile({"ts": 1.0, "elapsed_s": 2.0, "type": "x"}) == {"type": "x"}
+
+
+def test_strip_volatile_drops_llm_timing() -> None:
+    ev = {"type": "llm_call", "input_tokens": 3,
+          "volatile": {"cached": True, "latency_s": 0.1, "attempts": 0}}
+    assert strip_volatile(ev) == {"type": "llm_call", "input_tokens": 3}

@@ -479,7 +479,8 @@ class LLMClient:
         rec = CallRecord(agent=agent, purpose=purpose, kind=call.kind, key=call.key,
                          input_tokens=n_in, output_tokens=n_out, cost_usd=cost,
                          charged=charged, cached=cached, latency_s=self._clock() - t0,
-                         attempts=attempts)
+                         attempts=attempts, request=call.request,
+                         response=call.stored(value))
         with self._state_lock:
             self._records.append(rec)
         if self.on_call is not None:

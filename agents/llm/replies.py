@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from agents.llm.cache import CallKind
 
@@ -66,3 +68,5 @@ class CallRecord:
     cached: bool
     latency_s: float
     attempts: int
+    request: Mapping[str, Any] | None = None  # {"messages": [[role, text]...]} or prompt+options
+    response: Mapping[str, Any] | None = None  # {"text": ...} or {"logprobs": [...]}

@@ -1,0 +1,197 @@
+"""Terminal rendering shared by the trace views: consoles, paging, one-line event texts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.console import Console, RenderableType
+from rich.markup import escape
+
+__all__ = ["clip", "console", "describe", "fmt", "print_paged", "referenced_items", "short_id",
+           "step_of"]
+
+
+def console() -> Console:
+    # Off a terminal rich assumes 80 columns, too narrow for the tables.
+    c = Console(highlight=False, soft_wrap=False)
+    return c if c.is_terminal else Console(highlight=False, soft_wrap=False, width=120)
+
+
+def print_paged(out: Console, parts: Sequence[RenderableType], pager: bool = True) -> None:
+    """Print ``parts``, through the pager when on a terminal and longer than the screen."""
+    if pager and out.is_terminal:
+        with out.capture() as cap:
+            for p in parts:
+                out.print(p)
+        if cap.get().count("\n") > out.height:
+            with out.pager(styles=True):
+                for p in parts:
+                    out.print(p)
+            return
+    for p in parts:
+        out.print(p)
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def clip(text: Any, n: int = 160) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def step_of(id_: str) -> str | None:
+    """``ARM/rR/uU/STEP`` of an agent event id, else None."""
+    parts = id_.split("/")
+    if len(parts) >= 4 and parts[1].startswith("r") and parts[2].startswith("u"):
+        return "/".join(parts[:4])
+    return None
+
+
+def short_id(id_: str) -> str:
+    """The part of an id below its step (``i23``, ``llm0``), or the id itself."""
+    base = step_of(id_)
+    return id_[len(base) + 1:] if base and id_ != base else id_
+
+
+def referenced_items(ev: dict[str, Any]) -> list[str]:
+    """Ids of the items an event mentions (shown, decided on, recalled, loved...)."""
+    items = ev.get("items")
+    out = [str(i) for i in items if isinstance(i, str | int)] if isinstance(items, list) else []
+    out += [str(ev[k]) for k in ("item", "accept", "target") if isinstance(ev.get(k), str | int)]
+    if ev.get("type") == "memory" and ev.get("kind") == "short_term":
+        out += [str(r).partition(":")[2] for r in ev.get("recalled", [])]
+    if ev.get("type") == "memory" and ev.get("kind") == "long_term":
+        out += [str(r).rsplit("/", 1)[-1] for r in ev.get("recalled", [])
+                if "/reflection/" not in str(r)]
+    if ev.get("type") == "profile":
+        tastes = ev.get("tastes") or {}
+        out += [str(i) for i in tastes.get("liked_items", []) + tastes.get("disliked_items", [])]
+    return out
+
+
+def _memory_about(memory_id: str, title: Callable[[Any], str]) -> str:
+    # Factual memory ids end with the item they are about (ARM/USER/rR/STEP/ITEM);
+    # reflections are USER/reflection/STEP.
+    if "/reflection/" in memory_id:
+        return f"a reflection ({memory_id})"
+    last = memory_id.rsplit("/", 1)[-1]
+    return "something it said" if last == "said" else title(last)
+
+
+_STD = {"v", "seq", "id", "type", "ts", "arm", "round", "user", "role", "page", "turn"}
+
+
+def _rest(ev: dict[str, Any], skip: Sequence[str] = ()) -> str:
+    keep = {k: v for k, v in ev.items() if k not in _STD and k not in skip}
+    return clip(", ".join(
+        f"{k}={v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+        for k, v in keep.items()), 200)
+
+
+def describe(ev: dict[str, Any], title: Callable[[Any], str], markup: bool = True) -> str:
+    """One line saying what an event means, with item titles (rich markup unless not)."""
+    def e(x: Any) -> str:
+        return escape(str(x)) if markup else str(x)
+
+    def b(x: str) -> str:
+        return f"[bold]{x}[/]" if markup else x
+
+    def d(x: str) -> str:
+        return f"[dim]{x}[/]" if markup else x
+
+    t = ev.get("type")
+    if t == "page":
+        names = "; ".join(e(title(i)) for i in ev.get("items", []))
+        return f"page {ev.get('page')} from {e(ev.get('recommender'))}: {names}"
+    if t == "decision":
+        a = ev.get("action")
+        if a in ("watch", "skip"):
+            name = e(title(ev.get("item")))
+            if ev.get("genres"):
+                name += " " + d(e("(" + ", ".join(map(str, ev["genres"])) + ")"))
+            why = f" {d('— ' + e(clip(ev.get('reason', ''), 120)))}" if ev.get("reason") else ""
+            if a == "watch":
+                return f"{b('watched')} {name} ★{ev.get('rating')}{why}"
+            return f"skipped {name}{why}"
+        feel = ev.get("feeling")
+        said = " (model said it)" if ev.get("feeling_source") == "model" else ""
+        what = {"leave": b("left the feed"), "next_page": "went to the next page",
+                "end": "reached the last page"}.get(str(a), e(a))
+        return f"{what}" + (f"; feeling: {e(clip(feel, 100))}{said}" if feel else "")
+    if t == "interview":
+        return (f"{b('interview')}: satisfaction {ev.get('satisfaction')}/10 — "
+                f"{e(clip(ev.get('reason', ''), 200))}")
+    if t == "session_end":
+        left = "left early" if ev.get("left_early") else e(ev.get("reason", ""))
+        return (f"session ended: {ev.get('pages')} pages, {ev.get('shown')} shown, "
+                f"{ev.get('watched')} watched ({left})")
+    if t == "memory":
+        kind, op = ev.get("kind"), ev.get("op")
+        if op == "read" and kind == "short_term":
+            rec = []
+            for r in ev.get("recalled", []):
+                act, _, iid = str(r).partition(":")
+                rec.append(f"{act} {title(iid)}" if iid else str(r))
+            return f"recalls (short-term): {e(clip('; '.join(rec), 300))}"
+        if op == "read" and kind == "long_term":
+            return (f"recalls (long-term) for {e(clip(ev.get('query', ''), 80))!r}: "
+                    + e(clip("; ".join(_memory_about(str(r), title)
+                                       for r in ev.get("recalled", [])), 300)))
+        if op == "read" and kind == "shared":
+            return (f"reads shared notes ({e(ev.get('store'))}): "
+                    f"{e(clip('; '.join(map(str, ev.get('recalled', []))), 240))}")
+        if kind == "reflection":
+            return f"{b('reflects')}: {e(clip(ev.get('text', ''), 300))}"
+        if op == "write":
+            return f"remembers {len(ev.get('ids', []))} {e(kind)} memories"
+        return f"memory {e(op)} {e(kind)}: {e(_rest(ev, ('op', 'kind')))}"
+    if t == "plan":
+        return (f"plan {e('[' + str(ev.get('planner')) + ']')} {b(e(ev.get('step')))}: "
+                f"{e(_rest(ev, ('planner', 'step')))}")
+    if t == "llm_call":
+        vol = ev.get("volatile") or {}
+        hit = "cache hit" if vol.get("cached") else "live"
+        return (f"LLM call ({e(ev.get('purpose'))}, {e(ev.get('kind'))}): "
+                f"{ev.get('input_tokens')} tokens in, {ev.get('output_tokens')} out, {hit}"
+                f"{'' if 'request' in ev else ', prompt not kept'}")
+    if t == "decision_failure":
+        return (f"[red]decision failed[/] ({e(ev.get('purpose'))}, {ev.get('attempts')} "
+                f"attempts): {e(clip(ev.get('error', ''), 200))}" if markup else
+                f"decision failed ({ev.get('purpose')}, {ev.get('attempts')} attempts): "
+                f"{clip(ev.get('error', ''), 200)}")
+    if t == "conversation_start":
+        return f"conversation starts; hidden target: {e(title(ev.get('target')))}"
+    if t == "utterance":
+        return f"{b('says')}: “{e(clip(ev.get('text', ''), 300))}”"
+    if t == "recommendation":
+        names = "; ".join(e(title(i)) for i in ev.get("items", []))
+        return f"turn {ev.get('turn')}: {e(ev.get('recommender'))} suggests {names}"
+    if t == "verdict":
+        if ev.get("accept") is not None:
+            return f"{b('accepts')} {e(title(ev.get('accept')))}"
+        if ev.get("give_up"):
+            return f"{b('gives up')}: {e(clip(ev.get('feedback', ''), 200))}"
+        return f"rejects: {e(clip(ev.get('feedback', ''), 200))}"
+    if t == "conversation_end":
+        return (f"conversation ended: {'success' if ev.get('success') else 'no success'} "
+                f"({e(ev.get('reason'))}) after {ev.get('turns')} turns")
+    if t == "profile":
+        tr = ev.get("traits", {})
+        return (f"profile: role {e(ev.get('role'))}, activity {tr.get('activity')}, "
+                f"conformity {tr.get('conformity')}, diversity {tr.get('diversity')}")
+    if t == "metric":
+        where = f"round {ev.get('round')}" if ev.get("round") is not None else "overall"
+        return f"{e(ev.get('arm'))} {where}: {e(ev.get('name'))} = {fmt(ev.get('value'))}"
+    if t == "run_end":
+        return f"run ended: {e(ev.get('status'))} {e(ev.get('reason') or '')}"
+    return e(_rest(ev))
