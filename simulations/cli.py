@@ -354,7 +354,7 @@ def build_parser() -> _Parser:
                    "export")
     t = tr.add_subparsers(dest="trace_command", required=True, parser_class=_Parser,
                           metavar="COMMAND")
-    add_trace_commands(t)
+    add_trace_commands(lambda name, help: tr.command(t, name, help))
     return p
 
 

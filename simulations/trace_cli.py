@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,37 +130,41 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
-def add_trace_commands(sub: Any) -> None:
-    """Add the ``trace`` subcommands to ``sub`` (the ``trace`` parser's subparsers)."""
+RUN_HELP = "a run folder (or its trace.jsonl)"
+
+
+def add_trace_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add the ``trace`` subcommands through ``command(name, help)``, which adds one
+    subcommand to the ``trace`` parser and returns its parser."""
     def common(p: argparse.ArgumentParser, pager: bool = True) -> None:
         p.add_argument("--json", action="store_true", help="print JSON instead")
         if pager:
             p.add_argument("--no-pager", action="store_true",
                            help="never page long output on a terminal")
 
-    s = sub.add_parser("summary", help="config, population, metrics per round and role, LLM "
+    s = command("summary", "config, population, metrics per round and role, LLM "
                        "usage, failures, stop reason")
-    s.add_argument("run_dir")
+    s.add_argument("run_dir", metavar="RUN", help=RUN_HELP)
     common(s, pager=False)
     s.set_defaults(fn=cmd_summary)
 
-    ag = sub.add_parser("agent", help="one agent's story: profile, pages or turns with "
+    ag = command("agent", "one agent's story: profile, pages or turns with "
                         "titles, memories, plans, model calls, exit, interview")
-    ag.add_argument("run_dir")
+    ag.add_argument("run_dir", metavar="RUN", help=RUN_HELP)
     ag.add_argument("agent_id", help="the user id (42 or u42)")
     common(ag)
     ag.set_defaults(fn=cmd_agent)
 
-    st = sub.add_parser("step", help="one decision in full: rendered prompt, raw output, "
+    st = command("step", "one decision in full: rendered prompt, raw output, "
                         "parsed result, tokens, latency, cache hit")
-    st.add_argument("run_dir")
+    st.add_argument("run_dir", metavar="RUN", help=RUN_HELP)
     st.add_argument("event_id", help="an event id, e.g. ease/r1/u42/p2 or ease/r1/u42/p2/llm0")
     common(st)
     st.set_defaults(fn=cmd_step)
 
-    se = sub.add_parser("search", help="events by text (or item title), type, agent, item "
+    se = command("search", "events by text (or item title), type, agent, item "
                         "and field values")
-    se.add_argument("run_dir")
+    se.add_argument("run_dir", metavar="RUN", help=RUN_HELP)
     se.add_argument("query", nargs="?", help="text in the event or in an item's title")
     se.add_argument("--type", action="append", metavar="TYPE",
                     help="event type (repeatable): decision, page, llm_call, ...")
@@ -172,20 +177,22 @@ def add_trace_commands(sub: Any) -> None:
     common(se)
     se.set_defaults(fn=cmd_search)
 
-    di = sub.add_parser("diff", help="config, metric and per-agent decision differences of "
+    di = command("diff", "config, metric and per-agent decision differences of "
                         "two runs of the same users")
-    di.add_argument("run_a")
-    di.add_argument("run_b")
+    di.add_argument("run_a", metavar="RUN_A", help="the first run folder")
+    di.add_argument("run_b", metavar="RUN_B", help="the second run folder (same users)")
     di.add_argument("--limit", type=int, default=20, help="agents listed (default 20)")
     common(di)
     di.set_defaults(fn=cmd_diff)
 
-    ex = sub.add_parser("export", help="tidy tables (decisions, pages, agents, llm_calls) "
+    ex = command("export", "tidy tables (decisions, pages, agents, llm_calls) "
                         "as CSV or Parquet, with titles and genres")
-    ex.add_argument("run_dir")
+    ex.add_argument("run_dir", metavar="RUN", help=RUN_HELP)
     ex.add_argument("--table", required=True,
-                    choices=["decisions", "pages", "agents", "llm_calls"])
-    ex.add_argument("--format", default="csv", choices=["csv", "parquet"])
+                    choices=["decisions", "pages", "agents", "llm_calls"],
+                    help="which table")
+    ex.add_argument("--format", default="csv", choices=["csv", "parquet"],
+                    help="file format (parquet needs pyarrow: the 'parquet' extra)")
     ex.add_argument("--out", "-o", help="file to write (default RUN/exports/TABLE.FORMAT; "
                     "'-': CSV to stdout)")
     ex.add_argument("--json", action="store_true", help="print what was written as JSON")
