@@ -204,7 +204,8 @@ def _decide(g: AgentGroup, state: AgentState, obs: Observation) -> Action:
                                   inputs=x.inputs) for x in d.items],
                 leave=d.leave, feeling=d.feeling,
                 feeling_source="model" if d.inputs.get("feeling_source") == "model"
-                else "computed", inputs=d.inputs)
+                else "computed",
+                inputs={k: v for k, v in d.inputs.items() if k != "feeling_source"})
         if isinstance(obs, InterviewRequest):
             a = g.brain.interview(SessionSummary(
                 profile=prof, round=obs.round, pages=obs.pages, shown=obs.shown,

@@ -54,6 +54,10 @@ def assign_roles(users: Sequence[int], roles: Sequence[LoadedRole], seed: int) -
         order = sorted(range(len(roles)), key=lambda k: (-(exact[k] - counts[k]), k))
         for k in order[: n - sum(counts)]:
             counts[k] += 1
+    empty = [r.config.name for r, c in zip(roles, counts, strict=True) if c == 0]
+    if empty:
+        raise ValueError(f"population.roles: role {empty[0]!r} gets none of the {n} users; "
+                         "raise its share or the population size")
     perm = np.random.default_rng(np.random.SeedSequence([seed, 17])).permutation(n)
     out: dict[int, str] = {}
     start = 0

@@ -71,7 +71,9 @@ class LoadedScenario:
     def resolved_config(self) -> dict[str, Any]:
         """The full config with defaults filled in and the roles inlined (for traces)."""
         cfg = self.scenario.model_dump(mode="json")
-        cfg["population"]["role"] = self.role.model_dump(mode="json")
+        # A mix lists its roles below; one role is also the population's role.
+        cfg["population"]["role"] = (self.role.model_dump(mode="json")
+                                     if len(self.roles) == 1 else None)
         cfg["population"]["roles"] = [
             {"role": r.config.model_dump(mode="json"), "share": r.share, "count": r.count}
             for r in self.roles]

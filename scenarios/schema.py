@@ -344,6 +344,13 @@ class PromptTemplates(_Frozen):
         except ValueError as e:
             raise ValueError(f"bad template: {e}") from None
         allowed = TEMPLATE_VARIABLES[str(info.field_name)]
+        fields = [f for _, f, _, _ in string.Formatter().parse(v) if f]
+        access = sorted({f for f in fields if "." in f or "[" in f})
+        if access:
+            # {items.upper} would send a bound method's repr (with a memory address) to the
+            # model: the prompt, and so the replay key, would change from run to run.
+            raise ValueError(f"{{{access[0]}}}: attribute and index access are not allowed "
+                             "in templates; use the variable itself")
         unknown = sorted(names - set(allowed))
         if unknown:
             raise ValueError(f"variable(s) {', '.join(unknown)} not available in this "
@@ -519,15 +526,18 @@ class PopulationConfig(_Frozen):
         description="A role file (relative to the scenario file) or an inline role; "
         "default: the shipped utility_user role.",
     )
-    roles: list[RoleShare] = Field(
-        default_factory=list,
-        description="A mixed population (replaces role): every entry has a share (shares "
-        "sum to 1) or a count (counts sum to the population size).")
+    roles: list[RoleShare] | None = Field(
+        None, min_length=1,
+        description="A mixed population (instead of role): every entry has a share (shares "
+        "sum to 1) or a count (counts sum to the population size, which they set when size "
+        "is left out).")
 
     @model_validator(mode="after")
     def _shares(self) -> PopulationConfig:
         if not self.roles:
             return self
+        if self.role is not None:
+            raise ValueError("give role (one role) or roles (a mix), not both")
         shares = [r.share for r in self.roles if r.share is not None]
         counts = [r.count for r in self.roles if r.count is not None]
         if shares and counts:
@@ -751,6 +761,11 @@ def scenario_problems(scn: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
     for i, r in enumerate(scn.recommenders):
         if names.index(r.name) != i:
             problems.append((("recommenders", i, "name"), f"duplicate recommender name {r.name!r}"))
+    if scn.environment.kind == "conversation":
+        for i, r in enumerate(scn.recommenders):
+            if r.retrain:
+                problems.append((("recommenders", i, "retrain"), "the conversation "
+                                 "environment has no watches to retrain on; drop retrain"))
     known = ENVIRONMENT_METRICS[scn.environment.kind]
     for i, m in enumerate(scn.metrics or ()):
         if m not in known:

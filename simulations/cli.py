@@ -115,10 +115,19 @@ def cmd_run(a: argparse.Namespace) -> int:
         if result.llm:
             out.print(llm_line(result.llm, result.metrics))
         out.print(f"run folder: {result.run_dir}  ({result.events} events)")
+    failures = sum(m.get("decision_failures", 0) for m in result.metrics["arms"].values())
+    if failures:
+        _err().print(f"warning: {failures} LLM decisions failed and are left out of the "
+                     "metrics above (their raw answers are decision_failure events in the "
+                     "trace)", style="bold yellow")
     if result.status == "budget_exhausted":
         _err().print(f"stopped at the LLM budget; trace written up to there: {result.run_dir}")
         return EXIT_BUDGET
-    return EXIT_INTERRUPT if result.status == "interrupted" else EXIT_OK
+    if result.status == "interrupted":
+        _err().print(f"interrupted: the run is incomplete; trace written up to there: "
+                     f"{result.run_dir}")
+        return EXIT_INTERRUPT
+    return EXIT_OK
 
 
 def _not_empty(path: Path) -> bool:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from agents.brains.utility import World
 from agents.library import Library
 from agents.llm import BudgetExceededError, LLMError, model_identity
-from agents.population import PopulationFactory
+from agents.population import PopulationFactory, assign_roles
 from agents.profile import UserProfile, build_profiles
 from agents.setup import missing_extra, parse_llm_flag
 from scenarios.loader import LoadedScenario, ScenarioError, line_of
@@ -192,6 +192,9 @@ def prepare(
     profiles = role_profiles[loaded.role.name]
     candidates = np.flatnonzero(np.bincount(history.user, minlength=ds.n_users) > 0)
     size = scn.population.size
+    counts = [r.count for r in scn.population.roles or () if r.count is not None]
+    if size is None and counts:
+        size = sum(counts)  # a mix given by counts sets the population size
     if size is not None and size > len(candidates):
         _too_many_users(loaded, size, len(candidates), from_flag=users is not None)
     if size is None or size >= len(candidates):
@@ -201,6 +204,12 @@ def prepare(
     else:
         prng = np.random.default_rng(np.random.SeedSequence([scn.seed, 13]))
         population = sorted(prng.choice(candidates, size=size, replace=False).tolist())
+    try:  # a role left without users is a scenario error, found before any work
+        assign_roles([int(u) for u in population], loaded.roles, scn.seed)
+    except ValueError as e:
+        loc = ("population", "roles")
+        raise ScenarioError(loaded.path, line_of(loaded.path, loc), "population.roles",
+                            str(e).removeprefix("population.roles: ")) from None
     return Prepared(scn, loaded, ds, history, future, world, profiles,
                     [int(u) for u in population], withheld, llm_cfg, role_profiles)
 
@@ -389,7 +398,9 @@ def run(
         metrics = compute_metrics(so_far)
         if status == "completed" and clients:
             failed = sum(1 for e in so_far if e["type"] == "decision_failure")
-            answered = ("decision", "interview", "utterance", "verdict")
+            # The run's real decisions are pages and turns: interviews and opening requests
+            # that succeeded do not make a run whose every choice failed a measurement.
+            answered = ("decision", "verdict")
             if failed and not any(e["type"] in answered for e in so_far):
                 status, reason = "failed", (f"every LLM decision failed ({failed} decision "
                                             "failures; their raw answers are in the trace)")

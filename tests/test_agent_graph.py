@@ -223,3 +223,39 @@ def test_feed_metrics_unchanged_by_the_port(tmp_path: Path) -> None:
         assert summary["arms"][arm]["overall"] == m["overall"], arm
         assert summary["arms"][arm]["rounds"] == m["rounds"], arm
     assert {e["type"] for e in events} >= {"page", "decision", "interview", "plan"}
+
+
+def _pop_error(population: dict[str, Any]) -> str:
+    from pydantic import ValidationError
+
+    try:
+        Scenario.model_validate({"name": "x", "recommenders": [{"name": "p", "model": "pop"}],
+                                 "population": population})
+    except ValidationError as e:
+        return str(e)
+    return ""
+
+
+def test_mixed_population_inputs_that_cannot_mean_anything_are_errors(tmp_path: Path) -> None:
+    both = _pop_error({"role": "a.yaml", "roles": [{"role": "b.yaml", "share": 1.0}]})
+    assert "not both" in both
+    assert "at least 1 item" in _pop_error({"roles": []})
+    # A share too small for the population leaves a role empty: an error at prepare time.
+    scn = _scenario(tmp_path, [{"role": {"kind": "role", "name": "a"}, "share": 0.9},
+                               {"role": {"kind": "role", "name": "b"}, "share": 0.1}],
+                    users=3, llm=False)
+    from scenarios.loader import ScenarioError
+
+    with pytest.raises(ScenarioError, match="role 'b' gets none of the 3 users"):
+        prepare(load_scenario(scn))
+
+
+def test_counts_set_the_population_size(tmp_path: Path) -> None:
+    body = json.loads(_scenario(tmp_path, [{"role": {"kind": "role", "name": "a"}, "count": 2},
+                                           {"role": {"kind": "role", "name": "b"}, "count": 3}],
+                                llm=False).read_text())
+    del body["population"]["size"]
+    p = tmp_path / "counts.yaml"
+    p.write_text(json.dumps(body))
+    prep = prepare(load_scenario(p))
+    assert len(prep.population) == 5

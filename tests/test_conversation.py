@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from agents.llm import FakeChatModel
 from scenarios.loader import LoadedScenario, load_scenario
@@ -156,3 +157,27 @@ def test_local_model_converses_for_one_user(tmp_path: Path) -> None:
     verdicts = [e for e in events if e["type"] == "verdict"]
     assert verdicts and all(len(v["inputs"]["margins"]) == 3 for v in verdicts)
     assert [e for e in events if e["type"] == "conversation_end"]
+
+
+def test_conversation_switches_recommender_and_rejects_retrain(tmp_path: Path) -> None:
+    from scenarios.loader import ScenarioError
+    from scenarios.schema import SwitchRecommenderEvent
+
+    loaded = _loaded()
+    scn = loaded.scenario.model_copy(update={
+        "environment": loaded.scenario.environment.model_copy(update={"rounds": 2}),
+        "events": [SwitchRecommenderEvent(action="switch_recommender", at_round=2,
+                                          recommender="pop", model="ease")]})
+    run(prepare(dataclasses.replace(loaded, scenario=scn), users=10), tmp_path / "run")
+    events = list(read_trace(tmp_path / "run"))
+    starts = {(e["arm"], e["round"]): e["recommender"] for e in events
+              if e["type"] == "round_start"}
+    assert starts[("pop", 1)] == "conversational(pop)"
+    assert starts[("pop", 2)] == "conversational(ease)"
+    assert any(e["type"] == "event" and e["action"] == "switch_recommender" for e in events)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "scenarios/conversation.yaml").read_text().replace(
+        "{name: ease, model: ease, params: {l2: 100.0}}",
+        "{name: ease, model: ease, params: {l2: 100.0}, retrain: true}"))
+    with pytest.raises(ScenarioError, match="no watches to retrain on"):
+        load_scenario(bad)

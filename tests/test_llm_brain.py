@@ -419,3 +419,19 @@ def test_llm_role_without_llm_block_is_a_clear_error(tmp_path: Path) -> None:
         update={"llm": None}))
     with pytest.raises(RunError, match="--llm local"):
         prepare(loaded, users=2)
+
+
+def test_a_run_whose_pages_all_failed_fails_even_if_interviews_answered(
+        tmp_path: Path) -> None:
+    loaded = _llm_scenario(tmp_path)
+
+    def answer(t: Transcript) -> str:  # interviews fine, every page unreadable
+        if "How satisfied" in t[-1][1]:
+            return json.dumps({"satisfaction": 5, "reason": "ok"})
+        return "no JSON here"
+
+    with pytest.raises(RunError, match="every LLM decision failed"):
+        run(prepare(loaded, users=2), tmp_path / "a", chat_model=FakeChatModel(responses=answer))
+    events = read_trace(tmp_path / "a")
+    assert any(e["type"] == "interview" for e in events)
+    assert events[-1]["status"] == "failed"

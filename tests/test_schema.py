@@ -505,3 +505,11 @@ def test_copied_scenario_folder_validates(repo: Path, tmp_path: Path) -> None:
     loaded = load_scenario(tmp_path / "scenarios" / "quickstart.yaml")
     assert isinstance(loaded, LoadedScenario)
     assert loaded.role_path == (tmp_path / "scenarios" / "roles" / "utility_user.yaml").resolve()
+
+
+def test_attribute_and_index_access_in_templates_is_rejected(tmp_path: Path) -> None:
+    p = tmp_path / "r.yaml"
+    p.write_text("kind: role\nname: x\nbrain:\n  kind: llm\n  prompts:\n"
+                 "    page: '{items.upper} {item_ids[0]}'\n")
+    with pytest.raises(ScenarioError, match=r"attribute and index access are not allowed"):
+        load_role(p)

@@ -25,6 +25,7 @@ from agents.observations import (
     Utterance,
     Verdict,
 )
+from scenarios.schema import SwitchRecommenderEvent
 from simulations.environments.base import EnvSetup, register
 from tools.recommenders.conversational import ConversationalRanker
 
@@ -82,6 +83,13 @@ class ConversationEnvironment:
             self.withheld -= released
             trace.emit("event", f"{self.arm}/r{round_}/add_items", arm=self.arm, round=round_,
                        action="add_items", items=sorted(self.cat.item_ids[i] for i in released))
+        for ev in s.scenario.events:
+            if (isinstance(ev, SwitchRecommenderEvent) and ev.at_round == round_
+                    and ev.recommender == self.arm):
+                self.ranker.base = s.fit(ev, s.history, frozenset())
+                trace.emit("event", f"{self.arm}/r{round_}/switch_recommender", arm=self.arm,
+                           round=round_, action="switch_recommender", model=ev.model,
+                           params=ev.params)
         trace.emit("round_start", f"{self.arm}/r{round_}", arm=self.arm, round=round_,
                    recommender=self.ranker.name, users=len(s.users), environment="conversation")
         self.convs = {}

@@ -2,7 +2,8 @@
 
 What the user said so far is read for genres ("a comedy"), decades ("from the 90s"),
 titles of other movies ("something like Heat") and other words that occur in titles;
-each item's score is the base model's (standardised per user) plus weighted matches.
+each item's score is the base model's percentile rank for the user (0..1) plus weighted
+matches, so what the user said decides first and the model orders items within a match.
 No language model: the baseline that LLM conversational recommenders must beat.
 """
 
@@ -88,8 +89,11 @@ class ConversationalRanker:
         s = (base_scores if base_scores is not None
              else self.base.score(np.asarray([user]))[0]).astype(np.float64)
         finite = np.isfinite(s)
-        sd = float(s[finite].std()) or 1.0
-        score = np.where(finite, (s - float(s[finite].mean())) / sd, -np.inf)
+        # The base model's opinion as a percentile rank in [0, 1]: z-scores of heavy-tailed
+        # scores (popularity) reached 5-10 and drowned what the user said.
+        ranks = np.empty(s.size)
+        ranks[np.argsort(s, kind="stable")] = np.arange(s.size)
+        score = np.where(finite, ranks / max(s.size - 1, 1), -np.inf)
         u = self.understand(said)
         if u.genres:
             match = np.array([len(u.genres.intersection(gs)) / len(u.genres)
