@@ -83,11 +83,18 @@ def cmd_run(a: argparse.Namespace) -> int:
     from simulations.runner import prepare, run
 
     loaded = load_scenario(a.scenario, llm_flag=a.llm is not None)
-    uses_llm = loaded.role.brain.kind == "llm"
+    uses_llm = any(r.config.brain.kind == "llm" for r in loaded.roles)
     for flag, value in (("--llm", a.llm), ("--replay", a.replay)):
         if value is not None and not uses_llm:
             raise CliError(f"{flag}: role {loaded.role.name!r} of {a.scenario} uses no LLM "
                            f"(brain: {loaded.role.brain.kind}); drop {flag} or use an llm role")
+    if a.replay is not None:
+        from agents.llm import resolve_cache_path
+
+        cache = resolve_cache_path(a.replay)
+        if not cache.is_file():
+            raise CliError(f"--replay: no LLM cache at {cache} (give a run folder of an LLM "
+                           "run or its llm_cache.sqlite)")
     if a.out and _not_empty(Path(a.out)):
         raise CliError(f"--out: {a.out} exists and is not an empty folder; choose another "
                        "(a run never writes into an earlier run)")
@@ -390,6 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("recarena: interrupted", file=sys.stderr)
         return EXIT_INTERRUPT
+    except BrokenPipeError:  # `recarena schema | head`: the reader left; nothing to say
+        sys.stderr.close()
+        return EXIT_OK
     except SystemExit as e:  # --help
         return int(e.code or 0)
     except Exception as e:

@@ -675,3 +675,12 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout.splitlines() == [f"{QUICKSTART}: ok (scenario)"]
     assert assert_one_line(proc.stderr).startswith(f"{bad}:3: recommenders: ")
+
+
+def test_replay_without_a_cache_is_an_input_error_before_any_work(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    scn = REPO / "scenarios" / "llm_feed.yaml"
+    rc, _, err = cli(capsys, "run", str(scn), "--replay", str(tmp_path / "nothing"),
+                     "--out", str(tmp_path / "out"))
+    assert rc == 2 and err.startswith("--replay: no LLM cache at") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
