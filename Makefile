@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/ml-100k
 TORCH  ?= 2.13.0
 
-.PHONY: run test lint pytest bench clean
+.PHONY: run test lint pytest bench tune clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,13 @@ bench: $(STAMP)
 	$(PY) bench/offline_eval.py --data $(DATA)
 	$(PY) bench/memory.py
 	$(PY) bench/local_model.py
-	$(PY) bench/alignment.py --data $(DATA)
+	$(PY) bench/alignment.py --data $(DATA) --part utility
+	$(PY) bench/alignment.py --data $(DATA) --part llm
+	$(PY) bench/validity.py --data $(DATA)
+
+# Refit the utility brain on tuning users and rewrite scenarios/roles/utility_user.yaml.
+tune: $(STAMP)
+	$(PY) bench/tune_utility.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info

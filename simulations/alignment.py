@@ -367,6 +367,7 @@ def run_alignment(
     negatives: NegativeSampler = "popularity-matched",
     brain: str = "utility",
     llm: str | None = None,
+    llm_threads: int | None = None,
     role: str | Path | None = None,
     ratios: Sequence[int] = (1, 3, 9),
     positives: int = 4,
@@ -386,6 +387,7 @@ def run_alignment(
         brain: ``utility``, ``llm`` (defaults to the ``local`` model) or ``none``
             (baselines only).
         llm: ``--llm`` spec for the llm brain.
+        llm_threads: CPU threads of the local model (1 is fastest on a busy machine).
         role: A role file; default the shipped role for the brain.
         tuning_users: Tuning users the baselines' thresholds are fitted on.
         out: Folder for the LLM cache (record), so the evaluation can be replayed.
@@ -399,6 +401,8 @@ def run_alignment(
     if users < 1 or samples < 1 or tuning_users < 1:
         raise ValueError("eval alignment: --users, --samples and --tuning-users must be "
                          "at least 1")
+    if llm_threads is not None and llm_threads < 1:
+        raise ValueError("eval alignment: --llm-threads must be at least 1")
     if positives < 1 or rating_items < 1:
         raise ValueError("eval alignment: --positives and --rating-items must be at least 1")
     if not ratios or min(ratios) < 1:
@@ -426,6 +430,8 @@ def run_alignment(
     tuning_tasks = make_tasks(setup, tune, negatives, max(ratios), positives, seed)
     client = None
     llm_cfg = parse_llm_flag(llm or "local", None) if brain == "llm" else None
+    if llm_cfg is not None and llm_threads is not None:
+        llm_cfg = llm_cfg.model_copy(update={"n_threads": llm_threads})
     if llm_cfg is not None:
         folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="recarena-align-"))
         folder.mkdir(parents=True, exist_ok=True)

@@ -223,7 +223,8 @@ def cmd_eval_alignment(a: argparse.Namespace) -> int:
     with Progress(console=_err(), disable=a.json) as progress:
         res = run_alignment(
             data, users=a.users, samples=a.samples, seed=a.seed, negatives=a.negatives,
-            brain=a.brain, llm=a.llm, role=a.role, ratios=ratios, positives=a.positives,
+            brain=a.brain, llm=a.llm, llm_threads=a.llm_threads, role=a.role, ratios=ratios,
+            positives=a.positives,
             rating_items=a.rating_items, tuning_users=a.tuning_users, out=a.out,
             replay=a.replay, progress=_progress(progress))
     if a.json:
@@ -394,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--brain", choices=["utility", "llm", "none"], default="utility",
                     help="none: baselines only")
     ea.add_argument("--llm", default=None, help=f"for --brain llm: {LLM_FLAG_HELP}")
+    ea.add_argument("--llm-threads", type=int, default=None,
+                    help="CPU threads of the local model (1 is fastest on a busy machine)")
     ea.add_argument("--role", help="role file (default: the shipped role for the brain)")
     ea.add_argument("--ratios", default="1,3,9", help="m of 1:m, comma-separated")
     ea.add_argument("--positives", type=int, default=4, help="held-out liked items per user")
