@@ -132,8 +132,11 @@ def _reading(parts: dict[str, dict[str, Any]]) -> list[str]:
             f"accuracy {_ci(b['accuracy'])} at 1:1 on {llm['samples']} x "
             f"{llm['users_per_sample']} users, beside EASE's {_m(llm, 'ease', 'auc'):.3f} on "
             "the same users and items. Calibration makes it skip items (recall "
-            f"{_m(llm, 'brain', 'recall'):.2f}) instead of saying yes to all of them; whether "
-            "its margin carries taste signal is what the AUC interval answers.")
+            f"{_m(llm, 'brain', 'recall'):.2f}) instead of saying yes to all of them. "
+            + ("Its AUC interval covers 0.5: no detectable taste signal in the margin of "
+               "a 270M base model; it is plumbing for offline runs, not a user model."
+               if b["auc"]["lo"] <= 0.5 <= b["auc"]["hi"] else
+               "Its AUC interval excludes 0.5: the margin carries some taste signal."))
     out += [
         "- **Not shown**: that simulated users would behave like real users in a feed. "
         "\"Never rated\" is not \"would not watch\" (some negatives are items the user "
