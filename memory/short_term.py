@@ -11,11 +11,22 @@ __all__ = ["ShortTermMemory"]
 class ShortTermMemory:
     """A per-agent window of the ``window`` most recent records (plain JSON-able dicts)."""
 
-    def __init__(self, window: int = 8) -> None:
+    def __init__(self, window: int = 8, lessons: int = 5) -> None:
         if window < 0:
             raise ValueError("window must be >= 0")
         self.window = window
         self._mem: dict[int, deque[dict[str, Any]]] = {}
+        # Lessons (reflective planning) outlive the window: they are few and matter most.
+        self._lessons: dict[int, deque[str]] = {}
+        self._max_lessons = lessons
+
+    def add_lesson(self, agent: int, text: str) -> None:
+        buf = self._lessons.setdefault(agent, deque(maxlen=self._max_lessons))
+        buf.append(text)
+
+    def lessons(self, agent: int) -> tuple[str, ...]:
+        """Newest first."""
+        return tuple(reversed(self._lessons.get(agent, ())))
 
     def add(self, agent: int, record: dict[str, Any]) -> None:
         if self.window == 0:

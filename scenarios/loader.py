@@ -12,15 +12,19 @@ from pydantic import BaseModel, ValidationError
 from scenarios.schema import RoleConfig, Scenario, scenario_problems
 
 __all__ = [
+    "LoadedRole",
     "LoadedScenario",
     "ScenarioError",
     "json_schemas",
+    "line_of",
     "load_role",
     "load_scenario",
+    "shipped_role",
     "validate_file",
 ]
 
 M = TypeVar("M", bound=BaseModel)
+SHIPPED_ROLES = Path(__file__).resolve().parent / "roles"
 Loc = tuple[str | int, ...]
 
 
@@ -34,18 +38,43 @@ class ScenarioError(ValueError):
 
 
 @dataclass(frozen=True)
+class LoadedRole:
+    """One role of the population: its config, its file, and its share or count."""
+
+    config: RoleConfig
+    path: Path | None
+    share: float | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
 class LoadedScenario:
-    """A validated scenario, its resolved role, and where they came from."""
+    """A validated scenario, its resolved roles, and where they came from.
+
+    ``role`` and ``role_path`` are the first (for a single-role population, the only) role.
+    """
 
     scenario: Scenario
     role: RoleConfig
     path: Path
     role_path: Path | None
+    roles: tuple[LoadedRole, ...] = ()
+
+    def __post_init__(self) -> None:
+        # ``dataclasses.replace(loaded, role=...)`` swaps the role of a single-role
+        # population: keep ``roles`` in step with it.
+        if not self.roles or (len(self.roles) == 1 and self.roles[0].config != self.role):
+            object.__setattr__(self, "roles", (LoadedRole(self.role, self.role_path, 1.0),))
+        elif self.roles[0].config != self.role:
+            raise ValueError("role must be the first of roles; replace roles instead")
 
     def resolved_config(self) -> dict[str, Any]:
-        """The full config with defaults filled in and the role inlined (for traces)."""
+        """The full config with defaults filled in and the roles inlined (for traces)."""
         cfg = self.scenario.model_dump(mode="json")
         cfg["population"]["role"] = self.role.model_dump(mode="json")
+        cfg["population"]["roles"] = [
+            {"role": r.config.model_dump(mode="json"), "share": r.share, "count": r.count}
+            for r in self.roles]
         return cfg
 
 
@@ -104,6 +133,16 @@ def _line_of(node: yaml.Node | None, loc: Loc) -> int:
     return _locate(node, loc)[0]
 
 
+def line_of(path: str | Path, loc: Loc) -> int:
+    """1-based line of the field at ``loc`` in a YAML file (1 if unreadable), for errors
+    found after load, e.g. against the data."""
+    try:
+        _, node = _read_yaml(Path(path))
+    except ScenarioError:
+        return 1
+    return _line_of(node, loc)
+
+
 def _field(loc: Loc) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
@@ -126,6 +165,8 @@ def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> 
             msg = "unknown field"
         elif first["type"] == "missing":
             msg = "required field is missing"
+        elif first["type"] == "value_error":  # our own validators: drop "Value error, "
+            msg = str(first.get("ctx", {}).get("error", msg))
         raise ScenarioError(path, line, _field(loc), msg + extra) from None
 
 
@@ -136,8 +177,19 @@ def load_role(path: str | Path) -> RoleConfig:
     return _validate(RoleConfig, data, p, node)
 
 
-def load_scenario(path: str | Path) -> LoadedScenario:
-    """Load and validate a scenario file and the role it names."""
+def shipped_role(name: str) -> Path:
+    """The role file ``scenarios/roles/NAME.yaml`` that ships inside the package."""
+    return SHIPPED_ROLES / f"{name}.yaml"
+
+
+def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario:
+    """Load and validate a scenario file and the role it names.
+
+    Args:
+        path: The scenario file.
+        llm_flag: The command line names an LLM (``--llm``), so an LLM role may come
+            without an ``llm:`` block.
+    """
     p = Path(path)
     data, node = _read_yaml(p)
     scn = _validate(Scenario, data, p, node)
@@ -145,16 +197,42 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     if problems:
         loc, msg = problems[0]
         raise ScenarioError(p, _line_of(node, loc), _field(loc), msg)
-    role_ref = scn.population.role
-    if isinstance(role_ref, RoleConfig):
-        return LoadedScenario(scn, role_ref, p, None)
-    role_path = (p.parent / role_ref).resolve()
+    if scn.population.roles:
+        roles = tuple(
+            LoadedRole(*_resolve_role(entry.role, p, node, ("population", "roles", i, "role")),
+                       entry.share, entry.count)
+            for i, entry in enumerate(scn.population.roles))
+        locs: list[Loc] = [("population", "roles", i, "role") for i in range(len(roles))]
+    else:
+        roles = (LoadedRole(*_resolve_role(scn.population.role, p, node,
+                                           ("population", "role")), 1.0),)
+        locs = [("population", "role")]
+    names = [r.config.name for r in roles]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            raise ScenarioError(p, _line_of(node, locs[i]), _field(locs[i]),
+                                f"two roles are named {n!r}; role names must differ")
+    for r, loc in zip(roles, locs, strict=True):
+        if (r.config.brain.kind == "llm" and r.config.llm is None and scn.llm is None
+                and not llm_flag):
+            raise ScenarioError(
+                p, _line_of(node, loc), "llm",
+                f"role {r.config.name!r} has brain: llm but neither it nor the scenario has "
+                "an llm: block; add one (see scenarios/llm_feed.yaml) or run with "
+                "--llm local|openai[:MODEL]",
+            )
+    return LoadedScenario(scn, roles[0].config, p, roles[0].path, roles)
+
+
+def _resolve_role(ref: str | RoleConfig | None, p: Path, node: yaml.Node | None,
+                  loc: Loc) -> tuple[RoleConfig, Path | None]:
+    if isinstance(ref, RoleConfig):
+        return ref, None
+    role_path = shipped_role("utility_user") if ref is None else (p.parent / ref).resolve()
     if not role_path.exists():
-        raise ScenarioError(
-            p, _line_of(node, ("population", "role")), "population.role",
-            f"role file not found: {role_path}",
-        )
-    return LoadedScenario(scn, load_role(role_path), p, role_path)
+        raise ScenarioError(p, _line_of(node, loc), _field(loc),
+                            f"role file not found: {role_path}")
+    return load_role(role_path), role_path
 
 
 def validate_file(path: str | Path) -> str:

@@ -11,19 +11,44 @@ from __future__ import annotations
 import string
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "MODEL_PARAMS",
+    "PROMPT_VARIABLES",
+    "SATISFACTION_WORDS",
     "SCHEMA_VERSION",
+    "TEMPLATE_VARIABLES",
+    "ALSParams",
     "AddItemsEvent",
+    "BPRParams",
     "BrainConfig",
+    "BudgetConfig",
+    "ColdStartConfig",
     "DatasetConfig",
+    "EASEParams",
     "EnvironmentConfig",
     "Event",
+    "ItemKNNParams",
+    "LLMConfig",
+    "LongTermMemoryConfig",
     "MemoryConfig",
+    "NoParams",
     "OutputConfig",
     "PlannerConfig",
     "PopulationConfig",
+    "PromptTemplates",
     "RecommenderConfig",
     "RoleConfig",
     "Scenario",
@@ -32,19 +57,69 @@ __all__ = [
     "TraitOverrides",
     "UtilityParams",
     "scenario_problems",
+    "template_names",
 ]
 
 SCHEMA_VERSION = 1
 
-MetricName = Literal[
+FeedMetric = Literal[
     "watch_rate", "mean_rating", "exit_page", "satisfaction", "coverage", "gini",
-    "genre_entropy",
+    "genre_entropy", "new_item_impressions", "new_item_watches",
 ]
+ConversationMetric = Literal["success_rate", "turns_to_success", "recall_at_k"]
+MetricName = Literal[FeedMetric, ConversationMetric]
+ENVIRONMENT_METRICS: dict[str, tuple[str, ...]] = {
+    "feed": get_args(FeedMetric), "conversation": get_args(ConversationMetric)}
 ModelName = Literal["random", "pop", "itemknn", "ease", "als", "bpr"]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ----------------------------------------------------------------------------- llm
+
+
+class BudgetConfig(_Frozen):
+    """Stop the run cleanly when a limit is reached (prices in USD per million tokens)."""
+
+    max_tokens: int | None = Field(None, ge=1)
+    max_cost_usd: float | None = Field(None, gt=0)
+    input_price_per_mtok: float = Field(0.0, ge=0)
+    output_price_per_mtok: float = Field(0.0, ge=0)
+
+
+class LLMConfig(_Frozen):
+    """Which chat model the llm brain talks to. Never put an API key here: name the
+    environment variable that holds it."""
+
+    backend: Literal["openai", "local", "fake"] = "openai"
+    model: str = Field("gpt-4o-mini", min_length=1)
+    base_url: str | None = Field(None, description="Default: OPENAI_BASE_URL, as the SDK.")
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(400, ge=1)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+    concurrency: int = Field(4, ge=1, le=1024)
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: int | None = Field(None, gt=0)
+    budget: BudgetConfig = BudgetConfig()
+    model_path: str | None = Field(
+        None, description="local: a GGUF file; default the Gemma 3 270M package's model."
+    )
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int | None = Field(None, ge=1)
+    structured_output: Literal["auto", "native", "text"] = Field(
+        "auto",
+        description=(
+            "How JSON answers are asked: native (the endpoint's JSON-schema response format "
+            "or a forced tool call), text (instructions in the prompt, parsed from the reply; "
+            "invalid output is repaired either way), or auto (native for the openai backend, "
+            "falling back to text if the endpoint refuses; text for local and fake)."),
+    )
 
 
 # ----------------------------------------------------------------------------- role
@@ -118,13 +193,47 @@ PROMPT_VARIABLES: dict[str, str] = {
     "max_pages": "the last page number",
     "items": "the page's items, one per line: id, title (year), genres, mean rating, description",
     "item_ids": "the page's item ids, comma-separated",
-    "item": "one item, as a line of `items` (scored decisions)",
-    "watched": "titles watched so far this session with ratings",
-    "n_watched": "how many items were watched this session",
-    "n_shown": "how many items were shown this session",
+    "item": "one item, as a line of `items`",
+    "watched": "titles watched this session with their ratings",
+    "n_watched": "items watched: on this page (scored_leave), else this session",
+    "n_shown": "items shown: on this page (scored_leave), else this session",
     "pages_seen": "pages seen this session",
     "reflection_input": "the memories being reflected on, one per line",
+    "plan": "what the planner concluded for this step (empty with the default planner)",
+    "target": "conversation: the movie the user is looking for, as a line of `items`",
+    "said": "conversation: what the user said so far, one line each",
+    "recommended": "conversation: this turn's recommendations, as lines of `items`",
+    "turn": "conversation: the turn number, 1-based",
 }
+
+_PROFILE_VARS = ("role", "instructions", "activity", "conformity", "diversity",
+                 "liked_genres", "disliked_genres", "liked_titles", "disliked_titles")
+_PAGE_VARS = ("memories", "page", "max_pages", "items", "item_ids", "plan")
+_SESSION_VARS = ("watched", "n_watched", "n_shown", "pages_seen")
+_CONVERSATION_VARS = ("target", "said", "recommended", "turn", "plan")
+
+# Exactly the variables each template is rendered with: the loader rejects any other
+# name in a template, and the LLM brain renders every template with exactly this set
+# (agents.prompts.render checks it), so the two cannot drift apart.
+TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
+    "system": _PROFILE_VARS,
+    "page": _PROFILE_VARS + _PAGE_VARS,
+    "interview": _PROFILE_VARS + _SESSION_VARS,
+    "reflection": (*_PROFILE_VARS, "reflection_input"),
+    "scored_watch": _PROFILE_VARS + _PAGE_VARS + ("item",),
+    # Also used to rate items outside any page (eval alignment): no page variables.
+    "scored_rating": (*_PROFILE_VARS, "item"),
+    "scored_leave": _PROFILE_VARS + _PAGE_VARS + ("n_watched", "n_shown"),
+    "scored_feeling": _PROFILE_VARS + _PAGE_VARS + ("n_watched", "n_shown"),
+    "scored_satisfaction": _PROFILE_VARS + _SESSION_VARS,
+    "conversation_open": _PROFILE_VARS + _CONVERSATION_VARS,
+    "conversation_turn": _PROFILE_VARS + _CONVERSATION_VARS,
+    "scored_match": (*_PROFILE_VARS, "item", "target"),
+}
+
+# Scored answers are read as the most likely of these next words (satisfaction 1-10).
+SATISFACTION_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight",
+                      "nine", "ten")
 
 DEFAULT_SYSTEM = (
     "You are {role}, a person browsing a movie recommendation feed. {instructions}\n"
@@ -135,6 +244,7 @@ DEFAULT_SYSTEM = (
 )
 DEFAULT_PAGE = (
     "What you remember:\n{memories}\n\n"
+    "{plan}"
     "Page {page} of at most {max_pages}. The recommendations are:\n{items}\n\n"
     "For every item decide whether you watch it and how sure you are (confidence 0-1 that "
     "you would watch it). Give a 1-5 rating to each movie you "
@@ -154,6 +264,19 @@ DEFAULT_REFLECTION = (
     "In one or two sentences, what have you learned about your taste and how satisfied "
     "are you with these recommendations?"
 )
+DEFAULT_CONVERSATION_OPEN = (
+    "You want to watch this movie, but you must not name it or quote its title:\n{target}\n"
+    "Tell a movie recommender in one or two sentences what you are looking for."
+)
+DEFAULT_CONVERSATION_TURN = (
+    "You want to watch this movie (never name it):\n{target}\n"
+    "So far you said:\n{said}\n"
+    "Turn {turn}. The recommender suggests:\n{recommended}\n"
+    "If the movie you want is among them, accept it by id. Otherwise reject them and say "
+    "in one sentence what is wrong, without naming the movie; give up if you are tired of "
+    'trying. Answer with JSON only: {{"accept": "ID or null", "give_up": false, '
+    '"feedback": "..."}}'
+)
 # Scored decisions (base models): the answer is read from next-token log-probabilities.
 DEFAULT_SCORED_WATCH = (
     "{role} likes {liked_genres} movies such as {liked_titles}, and dislikes "
@@ -167,39 +290,89 @@ DEFAULT_SCORED_RATING = (
 )
 DEFAULT_SCORED_LEAVE = (
     "{role} is browsing movie recommendations, page {page} of at most {max_pages}, and "
-    "has watched {n_watched} of {n_shown} movies shown so far.\nQuestion: Does {role} "
+    "watched {n_watched} of the {n_shown} movies on this page.\nQuestion: Does {role} "
     "stop browsing now? Answer yes or no.\nAnswer:"
+)
+DEFAULT_SCORED_FEELING = (
+    "{role} likes {liked_genres} movies such as {liked_titles}, and dislikes "
+    "{disliked_genres}.\nThe feed showed {role} these movies:\n{items}\n{role} watched "
+    "{n_watched} of these {n_shown}.\nQuestion: How does {role} feel about these "
+    "recommendations? Answer pleased, mixed or bored.\nAnswer:"
 )
 DEFAULT_SCORED_SATISFACTION = (
     "{role} browsed {pages_seen} pages of movie recommendations and watched {n_watched} "
-    "of {n_shown}: {watched}.\nOn a scale of 1 to 9, {role}'s satisfaction is:"
+    "of {n_shown}: {watched}.\nOn a scale of "
+    f"{SATISFACTION_WORDS[0]} to {SATISFACTION_WORDS[-1]}, {{role}}'s satisfaction is:"
+)
+
+
+def template_names(template: str) -> set[str]:
+    """The variable names a ``str.format`` template refers to (``{a.b}`` counts as ``a``)."""
+    names = set()
+    for _, field, _, _ in string.Formatter().parse(template):
+        if field is not None:
+            names.add(field.split(".")[0].split("[")[0])
+    return names
+
+
+def _prompt_field(name: str, default: str, use: str) -> Any:
+    return Field(default, description=f"{use} Variables: {', '.join(TEMPLATE_VARIABLES[name])}.")
+
+
+DEFAULT_SCORED_MATCH = (
+    "{role} is looking for this movie: {target}\nThe recommender suggests: {item}\n"
+    "Question: Is the suggestion the movie {role} is looking for? Answer yes or no.\n"
+    "Answer:"
 )
 
 
 class PromptTemplates(_Frozen):
-    """Prompt templates (Python ``str.format``); variables: see ``PROMPT_VARIABLES``."""
+    """Prompt templates (Python ``str.format``). Each template may use only its own
+    variables (``TEMPLATE_VARIABLES``; meanings in ``PROMPT_VARIABLES``)."""
 
-    system: str = DEFAULT_SYSTEM
-    page: str = DEFAULT_PAGE
-    interview: str = DEFAULT_INTERVIEW
-    reflection: str = DEFAULT_REFLECTION
-    scored_watch: str = DEFAULT_SCORED_WATCH
-    scored_rating: str = DEFAULT_SCORED_RATING
-    scored_leave: str = DEFAULT_SCORED_LEAVE
-    scored_satisfaction: str = DEFAULT_SCORED_SATISFACTION
+    system: str = _prompt_field("system", DEFAULT_SYSTEM, "System message of every chat.")
+    page: str = _prompt_field("page", DEFAULT_PAGE, "Structured mode: one page, JSON answer.")
+    interview: str = _prompt_field(
+        "interview", DEFAULT_INTERVIEW, "Structured mode: exit interview, JSON answer.")
+    reflection: str = _prompt_field(
+        "reflection", DEFAULT_REFLECTION, "Structured mode: reflection on recent memories.")
+    scored_watch: str = _prompt_field(
+        "scored_watch", DEFAULT_SCORED_WATCH,
+        "Scored mode: watch one item of the page? Answer read as ' yes' / ' no'.")
+    scored_rating: str = _prompt_field(
+        "scored_rating", DEFAULT_SCORED_RATING,
+        "Scored mode: rating of a watched item, read as ' 1'..' 5'.")
+    scored_leave: str = _prompt_field(
+        "scored_leave", DEFAULT_SCORED_LEAVE,
+        "Scored mode: leave after this page? Answer read as ' yes' / ' no'.")
+    scored_feeling: str = _prompt_field(
+        "scored_feeling", DEFAULT_SCORED_FEELING,
+        "Scored mode: the page's feeling, read as ' pleased' / ' mixed' / ' bored'.")
+    scored_satisfaction: str = _prompt_field(
+        "scored_satisfaction", DEFAULT_SCORED_SATISFACTION,
+        "Scored mode: satisfaction read as ' one'..' ten' (reported out of 10).")
+    conversation_open: str = _prompt_field(
+        "conversation_open", DEFAULT_CONVERSATION_OPEN,
+        "Conversation: say what you are looking for (free text).")
+    conversation_turn: str = _prompt_field(
+        "conversation_turn", DEFAULT_CONVERSATION_TURN,
+        "Conversation, structured mode: accept, reject with feedback or give up (JSON).")
+    scored_match: str = _prompt_field(
+        "scored_match", DEFAULT_SCORED_MATCH,
+        "Conversation, scored mode: is this suggestion the target? ' yes' / ' no'.")
 
     @field_validator("*")
     @classmethod
-    def _known_variables(cls, v: str) -> str:
+    def _known_variables(cls, v: str, info: ValidationInfo) -> str:
         try:
-            names = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+            names = template_names(v)
         except ValueError as e:
             raise ValueError(f"bad template: {e}") from None
-        unknown = sorted(n for n in names if n.split(".")[0].split("[")[0]
-                         not in PROMPT_VARIABLES)
+        allowed = TEMPLATE_VARIABLES[str(info.field_name)]
+        unknown = sorted(names - set(allowed))
         if unknown:
-            raise ValueError(f"unknown template variable(s): {', '.join(unknown)}; known: "
-                             f"{', '.join(PROMPT_VARIABLES)}")
+            raise ValueError(f"variable(s) {', '.join(unknown)} not available in this "
+                             f"template; it gets: {', '.join(allowed)}")
         return v
 
 
@@ -261,10 +434,44 @@ class LongTermMemoryConfig(_Frozen):
 class MemoryConfig(_Frozen):
     short_term_window: int = Field(8, ge=0, le=1000, description="Recent events kept.")
     long_term: LongTermMemoryConfig = LongTermMemoryConfig()
+    shared: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Name of a shared (collaborative) store this role's agents read and "
+        "write; agents of any role naming the same store share it.")
+
+
+PlannerKind = Literal["static", "reactive", "preactive", "reflective"]
+StaticStep = Literal["summarise_tastes", "pick_history", "decide"]
+ToolName = Literal["search_memory", "item_info", "similar_items", "user_history",
+                   "read_shared"]
+LLM_PLANNERS: frozenset[str] = frozenset({"reactive", "preactive", "reflective"})
 
 
 class PlannerConfig(_Frozen):
-    kind: Literal["static"] = "static"
+    """How the agent orders its steps before it acts (see planners/ and docs/architecture.md).
+
+    ``static`` follows ``steps`` (default: decide straight away, as Agent4Rec; NIR's
+    three-step prompting is ``[summarise_tastes, pick_history, decide]``); ``reactive`` is
+    ReAct (thought, tool call, observation, until a final answer); ``preactive`` writes a
+    plan naming what could go wrong, executes it and re-plans on failure; ``reflective``
+    is Reflexion (attempt, self-critique, retry with the lesson, which is remembered).
+    The last three need an LLM brain.
+    """
+
+    kind: PlannerKind = "static"
+    steps: list[StaticStep] = Field(
+        default_factory=lambda: list[StaticStep](["decide"]),
+        description="static: the fixed path; must end with 'decide'.")
+    max_steps: int = Field(4, ge=1, le=20, description="reactive/preactive: tool steps.")
+    max_replans: int = Field(1, ge=0, le=5, description="preactive: re-plans on failure.")
+    max_attempts: int = Field(2, ge=1, le=5, description="reflective: attempts per decision.")
+
+    @field_validator("steps")
+    @classmethod
+    def _ends_with_decide(cls, v: list[str]) -> list[str]:
+        if not v or v[-1] != "decide" or v.count("decide") != 1:
+            raise ValueError("steps must end with 'decide' (once)")
+        return v
 
 
 class TraitOverrides(_Frozen):
@@ -277,13 +484,30 @@ class TraitOverrides(_Frozen):
 
 class RoleConfig(_Frozen):
     kind: Literal["role"] = "role"
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     instructions: str = ""
     traits: TraitOverrides = TraitOverrides()
     memory: MemoryConfig = MemoryConfig()
     planner: PlannerConfig = PlannerConfig()
+    tools: list[ToolName] = Field(
+        default_factory=lambda: list[ToolName](["search_memory", "item_info",
+                                                "similar_items"]),
+        description="Tools the planner may call (reactive / preactive).")
     brain: BrainConfig = BrainConfig()
+    llm: LLMConfig | None = Field(
+        None, description="This role's own model; default: the scenario's llm: block.")
+
+    @model_validator(mode="after")
+    def _planner_fits_brain(self) -> RoleConfig:
+        if self.planner.kind in LLM_PLANNERS and self.brain.kind != "llm":
+            raise ValueError(f"planner {self.planner.kind!r} needs brain.kind: llm "
+                             f"(the {self.brain.kind} brain has no language model to plan with)")
+        if self.brain.kind != "llm" and any(
+                s != "decide" for s in self.planner.steps):
+            # Numeric brains have no language to summarise tastes in.
+            raise ValueError("planner steps other than 'decide' need brain.kind: llm")
+        return self
 
 
 # ----------------------------------------------------------------------------- scenario
@@ -308,36 +532,204 @@ class DatasetConfig(_Frozen):
     synthetic: SyntheticConfig = SyntheticConfig()
 
 
+RoleRef = Annotated[
+    Annotated[str, Tag("file")] | Annotated[RoleConfig, Tag("inline")],
+    Discriminator(lambda v: "file" if isinstance(v, str) else "inline"),
+]
+
+
+class RoleShare(_Frozen):
+    """One role of a mixed population: a share of the users or a fixed count."""
+
+    role: RoleRef
+    share: float | None = Field(None, gt=0, le=1)
+    count: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RoleShare:
+        if (self.share is None) == (self.count is None):
+            raise ValueError("give exactly one of share or count")
+        return self
+
+
 class PopulationConfig(_Frozen):
     size: int | None = Field(None, ge=1, description="How many users; null means all.")
     sampling: Literal["random", "first"] = "random"
-    role: Annotated[
-        Annotated[str, Tag("file")] | Annotated[RoleConfig, Tag("inline")],
-        Discriminator(lambda v: "file" if isinstance(v, str) else "inline"),
-    ] = Field(
-        "roles/utility_user.yaml",
-        description="A role file (relative to the scenario file) or an inline role.",
+    role: RoleRef | None = Field(
+        None,
+        description="A role file (relative to the scenario file) or an inline role; "
+        "default: the shipped utility_user role.",
     )
+    roles: list[RoleShare] = Field(
+        default_factory=list,
+        description="A mixed population (replaces role): every entry has a share (shares "
+        "sum to 1) or a count (counts sum to the population size).")
+
+    @model_validator(mode="after")
+    def _shares(self) -> PopulationConfig:
+        if not self.roles:
+            return self
+        shares = [r.share for r in self.roles if r.share is not None]
+        counts = [r.count for r in self.roles if r.count is not None]
+        if shares and counts:
+            raise ValueError("roles: use shares for every role or counts for every role")
+        if shares and abs(sum(shares) - 1.0) > 1e-6:
+            raise ValueError(f"roles: shares sum to {sum(shares):g}, not 1")
+        if counts and self.size is not None and sum(counts) != self.size:
+            raise ValueError(f"roles: counts sum to {sum(counts)}, not size {self.size}")
+        return self
+
+
+class _Params(_Frozen):
+    # Strict: YAML's "100" or true is not a number, and 2.5 is not a count.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class NoParams(_Params):
+    """random and pop take no parameters."""
+
+
+class ItemKNNParams(_Params):
+    k_neighbors: int = Field(100, ge=1, description="Neighbours kept per item.")
+    shrink: float = Field(10.0, ge=0, description="Added to the cosine denominator.")
+
+
+class EASEParams(_Params):
+    l2: float = Field(500.0, gt=0, description="L2 regularisation of the item-item weights.")
+
+
+class ALSParams(_Params):
+    factors: int = Field(64, ge=1, description="Latent factors.")
+    regularization: float = Field(5.0, ge=0)
+    alpha: float = Field(5.0, ge=0, description="Confidence of observed interactions.")
+    iterations: int = Field(15, ge=1)
+
+
+class BPRParams(_Params):
+    factors: int = Field(64, ge=1, description="Latent factors (plus an item bias).")
+    learning_rate: float = Field(0.01, ge=0)
+    regularization: float = Field(0.01, ge=0)
+    iterations: int = Field(100, ge=1)
+
+
+# The parameters each model takes (tools/recommenders checks the same rules again when a
+# model is built; tests keep the two in agreement).
+MODEL_PARAMS: dict[str, type[_Params]] = {
+    "random": NoParams, "pop": NoParams, "itemknn": ItemKNNParams, "ease": EASEParams,
+    "als": ALSParams, "bpr": BPRParams,
+}
+
+
+def _params_doc() -> str:
+    parts = []
+    for model, cls in MODEL_PARAMS.items():
+        fields = [f"{n} ({getattr(f.annotation, '__name__', f.annotation)}, default {f.default})"
+                  for n, f in cls.model_fields.items()]
+        parts.append(f"{model}: {', '.join(fields) or 'none'}")
+    return "Model parameters, checked at load. " + "; ".join(parts) + "."
+
+
+def _check_params(model: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    if model not in MODEL_PARAMS:
+        return params  # the model field has already failed
+    cls = MODEL_PARAMS[model]
+    takes = (f"it takes: {', '.join(cls.model_fields)}" if cls.model_fields
+             else "it takes none")
+    unknown = [k for k in params if k not in cls.model_fields]
+    if unknown:
+        # Located at the unknown name itself, and saying what the model does take.
+        raise ValidationError.from_exception_data("params", [{
+            "type": PydanticCustomError("unknown_parameter",
+                                        "unknown parameter of {model}; {takes}",
+                                        {"model": model, "takes": takes}),
+            "loc": (str(k),), "input": params[k]} for k in unknown])
+    # Only what was given, typed: the trace shows what the file says.
+    return cls.model_validate(params).model_dump(exclude_unset=True)
+
+
+def _params_json_schema(schema: dict[str, Any]) -> None:
+    # Editors get the same per-model check as the loader: if model is X, params is X's.
+    schema["allOf"] = [
+        {"if": {"properties": {"model": {"const": m}}, "required": ["model"]},
+         "then": {"properties": {"params": cls.model_json_schema()}}}
+        for m, cls in MODEL_PARAMS.items()
+    ]
+
+
+class ColdStartConfig(_Frozen):
+    """How an arm shows items released by ``add_items`` events, which no model can rank
+    yet (see tools/recommenders/cold_start.py)."""
+
+    policy: Literal["none", "content", "random"] = Field(
+        "content",
+        description="content: reserved slots go to the new items most similar in genres "
+        "and title/description words to what the user interacted with; random: to new "
+        "items in seeded random order (exploration); none: no reserved slots.",
+    )
+    share: float = Field(
+        0.25, ge=0, le=1,
+        description="Share of every page's slots reserved for released items, rounded up "
+        "(at least one slot when > 0); new items the model picks itself count.",
+    )
+
+    @model_validator(mode="after")
+    def _share_with_policy(self) -> ColdStartConfig:
+        if self.policy != "none" and self.share == 0:
+            raise ValueError(f"share 0 reserves nothing for policy {self.policy!r}; "
+                             "use policy: none or a share > 0")
+        return self
 
 
 class RecommenderConfig(_Frozen):
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_params_json_schema)
+
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     model: ModelName
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field({}, description=_params_doc())
     retrain: bool = Field(
         False, description="Refit between rounds on history plus simulated watches."
     )
+    cold_start: ColdStartConfig = Field(
+        ColdStartConfig(),
+        description="Reserved slots for items released by add_items events (a switched-to "
+        "model keeps the arm's policy).",
+    )
+
+    @field_validator("params")
+    @classmethod
+    def _model_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_params(info.data.get("model"), v)
+
+
+class ConversationConfig(_Frozen):
+    """The conversation environment: a user looks for a hidden target item."""
+
+    items_per_turn: int = Field(5, ge=1, le=100, description="k items recommended per turn.")
+    max_turns: int = Field(6, ge=1, le=50, description="Hard limit on turns.")
+    patience: int = Field(
+        3, ge=1, le=50, description="Turns an average user tries before giving up; "
+        "activity 1 gives up a turn earlier, activity 3 a turn later.")
+    description_noise: float = Field(
+        0.2, ge=0, le=1, description="utility brain: chance to leave out or confuse each "
+        "fact it mentions about the target.")
+    genre_weight: float = Field(1.0, ge=0, description="Re-ranker: mentioned genres.")
+    keyword_weight: float = Field(0.5, ge=0, description="Re-ranker: words in titles.")
+    similar_weight: float = Field(2.0, ge=0, description="Re-ranker: 'more like X'.")
 
 
 class EnvironmentConfig(_Frozen):
-    kind: Literal["feed"] = "feed"
+    kind: Literal["feed", "conversation"] = Field(
+        "feed", description="feed: page-by-page recommendations; conversation: the user "
+        "describes what it wants and the recommender answers turn by turn.")
     items_per_page: int = Field(4, ge=1, le=100)
     max_pages: int = Field(5, ge=1, le=100)
     rounds: int = Field(1, ge=1, le=1000)
+    conversation: ConversationConfig = ConversationConfig()
 
 
 class AddItemsEvent(_Frozen):
-    """Withhold ``count`` items from the start and release them at ``at_round``."""
+    """Withhold the ``count`` newest items (by release year, then first rating) from the
+    start and release them at ``at_round``; later events get newer items."""
 
     action: Literal["add_items"]
     at_round: int = Field(ge=2)
@@ -347,48 +739,21 @@ class AddItemsEvent(_Frozen):
 class SwitchRecommenderEvent(_Frozen):
     """From ``at_round`` on, the arm ``recommender`` uses another model."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_params_json_schema)
+
     action: Literal["switch_recommender"]
     at_round: int = Field(ge=2)
     recommender: str
     model: ModelName
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field({}, description="As a recommender's params, for the new model.")
+
+    @field_validator("params")
+    @classmethod
+    def _model_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_params(info.data.get("model"), v)
 
 
 Event = Annotated[AddItemsEvent | SwitchRecommenderEvent, Field(discriminator="action")]
-
-
-class BudgetConfig(_Frozen):
-    """Stop the run cleanly when a limit is reached (prices in USD per million tokens)."""
-
-    max_tokens: int | None = Field(None, ge=1)
-    max_cost_usd: float | None = Field(None, gt=0)
-    input_price_per_mtok: float = Field(0.0, ge=0)
-    output_price_per_mtok: float = Field(0.0, ge=0)
-
-
-class LLMConfig(_Frozen):
-    """Which chat model the llm brain talks to. Never put an API key here: name the
-    environment variable that holds it."""
-
-    backend: Literal["openai", "local", "fake"] = "openai"
-    model: str = Field("gpt-4o-mini", min_length=1)
-    base_url: str | None = Field(None, description="Default: OPENAI_BASE_URL, as the SDK.")
-    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    temperature: float = Field(0.0, ge=0, le=2)
-    max_tokens: int = Field(400, ge=1)
-    timeout_s: float = Field(60.0, gt=0)
-    max_retries: int = Field(4, ge=0, le=20)
-    backoff_base_s: float = Field(0.5, ge=0)
-    backoff_max_s: float = Field(30.0, ge=0)
-    concurrency: int = Field(4, ge=1, le=1024)
-    requests_per_minute: float | None = Field(None, gt=0)
-    tokens_per_minute: int | None = Field(None, gt=0)
-    budget: BudgetConfig = BudgetConfig()
-    model_path: str | None = Field(
-        None, description="local: a GGUF file; default the Gemma 3 270M package's model."
-    )
-    n_ctx: int = Field(2048, ge=256)
-    n_threads: int | None = Field(None, ge=1)
 
 
 class OutputConfig(_Frozen):
@@ -406,7 +771,13 @@ class Scenario(_Frozen):
     environment: EnvironmentConfig = EnvironmentConfig()
     events: list[Event] = []
     llm: LLMConfig | None = None
-    metrics: list[MetricName] = list(get_args(MetricName))
+    metrics: list[MetricName] | None = Field(
+        None, description="Metrics to report; default: all the environment computes.")
+
+    def metric_names(self) -> list[str]:
+        """The metrics to report (the environment's defaults when none are listed)."""
+        return list(self.metrics) if self.metrics is not None else list(
+            ENVIRONMENT_METRICS[self.environment.kind])
     output: OutputConfig = OutputConfig()
 
 
@@ -417,6 +788,11 @@ def scenario_problems(scn: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
     for i, r in enumerate(scn.recommenders):
         if names.index(r.name) != i:
             problems.append((("recommenders", i, "name"), f"duplicate recommender name {r.name!r}"))
+    known = ENVIRONMENT_METRICS[scn.environment.kind]
+    for i, m in enumerate(scn.metrics or ()):
+        if m not in known:
+            problems.append((("metrics", i), f"the {scn.environment.kind} environment does "
+                             f"not compute {m!r}; it computes: {', '.join(known)}"))
     for i, ev in enumerate(scn.events):
         if ev.at_round > scn.environment.rounds:
             problems.append((

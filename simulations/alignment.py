@@ -394,8 +394,9 @@ def run_alignment(
         replay: A folder or cache to answer every LLM call from.
         progress: ``(task name, total) -> advance`` for progress bars.
     """
+    from agents.llm import model_identity
+    from agents.setup import make_brain, make_client, parse_llm_flag
     from scenarios.loader import load_role
-    from simulations.llm_setup import make_brain, make_client, parse_llm_flag
     from tools.dataset import load_dataset
 
     if users < 1 or samples < 1 or tuning_users < 1:
@@ -453,7 +454,7 @@ def run_alignment(
             client.cache.close()
     res: dict[str, Any] = {
         "dataset": setup.dataset.name, "seed": seed, "brain": brain,
-        "llm": f"{llm_cfg.backend}:{llm_cfg.model}" if llm_cfg else None,
+        "llm": f"{llm_cfg.backend}:{model_identity(llm_cfg)}" if llm_cfg else None,
         "negatives": negatives, "samples": len(groups), "users_per_sample": len(groups[0]),
         "split": {"tuning_users": len(setup.tuning), "test_users": len(setup.test),
                   "baseline_thresholds_fitted_on": len(tune)},

@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from simulations.llm_setup import LLM_FLAG_HELP
+from agents.setup import LLM_FLAG_HELP
 
 __all__ = ["main"]
 
@@ -46,14 +46,27 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
-    from simulations.metrics import METRIC_LABELS
+    """One row per recommender, and one per (recommender, role) in a mixed population.
 
+    New-item columns only when the run released items (add_items events).
+    """
+    from simulations.metrics import NEW_ITEM_METRICS, labels_for
+
+    arms = metrics["arms"]
+    labels = labels_for(metrics.get("environment", "feed"))
+    keys = [k for k in labels if k not in NEW_ITEM_METRICS
+            or any(m["overall"].get(k) is not None for m in arms.values())]
     t = Table(title=title or None)
     t.add_column("recommender", style="bold")
-    for label in METRIC_LABELS.values():
-        t.add_column(label, justify="right")
-    for arm, m in metrics["arms"].items():
-        t.add_row(arm, *(_fmt(m["overall"][k]) for k in METRIC_LABELS))
+    for k in keys:
+        t.add_column(labels[k], justify="right")
+    for arm, m in arms.items():
+        t.add_row(arm, *(_fmt(m["overall"].get(k)) for k in keys))
+        roles = m.get("roles", {})
+        if len(roles) > 1:
+            for role, rm in roles.items():
+                t.add_row(f"  {arm} / {role}", *(_fmt(rm.get(k)) for k in keys),
+                          style="dim")
     return t
 
 
@@ -66,7 +79,15 @@ def cmd_run(a: argparse.Namespace) -> int:
     from scenarios.loader import load_scenario
     from simulations.runner import prepare, run
 
-    loaded = load_scenario(a.scenario)
+    loaded = load_scenario(a.scenario, llm_flag=a.llm is not None)
+    uses_llm = loaded.role.brain.kind == "llm"
+    for flag, value in (("--llm", a.llm), ("--replay", a.replay)):
+        if value is not None and not uses_llm:
+            raise CliError(f"{flag}: role {loaded.role.name!r} of {a.scenario} uses no LLM "
+                           f"(brain: {loaded.role.brain.kind}); drop {flag} or use an llm role")
+    if a.out and _not_empty(Path(a.out)):
+        raise CliError(f"--out: {a.out} exists and is not an empty folder; choose another "
+                       "(a run never writes into an earlier run)")
     err = _err()
     with err.status("loading data and building agents..."):
         prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data, llm=a.llm)
@@ -95,6 +116,10 @@ def cmd_run(a: argparse.Namespace) -> int:
         _err().print(f"stopped at the LLM budget; trace written up to there: {result.run_dir}")
         return EXIT_BUDGET
     return EXIT_INTERRUPT if result.status == "interrupted" else EXIT_OK
+
+
+def _not_empty(path: Path) -> bool:
+    return path.exists() and (not path.is_dir() or any(path.iterdir()))
 
 
 def llm_line(llm: dict[str, Any], metrics: dict[str, Any]) -> str:
@@ -216,6 +241,9 @@ def cmd_eval_alignment(a: argparse.Namespace) -> int:
     data = a.data or os.environ.get(DATA_ENV)
     if not data:
         raise CliError(f"eval alignment: --data DIR is required (or set {DATA_ENV})")
+    for flag, value in (("--llm", a.llm), ("--replay", a.replay)):
+        if value is not None and a.brain != "llm":
+            raise CliError(f"eval alignment: {flag} applies to --brain llm only")
     try:
         ratios = [int(x) for x in a.ratios.split(",") if x.strip()]
     except ValueError:
@@ -335,21 +363,56 @@ def cmd_trace_summary(a: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
+    """One-line errors with exit status 2; remembers its options and subcommands so a test
+    can check that every one of them is described."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: list[argparse.Action] = []  # before super(): it adds -h/--help
+        self.commands: dict[str, _Parser] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.options.append(action)
+        return action
+
+    def command(self, sub: Any, name: str, help: str) -> _Parser:
+        """``sub.add_parser(name)``, described by ``help`` in the list and in its own help."""
+        parser = sub.add_parser(name, help=help, description=help)
+        assert isinstance(parser, _Parser)
+        self.commands[name] = parser
+        return parser
+
     def error(self, message: str) -> Any:  # one line, exit 2, as for bad files
         raise CliError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="recarena", description="Simulate users meeting recommenders.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _version() -> str:
+    from importlib import metadata
 
-    r = sub.add_parser("run", help="run a scenario and write a run folder")
+    try:
+        return metadata.version("recarena")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
+def build_parser() -> _Parser:
+    p = _Parser(prog="recarena", description="Simulate users meeting recommenders.")
+    p.add_argument("--version", action="version", version=f"recarena {_version()}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                           metavar="COMMAND")
+
+    r = p.command(sub, "run", "run a scenario and write a run folder")
     r.add_argument("scenario", help="scenario YAML file")
-    r.add_argument("--out", help="run folder to create (default: runs/NAME-TIMESTAMP)")
+    r.add_argument("--out", help="run folder to create; must not exist or be empty "
+                   "(default: OUTPUT_DIR/NAME-TIMESTAMP)")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
-    r.add_argument("--users", type=int, help="override the population size")
+    r.add_argument("--users", type=int, help="override the population size (at most the "
+                   "dataset's users with history)")
     r.add_argument("--data", help="data folder (else RECARENA_DATA, else dataset.path)")
-    r.add_argument("--llm", help=f"LLM for brain: llm roles: {LLM_FLAG_HELP}")
+    r.add_argument("--llm", help=f"LLM for roles with brain: llm: {LLM_FLAG_HELP}; an error "
+                   "for other roles")
     r.add_argument("--replay", metavar="RUN_DIR_OR_CACHE",
                    help="answer every LLM call from a recorded run (no network; a missing "
                    "entry fails the run)")
@@ -357,88 +420,108 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(fn=cmd_run)
 
-    v = sub.add_parser("validate", help="check scenario and role files")
-    v.add_argument("files", nargs="+")
+    v = p.command(sub, "validate", "check scenario and role files (exit 2 if any is invalid)")
+    v.add_argument("files", nargs="+", metavar="FILE",
+                   help="scenario or role YAML files (told apart by their kind:)")
     v.set_defaults(fn=cmd_validate)
 
-    s = sub.add_parser("schema", help="print the JSON Schema of scenario and role files")
-    s.add_argument("--kind", choices=["all", "scenario", "role"], default="all")
+    s = p.command(sub, "schema", "print the JSON Schema of scenario and role files")
+    s.add_argument("--kind", choices=["all", "scenario", "role"], default="all",
+                   help="which schema to print (default: both)")
     s.set_defaults(fn=cmd_schema)
 
-    d = sub.add_parser("data", help="datasets").add_subparsers(
-        dest="data_command", required=True, parser_class=_Parser)
-    dl = d.add_parser("download", help="download a public dataset")
-    dl.add_argument("name", choices=["ml-100k"])
-    dl.add_argument("--to", required=True, help="folder to unpack into")
+    data = p.command(sub, "data", "get public datasets")
+    d = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser,
+                            metavar="COMMAND")
+    dl = data.command(d, "download", "download and unpack a public dataset (needs network)")
+    dl.add_argument("name", choices=["ml-100k"], help="dataset: ml-100k (MovieLens 100K)")
+    dl.add_argument("--to", required=True, help="folder to unpack into (must not hold the "
+                    "dataset already)")
     dl.add_argument("--url", help=argparse.SUPPRESS)  # for mirrors and loopback tests
     dl.set_defaults(fn=cmd_download)
 
-    e = sub.add_parser("eval", help="evaluations").add_subparsers(
-        dest="eval_command", required=True, parser_class=_Parser)
-    eo = e.add_parser("offline", help="leave-last-out ranking metrics of classic models")
+    ev = p.command(sub, "eval", "evaluate recommenders offline or user agents against data")
+    e = ev.add_subparsers(dest="eval_command", required=True, parser_class=_Parser,
+                          metavar="COMMAND")
+    eo = ev.command(e, "offline", "leave-last-out ranking metrics of classic models")
     eo.add_argument("--data", help="data folder (else RECARENA_DATA)")
-    eo.add_argument("--models", default="random,pop,itemknn,ease,als")
-    eo.add_argument("--k", type=int, default=10)
-    eo.add_argument("--seed", type=int, default=0)
-    eo.add_argument("--json", action="store_true")
+    eo.add_argument("--models", default="random,pop,itemknn,ease,als",
+                    help="comma-separated models: random, pop, itemknn, ease, als, bpr "
+                    "(default: %(default)s)")
+    eo.add_argument("--k", type=int, default=10,
+                    help="cut-off of HR@k and NDCG@k (default: %(default)s)")
+    eo.add_argument("--seed", type=int, default=0,
+                    help="seed of the models and of random (default: %(default)s)")
+    eo.add_argument("--json", action="store_true", help="print the result as JSON")
     eo.set_defaults(fn=cmd_eval_offline)
 
-    ea = e.add_parser("alignment", help="taste alignment and rating fidelity vs real users, "
-                      "beside baselines, on test users")
+    ea = ev.command(e, "alignment", "taste alignment and rating fidelity vs real users, "
+                    "beside baselines, on test users")
     ea.add_argument("--data", help="data folder (else RECARENA_DATA)")
-    ea.add_argument("--users", type=int, default=100, help="test users per sample")
-    ea.add_argument("--samples", type=int, default=5, help="disjoint test samples")
-    ea.add_argument("--seed", type=int, default=0)
+    ea.add_argument("--users", type=int, default=100,
+                    help="test users per sample (default: %(default)s)")
+    ea.add_argument("--samples", type=int, default=5,
+                    help="disjoint test samples (default: %(default)s)")
+    ea.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
     ea.add_argument("--negatives", choices=["popularity-matched", "uniform"],
                     default="popularity-matched",
-                    help="negative sampler (uniform is Agent4Rec's)")
+                    help="negative sampler; uniform is Agent4Rec's (default: %(default)s)")
     ea.add_argument("--brain", choices=["utility", "llm", "none"], default="utility",
-                    help="none: baselines only")
-    ea.add_argument("--llm", default=None, help=f"for --brain llm: {LLM_FLAG_HELP}")
+                    help="which brain decides; none: baselines only (default: %(default)s)")
+    ea.add_argument("--llm", default=None, help=f"for --brain llm only: {LLM_FLAG_HELP} "
+                    "(default: local)")
     ea.add_argument("--llm-threads", type=int, default=None,
                     help="CPU threads of the local model (1 is fastest on a busy machine)")
     ea.add_argument("--role", help="role file (default: the shipped role for the brain)")
-    ea.add_argument("--ratios", default="1,3,9", help="m of 1:m, comma-separated")
-    ea.add_argument("--positives", type=int, default=4, help="held-out liked items per user")
+    ea.add_argument("--ratios", default="1,3,9",
+                    help="m of 1:m liked-to-unseen items, comma-separated "
+                    "(default: %(default)s)")
+    ea.add_argument("--positives", type=int, default=4,
+                    help="held-out liked items per user (default: %(default)s)")
     ea.add_argument("--rating-items", type=int, default=10,
-                    help="held-out items rated per user")
+                    help="held-out items rated per user (default: %(default)s)")
     ea.add_argument("--tuning-users", type=int, default=300,
-                    help="tuning users the baselines' thresholds are fitted on")
+                    help="tuning users the baselines' thresholds are fitted on "
+                    "(default: %(default)s)")
     ea.add_argument("--out", help="folder for the LLM cache (record/replay)")
-    ea.add_argument("--replay", metavar="RUN_DIR_OR_CACHE", help="answer LLM calls from here")
-    ea.add_argument("--json", action="store_true")
+    ea.add_argument("--replay", metavar="RUN_DIR_OR_CACHE",
+                    help="for --brain llm only: answer LLM calls from here (no network)")
+    ea.add_argument("--json", action="store_true", help="print the result as JSON")
     ea.set_defaults(fn=cmd_eval_alignment)
 
-    ev = e.add_parser("validity", help="do simulated users rank recommenders as held-out "
-                      "data does?")
-    ev.add_argument("--data", help="data folder (else RECARENA_DATA)")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--users", type=int, default=None,
+    va = ev.command(e, "validity", "do simulated users rank recommenders as held-out data "
+                    "does?")
+    va.add_argument("--data", help="data folder (else RECARENA_DATA)")
+    va.add_argument("--seed", type=int, default=0, help="scenario seed (default: %(default)s)")
+    va.add_argument("--users", type=int, default=None,
                     help="test users to simulate (default: all of them)")
-    ev.add_argument("--models", default="random,pop,itemknn,ease,als,bpr")
-    ev.add_argument("--role", help="utility role file (default: the shipped one)")
-    ev.add_argument("--out", help="keep the simulation's run folder here")
-    ev.add_argument("--json", action="store_true")
-    ev.set_defaults(fn=cmd_eval_validity)
+    va.add_argument("--models", default="random,pop,itemknn,ease,als,bpr",
+                    help="comma-separated models, at least three (default: %(default)s)")
+    va.add_argument("--role", help="utility role file (default: the shipped one)")
+    va.add_argument("--out", help="keep the simulation's run folder here")
+    va.add_argument("--json", action="store_true", help="print the result as JSON")
+    va.set_defaults(fn=cmd_eval_validity)
 
-    t = sub.add_parser("trace", help="read run traces").add_subparsers(
-        dest="trace_command", required=True, parser_class=_Parser)
-    ts = t.add_parser("summary", help="status, event counts and metrics of a run")
-    ts.add_argument("run_dir")
-    ts.add_argument("--json", action="store_true")
+    tr = p.command(sub, "trace", "read run traces")
+    t = tr.add_subparsers(dest="trace_command", required=True, parser_class=_Parser,
+                          metavar="COMMAND")
+    ts = tr.command(t, "summary", "status, event counts and metrics of a run")
+    ts.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (or its trace.jsonl)")
+    ts.add_argument("--json", action="store_true", help="print the summary as JSON")
     ts.set_defaults(fn=cmd_trace_summary)
     return p
 
 
 def _exit_code(e: Exception) -> int | None:
     """Exit status of an error the user can act on (printed as is), else None."""
+    from agents.llm import LLMError
     from scenarios.loader import ScenarioError
     from simulations.runner import RunError
     from tools.dataset import DataError
 
     if isinstance(e, CliError):
         return e.code
-    if isinstance(e, RunError):
+    if isinstance(e, (RunError, LLMError)):
         return EXIT_FAIL
     if isinstance(e, (ScenarioError, DataError)):
         return EXIT_INPUT

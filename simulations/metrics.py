@@ -9,7 +9,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METRIC_LABELS", "compute_metrics", "genre_entropy", "gini"]
+__all__ = [
+    "CONVERSATION_LABELS",
+    "METRIC_LABELS",
+    "NEW_ITEM_METRICS",
+    "compute_metrics",
+    "genre_entropy",
+    "gini",
+    "labels_for",
+]
 
 METRIC_LABELS = {
     "watch_rate": "watch rate",
@@ -19,7 +27,22 @@ METRIC_LABELS = {
     "coverage": "coverage",
     "gini": "Gini",
     "genre_entropy": "genre H",
+    "new_item_impressions": "new shown",
+    "new_item_watches": "new watched",
 }
+# Only meaningful once add_items has released something: None before (a "-" in tables).
+NEW_ITEM_METRICS = ("new_item_impressions", "new_item_watches")
+CONVERSATION_LABELS = {
+    "success_rate": "success",
+    "turns_to_success": "turns to success",
+    "recall_at_k": "recall@k",
+    "conversations": "conversations",
+}
+
+
+def labels_for(environment: str) -> dict[str, str]:
+    """The table columns of an environment's metrics."""
+    return CONVERSATION_LABELS if environment == "conversation" else METRIC_LABELS
 
 
 def gini(counts: Sequence[float] | np.ndarray) -> float:
@@ -64,6 +87,9 @@ class _Acc:
         self.satisfaction: list[float] = []
         self.exposure: dict[str, int] = defaultdict(int)
         self.watched_genres: dict[tuple[Any, Any], list[list[str]]] = defaultdict(list)
+        self.released = False
+        self.new_impressions = 0
+        self.new_watches = 0
 
     def result(self, n_items: int) -> dict[str, float | None]:
         exposure = list(self.exposure.values()) + [0] * max(n_items - len(self.exposure), 0)
@@ -76,38 +102,95 @@ class _Acc:
             "coverage": len(self.exposure) / n_items if n_items else None,
             "gini": gini(exposure) if self.exposure else None,
             "genre_entropy": _mean(entropies),
+            "new_item_impressions": self.new_impressions if self.released else None,
+            "new_item_watches": self.new_watches if self.released else None,
+        }
+
+
+class _Conv:
+    """Conversation outcomes: success, turns, whether the target was ever recommended."""
+
+    def __init__(self) -> None:
+        self.turns: list[tuple[bool, int, bool]] = []
+        self.k = 0
+
+    def add(self, ev: dict[str, Any]) -> None:
+        self.turns.append((bool(ev["success"]), int(ev["turns"]), bool(ev["target_seen"])))
+        self.k = int(ev.get("k", self.k))
+
+    def result(self) -> dict[str, Any]:
+        n = len(self.turns)
+        wins = [t for ok, t, _ in self.turns if ok]
+        horizon = max((t for _, t, _ in self.turns), default=0)
+        return {
+            "conversations": n,
+            "success_rate": len(wins) / n if n else None,
+            "turns_to_success": _mean([float(t) for t in wins]),
+            "recall_at_k": sum(seen for _, _, seen in self.turns) / n if n else None,
+            "success_at_turn": {str(t): _round(sum(1 for w in wins if w <= t) / n)
+                                for t in range(1, horizon + 1)} if n else {},
         }
 
 
 def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Per arm (overall and per round) metrics from a trace's events.
+    """Per arm (overall, per round and per role) metrics from a trace's events.
 
-    Returns ``{"n_items": N, "arms": {arm: {"overall": {...}, "rounds": {r: {...}},
-    "decision_failures": n}}}``.
-    Exit page is the page on which a session ended; genre entropy is the mean, over
-    (user, round) sessions with at least one watch, of the entropy of watched genres.
+    Returns ``{"n_items": N, "environment": KIND, "arms": {arm: {"overall": {...},
+    "rounds": {r: {...}}, "roles": {role: {...}}, "decision_failures": n}}}``.
+    Feed metrics: exit page is the page on which a session ended; genre entropy is the
+    mean, over (user, round) sessions with at least one watch, of the entropy of watched
+    genres. Conversation metrics: success rate, mean turns to success (over successes),
+    recall@k (share of conversations whose target was ever among the k recommended), and
+    success by turn (cumulative).
+    New-item impressions and watches count decisions on items an arm's ``add_items``
+    events released (from that event on); None for an arm, or a round, before any release.
     """
-    n_items = 0
+    n_items, env = 0, "feed"
     acc: dict[str, _Acc] = defaultdict(_Acc)
     per_round: dict[tuple[str, int], _Acc] = defaultdict(_Acc)
+    per_role: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
+    conv: dict[str, _Conv] = defaultdict(_Conv)
+    conv_round: dict[tuple[str, int], _Conv] = defaultdict(_Conv)
+    conv_role: dict[tuple[str, str], _Conv] = defaultdict(_Conv)
     failures: dict[str, int] = {}
+    new_items: dict[str, set[str]] = defaultdict(set)
     for ev in events:
         t = ev.get("type")
         if t == "run_start":
             n_items = int(ev.get("n_items", 0))
+            env = str(ev.get("environment") or "feed")
             continue
         arm = ev.get("arm")
         if arm is not None and t == "decision_failure":
             failures[arm] = failures.get(arm, 0) + 1
-        if arm is None or t not in ("page", "decision", "session_end", "interview"):
+        if arm is None:
             continue
-        targets = (acc[arm], per_round[(arm, ev["round"])])
+        if t == "event" and ev.get("action") == "add_items":
+            new_items[arm].update(str(i) for i in ev["items"])
+            acc[arm].released = True
+            continue
+        role = ev.get("role")
+        if t == "conversation_end":
+            for c in (conv[arm], conv_round[(arm, ev["round"])]):
+                c.add(ev)
+            if role is not None:
+                conv_role[(arm, role)].add(ev)
+            continue
+        if t not in ("page", "decision", "session_end", "interview"):
+            continue
+        targets = [acc[arm], per_round[(arm, ev["round"])]]
+        if role is not None:
+            targets.append(per_role[(arm, role)])
+        is_new = t == "decision" and ev.get("item") is not None and ev["item"] in new_items[arm]
         for a in targets:
+            a.released = a.released or bool(new_items[arm])
             if t == "page":
                 for iid in ev["items"]:
                     a.exposure[iid] += 1
             elif t == "decision" and ev["action"] in ("watch", "skip"):
                 a.impressions += 1
+                a.new_impressions += is_new
+                a.new_watches += is_new and ev["action"] == "watch"
                 if ev["action"] == "watch":
                     a.watches += 1
                     if ev.get("rating") is not None:
@@ -117,10 +200,27 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 a.exit_pages.append(float(ev["pages"]))
             elif t == "interview":
                 a.satisfaction.append(float(ev["satisfaction"]))
+
+    def clean(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: _round(v) if isinstance(v, float | type(None)) else v for k, v in d.items()}
+
     arms: dict[str, Any] = {}
-    for arm, a in acc.items():
-        rounds = {str(r): {k: _round(v) for k, v in pr.result(n_items).items()}
-                  for (arm2, r), pr in sorted(per_round.items()) if arm2 == arm}
-        arms[arm] = {"overall": {k: _round(v) for k, v in a.result(n_items).items()},
-                     "rounds": rounds, "decision_failures": failures.get(arm, 0)}
-    return {"n_items": n_items, "arms": arms}
+    if env == "conversation":
+        for arm, c in conv.items():
+            arms[arm] = {
+                "overall": clean(c.result()),
+                "rounds": {str(r): clean(pc.result()) for (a2, r), pc in sorted(conv_round.items())
+                           if a2 == arm},
+                "roles": {ro: clean(pc.result()) for (a2, ro), pc in sorted(conv_role.items())
+                          if a2 == arm},
+                "decision_failures": failures.get(arm, 0)}
+    else:
+        for arm, a in acc.items():
+            arms[arm] = {
+                "overall": clean(a.result(n_items)),
+                "rounds": {str(r): clean(pr.result(n_items))
+                           for (a2, r), pr in sorted(per_round.items()) if a2 == arm},
+                "roles": {ro: clean(pr.result(n_items))
+                          for (a2, ro), pr in sorted(per_role.items()) if a2 == arm},
+                "decision_failures": failures.get(arm, 0)}
+    return {"n_items": n_items, "environment": env, "arms": arms}

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import ValidationError
 
-from agents.brains.base import Brain
 from agents.brains.utility import World
-from agents.llm import BudgetExceededError, LLMError
+from agents.llm import BudgetExceededError, LLMError, model_identity
+from agents.population import PopulationFactory
 from agents.profile import UserProfile, build_profiles
-from memory.short_term import ShortTermMemory
-from scenarios.loader import LoadedScenario
+from agents.setup import missing_extra, parse_llm_flag
+from scenarios.loader import LoadedScenario, ScenarioError, line_of
 from scenarios.schema import (
     AddItemsEvent,
     LLMConfig,
@@ -36,19 +36,18 @@ from scenarios.schema import (
     Scenario,
     SwitchRecommenderEvent,
 )
-from simulations.feed import FeedContext, LongTerm, build_feed_graph, run_round
-from simulations.llm_setup import make_brain, make_client, make_long_term, parse_llm_flag
+from simulations.environments import EnvSetup, make_environment
 from simulations.metrics import compute_metrics
 from simulations.trace import TraceWriter, read_trace
-from tools.dataset import Dataset, Interactions, load_dataset, temporal_split
-from tools.item_space import item_embeddings
-from tools.recommenders import Recommender, make_recommender
+from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
+from tools.item_space import content_features, item_embeddings
+from tools.recommenders import ColdStartRecommender, make_recommender
 from tools.synthetic import make_world
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from agents.llm import CallRecord, LLMClient
+    from agents.llm import LLMClient
 
 __all__ = ["Prepared", "RunError", "RunResult", "prepare", "resolve_data_path", "run"]
 
@@ -73,6 +72,7 @@ class Prepared:
     population: list[int]
     withheld: dict[int, frozenset[int]]  # release round -> items
     llm: LLMConfig | None = None  # the scenario's llm: block with --llm applied
+    role_profiles: dict[str, list[UserProfile]] = field(default_factory=dict)  # per role
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,21 @@ def _load_data(scn: Scenario, loaded: LoadedScenario, data: str | None) -> Datas
         return make_world(s.n_users, s.n_items, s.n_genres, s.dim, s.history_mean, seed=scn.seed)
     path = resolve_data_path(loaded, data)
     if path is None:
-        raise RunError(
-            f"{loaded.path}: dataset.path: no data folder given; pass --data DIR or set "
-            f"{DATA_ENV} (get MovieLens with: recarena data download ml-100k --to DIR)"
-        )
+        raise ScenarioError(
+            loaded.path, line_of(loaded.path, ("dataset", "path")), "dataset.path",
+            f"no data folder given; pass --data DIR or set {DATA_ENV} (get MovieLens with: "
+            "recarena data download ml-100k --to DIR)")
     return load_dataset(path)
+
+
+def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: bool) -> None:
+    # Simulating fewer users than asked for would change every figure silently.
+    msg = (f"{size} users asked for, but the dataset has {have} users with history; ask for "
+           f"at most {have}, or leave it out for all of them")
+    if from_flag:
+        raise ValueError(f"--users: {msg}")
+    line = line_of(loaded.path, ("population", "size"))
+    raise ScenarioError(loaded.path, line, "population.size", msg)
 
 
 def prepare(
@@ -131,22 +141,30 @@ def prepare(
     """Load data, split it, build the world, profiles and the sampled population."""
     scn = _override(loaded, seed, users)
     llm_cfg = parse_llm_flag(llm, scn.llm) if llm else scn.llm
-    if loaded.role.brain.kind == "llm" and llm_cfg is None:
-        raise RunError(f"{loaded.path}: llm: role {loaded.role.name!r} uses brain: llm but the "
-                       "scenario has no llm: block; add one or pass --llm local|openai[:MODEL]")
+    for r in loaded.roles:
+        role_llm = r.config.llm or llm_cfg
+        if r.config.brain.kind == "llm" and role_llm is None:
+            raise RunError(
+                f"{loaded.path}: llm: role {r.config.name!r} uses brain: llm but neither the "
+                "role nor the scenario has an llm: block; add one or pass "
+                "--llm local|openai[:MODEL]")
+        missing = missing_extra(r.config, role_llm)
+        if missing:
+            raise RunError(missing)
     ds = _load_data(scn, loaded, data)
-    rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 11]))
     withheld: dict[int, frozenset[int]] = {}
-    pool = rng.permutation(ds.n_items)
+    adds = sorted((ev for ev in scn.events if isinstance(ev, AddItemsEvent)),
+                  key=lambda ev: ev.at_round)
+    total = sum(ev.count for ev in adds)
+    if total >= ds.n_items:
+        raise RunError(f"{loaded.path}: events: add_items withholds {total} "
+                       f"of {ds.n_items} items; leave some to recommend")
+    pool = newest_items(ds, total)  # oldest first: later events release newer items
     taken = 0
-    for ev in scn.events:
-        if isinstance(ev, AddItemsEvent):
-            if taken + ev.count >= ds.n_items:
-                raise RunError(f"{loaded.path}: events: add_items withholds {taken + ev.count} "
-                               f"of {ds.n_items} items; leave some to recommend")
-            items = frozenset(int(i) for i in pool[taken:taken + ev.count])
-            withheld[ev.at_round] = withheld.get(ev.at_round, frozenset()) | items
-            taken += ev.count
+    for ev in adds:
+        items = frozenset(int(i) for i in pool[taken:taken + ev.count])
+        withheld[ev.at_round] = withheld.get(ev.at_round, frozenset()) | items
+        taken += ev.count
     all_withheld = frozenset().union(*withheld.values()) if withheld else frozenset()
     inter = ds.interactions
     if all_withheld:
@@ -160,9 +178,18 @@ def prepare(
         popularity=ds_hist.item_popularity,
         global_mean=float(history.rating.mean()) if len(history) else 3.5,
     )
-    profiles = build_profiles(ds, history, emb, loaded.role.traits)
+    by_traits: dict[str, list[UserProfile]] = {}
+    role_profiles: dict[str, list[UserProfile]] = {}
+    for r in loaded.roles:
+        key = r.config.traits.model_dump_json()
+        if key not in by_traits:
+            by_traits[key] = build_profiles(ds, history, emb, r.config.traits)
+        role_profiles[r.config.name] = by_traits[key]
+    profiles = role_profiles[loaded.role.name]
     candidates = np.flatnonzero(np.bincount(history.user, minlength=ds.n_users) > 0)
     size = scn.population.size
+    if size is not None and size > len(candidates):
+        _too_many_users(loaded, size, len(candidates), from_flag=users is not None)
     if size is None or size >= len(candidates):
         population = candidates.tolist()
     elif scn.population.sampling == "first":
@@ -171,7 +198,7 @@ def prepare(
         prng = np.random.default_rng(np.random.SeedSequence([scn.seed, 13]))
         population = sorted(prng.choice(candidates, size=size, replace=False).tolist())
     return Prepared(scn, loaded, ds, history, future, world, profiles,
-                    [int(u) for u in population], withheld, llm_cfg)
+                    [int(u) for u in population], withheld, llm_cfg, role_profiles)
 
 
 def _versions() -> dict[str, str]:
@@ -220,97 +247,56 @@ def _make_run_dir(out: Path | None, scn: Scenario) -> Path:
 
 
 def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepared,
-         train: Interactions) -> Recommender:
+         train: Interactions, arm: RecommenderConfig,
+         released: frozenset[int]) -> ColdStartRecommender:
+    """The model fitted on ``train``, wrapped with the arm's cold-start policy."""
     try:
         rec = make_recommender(cfg.model, seed=seed, **cfg.params)
     except (ValueError, TypeError) as e:
         raise RunError(f"{prep.loaded.path}: recommenders: {e}") from None
-    rec.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
-                         binary=not rec.uses_ratings))
-    return rec
+    wrapped = ColdStartRecommender(rec, content_features(prep.dataset.catalog),
+                                   policy=arm.cold_start.policy, share=arm.cold_start.share,
+                                   seed=seed)
+    wrapped.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
+                             binary=not rec.uses_ratings))
+    wrapped.new_items = released
+    return wrapped
 
 
-@dataclass
-class _Arm:
-    """What one arm's run needs besides the prepared world."""
-
-    trace: TraceWriter
-    graph: Any
-    brain: Brain
-    on_session_end: Callable[[int], None]
-    profiled: set[int]
-    long_term: LongTerm | None
-    workers: int
-    sink: dict[str, FeedContext]
-
-
-def _run_arm(prep: Prepared, cfg: RecommenderConfig, arm: _Arm) -> None:
-    scn, trace = prep.scenario, arm.trace
-    train = prep.history
-    rec = _fit(cfg, scn.seed, prep, train)
-    withheld = set().union(*prep.withheld.values()) if prep.withheld else set()
-    ctx = FeedContext(
-        arm=cfg.name, seed=scn.seed, env=scn.environment, catalog=prep.dataset.catalog,
-        profiles=prep.profiles, brain=arm.brain,
-        memory=ShortTermMemory(prep.loaded.role.memory.short_term_window), recommender=rec,
-        trace=trace, history=prep.history.matrix(prep.dataset.n_users, prep.dataset.n_items),
-        withheld=frozenset(withheld), profiled=arm.profiled,
-        on_session_end=arm.on_session_end, long_term=arm.long_term, workers=arm.workers,
-    )
-    arm.sink["ctx"] = ctx
+def _run_arm(prep: Prepared, cfg: RecommenderConfig, factory: PopulationFactory,
+             trace: TraceWriter, on_session_end: Callable[[int], None]) -> None:
+    """One arm: a fresh population in a fresh environment, round by round."""
+    scn = prep.scenario
+    population = factory.for_arm(cfg.name)
+    env = make_environment(scn.environment.kind, EnvSetup(
+        arm=cfg, scenario=scn, dataset=prep.dataset, history=prep.history,
+        future=prep.future, world=prep.world, users=prep.population,
+        withheld=prep.withheld, trace=trace,
+        fit=lambda c, train, released: _fit(c, scn.seed, prep, train, cfg, released),
+        role_of=factory.role_of, on_session_end=on_session_end))
     for rnd in range(1, scn.environment.rounds + 1):
-        released = prep.withheld.get(rnd, frozenset())
-        if released:
-            withheld -= released
-            ctx.withheld = frozenset(withheld)
-            trace.emit("event", f"{cfg.name}/r{rnd}/add_items", arm=cfg.name, round=rnd,
-                       action="add_items",
-                       items=sorted(prep.dataset.catalog.item_ids[i] for i in released))
-        for ev in scn.events:
-            if (isinstance(ev, SwitchRecommenderEvent) and ev.at_round == rnd
-                    and ev.recommender == cfg.name):
-                ctx.recommender = _fit(ev, scn.seed, prep, train)
-                trace.emit("event", f"{cfg.name}/r{rnd}/switch_recommender", arm=cfg.name,
-                           round=rnd, action="switch_recommender", model=ev.model,
-                           params=ev.params)
-        trace.emit("round_start", f"{cfg.name}/r{rnd}", arm=cfg.name, round=rnd,
-                   recommender=ctx.recommender.name, users=len(prep.population))
-        run_round(arm.graph, ctx, prep.population, rnd)
-        if cfg.retrain and rnd < scn.environment.rounds:
-            new = [w for w in ctx.watches if w[3] == rnd]
-            sim = Interactions.from_lists(
-                [w[0] for w in new], [w[1] for w in new], [w[2] for w in new],
-                [float(2_000_000_000 + rnd) for _ in new],
-            )
-            train = train.concat(sim)
-            ctx.recommender = _fit(
-                next((e for e in scn.events if isinstance(e, SwitchRecommenderEvent)
-                      and e.recommender == cfg.name and e.at_round <= rnd), cfg),
-                scn.seed, prep, train)
-            trace.emit("retrain", f"{cfg.name}/r{rnd}/retrain", arm=cfg.name, round=rnd,
-                       added=len(new), interactions=len(train),
-                       recommender=ctx.recommender.name)
-        trace.flush()
+        env.begin_round(rnd)
+        while observations := env.observe():
+            env.step(observations, population.act(observations))
+        env.end_round(rnd)
 
 
-def _call_event(rec: CallRecord) -> dict[str, Any]:
-    # Only what a replay reproduces exactly: cached/latency/attempts go to the summary.
-    return {"purpose": rec.purpose, "kind": rec.kind, "input_tokens": rec.input_tokens,
-            "output_tokens": rec.output_tokens, "cost_usd": round(rec.cost_usd, 8)}
-
-
-def _llm_summary(client: LLMClient | None) -> dict[str, Any] | None:
-    if client is None:
+def _llm_summary(clients: list[LLMClient]) -> dict[str, Any] | None:
+    if not clients:
         return None
-    recs = client.records
-    total = client.usage.total
+    recs = [r for c in clients for r in c.records]
+    totals = [c.usage.total for c in clients]
+    first = clients[0]
     return {
-        "backend": client.cfg.backend, "model": client.cfg.model,
-        "mode": "replay" if client.replay else "record",
+        # The local backend runs a GGUF file whatever llm.model says: name the file.
+        "backend": ",".join(sorted({c.cfg.backend for c in clients})),
+        "model": ",".join(sorted({model_identity(c.cfg) for c in clients})),
+        "mode": "replay" if first.replay else "record",
         "calls": len(recs), "cached_calls": sum(r.cached for r in recs),
         "retries": sum(max(r.attempts - 1, 0) for r in recs),
-        "input_tokens": total.input_tokens, "output_tokens": total.output_tokens,
-        "cost_usd": round(total.cost_usd, 6),
+        "input_tokens": sum(t.input_tokens for t in totals),
+        "output_tokens": sum(t.output_tokens for t in totals),
+        "cost_usd": round(sum(t.cost_usd for t in totals), 6),
     }
 
 
@@ -333,9 +319,10 @@ def run(
         chat_model: Use this chat model instead of building one from the llm config
             (tests pass ``agents.llm.FakeChatModel``).
     """
-    scn, role = prep.scenario, prep.loaded.role
-    if replay is not None and role.brain.kind != "llm":
-        raise RunError("--replay: this scenario's role uses no LLM; nothing to replay")
+    scn = prep.scenario
+    uses_llm = any(r.config.brain.kind == "llm" for r in prep.loaded.roles)
+    if replay is not None and not uses_llm:
+        raise RunError("--replay: this scenario's roles use no LLM; nothing to replay")
     run_dir = _make_run_dir(out, scn)
     config = prep.loaded.resolved_config()
     config["seed"], config["population"]["size"] = scn.seed, scn.population.size
@@ -350,39 +337,26 @@ def run(
     _write_json(run_dir / "manifest.json", manifest)
     t0 = time.perf_counter()
     status, reason = "completed", ""
-    client: LLMClient | None = None
-    stores: list[Any] = []
     with TraceWriter(run_dir / "trace.jsonl") as trace:
         trace.emit(
             "run_start", "run", scenario=scn.name, seed=scn.seed, config=config,
             dataset=prep.dataset.name, n_items=prep.dataset.n_items,
             n_users=prep.dataset.n_users, population=len(prep.population),
             history_interactions=len(prep.history), future_interactions=len(prep.future),
+            environment=scn.environment.kind,
         )
+        factory = PopulationFactory(
+            roles=prep.loaded.roles, world=prep.world, profiles=prep.role_profiles,
+            users=prep.population, history=prep.history, seed=scn.seed, emit=trace.emit,
+            llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
+            max_pages=scn.environment.max_pages, conversation=scn.environment.conversation)
+        roles = {r.config.name: sum(1 for v in factory.role_of.values()
+                                    if v == r.config.name) for r in prep.loaded.roles}
+        trace.emit("population", "run/population", roles=roles)
         trace.flush()
-        sink: dict[str, FeedContext] = {}
         try:
-            if role.brain.kind == "llm" and prep.llm is not None:
-                client = make_client(
-                    prep.llm, run_dir, replay_from=replay, seed=scn.seed,
-                    on_call=lambda rec: sink["ctx"].log_call(rec.agent, _call_event(rec)),
-                    chat_model=chat_model)
-            brain = make_brain(role, prep.world, client=client,
-                               max_pages=scn.environment.max_pages,
-                               backend=prep.llm.backend if prep.llm else None)
-            profiled: set[int] = set()  # a profile event once per user, not per arm
-            lt_cfg = role.memory.long_term
             for cfg in scn.recommenders:
-                long_term = None
-                if lt_cfg.enabled:
-                    store = make_long_term(lt_cfg, run_dir / "memory", cfg.name, prep.llm)
-                    stores.append(store)
-                    from memory.reflection import Reflector
-
-                    long_term = LongTerm(store, lt_cfg, Reflector(lt_cfg.reflect_every))
-                arm = _Arm(trace, build_feed_graph(), brain, on_session_end, profiled,
-                           long_term, client.cfg.concurrency if client else 1, sink)
-                _run_arm(prep, cfg, arm)
+                _run_arm(prep, cfg, factory, trace, on_session_end)
         except KeyboardInterrupt:
             status, reason = "interrupted", "KeyboardInterrupt"
         except BudgetExceededError as e:
@@ -392,32 +366,38 @@ def run(
         except Exception as e:
             status, reason = "failed", f"{type(e).__name__}: {e}"
         finally:
-            for store in stores:
-                store.close()
-            if client is not None and client.cache is not None:
-                client.cache.close()
+            factory.close()
+        clients = list(factory.clients.values())
         trace.flush()
-        metrics = compute_metrics(read_trace(run_dir / "trace.jsonl"))
+        so_far = read_trace(run_dir / "trace.jsonl")
+        metrics = compute_metrics(so_far)
+        if status == "completed" and clients:
+            failed = sum(1 for e in so_far if e["type"] == "decision_failure")
+            answered = ("decision", "interview", "utterance", "verdict")
+            if failed and not any(e["type"] in answered for e in so_far):
+                status, reason = "failed", (f"every LLM decision failed ({failed} decision "
+                                            "failures; their raw answers are in the trace)")
         for arm_name, m in metrics["arms"].items():
-            for name in scn.metrics:
+            for name in scn.metric_names():
                 trace.emit("metric", f"metric/{arm_name}/{name}", arm=arm_name, round=None,
                            name=name, value=m["overall"][name])
                 for rnd, rm in m["rounds"].items():
                     trace.emit("metric", f"metric/{arm_name}/r{rnd}/{name}", arm=arm_name,
                                round=int(rnd), name=name, value=rm[name])
-        if client is not None:
+        if clients:
             per_agent = {a: {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
                              "cost_usd": round(u.cost_usd, 8)}
-                         for a, u in sorted(client.usage.per_agent.items())}
-            total = client.usage.total
-            trace.emit("llm_usage", "run/llm_usage", input_tokens=total.input_tokens,
-                       output_tokens=total.output_tokens,
-                       cost_usd=round(total.cost_usd, 8), per_agent=per_agent)
+                         for c in clients for a, u in sorted(c.usage.per_agent.items())}
+            trace.emit("llm_usage", "run/llm_usage",
+                       input_tokens=sum(c.usage.total.input_tokens for c in clients),
+                       output_tokens=sum(c.usage.total.output_tokens for c in clients),
+                       cost_usd=round(sum(c.usage.total.cost_usd for c in clients), 8),
+                       per_agent=dict(sorted(per_agent.items())))
         elapsed = time.perf_counter() - t0
         trace.emit("run_end", "run/end", status=status, reason=reason,
                    elapsed_s=round(elapsed, 3))
         events = trace.count
-    llm_summary = _llm_summary(client)
+    llm_summary = _llm_summary(clients)
     summary = {"scenario": scn.name, "seed": scn.seed, "status": status, "reason": reason,
                "metrics": metrics, "llm": llm_summary}
     _write_json(run_dir / "summary.json", summary)

@@ -1,21 +1,28 @@
 """Evaluation traces: one JSON object per line, versioned, written and flushed as the run goes.
 
 Every event carries ``v`` (schema version), ``seq`` (its position), ``id`` (a stable path
-such as ``ease/r1/u42/p2/i17``), ``type`` and ``ts`` (wall clock, the only field that
+``ARM/rROUND/uUSER/STEP[/...]`` such as ``ease/r1/u42/p2/i17`` or ``pop/r1/u7/t3/verdict``),
+``type`` and ``ts`` (wall clock, the only field that
 differs between two runs of the same scenario and seed).
 
 Event types (version 1):
 
 =================  ==================================================================
-``run_start``      resolved config, seed, dataset and catalogue size, population
-``profile``        a user's traits and tastes (once per user)
-``round_start``    arm, round, released items, recommender in use
+``run_start``      resolved config, seed, dataset and catalogue size, population, environment
+``population``     how many users play each role
+``profile``        a user's traits, tastes and role (once per user)
+``round_start``    arm, round, recommender in use, environment
 ``page``           arm, round, user, page, the item ids shown
-``decision``       one per shown item (``watch``/``skip``, rating, inputs, brain) and one
-                   per page (``leave``/``next_page``)
-``memory``         what the agent retrieved for a decision (short-term window)
+``decision``       one per shown item (``watch``/``skip``, rating, inputs) and one per page
+                   (``leave``/``next_page``, feeling and whether the model said it)
+``memory``         reads (short-term, long-term, shared) and writes, reflections
+``plan``           one planner step (planner, step, thoughts, tool calls, observations)
+``llm_call``       purpose, tokens and cost of one model call, under the step that made it
 ``interview``      satisfaction 1-10 and why, after the user leaves
 ``session_end``    arm, round, user, pages seen, whether they left early
+``conversation_*`` ``conversation_start`` (the hidden target), ``utterance``,
+                   ``recommendation`` (items and what the recommender understood),
+                   ``verdict`` (accept / reject / give up), ``conversation_end``
 ``retrain``        arm, round, interactions used
 ``event``          a scripted event taking effect
 ``metric``         name, arm, round (or null for the whole run), value

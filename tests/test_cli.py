@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import os
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from scenarios.loader import load_scenario
-from simulations.cli import main
+from simulations.cli import build_parser, main
 from simulations.runner import config_hash
 from simulations.trace import read_trace, strip_volatile
 from tools.dataset import load_dataset
@@ -128,10 +129,11 @@ def test_run_movielens_without_data(
     monkeypatch.delenv("RECARENA_DATA", raising=False)
     monkeypatch.chdir(tmp_path)  # nothing may be written anywhere
     rc, _, err = cli(capsys, "run", MOVIELENS, "--quiet")
-    assert rc == 1
+    assert rc == 2  # missing input, as the README says
     line = assert_one_line(err)
     assert "--data" in line and "RECARENA_DATA" in line
-    assert line.startswith(str(MOVIELENS))
+    path_line = 1 + MOVIELENS.read_text().splitlines().index("  path: null")
+    assert line.startswith(f"{MOVIELENS}:{path_line}: dataset.path: no data folder given")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -152,12 +154,21 @@ def test_run_into_existing_folder_leaves_it_alone(
     keep = out / "notes.txt"
     keep.write_text("precious")
     rc, stdout, err = cli(capsys, *quick_run_args(out))
-    assert rc == 1
+    assert rc == 2  # an invalid argument, as the README says
     line = assert_one_line(err)
-    assert line.startswith(str(out)) and "--out" in line
+    assert line == f"--out: {out} exists and is not an empty folder; choose another (a run " \
+        "never writes into an earlier run)"
     assert stdout == ""
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     assert keep.read_text() == "precious"
+
+
+def test_run_out_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "file"
+    out.write_text("x")
+    rc, _, err = cli(capsys, *quick_run_args(out))
+    assert rc == 2 and assert_one_line(err).startswith(f"--out: {out} exists")
+    assert out.read_text() == "x"
 
 
 def test_run_rejects_zero_users(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -182,6 +193,68 @@ def test_a_scenario_that_validates_also_runs(
     else:  # or the file is rejected, naming the seed
         assert rc == 2 and assert_one_line(err).startswith(f"{scn}:")
         assert ": seed: " in err
+
+
+@pytest.mark.parametrize("flag", ["--llm", "--replay"])
+def test_llm_flags_on_a_role_without_an_llm_are_errors(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str) -> None:
+    value = "openai" if flag == "--llm" else str(tmp_path)
+    rc, out, err = cli(capsys, *quick_run_args(tmp_path / "run"), flag, value)
+    assert rc == 2 and out == ""
+    assert assert_one_line(err) == (
+        f"{flag}: role 'utility_user' of {QUICKSTART} uses no LLM (brain: utility); drop "
+        f"{flag} or use an llm role")
+    assert not (tmp_path / "run").exists()
+
+
+def test_more_users_than_the_data_has_is_an_error(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rc, _, err = cli(capsys, "run", QUICKSTART, "--users", "5000", "--out", tmp_path / "r",
+                     "--quiet")
+    assert rc == 2
+    assert assert_one_line(err) == (
+        "recarena: --users: 5000 users asked for, but the dataset has 300 users with history; "
+        "ask for at most 300, or leave it out for all of them")
+    scn = tmp_path / "big.yaml"
+    scn.write_text("kind: scenario\nname: big\nrecommenders:\n  - {name: p, model: pop}\n"
+                   "population:\n  size: 301\n")
+    rc, _, err = cli(capsys, "run", scn, "--out", tmp_path / "r", "--quiet")
+    assert rc == 2
+    assert assert_one_line(err).startswith(
+        f"{scn}:6: population.size: 301 users asked for, but the dataset has 300 users")
+    rc, _, err = cli(capsys, "run", scn, "--users", "300", "--out", tmp_path / "r", "--quiet")
+    assert rc == 0, err  # all of them is fine
+    assert not err
+
+
+def test_more_users_than_movielens_has(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                       ml100k: Path) -> None:
+    rc, _, err = cli(capsys, "run", MOVIELENS, "--data", ml100k, "--users", "5000",
+                     "--out", tmp_path / "r", "--quiet")
+    assert rc == 2 and "the dataset has 943 users with history" in assert_one_line(err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_llm_scenario_without_an_llm_block_fails_validation(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    scn = tmp_path / "llm.yaml"
+    scn.write_text("kind: scenario\nname: t\nrecommenders:\n  - {name: p, model: pop}\n"
+                   f"population:\n  role: {REPO / 'scenarios' / 'roles' / 'llm_user.yaml'}\n")
+    for argv in (["validate", scn], ["run", scn, "--out", tmp_path / "r", "--quiet"]):
+        rc, _, err = cli(capsys, *argv)
+        assert rc == 2
+        assert assert_one_line(err).startswith(
+            f"{scn}:6: llm: role 'llm_user' has brain: llm but neither it nor the scenario "
+                "has an llm: block")
+    assert not (tmp_path / "r").exists()
+
+
+def test_alignment_llm_flags_need_the_llm_brain(capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path) -> None:
+    for flag in ("--llm", "--replay"):
+        rc, _, err = cli(capsys, "eval", "alignment", "--data", tmp_path, flag, "local")
+        assert rc == 2
+        assert assert_one_line(err) == f"eval alignment: {flag} applies to --brain llm only"
 
 
 # ----------------------------------------------------------------------------- run: success
@@ -515,6 +588,45 @@ def test_help(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     rc, out, err = cli(capsys, *argv)
     assert rc == 0
     assert out.startswith("usage: recarena") and err == ""
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    rc, out, err = cli(capsys, "--version")
+    assert rc == 0 and err == ""
+    assert out == f"recarena {metadata.version('recarena')}\n"
+
+
+def _parsers(parser: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, parser
+    for name, sub in parser.commands.items():
+        yield from _parsers(sub, (*path, name))
+
+
+def test_every_command_and_option_is_described(capsys: pytest.CaptureFixture[str]) -> None:
+    hidden = {("data", "download", "--url")}  # for mirrors and tests only
+    parsers = list(_parsers(build_parser()))
+    assert {" ".join(p) for p, _ in parsers} >= {
+        "", "run", "validate", "schema", "data", "data download", "eval", "eval offline",
+        "eval alignment", "trace", "trace summary"}
+    n_options = 0
+    for path, parser in parsers:
+        if path:
+            assert parser.description, f"recarena {' '.join(path)} has no description"
+        for action in parser.options:
+            name = action.option_strings[-1] if action.option_strings else action.dest
+            if (*path, name) in hidden:
+                assert action.help == argparse.SUPPRESS
+                continue
+            assert action.help and action.help != argparse.SUPPRESS, \
+                f"recarena {' '.join(path)} {name} has no help"
+            n_options += 1
+        rc, out, _ = cli(capsys, *path, "--help")
+        assert rc == 0 and out.startswith(f"usage: recarena {' '.join(path)}".rstrip())
+        for name in parser.commands:
+            assert name in out
+    assert n_options > 30  # the walk really saw the options
 
 
 def test_interrupt_exits_130(capsys: pytest.CaptureFixture[str],

@@ -265,3 +265,39 @@ def test_local_generation_respects_the_timeout(local_model: LocalLlamaChat) -> N
             local_model.invoke([HumanMessage(content="Tell me a long story.")])
     finally:
         local_model.timeout_s = old
+
+
+def test_local_run_keeps_the_console_clean(tmp_path: Path,
+                                           capfd: pytest.CaptureFixture[str]) -> None:
+    """A run on the local model (1 user, 1 page) prints nothing of llama.cpp's: before,
+    "llama_kv_cache_iswa: using full-size SWA cache ..." reached stderr on every model
+    load. Its label is the model file, not LLMConfig's default gpt-4o-mini, and the page
+    feeling is the model's own scored answer."""
+    import dataclasses
+
+    from scenarios.loader import load_scenario
+    from simulations.runner import prepare, run
+    from simulations.trace import read_trace
+
+    _llama_cpp()
+    loaded = load_scenario(REPO / "scenarios" / "llm_feed.yaml")
+    role = loaded.role.model_copy(update={"memory": loaded.role.memory.model_copy(
+        update={"long_term": loaded.role.memory.long_term.model_copy(
+            update={"enabled": False})})})
+    scn = loaded.scenario.model_copy(update={
+        "environment": loaded.scenario.environment.model_copy(
+            update={"rounds": 1, "max_pages": 1}),
+        "recommenders": loaded.scenario.recommenders[:1],
+        "llm": LLMConfig(backend="local", n_ctx=1024),  # no model named
+    })
+    prep = prepare(dataclasses.replace(loaded, scenario=scn, role=role), users=1)
+    capfd.readouterr()
+    res = run(prep, tmp_path / "run")
+    out, err = capfd.readouterr()
+    assert res.status == "completed"
+    assert (out, err) == ("", "")
+    assert res.llm is not None and res.llm["model"] == "gemma-3-270m-q4_k_m.gguf"
+    exits = [e for e in read_trace(tmp_path / "run")
+             if e["type"] == "decision" and e["id"].endswith("/exit")]
+    assert exits and all(e["inputs"]["feeling_source"] == "model" for e in exits)
+    assert all(e["feeling"] in ("pleased", "mixed", "bored") for e in exits)

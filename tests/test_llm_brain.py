@@ -12,13 +12,25 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agents.brains.base import DecisionFailure, PageObservation, SessionSummary
+from agents.brains.base import (
+    ConversationView,
+    DecisionFailure,
+    PageObservation,
+    SessionSummary,
+)
 from agents.brains.llm import LLMBrain
 from agents.brains.utility import World
 from agents.llm import FakeChatModel, LLMClient
 from agents.profile import UserProfile
+from agents.prompts import render
 from scenarios.loader import ScenarioError, load_role, load_scenario
-from scenarios.schema import BrainConfig, LLMConfig, PromptTemplates
+from scenarios.schema import (
+    PROMPT_VARIABLES,
+    TEMPLATE_VARIABLES,
+    BrainConfig,
+    LLMConfig,
+    PromptTemplates,
+)
 from simulations.runner import RunError, prepare, run
 from simulations.trace import read_trace, strip_volatile
 from tools.dataset import Catalog
@@ -167,6 +179,54 @@ def test_scored_decisions_are_calibrated_per_user() -> None:
     assert sum(x.watch for x in d1.items) < 3  # activity 1 watches a smaller share
 
 
+def test_scored_page_feeling_is_the_models_answer() -> None:
+    """Before, the scored feeling was computed from the watch share ("pleased" when half
+    the page was watched), whatever the model thought."""
+    prompts: list[str] = []
+
+    def scorer(prompt: str, options: list[str]) -> list[float]:
+        if options == [" pleased", " mixed", " bored"]:
+            prompts.append(prompt)
+            return [-3.0, -2.5, -0.4]
+        if options == [" yes", " no"]:
+            return [-2.0, -0.2] if "stop browsing" in prompt else [-0.2, -2.0]  # watch all
+        return [-float(k) for k in range(len(options))]
+
+    brain, _ = _brain([], mode="scored", scorer=scorer, calibration_items=0)
+    d = brain.decide_page(_obs(), RNG)
+    assert all(x.watch for x in d.items)
+    assert d.feeling == "bored"
+    assert d.inputs["feeling_source"] == "model"
+    assert d.inputs["feeling_logprobs"] == {"pleased": -3.0, "mixed": -2.5, "bored": -0.4}
+    (prompt,) = prompts
+    assert "Film 0" in prompt and "Film 1" in prompt and "watched 2 of these 2" in prompt
+    assert "{" not in prompt
+
+
+def test_structured_page_feeling_is_marked_as_the_models() -> None:
+    brain, _ = _brain([_page([{"item_id": "m0", "watch": False, "reason": "r"},
+                              {"item_id": "m1", "watch": False, "reason": "r"}])])
+    d = brain.decide_page(_obs(), RNG)
+    assert d.inputs["feeling_source"] == "model"
+
+
+def test_local_backend_is_labelled_with_its_model_file(tmp_path: Path) -> None:
+    """Before, a scenario with ``llm: {backend: local}`` and no model was summarised as
+    local:gpt-4o-mini (LLMConfig's default model name)."""
+    loaded = _llm_scenario(tmp_path)
+    for model_path, label in ((None, "gemma-3-270m-q4_k_m.gguf"),
+                              ("/models/tiny-test.Q8_0.gguf", "tiny-test.Q8_0.gguf")):
+        scn = loaded.scenario.model_copy(update={
+            "llm": LLMConfig(backend="local", model_path=model_path),
+            "environment": loaded.scenario.environment.model_copy(update={"max_pages": 1})})
+        res = run(prepare(dataclasses.replace(loaded, scenario=scn), users=1),
+                  tmp_path / label, chat_model=FakeChatModel(
+                      scorer=lambda p, o: [-float(k) for k in range(len(o))]))
+        assert res.llm is not None and res.llm["model"] == label
+        summary = json.loads((tmp_path / label / "summary.json").read_text())
+        assert summary["llm"]["model"] == label
+
+
 def test_unknown_template_variable_is_a_schema_error(tmp_path: Path) -> None:
     p = tmp_path / "role.yaml"
     p.write_text("kind: role\nname: r\nbrain:\n  kind: llm\n  prompts:\n"
@@ -176,6 +236,106 @@ def test_unknown_template_variable_is_a_schema_error(tmp_path: Path) -> None:
     assert str(e.value).startswith(f"{p}:6: brain.prompts.page: ")
     assert "nickname" in str(e.value)
     assert PromptTemplates().page  # the defaults validate
+
+
+WRONG_VARIABLES = [(name, var) for name, given in TEMPLATE_VARIABLES.items()
+                   for var in PROMPT_VARIABLES if var not in given]
+
+
+@pytest.mark.parametrize(("name", "var"), WRONG_VARIABLES,
+                         ids=[f"{n}-{v}" for n, v in WRONG_VARIABLES])
+def test_a_variable_the_template_does_not_get_is_a_load_error(
+        tmp_path: Path, name: str, var: str) -> None:
+    # e.g. {page} in scored_rating: it would have reached the model as the text "{page}".
+    p = tmp_path / "role.yaml"
+    p.write_text(f"kind: role\nname: r\nbrain:\n  kind: llm\n  prompts:\n"
+                 f"    {name}: 'x {{{var}}} y'\n")
+    with pytest.raises(ScenarioError) as e:
+        load_role(p)
+    assert str(e.value).startswith(f"{p}:6: brain.prompts.{name}: variable(s) {var} not "
+                                   "available in this template; it gets: role, ")
+
+
+def _every_variable_prompts() -> PromptTemplates:
+    """Every template says which template it is and shows each of its variables."""
+    return PromptTemplates(**{
+        name: f"[{name}] " + " ".join(f"<{v}={{{v}}}>" for v in given)
+        for name, given in TEMPLATE_VARIABLES.items()})
+
+
+def test_every_template_is_filled_with_exactly_its_variables() -> None:
+    prompts = _every_variable_prompts()
+    seen: list[str] = []
+
+    def chat(t: Transcript) -> str:
+        seen.extend(text for _, text in t)
+        last = t[-1][1]
+        if last.startswith("[interview]"):
+            return json.dumps({"satisfaction": 5, "reason": "ok"})
+        if last.startswith("[reflection]"):
+            return "noted"
+        if last.startswith("[page]"):
+            return _page([{"item_id": "m0", "watch": True, "rating": 4},
+                          {"item_id": "m1", "watch": False}])
+        if last.startswith("[conversation_open]"):
+            return "Something funny, please."
+        if last.startswith("[conversation_turn]"):
+            return json.dumps({"accept": None, "give_up": False, "feedback": "older"})
+        return json.dumps({"ratings": [{"item_id": "m0", "rating": 3}]})
+
+    def scorer(prompt: str, options: list[str]) -> list[float]:
+        seen.append(prompt)
+        return [-float(k) for k in range(len(options))]  # yes, 1 star, one
+
+    session = SessionSummary(_profile(), 1, 2, 8, (0,), (4,), True)
+    for mode in ("structured", "scored"):
+        fake = FakeChatModel(responses=chat, scorer=scorer)
+        client = LLMClient(LLMConfig(backend="fake", model="fake"), chat_model=fake)
+        # No calibration: the first scored_watch prompt is then the page's own.
+        brain = LLMBrain(_world(), BrainConfig(kind="llm", prompts=prompts,
+                                               calibration_items=0), client,
+                         role="viewer", instructions="Be honest.", max_pages=3,
+                         mode=mode)  # type: ignore[arg-type]
+        brain.decide_page(_obs(), RNG)
+        brain.interview(session, RNG)
+        brain.rate_items(_profile(), (0,), RNG)
+        brain.reflect(_profile(), ["watched Film 0"], RNG)
+        view = ConversationView(_profile(), 1, 1, 2, ("a comedy",), (0, 1))
+        brain.describe(view, RNG)
+        brain.judge(view, RNG)
+    for name, given in TEMPLATE_VARIABLES.items():
+        rendered = [text for text in seen if text.startswith(f"[{name}]")]
+        assert rendered, f"template {name} was never used"
+        for text in rendered:
+            assert "{" not in text and "}" not in text, text  # nothing left unfilled
+            assert [m.group(1) for m in re.finditer(r"<(\w+)=", text)] == list(given)
+    scored_watch = next(t for t in seen if t.startswith("[scored_watch]"))
+    assert "<page=2> <max_pages=3>" in scored_watch and "<item=m0 | Film 0" in scored_watch
+
+
+def test_render_refuses_values_other_than_the_templates_variables() -> None:
+    with pytest.raises(RuntimeError, match=r"prompt system: variables missing \[.*'role'"):
+        render("{instructions}", "system", {"instructions": "x"})
+    values = dict.fromkeys(TEMPLATE_VARIABLES["scored_rating"], "v")
+    assert render("{item}", "scored_rating", values) == "v"
+    with pytest.raises(RuntimeError, match=r"unexpected \['page'\]"):
+        render("{item}", "scored_rating", {**values, "page": 1})
+
+
+def test_scored_satisfaction_asks_on_the_scale_it_reads() -> None:
+    asked: list[tuple[str, list[str]]] = []
+
+    def scorer(prompt: str, options: list[str]) -> list[float]:
+        asked.append((prompt, options))
+        return [-abs(k - 6.0) for k in range(len(options))]  # " seven" is most likely
+
+    brain, _ = _brain([], mode="scored", scorer=scorer)
+    ans = brain.interview(SessionSummary(_profile(), 1, 1, 2, (0,), (3,), True), RNG)
+    prompt, options = asked[-1]
+    assert options == [" one", " two", " three", " four", " five", " six", " seven", " eight",
+                       " nine", " ten"]
+    assert prompt.endswith("On a scale of one to ten, viewer's satisfaction is:")
+    assert ans.satisfaction == 7 and "satisfaction 7/10" in ans.reason
 
 
 # ----------------------------------------------------------------------------- runs
@@ -238,15 +398,35 @@ def test_replay_miss_fails_loudly(tmp_path: Path) -> None:
     assert read_trace(tmp_path / "b")[-1]["status"] == "failed"
 
 
-def test_invalid_output_becomes_a_counted_failure_event(tmp_path: Path) -> None:
+def test_a_run_where_every_llm_decision_failed_fails(tmp_path: Path) -> None:
     loaded = _llm_scenario(tmp_path)
-    res = run(prepare(loaded, users=2), tmp_path / "a",
-              chat_model=FakeChatModel(responses=lambda t: "I refuse to answer in JSON."))
-    fails = [e for e in read_trace(tmp_path / "a") if e["type"] == "decision_failure"]
-    assert fails and all(e["raw"] for e in fails)
-    assert res.metrics["arms"]["pop"]["decision_failures"] == len(fails)
-    ends = [e for e in read_trace(tmp_path / "a") if e["type"] == "session_end"]
+    with pytest.raises(RunError, match=r"^run failed: every LLM decision failed \(4 decision "):
+        run(prepare(loaded, users=2), tmp_path / "a",
+            chat_model=FakeChatModel(responses=lambda t: "I refuse to answer in JSON."))
+    events = read_trace(tmp_path / "a")
+    fails = [e for e in events if e["type"] == "decision_failure"]
+    assert len(fails) == 4 and all(e["raw"] for e in fails)  # 2 users: page and interview
+    ends = [e for e in events if e["type"] == "session_end"]
     assert {e["reason"] for e in ends} == {"llm_failure"}
+    assert events[-1]["status"] == "failed"
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "every LLM decision failed" in summary["reason"]
+    assert summary["metrics"]["arms"]["pop"]["decision_failures"] == 4
+
+
+def test_some_failed_decisions_are_counted_and_the_run_completes(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def first_page_garbage(t: Transcript) -> str:
+        calls["n"] += 1  # one call at a time: the first decision's 3 attempts fail
+        return "not JSON" if calls["n"] <= 3 else _answer_all(t)
+
+    loaded = _llm_scenario(tmp_path, concurrency=1)
+    res = run(prepare(loaded, users=2), tmp_path / "a",
+              chat_model=FakeChatModel(responses=first_page_garbage))
+    fails = [e for e in read_trace(tmp_path / "a") if e["type"] == "decision_failure"]
+    assert res.status == "completed" and len(fails) == 1
+    assert res.metrics["arms"]["pop"]["decision_failures"] == 1
 
 
 def test_budget_stops_the_run_cleanly(tmp_path: Path) -> None:

@@ -34,7 +34,6 @@ from agents.llm import (
     extract_json,
     is_transient,
 )
-from agents.llm.client import retry_after_s
 from agents.llm.fake import (
     FakeConnectionError,
     FakeProviderError,
@@ -43,6 +42,7 @@ from agents.llm.fake import (
     rate_limit_error,
     server_error,
 )
+from agents.llm.retry import retry_after_s
 from scenarios.schema import BudgetConfig, LLMConfig
 
 SECRET = "sk-test-SECRETVALUE-0123456789abcdef"

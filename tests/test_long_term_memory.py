@@ -93,17 +93,19 @@ def rec(
     )
 
 
-# (on disk?, exact_limit): the default exact path for small agents, chromadb's approximate
-# filtered search only (0), and a mix where agents with more than 10 memories use chromadb.
-STORES = {"ephemeral": (False, 2000), "persistent": (True, 2000), "ann": (False, 0),
-          "mixed": (True, 10)}
+# (on disk?, in-process index?, exact_limit): the default in-process index, and reads through
+# chromadb: exact for small agents, chromadb's approximate filtered search only (0), and a
+# mix where agents with more than 10 memories use chromadb's search.
+STORES = {"ephemeral": (False, True, 2000), "persistent": (True, True, 2000),
+          "chroma-exact": (False, False, 2000), "ann": (False, False, 0),
+          "mixed": (True, False, 10)}
 
 
 @pytest.fixture(params=list(STORES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LongTermStore]:
-    on_disk, exact_limit = STORES[request.param]
+    on_disk, index, exact_limit = STORES[request.param]
     path = tmp_path / "chroma" if on_disk else None
-    s = LongTermStore(path, HashEmbedder(128), exact_limit=exact_limit)
+    s = LongTermStore(path, HashEmbedder(128), index=index, exact_limit=exact_limit)
     yield s
     s.close()
 
@@ -196,6 +198,84 @@ def test_persistence_across_reopen(tmp_path: Path) -> None:
         LongTermStore(path, HashEmbedder(32), collection="mem")
     with LongTermStore(path, HashEmbedder(32), collection="other") as s:
         assert s.count() == 0
+
+
+def _fixed_memories(seed: int = 7) -> tuple[list[MemoryRecord], list[tuple[str, str]]]:
+    """A fixed set: 40 agents x 30 memories over a small vocabulary (many near-ties), 150
+    world memories, and 120 (agent, query) pairs."""
+    rng = np.random.default_rng(seed)
+    films = [f"film{i}" for i in range(25)]
+    genres = ["drama", "comedy", "horror", "sci-fi", "romance"]
+    recs: list[MemoryRecord] = []
+    for a in range(40):
+        for step in range(30):
+            f, g = films[int(rng.integers(25))], genres[int(rng.integers(5))]
+            verb = "watched" if rng.random() < 0.5 else "skipped"
+            recs.append(rec(f"a{a}/{step}", f"{verb} {f} a {g} film", agent=f"a{a}",
+                            step=step, importance=float(rng.integers(1, 10)) / 10))
+    recs += [rec(f"w{i}", f"{films[i % 25]} is a {genres[i % 5]} film number {i}",
+                 agent=WORLD, kind="world", importance=0.2) for i in range(150)]
+    queries = [(f"a{int(rng.integers(40))}",
+                f"would I like {films[int(rng.integers(25))]} {genres[int(rng.integers(5))]}")
+               for _ in range(120)]
+    return recs, queries
+
+
+def _brute_force(recs: list[MemoryRecord], emb: HashEmbedder, agent: str, query: str, k: int,
+                 now_step: int) -> list[tuple[str, float]]:
+    """The retrieval rule computed from scratch with numpy over every memory."""
+    mine = [r for r in recs if r.agent == agent]
+    world = [r for r in recs if r.agent == WORLD]
+    q = emb.embed([query])[0]
+    cands: list[tuple[MemoryRecord, float]] = []
+    for group in (mine, world):
+        if group:
+            sims = (emb.embed([r.text for r in group]) @ q).tolist()
+            order = sorted(range(len(group)), key=lambda i: (-sims[i], group[i].id))[:20]
+            cands += [(group[i], sims[i]) for i in order]
+    cands.sort(key=lambda c: (-c[1], c[0].id))
+    scored = []
+    for r, cos in cands[:20]:
+        score = min(1.0, max(0.0, (1 + cos) / 2)) + 0.995 ** max(0, now_step - r.step) \
+            + r.importance
+        scored.append((r, score))
+    scored.sort(key=lambda t: (-t[1], -t[0].step, t[0].id))
+    return [(r.id, s) for r, s in scored[:k]]
+
+
+def test_index_gives_the_same_top_k_as_chromadb_and_brute_force(tmp_path: Path) -> None:
+    recs, queries = _fixed_memories()
+    emb = HashEmbedder(64)
+    path = tmp_path / "mem"
+    with LongTermStore(path, emb) as fresh:  # written through
+        fresh.add(recs)
+        live = [fresh.retrieve(a, q, 5, now_step=30) for a, q in queries]
+    with LongTermStore(path, emb) as warm, LongTermStore(path, emb, index=False) as chroma:
+        assert warm.count() == chroma.count() == len(recs)
+        for (a, q), got in zip(queries, live, strict=True):
+            from_warm = warm.retrieve(a, q, 5, now_step=30)
+            from_chroma = chroma.retrieve(a, q, 5, now_step=30)
+            expected = _brute_force(recs, emb, a, q, 5, 30)
+            for result in (got, from_warm, from_chroma):
+                assert [m.record.id for m in result] == [i for i, _ in expected], (a, q)
+                assert [m.score for m in result] == pytest.approx([s for _, s in expected],
+                                                                  abs=1e-6)
+            assert [m.record for m in from_warm] == [m.record for m in from_chroma]
+            assert warm.recent(a, 7) == chroma.recent(a, 7)
+            assert warm.count(a) == chroma.count(a) == 30
+
+
+def test_index_follows_upserts_and_moves(tmp_path: Path) -> None:
+    emb = HashEmbedder(32)
+    with LongTermStore(tmp_path / "m", emb) as s:
+        s.add([rec(f"r{i}", f"memory {i}", agent="A", step=i) for i in range(12)])
+        s.add([rec("r3", "moved to B", agent="B", step=20)])  # same id, another agent
+        s.add([rec("r5", "rewritten", agent="A", step=21)])
+        assert s.count("A") == 11 and s.count("B") == 1
+        assert s.retrieve("B", "moved to B", 1, now_step=21)[0].record.text == "moved to B"
+        assert [m.record.id for m in s.retrieve("A", "rewritten", 1, now_step=21,
+                                                weights=(1, 0, 0))] == ["r5"]
+        assert all(m.record.id != "r3" for m in s.retrieve("A", "memory 3", 11, now_step=21))
 
 
 def test_upsert_by_id_does_not_duplicate(store: LongTermStore) -> None:

@@ -185,3 +185,36 @@ def test_top_k_is_re_exported() -> None:
     for model in ALL:
         with pytest.raises(RuntimeError, match="fit"):
             make_recommender(model).score(np.array([0]))
+
+
+# The scenario schema checks model params at load (scenarios may not import tools); the two
+# sets of rules must accept and reject the same values, with the same resulting value.
+PROBES: list[Any] = [0, 1, 2, 100, -1, 2.0, 2.5, 0.0, 1e-9, -0.5, float("inf"), float("nan"),
+                     True, False, "3", None, [1]]
+
+
+@pytest.mark.parametrize("model", ALL)
+def test_scenario_schema_params_agree_with_the_models(model: str) -> None:
+    from pydantic import ValidationError
+
+    from scenarios.schema import MODEL_PARAMS
+
+    schema, defaults = MODEL_PARAMS[model], MODELS[model].defaults  # type: ignore[attr-defined]
+    assert list(schema.model_fields) == list(defaults)
+    for name, field in schema.model_fields.items():
+        assert field.default == defaults[name]
+        assert type(field.default) is type(defaults[name])
+        for value in PROBES:
+            try:
+                by_schema: Any = getattr(schema.model_validate({name: value}), name)
+            except ValidationError:
+                by_schema = "rejected"
+            try:
+                by_model: Any = make_recommender(model, **{name: value}).params[name]
+            except ValueError:
+                by_model = "rejected"
+            assert repr(by_schema) == repr(by_model), (model, name, value)
+    with pytest.raises(ValidationError):
+        schema.model_validate({"bogus": 1})
+    with pytest.raises(ValueError, match="bogus"):
+        make_recommender(model, bogus=1)

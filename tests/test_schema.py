@@ -13,6 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+import scenarios
 from scenarios.loader import (
     LoadedScenario,
     ScenarioError,
@@ -156,6 +157,45 @@ BROKEN: list[tuple[str, str, int, str, str]] = [
         9, "metrics.1", "'watch_rate'",
     ),
     (
+        "unknown-ease-param",
+        HEAD + "recommenders:\n  - name: a\n    model: ease\n    params:\n      l2: 100\n"
+        "      l3: 500\n",
+        10, "recommenders.0.params.l3", r"^unknown parameter of ease; it takes: l2$",
+    ),
+    (
+        "param-for-pop",
+        HEAD + "recommenders:\n  - {name: a, model: pop, params: {k: 3}}\n",
+        6, "recommenders.0.params.k", r"^unknown parameter of pop; it takes none$",
+    ),
+    (
+        "itemknn-fractional-neighbours",
+        HEAD + "recommenders:\n  - name: a\n    model: itemknn\n    params: {k_neighbors: 2.5}\n",
+        8, "recommenders.0.params.k_neighbors", "valid integer",
+    ),
+    (
+        "ease-l2-zero",
+        HEAD + "recommenders:\n  - {name: a, model: ease, params: {l2: 0}}\n",
+        6, "recommenders.0.params.l2", "greater than 0",
+    ),
+    (
+        "als-factors-as-text",
+        HEAD + "recommenders:\n  - {name: a, model: als, params: {factors: '64'}}\n",
+        6, "recommenders.0.params.factors", "valid integer",
+    ),
+    (
+        "bpr-learning-rate-bool",
+        HEAD + "recommenders:\n  - {name: a, model: bpr, params: {learning_rate: true}}\n",
+        6, "recommenders.0.params.learning_rate", "valid number",
+    ),
+    (
+        "switch-event-unknown-param",
+        HEAD + "recommenders:\n  - {name: a, model: pop}\nenvironment:\n  rounds: 2\n"
+        "events:\n  - action: switch_recommender\n    at_round: 2\n    recommender: a\n"
+        "    model: als\n    params:\n      factors: 8\n      lr: 0.1\n",
+        16, "events.0.params.lr",
+        r"^unknown parameter of als; it takes: factors, regularization, alpha, iterations$",
+    ),
+    (
         "history-fraction-zero",
         HEAD + "recommenders:\n  - {name: a, model: pop}\ndataset:\n  history_fraction: 0\n",
         8, "dataset.history_fraction", "greater than 0",
@@ -265,6 +305,47 @@ def test_error_inside_an_inline_role_names_the_roles_field(folder: Path) -> None
     assert_error(error_of(p), p, 8, "population.role.bogus", "unknown field")
 
 
+def test_params_are_typed_and_only_what_was_given(folder: Path) -> None:
+    p = put(folder, HEAD + "recommenders:\n  - {name: a, model: ease, params: {l2: 100}}\n"
+            "  - {name: b, model: itemknn}\n")
+    recs = load_scenario(p).scenario.recommenders
+    assert recs[0].params == {"l2": 100.0} and isinstance(recs[0].params["l2"], float)
+    assert recs[1].params == {}  # defaults stay the model's, not copied into the trace
+
+
+def test_a_scenario_without_a_role_uses_the_shipped_role(folder: Path) -> None:
+    # A roles/utility_user.yaml beside the user's scenario is not the default role.
+    (folder / "roles" / "utility_user.yaml").write_text(GOOD_ROLE.replace("tester", "impostor"))
+    shipped = Path(scenarios.__file__).resolve().parent / "roles" / "utility_user.yaml"
+    for where in (folder, folder / "empty"):
+        where.mkdir(exist_ok=True)
+        p = put(where, "kind: scenario\nname: t\nrecommenders:\n  - {name: a, model: pop}\n")
+        loaded = load_scenario(p)
+        assert loaded.role_path == shipped
+        assert loaded.role == load_role(shipped) and loaded.role.name == "utility_user"
+        assert loaded.resolved_config()["population"]["role"]["name"] == "utility_user"
+
+
+LLM_ROLE = "kind: role\nname: talker\nbrain:\n  kind: llm\n"
+
+
+def test_an_llm_role_needs_an_llm_block_at_load(folder: Path) -> None:
+    (folder / "roles" / "l.yaml").write_text(LLM_ROLE)
+    text = ("kind: scenario\nname: t\nrecommenders:\n  - {name: a, model: pop}\n"
+            "population:\n  role: roles/l.yaml\n")
+    p = put(folder, text)
+    assert_error(error_of(p), p, 6, "llm",
+                 r"^role 'talker' has brain: llm but neither it nor the scenario has an llm: "
+                 r"block; add one")
+    assert load_scenario(p, llm_flag=True).role.name == "talker"  # run --llm supplies it
+    inline = put(folder, "kind: scenario\nname: t\nrecommenders:\n  - {name: a, model: pop}\n"
+                 "population:\n  size: 2\n  role:\n    name: x\n    brain: {kind: llm}\n",
+                 "inline.yaml")
+    assert_error(error_of(inline), inline, 7, "llm", "role 'x' has brain: llm")
+    with_block = put(folder, text + "llm: {backend: openai, model: m}\n", "ok.yaml")
+    assert validate_file(with_block) == "scenario"
+
+
 def test_scenario_error_format() -> None:
     e = ScenarioError("a/b.yaml", 3, "environment.rounds", "too many")
     assert str(e) == "a/b.yaml:3: environment.rounds: too many"
@@ -276,7 +357,8 @@ def test_scenario_error_format() -> None:
 
 
 SHIPPED = ["scenarios/quickstart.yaml", "scenarios/movielens_feed.yaml",
-           "scenarios/roles/utility_user.yaml"]
+           "scenarios/roles/utility_user.yaml", "scenarios/llm_feed.yaml",
+           "scenarios/roles/llm_user.yaml"]
 
 
 @pytest.mark.parametrize("rel", SHIPPED)
@@ -406,8 +488,14 @@ def test_json_schema_rejects_what_the_loader_rejects(repo: Path) -> None:
     bad_model = {**good, "recommenders": [{"name": "a", "model": "transformer"}]}
     no_recs = {k: val for k, val in good.items() if k != "recommenders"}
     bad_pages = {**good, "environment": {**good["environment"], "max_pages": -1}}
-    for bad in (bad_key, bad_model, no_recs, bad_pages):
+    bad_param = {**good, "recommenders": [{"name": "a", "model": "ease", "params": {"l3": 1}}]}
+    bad_value = {**good, "recommenders": [{"name": "a", "model": "als",
+                                           "params": {"factors": 2.5}}]}
+    pop_param = {**good, "recommenders": [{"name": "a", "model": "pop", "params": {"l2": 1}}]}
+    for bad in (bad_key, bad_model, no_recs, bad_pages, bad_param, bad_value, pop_param):
         assert not v.is_valid(bad)
+    ok = {**good, "recommenders": [{"name": "a", "model": "als", "params": {"factors": 8}}]}
+    assert v.is_valid(ok)
 
 
 def test_copied_scenario_folder_validates(repo: Path, tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from agents.graph import build_agent_graph
+from agents.setup import missing_extra
 from scenarios.loader import LoadedScenario, load_scenario
-from simulations.feed import build_feed_graph
 from simulations.runner import RunError, prepare, run
 from simulations.trace import read_trace, strip_volatile
 
@@ -37,24 +38,32 @@ def run_small(loaded: LoadedScenario, out: Path, users: int = 6, data: str | Non
     return list(read_trace(out))
 
 
-def test_feed_graph_has_the_design_nodes() -> None:
-    nodes = set(build_feed_graph().get_graph().nodes)
-    assert {"recommend", "profile", "memory", "plan", "act", "record", "interview"} <= nodes
+def test_agent_graph_has_the_design_nodes() -> None:
+    nodes = set(build_agent_graph().get_graph().nodes)
+    assert {"perceive", "recall", "plan", "act", "remember"} <= nodes
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_scenarios_run(path: Path, tmp_path: Path, ml100k: Path) -> None:
     loaded = load_scenario(path)
-    is_llm = loaded.role.brain.kind == "llm"
+    for r in loaded.roles:
+        missing = missing_extra(r.config, r.config.llm or loaded.scenario.llm)
+        if missing:
+            pytest.skip(missing)
+    is_llm = any(r.config.brain.kind == "llm" for r in loaded.roles)
     # LLM roles run the real local model (and MiniLM memory): keep them to a few steps.
     loaded = small(loaded, rounds=1 if is_llm else 2, max_pages=1 if is_llm else 2)
     data = str(ml100k) if loaded.scenario.dataset.source == "files" else None
     users = 1 if is_llm else 6
     events = run_small(loaded, tmp_path / "run", users=users, data=data)
     types = {e["type"] for e in events}
-    assert {"run_start", "profile", "page", "decision", "interview", "session_end", "metric",
-            "run_end"} <= types
     assert events[-1]["type"] == "run_end" and events[-1]["status"] == "completed"
+    assert {"run_start", "profile", "plan", "metric", "run_end"} <= types
+    if loaded.scenario.environment.kind == "conversation":
+        assert {"conversation_start", "utterance", "recommendation", "verdict",
+                "conversation_end"} <= types
+        return
+    assert {"page", "decision", "interview", "session_end"} <= types
     ipp = loaded.scenario.environment.items_per_page
     shown: dict[tuple[str, str], list[str]] = {}
     for e in (e for e in events if e["type"] == "page"):

@@ -29,6 +29,7 @@ __all__ = [
     "Interactions",
     "leave_last_out",
     "load_dataset",
+    "newest_items",
     "temporal_split",
 ]
 
@@ -359,6 +360,33 @@ def _assemble(
         interactions=Interactions.from_lists(users, items, ratings, ts),
         user_attrs=tuple(user_attrs.get(u, {}) for u in user_set),
     )
+
+
+# ----------------------------------------------------------------------------- releases
+
+
+def _year(text: str) -> float:
+    head = text.strip()[:4]
+    return float(head) if len(head) == 4 and head.isdigit() else -np.inf
+
+
+def newest_items(dataset: Dataset, count: int) -> np.ndarray:
+    """The ``count`` most recently released items, oldest of them first.
+
+    Release order is the catalogue's release year, then (within a year, or for data
+    without years) the time of the item's first interaction: a film first rated later
+    reached the platform later. Items nobody rated count as newest of their year; ties
+    go to the higher index. Unknown years count as oldest.
+    """
+    if not 0 <= count <= dataset.n_items:
+        raise ValueError(f"count must be in 0..{dataset.n_items}, got {count}")
+    inter = dataset.interactions
+    first = np.full(dataset.n_items, np.inf)
+    np.minimum.at(first, inter.item, inter.ts)
+    years = np.array([_year(y) for y in dataset.catalog.years], dtype=np.float64)
+    # lexsort: last key is primary; ascending, so the newest items come last.
+    order = np.lexsort((np.arange(dataset.n_items), first, years))
+    return order[dataset.n_items - count:].astype(np.int64)
 
 
 # ----------------------------------------------------------------------------- splits

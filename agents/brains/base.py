@@ -11,12 +11,15 @@ from agents.profile import UserProfile
 
 __all__ = [
     "Brain",
+    "ConversationView",
     "DecisionFailure",
     "InterviewAnswer",
     "ItemDecision",
     "PageDecision",
     "PageObservation",
+    "Said",
     "SessionSummary",
+    "TurnVerdict",
 ]
 
 
@@ -29,8 +32,10 @@ class PageObservation:
     page: int  # 1-based
     items: tuple[int, ...]
     memory: tuple[dict[str, Any], ...]  # recent short-term memories, oldest first
-    plan: tuple[str, ...] = ()
+    plan: tuple[str, ...] = ()  # the planner's path, e.g. ("summarise_tastes", "decide")
     recalled: tuple[str, ...] = ()  # long-term memories retrieved for this page, best first
+    guidance: str = ""  # what the planner concluded, for the brain's prompt ({plan})
+    shortlist: tuple[int, ...] | None = None  # items the plan settled on (None: no view)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,36 @@ class InterviewAnswer:
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ConversationView:
+    """A conversation as the user agent sees it: its hidden target and the turns so far."""
+
+    profile: UserProfile
+    round: int
+    turn: int
+    target: int
+    said: tuple[str, ...] = ()
+    recommended: tuple[int, ...] = ()  # this turn's recommendations (empty when opening)
+    patience: int = 3  # turns this user tries before giving up
+    noise: float = 0.2  # chance of leaving out or confusing a fact (utility brain)
+    memory: tuple[dict[str, Any], ...] = ()
+    guidance: str = ""
+
+
+@dataclass(frozen=True)
+class Said:
+    text: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TurnVerdict:
+    accept: int | None  # the accepted item, or None
+    give_up: bool
+    feedback: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
 class DecisionFailure(Exception):
     """A brain could not produce a valid decision (after its bounded repairs).
 
@@ -102,4 +137,12 @@ class Brain(Protocol):
     def reflect(self, profile: UserProfile, memories: list[str],
                 rng: np.random.Generator) -> str:
         """A short reflection on recent memories (written to long-term memory)."""
+        ...
+
+    def describe(self, view: ConversationView, rng: np.random.Generator) -> Said:
+        """Say what you are looking for (the target) without naming it."""
+        ...
+
+    def judge(self, view: ConversationView, rng: np.random.Generator) -> TurnVerdict:
+        """Accept one of this turn's recommendations, or reject with feedback or give up."""
         ...

@@ -7,8 +7,8 @@ Two decision modes, one set of trace events:
   is answered exactly once; invalid output is re-asked up to ``max_repairs`` times, then
   raised as a ``DecisionFailure`` that the run records.
 * ``scored`` (base models such as the local Gemma 270M): each sub-decision is read from
-  next-token log-probabilities over a fixed answer set (yes/no, 1-5 stars, one-ten), so
-  every decision is valid by construction.
+  next-token log-probabilities over a fixed answer set (yes/no, 1-5 stars, one-ten, the
+  page feeling among ``FEELINGS``), so every decision is valid by construction.
 
 Calibrated watch decisions (scored mode). A small base model's "yes" beats its "no" for
 nearly every item, so "yes > no" watches everything. Instead each user gets a threshold
@@ -28,25 +28,36 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.brains.base import (
+    ConversationView,
     DecisionFailure,
     InterviewAnswer,
     ItemDecision,
     PageDecision,
     PageObservation,
+    Said,
     SessionSummary,
+    TurnVerdict,
 )
 from agents.brains.utility import World
 from agents.profile import UserProfile
-from agents.prompts import item_line, page_vars, profile_vars, render, session_vars
-from scenarios.schema import BrainConfig
+from agents.prompts import (
+    conversation_vars,
+    item_line,
+    page_vars,
+    profile_vars,
+    render,
+    session_vars,
+)
+from scenarios.schema import SATISFACTION_WORDS, BrainConfig
 
 if TYPE_CHECKING:
     from agents.llm import LLMClient
 
-__all__ = ["InterviewReply", "ItemReply", "LLMBrain", "PageReply", "RatingsReply"]
+__all__ = ["FEELINGS", "InterviewReply", "ItemReply", "LLMBrain", "PageReply", "RatingsReply"]
 
-_NUMBER_WORDS = (" one", " two", " three", " four", " five", " six", " seven", " eight",
-                 " nine", " ten")
+# The fixed answers of the scored page-feeling question (the utility brain's words too).
+FEELINGS = ("pleased", "mixed", "bored")
+_NUMBER_WORDS = tuple(f" {w}" for w in SATISFACTION_WORDS)
 
 
 class _Reply(BaseModel):
@@ -70,6 +81,12 @@ class PageReply(_Reply):
 class InterviewReply(_Reply):
     satisfaction: int = Field(ge=1, le=10)
     reason: str
+
+
+class VerdictReply(_Reply):
+    accept: str | None = None
+    give_up: bool = False
+    feedback: str = ""
 
 
 class RatingReply(_Reply):
@@ -135,13 +152,17 @@ class LLMBrain:
 
     # ------------------------------------------------------------------ helpers
 
-    def _vars(self, profile: UserProfile, **more: Any) -> dict[str, Any]:
-        return {**profile_vars(profile, self.world.catalog, self.role, self.instructions),
-                **more}
+    def _render(self, name: str, profile: UserProfile, **more: Any) -> str:
+        """The role's template ``name`` filled with the profile's variables and ``more``."""
+        values = {**profile_vars(profile, self.world.catalog, self.role, self.instructions),
+                  **more}
+        return render(getattr(self.prompts, name), name, values)
+
+    def _page_vars(self, obs: PageObservation) -> dict[str, Any]:
+        return page_vars(obs, self.world.catalog, self.world.item_mean, self.max_pages)
 
     def _messages(self, profile: UserProfile, user_prompt: str) -> list[tuple[str, str]]:
-        return [("system", render(self.prompts.system, self._vars(profile))),
-                ("user", user_prompt)]
+        return [("system", self._render("system", profile)), ("user", user_prompt)]
 
     def _ask(self, profile: UserProfile, prompt: str, schema: type[BaseModel], purpose: str,
              check: Any = None) -> Any:
@@ -155,9 +176,9 @@ class LLMBrain:
                                   res.attempts)
         return res.value, res.attempts
 
-    def _score(self, profile: UserProfile, template: str, options: tuple[str, ...],
+    def _score(self, profile: UserProfile, name: str, options: tuple[str, ...],
                purpose: str, **more: Any) -> np.ndarray:
-        prompt = render(template, self._vars(profile, **more))
+        prompt = self._render(name, profile, **more)
         reply = self.client.score(prompt, list(options), agent=profile.user_id,
                                   purpose=purpose)
         return np.asarray(reply.logprobs, dtype=np.float64)
@@ -172,8 +193,7 @@ class LLMBrain:
             return self._decide_scored(obs)
         cat = self.world.catalog
         shown = [cat.item_ids[i] for i in obs.items]
-        prompt = render(self.prompts.page, self._vars(
-            obs.profile, **page_vars(obs, cat, self.world.item_mean, self.max_pages)))
+        prompt = self._render("page", obs.profile, **self._page_vars(obs))
 
         def check(reply: BaseModel) -> None:
             assert isinstance(reply, PageReply)
@@ -195,11 +215,12 @@ class LLMBrain:
             for i in obs.items
         )
         return PageDecision(items=items, leave=reply.leave, feeling=reply.feeling,
-                            inputs={"attempts": attempts})
+                            inputs={"attempts": attempts, "feeling_source": "model"})
 
-    def _margin(self, prof: UserProfile, item: int) -> tuple[float, np.ndarray]:
-        yes_no = self._score(prof, self.prompts.scored_watch, (" yes", " no"), "watch",
-                             item=self._line(item))
+    def _margin(self, prof: UserProfile, item: int,
+                page: dict[str, Any]) -> tuple[float, np.ndarray]:
+        yes_no = self._score(prof, "scored_watch", (" yes", " no"), "watch",
+                             item=self._line(item), **page)
         return float(yes_no[0] - yes_no[1]), yes_no
 
     def calibration_items(self, prof: UserProfile) -> list[int]:
@@ -216,7 +237,10 @@ class LLMBrain:
             if self.cfg.calibration_items == 0:
                 hit = 0.0
             else:
-                margins = [self._margin(prof, i)[0] for i in self.calibration_items(prof)]
+                # Each calibration item as if alone on a fresh first page.
+                margins = [self._margin(prof, i, self._page_vars(PageObservation(
+                    profile=prof, round=0, page=1, items=(i,), memory=())))[0]
+                    for i in self.calibration_items(prof)]
                 rate = self.cfg.watch_rates[min(max(prof.activity, 1), 3) - 1]
                 hit = float(np.quantile(margins, 1.0 - rate))
             self._thresholds[prof.user] = hit
@@ -224,17 +248,18 @@ class LLMBrain:
 
     def _decide_scored(self, obs: PageObservation) -> PageDecision:
         prof = obs.profile
+        page = self._page_vars(obs)
         threshold = self.watch_threshold(prof)
         decisions = []
         for i in obs.items:
-            margin, yes_no = self._margin(prof, i)
+            margin, yes_no = self._margin(prof, i, page)
             watch = margin > threshold
             rating = None
             inputs: dict[str, Any] = {"logprob_yes": _r(yes_no[0]), "logprob_no": _r(yes_no[1]),
                                       "threshold": _r(threshold),
                                       "score": _r(margin - threshold)}
             if watch:
-                stars = self._score(prof, self.prompts.scored_rating,
+                stars = self._score(prof, "scored_rating",
                                     tuple(f" {k}" for k in range(1, 6)), "rating",
                                     item=self._line(i))
                 rating = int(np.argmax(stars)) + 1
@@ -243,26 +268,31 @@ class LLMBrain:
                       f"{margin:+.2f} vs threshold {threshold:+.2f}")
             decisions.append(ItemDecision(i, watch, rating, reason, inputs))
         n_watched = sum(d.watch for d in decisions)
-        leave_lp = self._score(prof, self.prompts.scored_leave, (" yes", " no"), "leave",
-                               page=obs.page, max_pages=self.max_pages, n_watched=n_watched,
-                               n_shown=len(decisions))
+        # The feeling is the model's own answer too (asked before the leave question, so
+        # the persona prefix of the item prompts is still in the KV cache).
+        feel_lp = self._score(prof, "scored_feeling", tuple(f" {f}" for f in FEELINGS),
+                              "feeling", n_watched=n_watched, n_shown=len(decisions), **page)
+        feeling = FEELINGS[int(np.argmax(feel_lp))]
+        leave_lp = self._score(prof, "scored_leave", (" yes", " no"), "leave",
+                               n_watched=n_watched, n_shown=len(decisions), **page)
         leave = bool(leave_lp[0] > leave_lp[1])
-        feeling = "pleased" if n_watched >= len(decisions) / 2 else \
-            "mixed" if n_watched else "bored"
         return PageDecision(tuple(decisions), leave, feeling,
-                            {"logprob_leave": _r(leave_lp[0]), "logprob_stay": _r(leave_lp[1])})
+                            {"logprob_leave": _r(leave_lp[0]), "logprob_stay": _r(leave_lp[1]),
+                             "feeling_logprobs": dict(zip(FEELINGS, (_r(x) for x in feel_lp),
+                                                          strict=True)),
+                             "feeling_source": "model"})
 
     def interview(self, session: SessionSummary, rng: np.random.Generator) -> InterviewAnswer:
         sv = session_vars(session, self.world.catalog)
         if self.mode == "scored":
-            lp = self._score(session.profile, self.prompts.scored_satisfaction, _NUMBER_WORDS,
+            lp = self._score(session.profile, "scored_satisfaction", _NUMBER_WORDS,
                              "interview", **sv)
             sat = int(np.argmax(lp)) + 1
             return InterviewAnswer(
                 sat, f"scored answer: satisfaction {sat}/10 (most likely of one..ten); "
                 f"watched {sv['n_watched']} of {sv['n_shown']}",
                 {"logprob_best": _r(lp.max())})
-        prompt = render(self.prompts.interview, self._vars(session.profile, **sv))
+        prompt = self._render("interview", session.profile, **sv)
         reply, attempts = self._ask(session.profile, prompt, InterviewReply, "interview")
         return InterviewAnswer(reply.satisfaction, reply.reason, {"attempts": attempts})
 
@@ -270,7 +300,7 @@ class LLMBrain:
         self, profile: UserProfile, items: tuple[int, ...], rng: np.random.Generator
     ) -> list[int]:
         if self.mode == "scored":
-            return [int(np.argmax(self._score(profile, self.prompts.scored_rating,
+            return [int(np.argmax(self._score(profile, "scored_rating",
                                               tuple(f" {k}" for k in range(1, 6)), "rating",
                                               item=self._line(i)))) + 1 for i in items]
         cat = self.world.catalog
@@ -290,11 +320,69 @@ class LLMBrain:
 
     def reflect(self, profile: UserProfile, memories: list[str],
                 rng: np.random.Generator) -> str:
-        prompt = render(self.prompts.reflection,
-                        self._vars(profile, reflection_input="\n".join(memories)))
+        prompt = self._render("reflection", profile, reflection_input="\n".join(memories))
         if self.mode == "scored":
             # A base model rambles; a reflection from its scored choices is more honest.
             watched = sum(1 for m in memories if m.startswith("watched"))
             return f"I watched {watched} of the last {len(memories)} recommendations."
         return self.client.chat(self._messages(profile, prompt), agent=profile.user_id,
                                 purpose="reflection").text.strip()[:500]
+
+    # ------------------------------------------------------------------ planning
+
+    def think(self, agent: str, purpose: str, prompt: str) -> str:
+        """Free text for a planner step (the planner parses it)."""
+        messages = [("system", "You help a movie viewer decide. Answer only in the format "
+                     "asked."), ("user", prompt)]
+        return self.client.chat(messages, agent=agent, purpose=purpose).text
+
+    # ------------------------------------------------------------------ conversations
+
+    def _redact(self, text: str, target: int) -> tuple[str, bool]:
+        # The user must describe the target, not name it: a title in the text is masked.
+        title = self.world.catalog.titles[target]
+        if title and title.lower() in text.lower():
+            i = text.lower().index(title.lower())
+            return text[:i] + "that movie" + text[i + len(title):], True
+        return text, False
+
+    def describe(self, view: ConversationView, rng: np.random.Generator) -> Said:
+        cv = conversation_vars(view, self.world.catalog, self.world.item_mean)
+        prompt = self._render("conversation_open", view.profile, **cv)
+        raw = self.client.chat(self._messages(view.profile, prompt),
+                               agent=view.profile.user_id, purpose="describe").text
+        text, redacted = self._redact(raw.strip().split("\n")[0][:400], view.target)
+        return Said(text or "I'm looking for a movie I'll like.", {"redacted": redacted})
+
+    def judge(self, view: ConversationView, rng: np.random.Generator) -> TurnVerdict:
+        cat = self.world.catalog
+        if self.mode == "scored":
+            margins = []
+            for i in view.recommended:
+                lp = self._score(view.profile, "scored_match", (" yes", " no"),
+                                 "match", item=self._line(i), target=self._line(view.target))
+                margins.append(float(lp[0] - lp[1]))
+            best = int(np.argmax(margins)) if margins else -1
+            accept = view.recommended[best] if best >= 0 and margins[best] > 0 else None
+            patience = max(1, view.patience + (view.profile.activity - 2))
+            give_up = accept is None and view.turn >= patience
+            genres = ", ".join(cat.genres[view.target]) or "something else"
+            feedback = "" if accept is not None else f"Not these; I want {genres}."
+            return TurnVerdict(accept, give_up, feedback, {
+                "margins": [_r(m) for m in margins], "feedback_source": "computed",
+                "give_up_source": "patience"})
+        shown = [cat.item_ids[i] for i in view.recommended]
+        cv = conversation_vars(view, cat, self.world.item_mean)
+        prompt = self._render("conversation_turn", view.profile, **cv)
+
+        def check(reply: BaseModel) -> None:
+            assert isinstance(reply, VerdictReply)
+            if reply.accept not in (None, "null", "") and reply.accept not in shown:
+                raise ValueError(f"accept must be one of {', '.join(shown)} or null")
+
+        reply, attempts = self._ask(view.profile, prompt, VerdictReply, "judge", check)
+        accept = (cat.index[reply.accept] if reply.accept not in (None, "null", "")
+                  else None)
+        feedback, redacted = self._redact(reply.feedback, view.target)
+        return TurnVerdict(accept, bool(reply.give_up) and accept is None, feedback,
+                           {"attempts": attempts, "redacted": redacted})

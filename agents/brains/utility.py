@@ -32,11 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.brains.base import (
+    ConversationView,
     InterviewAnswer,
     ItemDecision,
     PageDecision,
     PageObservation,
+    Said,
     SessionSummary,
+    TurnVerdict,
 )
 from agents.profile import UserProfile
 from scenarios.schema import UtilityParams
@@ -167,7 +170,7 @@ class UtilityBrain:
             leave=leave,
             feeling=feeling,
             inputs={"page_satisfaction": _r(page_sat), "p_leave": _r(p_leave),
-                    "draw": _r(draw)},
+                    "draw": _r(draw), "feeling_source": "computed"},
         )
 
     def rate_items(
@@ -208,3 +211,51 @@ class UtilityBrain:
             inputs={"watch_rate": _r(watch_rate), "mean_rating": _r(mean_r),
                     "x": _r(x), "noise": _r(noise)},
         )
+
+    # ------------------------------------------------------------------ conversations
+
+    def _facts(self, view: ConversationView, rng: np.random.Generator) -> list[str]:
+        """What this user can say about the target, most telling first, with noise.
+
+        Genres (each left out with probability ``noise``, and a wrong one slipped in with
+        the same probability), the decade, and the liked past movies closest to the target
+        ("something like X"). Never the target's own title.
+        """
+        cat, t = self.world.catalog, view.target
+        genres = [g for g in cat.genres[t] if rng.random() >= view.noise] or list(cat.genres[t][:1])
+        if rng.random() < view.noise:
+            others = sorted({g for gs in cat.genres for g in gs} - set(cat.genres[t]))
+            if others:
+                genres.append(others[int(rng.integers(len(others)))])
+        facts = [f"a {' and '.join(genres)} movie"] if genres else []
+        year = cat.years[t]
+        if year[:4].isdigit() and rng.random() >= view.noise:
+            facts.append(f"from the {year[2]}0s")
+        liked = [cat.index[i] for i in view.profile.liked_items if i in cat.index and
+                 cat.index[i] != t]
+        if liked:
+            sims = self.world.embeddings[liked] @ self.world.embeddings[t]
+            for k in np.argsort(-sims, kind="stable")[:3]:
+                facts.append(f"something like {cat.titles[liked[int(k)]]}")
+        return facts
+
+    def describe(self, view: ConversationView, rng: np.random.Generator) -> Said:
+        facts = self._facts(view, rng)
+        said = [f for f in facts if not any(f in s for s in view.said)]
+        first = said[:2] or facts[:1]
+        text = ("I'm looking for " + ", ".join(first) + "." if first
+                else "I'm looking for something I'll like.")
+        return Said(text, {"facts": first, "known_facts": len(facts)})
+
+    def judge(self, view: ConversationView, rng: np.random.Generator) -> TurnVerdict:
+        patience = max(1, view.patience + (view.profile.activity - 2))
+        inputs = {"patience": patience, "target_shown": view.target in view.recommended}
+        if view.target in view.recommended:
+            return TurnVerdict(view.target, False, "Yes, that one.", inputs)
+        if view.turn >= patience:
+            return TurnVerdict(None, True, "None of these; I give up.", inputs)
+        facts = self._facts(view, rng)
+        # Genres were said when the conversation opened; new leads are more telling.
+        new = [f for f in facts[1:] if not any(f in s for s in view.said)]
+        hint = new[0] if new else (facts[0] if facts else "something else")
+        return TurnVerdict(None, False, f"Not these. I want {hint}.", inputs)

@@ -1,6 +1,15 @@
 """The LLM layer: chat models behind LangChain, one client with cache, limits, retries and
 budget, and structured answers.
 
+Modules, one job each: ``errors`` (exceptions, secret-free messages), ``retry`` (what to
+retry, how long to wait), ``limits`` (token buckets, slots shared by threads and asyncio),
+``budget`` (prices, charging, limits), ``usage`` (per-agent totals), ``tokens`` (token
+counting with the model's tokenizer), ``cache`` (the SQLite call store), ``replay`` (record
+/ replay policy over it), ``native`` (structured output asked of the endpoint),
+``structured`` (JSON parsing and the repair loop), ``backends`` (building chat models),
+``fake`` (the test double), ``replies`` (what calls return), and ``client`` (``LLMClient``,
+which composes them).
+
 Importing this package imports no provider SDK: ``openai``, ``langchain_openai`` and
 ``llama_cpp`` are imported by ``agents.llm.backends`` only when a model is built.
 """
@@ -10,6 +19,7 @@ from agents.llm.backends import (
     describe_endpoint,
     make_chat_model,
     make_embedding_fn,
+    model_identity,
     transcript_prompt,
 )
 from agents.llm.cache import (
@@ -20,23 +30,27 @@ from agents.llm.cache import (
     cache_key,
     resolve_cache_path,
 )
-from agents.llm.client import (
+from agents.llm.client import LLMClient
+from agents.llm.errors import (
     BudgetExceededError,
-    CallRecord,
-    ChatReply,
-    LLMClient,
     LLMConfigError,
     LLMError,
     LLMUnavailableError,
     ReplayMissError,
-    ScoreReply,
     ScoringUnsupportedError,
-    Usage,
-    UsageMeter,
-    is_transient,
+    describe_error,
 )
 from agents.llm.fake import FakeChatModel
-from agents.llm.structured import StructuredResult, ask_structured, extract_json
+from agents.llm.replies import CallRecord, ChatReply, ScoreReply
+from agents.llm.retry import is_transient, retry_after_s
+from agents.llm.structured import (
+    StructuredResult,
+    aask_structured,
+    ask_structured,
+    extract_json,
+)
+from agents.llm.tokens import TokenCounter, counter_for
+from agents.llm.usage import Usage, UsageMeter
 
 __all__ = [
     "CACHE_FILENAME",
@@ -56,15 +70,21 @@ __all__ = [
     "ScoreReply",
     "ScoringUnsupportedError",
     "StructuredResult",
+    "TokenCounter",
     "Usage",
     "UsageMeter",
+    "aask_structured",
     "ask_structured",
     "cache_key",
+    "counter_for",
     "describe_endpoint",
+    "describe_error",
     "extract_json",
     "is_transient",
     "make_chat_model",
     "make_embedding_fn",
+    "model_identity",
     "resolve_cache_path",
+    "retry_after_s",
     "transcript_prompt",
 ]

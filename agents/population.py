@@ -1,0 +1,191 @@
+"""A population: the agents of every role in one world (one arm), and who plays which role.
+
+Roles are assigned once per run (seeded, by user), so every arm of a paired comparison
+meets the same users in the same roles. Each arm gets fresh memories (arms are
+counterfactual worlds); brains, LLM clients and planner subgraphs are shared.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agents.brains.base import Brain
+from agents.brains.utility import World
+from agents.graph import AgentState, act_batch, build_agent_graph
+from agents.group import AgentGroup, CallLog, Emit, LongTerm
+from agents.observations import Action, Observation
+from agents.profile import UserProfile
+from agents.setup import make_brain, make_cache, make_client, make_long_term
+from memory.reflection import Reflector
+from memory.shared import SharedMemory
+from planners import build_planner
+from scenarios.loader import LoadedRole
+from scenarios.schema import ConversationConfig, LLMConfig, RoleConfig
+from tools.dataset import Interactions
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langgraph.graph.state import CompiledStateGraph
+
+    from agents.llm import CallCache, CallRecord, LLMClient
+
+__all__ = ["Population", "PopulationFactory", "assign_roles", "call_event"]
+
+
+def assign_roles(users: Sequence[int], roles: Sequence[LoadedRole], seed: int) -> dict[int, str]:
+    """Which role each user plays: shares by largest remainder, or counts; seeded."""
+    n = len(users)
+    if all(r.count is not None for r in roles):
+        counts = [int(r.count or 0) for r in roles]
+        if sum(counts) != n:
+            raise ValueError(f"population.roles: counts sum to {sum(counts)} but the "
+                             f"population has {n} users")
+    else:
+        exact = [float(r.share or 0.0) * n for r in roles]
+        counts = [int(np.floor(x)) for x in exact]
+        order = sorted(range(len(roles)), key=lambda k: (-(exact[k] - counts[k]), k))
+        for k in order[: n - sum(counts)]:
+            counts[k] += 1
+    perm = np.random.default_rng(np.random.SeedSequence([seed, 17])).permutation(n)
+    out: dict[int, str] = {}
+    start = 0
+    for r, c in zip(roles, counts, strict=True):
+        for k in perm[start:start + c]:
+            out[int(users[int(k)])] = r.config.name
+        start += c
+    return out
+
+
+def call_event(rec: CallRecord) -> dict[str, Any]:
+    # Only what a replay reproduces exactly: cached/latency/attempts go to the summary.
+    return {"purpose": rec.purpose, "kind": rec.kind, "input_tokens": rec.input_tokens,
+            "output_tokens": rec.output_tokens, "cost_usd": round(rec.cost_usd, 8)}
+
+
+@dataclass
+class Population:
+    """The agents of one world, by role."""
+
+    groups: dict[str, AgentGroup]
+    role_of: dict[int, str]
+    graph: CompiledStateGraph[AgentState, AgentGroup, AgentState, AgentState]
+
+    def act(self, observations: Sequence[Observation]) -> list[Action]:
+        """Every observation answered by its agent; one graph step per role."""
+        by_role: dict[str, list[int]] = {}
+        for k, obs in enumerate(observations):
+            by_role.setdefault(self.role_of[obs.agent], []).append(k)
+        out: list[Action | None] = [None] * len(observations)
+        for role, idx in by_role.items():
+            acts = act_batch(self.graph, self.groups[role], [observations[k] for k in idx])
+            for k, a in zip(idx, acts, strict=True):
+                out[k] = a
+        return [a for a in out if a is not None]
+
+
+@dataclass
+class PopulationFactory:
+    """Builds a population per arm and owns what arms share (brains, clients, caches)."""
+
+    roles: tuple[LoadedRole, ...]
+    world: World
+    profiles: dict[str, list[UserProfile]]  # per role, indexed by user
+    users: list[int]
+    history: Interactions
+    seed: int
+    emit: Emit
+    llm: LLMConfig | None = None  # the scenario's llm block (with --llm applied)
+    run_dir: Path | None = None
+    replay: str | None = None
+    chat_model: BaseChatModel | None = None
+    max_pages: int = 5
+    conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    role_of: dict[int, str] = field(init=False)
+    calls: CallLog = field(default_factory=CallLog, init=False)
+    clients: dict[str, LLMClient] = field(default_factory=dict, init=False)
+    brains: dict[str, Brain] = field(default_factory=dict, init=False)
+    stores: list[Any] = field(default_factory=list, init=False)
+    profiled: set[int] = field(default_factory=set, init=False)
+    _cache: CallCache | None = field(default=None, init=False)
+    _graph: Any = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.role_of = assign_roles(self.users, self.roles, self.seed)
+        self._graph = build_agent_graph()
+
+    def llm_of(self, role: RoleConfig) -> LLMConfig | None:
+        """A role's model: its own llm: block, else the scenario's."""
+        return role.llm or self.llm if role.brain.kind == "llm" else None
+
+    def _client(self, cfg: LLMConfig) -> LLMClient:
+        key = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+        client = self.clients.get(key)
+        if client is None:
+            if self.run_dir is None:
+                raise ValueError("LLM roles need a run folder for their cache")
+            if self._cache is None:
+                self._cache = make_cache(self.run_dir, self.replay)
+            def on_call(rec: CallRecord) -> None:
+                return (self.calls.log(rec.agent, call_event(rec)))
+            client = self.clients[key] = make_client(
+                cfg, self.run_dir, replay_from=self.replay, seed=self.seed, on_call=on_call,
+                chat_model=self.chat_model, cache=self._cache)
+        return client
+
+    def brain(self, role: RoleConfig) -> Brain:
+        brain = self.brains.get(role.name)
+        if brain is None:
+            cfg = self.llm_of(role)
+            client = self._client(cfg) if cfg is not None else None
+            brain = self.brains[role.name] = make_brain(
+                role, self.world, client=client, max_pages=self.max_pages,
+                backend=cfg.backend if cfg else None)
+        return brain
+
+    def for_arm(self, arm: str) -> Population:
+        """Fresh agents (memories, stores) for one world; shared brains and clients."""
+        shared: dict[str, SharedMemory] = {}
+        groups: dict[str, AgentGroup] = {}
+        for lr in self.roles:
+            role = lr.config
+            lt_cfg = role.memory.long_term
+            long_term = None
+            if lt_cfg.enabled:
+                store = make_long_term(lt_cfg, self._store_path(), f"{arm}.{role.name}",
+                                       self.llm_of(role) or self.llm)
+                self.stores.append(store)
+                long_term = LongTerm(store, lt_cfg, Reflector(lt_cfg.reflect_every))
+            sm = None
+            if role.memory.shared:
+                sm = shared.get(role.memory.shared)
+                if sm is None:
+                    store = make_long_term(lt_cfg, self._store_path(),
+                                           f"{arm}.shared.{role.memory.shared}",
+                                           self.llm_of(role) or self.llm)
+                    self.stores.append(store)
+                    sm = shared[role.memory.shared] = SharedMemory(store, role.memory.shared)
+            cfg = self.llm_of(role)
+            members = {u: self.profiles[role.name][u] for u, r in self.role_of.items()
+                       if r == role.name}
+            groups[role.name] = AgentGroup(
+                role=role, world=self.world, profiles=members, brain=self.brain(role),
+                planner=build_planner(role.planner.kind, role.planner.steps), emit=self.emit,
+                calls=self.calls, seed=self.seed, history=self.history,
+                conversation=self.conversation, long_term=long_term, shared=sm,
+                workers=cfg.concurrency if cfg else 1, profiled=self.profiled)
+        return Population(groups, self.role_of, self._graph)
+
+    def _store_path(self) -> Path | None:
+        return self.run_dir / "memory" if self.run_dir is not None else None
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.close()
+        if self._cache is not None:
+            self._cache.close()

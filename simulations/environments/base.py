@@ -1,0 +1,95 @@
+"""Environments: a protocol and a registry keyed by ``environment.kind``.
+
+An environment owns turn-taking, its own state and its metrics' raw events. Each step it
+hands the run loop a list of typed observations (agents.observations) and receives one
+typed action per observation; it never reads or writes an agent's memory and never plans
+for it. The loop (simulations/runner.py) is the same for every environment::
+
+    env.begin_round(r)
+    while observations := env.observe():
+        env.step(observations, population.act(observations))
+    env.end_round(r)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from agents.brains.utility import World
+from agents.observations import Action, Observation
+from scenarios.schema import RecommenderConfig, Scenario, SwitchRecommenderEvent
+from simulations.trace import TraceWriter
+from tools.dataset import Dataset, Interactions
+from tools.recommenders import ColdStartRecommender
+
+__all__ = ["ENVIRONMENTS", "EnvSetup", "Environment", "make_environment", "register"]
+
+# fit(model config, training interactions, items released so far) -> a fitted recommender
+# (wrapped with the arm's cold-start policy for the released items).
+Fit = Callable[[RecommenderConfig | SwitchRecommenderEvent, Interactions, frozenset[int]],
+               ColdStartRecommender]
+
+
+@dataclass
+class EnvSetup:
+    """What an environment gets for one arm of a run."""
+
+    arm: RecommenderConfig
+    scenario: Scenario
+    dataset: Dataset
+    history: Interactions  # before the simulation (profiles, training)
+    future: Interactions  # held out: targets of conversations, fidelity checks
+    world: World
+    users: list[int]
+    withheld: dict[int, frozenset[int]]  # release round -> items
+    trace: TraceWriter
+    fit: Fit  # fits a recommender config on interactions
+    role_of: dict[int, str] = field(default_factory=dict)
+    on_session_end: Callable[[int], None] = lambda n: None
+
+    def user_id(self, u: int) -> str:
+        return self.dataset.user_ids[u]
+
+
+class Environment(Protocol):
+    """A world agents act in, one arm at a time."""
+
+    kind: ClassVar[str]
+
+    def begin_round(self, round_: int) -> None: ...
+
+    def observe(self) -> list[Observation]:
+        """The observations of everyone who acts now; empty when the round is over."""
+        ...
+
+    def step(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:
+        """Apply one action per observation (same order)."""
+        ...
+
+    def end_round(self, round_: int) -> None: ...
+
+
+ENVIRONMENTS: dict[str, Callable[[EnvSetup], Environment]] = {}
+
+
+def register(kind: str) -> Callable[[Any], Any]:
+    """Class decorator: make an environment available as ``environment.kind: KIND``."""
+    def deco(cls: Any) -> Any:
+        cls.kind = kind
+        ENVIRONMENTS[kind] = cls
+        return cls
+    return deco
+
+
+def make_environment(kind: str, setup: EnvSetup) -> Environment:
+    # Importing the package registers the shipped environments.
+    import simulations.environments  # noqa: F401
+
+    try:
+        factory = ENVIRONMENTS[kind]
+    except KeyError:
+        raise ValueError(f"unknown environment kind {kind!r}; known: "
+                         f"{', '.join(sorted(ENVIRONMENTS))}") from None
+    return factory(setup)

@@ -1,0 +1,177 @@
+"""The conversation: a user looks for a hidden target; the recommender answers turn by turn.
+
+Each round every user with a liked (rated >= 4) item in their held-out future gets one
+such item as a hidden target. The user opens by describing what it wants without naming
+it; each turn the recommender recommends ``items_per_turn`` items (a classic model
+re-ranked by what was said, until LLM conversational recommenders take its place); the
+user accepts one, or rejects them with feedback, or gives up when its patience (a trait)
+runs out. Metrics: success by turn, mean turns to success, recall@k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agents.observations import (
+    Action,
+    ConversationOpen,
+    ConversationTurn,
+    Failure,
+    Observation,
+    Utterance,
+    Verdict,
+)
+from simulations.environments.base import EnvSetup, register
+from tools.recommenders.conversational import ConversationalRanker
+
+__all__ = ["ConversationEnvironment"]
+
+
+@dataclass
+class _Conversation:
+    target: int
+    turn: int = 0
+    said: list[str] = field(default_factory=list)
+    recommended: list[int] = field(default_factory=list)
+    target_seen: bool = False
+    done: bool = False
+
+
+@register("conversation")
+class ConversationEnvironment:
+    kind = "conversation"
+
+    def __init__(self, setup: EnvSetup) -> None:
+        self.s = setup
+        self.cfg = setup.scenario.environment.conversation
+        self.arm = setup.arm.name
+        self.cat = setup.dataset.catalog
+        n_users, n_items = setup.dataset.n_users, setup.dataset.n_items
+        self.seen = setup.history.matrix(n_users, n_items).tolil().rows
+        self.withheld: set[int] = set().union(*setup.withheld.values()) if setup.withheld \
+            else set()
+        self.ranker = ConversationalRanker(
+            setup.fit(setup.arm, setup.history, frozenset()), self.cat, setup.world.embeddings,
+            genre_weight=self.cfg.genre_weight, keyword_weight=self.cfg.keyword_weight,
+            similar_weight=self.cfg.similar_weight)
+        fut = setup.future
+        liked = fut.rating >= 4
+        self.liked_future: dict[int, list[int]] = {}
+        for u, i in zip(fut.user[liked].tolist(), fut.item[liked].tolist(), strict=True):
+            self.liked_future.setdefault(int(u), []).append(int(i))
+        self.used: dict[int, set[int]] = {}
+        self.convs: dict[int, _Conversation] = {}
+        self.round, self.phase = 0, "done"
+
+    def _where(self, u: int, **more: Any) -> dict[str, Any]:
+        return {"arm": self.arm, "round": self.round, "user": self.s.user_id(u),
+                "role": self.s.role_of.get(u), **more}
+
+    def _base(self, u: int, step: str) -> str:
+        return f"{self.arm}/r{self.round}/u{self.s.user_id(u)}/{step}"
+
+    def begin_round(self, round_: int) -> None:
+        s, trace = self.s, self.s.trace
+        self.round, self.phase = round_, "open"
+        released = s.withheld.get(round_, frozenset())
+        if released:
+            self.withheld -= released
+            trace.emit("event", f"{self.arm}/r{round_}/add_items", arm=self.arm, round=round_,
+                       action="add_items", items=sorted(self.cat.item_ids[i] for i in released))
+        trace.emit("round_start", f"{self.arm}/r{round_}", arm=self.arm, round=round_,
+                   recommender=self.ranker.name, users=len(s.users), environment="conversation")
+        self.convs = {}
+        skipped = 0
+        for u in s.users:
+            pool = [i for i in self.liked_future.get(u, [])
+                    if i not in self.used.get(u, set()) and i not in self.withheld]
+            if not pool:
+                skipped += 1
+                continue
+            rng = np.random.default_rng(np.random.SeedSequence([s.scenario.seed, u, round_, 7]))
+            target = pool[int(rng.integers(len(pool)))]
+            self.used.setdefault(u, set()).add(target)
+            self.convs[u] = _Conversation(target)
+            trace.emit("conversation_start", self._base(u, "start"), **self._where(u),
+                       target=self.cat.item_ids[target])
+        if skipped:
+            trace.emit("event", f"{self.arm}/r{round_}/no_target", arm=self.arm, round=round_,
+                       action="no_target", users=skipped,
+                       note="users with no liked held-out item left sit this round out")
+
+    def observe(self) -> list[Observation]:
+        active = [u for u, c in sorted(self.convs.items()) if not c.done]
+        if self.phase == "open":
+            return [ConversationOpen(agent=u, base=self._base(u, "t0"),
+                                     where=self._where(u, turn=0), round=self.round,
+                                     target=self.convs[u].target,
+                                     max_turns=self.cfg.max_turns) for u in active]
+        if self.phase != "turns" or not active:
+            return []
+        out: list[Observation] = []
+        k = self.cfg.items_per_turn
+        scores = self.ranker.base.score(np.asarray(active))
+        for row, u in enumerate(active):
+            c = self.convs[u]
+            c.turn += 1
+            exclude = set(self.seen[u]) | set(c.recommended) | self.withheld
+            items, understood = self.ranker.rank(u, c.said, k, exclude, scores[row])
+            c.recommended.extend(items)
+            c.target_seen = c.target_seen or c.target in items
+            base, where = self._base(u, f"t{c.turn}"), self._where(u, turn=c.turn)
+            self.s.trace.emit("recommendation", base, **where,
+                              items=[self.cat.item_ids[i] for i in items],
+                              understood=understood.as_dict(self.cat),
+                              recommender=self.ranker.name)
+            out.append(ConversationTurn(agent=u, base=base, where=where, round=self.round,
+                                        turn=c.turn, target=c.target, recommended=items,
+                                        said=list(c.said), max_turns=self.cfg.max_turns))
+        return out
+
+    def step(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:
+        trace = self.s.trace
+        for obs, a in zip(observations, actions, strict=True):
+            u = obs.agent
+            c = self.convs[u]
+            if isinstance(a, Failure):
+                trace.emit("decision_failure", f"{obs.base}/failure", **obs.where,
+                           purpose=a.purpose, error=a.error, raw=a.raw, attempts=a.attempts)
+                self._end(u, "llm_failure")
+            elif isinstance(a, Utterance):
+                c.said.append(a.text)
+                trace.emit("utterance", f"{obs.base}/say", **obs.where, text=a.text,
+                           inputs=a.inputs)
+            else:
+                assert isinstance(a, Verdict)
+                accepted = self.cat.item_ids[a.accept] if a.accept is not None else None
+                trace.emit("verdict", f"{obs.base}/verdict", **obs.where, accept=accepted,
+                           give_up=a.give_up, feedback=a.feedback, inputs=a.inputs,
+                           target_shown=c.target in getattr(obs, "recommended", []))
+                if a.accept is not None:
+                    self._end(u, "accepted" if a.accept == c.target else "accepted_other")
+                elif a.give_up or c.turn >= self.cfg.max_turns:
+                    self._end(u, "gave_up" if a.give_up else "max_turns")
+                elif a.feedback:
+                    c.said.append(a.feedback)
+                    trace.emit("utterance", f"{obs.base}/say", **obs.where, text=a.feedback,
+                               inputs={})
+        self.phase = "turns"
+        trace.flush()
+
+    def _end(self, u: int, reason: str) -> None:
+        c = self.convs[u]
+        c.done = True
+        self.s.trace.emit("conversation_end", self._base(u, "end"), **self._where(u),
+                          success=reason == "accepted", reason=reason, turns=c.turn,
+                          target_seen=c.target_seen, k=self.cfg.items_per_turn)
+
+    def end_round(self, round_: int) -> None:
+        for u, c in sorted(self.convs.items()):
+            if not c.done:
+                self._end(u, "max_turns")
+        self.s.trace.flush()
+        self.s.on_session_end(len(self.s.users))

@@ -1,0 +1,250 @@
+"""The feed: page after page of recommendations, Agent4Rec-style.
+
+Per round every user browses up to ``max_pages`` pages of ``items_per_page`` unseen
+items from the arm's recommender, deciding per item watch or skip (and a rating), then
+stay or leave; after leaving, an interview. Between rounds the recommender may retrain
+on what users watched; scripted events release new items or switch the model.
+
+All users still browsing are served in one batch per page (one recommender call), and
+their observations go to the agents together, so per-page costs are paid once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from agents.observations import (
+    Action,
+    Failure,
+    FeedPage,
+    InterviewAction,
+    InterviewRequest,
+    Observation,
+    PageAction,
+)
+from scenarios.schema import SwitchRecommenderEvent
+from simulations.environments.base import EnvSetup, register
+from tools.dataset import Interactions
+
+__all__ = ["FeedEnvironment"]
+
+
+@dataclass
+class _Session:
+    pages: int = 0
+    shown: int = 0
+    watched: list[int] = field(default_factory=list)
+    ratings: list[int] = field(default_factory=list)
+    left_early: bool = False
+    ended: bool = False
+    reason: str = ""
+
+
+@register("feed")
+class FeedEnvironment:
+    kind = "feed"
+
+    def __init__(self, setup: EnvSetup) -> None:
+        self.s = setup
+        self.env = setup.scenario.environment
+        self.arm = setup.arm.name
+        self.cat = setup.dataset.catalog
+        self.train = setup.history
+        self.released: frozenset[int] = frozenset()  # new items that have arrived
+        self.recommender = setup.fit(setup.arm, self.train, self.released)
+        n_users, n_items = setup.dataset.n_users, setup.dataset.n_items
+        self.seen = setup.history.matrix(n_users, n_items)
+        self.withheld: set[int] = set().union(*setup.withheld.values()) if setup.withheld \
+            else set()
+        self.shown: dict[int, list[int]] = {}
+        self.watches: list[tuple[int, int, int, int]] = []  # user, item, rating, round
+        self.round = 0
+        self.page = 0
+        self.phase = "done"
+        self.active: list[int] = []
+        self.sessions: dict[int, _Session] = {}
+
+    # ------------------------------------------------------------------ ids
+
+    def _where(self, u: int, **more: Any) -> dict[str, Any]:
+        return {"arm": self.arm, "round": self.round, "user": self.s.user_id(u),
+                "role": self.s.role_of.get(u), **more}
+
+    def _base(self, u: int, step: str) -> str:
+        return f"{self.arm}/r{self.round}/u{self.s.user_id(u)}/{step}"
+
+    # ------------------------------------------------------------------ protocol
+
+    def begin_round(self, round_: int) -> None:
+        s, trace = self.s, self.s.trace
+        self.round, self.page, self.phase = round_, 0, "pages"
+        released = s.withheld.get(round_, frozenset())
+        if released:
+            self.withheld -= released
+            self.released |= released
+            # The cold-start policy reserves page slots for items released so far.
+            self.recommender.new_items = self.released
+            trace.emit("event", f"{self.arm}/r{round_}/add_items", arm=self.arm, round=round_,
+                       action="add_items", items=sorted(self.cat.item_ids[i] for i in released))
+        for ev in s.scenario.events:
+            if (isinstance(ev, SwitchRecommenderEvent) and ev.at_round == round_
+                    and ev.recommender == self.arm):
+                self.recommender = s.fit(ev, self.train, self.released)
+                trace.emit("event", f"{self.arm}/r{round_}/switch_recommender", arm=self.arm,
+                           round=round_, action="switch_recommender", model=ev.model,
+                           params=ev.params)
+        trace.emit("round_start", f"{self.arm}/r{round_}", arm=self.arm, round=round_,
+                   recommender=self.recommender.name, users=len(s.users), environment="feed")
+        self.active = list(s.users)
+        self.sessions = {u: _Session() for u in s.users}
+
+    def observe(self) -> list[Observation]:
+        if self.phase == "pages":
+            if self.active and self.page < self.env.max_pages:
+                return self._pages()
+            self.phase = "interview"
+        if self.phase == "interview":
+            return [
+                InterviewRequest(agent=u, base=self._base(u, "interview"),
+                                 where=self._where(u), round=self.round, pages=x.pages,
+                                 shown=x.shown, watched=x.watched, ratings=x.ratings,
+                                 left_early=x.left_early)
+                for u, x in sorted(self.sessions.items()) if x.pages > 0]
+        return []
+
+    def step(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:
+        if self.phase == "pages":
+            self._record_pages(observations, actions)
+        elif self.phase == "interview":
+            self._record_interviews(observations, actions)
+            self.phase = "done"
+
+    def end_round(self, round_: int) -> None:
+        if self.phase == "interview":  # nobody was interviewed: close the sessions anyway
+            self._record_interviews([], [])
+        s = self.s
+        if s.arm.retrain and round_ < s.scenario.environment.rounds:
+            new = [w for w in self.watches if w[3] == round_]
+            sim = Interactions.from_lists(
+                [w[0] for w in new], [w[1] for w in new], [w[2] for w in new],
+                [float(2_000_000_000 + round_) for _ in new])
+            self.train = self.train.concat(sim)
+            cfg = next((e for e in s.scenario.events if isinstance(e, SwitchRecommenderEvent)
+                        and e.recommender == self.arm and e.at_round <= round_), s.arm)
+            self.recommender = s.fit(cfg, self.train, self.released)
+            s.trace.emit("retrain", f"{self.arm}/r{round_}/retrain", arm=self.arm,
+                         round=round_, added=len(new), interactions=len(self.train),
+                         recommender=self.recommender.name)
+        s.trace.flush()
+
+    # ------------------------------------------------------------------ pages
+
+    def _exclusion(self, users: list[int]) -> sp.csr_matrix:
+        """Rows: users; non-zero where an item must not be shown (seen, shown, withheld)."""
+        n_items = self.cat.n_items
+        hist = self.seen[users]
+        rows = [np.repeat(np.arange(len(users)), np.diff(hist.indptr))]
+        cols = [hist.indices]
+        for k, u in enumerate(users):
+            sh = self.shown.get(u)
+            if sh:
+                rows.append(np.full(len(sh), k))
+                cols.append(np.asarray(sh))
+        if self.withheld:
+            w = np.fromiter(sorted(self.withheld), dtype=np.int64)
+            rows.append(np.repeat(np.arange(len(users)), len(w)))
+            cols.append(np.tile(w, len(users)))
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        m = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(users), n_items))
+        m.sum_duplicates()
+        return m
+
+    def _pages(self) -> list[Observation]:
+        self.page += 1
+        users = self.active
+        recs = self.recommender.recommend(np.asarray(users), self.env.items_per_page,
+                                          self._exclusion(users))
+        out: list[Observation] = []
+        active = []
+        for u, row in zip(users, recs, strict=True):
+            items = [int(i) for i in row if i >= 0]
+            if not items:
+                sess = self.sessions[u]
+                sess.ended, sess.reason = True, "no_items"
+                continue
+            active.append(u)
+            self.shown.setdefault(u, []).extend(items)
+            base = self._base(u, f"p{self.page}")
+            where = self._where(u, page=self.page)
+            self.s.trace.emit("page", base, **where, items=[self.cat.item_ids[i] for i in items],
+                              recommender=self.recommender.name)
+            out.append(FeedPage(agent=u, base=base, where=where, round=self.round,
+                                page=self.page, max_pages=self.env.max_pages, items=items))
+        self.active = active
+        return out
+
+    def _record_pages(self, observations: Sequence[Observation],
+                      actions: Sequence[Action]) -> None:
+        cat, trace, page = self.cat, self.s.trace, self.page
+        still = []
+        for obs, a in zip(observations, actions, strict=True):
+            u = obs.agent
+            sess = self.sessions[u]
+            if isinstance(a, Failure):
+                trace.emit("decision_failure", f"{obs.base}/failure", **obs.where,
+                           purpose=a.purpose, error=a.error, raw=a.raw, attempts=a.attempts)
+                sess.pages, sess.ended, sess.reason = page, True, "llm_failure"
+                continue
+            assert isinstance(a, PageAction)
+            sess.pages, sess.shown = page, sess.shown + len(a.items)
+            for pos, x in enumerate(a.items, start=1):
+                iid = cat.item_ids[x.item]
+                action = "watch" if x.watch else "skip"
+                trace.emit("decision", f"{obs.base}/i{iid}", **obs.where, position=pos,
+                           item=iid, genres=list(cat.genres[x.item]), action=action,
+                           rating=x.rating, reason=x.reason, inputs=x.inputs)
+                if x.watch:
+                    sess.watched.append(x.item)
+                    sess.ratings.append(int(x.rating or 0))
+                    self.watches.append((u, x.item, int(x.rating or 0), self.round))
+            last_page = page >= self.env.max_pages
+            action = "leave" if a.leave else ("end" if last_page else "next_page")
+            trace.emit("decision", f"{obs.base}/exit", **obs.where, action=action,
+                       feeling=a.feeling, feeling_source=a.feeling_source, inputs=a.inputs)
+            if a.leave or last_page:
+                sess.left_early = a.leave and not last_page
+                sess.ended = True
+                sess.reason = "left" if sess.left_early else "last_page"
+            else:
+                still.append(u)
+        self.active = still
+        trace.flush()
+
+    # ------------------------------------------------------------------ interviews
+
+    def _record_interviews(self, observations: Sequence[Observation],
+                           actions: Sequence[Action]) -> None:
+        trace = self.s.trace
+        answers = {o.agent: (o, a) for o, a in zip(observations, actions, strict=True)}
+        for u in sorted(self.sessions):
+            sess = self.sessions[u]
+            if u in answers:
+                obs, a = answers[u]
+                if isinstance(a, Failure):
+                    trace.emit("decision_failure", f"{obs.base}/failure", **obs.where,
+                               purpose=a.purpose, error=a.error, raw=a.raw,
+                               attempts=a.attempts)
+                else:
+                    assert isinstance(a, InterviewAction)
+                    trace.emit("interview", obs.base, **obs.where, satisfaction=a.satisfaction,
+                               reason=a.reason, inputs=a.inputs)
+            trace.emit("session_end", self._base(u, "end"), **self._where(u), pages=sess.pages,
+                       shown=sess.shown, watched=len(sess.watched), left_early=sess.left_early,
+                       reason=sess.reason or "last_page")
+        trace.flush()
+        self.s.on_session_end(len(self.sessions))
