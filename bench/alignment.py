@@ -209,7 +209,8 @@ def build_section(parts: dict[str, dict[str, Any]]) -> list[str]:
             body += _rating_rows(label, res)
         body.append("")
     body += _reading(parts)
-    meta = [f"{k}: `{v['command']}` ({v['seconds']:.0f} s, {v['date']})"
+    meta = [f"{k}: `{v['command']}` ({v['seconds']:.0f} s, {v['date']}"
+            + (f"; {v['note']}" if v.get("note") else "") + ")"
             for k, v in ((k, p["meta"]) for k, p in parts.items())]
     body += ["Runs: " + "; ".join(meta) + "  ", f"Machine: {machine_line()}"]
     return body
