@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/ml-100k
 TORCH  ?= 2.13.0
 
-.PHONY: run test lint pytest bench bench-install clean
+.PHONY: run test lint pytest bench bench-install tune clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,9 @@ bench: $(STAMP)
 	$(PY) bench/memory.py
 	$(PY) bench/llm_throughput.py
 	$(PY) bench/local_model.py
-	$(PY) bench/alignment.py --data $(DATA)
+	$(PY) bench/alignment.py --data $(DATA) --part utility
+	$(PY) bench/alignment.py --data $(DATA) --part llm
+	$(PY) bench/validity.py --data $(DATA)
 	$(PY) bench/new_items.py --data $(DATA)
 	$(PY) bench/graph_overhead.py
 	$(PY) bench/trace_cli.py --data $(DATA)
@@ -46,6 +48,10 @@ bench: $(STAMP)
 # Install time and size of the core and the full install (fresh venvs; needs the network).
 bench-install: $(STAMP)
 	$(PY) bench/install.py --torch $(TORCH)
+
+# Refit the utility brain on tuning users and rewrite scenarios/roles/utility_user.yaml.
+tune: $(STAMP)
+	$(PY) bench/tune_utility.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -86,7 +86,7 @@ def taste_scale(loaded: Any, data: str | None) -> dict[str, tuple[float, float, 
                              loaded.role.brain.params)
         rows = []
         for u in prep.population:
-            mu, sd = brain._baseline(profiles[u], "taste")
+            mu, sd = brain._baseline(profiles[u])
             rows.append(0.5 * brain.p.taste_weight * (emb @ profiles[u].taste - mu) / sd)
         return np.array(rows)
 

@@ -126,7 +126,10 @@ class LLMConfig(_Frozen):
 
 
 class UtilityParams(_Frozen):
-    """Weights of the numeric choice model (see agents/brains/utility.py)."""
+    """Weights of the numeric choice model (see agents/brains/utility.py).
+
+    The shipped role's values are fitted on tuning users by bench/tune_utility.py.
+    """
 
     taste_weight: float = Field(1.0, ge=0, description="Weight of taste similarity.")
     conformity_weight: float = Field(
@@ -134,23 +137,44 @@ class UtilityParams(_Frozen):
     )
     popularity_weight: float = Field(0.4, ge=0, description="Pull of popular items.")
     fatigue: float = Field(0.12, ge=0, description="Utility lost per page already seen.")
+    repetition: float = Field(
+        0.1, ge=0, description="Utility lost for genres already watched this session, "
+        "scaled by (4 - diversity) / 2."
+    )
     noise: float = Field(0.2, ge=0, description="Std. dev. of seeded Gaussian noise.")
     watch_threshold: float = Field(
         0.5, description="Utility above which an item is watched (shifted by activity)."
+    )
+    activity_shift: float = Field(
+        0.12, ge=0, description="Threshold lowered per activity level above 2."
     )
     exit_base: float = Field(-1.8, description="Log-odds of leaving after the first page.")
     exit_per_page: float = Field(0.6, ge=0, description="Added log-odds per page seen.")
     exit_satisfaction: float = Field(
         2.0, ge=0, description="Log-odds removed per unit of page satisfaction."
     )
-    rating_noise: float = Field(1.0, ge=0, description="Std. dev. of rating noise in stars.")
+    rating_noise: float = Field(0.0, ge=0, description="Std. dev. of rating noise in stars.")
+    rating_spread: float = Field(
+        1.0, ge=0, description="Stretch of the expected rating around the global mean "
+        "before rounding (> 1 widens the star histogram at some cost in RMSE)."
+    )
     rating_taste: float = Field(
-        0.25, ge=0, description="Stars per standard deviation of liking similarity, "
-        "times the user's rating spread."
+        1.0, ge=0, description="Stars per unit of liking . item embedding (the user's "
+        "residual taste)."
     )
     rating_conformity: float = Field(
-        1.0, ge=0, description="Pull of the item's mean rating on the user's rating, "
-        "scaled by conformity / 3."
+        1.0, ge=0, description="Weight of the item's mean rating (minus the global mean) in "
+        "the user's rating."
+    )
+    satisfaction_slope: float = Field(
+        4.0, ge=0, description="Interview: log-odds of satisfaction per unit of watch rate."
+    )
+    satisfaction_center: float = Field(
+        0.25, description="Interview: the watch rate at which satisfaction is mid-scale "
+        "(before the rating and pages terms)."
+    )
+    satisfaction_noise: float = Field(
+        0.6, ge=0, description="Interview: std. dev. of satisfaction noise (1-10 scale)."
     )
 
 
@@ -222,11 +246,12 @@ DEFAULT_PAGE = (
     "What you remember:\n{memories}\n\n"
     "{plan}"
     "Page {page} of at most {max_pages}. The recommendations are:\n{items}\n\n"
-    "For every item decide whether you watch it. Give a 1-5 rating to each movie you "
+    "For every item decide whether you watch it and how sure you are (confidence 0-1 that "
+    "you would watch it). Give a 1-5 rating to each movie you "
     "watch (null if you skip), a short reason for each, how you feel about this page, and "
     "whether you leave the feed now. Refer to items only by their id ({item_ids}).\n"
-    'Answer with JSON only: {{"items": [{{"item_id": "ID", "watch": true, "rating": 4, '
-    '"reason": "..."}}], "feeling": "...", "leave": false}}'
+    'Answer with JSON only: {{"items": [{{"item_id": "ID", "watch": true, "confidence": '
+    '0.8, "rating": 4, "reason": "..."}}], "feeling": "...", "leave": false}}'
 )
 DEFAULT_INTERVIEW = (
     "You left the feed after {pages_seen} pages. You were shown {n_shown} movies and "
@@ -371,6 +396,23 @@ class BrainConfig(_Frozen):
     max_repairs: int = Field(
         2, ge=0, le=10, description="Re-asks after invalid output before recording a failure."
     )
+    calibration_items: int = Field(
+        10, ge=0, le=200, description="Scored decisions: catalogue items (drawn by "
+        "popularity, fixed per user) whose yes-minus-no margins set the user's watch "
+        "threshold; 0 watches whenever 'yes' beats 'no'."
+    )
+    watch_rates: tuple[float, float, float] = Field(
+        (0.35, 0.5, 0.65), description="Scored decisions: the share of calibration items "
+        "a user of activity 1, 2, 3 would watch (the threshold is that quantile of the "
+        "margins)."
+    )
+
+    @field_validator("watch_rates")
+    @classmethod
+    def _rates_in_unit_interval(cls, v: tuple[float, float, float]) -> tuple[float, ...]:
+        if not all(0.0 < x < 1.0 for x in v):
+            raise ValueError("each watch rate must be between 0 and 1 (exclusive)")
+        return v
 
 
 class MemoryWeights(_Frozen):

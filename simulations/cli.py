@@ -207,6 +207,53 @@ def cmd_eval_offline(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _progress(progress: Any) -> Any:
+    return lambda name, total: (lambda t: lambda: progress.advance(t))(
+        progress.add_task(name, total=total))
+
+
+def _ci(v: dict[str, Any], digits: int = 3) -> str:
+    """``mean ± half-width`` of a 95% interval from simulations.stats."""
+    if v.get("mean") is None:
+        return "-"
+    if v["n"] < 2:
+        return f"{v['mean']:.{digits}f}"
+    return f"{v['mean']:.{digits}f} ± {(v['hi'] - v['lo']) / 2:.{digits}f}"
+
+
+_TASTE_LABELS = {"brain": "brain", "random": "random", "popularity": "popularity only",
+                 "item_mean": "item mean only", "ease": "EASE (same history)"}
+_RATING_LABELS = {"brain": "brain", "user_mean": "user mean", "item_mean": "item mean",
+                  "bias": "global + user + item bias", "bias_stars": "bias model, rounded",
+                  "history_resample": "history ratings resampled"}
+
+
+def alignment_tables(res: dict[str, Any]) -> list[Table]:
+    """The taste-alignment tables (one per ratio) and the rating table of a result."""
+    tables = []
+    brain = res["brain"] if res["brain"] != "llm" else f"llm {res['llm']}"
+    for ratio, rows in res["taste_alignment"]["ratios"].items():
+        t = Table(title=f"taste alignment {ratio}, {res['negatives']} negatives: {brain}; "
+                  f"{res['samples']} x {res['users_per_sample']} test users, seed {res['seed']}")
+        t.add_column("scorer", style="bold", no_wrap=True)
+        for col in ("AUC", "accuracy", "precision", "recall", "F1"):
+            t.add_column(col, justify="right")
+        for name, m in rows.items():
+            t.add_row(_TASTE_LABELS.get(name, name),
+                      *(_ci(m[k]) for k in ("auc", "accuracy", "precision", "recall", "f1")))
+        tables.append(t)
+    rf = res["rating_fidelity"]
+    t = Table(title=f"rating fidelity: {rf['n']} held-out ratings")
+    t.add_column("model", style="bold", no_wrap=True)
+    for col in ("RMSE", "MAE", "histogram W1"):
+        t.add_column(col, justify="right")
+    for name, m in rf["models"].items():
+        t.add_row(_RATING_LABELS.get(name, name), _ci(m["rmse"]), _ci(m["mae"]),
+                  _ci(m["w1"]) if "w1" in m else "")
+    tables.append(t)
+    return tables
+
+
 def cmd_eval_alignment(a: argparse.Namespace) -> int:
     from rich.progress import Progress
 
@@ -225,27 +272,80 @@ def cmd_eval_alignment(a: argparse.Namespace) -> int:
         raise CliError(f"eval alignment: --ratios: not a list of integers: {a.ratios}") from None
     with Progress(console=_err(), disable=a.json) as progress:
         res = run_alignment(
-            data, users=a.users, seed=a.seed, brain=a.brain, llm=a.llm, role=a.role,
-            ratios=ratios, positives=a.positives, out=a.out, replay=a.replay,
-            progress=lambda name, total: (lambda t: lambda: progress.advance(t))(
-                progress.add_task(name, total=total)))
+            data, users=a.users, samples=a.samples, seed=a.seed, negatives=a.negatives,
+            brain=a.brain, llm=a.llm, llm_threads=a.llm_threads, role=a.role, ratios=ratios,
+            positives=a.positives,
+            rating_items=a.rating_items, tuning_users=a.tuning_users, out=a.out,
+            replay=a.replay, progress=_progress(progress))
     if a.json:
         print(json.dumps(res, indent=2))
         return EXIT_OK
-    taste, ratings = res["taste_alignment"], res["rating_fidelity"]
-    t = Table(title=f"taste alignment: {a.brain} brain, {res['users']} users, seed {a.seed}")
-    for col in ("ratio", "accuracy", "precision", "recall", "F1"):
-        t.add_column(col, justify="right")
-    for ratio, m in taste["ratios"].items():
-        t.add_row(ratio, *(f"{m[k]:.3f}" for k in ("accuracy", "precision", "recall", "f1")))
     out_c = _out()
-    out_c.print(t)
-    out_c.print(f"rating fidelity: 1-Wasserstein {ratings['wasserstein']} stars; simulated "
-                f"histogram {ratings['simulated_hist']} vs real {ratings['real_hist']} "
-                f"(1..5 stars, {ratings['n']} ratings)")
-    out_c.print("Agent4Rec reported accuracy 0.69 / F1 0.70 at 1:1 (MovieLens-1M, gpt-3.5)")
-    if taste["failures"] or ratings["failures"]:
-        out_c.print(f"decision failures: {taste['failures'] + ratings['failures']}")
+    for t in alignment_tables(res):
+        out_c.print(t)
+    pop = res["popularity"]
+    out_c.print(f"median history popularity: positives {pop['median_positive']:.0f}, "
+                f"negatives {pop['median_negative_1to1']:.0f}; mean [95% interval] over "
+                f"{res['samples']} disjoint samples of test users; baseline thresholds "
+                f"fitted on {res['split']['baseline_thresholds_fitted_on']} tuning users")
+    out_c.print("Agent4Rec reported accuracy 0.69 / F1 0.70 at 1:1 (MovieLens-1M, "
+                "gpt-3.5-turbo, uniform negatives)")
+    fails = res["taste_alignment"]["failures"] + res["rating_fidelity"]["failures"]
+    if fails:
+        out_c.print(f"decision failures: {fails}")
+    return EXIT_OK
+
+
+def validity_tables(res: dict[str, Any]) -> list[Table]:
+    """Per-arm means, Spearman correlations and neighbour differences of a result."""
+    t = Table(title=f"recommender-ranking validity: {res['users']} test users, seed "
+              f"{res['seed']} (mean ± 95% interval over users)")
+    t.add_column("recommender", style="bold", no_wrap=True)
+    for col in ("watch rate", "satisfaction", "exit page", "held-out HR@10",
+                "held-out NDCG@10"):
+        t.add_column(col, justify="right")
+    for m in res["heldout_order"]:
+        arm = res["arms"][m]
+        t.add_row(m, *(_ci(arm[k]) for k in ("watch_rate", "satisfaction", "exit_page",
+                                            "hr@10", "ndcg@10")))
+    c = Table(title="Spearman's rank correlation across recommenders")
+    c.add_column("simulated metric", style="bold")
+    c.add_column("vs HR@10", justify="right")
+    c.add_column("vs NDCG@10", justify="right")
+    for s, row in res["spearman"].items():
+        c.add_row(s.replace("_", " "), _fmt(row["hr@10"]), _fmt(row["ndcg@10"]))
+    n = Table(title="neighbours in held-out order: paired difference (better - worse)")
+    n.add_column("pair", style="bold", no_wrap=True)
+    for col in ("watch rate", "satisfaction", "HR@10", "NDCG@10"):
+        n.add_column(col, justify="right")
+    for p in res["neighbours"]:
+        n.add_row(f"{p['better']} - {p['worse']}", _ci(p["watch_rate"]),
+                  _ci(p["satisfaction"], 2), _ci(p["hr@10"]), _ci(p["ndcg@10"]))
+    return [t, c, n]
+
+
+def cmd_eval_validity(a: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from simulations.runner import DATA_ENV
+    from simulations.validity import run_validity
+
+    data = a.data or os.environ.get(DATA_ENV)
+    if not data:
+        raise CliError(f"eval validity: --data DIR is required (or set {DATA_ENV})")
+    models = [m.strip() for m in a.models.split(",") if m.strip()]
+    with Progress(console=_err(), disable=a.json) as progress:
+        res = run_validity(data, seed=a.seed, users=a.users, models=models, role=a.role,
+                           out=a.out, progress=_progress(progress))
+    if a.json:
+        print(json.dumps(res, indent=2))
+        return EXIT_OK
+    out_c = _out()
+    for t in validity_tables(res):
+        out_c.print(t)
+    ref = res["agent4rec_reported"]
+    out_c.print(f"Agent4Rec's LLM users: watch rate about {ref['watch_rate']}, exit page "
+                f"{ref['exit_page']}, satisfaction {ref['satisfaction']} of 10")
     return EXIT_OK
 
 
@@ -345,26 +445,52 @@ def build_parser() -> _Parser:
     eo.add_argument("--json", action="store_true", help="print the result as JSON")
     eo.set_defaults(fn=cmd_eval_offline)
 
-    ea = ev.command(e, "alignment", "taste alignment and rating fidelity vs real users")
+    ea = ev.command(e, "alignment", "taste alignment and rating fidelity vs real users, "
+                    "beside baselines, on test users")
     ea.add_argument("--data", help="data folder (else RECARENA_DATA)")
-    ea.add_argument("--users", type=int, default=200,
-                    help="users sampled (default: %(default)s)")
+    ea.add_argument("--users", type=int, default=100,
+                    help="test users per sample (default: %(default)s)")
+    ea.add_argument("--samples", type=int, default=5,
+                    help="disjoint test samples (default: %(default)s)")
     ea.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
-    ea.add_argument("--brain", choices=["utility", "llm"], default="utility",
-                    help="which brain decides (default: %(default)s)")
+    ea.add_argument("--negatives", choices=["popularity-matched", "uniform"],
+                    default="popularity-matched",
+                    help="negative sampler; uniform is Agent4Rec's (default: %(default)s)")
+    ea.add_argument("--brain", choices=["utility", "llm", "none"], default="utility",
+                    help="which brain decides; none: baselines only (default: %(default)s)")
     ea.add_argument("--llm", default=None, help=f"for --brain llm only: {LLM_FLAG_HELP} "
                     "(default: local)")
+    ea.add_argument("--llm-threads", type=int, default=None,
+                    help="CPU threads of the local model (1 is fastest on a busy machine)")
     ea.add_argument("--role", help="role file (default: the shipped role for the brain)")
-    ea.add_argument("--ratios", default="1,2,3,9",
+    ea.add_argument("--ratios", default="1,3,9",
                     help="m of 1:m liked-to-unseen items, comma-separated "
                     "(default: %(default)s)")
     ea.add_argument("--positives", type=int, default=4,
                     help="held-out liked items per user (default: %(default)s)")
-    ea.add_argument("--out", help="folder for the LLM cache (record/replay) and result")
+    ea.add_argument("--rating-items", type=int, default=10,
+                    help="held-out items rated per user (default: %(default)s)")
+    ea.add_argument("--tuning-users", type=int, default=300,
+                    help="tuning users the baselines' thresholds are fitted on "
+                    "(default: %(default)s)")
+    ea.add_argument("--out", help="folder for the LLM cache (record/replay)")
     ea.add_argument("--replay", metavar="RUN_DIR_OR_CACHE",
                     help="for --brain llm only: answer LLM calls from here (no network)")
     ea.add_argument("--json", action="store_true", help="print the result as JSON")
     ea.set_defaults(fn=cmd_eval_alignment)
+
+    va = ev.command(e, "validity", "do simulated users rank recommenders as held-out data "
+                    "does?")
+    va.add_argument("--data", help="data folder (else RECARENA_DATA)")
+    va.add_argument("--seed", type=int, default=0, help="scenario seed (default: %(default)s)")
+    va.add_argument("--users", type=int, default=None,
+                    help="test users to simulate (default: all of them)")
+    va.add_argument("--models", default="random,pop,itemknn,ease,als,bpr",
+                    help="comma-separated models, at least three (default: %(default)s)")
+    va.add_argument("--role", help="utility role file (default: the shipped one)")
+    va.add_argument("--out", help="keep the simulation's run folder here")
+    va.add_argument("--json", action="store_true", help="print the result as JSON")
+    va.set_defaults(fn=cmd_eval_validity)
 
     tr = p.command(sub, "trace", "read run traces: summary, agent, step, search, diff, "
                    "export")

@@ -215,7 +215,8 @@ def test_environments_never_touch_memory_or_planning() -> None:
 
 
 def test_feed_metrics_unchanged_by_the_port(tmp_path: Path) -> None:
-    """Same scenario, same seed: the metrics the pre-port feed (fc0d227) produced."""
+    """Same scenario, same seed, same metrics: first those of the pre-port feed (fc0d227),
+    re-pinned when issue 9 changed the utility brain (see feed_regression.yaml)."""
     events = _run(REPO / "tests/data/feed_regression.yaml", tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]
     want = json.loads((REPO / "tests/data/feed_regression_metrics.json").read_text())

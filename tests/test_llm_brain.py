@@ -55,10 +55,11 @@ def _profile() -> UserProfile:
 
 
 def _brain(responses: Any, mode: str = "structured", max_repairs: int = 2,
-           scorer: Any = None) -> tuple[LLMBrain, FakeChatModel]:
+           scorer: Any = None, calibration_items: int = 10) -> tuple[LLMBrain, FakeChatModel]:
     fake = FakeChatModel(responses=responses, scorer=scorer)
     client = LLMClient(LLMConfig(backend="fake", model="fake"), chat_model=fake)
-    brain = LLMBrain(_world(), BrainConfig(kind="llm", max_repairs=max_repairs), client,
+    cfg = BrainConfig(kind="llm", max_repairs=max_repairs, calibration_items=calibration_items)
+    brain = LLMBrain(_world(), cfg, client,
                      role="viewer", instructions="Be honest.", max_pages=3,
                      mode=mode)  # type: ignore[arg-type]
     return brain, fake
@@ -142,12 +143,40 @@ def test_scored_mode_reads_log_probabilities() -> None:
             return [-5.0, -4.0, -0.5, -3.0, -4.0]  # 3 stars
         return [-float(k) for k in range(len(options))]
 
-    brain, _ = _brain([], mode="scored", scorer=scorer)
+    brain, _ = _brain([], mode="scored", scorer=scorer, calibration_items=0)
     d = brain.decide_page(_obs(), RNG)
     assert [(x.watch, x.rating) for x in d.items] == [(True, 3), (False, None)]
     assert d.leave
     s = SessionSummary(_profile(), 1, 1, 2, (0,), (3,), True)
     assert brain.interview(s, RNG).satisfaction == 1
+
+
+def test_scored_decisions_are_calibrated_per_user() -> None:
+    """A base model that says "yes" to everything still skips its least-liked items."""
+    calls: list[str] = []
+
+    def scorer(prompt: str, options: list[str]) -> list[float]:
+        if options == [" yes", " no"] and "stop browsing" not in prompt:
+            calls.append(prompt)
+            k = int(prompt.split("| Film ")[1][0])
+            return [-0.1, -0.5 - k]  # yes always wins; the margin 0.4 + k grows with k
+        return [-1.0] * len(options)
+
+    brain, _ = _brain([], mode="scored", scorer=scorer)
+    items = tuple(range(6))
+    prof = _profile()  # activity 2: watches half of the calibration items
+    assert sorted(brain.calibration_items(prof)) == list(range(6))  # 6-item catalogue
+    assert brain.watch_threshold(prof) == pytest.approx(np.quantile(0.4 + np.arange(6), 0.5))
+    d = brain.decide_page(PageObservation(prof, 1, 1, items, ()), RNG)
+    assert [x.watch for x in d.items] == [False, False, False, True, True, True]
+    scores = [x.inputs["score"] for x in d.items]
+    assert scores == sorted(scores) and scores[3] > 0 > scores[2]
+    assert len(calls) == 12  # 6 calibration items, then the page's 6
+    brain.decide_page(PageObservation(prof, 1, 2, items, ()), RNG)
+    assert len(calls) == 18  # the threshold is not recomputed
+    lazy = dataclasses.replace(prof, user=1, activity=1)
+    d1 = brain.decide_page(PageObservation(lazy, 1, 1, items, ()), RNG)
+    assert sum(x.watch for x in d1.items) < 3  # activity 1 watches a smaller share
 
 
 def test_scored_page_feeling_is_the_models_answer() -> None:
@@ -163,7 +192,7 @@ def test_scored_page_feeling_is_the_models_answer() -> None:
             return [-2.0, -0.2] if "stop browsing" in prompt else [-0.2, -2.0]  # watch all
         return [-float(k) for k in range(len(options))]
 
-    brain, _ = _brain([], mode="scored", scorer=scorer)
+    brain, _ = _brain([], mode="scored", scorer=scorer, calibration_items=0)
     d = brain.decide_page(_obs(), RNG)
     assert all(x.watch for x in d.items)
     assert d.feeling == "bored"
@@ -262,7 +291,9 @@ def test_every_template_is_filled_with_exactly_its_variables() -> None:
     for mode in ("structured", "scored"):
         fake = FakeChatModel(responses=chat, scorer=scorer)
         client = LLMClient(LLMConfig(backend="fake", model="fake"), chat_model=fake)
-        brain = LLMBrain(_world(), BrainConfig(kind="llm", prompts=prompts), client,
+        # No calibration: the first scored_watch prompt is then the page's own.
+        brain = LLMBrain(_world(), BrainConfig(kind="llm", prompts=prompts,
+                                               calibration_items=0), client,
                          role="viewer", instructions="Be honest.", max_pages=3,
                          mode=mode)  # type: ignore[arg-type]
         brain.decide_page(_obs(), RNG)

@@ -1,11 +1,20 @@
-"""Item embeddings for taste similarity: genres plus collaborative factors.
+"""Item embeddings for taste similarity: a low-rank EASE item-item model plus genres.
 
-The utility brain compares an item with what a user liked. Genres alone are too coarse
-(every drama looks alike) and co-occurrence alone is blind to cold items, so each item
-vector is its truncated-SVD factors of the history matrix (unit length) beside its
-normalised genre vector at a smaller weight, renormalised. On MovieLens 100K this mix
-separates a user's held-out items from unseen ones best among those tried (see
-docs/benchmarks.md, taste alignment).
+The utility brain scores an item by its similarity to what the user watched. Plain
+co-occurrence cosine behaves like ItemKNN (and made simulated users prefer ItemKNN's
+recommendations although held-out data ranks it below EASE and ALS), so the collaborative
+part here is EASE's closed form written in embedding form. With ``G = X^T X = V S^2 V^T``
+(binary history ``X``) and ``P = (G + l2 I)^-1``, EASE scores an unseen item ``i`` as
+``sum_j x_uj P_ji / P_ii`` up to sign, and
+
+    P = I / l2 - V diag(c) V^T,   c_k = s_k^2 / (l2 (s_k^2 + l2)),
+
+so for ``i`` outside the history the score is ``sum_k c_k (x_u . v_k) v_ik / P_ii``. The
+top ``factors`` components carry nearly all of it (``c_k`` shrinks with ``s_k``). Splitting
+``1 / P_ii`` evenly between the two sides (``e_i = sqrt(c) * v_i / sqrt(P_ii)``) makes
+the model symmetric, so a user's taste is simply the sum of the embeddings of the items in
+their history, and ``e_i . taste`` ranks items almost exactly as EASE does (taste
+alignment, docs/benchmarks.md). A small genre block sits beside the factors.
 
 An item nobody interacted with (a new release) has no factors of its own; its factors are
 predicted from its content (genres, words of title and description) by a ridge regression
@@ -111,9 +120,9 @@ def impute_factors(factors: np.ndarray, content: sp.csr_matrix, cold: np.ndarray
     A ridge regression maps content to a warm item's offset from the mean warm row (its
     penalty chosen by 5-fold cross-validation on the warm items). A cold item's row is the
     mean row plus its predicted offset, stretched to the typical length of a warm item's
-    offset, then unit length like the warm rows: a plain prediction sits near the mean
-    row (predictions shrink), which would look like every user's taste. A cold item
-    without content features keeps its row (empty).
+    offset, then unit length (the warm rows' typical length): a plain prediction sits
+    near the mean row (predictions shrink), which would look like every user's taste. A
+    cold item without content features keeps its row (empty).
     """
     out = np.array(factors, dtype=np.float64, copy=True)
     cold_idx, warm_idx = np.flatnonzero(cold), np.flatnonzero(~cold)
@@ -132,32 +141,48 @@ def impute_factors(factors: np.ndarray, content: sp.csr_matrix, cold: np.ndarray
     return out
 
 
+def _ease_factors(x: sp.csr_matrix, factors: int, l2: float, seed: int) -> np.ndarray:
+    """Items x k symmetric low-rank EASE embeddings (zero rows for unseen items).
+
+    Scaled so that the rows of items with history have mean length 1.
+    """
+    k = min(factors, min(x.shape) - 1)
+    if not x.nnz or k < 1:
+        return np.zeros((x.shape[1], 0))
+    v0 = np.random.default_rng(seed).uniform(-1, 1, size=min(x.shape))
+    _, s, vt = svds(x.astype(np.float64), k=k, v0=v0, random_state=seed)
+    v = vt.T
+    sig = np.clip(s, 0.0, None) ** 2
+    c = sig / (l2 * (sig + l2))
+    # Truncated diagonal of P; the dropped components have c_k near 0, P_ii stays > 0.
+    diag_p = np.clip(1.0 / l2 - (v**2 * c).sum(axis=1), 1e-12, None)
+    emb = v * np.sqrt(c) / np.sqrt(diag_p)[:, None]
+    # svds' sign and order per factor are arbitrary; fix both so results are reproducible.
+    emb = emb[:, np.argsort(-c, kind="stable")]
+    signs = np.sign(emb.sum(axis=0))
+    emb *= np.where(signs == 0, 1.0, signs)
+    seen = np.asarray(x.sum(axis=0)).ravel() > 0
+    emb[~seen] = 0.0
+    norms = np.linalg.norm(emb, axis=1)
+    scale = float(np.mean(norms[norms > 0])) if (norms > 0).any() else 1.0
+    return emb / scale
+
+
 def item_embeddings(
     dataset: Dataset, history: Interactions, factors: int = 64, seed: int = 0,
-    genre_weight: float = 0.3, impute: bool = True,
+    genre_weight: float = 0.1, impute: bool = True, l2: float = 500.0,
 ) -> np.ndarray:
-    """Items x (genres + factors) float32, rows of unit length (zero for empty items).
+    """Items x (genres + factors) float32.
 
-    Items without interactions in ``history`` get factors predicted from their content
-    (``impute_factors``); ``impute=False`` leaves them empty (genres only).
+    The EASE block has mean row length 1 over items with history; the genre block has
+    rows of length ``genre_weight``. Items without interactions in ``history`` get
+    factors predicted from their content (``impute_factors``, length 1); ``impute=False``
+    leaves them empty (genres only).
     """
-    genre = _unit_rows(dataset.catalog.genre_matrix.astype(np.float64))
+    genre = _unit_rows(dataset.catalog.genre_matrix.astype(np.float64)) * genre_weight
     x: sp.csr_matrix = history.matrix(dataset.n_users, dataset.n_items, binary=True)
-    k = min(factors, min(x.shape) - 1)
-    if x.nnz and k >= 1:
-        # Column-normalise so blockbusters do not dominate every factor.
-        col = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
-        xs = x @ sp.diags(np.divide(1.0, col, out=np.zeros_like(col), where=col > 0))
-        v0 = np.random.default_rng(seed).uniform(-1, 1, size=min(xs.shape))
-        _, s, vt = svds(xs.astype(np.float64), k=k, v0=v0, random_state=seed)
-        cf = _unit_rows((vt.T * s)[:, ::-1])
-        # svds' sign per factor is arbitrary; fix it so embeddings are reproducible.
-        signs = np.sign(cf.sum(axis=0))
-        cf *= np.where(signs == 0, 1.0, signs)
-        cold = np.diff(x.tocsc().indptr) == 0
-        if impute and cold.any():
-            cf = impute_factors(cf, content_features(dataset.catalog), cold)
-    else:
-        cf = np.zeros((dataset.n_items, 0))
-    emb = np.hstack([genre * genre_weight, cf]) if cf.shape[1] else genre
-    return _unit_rows(emb).astype(np.float32)
+    cf = _ease_factors(x, factors, l2, seed)
+    cold = np.diff(x.tocsc().indptr) == 0
+    if impute and cf.shape[1] and cold.any() and (~cold).any():
+        cf = impute_factors(cf, content_features(dataset.catalog), cold)
+    return np.hstack([genre, cf]).astype(np.float32)

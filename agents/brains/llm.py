@@ -9,6 +9,15 @@ Two decision modes, one set of trace events:
 * ``scored`` (base models such as the local Gemma 270M): each sub-decision is read from
   next-token log-probabilities over a fixed answer set (yes/no, 1-5 stars, one-ten, the
   page feeling among ``FEELINGS``), so every decision is valid by construction.
+
+Calibrated watch decisions (scored mode). A small base model's "yes" beats its "no" for
+nearly every item, so "yes > no" watches everything. Instead each user gets a threshold
+on the margin log P(yes) - log P(no) relative to its own distribution: the margins of
+``calibration_items`` catalogue items (drawn by popularity, fixed per user) are scored
+once, and the threshold is their (1 - r) quantile, where r is the role's watch rate for
+the user's activity trait; an item is watched when its margin clears the threshold. The
+margin minus the threshold is the decision's ``score`` (what threshold-free evaluations
+rank by).
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ class _Reply(BaseModel):
 class ItemReply(_Reply):
     item_id: str
     watch: bool
+    confidence: float | None = Field(None, ge=0, le=1)
     rating: int | None = Field(None, ge=1, le=5)
     reason: str = ""
 
@@ -107,6 +117,17 @@ def _r(x: float) -> float:
     return round(float(x), 4)
 
 
+def _stated_score(reply: ItemReply) -> float:
+    """The stated confidence of watching, else the decision itself (1 watch, 0 skip).
+
+    A confidence that contradicts the decision (watch at 0.2) is read as given: it ranks
+    items, the decision is still the decision.
+    """
+    if reply.confidence is not None:
+        return _r(reply.confidence)
+    return 1.0 if reply.watch else 0.0
+
+
 class LLMBrain:
     """Decides with a chat model through ``LLMClient`` (limits, cache, budget live there)."""
 
@@ -127,6 +148,7 @@ class LLMBrain:
         self.role, self.instructions, self.max_pages, self.mode = (
             role, instructions, max_pages, mode)
         self.prompts = config.prompts
+        self._thresholds: dict[int, float] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -186,23 +208,56 @@ class LLMBrain:
             ItemDecision(
                 item=i, watch=by_id[cat.item_ids[i]].watch,
                 rating=by_id[cat.item_ids[i]].rating if by_id[cat.item_ids[i]].watch else None,
-                reason=by_id[cat.item_ids[i]].reason, inputs={"attempts": attempts},
+                reason=by_id[cat.item_ids[i]].reason,
+                inputs={"attempts": attempts,
+                        "score": _stated_score(by_id[cat.item_ids[i]])},
             )
             for i in obs.items
         )
         return PageDecision(items=items, leave=reply.leave, feeling=reply.feeling,
                             inputs={"attempts": attempts, "feeling_source": "model"})
 
+    def _margin(self, prof: UserProfile, item: int,
+                page: dict[str, Any]) -> tuple[float, np.ndarray]:
+        yes_no = self._score(prof, "scored_watch", (" yes", " no"), "watch",
+                             item=self._line(item), **page)
+        return float(yes_no[0] - yes_no[1]), yes_no
+
+    def calibration_items(self, prof: UserProfile) -> list[int]:
+        """The items whose margins set this user's threshold (seeded by the user)."""
+        pop = self.world.popularity.astype(np.float64) + 1.0
+        k = min(self.cfg.calibration_items, len(pop))
+        rng = np.random.default_rng(np.random.SeedSequence([prof.user, 53]))
+        return [int(i) for i in rng.choice(len(pop), size=k, replace=False, p=pop / pop.sum())]
+
+    def watch_threshold(self, prof: UserProfile) -> float:
+        """Margin a scored decision must clear: the user's calibrated quantile (cached)."""
+        hit = self._thresholds.get(prof.user)
+        if hit is None:
+            if self.cfg.calibration_items == 0:
+                hit = 0.0
+            else:
+                # Each calibration item as if alone on a fresh first page.
+                margins = [self._margin(prof, i, self._page_vars(PageObservation(
+                    profile=prof, round=0, page=1, items=(i,), memory=())))[0]
+                    for i in self.calibration_items(prof)]
+                rate = self.cfg.watch_rates[min(max(prof.activity, 1), 3) - 1]
+                hit = float(np.quantile(margins, 1.0 - rate))
+            self._thresholds[prof.user] = hit
+        return hit
+
     def _decide_scored(self, obs: PageObservation) -> PageDecision:
         prof = obs.profile
         page = self._page_vars(obs)
+        threshold = self.watch_threshold(prof)
         decisions = []
         for i in obs.items:
-            yes_no = self._score(prof, "scored_watch", (" yes", " no"), "watch",
-                                 item=self._line(i), **page)
-            watch = bool(yes_no[0] > yes_no[1])
+            margin, yes_no = self._margin(prof, i, page)
+            watch = margin > threshold
             rating = None
-            inputs: dict[str, Any] = {"logprob_yes": _r(yes_no[0]), "logprob_no": _r(yes_no[1])}
+            inputs: dict[str, Any] = {"logprob_yes": _r(yes_no[0]), "logprob_no": _r(yes_no[1]),
+                                      "threshold": _r(threshold),
+                                      "score": _r(margin - threshold)}
             if watch:
                 stars = self._score(prof, "scored_rating",
                                     tuple(f" {k}" for k in range(1, 6)), "rating",
@@ -210,7 +265,7 @@ class LLMBrain:
                 rating = int(np.argmax(stars)) + 1
                 inputs["rating_logprobs"] = [_r(x) for x in stars]
             reason = (f"{'watch' if watch else 'skip'}: log P(yes) - log P(no) = "
-                      f"{yes_no[0] - yes_no[1]:+.2f}")
+                      f"{margin:+.2f} vs threshold {threshold:+.2f}")
             decisions.append(ItemDecision(i, watch, rating, reason, inputs))
         n_watched = sum(d.watch for d in decisions)
         # The feeling is the model's own answer too (asked before the leave question, so

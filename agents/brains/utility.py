@@ -2,17 +2,27 @@
 
 Per item on a page the utility is
 
-    taste_weight      * z(cos(user taste, item embedding)) / 2   (z: per-user standardised)
+    taste_weight      * z(user taste . item embedding) / 2   (z: per-user standardised)
   + conformity_weight * (conformity - 1) / 2 * (item mean rating - global mean)
   + popularity_weight * log-popularity in [0, 1]
   - fatigue           * (page - 1)
-  - repetition        (genres already watched this session, less for diverse users)
+  - repetition        * (genres already watched this session, less for diverse users)
   + noise             * N(0, 1)
 
-and the item is watched when the utility clears ``watch_threshold`` (lower for active
-users). A watched item's rating is calibrated to the user's own rating mean and spread.
-After each page the user leaves with probability sigmoid(exit_base + exit_per_page * page
-- exit_satisfaction * page satisfaction).
+and the item is watched when the utility clears ``watch_threshold`` (lower by
+``activity_shift`` per activity level above 2). The taste embedding is a low-rank EASE
+model of the history (tools/item_space.py), so "matches my taste" means what a strong
+collaborative model predicts for this user. A watched item's rating is
+
+    global mean + rating_conformity * (item mean - global mean) + the user's rating bias
+  + rating_taste * (liking . item embedding)
+
+stretched by ``rating_spread`` around the global mean, plus rating_noise * N(0, 1), and
+rounded to 1-5 stars. After each page the user leaves with probability
+sigmoid(exit_base + exit_per_page * (page - 1) - exit_satisfaction * page satisfaction);
+the exit interview maps the session's watch rate and ratings to 1-10 through a sigmoid
+centred on ``satisfaction_center``. The shipped parameters are fitted on tuning users by
+bench/tune_utility.py.
 """
 
 from __future__ import annotations
@@ -70,7 +80,7 @@ class UtilityBrain:
     def __init__(self, world: World, params: UtilityParams | None = None) -> None:
         self.world = world
         self.p = params or UtilityParams()
-        self._baselines: dict[tuple[int, str], tuple[float, float]] = {}
+        self._baselines: dict[int, tuple[float, float]] = {}
 
     def utilities(
         self, obs: PageObservation, noise: np.ndarray
@@ -78,7 +88,7 @@ class UtilityBrain:
         """Utility of each item on the page and its named components."""
         w, p, prof = self.world, self.p, obs.profile
         items = np.asarray(obs.items, dtype=np.int64)
-        mu, sd = self._baseline(prof, "taste")
+        mu, sd = self._baseline(prof)
         taste = 0.5 * p.taste_weight * (w.embeddings[items] @ prof.taste - mu) / sd
         conform = (p.conformity_weight * (prof.conformity - 1) / 2.0
                    * (w.item_mean[items] - w.global_mean))
@@ -90,44 +100,39 @@ class UtilityBrain:
             len(watched_genres.intersection(w.catalog.genres[i]))
             / max(len(w.catalog.genres[i]), 1) for i in items
         ])
-        repetition = -0.1 * (4 - prof.diversity) / 2.0 * overlap
+        repetition = -p.repetition * (4 - prof.diversity) / 2.0 * overlap
         eps = p.noise * noise
         parts = {"taste": taste, "conformity": conform, "popularity": pop,
                  "fatigue": fatigue, "repetition": repetition, "noise": eps}
         return taste + conform + pop + fatigue + repetition + eps, parts
 
-    def _baseline(self, prof: UserProfile, which: str) -> tuple[float, float]:
-        """Mean and spread of the user's similarity over the catalogue (cached).
+    def _baseline(self, prof: UserProfile) -> tuple[float, float]:
+        """Mean and spread of the user's taste similarity over the catalogue (cached).
 
         Similarities are standardised per user so that "matches my taste" means "better
-        than a typical item for me", whatever the embedding's offset.
+        than a typical item for me", whatever the user's history length.
         """
-        key = (prof.user, which)
-        hit = self._baselines.get(key)
+        hit = self._baselines.get(prof.user)
         if hit is None:
-            sims = self.world.embeddings @ getattr(prof, which)
-            if which == "liking":
-                # Ratings are relative to what the user typically watches (the top fifth
-                # by watch taste), not to the whole catalogue: watched items are already
-                # close to the user's taste, and real ratings centre on the user's mean.
-                watch = self.world.embeddings @ prof.taste
-                top = np.argsort(-watch, kind="stable")[: max(10, len(watch) // 5)]
-                sims = sims[top]
+            sims = self.world.embeddings @ prof.taste
             hit = (float(sims.mean()), float(sims.std()) or 1.0)
-            self._baselines[key] = hit
+            self._baselines[prof.user] = hit
         return hit
 
     def threshold(self, activity: int) -> float:
-        return self.p.watch_threshold - 0.12 * (activity - 2)
+        return self.p.watch_threshold - self.p.activity_shift * (activity - 2)
+
+    def expected_rating(self, prof: UserProfile, item: int) -> float:
+        """The rating before noise and rounding, in stars."""
+        w, p = self.world, self.p
+        taste = float(w.embeddings[item] @ prof.liking)
+        return (w.global_mean + p.rating_conformity * (float(w.item_mean[item]) - w.global_mean)
+                + prof.rating_bias + p.rating_taste * taste)
 
     def rate(self, obs: PageObservation, item: int, noise: float) -> int:
-        w, p, prof = self.world, self.p, obs.profile
-        mu, sd = self._baseline(prof, "liking")
-        z = float(np.clip((float(w.embeddings[item] @ prof.liking) - mu) / sd, -3.0, 3.0))
-        crowd = (p.rating_conformity * prof.conformity / 3.0
-                 * (float(w.item_mean[item]) - w.global_mean))
-        stars = (prof.rating_mean + prof.rating_std * p.rating_taste * z + crowd
-                 + p.rating_noise * noise)
+        gm = self.world.global_mean
+        stars = (gm + self.p.rating_spread * (self.expected_rating(obs.profile, item) - gm)
+                 + self.p.rating_noise * noise)
         return int(np.clip(np.rint(stars), 1, 5))
 
     def decide_page(self, obs: PageObservation, rng: np.random.Generator) -> PageDecision:
@@ -142,6 +147,8 @@ class UtilityBrain:
             inputs = {name: _r(v[k]) for name, v in parts.items()}
             inputs["utility"] = _r(util[k])
             inputs["threshold"] = _r(thr)
+            # The decision's margin before noise: what a threshold-free evaluation ranks by.
+            inputs["score"] = _r(util[k] - parts["noise"][k] - thr)
             rating = self.rate(obs, item, float(rating_noise[k])) if watch else None
             top = max(("taste", "conformity", "popularity"), key=lambda c: inputs[c])
             reason = (f"watch: {top} pulls" if watch else
@@ -180,11 +187,13 @@ class UtilityBrain:
                 f"I still like {', '.join(profile.liked_genres) or 'many genres'} most.")
 
     def interview(self, session: SessionSummary, rng: np.random.Generator) -> InterviewAnswer:
+        p = self.p
         watch_rate = len(session.watched) / max(session.shown, 1)
         mean_r = float(np.mean(session.ratings)) if session.ratings else 0.0
         liking = (mean_r - session.profile.rating_mean) if session.ratings else -1.0
-        x = 4.0 * (watch_rate - 0.25) + liking + 0.1 * (session.pages - 3)
-        noise = float(rng.standard_normal()) * 0.6
+        x = (p.satisfaction_slope * (watch_rate - p.satisfaction_center) + liking
+             + 0.1 * (session.pages - 3))
+        noise = float(rng.standard_normal()) * p.satisfaction_noise
         sat = int(np.clip(np.rint(1.0 + 9.0 * _sigmoid(x) + noise), 1, 10))
         genres: dict[str, int] = {}
         for i in session.watched:

@@ -1,0 +1,116 @@
+"""Who is evaluated on what: the tuning/test user split, disjoint test samples, and the
+negative samplers of the taste-alignment protocol.
+
+The split is by user id (a hash of the split seed and the id), so it does not depend on
+the order of the data or on who else is in it, and it never changes with the evaluation
+seed: parameters fitted on tuning users are never reported on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+__all__ = [
+    "NEGATIVE_SAMPLERS",
+    "SPLIT_SEED",
+    "TUNING_SHARE",
+    "NegativeSampler",
+    "disjoint_samples",
+    "is_tuning_user",
+    "sample_negatives",
+    "split_users",
+]
+
+SPLIT_SEED = 0
+TUNING_SHARE = 0.3
+NegativeSampler = Literal["uniform", "popularity-matched"]
+NEGATIVE_SAMPLERS: tuple[NegativeSampler, ...] = ("uniform", "popularity-matched")
+# Popularity-matched negatives for a positive come from this many unrated items closest
+# to it in history popularity (at least 2m for a 1:m ratio).
+MATCH_WINDOW = 20
+
+
+def is_tuning_user(user_id: str, seed: int = SPLIT_SEED,
+                   share: float = TUNING_SHARE) -> bool:
+    """Whether a user id falls in the tuning set (deterministic in seed and id)."""
+    h = hashlib.sha256(f"recarena-split:{seed}:{user_id}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2.0**64 < share
+
+
+def split_users(user_ids: Sequence[str], seed: int = SPLIT_SEED,
+                share: float = TUNING_SHARE) -> tuple[list[int], list[int]]:
+    """Indices of tuning users and of test users (disjoint, covering all)."""
+    tuning: list[int] = []
+    test: list[int] = []
+    for k, uid in enumerate(user_ids):
+        (tuning if is_tuning_user(uid, seed, share) else test).append(k)
+    return tuning, test
+
+
+def disjoint_samples(users: Sequence[int], n_samples: int, size: int,
+                     seed: int) -> list[list[int]]:
+    """``n_samples`` disjoint samples of ``size`` users (smaller if there are too few).
+
+    Raises:
+        ValueError: Fewer users than samples.
+    """
+    if n_samples < 1 or size < 1:
+        raise ValueError("need at least one sample of at least one user")
+    if len(users) < n_samples:
+        raise ValueError(f"{len(users)} users cannot fill {n_samples} disjoint samples")
+    per = min(size, len(users) // n_samples)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 41]))
+    order = rng.permutation(np.asarray(sorted(users), dtype=np.int64))
+    return [sorted(int(u) for u in order[k * per:(k + 1) * per]) for k in range(n_samples)]
+
+
+def sample_negatives(
+    kind: NegativeSampler,
+    rng: np.random.Generator,
+    positives: np.ndarray,
+    candidates: np.ndarray,
+    popularity: np.ndarray,
+    m: int,
+) -> np.ndarray:
+    """Negatives for a user, ``m`` per positive, as a (len(positives), m) array.
+
+    Each row is an ordered draw, so the first ``k`` columns are themselves a valid 1:k
+    sample: ratios evaluated on prefixes are nested and paired.
+
+    Args:
+        kind: ``uniform`` (Agent4Rec's: any item the user never rated) or
+            ``popularity-matched`` (each positive's negatives come from the
+            ``MATCH_WINDOW`` unrated items nearest to it in log history popularity, so
+            popularity alone cannot tell positives from negatives).
+        positives: Item indices of the positives.
+        candidates: Item indices the user never rated (neither in history nor held out).
+        popularity: History interaction count per item.
+        m: Negatives per positive.
+    """
+    n_pos = len(positives)
+    if n_pos * m > len(candidates):
+        raise ValueError(f"{len(candidates)} candidate negatives cannot give {m} per "
+                         f"positive for {n_pos} positives")
+    if kind == "uniform":
+        return rng.choice(candidates, size=n_pos * m, replace=False).reshape(n_pos, m)
+    if kind != "popularity-matched":
+        raise ValueError(f"unknown negative sampler {kind!r}; expected one of "
+                         f"{', '.join(NEGATIVE_SAMPLERS)}")
+    logp = np.log1p(popularity.astype(np.float64))
+    free = np.ones(len(candidates), dtype=bool)
+    out = np.empty((n_pos, m), dtype=np.int64)
+    window = max(MATCH_WINDOW, 2 * m)
+    for row, p in enumerate(positives):
+        idx = np.flatnonzero(free)
+        # A random order first, then a stable sort: ties in popularity are broken at random.
+        idx = idx[rng.permutation(len(idx))]
+        dist = np.abs(logp[candidates[idx]] - logp[int(p)])
+        near = idx[np.argsort(dist, kind="stable")[:window]]
+        pick = rng.choice(near, size=m, replace=False)
+        free[pick] = False
+        out[row] = candidates[pick]
+    return out
