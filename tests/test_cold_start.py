@@ -274,14 +274,8 @@ def test_new_item_metrics_from_the_trace() -> None:
 def test_quickstart_new_items_are_watched_in_their_arrival_round(tmp_path: Path) -> None:
     """Before: 318 impressions and 0 watches of new items (random arm), none at all from
     pop and EASE."""
+    # The shipped quickstart as a user runs it (its synthetic_viewer role).
     loaded = load_scenario(QUICKSTART)
-    # The shipped role's watch threshold is calibrated on MovieLens users (about half of a
-    # good feed watched); in the thin synthetic world it watches about a fifth of a feed
-    # and almost never an unrated item. What is tested here is that released items reach
-    # pages and can be watched, so the role gets the uncalibrated threshold.
-    role = loaded.role.model_copy(update={"brain": loaded.role.brain.model_copy(update={
-        "params": loaded.role.brain.params.model_copy(update={"watch_threshold": 0.5})})})
-    loaded = dataclasses.replace(loaded, role=role)
     prep = prepare(loaded, users=40)
     res = run(prep, tmp_path / "r")
     events = list(read_trace(tmp_path / "r"))
