@@ -185,7 +185,7 @@ def test_a_scenario_that_validates_also_runs(
     scn = tmp_path / "neg.yaml"
     text = QUICKSTART.read_text().replace("seed: 42", "seed: -1")
     assert "seed: -1" in text
-    scn.write_text(text.replace("roles/utility_user.yaml", str(ROLE)))
+    scn.write_text(text.replace("roles/synthetic_viewer.yaml", str(ROLE)))
     rc, _, err = cli(capsys, "validate", scn)
     if rc == 0:
         rc, _, err = cli(capsys, "run", scn, "--users", "2", "--out", tmp_path / "run", "--quiet")
@@ -202,7 +202,7 @@ def test_llm_flags_on_a_role_without_an_llm_are_errors(
     rc, out, err = cli(capsys, *quick_run_args(tmp_path / "run"), flag, value)
     assert rc == 2 and out == ""
     assert assert_one_line(err) == (
-        f"{flag}: role 'utility_user' of {QUICKSTART} uses no LLM (brain: utility); drop "
+        f"{flag}: role 'synthetic_viewer' of {QUICKSTART} uses no LLM (brain: utility); drop "
         f"{flag} or use an llm role")
     assert not (tmp_path / "run").exists()
 

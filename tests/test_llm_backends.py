@@ -299,5 +299,5 @@ def test_local_run_keeps_the_console_clean(tmp_path: Path,
     assert res.llm is not None and res.llm["model"] == "gemma-3-270m-q4_k_m.gguf"
     exits = [e for e in read_trace(tmp_path / "run")
              if e["type"] == "decision" and e["id"].endswith("/exit")]
-    assert exits and all(e["inputs"]["feeling_source"] == "model" for e in exits)
+    assert exits and all(e["feeling_source"] == "model" for e in exits)
     assert all(e["feeling"] in ("pleased", "mixed", "bored") for e in exits)

@@ -375,9 +375,10 @@ def test_shipped_scenarios_load_with_their_role(repo: Path, rel: str) -> None:
     assert [(r.name, r.model) for r in scn.recommenders] == [
         (r["name"], r["model"]) for r in raw["recommenders"]]
     assert scn.environment.rounds == raw["environment"]["rounds"]
-    assert loaded.role_path == (repo / "scenarios" / "roles" / "utility_user.yaml").resolve()
-    assert loaded.role.name == "utility_user"
-    assert loaded.role == load_role(repo / "scenarios" / "roles" / "utility_user.yaml")
+    role_file = (repo / "scenarios" / raw["population"]["role"]).resolve()
+    assert loaded.role_path == role_file
+    assert loaded.role.name == role_file.stem
+    assert loaded.role == load_role(role_file)
 
 
 def test_quickstart_events_are_typed(repo: Path) -> None:
@@ -424,7 +425,7 @@ def test_resolved_config_inlines_the_role_file(repo: Path) -> None:
     assert cfg["population"]["role"] == loaded.role.model_dump(mode="json")
     assert cfg["seed"] == loaded.scenario.seed
     # Dumping does not change the frozen model.
-    assert loaded.scenario.population.role == "roles/utility_user.yaml"
+    assert loaded.scenario.population.role == "roles/synthetic_viewer.yaml"
 
 
 def test_models_are_frozen(repo: Path) -> None:
@@ -504,7 +505,8 @@ def test_copied_scenario_folder_validates(repo: Path, tmp_path: Path) -> None:
                     ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     loaded = load_scenario(tmp_path / "scenarios" / "quickstart.yaml")
     assert isinstance(loaded, LoadedScenario)
-    assert loaded.role_path == (tmp_path / "scenarios" / "roles" / "utility_user.yaml").resolve()
+    assert loaded.role_path == (tmp_path / "scenarios" / "roles" /
+                                "synthetic_viewer.yaml").resolve()
 
 
 def test_attribute_and_index_access_in_templates_is_rejected(tmp_path: Path) -> None:

@@ -200,12 +200,12 @@ def test_missing_run_is_an_input_error(tmp_path: Path, capsys: pytest.CaptureFix
 def test_summary_text_and_json(util_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     s = _json(capsys, "summary", str(util_run))
     assert s["status"] == "completed" and s["trace"]["complete"]
-    assert s["population"] == {"utility_user": 6}
+    assert s["population"] == {"synthetic_viewer": 6}
     assert s["config"]["scenario"] == "quickstart" and s["config"]["environment"]["rounds"] == 2
     assert [r["name"] for r in s["recommenders"]] == ["random", "pop", "ease"]
     arms = s["metrics"]["arms"]
     assert list(arms) == ["random", "pop", "ease"]  # the order they ran
-    assert set(arms["pop"]["rounds"]) == {"1", "2"} and "utility_user" in arms["pop"]["roles"]
+    assert set(arms["pop"]["rounds"]) == {"1", "2"} and "synthetic_viewer" in arms["pop"]["roles"]
     assert s["llm"] is None and s["failures"]["total"] == 0
     code, out, _ = _cli(capsys, "summary", str(util_run))
     assert code == 0
