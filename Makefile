@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first (sentence-transformers would otherwise pull a CUDA one).
 	$(PY) -m pip install --quiet torch==$(TORCH)
 	# llama-cpp-python compiles llama.cpp from source the first time (~9 min on 2 cores).
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,report]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) bench/memory.py
 	$(PY) bench/local_model.py
 	$(PY) bench/alignment.py --data $(DATA)
+	$(PY) bench/analysis.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -310,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("run_dir")
     ts.add_argument("--json", action="store_true")
     ts.set_defaults(fn=cmd_trace_summary)
+
+    from simulations.cli_analysis import add_analysis_parsers
+
+    add_analysis_parsers(sub)
     return p
 
 

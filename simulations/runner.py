@@ -229,6 +229,20 @@ def _make_run_dir(out: Path | None, scn: Scenario) -> Path:
     return out
 
 
+def _write_reference(run_dir: Path, prep: Prepared) -> None:
+    """What reports need beside the trace: each item's popularity in the training history
+    and the held-out (future) ratings of the population, the real answers a run hides."""
+    ds = prep.dataset
+    popularity = np.bincount(prep.history.item, minlength=ds.n_items)
+    future = prep.future.select(np.isin(prep.future.user, np.asarray(prep.population)))
+    values, counts = np.unique(future.rating, return_counts=True)
+    _write_json(run_dir / "reference.json", {
+        "dataset": ds.name, "real_ratings": prep.scenario.dataset.source == "files",
+        "item_popularity": {ds.catalog.item_ids[i]: int(c) for i, c in enumerate(popularity)},
+        "heldout_ratings": {f"{v:g}": int(c) for v, c in zip(values, counts, strict=True)},
+    })
+
+
 def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepared,
          train: Interactions) -> Recommender:
     try:
@@ -283,6 +297,7 @@ def run(
     argv: list[str] | None = None,
     replay: str | None = None,
     chat_model: BaseChatModel | None = None,
+    warm_cache: str | None = None,
 ) -> RunResult:
     """Run every arm, write trace, manifest and summary into the run folder.
 
@@ -294,6 +309,8 @@ def run(
         replay: A run folder or LLM cache to answer every LLM call from (no network).
         chat_model: Use this chat model instead of building one from the llm config
             (tests pass ``agents.llm.FakeChatModel``).
+        warm_cache: A run folder or LLM cache whose calls this run's cache starts with
+            (recording continues; used by ``recarena compare`` across scenarios).
     """
     scn = prep.scenario
     uses_llm = any(r.config.brain.kind == "llm" for r in prep.loaded.roles)
@@ -311,6 +328,7 @@ def run(
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     _write_json(run_dir / "manifest.json", manifest)
+    _write_reference(run_dir, prep)
     t0 = time.perf_counter()
     status, reason = "completed", ""
     with TraceWriter(run_dir / "trace.jsonl") as trace:
@@ -325,6 +343,7 @@ def run(
             roles=prep.loaded.roles, world=prep.world, profiles=prep.role_profiles,
             users=prep.population, history=prep.history, seed=scn.seed, emit=trace.emit,
             llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
+            warm_cache=warm_cache,
             max_pages=scn.environment.max_pages, conversation=scn.environment.conversation)
         roles = {r.config.name: sum(1 for v in factory.role_of.values()
                                     if v == r.config.name) for r in prep.loaded.roles}

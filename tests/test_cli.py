@@ -189,7 +189,7 @@ def test_a_scenario_that_validates_also_runs(
 
 def test_quick_run_writes_a_complete_run_folder(seed3_run: Path) -> None:
     assert {p.name for p in seed3_run.iterdir()} == {"trace.jsonl", "manifest.json",
-                                                     "summary.json"}
+                                                     "summary.json", "reference.json"}
     manifest = json.loads((seed3_run / "manifest.json").read_text())
     summary = json.loads((seed3_run / "summary.json").read_text())
     events = read_trace(seed3_run)
