@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet torch==$(TORCH)
 	# Everything, so the tests cover the extras too. llama-cpp-python (the 'local' extra)
 	# compiles llama.cpp from source the first time (~9 min on 2 cores).
-	$(PY) -m pip install --quiet -e '.[dev,local,embeddings]'
+	$(PY) -m pip install --quiet -e '.[dev,local,embeddings,report]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(PY) bench/new_items.py --data $(DATA)
 	$(PY) bench/graph_overhead.py
 	$(PY) bench/trace_cli.py --data $(DATA)
+	$(PY) bench/analysis.py --data $(DATA)
 
 # Install time and size of the core and the full install (fresh venvs; needs the network).
 bench-install: $(STAMP)

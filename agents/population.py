@@ -135,6 +135,7 @@ class PopulationFactory:
     run_dir: Path | None = None
     replay: str | None = None
     chat_model: BaseChatModel | None = None
+    warm_cache: str | None = None  # record on top of a copy of this run's LLM cache
     max_pages: int = 5
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     library: Library | None = None  # default: over world and history, no knowledge graph
@@ -168,7 +169,7 @@ class PopulationFactory:
             if self.run_dir is None:
                 raise ValueError("LLM roles need a run folder for their cache")
             if self._cache is None:
-                self._cache = make_cache(self.run_dir, self.replay)
+                self._cache = make_cache(self.run_dir, self.replay, self.warm_cache)
             def on_call(rec: CallRecord) -> None:
                 self.calls.log(rec.agent, call_event(rec, self.keep_prompts))
             client = self.clients[key] = make_client(

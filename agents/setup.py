@@ -85,11 +85,18 @@ def _copy_cache(src: Path, dest: Path) -> None:
         s.backup(d)
 
 
-def make_cache(run_dir: Path, replay_from: str | None) -> CallCache:
-    """The run's LLM cache: recording into ``run_dir``, or a copy of another run's."""
+def make_cache(run_dir: Path, replay_from: str | None,
+               warm_from: str | None = None) -> CallCache:
+    """The run's LLM cache: recording into ``run_dir``, or a copy of another run's to
+    replay; ``warm_from`` records on top of a copy of another run's cache (calls it
+    already holds are not asked again)."""
     from agents.llm import CACHE_FILENAME, CallCache, resolve_cache_path
 
     dest = run_dir / CACHE_FILENAME
+    if warm_from is not None and replay_from is None:
+        src = resolve_cache_path(warm_from)
+        if src.is_file():
+            _copy_cache(src, dest)
     if replay_from is not None:
         src = resolve_cache_path(replay_from)
         if not src.is_file():

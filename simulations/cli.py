@@ -497,6 +497,10 @@ def build_parser() -> _Parser:
     t = tr.add_subparsers(dest="trace_command", required=True, parser_class=_Parser,
                           metavar="COMMAND")
     add_trace_commands(lambda name, help: tr.command(t, name, help))
+
+    from simulations.cli_analysis import add_analysis_parsers
+
+    add_analysis_parsers(lambda name, help: p.command(sub, name, help))
     return p
 
 

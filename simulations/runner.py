@@ -266,6 +266,20 @@ def _make_run_dir(out: Path | None, scn: Scenario) -> Path:
     return out
 
 
+def _write_reference(run_dir: Path, prep: Prepared) -> None:
+    """What reports need beside the trace: each item's popularity in the training history
+    and the held-out (future) ratings of the population, the real answers a run hides."""
+    ds = prep.dataset
+    popularity = np.bincount(prep.history.item, minlength=ds.n_items)
+    future = prep.future.select(np.isin(prep.future.user, np.asarray(prep.population)))
+    values, counts = np.unique(future.rating, return_counts=True)
+    _write_json(run_dir / "reference.json", {
+        "dataset": ds.name, "real_ratings": prep.scenario.dataset.source == "files",
+        "item_popularity": {ds.catalog.item_ids[i]: int(c) for i, c in enumerate(popularity)},
+        "heldout_ratings": {f"{v:g}": int(c) for v, c in zip(values, counts, strict=True)},
+    })
+
+
 def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepared,
          train: Interactions, arm: RecommenderConfig,
          released: frozenset[int]) -> ColdStartRecommender:
@@ -327,6 +341,7 @@ def run(
     argv: list[str] | None = None,
     replay: str | None = None,
     chat_model: BaseChatModel | None = None,
+    warm_cache: str | None = None,
 ) -> RunResult:
     """Run every arm; write trace, manifest, summary, catalogue (items.jsonl) and the trace
     index (trace_index.sqlite) into the run folder.
@@ -339,6 +354,8 @@ def run(
         replay: A run folder or LLM cache to answer every LLM call from (no network).
         chat_model: Use this chat model instead of building one from the llm config
             (tests pass ``agents.llm.FakeChatModel``).
+        warm_cache: A run folder or LLM cache whose calls this run's cache starts with
+            (recording continues; used by ``recarena compare`` across scenarios).
     """
     scn = prep.scenario
     uses_llm = any(r.config.brain.kind == "llm" for r in prep.loaded.roles)
@@ -358,6 +375,7 @@ def run(
     redactor = _redactor(prep)
     _write_json(run_dir / "manifest.json", manifest, redactor)
     write_items(run_dir / ITEMS_FILENAME, catalog_items(prep.dataset.catalog))
+    _write_reference(run_dir, prep)
     t0 = time.perf_counter()
     status, reason = "completed", ""
     with TraceWriter(run_dir / "trace.jsonl", redactor) as trace:
@@ -374,7 +392,7 @@ def run(
             llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
             max_pages=scn.environment.max_pages, conversation=scn.environment.conversation,
             library=Library.for_dataset(prep.dataset, prep.history, prep.world, seed=scn.seed),
-            keep_prompts=scn.output.keep_prompts)
+            keep_prompts=scn.output.keep_prompts, warm_cache=warm_cache)
         roles = {r.config.name: sum(1 for v in factory.role_of.values()
                                     if v == r.config.name) for r in prep.loaded.roles}
         trace.emit("population", "run/population", roles=roles)

@@ -263,7 +263,7 @@ def test_alignment_llm_flags_need_the_llm_brain(capsys: pytest.CaptureFixture[st
 def test_quick_run_writes_a_complete_run_folder(seed3_run: Path) -> None:
     assert {p.name for p in seed3_run.iterdir()} == {"trace.jsonl", "manifest.json",
                                                      "summary.json", "items.jsonl",
-                                                     "trace_index.sqlite"}
+                                                     "trace_index.sqlite", "reference.json"}
     manifest = json.loads((seed3_run / "manifest.json").read_text())
     summary = json.loads((seed3_run / "summary.json").read_text())
     events = read_trace(seed3_run)
