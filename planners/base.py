@@ -126,6 +126,18 @@ class PlannerRuntime:
             raise RuntimeError(f"planner step {purpose!r} needs a language model")
         return self.think(agent, purpose, prompt)
 
+    def ask_json(self, agent: str, purpose: str, prompt: str,
+                 schema: type[T]) -> tuple[str, T | str]:
+        """Ask, then read the reply's JSON: (raw text, the parsed reply or what is wrong).
+
+        An unreadable reply is a step the planner records, not a crash.
+        """
+        raw = self.ask(agent, purpose, prompt)
+        try:
+            return raw, parse_reply(raw, schema)
+        except ValueError as e:
+            return raw, str(e)
+
     def call_tool(self, agent: str, name: str, arg: str) -> tuple[bool, str]:
         """Run one of ``agent``'s tools; (ok, observation). Unknown tools and tool errors
         are observations the planner can react to, not crashes.

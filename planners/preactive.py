@@ -25,7 +25,6 @@ from planners.base import (
     by_agent,
     describe_tools,
     guidance_of,
-    parse_reply,
     request_text,
 )
 
@@ -70,11 +69,7 @@ def _plan(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
             base=request_text(reqs[agent]), tools=describe_tools(rt.tools_for(agent)),
             n=rt.max_steps,
             failure=f"Your previous plan failed: {fail}\nRe-plan around it.\n" if fail else "")
-        raw = rt.ask(agent, "plan:preactive", prompt)
-        try:
-            return raw, parse_reply(raw, PlanSteps)
-        except ValueError as e:
-            return raw, str(e)
+        return rt.ask_json(agent, "plan:preactive", prompt, PlanSteps)
 
     for agent, (raw, plan) in zip(state["active"], rt.pmap(one, state["active"]),
                                   strict=True):
@@ -126,12 +121,8 @@ def _decide(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any
 
     def one(agent: str) -> tuple[str, FinalAnswer | str]:
         found = "\n".join(f"- {f}" for f in state["notes"][agent].get("found", [])) or "- nothing"
-        raw = rt.ask(agent, "plan:decide", _DECIDE.format(base=request_text(reqs[agent]),
-                                                          found=found))
-        try:
-            return raw, parse_reply(raw, FinalAnswer)
-        except ValueError as e:
-            return raw, str(e)
+        prompt = _DECIDE.format(base=request_text(reqs[agent]), found=found)
+        return rt.ask_json(agent, "plan:decide", prompt, FinalAnswer)
 
     results: dict[str, PlanResult] = {}
     for agent, (raw, ans) in zip(agents, rt.pmap(one, agents), strict=True):

@@ -24,7 +24,6 @@ from planners.base import (
     by_agent,
     describe_tools,
     guidance_of,
-    parse_reply,
     request_text,
 )
 
@@ -71,11 +70,7 @@ def _think(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]
         prompt = _PROMPT.format(base=request_text(reqs[agent]),
                                 tools=describe_tools(rt.tools_for(agent)),
                                 scratch=_scratch(log[agent]))
-        raw = rt.ask(agent, "plan:react", prompt)
-        try:
-            return raw, parse_reply(raw, ReActStep)
-        except ValueError as e:
-            return raw, str(e)
+        return rt.ask_json(agent, "plan:react", prompt, ReActStep)
 
     for agent, (raw, step) in zip(state["active"], rt.pmap(one, state["active"]),
                                   strict=True):

@@ -21,7 +21,6 @@ from planners.base import (
     PlanState,
     by_agent,
     guidance_of,
-    parse_reply,
     request_text,
 )
 
@@ -56,12 +55,8 @@ def _attempt(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, An
         own = notes[agent].get("lessons", [])
         lessons = ("\nLessons from this step's earlier attempts:\n"
                    + "\n".join(f"- {x}" for x in own)) if own else ""
-        raw = rt.ask(agent, "plan:attempt",
-                     _ATTEMPT.format(base=request_text(reqs[agent]), lessons=lessons))
-        try:
-            return raw, parse_reply(raw, FinalAnswer)
-        except ValueError as e:
-            return raw, str(e)
+        prompt = _ATTEMPT.format(base=request_text(reqs[agent]), lessons=lessons)
+        return rt.ask_json(agent, "plan:attempt", prompt, FinalAnswer)
 
     for agent, (raw, ans) in zip(state["active"], rt.pmap(one, state["active"]),
                                  strict=True):
@@ -91,13 +86,9 @@ def _critique(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, A
         ans = notes[agent]["answer"]
         if ans is None:
             return "", Critique(ok=False, lesson="answer with valid JSON naming item ids")
-        raw = rt.ask(agent, "plan:critique", _CRITIQUE.format(
+        return rt.ask_json(agent, "plan:critique", _CRITIQUE.format(
             base=request_text(reqs[agent]), shortlist=", ".join(ans["shortlist"]) or "nothing",
-            note=ans["note"] or "no reason given"))
-        try:
-            return raw, parse_reply(raw, Critique)
-        except ValueError as e:
-            return raw, str(e)
+            note=ans["note"] or "no reason given"), Critique)
 
     again: list[str] = []
     for agent, (raw, crit) in zip(state["active"], rt.pmap(one, state["active"]),

@@ -24,7 +24,14 @@ from simulations.trace import TraceWriter
 from tools.dataset import Dataset, Interactions
 from tools.recommenders import ColdStartRecommender
 
-__all__ = ["ENVIRONMENTS", "EnvSetup", "Environment", "make_environment", "register"]
+__all__ = [
+    "ENVIRONMENTS",
+    "ArmEnvironment",
+    "EnvSetup",
+    "Environment",
+    "make_environment",
+    "register",
+]
 
 # fit(model config, training interactions, items released so far) -> a fitted recommender
 # (wrapped with the arm's cold-start policy for the released items).
@@ -69,6 +76,48 @@ class Environment(Protocol):
         ...
 
     def end_round(self, round_: int) -> None: ...
+
+
+class ArmEnvironment:
+    """What the shipped environments share: trace ids and fields of an arm's steps, and
+    the scripted events every environment honours (new releases, switched models)."""
+
+    def __init__(self, setup: EnvSetup) -> None:
+        self.s = setup
+        self.arm = setup.arm.name
+        self.cat = setup.dataset.catalog
+        self.withheld: set[int] = set().union(*setup.withheld.values()) if setup.withheld \
+            else set()
+        self.released: frozenset[int] = frozenset()  # new items that have arrived
+        self.round = 0
+
+    def _where(self, u: int, **more: Any) -> dict[str, Any]:
+        return {"arm": self.arm, "round": self.round, "user": self.s.user_id(u),
+                "role": self.s.role_of.get(u), **more}
+
+    def _base(self, u: int, step: str) -> str:
+        return f"{self.arm}/r{self.round}/u{self.s.user_id(u)}/{step}"
+
+    def _release(self, round_: int) -> frozenset[int]:
+        """Items scripted to arrive this round: no longer withheld; traced; returned."""
+        arriving = self.s.withheld.get(round_, frozenset())
+        if arriving:
+            self.withheld -= arriving
+            self.released |= arriving
+            self.s.trace.emit("event", f"{self.arm}/r{round_}/add_items", arm=self.arm,
+                              round=round_, action="add_items",
+                              items=sorted(self.cat.item_ids[i] for i in arriving))
+        return arriving
+
+    def _switch(self, round_: int, refit: Callable[[SwitchRecommenderEvent], None]) -> None:
+        """Apply this arm's ``switch_recommender`` events due this round."""
+        for ev in self.s.scenario.events:
+            if (isinstance(ev, SwitchRecommenderEvent) and ev.at_round == round_
+                    and ev.recommender == self.arm):
+                refit(ev)
+                self.s.trace.emit("event", f"{self.arm}/r{round_}/switch_recommender",
+                                  arm=self.arm, round=round_, action="switch_recommender",
+                                  model=ev.model, params=ev.params)
 
 
 ENVIRONMENTS: dict[str, Callable[[EnvSetup], Environment]] = {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -26,7 +25,7 @@ from agents.observations import (
     Verdict,
 )
 from scenarios.schema import SwitchRecommenderEvent
-from simulations.environments.base import EnvSetup, register
+from simulations.environments.base import ArmEnvironment, EnvSetup, register
 from tools.recommenders.conversational import ConversationalRanker
 
 __all__ = ["ConversationEnvironment"]
@@ -43,18 +42,14 @@ class _Conversation:
 
 
 @register("conversation")
-class ConversationEnvironment:
+class ConversationEnvironment(ArmEnvironment):
     kind = "conversation"
 
     def __init__(self, setup: EnvSetup) -> None:
-        self.s = setup
+        super().__init__(setup)
         self.cfg = setup.scenario.environment.conversation
-        self.arm = setup.arm.name
-        self.cat = setup.dataset.catalog
         n_users, n_items = setup.dataset.n_users, setup.dataset.n_items
         self.seen = setup.history.matrix(n_users, n_items).tolil().rows
-        self.withheld: set[int] = set().union(*setup.withheld.values()) if setup.withheld \
-            else set()
         self.ranker = ConversationalRanker(
             setup.fit(setup.arm, setup.history, frozenset()), self.cat, setup.world.embeddings,
             genre_weight=self.cfg.genre_weight, keyword_weight=self.cfg.keyword_weight,
@@ -66,30 +61,17 @@ class ConversationEnvironment:
             self.liked_future.setdefault(int(u), []).append(int(i))
         self.used: dict[int, set[int]] = {}
         self.convs: dict[int, _Conversation] = {}
-        self.round, self.phase = 0, "done"
-
-    def _where(self, u: int, **more: Any) -> dict[str, Any]:
-        return {"arm": self.arm, "round": self.round, "user": self.s.user_id(u),
-                "role": self.s.role_of.get(u), **more}
-
-    def _base(self, u: int, step: str) -> str:
-        return f"{self.arm}/r{self.round}/u{self.s.user_id(u)}/{step}"
+        self.phase = "done"
 
     def begin_round(self, round_: int) -> None:
         s, trace = self.s, self.s.trace
         self.round, self.phase = round_, "open"
-        released = s.withheld.get(round_, frozenset())
-        if released:
-            self.withheld -= released
-            trace.emit("event", f"{self.arm}/r{round_}/add_items", arm=self.arm, round=round_,
-                       action="add_items", items=sorted(self.cat.item_ids[i] for i in released))
-        for ev in s.scenario.events:
-            if (isinstance(ev, SwitchRecommenderEvent) and ev.at_round == round_
-                    and ev.recommender == self.arm):
-                self.ranker.base = s.fit(ev, s.history, frozenset())
-                trace.emit("event", f"{self.arm}/r{round_}/switch_recommender", arm=self.arm,
-                           round=round_, action="switch_recommender", model=ev.model,
-                           params=ev.params)
+        self._release(round_)
+
+        def refit(ev: SwitchRecommenderEvent) -> None:
+            self.ranker.base = s.fit(ev, s.history, self.released)
+
+        self._switch(round_, refit)
         trace.emit("round_start", f"{self.arm}/r{round_}", arm=self.arm, round=round_,
                    recommender=self.ranker.name, users=len(s.users), environment="conversation")
         self.convs = {}

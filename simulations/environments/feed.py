@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,7 +27,7 @@ from agents.observations import (
     PageAction,
 )
 from scenarios.schema import SwitchRecommenderEvent
-from simulations.environments.base import EnvSetup, register
+from simulations.environments.base import ArmEnvironment, EnvSetup, register
 from tools.dataset import Interactions
 
 __all__ = ["FeedEnvironment"]
@@ -46,58 +45,36 @@ class _Session:
 
 
 @register("feed")
-class FeedEnvironment:
+class FeedEnvironment(ArmEnvironment):
     kind = "feed"
 
     def __init__(self, setup: EnvSetup) -> None:
-        self.s = setup
+        super().__init__(setup)
         self.env = setup.scenario.environment
-        self.arm = setup.arm.name
-        self.cat = setup.dataset.catalog
         self.train = setup.history
-        self.released: frozenset[int] = frozenset()  # new items that have arrived
         self.recommender = setup.fit(setup.arm, self.train, self.released)
         n_users, n_items = setup.dataset.n_users, setup.dataset.n_items
         self.seen = setup.history.matrix(n_users, n_items)
-        self.withheld: set[int] = set().union(*setup.withheld.values()) if setup.withheld \
-            else set()
         self.shown: dict[int, list[int]] = {}
         self.watches: list[tuple[int, int, int, int]] = []  # user, item, rating, round
-        self.round = 0
         self.page = 0
         self.phase = "done"
         self.active: list[int] = []
         self.sessions: dict[int, _Session] = {}
-
-    # ------------------------------------------------------------------ ids
-
-    def _where(self, u: int, **more: Any) -> dict[str, Any]:
-        return {"arm": self.arm, "round": self.round, "user": self.s.user_id(u),
-                "role": self.s.role_of.get(u), **more}
-
-    def _base(self, u: int, step: str) -> str:
-        return f"{self.arm}/r{self.round}/u{self.s.user_id(u)}/{step}"
 
     # ------------------------------------------------------------------ protocol
 
     def begin_round(self, round_: int) -> None:
         s, trace = self.s, self.s.trace
         self.round, self.page, self.phase = round_, 0, "pages"
-        released = s.withheld.get(round_, frozenset())
-        if released:
-            self.withheld -= released
-            self.released |= released
+        if self._release(round_):
             # The cold-start policy reserves page slots for items released so far.
             self.recommender.new_items = self.released
-            trace.emit("event", f"{self.arm}/r{round_}/add_items", arm=self.arm, round=round_,
-                       action="add_items", items=sorted(self.cat.item_ids[i] for i in released))
-        for ev in s.scenario.events:
-            if (isinstance(ev, SwitchRecommenderEvent) and ev.at_round == round_
-                    and ev.recommender == self.arm):
-                self.recommender = s.fit(ev, self.train, self.released)
-                trace.emit("event", f"{self.arm}/r{round_}/switch_recommender", arm=self.arm,
-                           round=round_, action="switch_recommender", model=ev.model,
-                           params=ev.params)
+
+        def refit(ev: SwitchRecommenderEvent) -> None:
+            self.recommender = s.fit(ev, self.train, self.released)
+
+        self._switch(round_, refit)
         trace.emit("round_start", f"{self.arm}/r{round_}", arm=self.arm, round=round_,
                    recommender=self.recommender.name, users=len(s.users), environment="feed")
         self.active = list(s.users)
