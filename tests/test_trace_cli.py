@@ -493,7 +493,7 @@ def test_every_command_reads_a_cut_trace_and_says_where_it_ends(
 
 # ----------------------------------------------------------------------------- secrets
 
-PLANTED = "sk-planted0123456789abcdefSECRET"
+PLANTED = "sk-" "planted0123456789abcdefSECRET"  # split: no key-shaped literal in source
 PLANTED_TOKEN = "tok-planted-9f8e7d6c5b4a"
 PLANTED_PASSWORD = "hunter2-planted-pw"
 
