@@ -15,6 +15,7 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t_report, path = _timed(lambda: write_report([run_dir], Path(tmp) / "report.html"))
         assert isinstance(res, dict) and isinstance(path, Path)
         size = path.stat().st_size / 1e6
+    load = os.getloadavg()[0]
     seed = res["per_seed"][0]
     groups = len({r["group"] for r in seed["rows"]})
     tests = len(seed["rows"])
@@ -79,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{t_groups:.1f} |",
         f"| `recarena compare RUN --no-groups` | {tests // groups} | {t_overall:.1f} |",
         f"| `recarena report RUN` ({size:.1f} MB HTML) | - | {t_report:.1f} |",
+        "",
+        f"Load average at the end: {load:.1f} (other work shares the machine; the figures "
+        "are wall-clock seconds).",
     ]
     if a.no_doc:
         print("\n".join(body))

@@ -237,6 +237,14 @@ def run_comparison(
     if len(scenarios) == 1 and recommenders:
         scenarios = [select_arms(scenarios[0], recommenders)]
         recommenders = None
+    arms = [r.name for s in scenarios for r in s.scenario.recommenders]
+    for n in recommenders or ():
+        if n not in arms:
+            raise CompareError(f"--recommenders: no arm {n!r} in these scenarios "
+                               f"({', '.join(dict.fromkeys(arms))})")
+    if len(scenarios) == 1 and len(arms) < 2:
+        raise CompareError(f"{scenarios[0].path}: one recommender; name others with "
+                           "--recommenders, e.g. pop,ease")
     base_seed = seed if seed is not None else scenarios[0].scenario.seed
     root = out or Path(scenarios[0].scenario.output.dir) / (
         f"compare-{scenarios[0].scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}")

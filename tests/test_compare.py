@@ -308,6 +308,9 @@ def test_cli_compare_json_and_table(tmp_path: Path, capsys: pytest.CaptureFixtur
     (["compare", str(QUICKSTART), "--recommenders", "pop"], "name at least two"),
     (["compare", str(QUICKSTART), "--seeds", "0"], "--seeds"),
     (["compare", str(QUICKSTART), "--confidence", "95"], "between 0 and 1"),
+    (["compare", str(QUICKSTART), str(QUICKSTART), "--recommenders", "pop,x"], "no arm 'x'"),
+    (["compare", str(REPO / "scenarios" / "llm_feed.yaml"), "--recommenders", "pop,pop"],
+     "named twice"),
 ])
 def test_cli_compare_bad_input(argv: list[str], message: str,
                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -335,3 +338,16 @@ def test_load_source_of_a_truncated_trace(tmp_path: Path) -> None:
     trace.write_text(text[: len(text) // 2].rsplit("\n", 1)[0] + "\n{\"type\": \"pa")
     s = load_source(tmp_path / "r")
     assert s.status == "truncated" and s.tables.arms
+
+
+@pytest.mark.parametrize("argv", [["compare"], ["report"], ["compare", "x.yaml", "--seeds", "a"]])
+def test_cli_missing_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and err.startswith("recarena") and len(err.splitlines()) == 1
+
+
+def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for cmd in ("compare", "report"):
+        assert main([cmd, "--help"]) == 0
+        assert capsys.readouterr().out.startswith(f"usage: recarena {cmd}")
