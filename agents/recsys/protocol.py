@@ -84,6 +84,14 @@ class RecommenderAgent(Protocol):
 
     name: str
 
+    def llm_usage(self) -> tuple[int, int, float]:
+        """Input tokens, output tokens and cost (USD) spent so far (zeros without an LLM)."""
+        ...
+
+    def close(self) -> None:
+        """Release clients, caches and stores."""
+        ...
+
     def rank(self, requests: Sequence[RankRequest]) -> list[Ranking]: ...
 
     def rate(self, requests: Sequence[RateRequest]) -> list[Rating]: ...
