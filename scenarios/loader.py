@@ -251,7 +251,8 @@ def validate_file(path: str | Path) -> str:
 
 def json_schemas() -> dict[str, Any]:
     """JSON Schemas of scenario and role files, for editors and CI."""
+    draft = "https://json-schema.org/draft/2020-12/schema"  # what pydantic emits
     return {
-        "scenario": Scenario.model_json_schema(),
-        "role": RoleConfig.model_json_schema(),
+        "scenario": {"$schema": draft, **Scenario.model_json_schema()},
+        "role": {"$schema": draft, **RoleConfig.model_json_schema()},
     }

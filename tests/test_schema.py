@@ -462,12 +462,15 @@ def test_json_schemas_have_both_kinds() -> None:
     assert set(scn["properties"]) == set(Scenario.model_fields)
     assert set(role["properties"]) == set(RoleConfig.model_fields)
     assert scn["additionalProperties"] is False  # unknown keys are rejected, as by the loader
+    # Editors pick the draft from $schema; pydantic emits draft 2020-12.
+    assert scn["$schema"] == role["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     json.dumps(schemas)
 
 
 def _validator(schema: dict[str, Any]) -> Any:
     jsonschema = pytest.importorskip("jsonschema")
-    cls = jsonschema.validators.validator_for(schema)
+    cls = jsonschema.validators.validator_for(schema, default=None)
+    assert cls is jsonschema.Draft202012Validator  # chosen by the schema's own $schema
     cls.check_schema(schema)
     return cls(schema)
 
