@@ -35,6 +35,7 @@ __all__ = [
     "BPRParams",
     "BrainConfig",
     "BudgetConfig",
+    "CandidateConfig",
     "ColdStartConfig",
     "DatasetConfig",
     "EASEParams",
@@ -693,11 +694,36 @@ class ColdStartConfig(_Frozen):
         return self
 
 
+class CandidateConfig(_Frozen):
+    """model: agent: the classic model whose top ``n`` unseen items the agent ranks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_params_json_schema)
+
+    model: ModelName = "ease"
+    n: int = Field(20, ge=1, le=1000, description="Candidates per request.")
+    params: dict[str, Any] = Field({}, description=_params_doc())
+
+    @field_validator("params")
+    @classmethod
+    def _model_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_params(info.data.get("model"), v)
+
+
 class RecommenderConfig(_Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_params_json_schema)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    model: ModelName
+    model: ModelName | Literal["agent"] = Field(
+        description="A classic model, or agent: an LLM recommender role or team (agent: or "
+        "team:) ranking the candidates of a classic model (candidates:).")
+    agent: str | None = Field(
+        None, description="model: agent: a team file (kind: team) or a recommender role "
+        "file (kind: recommender), relative to the scenario file.")
+    team: dict[str, Any] | None = Field(
+        None, description="model: agent: an inline team, as a team file's fields (manager, "
+        "members, max_turns, memory; role files relative to the scenario file).")
+    candidates: CandidateConfig = Field(
+        CandidateConfig(), description="model: agent: the candidate generator.")
     params: dict[str, Any] = Field({}, description=_params_doc())
     retrain: bool = Field(
         False, description="Refit between rounds on history plus simulated watches."
@@ -712,6 +738,19 @@ class RecommenderConfig(_Frozen):
     @classmethod
     def _model_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         return _check_params(info.data.get("model"), v)
+
+    @model_validator(mode="after")
+    def _agent_fields(self) -> RecommenderConfig:
+        if self.model == "agent":
+            if (self.agent is None) == (self.team is None):
+                raise ValueError("model: agent needs exactly one of agent: (a team or "
+                                 "recommender role file) or team: (an inline team)")
+            if self.params:
+                raise ValueError("model: agent takes no params; give the candidate "
+                                 "model's under candidates.params")
+        elif self.agent is not None or self.team is not None:
+            raise ValueError(f"agent: and team: are for model: agent, not {self.model}")
+        return self
 
 
 class ConversationConfig(_Frozen):

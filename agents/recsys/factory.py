@@ -83,14 +83,14 @@ class LLMAgent:
 
     def _run(self, task: Task) -> RoleAnswer:
         cat = self.rt.library.world.catalog
-        self.rt.emit("agent_task", f"{task.base}/{self.name}/task", **task.where,
+        self.rt.note("agent_task", f"{task.base}/{self.name}/task", task.where,
                      agent=self.name, kind=self.kind, task=task.kind,
                      user=self.rt.library.user_ids[task.user],
                      candidates=[cat.item_ids[i] for i in task.candidates],
                      item=cat.item_ids[task.item] if task.item is not None else None,
                      context=task.context[:1000] or None, now=task.now)
         ans = self.inner.run(task)
-        self.rt.emit("agent_answer", f"{task.base}/{self.name}/answer", **task.where,
+        self.rt.note("agent_answer", f"{task.base}/{self.name}/answer", task.where,
                      agent=self.name, task=task.kind,
                      items=[cat.item_ids[i] for i in ans.ranking[:task.k]],
                      rating=ans.rating, text=ans.text[:1000] or None, failure=ans.failure)

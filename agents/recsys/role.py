@@ -240,7 +240,7 @@ def _recall(state: RoleState, runtime: Runtime[RoleAgent]) -> dict[str, Any]:
     query = task_text(t, len(t.candidates)) + " " + t.context
     hits = a.shared.read(query, a.role.memory.top_k, now_step=a._lesson_step)
     lessons = [h.record.text for h in hits]
-    a.rt.emit("memory", f"{t.base}/{a.role.name}/lessons", **t.where, agent=a.agent,
+    a.rt.note("memory", f"{t.base}/{a.role.name}/lessons", t.where, agent=a.agent,
               op="read", kind="shared", store=a.shared.name, recalled=lessons)
     return {"lessons": lessons}
 
@@ -278,7 +278,7 @@ def _gather(state: RoleState, runtime: Runtime[RoleAgent]) -> dict[str, Any]:
             out, ok = str(tools[name].invoke(args)), True
         except Exception as e:  # a failing tool is an observation, not a crash
             out, ok = f"tool {name} failed: {type(e).__name__}: {e}", False
-        a.rt.emit("tool_call", f"{t.base}/{a.role.name}/tool{n}", **t.where, agent=a.agent,
+        a.rt.note("tool_call", f"{t.base}/{a.role.name}/tool{n}", t.where, agent=a.agent,
                   tool=name, input=args, ok=ok, result=out[:1500])
         notes.append(f"{name}({', '.join(f'{v}' for v in args.values())}):\n{out[:800]}")
     return {"notes": notes}
@@ -295,7 +295,7 @@ def _react(a: RoleAgent, t: Task, tools: dict[str, Any], lessons: list[str]) -> 
     steps: list[dict[str, Any]] = []
 
     def emit(agent: str, step: dict[str, Any]) -> None:
-        a.rt.emit("plan", f"{t.base}/{a.role.name}/plan{len(steps)}", **t.where,
+        a.rt.note("plan", f"{t.base}/{a.role.name}/plan{len(steps)}", t.where,
                   agent=a.agent, **step)
         steps.append(step)
 

@@ -81,6 +81,10 @@ class RecRuntime:
                     on_call=self._on_call, chat_model=self.chat_model, cache=self.cache)
             return got
 
+    def note(self, type_: str, id_: str, where: dict[str, Any], **fields: Any) -> None:
+        """A trace event at ``where`` (arm, round, user...); ``fields`` win on clashes."""
+        self.emit(type_, id_, **{**where, **fields})
+
     @contextmanager
     def filed(self, base: str) -> Iterator[None]:
         """File LLM calls made inside under trace-id prefix ``base`` (agents answer one

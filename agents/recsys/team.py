@@ -99,12 +99,12 @@ class TeamAgent:
         agent, _ = self.members[name]
         self._msg += 1
         base = f"{task.base}/{self.team.config.name}/m{self._msg}"
-        self.rt.emit("delegation", f"{base}/ask", **task.where, team=self.team.config.name,
+        self.rt.note("delegation", f"{base}/ask", task.where, team=self.team.config.name,
                      manager=self.manager.role.name, member=name, kind=kind, message=message)
         sub = task.model_copy(update={"kind": kind, "message": message, "base": base})
         ans = agent.run(sub)
         text = (ans.text or ans.failure or "").strip()
-        self.rt.emit("agent_message", f"{base}/reply", **task.where, team=self.team.config.name,
+        self.rt.note("agent_message", f"{base}/reply", task.where, team=self.team.config.name,
                      member=name, kind=kind, text=text[:2000], failure=ans.failure)
         return text
 
@@ -135,7 +135,7 @@ def _recall(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
     hits = tm.shared.read(task_text(t, len(t.candidates)) + " " + t.context, top_k,
                           now_step=tm.step)
     lessons = [h.record.text for h in hits]
-    tm.rt.emit("memory", f"{t.base}/{tm.team.config.name}/lessons", **t.where,
+    tm.rt.note("memory", f"{t.base}/{tm.team.config.name}/lessons", t.where,
                team=tm.team.config.name, op="read", kind="shared", store=tm.shared.name,
                recalled=lessons)
     return {"lessons": lessons}
@@ -169,8 +169,8 @@ def _manage(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
     res = mgr.brain.ask(render(mgr.role, "system", v), render(mgr.role, "prompt", v),
                         Delegation, "delegate", check=check)
     if res.value is None:
-        tm.rt.emit("decision_failure", f"{t.base}/{tm.team.config.name}/manage"
-                   f"{state['turns']}", **t.where, team=tm.team.config.name,
+        tm.rt.note("decision_failure", f"{t.base}/{tm.team.config.name}/manage"
+                   f"{state['turns']}", t.where, team=tm.team.config.name,
                    purpose="delegate", error=res.error, raw=res.raw, attempts=res.attempts)
     return {"decision": res.value}
 
@@ -239,8 +239,8 @@ def _reflect(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
         if lesson and tm.shared is not None:
             rec = tm.shared.write(name, lesson[:500], step=tm.step,
                                   round=int(t.where.get("round", 0) or 0), kind="lesson")
-            tm.rt.emit("lesson", f"{t.base}/{tm.team.config.name}/{name}_lesson{tm.step}",
-                       **t.where, team=tm.team.config.name, member=name,
+            tm.rt.note("lesson", f"{t.base}/{tm.team.config.name}/{name}_lesson{tm.step}",
+                       t.where, team=tm.team.config.name, member=name,
                        store=tm.shared.name, record=rec.id, text=lesson[:500])
     return {}
 
