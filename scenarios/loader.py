@@ -306,8 +306,12 @@ def validate_file(path: str | Path) -> str:
 
 
 def json_schemas() -> dict[str, Any]:
-    """JSON Schemas of scenario and role files, for editors and CI."""
+    """JSON Schemas of scenario, role, recommender role and team files, for editors and CI."""
+    from scenarios.recsys import RecommenderRole, TeamConfig
+
     return {
         "scenario": Scenario.model_json_schema(),
         "role": RoleConfig.model_json_schema(),
+        "recommender": RecommenderRole.model_json_schema(),
+        "team": TeamConfig.model_json_schema(),
     }
