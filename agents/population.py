@@ -175,12 +175,13 @@ class PopulationFactory:
         key = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
         client = self.clients.get(key)
         if client is None:
-            self.shared_cache()
+            cache = self.shared_cache()
+            assert self.run_dir is not None  # shared_cache() checked it
             def on_call(rec: CallRecord) -> None:
                 self.calls.log(rec.agent, call_event(rec, self.keep_prompts))
             client = self.clients[key] = make_client(
                 cfg, self.run_dir, replay_from=self.replay, seed=self.seed, on_call=on_call,
-                chat_model=self.chat_model, cache=self._cache)
+                chat_model=self.chat_model, cache=cache)
         return client
 
     def brain(self, role: RoleConfig) -> Brain:

@@ -55,8 +55,11 @@ def _delegation(text: str) -> dict[str, object]:
 
 
 def plausible_reply(transcript: list[tuple[str, str]]) -> str:
-    """An answer to the last user message of ``transcript`` (see the module doc)."""
-    text = transcript[-1][1] if transcript else ""
+    """An answer to the last user message of ``transcript`` (see the module doc); a
+    repair turn gets the answer to the message it repairs."""
+    # A repair turn ("Your answer was invalid: ...") is answered like the original ask.
+    asks = [c for r, c in transcript if r == "user" and not c.startswith("Your answer was")]
+    text = asks[-1] if asks else ""
     if '"action": "delegate"' in text:
         return json.dumps(_delegation(text))
     if '"action": "TOOL"' in text:  # the ReAct planner

@@ -17,6 +17,7 @@ task's trace id. Failures fall back (candidate order, the item's mean rating) an
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -95,6 +96,13 @@ class RoleState(TypedDict):
     answer: RoleAnswer | None
 
 
+@dataclass(frozen=True)
+class RoleCtx:
+    """The role graph's runtime context (LangGraph wants a dataclass)."""
+
+    agent: RoleAgent
+
+
 def cand_line(agent: RoleAgent, i: int) -> str:
     cat = agent.rt.library.world.catalog
     year = cat.years[i]
@@ -134,7 +142,7 @@ class RoleAgent:
     def run(self, task: Task) -> RoleAnswer:
         with self.rt.filed(f"{task.base}/{self.role.name}"):
             out = self.graph.invoke({"task": task, "lessons": [], "notes": [],
-                                     "answer": None}, context=self)
+                                     "answer": None}, context=RoleCtx(self))
         answer: RoleAnswer = out["answer"]
         return answer
 
@@ -233,8 +241,8 @@ class RoleAgent:
 # ------------------------------------------------------------------ graph nodes
 
 
-def _recall(state: RoleState, runtime: Runtime[RoleAgent]) -> dict[str, Any]:
-    a, t = runtime.context, state["task"]
+def _recall(state: RoleState, runtime: Runtime[RoleCtx]) -> dict[str, Any]:
+    a, t = runtime.context.agent, state["task"]
     if a.shared is None or not a.role.memory.top_k or len(a.shared) == 0:
         return {"lessons": []}
     query = task_text(t, len(t.candidates)) + " " + t.context
@@ -264,8 +272,8 @@ def _static_calls(a: RoleAgent, t: Task) -> list[tuple[str, dict[str, Any]]]:
     return calls
 
 
-def _gather(state: RoleState, runtime: Runtime[RoleAgent]) -> dict[str, Any]:
-    a, t = runtime.context, state["task"]
+def _gather(state: RoleState, runtime: Runtime[RoleCtx]) -> dict[str, Any]:
+    a, t = runtime.context.agent, state["task"]
     notes = list(t.notes)
     if not a.role.tools:
         return {"notes": notes}
@@ -311,8 +319,8 @@ def _react(a: RoleAgent, t: Task, tools: dict[str, Any], lessons: list[str]) -> 
     return notes
 
 
-def _answer(state: RoleState, runtime: Runtime[RoleAgent]) -> dict[str, Any]:
-    a, t = runtime.context, state["task"]
+def _answer(state: RoleState, runtime: Runtime[RoleCtx]) -> dict[str, Any]:
+    a, t = runtime.context.agent, state["task"]
     v = a.values(t, state["notes"], state["lessons"])
     out = a.role.output
     can = {"rank": ("ranking", "chat_reply", "rating"), "rate": ("rating",),
@@ -343,9 +351,9 @@ def _report(a: RoleAgent, t: Task, v: dict[str, Any]) -> RoleAnswer:
     return r.model_copy(update={"text": f"my ranking: {top}. {r.reason}".strip()})
 
 
-def _build_graph() -> CompiledStateGraph[RoleState, RoleAgent, RoleState, RoleState]:
-    g: StateGraph[RoleState, RoleAgent, RoleState, RoleState] = StateGraph(
-        RoleState, context_schema=RoleAgent)
+def _build_graph() -> CompiledStateGraph[RoleState, RoleCtx, RoleState, RoleState]:
+    g: StateGraph[RoleState, RoleCtx, RoleState, RoleState] = StateGraph(
+        RoleState, context_schema=RoleCtx)
     g.add_node("recall", _recall)
     g.add_node("gather", _gather)
     g.add_node("answer", _answer)

@@ -22,6 +22,7 @@ Delegations, members' messages and lessons are trace events (``delegation``,
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -59,6 +60,13 @@ class TeamState(TypedDict):
     answer: RoleAnswer | None
 
 
+@dataclass(frozen=True)
+class TeamCtx:
+    """The team graph's runtime context (LangGraph wants a dataclass)."""
+
+    team: TeamAgent
+
+
 class TeamAgent:
     """A manager and its members; ``run(task)`` walks the team graph for one task."""
 
@@ -80,7 +88,8 @@ class TeamAgent:
         self._msg = 0
         with self.rt.filed(f"{task.base}/{self.team.config.name}"):
             out = self.graph.invoke({"task": task, "lessons": [], "notes": [], "turns": 0,
-                                     "decision": None, "answer": None}, context=self)
+                                     "decision": None, "answer": None},
+                                    context=TeamCtx(self))
         self.step += 1
         answer: RoleAnswer = out["answer"]
         return answer
@@ -112,8 +121,8 @@ class TeamAgent:
 # ------------------------------------------------------------------ nodes
 
 
-def _interpret(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
-    tm, t = runtime.context, state["task"]
+def _interpret(state: TeamState, runtime: Runtime[TeamCtx]) -> dict[str, Any]:
+    tm, t = runtime.context.team, state["task"]
     before = [n for n, (_, w) in tm.members.items() if w == "before"]
     if not before or not t.context.strip():
         return {}
@@ -127,8 +136,8 @@ def _interpret(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
     return {"task": task}
 
 
-def _recall(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
-    tm, t = runtime.context, state["task"]
+def _recall(state: TeamState, runtime: Runtime[TeamCtx]) -> dict[str, Any]:
+    tm, t = runtime.context.team, state["task"]
     top_k = tm.team.config.memory.top_k
     if tm.shared is None or not top_k or len(tm.shared) == 0:
         return {}
@@ -141,8 +150,8 @@ def _recall(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
     return {"lessons": lessons}
 
 
-def _manage(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
-    tm, t = runtime.context, state["task"]
+def _manage(state: TeamState, runtime: Runtime[TeamCtx]) -> dict[str, Any]:
+    tm, t = runtime.context.team, state["task"]
     mgr = tm.manager
     v = tm.values(state)
     if state["turns"] >= tm.team.config.max_turns:
@@ -175,21 +184,21 @@ def _manage(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
     return {"decision": res.value}
 
 
-def _route(state: TeamState, runtime: Runtime[TeamAgent]) -> str:
+def _route(state: TeamState, runtime: Runtime[TeamCtx]) -> str:
     d = state["decision"]
     return "delegate" if d is not None and d.action == "delegate" else "finish"
 
 
-def _delegate(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
-    tm, d = runtime.context, state["decision"]
+def _delegate(state: TeamState, runtime: Runtime[TeamCtx]) -> dict[str, Any]:
+    tm, d = runtime.context.team, state["decision"]
     assert d is not None
     text = tm.ask_member(d.member, state["task"], d.message or "report what helps", "consult")
     return {"notes": [*state["notes"], f"[{d.member}] {text[:1200]}"],
             "turns": state["turns"] + 1}
 
 
-def _finish(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
-    tm, t, d = runtime.context, state["task"], state["decision"]
+def _finish(state: TeamState, runtime: Runtime[TeamCtx]) -> dict[str, Any]:
+    tm, t, d = runtime.context.team, state["task"], state["decision"]
     mgr, cat = tm.manager, tm.rt.library.world.catalog
     v = tm.values(state)
     why = ("the manager gave no usable answer within "
@@ -224,8 +233,8 @@ def _finish(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
                                  (why or "the manager finished without an explanation"))}
 
 
-def _reflect(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
-    tm, t, ans = runtime.context, state["task"], state["answer"]
+def _reflect(state: TeamState, runtime: Runtime[TeamCtx]) -> dict[str, Any]:
+    tm, t, ans = runtime.context.team, state["task"], state["answer"]
     after = [n for n, (_, w) in tm.members.items() if w == "after"]
     if not after or ans is None:
         return {}
@@ -245,9 +254,9 @@ def _reflect(state: TeamState, runtime: Runtime[TeamAgent]) -> dict[str, Any]:
     return {}
 
 
-def _build_graph() -> CompiledStateGraph[TeamState, TeamAgent, TeamState, TeamState]:
-    g: StateGraph[TeamState, TeamAgent, TeamState, TeamState] = StateGraph(
-        TeamState, context_schema=TeamAgent)
+def _build_graph() -> CompiledStateGraph[TeamState, TeamCtx, TeamState, TeamState]:
+    g: StateGraph[TeamState, TeamCtx, TeamState, TeamState] = StateGraph(
+        TeamState, context_schema=TeamCtx)
     for name, fn in (("interpret", _interpret), ("recall", _recall), ("manage", _manage),
                      ("delegate", _delegate), ("finish", _finish), ("reflect", _reflect)):
         g.add_node(name, fn)

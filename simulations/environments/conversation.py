@@ -25,11 +25,15 @@ from agents.observations import (
     Utterance,
     Verdict,
 )
-from agents.recsys.plugins import AgentConversationRanker, AgentRecommender
+from agents.recsys.plugins import (
+    AgentConversationRanker,
+    AgentRecommender,
+    AgentUnderstood,
+)
 from scenarios.schema import SwitchRecommenderEvent
 from simulations.environments.base import ArmEnvironment, EnvSetup, register
 from tools.recommenders import ColdStartRecommender
-from tools.recommenders.conversational import ConversationalRanker
+from tools.recommenders.conversational import ConversationalRanker, Understood
 
 __all__ = ["ConversationEnvironment"]
 
@@ -120,6 +124,7 @@ class ConversationEnvironment(ArmEnvironment):
             c.turn += 1
             exclude = set(self.seen[u]) | set(c.recommended) | self.withheld
             base, where = self._base(u, f"t{c.turn}"), self._where(u, turn=c.turn)
+            understood: Understood | AgentUnderstood
             if isinstance(self.ranker, AgentConversationRanker):
                 if c.turn == 1:
                     self.ranker.reset(u)
