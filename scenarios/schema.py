@@ -72,6 +72,7 @@ MetricName = Literal[FeedMetric, ConversationMetric]
 ENVIRONMENT_METRICS: dict[str, tuple[str, ...]] = {
     "feed": get_args(FeedMetric), "conversation": get_args(ConversationMetric)}
 ModelName = Literal["random", "pop", "itemknn", "ease", "als", "bpr"]
+ArmModel = Literal["random", "pop", "itemknn", "ease", "als", "bpr", "agent"]
 
 
 class _Frozen(BaseModel):
@@ -713,7 +714,7 @@ class RecommenderConfig(_Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_params_json_schema)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    model: ModelName | Literal["agent"] = Field(
+    model: ArmModel = Field(
         description="A classic model, or agent: an LLM recommender role or team (agent: or "
         "team:) ranking the candidates of a classic model (candidates:).")
     agent: str | None = Field(

@@ -87,8 +87,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     for flag, value in (("--llm", a.llm), ("--replay", a.replay)):
         if value is not None and not uses_llm:
             raise CliError(f"{flag}: role {loaded.role.name!r} of {a.scenario} uses no LLM "
-                           f"(brain: {loaded.role.brain.kind}) and no arm is an agent; drop "
-                           f"{flag} or use an llm role")
+                           f"(brain: {loaded.role.brain.kind}); drop {flag} or use an llm "
+                           "role")
     if a.replay is not None:
         from agents.llm import resolve_cache_path
 
