@@ -206,13 +206,15 @@ PROMPT_VARIABLES: dict[str, str] = {
     "said": "conversation: what the user said so far, one line each",
     "recommended": "conversation: this turn's recommendations, as lines of `items`",
     "turn": "conversation: the turn number, 1-based",
+    "reply": "conversation: 'The recommender says: ...' and a newline when a recommender "
+             "agent said something with its recommendations, else empty",
 }
 
 _PROFILE_VARS = ("role", "instructions", "activity", "conformity", "diversity",
                  "liked_genres", "disliked_genres", "liked_titles", "disliked_titles")
 _PAGE_VARS = ("memories", "page", "max_pages", "items", "item_ids", "plan")
 _SESSION_VARS = ("watched", "n_watched", "n_shown", "pages_seen")
-_CONVERSATION_VARS = ("target", "said", "recommended", "turn", "plan")
+_CONVERSATION_VARS = ("target", "said", "recommended", "turn", "plan", "reply")
 
 # Exactly the variables each template is rendered with: the loader rejects any other
 # name in a template, and the LLM brain renders every template with exactly this set
@@ -273,7 +275,7 @@ DEFAULT_CONVERSATION_OPEN = (
 DEFAULT_CONVERSATION_TURN = (
     "You want to watch this movie (never name it):\n{target}\n"
     "So far you said:\n{said}\n"
-    "Turn {turn}. The recommender suggests:\n{recommended}\n"
+    "Turn {turn}. The recommender suggests:\n{recommended}\n{reply}"
     "If the movie you want is among them, accept it by id. Otherwise reject them and say "
     "in one sentence what is wrong, without naming the movie; give up if you are tired of "
     'trying. Answer with JSON only: {{"accept": "ID or null", "give_up": false, '

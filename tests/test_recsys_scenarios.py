@@ -177,3 +177,22 @@ def test_agent_arm_needs_a_model_and_exactly_one_agent(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(base))
     with pytest.raises(ScenarioError, match="exactly one of agent"):
         load_scenario(tmp_path / "s.yaml")
+
+
+def test_llm_users_hear_what_the_agent_says(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({
+        "kind": "scenario", "name": "talk", "seed": 4,
+        "dataset": {"source": "synthetic", "synthetic": {"n_users": 60, "n_items": 120}},
+        "population": {"size": 3, "role": {"kind": "role", "name": "talker",
+                                           "brain": {"kind": "llm"}}},
+        "recommenders": [{"name": "chatrec", "model": "agent",
+                          "agent": str(SHIPPED_ROLES / "chatrec.yaml"),
+                          "candidates": {"model": "pop", "n": 6}}],
+        "environment": {"kind": "conversation",
+                        "conversation": {"items_per_turn": 2, "max_turns": 2}},
+        "llm": {"backend": "openai", "model": "fake"}}))
+    fake = FakeChatModel(responses=plausible_reply)
+    res = run(prepare(load_scenario(tmp_path / "s.yaml")), tmp_path / "run", chat_model=fake)
+    assert res.status == "completed"
+    turns = [t[-1][1] for t in fake.transcripts if '"accept": "ID or null"' in t[-1][1]]
+    assert turns and all("The recommender says: " in t for t in turns)

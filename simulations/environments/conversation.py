@@ -140,7 +140,8 @@ class ConversationEnvironment(ArmEnvironment):
                               recommender=self.ranker.name)
             out.append(ConversationTurn(agent=u, base=base, where=where, round=self.round,
                                         turn=c.turn, target=c.target, recommended=items,
-                                        said=list(c.said), max_turns=self.cfg.max_turns))
+                                        said=list(c.said), max_turns=self.cfg.max_turns,
+                                        reply=getattr(understood, "reply", "")))
         return out
 
     def step(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:
