@@ -196,3 +196,17 @@ def test_llm_users_hear_what_the_agent_says(tmp_path: Path) -> None:
     assert res.status == "completed"
     turns = [t[-1][1] for t in fake.transcripts if '"accept": "ID or null"' in t[-1][1]]
     assert turns and all("The recommender says: " in t for t in turns)
+
+
+def test_agent_runs_replay_exactly_without_a_model(tmp_path: Path) -> None:
+    res, first = _run(SCENARIOS / "agent_feed.yaml", tmp_path / "a", users=2)
+    prep = prepare(load_scenario(SCENARIOS / "agent_feed.yaml"), llm="openai:fake", users=2)
+    again = run(prep, tmp_path / "b", replay=str(tmp_path / "a"))
+    second = list(read_trace(tmp_path / "b"))
+    assert again.status == "completed" and again.llm["cached_calls"] == again.llm["calls"]
+
+    def answers(events: list[dict[str, Any]]) -> list[Any]:
+        return [(e["id"], e["items"], e["text"]) for e in events if e["type"] == "agent_answer"]
+
+    assert answers(first) and answers(first) == answers(second)
+    assert again.metrics["arms"] == res.metrics["arms"]
