@@ -226,3 +226,21 @@ def test_local_model_runs_the_ranker_chatrec_and_the_team(lib: Library, tmp_path
     assert any(e["kind"] == "score" for e in trace.of("llm_call"))
     for a in (ranker, chat, team):
         a.close()
+
+
+def test_reactive_planner_calls_tools_and_traces_observations(
+        lib: Library, tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "kind: recommender\nname: reactor\noutput: ranking\ntools: [item_info, user_history]\n"
+        "planner: {kind: reactive, max_steps: 2}\n")
+    trace = Trace()
+    agent = make_recommender_agent(tmp_path / "r.yaml", _env(lib, tmp_path, trace))
+    [r] = agent.rank([RankRequest(user=1, candidates=[7, 8, 9], k=3)])
+    assert r.failure is None and sorted(r.items) == [7, 8, 9]
+    steps = trace.of("plan")
+    assert [s["step"] for s in steps] == ["tool", "final"]
+    assert steps[0]["tool"] == "item_info" and steps[0]["input"] == "8" and steps[0]["ok"]
+    assert steps[0]["observation"].startswith("8: ")
+    # The observation reached the ranking prompt as a note.
+    [rank] = [c for c in trace.of("llm_call") if c["purpose"] == "rank"]
+    assert steps[0]["observation"][:40] in rank["request"]["messages"][1][1]

@@ -66,10 +66,14 @@ def plausible_reply(transcript: list[tuple[str, str]]) -> str:
         if "Observation:" in text:
             return json.dumps({"thought": "enough", "action": "final",
                                "answer": {"shortlist": [], "note": "looked it up"}})
-        tools = re.findall(r"^- ([a-z_]+):", _section(text, "You can use these tools:"),
-                           re.MULTILINE)
-        return json.dumps({"thought": "look it up", "action": tools[0] if tools else "final",
-                           "input": ""})
+        tools = re.findall(r"^- ([a-z_]+): ([a-z_]+)\((\w*)",
+                           _section(text, "You can use these tools:"), re.MULTILINE)
+        items = re.findall(r"^- ([^:\s]+):", _section(text, "Items:"), re.MULTILINE)
+        if not tools:
+            return json.dumps({"thought": "nothing to call", "action": "final"})
+        name, _, arg = tools[0]
+        return json.dumps({"thought": "look it up", "action": name,
+                           "input": items[0] if arg == "item" and items else ""})
     if '"reply": "..."' in text:
         ranking = _ranked(text)
         if "judge this attempt" in text:
