@@ -163,6 +163,9 @@ class RecBrainConfig(_Frozen):
         "from next-token log-probabilities (base models such as the local Gemma 270M); "
         "auto: scored with the local backend, else structured.")
     max_repairs: int = Field(1, ge=0, le=10, description="Re-asks after invalid JSON.")
+    reply_tokens: int = Field(
+        64, ge=1, le=4000, description="scored mode (base models): at most this many tokens "
+        "of free text (reports, replies, explanations); a base model rambles until the cap.")
 
 
 class RecommenderRole(_Frozen):

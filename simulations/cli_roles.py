@@ -61,6 +61,7 @@ memory:
 brain:
   decision_mode: auto       # auto: scored with the local base model, structured otherwise
   max_repairs: 1
+  reply_tokens: 64          # base models: length cap of free text
 # llm: {{backend: openai, model: gpt-4o-mini}}   # default: the scenario's llm: or --llm
 # Prompt templates (Python str.format; {{{{ }}}} is a literal brace). Each template may use only
 # the variables listed above it; leave one out to use the default shown.

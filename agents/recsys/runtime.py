@@ -135,11 +135,15 @@ class RecBrain:
 
     def __init__(self, role: RecommenderRole, rt: RecRuntime, agent: str) -> None:
         self.role, self.agent = role, agent
-        self.client = rt.client(rt.llm_of(role))
+        cfg = rt.llm_of(role)
         mode = role.brain.decision_mode
         if mode == "auto":
-            mode = "scored" if self.client.cfg.backend == "local" else "structured"
+            mode = "scored" if cfg.backend == "local" else "structured"
         self.mode = mode
+        if mode == "scored":  # only free text is generated: cap it
+            cfg = cfg.model_copy(update={"max_tokens": min(cfg.max_tokens,
+                                                           role.brain.reply_tokens)})
+        self.client = rt.client(cfg)
 
     @property
     def scored(self) -> bool:
