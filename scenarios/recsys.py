@@ -139,6 +139,12 @@ class RecPrompts(_Frozen):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
+_PROMPTS_DOC = "Templates per output type and the variables each gets: " + "; ".join(
+    f"{out}: " + ", ".join(f"{t} ({' '.join(v)})" for t, v in temps.items())
+    for out, temps in RECSYS_TEMPLATE_VARIABLES.items()) + ". Meanings: " + "; ".join(
+    f"{k}: {v}" for k, v in RECSYS_VARIABLES.items()) + "."
+
+
 class RecPlannerConfig(_Frozen):
     """``static``: call each of the role's tools once with its defaults before answering
     (a fixed path); ``reactive``: ReAct over the tools (planners/reactive.py)."""
@@ -175,7 +181,7 @@ class RecommenderRole(_Frozen):
     output: Output = Field(description="ranking, rating, explanation, chat_reply or "
                            "delegation (a team's manager).")
     instructions: str = ""
-    prompts: RecPrompts = RecPrompts()
+    prompts: RecPrompts = Field(RecPrompts(), description=_PROMPTS_DOC)
     tools: list[ToolName] = Field(
         default_factory=list,
         description="Tools it may call (user_profile, user_history and candidates are bound "
