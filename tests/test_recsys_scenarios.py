@@ -43,6 +43,11 @@ def test_agent_feed_llm_users_meet_agents_beside_a_classic_arm(tmp_path: Path) -
     roles = {e["role"] for e in events if e["type"] == "decision" and e["arm"] == "team"}
     assert roles == {"llm_user", "utility_user"}  # LLM users met the team
     assert res.llm["calls"] > 0
+    agent_calls = [e for e in events if e["type"] == "llm_call" and "/rec/" in e["id"]]
+    # Filed where they happened: arm, round, user and page as in their trace ids.
+    assert agent_calls and all(
+        e["id"].startswith(f"{e['arm']}/r{e['round']}/u{e['user']}/p{e['page']}/rec/")
+        for e in agent_calls)
 
 
 def test_agent_conversation_same_metrics_as_the_classic_baseline(tmp_path: Path) -> None:

@@ -140,7 +140,7 @@ class RoleAgent:
         self._lesson_step = 0
 
     def run(self, task: Task) -> RoleAnswer:
-        with self.rt.filed(f"{task.base}/{self.role.name}"):
+        with self.rt.filed(f"{task.base}/{self.role.name}", task.where):
             out = self.graph.invoke({"task": task, "lessons": [], "notes": [],
                                      "answer": None}, context=RoleCtx(self))
         answer: RoleAnswer = out["answer"]

@@ -60,6 +60,7 @@ class RecRuntime:
     _own_cache: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _base: str = "agent"
+    _where: dict[str, Any] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=dict)
 
     def llm_of(self, role: RecommenderRole) -> LLMConfig:
@@ -86,20 +87,21 @@ class RecRuntime:
         self.emit(type_, id_, **{**where, **fields})
 
     @contextmanager
-    def filed(self, base: str) -> Iterator[None]:
-        """File LLM calls made inside under trace-id prefix ``base`` (agents answer one
-        request at a time, so calls land under the step that made them)."""
-        prev, self._base = self._base, base
+    def filed(self, base: str, where: dict[str, Any]) -> Iterator[None]:
+        """File LLM calls made inside under trace-id prefix ``base`` and location ``where``
+        (agents answer one request at a time, so calls land under the step that made
+        them)."""
+        prev, self._base, prev_where, self._where = self._base, base, self._where, where
         try:
             yield
         finally:
-            self._base = prev
+            self._base, self._where = prev, prev_where
 
     def _on_call(self, rec: CallRecord) -> None:
         with self._lock:
             n = self._counts.get(self._base, 0)
             self._counts[self._base] = n + 1
-        self.emit("llm_call", f"{self._base}/llm{n}", agent=rec.agent,
+        self.note("llm_call", f"{self._base}/llm{n}", self._where, agent=rec.agent,
                   **call_event(rec, self.keep_prompts))
 
     def shared_memory(self, name: str, embedder: str) -> SharedMemory:

@@ -86,7 +86,7 @@ class TeamAgent:
 
     def run(self, task: Task) -> RoleAnswer:
         self._msg = 0
-        with self.rt.filed(f"{task.base}/{self.team.config.name}"):
+        with self.rt.filed(f"{task.base}/{self.team.config.name}", task.where):
             out = self.graph.invoke({"task": task, "lessons": [], "notes": [], "turns": 0,
                                      "decision": None, "answer": None},
                                     context=TeamCtx(self))
