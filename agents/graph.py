@@ -217,7 +217,8 @@ def _decide(g: AgentGroup, state: AgentState, obs: Observation) -> Action:
         view = ConversationView(
             profile=prof, round=obs.round, turn=getattr(obs, "turn", 0), target=obs.target,
             said=tuple(getattr(obs, "said", ())),
-            recommended=tuple(getattr(obs, "recommended", ())), patience=conv.patience,
+            recommended=tuple(getattr(obs, "recommended", ())),
+            reply=getattr(obs, "reply", ""), patience=conv.patience,
             noise=conv.description_noise, memory=tuple(state["recalled"][key]),
             guidance=p.guidance if p else "")
         rng = user_rng(g.seed, u, obs.round, 10_000 + view.turn)

@@ -82,6 +82,7 @@ class ConversationTurn(_Obs):
     recommended: list[int]
     said: list[str]  # what the user said so far, oldest first
     max_turns: int
+    reply: str = ""  # what a recommender agent said with its recommendations
 
 
 Observation = Annotated[

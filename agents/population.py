@@ -162,19 +162,26 @@ class PopulationFactory:
         """A role's model: its own llm: block, else the scenario's."""
         return role.llm or self.llm if role.brain.kind == "llm" else None
 
+    def shared_cache(self) -> CallCache:
+        """The run's LLM cache (created on first use), for others that call models in the
+        same run (recommender agents): one cache file, recorded and replayed together."""
+        if self.run_dir is None:
+            raise ValueError("LLM roles need a run folder for their cache")
+        if self._cache is None:
+            self._cache = make_cache(self.run_dir, self.replay, self.warm_cache)
+        return self._cache
+
     def _client(self, cfg: LLMConfig) -> LLMClient:
         key = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
         client = self.clients.get(key)
         if client is None:
-            if self.run_dir is None:
-                raise ValueError("LLM roles need a run folder for their cache")
-            if self._cache is None:
-                self._cache = make_cache(self.run_dir, self.replay, self.warm_cache)
+            cache = self.shared_cache()
+            assert self.run_dir is not None  # shared_cache() checked it
             def on_call(rec: CallRecord) -> None:
                 self.calls.log(rec.agent, call_event(rec, self.keep_prompts))
             client = self.clients[key] = make_client(
                 cfg, self.run_dir, replay_from=self.replay, seed=self.seed, on_call=on_call,
-                chat_model=self.chat_model, cache=self._cache)
+                chat_model=self.chat_model, cache=cache)
         return client
 
     def brain(self, role: RoleConfig) -> Brain:

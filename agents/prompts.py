@@ -97,6 +97,7 @@ def conversation_vars(view: ConversationView, catalog: Catalog,
                                  for i in view.recommended),
         "turn": view.turn,
         "plan": view.guidance,
+        "reply": f"The recommender says: {view.reply.strip()}\n" if view.reply.strip() else "",
     }
 
 

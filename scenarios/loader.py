@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,6 +59,9 @@ class LoadedScenario:
     path: Path
     role_path: Path | None
     roles: tuple[LoadedRole, ...] = ()
+    # model: agent arms: the loaded team or recommender role, by arm name
+    # (scenarios.recsys_loader.LoadedTeam / LoadedRecRole).
+    agents: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # ``dataclasses.replace(loaded, role=...)`` swaps the role of a single-role
@@ -223,7 +226,52 @@ def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario
                 "an llm: block; add one (see scenarios/llm_feed.yaml) or run with "
                 "--llm local|openai[:MODEL]",
             )
-    return LoadedScenario(scn, roles[0].config, p, roles[0].path, roles)
+    agents = _agents(scn, p, node, llm_flag)
+    return LoadedScenario(scn, roles[0].config, p, roles[0].path, roles, agents)
+
+
+def _agents(scn: Scenario, p: Path, node: yaml.Node | None, llm_flag: bool) -> dict[str, Any]:
+    """The teams and recommender roles of ``model: agent`` arms, validated at load."""
+    from scenarios.recsys import TeamConfig
+    from scenarios.recsys_loader import LoadedTeam, load_agent, resolve_team
+
+    out: dict[str, Any] = {}
+    for i, r in enumerate(scn.recommenders):
+        if r.model != "agent":
+            continue
+        if r.agent is not None:
+            loc: Loc = ("recommenders", i, "agent")
+            ref = (p.parent / r.agent).resolve()
+            if not ref.is_file():
+                raise ScenarioError(p, _line_of(node, loc), _field(loc),
+                                    f"agent file not found: {ref}")
+            got = load_agent(ref)
+        else:
+            loc = ("recommenders", i, "team")
+            cfg = _validate_at(TeamConfig, r.team, p, node, loc)
+            got = resolve_team(cfg, p.parent, p, node, loc)
+        roles = ([got.manager, *(m for m, _ in got.members)] if isinstance(got, LoadedTeam)
+                 else [got])
+        for role in roles:
+            if role.config.llm is None and scn.llm is None and not llm_flag:
+                raise ScenarioError(
+                    p, _line_of(node, loc), _field(loc),
+                    f"recommender role {role.config.name!r} has no llm: block and neither "
+                    "has the scenario; add one or run with --llm local|openai[:MODEL]")
+        out[r.name] = got
+    return out
+
+
+def _validate_at(model: type[M], data: Any, path: Path, node: yaml.Node | None,
+                 prefix: Loc) -> M:
+    """Validate ``data`` found at ``prefix`` of the file (errors located there)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        line, loc = _locate(node, prefix + tuple(first["loc"]))
+        msg = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ScenarioError(path, line, _field(loc), msg) from None
 
 
 def _resolve_role(ref: str | RoleConfig | None, p: Path, node: yaml.Node | None,
@@ -238,21 +286,33 @@ def _resolve_role(ref: str | RoleConfig | None, p: Path, node: yaml.Node | None,
 
 
 def validate_file(path: str | Path) -> str:
-    """Validate a scenario or role file (by its ``kind``); return the kind."""
+    """Validate a scenario, role (user or recommender) or team file (by its ``kind``);
+    return the kind."""
     p = Path(path)
     data, _ = _read_yaml(p)
     kind = data.get("kind", "scenario") if isinstance(data, dict) else "scenario"
-    if kind == "role":
+    if kind in ("role", "user"):
         load_role(p)
+    elif kind in ("recommender", "team"):
+        from scenarios.recsys_loader import load_recommender_role, load_team
+
+        if kind == "team":
+            load_team(p)
+        else:
+            load_recommender_role(p)
     else:
         load_scenario(p)
     return str(kind)
 
 
 def json_schemas() -> dict[str, Any]:
-    """JSON Schemas of scenario and role files, for editors and CI."""
+    """JSON Schemas of scenario, role, recommender role and team files, for editors and CI."""
+    from scenarios.recsys import RecommenderRole, TeamConfig
+
     draft = "https://json-schema.org/draft/2020-12/schema"  # what pydantic emits
     return {
         "scenario": {"$schema": draft, **Scenario.model_json_schema()},
         "role": {"$schema": draft, **RoleConfig.model_json_schema()},
+        "recommender": {"$schema": draft, **RecommenderRole.model_json_schema()},
+        "team": {"$schema": draft, **TeamConfig.model_json_schema()},
     }

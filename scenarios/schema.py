@@ -35,6 +35,7 @@ __all__ = [
     "BPRParams",
     "BrainConfig",
     "BudgetConfig",
+    "CandidateConfig",
     "ColdStartConfig",
     "DatasetConfig",
     "EASEParams",
@@ -71,6 +72,7 @@ MetricName = Literal[FeedMetric, ConversationMetric]
 ENVIRONMENT_METRICS: dict[str, tuple[str, ...]] = {
     "feed": get_args(FeedMetric), "conversation": get_args(ConversationMetric)}
 ModelName = Literal["random", "pop", "itemknn", "ease", "als", "bpr"]
+ArmModel = Literal["random", "pop", "itemknn", "ease", "als", "bpr", "agent"]
 
 
 class _Frozen(BaseModel):
@@ -204,13 +206,15 @@ PROMPT_VARIABLES: dict[str, str] = {
     "said": "conversation: what the user said so far, one line each",
     "recommended": "conversation: this turn's recommendations, as lines of `items`",
     "turn": "conversation: the turn number, 1-based",
+    "reply": "conversation: 'The recommender says: ...' and a newline when a recommender "
+             "agent said something with its recommendations, else empty",
 }
 
 _PROFILE_VARS = ("role", "instructions", "activity", "conformity", "diversity",
                  "liked_genres", "disliked_genres", "liked_titles", "disliked_titles")
 _PAGE_VARS = ("memories", "page", "max_pages", "items", "item_ids", "plan")
 _SESSION_VARS = ("watched", "n_watched", "n_shown", "pages_seen")
-_CONVERSATION_VARS = ("target", "said", "recommended", "turn", "plan")
+_CONVERSATION_VARS = ("target", "said", "recommended", "turn", "plan", "reply")
 
 # Exactly the variables each template is rendered with: the loader rejects any other
 # name in a template, and the LLM brain renders every template with exactly this set
@@ -271,7 +275,7 @@ DEFAULT_CONVERSATION_OPEN = (
 DEFAULT_CONVERSATION_TURN = (
     "You want to watch this movie (never name it):\n{target}\n"
     "So far you said:\n{said}\n"
-    "Turn {turn}. The recommender suggests:\n{recommended}\n"
+    "Turn {turn}. The recommender suggests:\n{recommended}\n{reply}"
     "If the movie you want is among them, accept it by id. Otherwise reject them and say "
     "in one sentence what is wrong, without naming the movie; give up if you are tired of "
     'trying. Answer with JSON only: {{"accept": "ID or null", "give_up": false, '
@@ -491,7 +495,9 @@ class TraitOverrides(_Frozen):
 
 
 class RoleConfig(_Frozen):
-    kind: Literal["role"] = "role"
+    kind: Literal["role", "user"] = Field(
+        "role", description="role or user: a user-side role (recommender roles are "
+        "scenarios/recsys.py's kind: recommender)")
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     instructions: str = ""
@@ -691,11 +697,36 @@ class ColdStartConfig(_Frozen):
         return self
 
 
+class CandidateConfig(_Frozen):
+    """model: agent: the classic model whose top ``n`` unseen items the agent ranks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_params_json_schema)
+
+    model: ModelName = "ease"
+    n: int = Field(20, ge=1, le=1000, description="Candidates per request.")
+    params: dict[str, Any] = Field({}, description=_params_doc())
+
+    @field_validator("params")
+    @classmethod
+    def _model_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_params(info.data.get("model"), v)
+
+
 class RecommenderConfig(_Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_params_json_schema)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    model: ModelName
+    model: ArmModel = Field(
+        description="A classic model, or agent: an LLM recommender role or team (agent: or "
+        "team:) ranking the candidates of a classic model (candidates:).")
+    agent: str | None = Field(
+        None, description="model: agent: a team file (kind: team) or a recommender role "
+        "file (kind: recommender), relative to the scenario file.")
+    team: dict[str, Any] | None = Field(
+        None, description="model: agent: an inline team, as a team file's fields (manager, "
+        "members, max_turns, memory; role files relative to the scenario file).")
+    candidates: CandidateConfig = Field(
+        CandidateConfig(), description="model: agent: the candidate generator.")
     params: dict[str, Any] = Field({}, description=_params_doc())
     retrain: bool = Field(
         False, description="Refit between rounds on history plus simulated watches."
@@ -710,6 +741,19 @@ class RecommenderConfig(_Frozen):
     @classmethod
     def _model_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         return _check_params(info.data.get("model"), v)
+
+    @model_validator(mode="after")
+    def _agent_fields(self) -> RecommenderConfig:
+        if self.model == "agent":
+            if (self.agent is None) == (self.team is None):
+                raise ValueError("model: agent needs exactly one of agent: (a team or "
+                                 "recommender role file) or team: (an inline team)")
+            if self.params:
+                raise ValueError("model: agent takes no params; give the candidate "
+                                 "model's under candidates.params")
+        elif self.agent is not None or self.team is not None:
+            raise ValueError(f"agent: and team: are for model: agent, not {self.model}")
+        return self
 
 
 class ConversationConfig(_Frozen):

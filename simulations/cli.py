@@ -83,11 +83,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     from simulations.runner import prepare, run
 
     loaded = load_scenario(a.scenario, llm_flag=a.llm is not None)
-    uses_llm = any(r.config.brain.kind == "llm" for r in loaded.roles)
+    uses_llm = any(r.config.brain.kind == "llm" for r in loaded.roles) or bool(loaded.agents)
     for flag, value in (("--llm", a.llm), ("--replay", a.replay)):
         if value is not None and not uses_llm:
             raise CliError(f"{flag}: role {loaded.role.name!r} of {a.scenario} uses no LLM "
-                           f"(brain: {loaded.role.brain.kind}); drop {flag} or use an llm role")
+                           f"(brain: {loaded.role.brain.kind}); drop {flag} or use an llm "
+                           "role")
     if a.replay is not None:
         from agents.llm import resolve_cache_path
 
@@ -401,8 +402,8 @@ def build_parser() -> _Parser:
     r.add_argument("--users", type=int, help="override the population size (at most the "
                    "dataset's users with history)")
     r.add_argument("--data", help="data folder (else RECARENA_DATA, else dataset.path)")
-    r.add_argument("--llm", help=f"LLM for roles with brain: llm: {LLM_FLAG_HELP}; an error "
-                   "for other roles")
+    r.add_argument("--llm", help=f"LLM for roles with brain: llm and recommender agents "
+                   f"without an llm: block: {LLM_FLAG_HELP}; an error when nothing uses an LLM")
     r.add_argument("--replay", metavar="RUN_DIR_OR_CACHE",
                    help="answer every LLM call from a recorded run (no network; a missing "
                    "entry fails the run)")
@@ -410,14 +411,17 @@ def build_parser() -> _Parser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(fn=cmd_run)
 
-    v = p.command(sub, "validate", "check scenario and role files (exit 2 if any is invalid)")
+    v = p.command(sub, "validate", "check scenario, role and team files (exit 2 if any is "
+                  "invalid)")
     v.add_argument("files", nargs="+", metavar="FILE",
-                   help="scenario or role YAML files (told apart by their kind:)")
+                   help="scenario, role (user or recommender) or team YAML files (told "
+                   "apart by their kind:)")
     v.set_defaults(fn=cmd_validate)
 
     s = p.command(sub, "schema", "print the JSON Schema of scenario and role files")
-    s.add_argument("--kind", choices=["all", "scenario", "role"], default="all",
-                   help="which schema to print (default: both)")
+    s.add_argument("--kind", choices=["all", "scenario", "role", "recommender", "team"],
+                   default="all", help="which schema to print: scenario, role (user "
+                   "roles), recommender (recommender roles), team (default: all)")
     s.set_defaults(fn=cmd_schema)
 
     data = p.command(sub, "data", "get public datasets")
@@ -491,6 +495,13 @@ def build_parser() -> _Parser:
     va.add_argument("--out", help="keep the simulation's run folder here")
     va.add_argument("--json", action="store_true", help="print the result as JSON")
     va.set_defaults(fn=cmd_eval_validity)
+
+    ro = p.command(sub, "roles", "scaffold a new role file, or list the shipped roles")
+    rs = ro.add_subparsers(dest="roles_command", required=True, parser_class=_Parser,
+                           metavar="COMMAND")
+    from simulations.cli_roles import add_roles_commands
+
+    add_roles_commands(lambda name, help: ro.command(rs, name, help))
 
     tr = p.command(sub, "trace", "read run traces: summary, agent, step, search, diff, "
                    "export")

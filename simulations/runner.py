@@ -28,6 +28,8 @@ from agents.library import Library
 from agents.llm import BudgetExceededError, LLMError, model_identity
 from agents.population import PopulationFactory, assign_roles
 from agents.profile import UserProfile, build_profiles
+from agents.recsys.factory import AgentEnv, LLMAgent, agent_from
+from agents.recsys.plugins import AgentRecommender
 from agents.setup import missing_extra, parse_llm_flag
 from scenarios.loader import LoadedScenario, ScenarioError, line_of
 from scenarios.schema import (
@@ -45,7 +47,7 @@ from simulations.redact import Redactor
 from simulations.trace import TraceWriter, read_trace
 from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
 from tools.item_space import content_features, item_embeddings
-from tools.recommenders import ColdStartRecommender, make_recommender
+from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
 from tools.synthetic import make_world
 
 if TYPE_CHECKING:
@@ -282,10 +284,18 @@ def _write_reference(run_dir: Path, prep: Prepared) -> None:
 
 def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepared,
          train: Interactions, arm: RecommenderConfig,
-         released: frozenset[int]) -> ColdStartRecommender:
-    """The model fitted on ``train``, wrapped with the arm's cold-start policy."""
+         released: frozenset[int], agent: LLMAgent | None = None) -> ColdStartRecommender:
+    """The model fitted on ``train``, wrapped with the arm's cold-start policy (an agent
+    arm: the agent ranking its candidate model's top items)."""
     try:
-        rec = make_recommender(cfg.model, seed=seed, **cfg.params)
+        if isinstance(cfg, RecommenderConfig) and cfg.model == "agent":
+            if agent is None:
+                raise ValueError(f"arm {cfg.name!r}: no agent was built")
+            cand = make_recommender(cfg.candidates.model, seed=seed, **cfg.candidates.params)
+            rec: Recommender = AgentRecommender(cand, agent, cfg.candidates.n,
+                                                prep.dataset.user_ids, seed)
+        else:
+            rec = make_recommender(cfg.model, seed=seed, **cfg.params)
     except (ValueError, TypeError) as e:
         raise RunError(f"{prep.loaded.path}: recommenders: {e}") from None
     wrapped = ColdStartRecommender(rec, content_features(prep.dataset.catalog),
@@ -298,7 +308,8 @@ def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepa
 
 
 def _run_arm(prep: Prepared, cfg: RecommenderConfig, factory: PopulationFactory,
-             trace: TraceWriter, on_session_end: Callable[[int], None]) -> None:
+             trace: TraceWriter, on_session_end: Callable[[int], None],
+             agent: LLMAgent | None = None) -> None:
     """One arm: a fresh population in a fresh environment, round by round."""
     scn = prep.scenario
     population = factory.for_arm(cfg.name)
@@ -306,7 +317,7 @@ def _run_arm(prep: Prepared, cfg: RecommenderConfig, factory: PopulationFactory,
         arm=cfg, scenario=scn, dataset=prep.dataset, history=prep.history,
         future=prep.future, world=prep.world, users=prep.population,
         withheld=prep.withheld, trace=trace,
-        fit=lambda c, train, released: _fit(c, scn.seed, prep, train, cfg, released),
+        fit=lambda c, train, released: _fit(c, scn.seed, prep, train, cfg, released, agent),
         role_of=factory.role_of, on_session_end=on_session_end))
     for rnd in range(1, scn.environment.rounds + 1):
         env.begin_round(rnd)
@@ -358,7 +369,8 @@ def run(
             (recording continues; used by ``recarena compare`` across scenarios).
     """
     scn = prep.scenario
-    uses_llm = any(r.config.brain.kind == "llm" for r in prep.loaded.roles)
+    uses_llm = any(r.config.brain.kind == "llm" for r in prep.loaded.roles) or bool(
+        prep.loaded.agents)
     if replay is not None and not uses_llm:
         raise RunError("--replay: this scenario's roles use no LLM; nothing to replay")
     run_dir = _make_run_dir(out, scn)
@@ -386,20 +398,26 @@ def run(
             history_interactions=len(prep.history), future_interactions=len(prep.future),
             environment=scn.environment.kind,
         )
+        library = Library.for_dataset(prep.dataset, prep.history, prep.world, seed=scn.seed)
         factory = PopulationFactory(
             roles=prep.loaded.roles, world=prep.world, profiles=prep.role_profiles,
             users=prep.population, history=prep.history, seed=scn.seed, emit=trace.emit,
             llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
             max_pages=scn.environment.max_pages, conversation=scn.environment.conversation,
-            library=Library.for_dataset(prep.dataset, prep.history, prep.world, seed=scn.seed),
-            keep_prompts=scn.output.keep_prompts, warm_cache=warm_cache)
+            library=library, keep_prompts=scn.output.keep_prompts, warm_cache=warm_cache)
         roles = {r.config.name: sum(1 for v in factory.role_of.values()
                                     if v == r.config.name) for r in prep.loaded.roles}
         trace.emit("population", "run/population", roles=roles)
         trace.flush()
+        agents: dict[str, LLMAgent] = {}
         try:
+            for name, loaded_agent in prep.loaded.agents.items():
+                agents[name] = agent_from(loaded_agent, AgentEnv(
+                    library=library, seed=scn.seed, run_dir=run_dir, llm=prep.llm,
+                    replay=replay, chat_model=chat_model, emit=trace.emit,
+                    cache=factory.shared_cache(), keep_prompts=scn.output.keep_prompts))
             for cfg in scn.recommenders:
-                _run_arm(prep, cfg, factory, trace, on_session_end)
+                _run_arm(prep, cfg, factory, trace, on_session_end, agents.get(cfg.name))
         except KeyboardInterrupt:
             status, reason = "interrupted", "KeyboardInterrupt"
         except BudgetExceededError as e:
@@ -409,8 +427,11 @@ def run(
         except Exception as e:
             status, reason = "failed", f"{type(e).__name__}: {e}"
         finally:
+            for a in agents.values():
+                a.close()
             factory.close()
-        clients = list(factory.clients.values())
+        clients = list(factory.clients.values()) + [
+            c for a in agents.values() for c in a.rt.clients.values()]
         trace.flush()
         so_far = read_trace(run_dir / "trace.jsonl")
         metrics = compute_metrics(so_far)

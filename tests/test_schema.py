@@ -113,7 +113,8 @@ BROKEN: list[tuple[str, str, int, str, str]] = [
         "unknown-model-in-second-recommender",
         HEAD + "recommenders:\n  - name: a\n    model: pop\n  - name: b\n"
         "    params: {k: 1}\n    model: transformer\n",
-        10, "recommenders.1.model", "'random', 'pop', 'itemknn', 'ease', 'als' or 'bpr'",
+        10, "recommenders.1.model", "'random', 'pop', 'itemknn', 'ease', 'als', 'bpr' or "
+        "'agent'",
     ),
     (
         "bad-recommender-name",
@@ -455,7 +456,7 @@ def test_model_copy_leaves_the_original(repo: Path) -> None:
 
 def test_json_schemas_have_both_kinds() -> None:
     schemas = json_schemas()
-    assert set(schemas) == {"scenario", "role"}
+    assert set(schemas) == {"scenario", "role", "recommender", "team"}
     scn, role = schemas["scenario"], schemas["role"]
     assert scn["type"] == "object" and role["type"] == "object"
     assert {"name", "recommenders"} <= set(scn["required"])

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agents.graph import build_agent_graph
+from agents.llm import FakeChatModel, plausible_reply
 from agents.setup import missing_extra
 from scenarios.loader import LoadedScenario, load_scenario
 from simulations.runner import RunError, prepare, run
@@ -31,9 +32,10 @@ def small(loaded: LoadedScenario, **env: Any) -> LoadedScenario:
 
 
 def run_small(loaded: LoadedScenario, out: Path, users: int = 6, data: str | None = None,
-              seed: int | None = None) -> list[dict[str, Any]]:
-    prep = prepare(loaded, users=users, data=data, seed=seed)
-    res = run(prep, out)
+              seed: int | None = None, llm: str | None = None,
+              chat_model: Any = None) -> list[dict[str, Any]]:
+    prep = prepare(loaded, users=users, data=data, seed=seed, llm=llm)
+    res = run(prep, out, chat_model=chat_model)
     assert res.status == "completed"
     return list(read_trace(out))
 
@@ -55,7 +57,15 @@ def test_shipped_scenarios_run(path: Path, tmp_path: Path, ml100k: Path) -> None
     loaded = small(loaded, rounds=1 if is_llm else 2, max_pages=1 if is_llm else 2)
     data = str(ml100k) if loaded.scenario.dataset.source == "files" else None
     users = 1 if is_llm else 6
-    events = run_small(loaded, tmp_path / "run", users=users, data=data)
+    llm, fake = None, None
+    if loaded.agents:
+        # Recommender agents answer through the fake model here (a page of a team on the
+        # local model takes minutes; tests/test_recsys_agents.py runs it once), and mixed
+        # populations need a user per role.
+        llm, fake = "openai:fake", FakeChatModel(responses=plausible_reply)
+        users = max(users, len(loaded.roles))
+    events = run_small(loaded, tmp_path / "run", users=users, data=data, llm=llm,
+                       chat_model=fake)
     types = {e["type"] for e in events}
     assert events[-1]["type"] == "run_end" and events[-1]["status"] == "completed"
     assert {"run_start", "profile", "plan", "metric", "run_end"} <= types

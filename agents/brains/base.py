@@ -85,6 +85,7 @@ class ConversationView:
     target: int
     said: tuple[str, ...] = ()
     recommended: tuple[int, ...] = ()  # this turn's recommendations (empty when opening)
+    reply: str = ""  # what the recommender said with them (recommender agents)
     patience: int = 3  # turns this user tries before giving up
     noise: float = 0.2  # chance of leaving out or confusing a fact (utility brain)
     memory: tuple[dict[str, Any], ...] = ()

@@ -3,7 +3,8 @@
 Each round every user with a liked (rated >= 4) item in their held-out future gets one
 such item as a hidden target. The user opens by describing what it wants without naming
 it; each turn the recommender recommends ``items_per_turn`` items (a classic model
-re-ranked by what was said, until LLM conversational recommenders take its place); the
+re-ranked by what was said, or a recommender agent (``model: agent``: a Chat-REC role or
+a team with an interpreter) that reads the conversation and replies); the
 user accepts one, or rejects them with feedback, or gives up when its patience (a trait)
 runs out. Metrics: success by turn, mean turns to success, recall@k.
 """
@@ -24,9 +25,15 @@ from agents.observations import (
     Utterance,
     Verdict,
 )
+from agents.recsys.plugins import (
+    AgentConversationRanker,
+    AgentRecommender,
+    AgentUnderstood,
+)
 from scenarios.schema import SwitchRecommenderEvent
 from simulations.environments.base import ArmEnvironment, EnvSetup, register
-from tools.recommenders.conversational import ConversationalRanker
+from tools.recommenders import ColdStartRecommender
+from tools.recommenders.conversational import ConversationalRanker, Understood
 
 __all__ = ["ConversationEnvironment"]
 
@@ -50,10 +57,7 @@ class ConversationEnvironment(ArmEnvironment):
         self.cfg = setup.scenario.environment.conversation
         n_users, n_items = setup.dataset.n_users, setup.dataset.n_items
         self.seen = setup.history.matrix(n_users, n_items).tolil().rows
-        self.ranker = ConversationalRanker(
-            setup.fit(setup.arm, setup.history, frozenset()), self.cat, setup.world.embeddings,
-            genre_weight=self.cfg.genre_weight, keyword_weight=self.cfg.keyword_weight,
-            similar_weight=self.cfg.similar_weight)
+        self.ranker = self._ranker(setup.fit(setup.arm, setup.history, frozenset()))
         fut = setup.future
         liked = fut.rating >= 4
         self.liked_future: dict[int, list[int]] = {}
@@ -63,13 +67,23 @@ class ConversationEnvironment(ArmEnvironment):
         self.convs: dict[int, _Conversation] = {}
         self.phase = "done"
 
+    def _ranker(self, model: ColdStartRecommender) -> ConversationalRanker | \
+            AgentConversationRanker:
+        """An agent arm's agent talks; a classic model is re-ranked by what was said."""
+        if isinstance(model.base, AgentRecommender):
+            a = model.base
+            return AgentConversationRanker(model, a.agent, a.n, self.cat, a.user_ids)
+        return ConversationalRanker(
+            model, self.cat, self.s.world.embeddings, genre_weight=self.cfg.genre_weight,
+            keyword_weight=self.cfg.keyword_weight, similar_weight=self.cfg.similar_weight)
+
     def begin_round(self, round_: int) -> None:
         s, trace = self.s, self.s.trace
         self.round, self.phase = round_, "open"
         self._release(round_)
 
         def refit(ev: SwitchRecommenderEvent) -> None:
-            self.ranker.base = s.fit(ev, s.history, self.released)
+            self.ranker = self._ranker(s.fit(ev, s.history, self.released))
 
         self._switch(round_, refit)
         trace.emit("round_start", f"{self.arm}/r{round_}", arm=self.arm, round=round_,
@@ -109,17 +123,25 @@ class ConversationEnvironment(ArmEnvironment):
             c = self.convs[u]
             c.turn += 1
             exclude = set(self.seen[u]) | set(c.recommended) | self.withheld
-            items, understood = self.ranker.rank(u, c.said, k, exclude, scores[row])
+            base, where = self._base(u, f"t{c.turn}"), self._where(u, turn=c.turn)
+            understood: Understood | AgentUnderstood
+            if isinstance(self.ranker, AgentConversationRanker):
+                if c.turn == 1:
+                    self.ranker.reset(u)
+                items, understood = self.ranker.rank(u, c.said, k, exclude, scores[row],
+                                                     where=where)
+            else:
+                items, understood = self.ranker.rank(u, c.said, k, exclude, scores[row])
             c.recommended.extend(items)
             c.target_seen = c.target_seen or c.target in items
-            base, where = self._base(u, f"t{c.turn}"), self._where(u, turn=c.turn)
             self.s.trace.emit("recommendation", base, **where,
                               items=[self.cat.item_ids[i] for i in items],
                               understood=understood.as_dict(self.cat),
                               recommender=self.ranker.name)
             out.append(ConversationTurn(agent=u, base=base, where=where, round=self.round,
                                         turn=c.turn, target=c.target, recommended=items,
-                                        said=list(c.said), max_turns=self.cfg.max_turns))
+                                        said=list(c.said), max_turns=self.cfg.max_turns,
+                                        reply=getattr(understood, "reply", "")))
         return out
 
     def step(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:

@@ -144,6 +144,7 @@ class FeedEnvironment(ArmEnvironment):
     def _pages(self) -> list[Observation]:
         self.page += 1
         users = self.active
+        self.recommender.at(arm=self.arm, round=self.round, page=self.page)
         recs = self.recommender.recommend(np.asarray(users), self.env.items_per_page,
                                           self._exclusion(users))
         out: list[Observation] = []

@@ -63,6 +63,11 @@ class Recommender(ABC):
         self._train = matrix.tocsr().astype(np.float32)
         self._fit(self._train)
 
+    def at(self, **where: Any) -> None:
+        """Where the next ``recommend`` call serves (arm, round, page): recommender agents
+        file their trace events there; models ignore it."""
+        return None
+
     @abstractmethod
     def _fit(self, matrix: sp.csr_matrix) -> None: ...
 

@@ -19,7 +19,7 @@ first). Items the caller excludes are never shown, new or not.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -81,6 +81,9 @@ class ColdStartRecommender(Recommender):
 
     def _fit(self, matrix: sp.csr_matrix) -> None:  # fit() delegates to the base model
         raise NotImplementedError
+
+    def at(self, **where: Any) -> None:
+        self.base.at(**where)
 
     def score(self, users: np.ndarray) -> np.ndarray:
         return self.base.score(users)
