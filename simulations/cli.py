@@ -492,6 +492,10 @@ def build_parser() -> _Parser:
     va.add_argument("--json", action="store_true", help="print the result as JSON")
     va.set_defaults(fn=cmd_eval_validity)
 
+    from simulations.cli_tasks import add_task_parser
+
+    add_task_parser(lambda name, help: ev.command(e, name, help))
+
     tr = p.command(sub, "trace", "read run traces: summary, agent, step, search, diff, "
                    "export")
     t = tr.add_subparsers(dest="trace_command", required=True, parser_class=_Parser,

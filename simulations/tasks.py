@@ -277,9 +277,11 @@ def evaluate_task(
     agent: RecommenderAgent | None = None,
     *,
     out: Path | None = None,
+    info: dict[str, Any] | None = None,
     progress: Progress = lambda name, total: lambda n: None,
 ) -> dict[str, Any]:
-    """The task's figures for ``agent`` (if any) and the classic baselines.
+    """The task's figures for ``agent`` (if any) and the classic baselines; ``info`` is
+    added to the result (what the agent is, which model it used).
 
     Raises:
         ValueError: Invalid options, or fewer eligible test users than samples.
@@ -331,7 +333,7 @@ def evaluate_task(
             answers.close()
     result: dict[str, Any] = {
         "task": opt.task, "dataset": ds.name, "seed": opt.seed,
-        "agent": agent.name if agent is not None else None,
+        "agent": agent.name if agent is not None else None, **(info or {}),
         "samples": len(groups), "users_per_sample": len(groups[0]),
         "instances_per_sample": [len(s) for s in samples],
         "split": {"history_fraction": HISTORY_FRACTION, "tuning_users": len(setup.tuning),
