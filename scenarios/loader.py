@@ -238,12 +238,20 @@ def _resolve_role(ref: str | RoleConfig | None, p: Path, node: yaml.Node | None,
 
 
 def validate_file(path: str | Path) -> str:
-    """Validate a scenario or role file (by its ``kind``); return the kind."""
+    """Validate a scenario, role (user or recommender) or team file (by its ``kind``);
+    return the kind."""
     p = Path(path)
     data, _ = _read_yaml(p)
     kind = data.get("kind", "scenario") if isinstance(data, dict) else "scenario"
-    if kind == "role":
+    if kind in ("role", "user"):
         load_role(p)
+    elif kind in ("recommender", "team"):
+        from scenarios.recsys_loader import load_recommender_role, load_team
+
+        if kind == "team":
+            load_team(p)
+        else:
+            load_recommender_role(p)
     else:
         load_scenario(p)
     return str(kind)

@@ -491,7 +491,9 @@ class TraitOverrides(_Frozen):
 
 
 class RoleConfig(_Frozen):
-    kind: Literal["role"] = "role"
+    kind: Literal["role", "user"] = Field(
+        "role", description="role or user: a user-side role (recommender roles are "
+        "scenarios/recsys.py's kind: recommender)")
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     instructions: str = ""

@@ -41,6 +41,7 @@ from agents.llm.errors import (
     describe_error,
 )
 from agents.llm.fake import FakeChatModel
+from agents.llm.fake_replies import plausible_reply
 from agents.llm.replies import CallRecord, ChatReply, ScoreReply
 from agents.llm.retry import is_transient, retry_after_s
 from agents.llm.structured import (
@@ -84,6 +85,7 @@ __all__ = [
     "make_chat_model",
     "make_embedding_fn",
     "model_identity",
+    "plausible_reply",
     "resolve_cache_path",
     "retry_after_s",
     "transcript_prompt",

@@ -1,0 +1,159 @@
+"""What recommender agents of one run share, and how one role talks to its model.
+
+``RecRuntime`` owns the LLM clients (one per model config, one call cache), the teams'
+shared memories and the trace: every LLM call is written as an ``llm_call`` event under
+the step that made it. ``RecBrain`` is one role's access to its model: JSON answers of a
+pydantic schema (chat models: native structured output or validated text, repaired a
+bounded number of times), next-token scores over fixed options (base models), or free
+text.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from agents.library import Library
+from agents.population import call_event
+from agents.setup import make_cache, make_client
+from scenarios.recsys import RecommenderRole
+from scenarios.schema import LLMConfig
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from agents.llm import CallCache, CallRecord, LLMClient, StructuredResult
+    from memory.shared import SharedMemory
+
+__all__ = ["Emit", "RecBrain", "RecRuntime", "no_emit"]
+
+T = TypeVar("T", bound=BaseModel)
+Emit = Callable[..., None]  # TraceWriter.emit(type, id, **fields)
+
+
+def no_emit(type_: str, id_: str, **fields: Any) -> None:
+    """The default trace writer: writes nothing."""
+
+
+@dataclass
+class RecRuntime:
+    """Clients, caches, shared memories and the trace of a run's recommender agents."""
+
+    library: Library
+    seed: int
+    run_dir: Path
+    llm: LLMConfig | None = None
+    replay: str | None = None
+    chat_model: BaseChatModel | None = None
+    emit: Emit = no_emit
+    cache: CallCache | None = None  # share another component's cache (the runner's)
+    keep_prompts: bool = True
+    clients: dict[str, LLMClient] = field(default_factory=dict)
+    shared: dict[str, SharedMemory] = field(default_factory=dict)
+    _own_cache: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _base: str = "agent"
+    _counts: dict[str, int] = field(default_factory=dict)
+
+    def llm_of(self, role: RecommenderRole) -> LLMConfig:
+        cfg = role.llm or self.llm
+        if cfg is None:
+            raise ValueError(f"recommender role {role.name!r} has no llm: block and none was "
+                             "given (scenario llm: or --llm)")
+        return cfg
+
+    def client(self, cfg: LLMConfig) -> LLMClient:
+        key = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+        with self._lock:
+            got = self.clients.get(key)
+            if got is None:
+                if self.cache is None:
+                    self.cache, self._own_cache = make_cache(self.run_dir, self.replay), True
+                got = self.clients[key] = make_client(
+                    cfg, self.run_dir, replay_from=self.replay, seed=self.seed,
+                    on_call=self._on_call, chat_model=self.chat_model, cache=self.cache)
+            return got
+
+    @contextmanager
+    def filed(self, base: str) -> Iterator[None]:
+        """File LLM calls made inside under trace-id prefix ``base`` (agents answer one
+        request at a time, so calls land under the step that made them)."""
+        prev, self._base = self._base, base
+        try:
+            yield
+        finally:
+            self._base = prev
+
+    def _on_call(self, rec: CallRecord) -> None:
+        with self._lock:
+            n = self._counts.get(self._base, 0)
+            self._counts[self._base] = n + 1
+        self.emit("llm_call", f"{self._base}/llm{n}", agent=rec.agent,
+                  **call_event(rec, self.keep_prompts))
+
+    def shared_memory(self, name: str, embedder: str) -> SharedMemory:
+        from memory.embedders import make_embedder
+        from memory.long_term import LongTermStore
+        from memory.shared import SharedMemory
+
+        with self._lock:
+            sm = self.shared.get(name)
+            if sm is None:
+                store = LongTermStore(self.run_dir / "agent_memory",
+                                      make_embedder(embedder),  # type: ignore[arg-type]
+                                      collection=f"team.{name}")
+                sm = self.shared[name] = SharedMemory(store, name)
+            return sm
+
+    def usage(self) -> tuple[int, int, float]:
+        totals = [c.usage.total for c in self.clients.values()]
+        return (sum(t.input_tokens for t in totals), sum(t.output_tokens for t in totals),
+                sum(t.cost_usd for t in totals))
+
+    def close(self) -> None:
+        for sm in self.shared.values():
+            sm.store.close()
+        self.shared.clear()
+        if self._own_cache and self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+
+class RecBrain:
+    """One role's model: ``structured`` (chat models) or ``scored`` (base models)."""
+
+    def __init__(self, role: RecommenderRole, rt: RecRuntime, agent: str) -> None:
+        self.role, self.agent = role, agent
+        self.client = rt.client(rt.llm_of(role))
+        mode = role.brain.decision_mode
+        if mode == "auto":
+            mode = "scored" if self.client.cfg.backend == "local" else "structured"
+        self.mode = mode
+
+    @property
+    def scored(self) -> bool:
+        return self.mode == "scored"
+
+    def ask(self, system: str, prompt: str, schema: type[T], purpose: str,
+            check: Callable[[T], None] | None = None) -> StructuredResult[T]:
+        from agents.llm import ask_structured
+
+        return ask_structured(self.client, [("system", system), ("user", prompt)], schema,
+                              agent=self.agent, purpose=purpose,
+                              max_repairs=self.role.brain.max_repairs, check=check)
+
+    def score(self, prompt: str, options: Sequence[str], purpose: str) -> list[float]:
+        return list(self.client.score(prompt, list(options), agent=self.agent,
+                                      purpose=purpose).logprobs)
+
+    def say(self, system: str, prompt: str, purpose: str) -> str:
+        reply = self.client.chat([("system", system), ("user", prompt)], agent=self.agent,
+                                 purpose=purpose)
+        return reply.text.strip()

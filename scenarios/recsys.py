@@ -1,0 +1,216 @@
+"""Pydantic models of recommender role files and team files (issue 8).
+
+A recommender role (``kind: recommender``) is one LLM agent on the recommending side: its
+instructions, prompt templates, the tools it may call, its planner, memory, brain and
+model, and its ``output``, one of the types the framework knows:
+
+- ``ranking``: orders a candidate list (LLMRank-style zero-shot ranker);
+- ``rating``: predicts a user's 1-5 rating of an item (and ranks by predicted rating);
+- ``explanation``: explains why an item suits a user;
+- ``chat_reply``: answers in words: a conversational recommender's reply (with a ranking
+  of the candidates), or a team member's report to its manager;
+- ``delegation``: a team's manager: asks members, then answers the team's task.
+
+A team file (``kind: team``) names a manager and members (role files, relative to the
+team file). A member runs ``when``: ``consult`` (the manager may delegate to it),
+``before`` (turns the conversation into a task first: an Interpreter) or ``after``
+(judges the finished attempt and writes a lesson to the team's shared memory: a
+Reflector). Adding a role or a member is a YAML change only.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from scenarios.schema import LLMConfig, ToolName, template_names
+
+__all__ = [
+    "OUTPUTS",
+    "RECSYS_TEMPLATE_VARIABLES",
+    "RECSYS_VARIABLES",
+    "TEMPLATE_USES",
+    "RecBrainConfig",
+    "RecMemoryConfig",
+    "RecPlannerConfig",
+    "RecPrompts",
+    "RecommenderRole",
+    "TeamConfig",
+    "TeamMember",
+    "template_problems",
+]
+
+Output = Literal["ranking", "rating", "explanation", "chat_reply", "delegation"]
+OUTPUTS: tuple[str, ...] = ("ranking", "rating", "explanation", "chat_reply", "delegation")
+
+RECSYS_VARIABLES: dict[str, str] = {
+    "role": "the role's name",
+    "instructions": "the role's instructions",
+    "task": "what is asked, in words (rank N candidates / rate an item / explain an item, or "
+            "the manager's message to a member)",
+    "user": "the user's profile up to now: attributes, number and mean of ratings, genres "
+            "rated high and low",
+    "history": "the user's last ratings before now, one per line, oldest first",
+    "notes": "what this agent found out: tool results and team members' reports",
+    "lessons": "lessons in the team's shared memory relevant to the task, one per line",
+    "context": "the conversation so far (conversation environment), else empty",
+    "candidates": "the candidates, one per line: id: title (year), genres",
+    "candidate_ids": "the candidate ids, comma-separated",
+    "k": "how many items to return",
+    "item": "one item, as a line of `candidates`",
+    "members": "the team's members the manager may ask, one per line: name: description",
+    "answer": "the team's finished answer (for a reflector), in words",
+}
+
+_BASE = ("role", "instructions", "task", "user", "history", "notes", "lessons")
+_LIST = ("context", "candidates", "candidate_ids", "k")
+
+# Per output, the templates a role of that output uses and exactly the variables each is
+# rendered with (the loader rejects any other name; agents.recsys.prompts renders with
+# exactly these). ``scored*`` templates serve base models: the answer is read from the
+# next-token log-probabilities of fixed options, so it is valid by construction.
+RECSYS_TEMPLATE_VARIABLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "ranking": {"system": _BASE, "prompt": _BASE + _LIST,
+                "scored": (*_BASE, "context", "item")},
+    "rating": {"system": _BASE, "prompt": (*_BASE, "item"), "scored": (*_BASE, "item")},
+    "explanation": {"system": _BASE, "prompt": (*_BASE, "item")},
+    "chat_reply": {"system": _BASE, "prompt": _BASE + _LIST + ("item", "answer"),
+                   "scored": (*_BASE, "context", "item")},
+    "delegation": {"system": _BASE, "prompt": _BASE + _LIST + ("item", "members"),
+                   "scored": _BASE + _LIST + ("item", "members"),
+                   "scored_item": (*_BASE, "context", "item")},
+}
+
+# What each template is for (JSON-schema descriptions; `recarena roles new` comments).
+TEMPLATE_USES: dict[str, str] = {
+    "system": "System message of every call.",
+    "prompt": "Chat models: the task; the answer is JSON of the output type (asked natively "
+              "or as text, validated, repaired).",
+    "scored": "Base models: ranking/chat_reply: is one candidate a good recommendation (read "
+              "as ' yes' / ' no'); rating: the stars (' 1'..' 5'); delegation: the next "
+              "member to ask or ' finish'.",
+    "scored_item": "Base models, delegation: the manager's final answer, one candidate at a "
+                   "time (' yes' / ' no'; ratings read as ' 1'..' 5').",
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def template_problems(output: str, prompts: dict[str, str]) -> list[tuple[str, str]]:
+    """(template name, message) for every template the output type does not have or that
+    uses a variable it is not rendered with; the loader maps names to lines."""
+    allowed = RECSYS_TEMPLATE_VARIABLES[output]
+    out: list[tuple[str, str]] = []
+    for name, text in prompts.items():
+        if name not in allowed:
+            out.append((name, f"output {output!r} has no template {name!r}; it has: "
+                              f"{', '.join(allowed)}"))
+            continue
+        try:
+            names = template_names(text)
+        except ValueError as e:
+            out.append((name, f"bad template: {e}"))
+            continue
+        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f]
+        bad = sorted(n for n in names if n not in allowed[name])
+        if any("." in f or "[" in f for f in fields):
+            out.append((name, "attribute and index access are not allowed in templates; "
+                              "use the variable itself"))
+        elif bad:
+            out.append((name, f"variable(s) {', '.join(bad)} not available in this "
+                              f"template; it gets: {', '.join(allowed[name])}"))
+    return out
+
+
+class RecPrompts(_Frozen):
+    """Templates (Python ``str.format``); any left out take the output type's default.
+    Each may use only its own variables (``RECSYS_TEMPLATE_VARIABLES[output][name]``)."""
+
+    system: str | None = Field(None, description=TEMPLATE_USES["system"])
+    prompt: str | None = Field(None, description=TEMPLATE_USES["prompt"])
+    scored: str | None = Field(None, description=TEMPLATE_USES["scored"])
+    scored_item: str | None = Field(None, description=TEMPLATE_USES["scored_item"])
+
+    def given(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class RecPlannerConfig(_Frozen):
+    """``static``: call each of the role's tools once with its defaults before answering
+    (a fixed path); ``reactive``: ReAct over the tools (planners/reactive.py)."""
+
+    kind: Literal["static", "reactive"] = "static"
+    max_steps: int = Field(3, ge=1, le=20, description="reactive: tool steps.")
+
+
+class RecMemoryConfig(_Frozen):
+    shared: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="A shared (collaborative) store: lessons in it are read into "
+        "{lessons}; an `after` member of a team writes its lesson there.")
+    top_k: int = Field(3, ge=0, le=50, description="Lessons recalled per task.")
+    embedder: Literal["minilm", "hash"] = Field(
+        "hash", description="Embeds lessons for recall: hash (fast, for tests) or minilm.")
+
+
+class RecBrainConfig(_Frozen):
+    decision_mode: Literal["auto", "structured", "scored"] = Field(
+        "auto", description="structured: JSON answers (chat models); scored: answers read "
+        "from next-token log-probabilities (base models such as the local Gemma 270M); "
+        "auto: scored with the local backend, else structured.")
+    max_repairs: int = Field(1, ge=0, le=10, description="Re-asks after invalid JSON.")
+
+
+class RecommenderRole(_Frozen):
+    kind: Literal["recommender"] = "recommender"
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    output: Output = Field(description="ranking, rating, explanation, chat_reply or "
+                           "delegation (a team's manager).")
+    instructions: str = ""
+    prompts: RecPrompts = RecPrompts()
+    tools: list[ToolName] = Field(
+        default_factory=list,
+        description="Tools it may call (user_profile, user_history and candidates are bound "
+        "to the request's user and clock: they never show what happens after now).")
+    planner: RecPlannerConfig = RecPlannerConfig()
+    memory: RecMemoryConfig = RecMemoryConfig()
+    brain: RecBrainConfig = RecBrainConfig()
+    llm: LLMConfig | None = Field(None, description="This role's model; default: the "
+                                  "scenario's llm: block or --llm.")
+
+    @model_validator(mode="after")
+    def _tools_for_planner(self) -> RecommenderRole:
+        if self.tools and any(t in ("search_memory", "read_shared") for t in self.tools):
+            raise ValueError("tools: search_memory and read_shared are user-agent tools; "
+                             "a recommender reads lessons through memory.shared")
+        return self
+
+
+class TeamMember(_Frozen):
+    role: str = Field(min_length=1, description="A recommender role file, relative to "
+                      "this file.")
+    when: Literal["consult", "before", "after"] = Field(
+        "consult", description="consult: the manager may delegate to it; before: turns the "
+        "conversation into a task first (interpreter); after: judges the finished attempt "
+        "and writes a lesson to the team's shared memory (reflector).")
+
+
+class TeamConfig(_Frozen):
+    kind: Literal["team"] = "team"
+    name: str = Field("team", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    manager: str = Field(min_length=1, description="The manager's role file (output: "
+                         "delegation), relative to this file.")
+    members: list[str | TeamMember] = Field(min_length=1)
+    max_turns: int = Field(4, ge=1, le=20, description="Delegations per task at most.")
+    memory: RecMemoryConfig = Field(
+        RecMemoryConfig(shared="team_lessons"),
+        description="The team's shared memory (lessons of `after` members).")
+
+    def entries(self) -> list[TeamMember]:
+        return [m if isinstance(m, TeamMember) else TeamMember(role=m) for m in self.members]
