@@ -78,6 +78,7 @@ def _notes(res: dict[str, Any]) -> list[str]:
 def cmd_eval_task(a: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from scenarios.loader import ScenarioError
     from simulations import task_run
     from simulations.runner import DATA_ENV
     from simulations.tasks import TaskOptions
@@ -91,6 +92,8 @@ def cmd_eval_task(a: argparse.Namespace) -> int:
     try:
         task_run.check_inputs(opt, team=a.team, llm=a.llm, replay=a.replay, out=a.out,
                               llm_threads=a.llm_threads)
+    except ScenarioError:  # already FILE:LINE: field: message
+        raise
     except ValueError as e:
         raise CliError(f"eval task: {e}") from None
     with Progress("[progress.description]{task.description}", BarColumn(),

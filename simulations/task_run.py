@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from agents.recsys.protocol import RecommenderAgent
     from scenarios.schema import LLMConfig
 
-__all__ = ["load_task_agent", "run_eval_task"]
+__all__ = ["check_inputs", "check_team", "load_task_agent", "run_eval_task"]
 
 
 def load_task_agent(path: Path, setup: TaskSetup, *, seed: int, run_dir: Path,
@@ -43,6 +43,25 @@ def load_task_agent(path: Path, setup: TaskSetup, *, seed: int, run_dir: Path,
     return make_recommender_agent(path, env)
 
 
+def check_team(path: Path, *, llm_given: bool) -> None:
+    """Load and validate a role or team file; every role needs a model (its ``llm:``
+    block or ``--llm``).
+
+    Raises:
+        ScenarioError: The file or a role it names is invalid.
+        ValueError: A role has no model and none is given.
+    """
+    from scenarios.recsys_loader import LoadedTeam, load_agent
+
+    loaded = load_agent(path)
+    roles = ([loaded.manager, *(m for m, _ in loaded.members)]
+             if isinstance(loaded, LoadedTeam) else [loaded])
+    for r in roles:
+        if r.config.llm is None and not llm_given:
+            raise ValueError(f"--llm: role {r.config.name!r} of {path} has no llm: block; "
+                             "give --llm local, openai or openai:MODEL")
+
+
 def _not_empty(path: Path) -> bool:
     return path.exists() and (not path.is_dir() or any(path.iterdir()))
 
@@ -59,6 +78,8 @@ def check_inputs(opt: TaskOptions, *, team: str | None, llm: str | None,
                 raise ValueError(f"{flag}: applies with --team only (baselines use no LLM)")
     elif not Path(team).is_file():
         raise ValueError(f"{team}: no such role or team file")
+    else:
+        check_team(Path(team), llm_given=llm is not None)
     if replay is not None:
         from agents.llm import resolve_cache_path
 

@@ -162,8 +162,9 @@ class _Runner:
         self.histories = UserHistories(setup.history, setup.dataset.n_users)
 
     def _where(self, agent: RecommenderAgent, sample: int, user: int) -> dict[str, Any]:
+        # The agent's own events carry the user and its task kind: no keys of those names.
         uid = self.setup.dataset.user_ids[user]
-        return {"task": self.opt.task, "sample": sample, "user": uid,
+        return {"eval_task": self.opt.task, "sample": sample,
                 "base": f"{agent.name}/{self.opt.task}/s{sample}/u{uid}"}
 
     def rp(self, agent: RecommenderAgent, samples: list[list[RatingInstance]]

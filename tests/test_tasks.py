@@ -332,3 +332,98 @@ def test_cli_refuses_a_used_out_folder(capsys: pytest.CaptureFixture[str], ml100
     rc, _, err = _cli(capsys, "eval", "task", "--task", "sr", "--data", ml100k, "--out",
                       tmp_path)
     assert rc == 2 and "is not an empty folder" in err
+
+
+# ----------------------------------------------------------------------------- agents
+
+
+REPO = Path(__file__).resolve().parents[1]
+TEAM = REPO / "scenarios" / "teams" / "macrec.yaml"
+LLMRANK = REPO / "scenarios" / "roles" / "llmrank.yaml"
+
+
+def test_team_end_to_end_with_the_fake_model(ml100k: Path, tmp_path: Path) -> None:
+    from agents.llm import FakeChatModel
+    from agents.llm.fake_replies import plausible_reply
+    from simulations.task_run import run_eval_task
+    from simulations.trace import read_trace
+
+    fake = FakeChatModel(responses=plausible_reply)
+    opt = TaskOptions(task="sr", users=2, samples=2)
+    res = run_eval_task(ml100k, opt, team=str(TEAM), llm="openai:fake", out=str(tmp_path / "a"),
+                        chat_model=fake)
+    assert res["agent"] == "macrec" and res["llm"] == "openai:fake"
+    m = res["models"]["macrec"]
+    assert m["kind"] == "agent" and m["instances"] == 4 and fake.calls > 0
+    events = read_trace(tmp_path / "a")
+    kinds = {e["type"] for e in events}
+    assert {"agent_task", "agent_answer", "delegation", "tool_call", "llm_call"} <= kinds
+    assert all(e["id"].startswith("macrec/sr/s") for e in events)
+    # Tokens per instance are the trace's LLM calls over the instances.
+    calls = [e for e in events if e["type"] == "llm_call"]
+    assert m["tokens_per_instance"]["input"] == pytest.approx(
+        sum(e["input_tokens"] for e in calls) / 4, abs=0.1)
+    answers = [json.loads(x) for x in (tmp_path / "a" / "answers.jsonl").read_text()
+               .splitlines()]
+    mine = {x["user"]: x for x in answers if x["model"] == "macrec"}
+    ease = {x["user"]: x for x in answers if x["model"] == "ease"}
+    tasks = [e for e in events if e["type"] == "agent_task"]
+    said = [e for e in events if e["type"] == "agent_answer"]
+    for t, a in zip(tasks, said, strict=True):
+        # The team saw the baselines' candidates at the user's clock; answers.jsonl holds
+        # what it answered.
+        assert t["candidates"] == mine[t["user"]]["candidates"] == ease[t["user"]]["candidates"]
+        assert t["now"] == mine[t["user"]]["now"]
+        assert a["items"] == mine[t["user"]]["ranking"]
+    # The user tools never show the held-out positive.
+    ds = load_dataset(ml100k)
+    for e in events:
+        if e["type"] == "tool_call" and e["tool"].startswith("user"):
+            user = next(t["user"] for t in tasks if e["id"].startswith(
+                f"macrec/sr/s{t['sample']}/u{t['user']}/"))
+            title = ds.catalog.titles[ds.catalog.index[mine[user]["positive"]]]
+            assert title not in e["result"]
+    # Replayed from the recorded cache: the same figures without the model.
+    again = run_eval_task(ml100k, opt, team=str(TEAM), llm="openai:fake",
+                          replay=str(tmp_path / "a"), chat_model=FakeChatModel(responses=[]))
+    assert again["models"]["macrec"]["metrics"] == m["metrics"]
+
+
+def test_cli_runs_a_role_with_the_fake_model(capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             ml100k: Path) -> None:
+    import functools
+
+    from agents.llm import FakeChatModel
+    from agents.llm.fake_replies import plausible_reply
+    from simulations import task_run
+
+    fake = FakeChatModel(responses=plausible_reply)
+    monkeypatch.setattr(task_run, "run_eval_task",
+                        functools.partial(task_run.run_eval_task, chat_model=fake))
+    rc, out, err = _cli(capsys, "eval", "task", "--task", "gen", "--team", LLMRANK, "--llm",
+                        "openai:fake", "--data", ml100k, "--users", "2", "--samples", "2",
+                        "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["agent"] == "llmrank" and res["team"] == str(LLMRANK)
+    assert list(res["models"]) == ["llmrank", "random", "pop", "ease", "item_mean"]
+    agent = res["models"]["llmrank"]
+    assert agent["instances"] == 4 and agent["tokens_per_instance"]["input"] > 0
+    assert {"grounded", "words", "distinct", "hr@1"} <= set(agent["metrics"])
+    rc, out, err = _cli(capsys, "eval", "task", "--task", "sr", "--team", LLMRANK, "--llm",
+                        "openai:fake", "--data", ml100k, "--users", "2", "--samples", "1")
+    assert rc == 0, err
+    assert "llmrank (agent)" in out and "EASE" in out
+
+
+def test_cli_team_errors(capsys: pytest.CaptureFixture[str], ml100k: Path,
+                         tmp_path: Path) -> None:
+    rc, _, err = _cli(capsys, "eval", "task", "--task", "sr", "--team", LLMRANK, "--data",
+                      ml100k)
+    assert rc == 2 and "--llm: role 'llmrank'" in err and "has no llm: block" in err
+    bad = tmp_path / "team.yaml"
+    bad.write_text("kind: team\nname: t\nmanager: ../nowhere.yaml\nmembers: []\n")
+    rc, _, err = _cli(capsys, "eval", "task", "--task", "sr", "--team", bad, "--llm",
+                      "local", "--data", ml100k)
+    assert rc == 2 and err.startswith(f"{bad}:") and len(err.strip().splitlines()) == 1
