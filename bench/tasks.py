@@ -55,7 +55,8 @@ def _ci(v: dict[str, Any] | None, digits: int = 3) -> str:
 
 
 def run_agent(data: str, agent: str, *, users: int, samples: int, seed: int,
-              llm_threads: int | None, out: Path | None) -> dict[str, Any]:
+              llm_threads: int | None, llm_ctx: int, llm_timeout: float,
+              out: Path | None) -> dict[str, Any]:
     """The three tasks for one agent; every result keeps its wall time."""
     from simulations.task_run import run_eval_task
     from simulations.tasks import TASKS, TaskOptions
@@ -69,7 +70,9 @@ def run_agent(data: str, agent: str, *, users: int, samples: int, seed: int,
                                             seed=seed, batch=4),
                           team=str(team) if team else None,
                           llm="local" if team else None,
-                          llm_threads=llm_threads if team else None, out=sub)
+                          llm_threads=llm_threads if team else None,
+                          llm_ctx=llm_ctx if team else None,
+                          llm_timeout=llm_timeout if team else None, out=sub)
         r["wall_seconds"] = round(time.perf_counter() - t0, 1)
         res[task] = r
         print(f"{agent} {task}: {r['wall_seconds']} s", file=sys.stderr)
@@ -159,13 +162,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=3, help="disjoint samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--llm-threads", type=int, default=2)
+    p.add_argument("--llm-ctx", type=int, default=8192,
+                   help="context window of the local model (team prompts exceed 2048)")
+    p.add_argument("--llm-timeout", type=float, default=600.0,
+                   help="seconds one local call may take (long team prompts on 2 busy cores "
+                   "exceed the default 60)")
     p.add_argument("--out", help="keep answers, traces and LLM caches here")
     p.add_argument("--doc-only", action="store_true", help="rebuild the doc section only")
     a = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.agent and not a.doc_only:
         res = run_agent(a.data, a.agent, users=a.users, samples=a.samples, seed=a.seed,
-                        llm_threads=a.llm_threads, out=Path(a.out) if a.out else None)
+                        llm_threads=a.llm_threads, llm_ctx=a.llm_ctx,
+                        llm_timeout=a.llm_timeout, out=Path(a.out) if a.out else None)
         res["meta"] = {"command": command_line(__file__, sys.argv[1:] if argv is None
                                                else list(argv)),
                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

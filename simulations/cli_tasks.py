@@ -91,7 +91,8 @@ def cmd_eval_task(a: argparse.Namespace) -> int:
                       batch=a.batch)
     try:
         task_run.check_inputs(opt, team=a.team, llm=a.llm, replay=a.replay, out=a.out,
-                              llm_threads=a.llm_threads)
+                              llm_threads=a.llm_threads, llm_ctx=a.llm_ctx,
+                              llm_timeout=a.llm_timeout)
     except ScenarioError:  # already FILE:LINE: field: message
         raise
     except ValueError as e:
@@ -104,7 +105,9 @@ def cmd_eval_task(a: argparse.Namespace) -> int:
             return lambda n: progress.advance(t, n)
 
         res = task_run.run_eval_task(data, opt, team=a.team, llm=a.llm,
-                                     llm_threads=a.llm_threads, replay=a.replay, out=a.out,
+                                     llm_threads=a.llm_threads, llm_ctx=a.llm_ctx,
+                                     llm_timeout=a.llm_timeout,
+                                     replay=a.replay, out=a.out,
                                      progress=bar)
     if a.json:
         print(json.dumps(res, indent=2))
@@ -147,6 +150,11 @@ def add_task_parser(command: Callable[[str, str], argparse.ArgumentParser]) -> N
     p.add_argument("--llm", help=f"with --team: {LLM_FLAG_HELP} (default: the role's)")
     p.add_argument("--llm-threads", type=int,
                    help="with --llm local: CPU threads of the local model")
+    p.add_argument("--llm-ctx", type=int,
+                   help="with --llm local: context window in tokens (default 2048; team "
+                   "prompts with tool results need more)")
+    p.add_argument("--llm-timeout", type=float,
+                   help="with --llm: seconds one model call may take (default 60)")
     p.add_argument("--replay", metavar="RUN_DIR_OR_CACHE",
                    help="with --team: answer LLM calls from an earlier --out (no network)")
     p.add_argument("--out", help="folder for answers.jsonl, result.json, the agent's trace "

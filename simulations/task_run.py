@@ -67,9 +67,14 @@ def _not_empty(path: Path) -> bool:
 
 
 def check_inputs(opt: TaskOptions, *, team: str | None, llm: str | None,
-                 replay: str | None, out: str | None, llm_threads: int | None = None) -> None:
+                 replay: str | None, out: str | None, llm_threads: int | None = None,
+                 llm_ctx: int | None = None, llm_timeout: float | None = None) -> None:
     """Every argument error, before any work (ValueError, one line)."""
     opt.validate()
+    if llm_timeout is not None and (llm_timeout <= 0 or llm is None):
+        raise ValueError("--llm-timeout: a positive number of seconds, with --llm")
+    if llm_ctx is not None and (llm_ctx < 256 or llm is None):
+        raise ValueError("--llm-ctx: a context window of at least 256 tokens, with --llm")
     if llm_threads is not None and (llm_threads < 1 or not (llm or "").startswith("local")):
         raise ValueError("--llm-threads: a positive number of threads, with --llm local")
     if team is None:
@@ -108,6 +113,8 @@ def run_eval_task(
     team: str | None = None,
     llm: str | None = None,
     llm_threads: int | None = None,
+    llm_ctx: int | None = None,
+    llm_timeout: float | None = None,
     replay: str | None = None,
     out: str | None = None,
     chat_model: BaseChatModel | None = None,
@@ -118,13 +125,16 @@ def run_eval_task(
     Args:
         llm: ``--llm`` spec overriding the role's model (local, openai, openai:MODEL).
         llm_threads: CPU threads of the local model.
+        llm_ctx: Context window (tokens) of the local model.
+        llm_timeout: Seconds one model call may take.
         replay: An earlier run folder or LLM cache to answer every call from.
         out: Folder for answers.jsonl, result.json, the agent's trace and LLM cache.
         chat_model: Use this chat model (tests pass a FakeChatModel).
     """
     from tools.dataset import load_dataset
 
-    check_inputs(opt, team=team, llm=llm, replay=replay, out=out, llm_threads=llm_threads)
+    check_inputs(opt, team=team, llm=llm, replay=replay, out=out, llm_threads=llm_threads,
+                 llm_ctx=llm_ctx, llm_timeout=llm_timeout)
     llm_cfg = None
     if llm is not None:
         from agents.setup import parse_llm_flag
@@ -132,6 +142,10 @@ def run_eval_task(
         llm_cfg = parse_llm_flag(llm, None)
     if llm_cfg is not None and llm_threads is not None:
         llm_cfg = llm_cfg.model_copy(update={"n_threads": llm_threads})
+    if llm_cfg is not None and llm_ctx is not None:
+        llm_cfg = llm_cfg.model_copy(update={"n_ctx": llm_ctx})
+    if llm_cfg is not None and llm_timeout is not None:
+        llm_cfg = llm_cfg.model_copy(update={"timeout_s": llm_timeout})
     setup = prepare_tasks(load_dataset(data))
     with _run_dir(out) as run_dir, contextlib.ExitStack() as stack:
         agent = None

@@ -318,6 +318,9 @@ def test_cli_table(capsys: pytest.CaptureFixture[str], ml100k: Path) -> None:
     (["--task", "sr", "--llm", "local"], "--llm: applies with --team only"),
     (["--task", "sr", "--team", "no/such.yaml"], "no/such.yaml: no such role or team file"),
     (["--task", "xx"], "invalid choice: 'xx'"),
+    (["--task", "sr", "--llm-ctx", "4096"], "--llm-ctx: a context window"),
+    (["--task", "sr", "--llm-threads", "2", "--llm", "openai"], "--llm-threads: a positive"),
+    (["--task", "sr", "--negatives", "-1"], "--negatives: must be at least 1"),
 ])
 def test_cli_bad_input(capsys: pytest.CaptureFixture[str], ml100k: Path, args: list[str],
                        message: str) -> None:
