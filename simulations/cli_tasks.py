@@ -147,7 +147,8 @@ def add_task_parser(command: Callable[[str, str], argparse.ArgumentParser]) -> N
                    help="sampling seed (default: %(default)s)")
     p.add_argument("--batch", type=int, default=8,
                    help="requests per call of the agent (default: %(default)s)")
-    p.add_argument("--llm", help=f"with --team: {LLM_FLAG_HELP} (default: the role's)")
+    p.add_argument("--llm", help=f"with --team: the model of roles without an llm: block: "
+                   f"{LLM_FLAG_HELP}")
     p.add_argument("--llm-threads", type=int,
                    help="with --llm local: CPU threads of the local model")
     p.add_argument("--llm-ctx", type=int,

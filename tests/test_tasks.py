@@ -281,6 +281,21 @@ def test_rp_figures_of_the_bias_model_beat_the_global_mean(setup: TaskSetup) -> 
     assert res["bias_regularisation"]["fitted_on"] == "tuning users"
 
 
+def test_bias_regularisation_is_fitted_on_tuning_users_only(
+        setup: TaskSetup, monkeypatch: pytest.MonkeyPatch) -> None:
+    import simulations.tasks as tasks
+
+    seen: list[int] = []
+
+    def spy(s: TaskSetup, users: Sequence[int], per_user: int) -> Any:
+        seen.extend(users)
+        return rating_instances(s, users, per_user)
+
+    monkeypatch.setattr(tasks, "rating_instances", spy)
+    reg = tasks.fit_bias_reg(setup, 1, seed=0)
+    assert seen and set(seen) <= set(setup.tuning) and reg[0] in tasks.BIAS_GRID
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
