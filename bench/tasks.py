@@ -148,6 +148,11 @@ def build_section(parts: dict[str, dict[str, Any]]) -> list[str]:
                           if t in p)
         body.append(f"- {LABELS.get(key, key)}: `{meta.get('command', '')}` "
                     f"({meta.get('date', '')}; {walls}; {meta.get('machine', '')})")
+    for key in ("llmrank", "macrec"):
+        if key not in parts:
+            body.append(f"- {LABELS[key]}: not measured yet; run `python bench/tasks.py "
+                        f"--agent {key} --users 1 --samples 2` (local model, 8192-token "
+                        "context, 600 s per call at most)")
     body.append("")
     return body
 

@@ -28,7 +28,7 @@ _TITLES = {"rp": "rating prediction", "sr": "sequential recommendation",
 
 def task_table(res: dict[str, Any]) -> Table:
     """One row per model (the agent first), the task's metrics with 95% intervals, then
-    failures, tokens and seconds per instance."""
+    failures, tokens (in/out) and seconds per instance."""
     cand = res.get("candidates", {})
     how = ""
     if cand:
@@ -39,16 +39,19 @@ def task_table(res: dict[str, Any]) -> Table:
               " (mean ± 95% interval over samples)")
     t.add_column("model", style="bold", no_wrap=True)
     metrics = list(next(iter(res["models"].values()))["metrics"])
-    if cand.get("mode") == "sampled":
-        metrics = [m for m in metrics if m != "recall"]
+    # Left to --json: recall when every positive is a candidate, and the liked-genre share
+    # (it is in "grounded"), so the table fits 120 columns.
+    hidden = {"liked_genre"} | ({"recall"} if cand.get("mode") == "sampled" else set())
+    metrics = [m for m in metrics if m not in hidden]
     for m in metrics:
         t.add_column(_LABELS.get(m, m), justify="right")
-    for col in ("failures", "tokens in/out per inst.", "s per inst."):
+    for col in ("failures", "tokens in/out", "s/inst."):
         t.add_column(col, justify="right")
+    digits = 2 if res["task"] == "gen" else 3
     for name, r in res["models"].items():
         tok = r["tokens_per_instance"]
         label = f"{name} (agent)" if r["kind"] == "agent" else _NAMES.get(name, name)
-        t.add_row(label, *(_ci(r["metrics"][m]) for m in metrics),
+        t.add_row(label, *(_ci(r["metrics"][m], digits).replace(" ± ", "±") for m in metrics),
                   f"{r['failures']}/{r['instances']}",
                   f"{tok['input']:.0f}/{tok['output']:.0f}" if r["kind"] == "agent" else "-",
                   f"{r['seconds_per_instance']:.3f}",
