@@ -148,6 +148,14 @@ def build_section(parts: dict[str, dict[str, Any]]) -> list[str]:
                           if t in p)
         body.append(f"- {LABELS.get(key, key)}: `{meta.get('command', '')}` "
                     f"({meta.get('date', '')}; {walls}; {meta.get('machine', '')})")
+    for key, p in parts.items():
+        for task in ("rp", "sr", "gen"):
+            m = next((m for m in p.get(task, {}).get("models", {}).values()
+                      if m["kind"] == "agent"), None)
+            if m is not None and m["instances"] and m["failures"] == m["instances"]:
+                body.append(f"- {LABELS.get(key, key)}, {task}: every answer is a fallback "
+                            "(the agent's figures are those of its fallback, e.g. the item "
+                            "mean for a role that does not rate), not the model's")
     for key in ("llmrank", "macrec"):
         if key not in parts:
             body.append(f"- {LABELS[key]}: not measured yet; run `python bench/tasks.py "

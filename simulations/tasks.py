@@ -322,7 +322,9 @@ def evaluate_task(
         for m in models:
             def log(rec: dict[str, Any], name: str = m.name) -> None:
                 if answers is not None:
+                    # Flushed per answer: an interrupted run leaves every answer so far.
                     answers.write(json.dumps({"task": opt.task, "model": name, **rec}) + "\n")
+                    answers.flush()
 
             runner = _Runner(setup, opt, log, progress(f"{opt.task}: {m.name}", n))
             res = (runner.rp(m, samples) if opt.task == "rp"
