@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,10 @@ def _ci(v: dict[str, Any] | None, digits: int = 3) -> str:
 
 def run_agent(data: str, agent: str, *, users: int, samples: int, seed: int,
               llm_threads: int | None, llm_ctx: int, llm_timeout: float,
-              out: Path | None) -> dict[str, Any]:
-    """The three tasks for one agent; every result keeps its wall time."""
+              out: Path | None,
+              save: Callable[[dict[str, Any]], None] = lambda res: None) -> dict[str, Any]:
+    """The three tasks for one agent; every result keeps its wall time and is saved as
+    soon as it is done (a long run stopped midway keeps its finished tasks)."""
     from simulations.task_run import run_eval_task
     from simulations.tasks import TASKS, TaskOptions
 
@@ -75,6 +77,7 @@ def run_agent(data: str, agent: str, *, users: int, samples: int, seed: int,
                           llm_timeout=llm_timeout if team else None, out=sub)
         r["wall_seconds"] = round(time.perf_counter() - t0, 1)
         res[task] = r
+        save(res)
         print(f"{agent} {task}: {r['wall_seconds']} s", file=sys.stderr)
     return res
 
@@ -111,7 +114,10 @@ def build_section(parts: dict[str, dict[str, Any]]) -> list[str]:
         "Baselines answer the same requests through the same protocol on the same "
         "instances. Tokens are per task instance (input / output, whitespace words for "
         "the fake model, the model's own tokenizer otherwise); seconds per instance on "
-        "this machine.",
+        "this machine. The LLM rows use tiny samples (a local 270M model on 2 shared "
+        "cores takes minutes per instance): with 2 samples the t-interval has one degree "
+        "of freedom and is very wide (bounds beyond [0, 1] are the interval's, not "
+        "clipped); read them as plumbing and cost figures, not as quality estimates.",
         "",
         "gen is **not** MACRec's metric: MACRec scores explanations by BLEU/ROUGE against "
         "the user's review, and MovieLens has no reviews. Reported instead: the share of "
@@ -153,9 +159,13 @@ def build_section(parts: dict[str, dict[str, Any]]) -> list[str]:
             m = next((m for m in p.get(task, {}).get("models", {}).values()
                       if m["kind"] == "agent"), None)
             if m is not None and m["instances"] and m["failures"] == m["instances"]:
-                body.append(f"- {LABELS.get(key, key)}, {task}: every answer is a fallback "
-                            "(the agent's figures are those of its fallback, e.g. the item "
-                            "mean for a role that does not rate), not the model's")
+                why = {"rp": "every rating is the agent's fallback (the item mean), not the "
+                             "model's",
+                       "sr": "every ranking is a fallback (candidate order)",
+                       "gen": "no instance has both a ranking of the model's and an "
+                              "explanation (answers.jsonl names each failure; a ranking "
+                              "role that does not explain fails every one)"}[task]
+                body.append(f"- {LABELS.get(key, key)}, {task}: {why}")
     for key in ("llmrank", "macrec"):
         if key not in parts:
             body.append(f"- {LABELS[key]}: not measured yet; run `python bench/tasks.py "
@@ -185,15 +195,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.agent and not a.doc_only:
-        res = run_agent(a.data, a.agent, users=a.users, samples=a.samples, seed=a.seed,
-                        llm_threads=a.llm_threads, llm_ctx=a.llm_ctx,
-                        llm_timeout=a.llm_timeout, out=Path(a.out) if a.out else None)
-        res["meta"] = {"command": command_line(__file__, sys.argv[1:] if argv is None
-                                               else list(argv)),
-                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                       "machine": machine_line()}
-        (RESULTS / f"tasks-{a.agent}.json").write_text(json.dumps(res, indent=2) + "\n",
-                                                        encoding="utf-8")
+        meta = {"command": command_line(__file__, sys.argv[1:] if argv is None
+                                        else list(argv)),
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "machine": machine_line()}
+
+        def save(res: dict[str, Any]) -> None:
+            (RESULTS / f"tasks-{a.agent}.json").write_text(
+                json.dumps({**res, "meta": meta}, indent=2) + "\n", encoding="utf-8")
+
+        run_agent(a.data, a.agent, users=a.users, samples=a.samples, seed=a.seed,
+                  llm_threads=a.llm_threads, llm_ctx=a.llm_ctx, llm_timeout=a.llm_timeout,
+                  out=Path(a.out) if a.out else None, save=save)
     parts = {k: json.loads((RESULTS / f"tasks-{k}.json").read_text(encoding="utf-8"))
              for k in AGENTS if (RESULTS / f"tasks-{k}.json").exists()}
     if not parts:
