@@ -23,6 +23,7 @@ import numpy as np
 
 from agents.recsys.protocol import (
     ExplainRequest,
+    Ranking,
     RankRequest,
     RateRequest,
     RecommenderAgent,
@@ -152,6 +153,11 @@ def _chunks(xs: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [xs[k:k + size] for k in range(0, len(xs), size)]
 
 
+def _top(x: RankInstance, ranking: Ranking) -> int:
+    """The recommended item: the answer's first candidate, else the first presented."""
+    return next((i for i in ranking.items if i in x.candidates), x.candidates[0])
+
+
 class _Runner:
     """Asks one model every instance of every sample and reduces the answers."""
 
@@ -193,7 +199,8 @@ class _Runner:
 
     def rank(self, agent: RecommenderAgent, samples: list[list[RankInstance]],
              explain: bool) -> dict[str, Any]:
-        meter, per = _Meter(agent), []
+        meter = _Meter(agent)
+        per: list[dict[str, Any]] = []
         for k, inst in enumerate(samples):
             ranks: list[int | None] = []
             texts: list[str] = []
@@ -221,44 +228,45 @@ class _Runner:
                         "rank": r, "failure": a.failure or ("invalid ranking" if broke
                                                             else None)}
                     if explain:
-                        top = a.items[0] if a.items else x.candidates[0]
+                        top = _top(x, a)
                         g = self._ground(x, top, text or "")
-                        texts.append(text or "")
+                        if text:
+                            texts.append(text)
                         flags.append(g)
                         rec.update({"recommended": self.ids[top], "explanation": text,
                                     "explanation_failure": efail, **g})
                     self.log(rec)
                 self.advance(len(chunk))
-            row = rank_metrics(ranks)
+            row: dict[str, Any] = dict(rank_metrics(ranks))
             row["recall"] = float(np.mean([r is not None for r in ranks])) if ranks else 0.0
             if explain:
                 row = {"hr@1": row["hr@1"],
                        **{f: float(np.mean([g[f] for g in flags])) for f in
                           ("grounded", "item_genre", "history_title", "liked_genre")},
-                       "words": float(np.mean([len(t.split()) for t in texts])),
-                       "distinct": distinct_share(texts)}
+                       # Of the explanations given (None: none was).
+                       "words": (float(np.mean([len(t.split()) for t in texts]))
+                                 if texts else None),
+                       "distinct": distinct_share(texts) if texts else None}
             per.append(row)
         return {"metrics": {m: interval([p[m] for p in per]) for m in per[0]},
                 **meter.summary()}
 
     def _explanations(self, agent: RecommenderAgent, chunk: Sequence[RankInstance],
-                      answers: Sequence[Any], sample: int
+                      answers: Sequence[Ranking], sample: int
                       ) -> list[tuple[str | None, str | None]]:
         """The ranking's explanation of its top item, else one asked with ``explain``."""
         out: list[tuple[str | None, str | None]] = []
         ask: list[int] = []
         for j, (x, a) in enumerate(zip(chunk, answers, strict=True)):
-            top = a.items[0] if a.items else x.candidates[0]
-            text = a.explanations.get(top, "").strip()
+            text = a.explanations.get(_top(x, a), "").strip()
             out.append((text, None) if text else (None, None))
             if not text:
                 ask.append(j)
         if ask:
             reqs = []
             for j in ask:
-                x, a = chunk[j], answers[j]
-                top = a.items[0] if a.items else x.candidates[0]
-                reqs.append(ExplainRequest(user=x.user, item=top, now=x.now,
+                x = chunk[j]
+                reqs.append(ExplainRequest(user=x.user, item=_top(x, answers[j]), now=x.now,
                                            where=self._where(agent, sample, x.user)))
             for j, e in zip(ask, agent.explain(reqs), strict=True):
                 text = e.text.strip()

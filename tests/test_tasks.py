@@ -272,6 +272,26 @@ def test_failures_and_explanations_are_counted(setup: TaskSetup, tmp_path: Path)
     assert res["models"]["ease"]["metrics"]["grounded"]["mean"] == 1.0
 
 
+class _Broken(_Copycat):
+    """Answers with an item that is no candidate (and not in the catalogue) first."""
+
+    def rank(self, requests: Sequence[RankRequest]) -> list[Ranking]:
+        return [Ranking(items=[10**6, *a.items]) for a in super().rank(requests)]
+
+
+def test_invalid_rankings_are_failures_not_crashes(setup: TaskSetup, tmp_path: Path) -> None:
+    ds = setup.dataset
+    ease = ranking_baselines(setup.history, ds.n_users, ds.catalog, 0)[2]
+    res = evaluate_task(setup, TaskOptions(task="gen", users=3, samples=2), _Broken(ease),
+                        out=tmp_path)
+    m = res["models"]["copycat"]
+    assert m["failures"] == m["instances"] == 6
+    # The first real candidate is what was recommended, so HR@1 is EASE's.
+    assert m["metrics"]["hr@1"] == res["models"]["ease"]["metrics"]["hr@1"]
+    recs = [json.loads(x) for x in (tmp_path / "answers.jsonl").read_text().splitlines()]
+    assert {r["failure"] for r in recs if r["model"] == "copycat"} == {"invalid ranking"}
+
+
 def test_rp_figures_of_the_bias_model_beat_the_global_mean(setup: TaskSetup) -> None:
     res = evaluate_task(setup, TaskOptions(task="rp", users=60, samples=3, per_user=3))
     ms = res["models"]
