@@ -166,6 +166,11 @@ def build_section(parts: dict[str, dict[str, Any]]) -> list[str]:
                               "explanation (answers.jsonl names each failure; a ranking "
                               "role that does not explain fails every one)"}[task]
                 body.append(f"- {LABELS.get(key, key)}, {task}: {why}")
+    for key, p in parts.items():
+        missing = [t for t in ("rp", "sr", "gen") if t not in p]
+        if missing:
+            body.append(f"- {LABELS.get(key, key)}: {', '.join(missing)} not measured (the "
+                        "run was stopped before it; rerun the command above)")
     for key in ("llmrank", "macrec"):
         if key not in parts:
             body.append(f"- {LABELS[key]}: not measured yet; run `python bench/tasks.py "
