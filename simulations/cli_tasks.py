@@ -124,11 +124,11 @@ def cmd_eval_task(a: argparse.Namespace) -> int:
 
 def add_task_parser(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """Add ``eval task`` through ``command(name, help)``."""
-    from simulations.tasks import TASKS
-
+    # Not simulations.tasks.TASKS: building the parser must stay import-light (scipy
+    # probes for torch, and core installs run without it).
     p = command("task", "MACRec's offline tasks (rp, sr, gen) for a recommender role or "
                 "team beside classic baselines, on test users")
-    p.add_argument("--task", required=True, choices=list(TASKS),
+    p.add_argument("--task", required=True, choices=["rp", "sr", "gen"],
                    help="rp: rating prediction (RMSE, MAE); sr: sequential recommendation "
                    "(HR@1, HR@5, NDCG@5, MRR); gen: explanation of a recommendation")
     p.add_argument("--team", metavar="FILE",
