@@ -45,6 +45,9 @@ bench: $(STAMP)
 	$(PY) bench/graph_overhead.py
 	$(PY) bench/trace_cli.py --data $(DATA)
 	$(PY) bench/analysis.py --data $(DATA)
+	$(PY) bench/tasks.py --data $(DATA) --agent none --users 40 --samples 5
+	$(PY) bench/tasks.py --data $(DATA) --agent llmrank
+	$(PY) bench/tasks.py --data $(DATA) --agent macrec
 
 # Install time and size of the core and the full install (fresh venvs; needs the network).
 bench-install: $(STAMP)

@@ -496,6 +496,10 @@ def build_parser() -> _Parser:
     va.add_argument("--json", action="store_true", help="print the result as JSON")
     va.set_defaults(fn=cmd_eval_validity)
 
+    from simulations.cli_tasks import add_task_parser
+
+    add_task_parser(lambda name, help: ev.command(e, name, help))
+
     ro = p.command(sub, "roles", "scaffold a new role file, or list the shipped roles")
     rs = ro.add_subparsers(dest="roles_command", required=True, parser_class=_Parser,
                            metavar="COMMAND")
