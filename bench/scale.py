@@ -1,0 +1,148 @@
+"""Scale: N synthetic users x 5 pages with the utility brain, one arm (pop), one round.
+
+Usage::
+
+    .venv/bin/python bench/scale.py --users 10000,100000 [--before bench/results/scale_before.json]
+
+Each size runs ``recarena run`` in a child process (the whole command: data generation,
+agents, simulation, trace, metrics from the trace, trace index); wall time is measured
+around the child and its peak resident memory comes from ``os.wait4`` (the child's own
+``ru_maxrss``). Users stay on the feed for all five pages (exit disabled), so a run makes
+exactly users x 5 pages. Results go to bench/results/scale_LABEL.json and, with
+``--write``, to the section between ``<!-- scale:start -->`` and ``<!-- scale:end -->`` of
+docs/benchmarks.md (with the ``--before`` results beside them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the packages importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.report import write_section  # noqa: E402
+
+START, END = "<!-- scale:start -->", "<!-- scale:end -->"
+RESULTS = ROOT / "bench" / "results"
+
+ROLE = """kind: role
+name: scale_viewer
+description: The synthetic viewer with leaving disabled, so every user sees every page.
+memory:
+  short_term_window: 8
+planner:
+  kind: static
+brain:
+  kind: utility
+  params:
+    watch_threshold: 0.5
+    exit_base: -50.0
+"""
+
+SCENARIO = """kind: scenario
+name: scale
+seed: 7
+dataset:
+  source: synthetic
+  history_fraction: 0.8
+  synthetic:
+    n_users: {users}
+    n_items: 2000
+    n_genres: 10
+    history_mean: 30
+population:
+  role: role.yaml
+recommenders:
+  - name: pop
+    model: pop
+environment:
+  kind: feed
+  items_per_page: 4
+  max_pages: 5
+  rounds: 1
+metrics: [watch_rate, mean_rating, exit_page, satisfaction, coverage, gini, genre_entropy]
+output:
+  dir: runs
+"""
+
+
+def measure(users: int) -> dict[str, Any]:
+    """One child run of ``users`` users: wall time, peak RSS, trace size, events."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "role.yaml").write_text(ROLE, encoding="utf-8")
+        scenario = folder / "scale.yaml"
+        scenario.write_text(SCENARIO.format(users=users), encoding="utf-8")
+        out = folder / "run"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        cmd = [sys.executable, "-m", "simulations.cli", "run", str(scenario), "--out",
+               str(out), "--quiet", "--json"]
+        t0 = time.perf_counter()
+        with (folder / "stdout").open("wb") as so, (folder / "stderr").open("wb") as se:
+            proc = subprocess.Popen(cmd, stdout=so, stderr=se, env=env, cwd=folder)
+            # wait4 gives this child's own peak (RUSAGE_CHILDREN is the maximum over
+            # every child so far).
+            _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait
+        if proc.returncode != 0:
+            err = (folder / "stderr").read_text(encoding="utf-8")[-2000:]
+            raise RuntimeError(f"run of {users} users failed ({proc.returncode}): {err}")
+        res = json.loads((folder / "stdout").read_text(encoding="utf-8"))
+        trace = out / "trace.jsonl"
+        return {"users": users, "wall_s": round(wall, 1),
+                "peak_rss_mib": round(usage.ru_maxrss / 1024),
+                "trace_mb": round(trace.stat().st_size / 1e6, 1), "events": res["events"],
+                "watch_rate": res["metrics"]["arms"]["pop"]["overall"]["watch_rate"]}
+
+
+def _table(rows: list[dict[str, Any]], label: str) -> list[str]:
+    out = [f"| {label} | users | wall (s) | peak RSS (MiB) | trace (MB) | events |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r.get('label', label)} | {r['users']:,} | {r['wall_s']} | "
+                   f"{r['peak_rss_mib']:,} | {r['trace_mb']} | {r['events']:,} |")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", default="10000,100000", help="comma-separated sizes")
+    ap.add_argument("--label", default="after", help="name of the results file")
+    ap.add_argument("--before", help="results JSON of an earlier build to show beside")
+    ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    a = ap.parse_args(argv)
+    rows = []
+    for n in (int(x) for x in a.users.split(",")):
+        r = measure(n)
+        print(json.dumps(r), flush=True)
+        rows.append(r)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"scale_{a.label}.json").write_text(json.dumps(rows, indent=2) + "\n",
+                                                  encoding="utf-8")
+    if a.write:
+        before = json.loads(Path(a.before).read_text(encoding="utf-8")) if a.before else []
+        both = [{**r, "label": "before"} for r in before] + [{**r, "label": a.label}
+                                                             for r in rows]
+        body = ["## Scale: synthetic users x 5 pages, utility brain, default executor", "",
+                "One arm (pop), one round, 4 items a page, leaving disabled so every user "
+                "sees all 5 pages; the whole `recarena run` in a child process (data, "
+                "agents, simulation, trace, metrics, trace index). Targets at 100,000 "
+                "users: wall <= 10 min on 2 cores, peak RSS <= 4 GiB.", "",
+                *_table(both, "build")]
+        write_section(START, END, body, __file__, argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
