@@ -144,15 +144,21 @@ def _report(a: argparse.Namespace, result: Any, title: str) -> int:
 def cmd_resume(a: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from simulations.runner import resume
+    from simulations.runner import load_resumable, resume
 
+    err = _err()
+    with err.status("loading data and building agents..."):
+        r = load_resumable(Path(a.run_dir))
+    scn = r.prep.scenario
+    total = len(r.prep.population) * scn.environment.rounds * len(scn.recommenders)
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=_err(), disable=a.quiet or a.json, transient=False,
+        TimeElapsedColumn(), console=err, disable=a.quiet or a.json, transient=False,
     ) as progress:
-        task = progress.add_task(f"{a.run_dir}: sessions", total=None)
-        result = resume(Path(a.run_dir), on_session_end=lambda n: progress.advance(task, n))
-    return _report(a, result, f"{result.run_dir} (resumed)")
+        task = progress.add_task(f"{scn.name}: sessions (resumed)", total=total)
+        result = resume(r, on_session_end=lambda n: progress.advance(task, n))
+    return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(r.prep.population)} "
+                   "users, resumed)")
 
 
 def _not_empty(path: Path) -> bool:

@@ -19,6 +19,7 @@ continues from the checkpoint.
 
 from __future__ import annotations
 
+import contextvars
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -150,20 +151,28 @@ def _route(cur: Cursor) -> str:
     return END if cur["phase"] == "done" else cur["phase"]
 
 
+def _isolated(node: Callable[[Cursor], dict[str, Any]], cur: Cursor) -> dict[str, Any]:
+    # The agents' own graphs run inside this node. Invoked in the run graph's context they
+    # would become its subgraphs (inheriting its checkpointer, config and callbacks) and
+    # behave differently from a resume's re-execution, which runs outside any graph: in an
+    # empty context they are top-level graphs both times.
+    return contextvars.Context().run(node, cur)
+
+
 def _arm(state: Cursor, runtime: Runtime[Loop]) -> dict[str, Any]:
-    return runtime.context.arm(state)
+    return _isolated(runtime.context.arm, state)
 
 
 def _begin(state: Cursor, runtime: Runtime[Loop]) -> dict[str, Any]:
-    return runtime.context.begin(state)
+    return _isolated(runtime.context.begin, state)
 
 
 def _step(state: Cursor, runtime: Runtime[Loop]) -> dict[str, Any]:
-    return runtime.context.step(state)
+    return _isolated(runtime.context.step, state)
 
 
 def _end(state: Cursor, runtime: Runtime[Loop]) -> dict[str, Any]:
-    return runtime.context.end(state)
+    return _isolated(runtime.context.end, state)
 
 
 def build_graph() -> StateGraph[Cursor, Loop, Cursor, Cursor]:

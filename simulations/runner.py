@@ -56,8 +56,19 @@ if TYPE_CHECKING:
 
     from agents.llm import LLMClient
 
-__all__ = ["Prepared", "ResumeError", "RunError", "RunResult", "load_manifest", "prepare",
-           "resolve_data_path", "resume", "run"]
+__all__ = [
+    "Prepared",
+    "Resumable",
+    "ResumeError",
+    "RunError",
+    "RunResult",
+    "load_manifest",
+    "load_resumable",
+    "prepare",
+    "resolve_data_path",
+    "resume",
+    "run",
+]
 
 DATA_ENV = "RECARENA_DATA"
 
@@ -420,18 +431,20 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def resume(
-    run_dir: Path,
-    on_session_end: Callable[[int], None] = lambda n: None,
-    chat_model: BaseChatModel | None = None,
-) -> RunResult:
-    """Continue a run that stopped before its end (killed, interrupted, failed).
+@dataclass(frozen=True)
+class Resumable:
+    """A stopped run, prepared again and checked (``load_resumable``), ready to resume."""
 
-    The scenario is loaded again with the run's original arguments (manifest
-    ``resume``); a changed config is refused. The run is re-executed from its seed up to
-    its last checkpoint with every LLM call answered from the run's own cache (a call the
-    cache lacks is an error, never a paid call) and every trace event checked against the
-    file, then continues from the checkpoint. The result equals an uninterrupted run's.
+    run_dir: Path
+    prep: Prepared
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+
+
+def load_resumable(run_dir: Path) -> Resumable:
+    """Check that ``run_dir`` is a run that can be resumed and prepare it again.
+
+    The scenario is loaded again with the run's original arguments (manifest ``resume``).
 
     Raises:
         ResumeError: Not a run folder, a completed run, or the config changed.
@@ -455,11 +468,33 @@ def resume(
     if config_hash(config) != manifest.get("config_hash"):
         raise ResumeError(f"{run_dir}: the scenario's config changed since the run started "
                           f"({args['scenario_file']} or its roles); start a new run instead")
+    return Resumable(run_dir, prep, manifest, config)
+
+
+def resume(
+    run: Path | Resumable,
+    on_session_end: Callable[[int], None] = lambda n: None,
+    chat_model: BaseChatModel | None = None,
+) -> RunResult:
+    """Continue a run that stopped before its end (killed, interrupted, failed).
+
+    The run is re-executed from its seed up to its last checkpoint with every LLM call
+    answered from the run's own cache (a call the cache lacks is an error, never a paid
+    call) and every trace event checked against the file, then continues from the
+    checkpoint. The result equals an uninterrupted run's.
+
+    Raises:
+        ResumeError: See ``load_resumable``.
+        RunError: The re-execution did not reproduce the trace (code or data changed).
+    """
+    r = run if isinstance(run, Resumable) else load_resumable(run)
+    manifest = dict(r.manifest)
+    args = manifest["resume"]
     manifest.update(status="running", resumed=int(manifest.get("resumed", 0)) + 1)
     for k in ("reason", "events", "elapsed_s", "llm", "finished"):
         manifest.pop(k, None)
-    _write_json(run_dir / "manifest.json", manifest, _redactor(prep))
-    return _execute(prep, run_dir, manifest, config, on_session_end=on_session_end,
+    _write_json(r.run_dir / "manifest.json", manifest, _redactor(r.prep))
+    return _execute(r.prep, r.run_dir, manifest, r.config, on_session_end=on_session_end,
                     replay=args.get("replay"), chat_model=chat_model,
                     warm_cache=args.get("warm_cache"), resume=True)
 
