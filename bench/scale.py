@@ -6,8 +6,9 @@ Usage::
 
 Each size runs ``recarena run`` in a child process (the whole command: data generation,
 agents, simulation, trace, metrics from the trace, trace index); wall time is measured
-around the child and its peak resident memory comes from ``os.wait4`` (the child's own
-``ru_maxrss``). Users stay on the feed for all five pages (exit disabled), so a run makes
+around the child; its CPU time (user + system) and peak resident memory come from
+``os.wait4`` (the child's own ``ru_utime``, ``ru_stime``, ``ru_maxrss``). On a shared
+machine CPU time is the steadier figure. Users stay on the feed for all five pages (exit disabled), so a run makes
 exactly users x 5 pages. Results go to bench/results/scale_LABEL.json and, with
 ``--write``, to the section between ``<!-- scale:start -->`` and ``<!-- scale:end -->`` of
 docs/benchmarks.md (with the ``--before`` results beside them).
@@ -101,17 +102,19 @@ def measure(users: int) -> dict[str, Any]:
         res = json.loads((folder / "stdout").read_text(encoding="utf-8"))
         trace = out / "trace.jsonl"
         return {"users": users, "wall_s": round(wall, 1),
+                "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
                 "peak_rss_mib": round(usage.ru_maxrss / 1024),
                 "trace_mb": round(trace.stat().st_size / 1e6, 1), "events": res["events"],
                 "watch_rate": res["metrics"]["arms"]["pop"]["overall"]["watch_rate"]}
 
 
 def _table(rows: list[dict[str, Any]], label: str) -> list[str]:
-    out = [f"| {label} | users | wall (s) | peak RSS (MiB) | trace (MB) | events |",
-           "|---|---:|---:|---:|---:|---:|"]
+    out = [f"| {label} | users | wall (s) | CPU (s) | peak RSS (MiB) | trace (MB) | events |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {r.get('label', label)} | {r['users']:,} | {r['wall_s']} | "
-                   f"{r['peak_rss_mib']:,} | {r['trace_mb']} | {r['events']:,} |")
+                   f"{r.get('cpu_s', '-')} | {r['peak_rss_mib']:,} | {r['trace_mb']} | "
+                   f"{r['events']:,} |")
     return out
 
 
