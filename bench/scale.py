@@ -8,10 +8,11 @@ Each size runs ``recarena run`` in a child process (the whole command: data gene
 agents, simulation, trace, metrics from the trace, trace index); wall time is measured
 around the child; its CPU time (user + system) and peak resident memory come from
 ``os.wait4`` (the child's own ``ru_utime``, ``ru_stime``, ``ru_maxrss``). On a shared
-machine CPU time is the steadier figure. Users stay on the feed for all five pages (exit disabled), so a run makes
-exactly users x 5 pages. Results go to bench/results/scale_LABEL.json and, with
-``--write``, to the section between ``<!-- scale:start -->`` and ``<!-- scale:end -->`` of
-docs/benchmarks.md (with the ``--before`` results beside them).
+machine CPU time is the steadier figure. Users stay on the feed for all five pages (exit
+disabled), so a run makes exactly users x 5 pages. Results go to
+bench/results/scale_LABEL.json and, with ``--write``, to the section between
+``<!-- scale:start -->`` and ``<!-- scale:end -->`` of docs/benchmarks.md (with the
+``--before`` results beside them).
 """
 
 from __future__ import annotations
