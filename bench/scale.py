@@ -110,12 +110,15 @@ def measure(users: int) -> dict[str, Any]:
 
 
 def _table(rows: list[dict[str, Any]], label: str) -> list[str]:
-    out = [f"| {label} | users | wall (s) | CPU (s) | peak RSS (MiB) | trace (MB) | events |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+    def n(v: Any) -> str:
+        return "-" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
+
+    out = [f"| {label} | users | wall (s) | CPU (s) | peak RSS (MiB) | trace (MB) | events "
+           "| note |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        out.append(f"| {r.get('label', label)} | {r['users']:,} | {r['wall_s']} | "
-                   f"{r.get('cpu_s', '-')} | {r['peak_rss_mib']:,} | {r['trace_mb']} | "
-                   f"{r['events']:,} |")
+        out.append(f"| {r.get('label', label)} | {n(r['users'])} | {n(r['wall_s'])} | "
+                   f"{n(r.get('cpu_s'))} | {n(r['peak_rss_mib'])} | {n(r['trace_mb'])} | "
+                   f"{n(r['events'])} | {r.get('note', '')} |")
     return out
 
 

@@ -103,8 +103,24 @@ def test_killed_run_resumes_to_the_uninterrupted_result(
     assert not (out / "summary.json").exists()
     if crash.startswith("trace:"):  # killed mid-line: the file ends in a partial event
         assert not (out / "trace.jsonl").read_bytes().endswith(b"\n")
+    if crash == "refit:3":  # killed in the refit between ease's rounds 1 and 2
+        ids = {e["id"] for e in read_trace(out)}
+        assert "ease/r1" in ids and "ease/r1/retrain" not in ids and "ease/r2" not in ids
     proc = _recarena("resume", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
+    _assert_same(out, reference)
+
+
+def test_killed_while_writing_the_metrics(scenario: Path, reference: Path,
+                                          tmp_path: Path) -> None:
+    events = read_trace(reference)
+    last_step = max(e["seq"] for e in events if e["type"] != "metric" and e["type"] != "run_end")
+    out = tmp_path / "run"
+    proc = _recarena("run", str(scenario), "--out", str(out), "--quiet",
+                     RECARENA_CRASH_AT=f"trace:{last_step + 3}")  # a metric event
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert b'"type":"metric"' in (out / "trace.jsonl").read_bytes()
+    assert _recarena("resume", str(out), "--quiet").returncode == 0
     _assert_same(out, reference)
 
 
