@@ -128,15 +128,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--label", default="after", help="name of the results file")
     ap.add_argument("--before", help="results JSON of an earlier build to show beside")
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    ap.add_argument("--no-run", action="store_true",
+                    help="measure nothing: write the doc from bench/results/scale_LABEL.json")
     a = ap.parse_args(argv)
-    rows = []
-    for n in (int(x) for x in a.users.split(",")):
-        r = measure(n)
-        print(json.dumps(r), flush=True)
-        rows.append(r)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"scale_{a.label}.json").write_text(json.dumps(rows, indent=2) + "\n",
-                                                  encoding="utf-8")
+    results = RESULTS / f"scale_{a.label}.json"
+    if a.no_run:
+        rows = json.loads(results.read_text(encoding="utf-8"))
+    else:
+        rows = []
+        for n in (int(x) for x in a.users.split(",")):
+            r = measure(n)
+            print(json.dumps(r), flush=True)
+            rows.append(r)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     if a.write:
         before = json.loads(Path(a.before).read_text(encoding="utf-8")) if a.before else []
         both = [{**r, "label": "before"} for r in before] + [{**r, "label": a.label}
@@ -146,7 +151,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "sees all 5 pages; the whole `recarena run` in a child process (data, "
                 "agents, simulation, trace, metrics, trace index). Targets at 100,000 "
                 "users: wall <= 10 min on 2 cores, peak RSS <= 4 GiB.", "",
-                *_table(both, "build")]
+                *_table(both, "build"), "",
+                "What dominated memory (py-spy and tracemalloc on 3,000 and 10,000 users; "
+                "before = commit 7c7a401): (1) the run's end read the whole trace into a "
+                "list of dicts (`read_trace`) for the metrics and the 'every decision "
+                "failed' check: about 10x the trace's size, 15+ GiB at 100,000 users; now "
+                "one streamed pass (`iter_trace` -> `compute_metrics`, which keeps one tuple "
+                "per genre combination instead of each event's list); (2) the trace index "
+                "staged every line in an in-memory SQLite temp table "
+                "(`temp_store=MEMORY`), now on disk; (3) a page for all users was scored "
+                "as one dense users x items float64 matrix, copied several times by "
+                "`top_k` (1.6 GB a copy at 100,000 x 2,000): `Recommender.recommend` now "
+                "scores 4,096 users at a time (rows are independent: the same pages). "
+                "What remains grows with users: agents' short-term memories and ratings, "
+                "the environment's shown items, and one page's observations and actions. "
+                "CPU (py-spy, 3,000 users): the agents' step 33% (utility brain 15%), "
+                "data and item embeddings (`prepare`: SVD and ridge) 27%, trace writing "
+                "10%, the feed's bookkeeping 8%, metrics 8%, imports 8%; nothing "
+                "dominates. Wall times were taken on a machine shared with four other "
+                "jobs (load average 10-14 on 2 CPUs), so they overstate the time a quiet "
+                "machine needs; CPU time is the steadier figure."]
         write_section(START, END, body, __file__, argv)
     return 0
 
