@@ -112,14 +112,18 @@ def cmd_run(a: argparse.Namespace) -> int:
         result = run(prep, Path(a.out) if a.out else None,
                      on_session_end=lambda n: progress.advance(task, n), argv=sys.argv,
                      replay=a.replay)
+    return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(prep.population)} users)")
+
+
+def _report(a: argparse.Namespace, result: Any, title: str) -> int:
+    """Print a run's result (table or JSON, warnings) and return its exit status."""
     if a.json:
         print(json.dumps({"run_dir": str(result.run_dir), "status": result.status,
                           "events": result.events, "metrics": result.metrics,
                           "llm": result.llm}, indent=2))
     else:
         out = _out()
-        out.print(metrics_table(result.metrics, f"{scn.name} (seed {scn.seed}, "
-                                f"{len(prep.population)} users)"))
+        out.print(metrics_table(result.metrics, title))
         if result.llm:
             out.print(llm_line(result.llm, result.metrics))
         out.print(f"run folder: {result.run_dir}  ({result.events} events)")
@@ -136,6 +140,26 @@ def cmd_run(a: argparse.Namespace) -> int:
                      f"{result.run_dir}")
         return EXIT_INTERRUPT
     return EXIT_OK
+
+
+def cmd_resume(a: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from simulations.runner import load_resumable, resume
+
+    err = _err()
+    with err.status("loading data and building agents..."):
+        r = load_resumable(Path(a.run_dir))
+    scn = r.prep.scenario
+    total = len(r.prep.population) * scn.environment.rounds * len(scn.recommenders)
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, disable=a.quiet or a.json, transient=False,
+    ) as progress:
+        task = progress.add_task(f"{scn.name}: sessions (resumed)", total=total)
+        result = resume(r, on_session_end=lambda n: progress.advance(task, n))
+    return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(r.prep.population)} "
+                   "users, resumed)")
 
 
 def _not_empty(path: Path) -> bool:
@@ -411,6 +435,13 @@ def build_parser() -> _Parser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(fn=cmd_run)
 
+    rs = p.command(sub, "resume", "continue a run that was killed or interrupted, from its "
+                   "last checkpoint (same metrics and trace as an uninterrupted run)")
+    rs.add_argument("run_dir", metavar="RUN_DIR", help="the run folder to continue")
+    rs.add_argument("--json", action="store_true", help="print the result as JSON")
+    rs.add_argument("--quiet", action="store_true", help="no progress bar")
+    rs.set_defaults(fn=cmd_resume)
+
     v = p.command(sub, "validate", "check scenario, role and team files (exit 2 if any is "
                   "invalid)")
     v.add_argument("files", nargs="+", metavar="FILE",
@@ -501,11 +532,11 @@ def build_parser() -> _Parser:
     add_task_parser(lambda name, help: ev.command(e, name, help))
 
     ro = p.command(sub, "roles", "scaffold a new role file, or list the shipped roles")
-    rs = ro.add_subparsers(dest="roles_command", required=True, parser_class=_Parser,
+    ros = ro.add_subparsers(dest="roles_command", required=True, parser_class=_Parser,
                            metavar="COMMAND")
     from simulations.cli_roles import add_roles_commands
 
-    add_roles_commands(lambda name, help: ro.command(rs, name, help))
+    add_roles_commands(lambda name, help: ro.command(ros, name, help))
 
     tr = p.command(sub, "trace", "read run traces: summary, agent, step, search, diff, "
                    "export")
@@ -523,11 +554,13 @@ def _exit_code(e: Exception) -> int | None:
     """Exit status of an error the user can act on (printed as is), else None."""
     from agents.llm import LLMError
     from scenarios.loader import ScenarioError
-    from simulations.runner import RunError
+    from simulations.runner import ResumeError, RunError
     from tools.dataset import DataError
 
     if isinstance(e, CliError):
         return e.code
+    if isinstance(e, ResumeError):
+        return EXIT_INPUT
     if isinstance(e, (RunError, LLMError)):
         return EXIT_FAIL
     if isinstance(e, (ScenarioError, DataError)):

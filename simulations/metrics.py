@@ -86,7 +86,7 @@ class _Acc:
         self.exit_pages: list[float] = []
         self.satisfaction: list[float] = []
         self.exposure: dict[str, int] = defaultdict(int)
-        self.watched_genres: dict[tuple[Any, Any], list[list[str]]] = defaultdict(list)
+        self.watched_genres: dict[tuple[Any, Any], list[tuple[str, ...]]] = defaultdict(list)
         self.released = False
         self.new_impressions = 0
         self.new_watches = 0
@@ -154,6 +154,9 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     conv_role: dict[tuple[str, str], _Conv] = defaultdict(_Conv)
     failures: dict[str, int] = {}
     new_items: dict[str, set[str]] = defaultdict(set)
+    # One shared tuple per genre combination: a long trace has millions of watches but few
+    # combinations, and the events themselves are not kept (they may be streamed).
+    combos: dict[tuple[str, ...], tuple[str, ...]] = {}
     for ev in events:
         t = ev.get("type")
         if t == "run_start":
@@ -182,6 +185,10 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if role is not None:
             targets.append(per_role[(arm, role)])
         is_new = t == "decision" and ev.get("item") is not None and ev["item"] in new_items[arm]
+        genres: tuple[str, ...] = ()
+        if t == "decision" and ev["action"] == "watch":
+            g = tuple(ev.get("genres") or ())
+            genres = combos.setdefault(g, g)
         for a in targets:
             a.released = a.released or bool(new_items[arm])
             if t == "page":
@@ -195,7 +202,7 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
                     a.watches += 1
                     if ev.get("rating") is not None:
                         a.ratings.append(float(ev["rating"]))
-                    a.watched_genres[(ev["user"], ev["round"])].append(ev.get("genres") or [])
+                    a.watched_genres[(ev["user"], ev["round"])].append(genres)
             elif t == "session_end" and ev["pages"] > 0:
                 a.exit_pages.append(float(ev["pages"]))
             elif t == "interview":

@@ -11,10 +11,11 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 from agents.brains.utility import World
 from agents.library import Library
 from agents.llm import BudgetExceededError, LLMError, model_identity
-from agents.population import PopulationFactory, assign_roles
+from agents.population import Population, PopulationFactory, assign_roles
 from agents.profile import UserProfile, build_profiles
 from agents.recsys.factory import AgentEnv, LLMAgent, agent_from
 from agents.recsys.plugins import AgentRecommender
@@ -39,12 +40,14 @@ from scenarios.schema import (
     Scenario,
     SwitchRecommenderEvent,
 )
-from simulations.environments import EnvSetup, make_environment
+from simulations.crash import crash_point
+from simulations.environments import Environment, EnvSetup, make_environment
 from simulations.inspection.index import build_index
 from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_items
+from simulations.loop import Checkpoints, Loop
 from simulations.metrics import compute_metrics
 from simulations.redact import Redactor
-from simulations.trace import TraceWriter, read_trace
+from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
 from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
 from tools.item_space import content_features, item_embeddings
 from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
@@ -55,13 +58,29 @@ if TYPE_CHECKING:
 
     from agents.llm import LLMClient
 
-__all__ = ["Prepared", "RunError", "RunResult", "prepare", "resolve_data_path", "run"]
+__all__ = [
+    "Prepared",
+    "Resumable",
+    "ResumeError",
+    "RunError",
+    "RunResult",
+    "load_manifest",
+    "load_resumable",
+    "prepare",
+    "resolve_data_path",
+    "resume",
+    "run",
+]
 
 DATA_ENV = "RECARENA_DATA"
 
 
 class RunError(RuntimeError):
     """A run cannot start or continue; the message is one line for the user."""
+
+
+class ResumeError(RunError):
+    """``resume`` refuses a folder (not a run, completed, config changed): invalid input."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +98,9 @@ class Prepared:
     withheld: dict[int, frozenset[int]]  # release round -> items
     llm: LLMConfig | None = None  # the scenario's llm: block with --llm applied
     role_profiles: dict[str, list[UserProfile]] = field(default_factory=dict)  # per role
+    # The arguments of ``prepare`` (data resolved to an absolute folder), so that
+    # ``resume`` prepares the same run again.
+    args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -212,8 +234,11 @@ def prepare(
         loc = ("population", "roles")
         raise ScenarioError(loaded.path, line_of(loaded.path, loc), "population.roles",
                             str(e).removeprefix("population.roles: ")) from None
+    path = resolve_data_path(loaded, data) if scn.dataset.source == "files" or data else None
+    args = {"seed": seed, "users": users, "llm": llm,
+            "data": str(path.resolve()) if path is not None else None}
     return Prepared(scn, loaded, ds, history, future, world, profiles,
-                    [int(u) for u in population], withheld, llm_cfg, role_profiles)
+                    [int(u) for u in population], withheld, llm_cfg, role_profiles, args)
 
 
 def _versions() -> dict[str, str]:
@@ -301,16 +326,18 @@ def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepa
     wrapped = ColdStartRecommender(rec, content_features(prep.dataset.catalog),
                                    policy=arm.cold_start.policy, share=arm.cold_start.share,
                                    seed=seed)
+    crash_point("refit")
     wrapped.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
                              binary=not rec.uses_ratings))
     wrapped.new_items = released
     return wrapped
 
 
-def _run_arm(prep: Prepared, cfg: RecommenderConfig, factory: PopulationFactory,
-             trace: TraceWriter, on_session_end: Callable[[int], None],
-             agent: LLMAgent | None = None) -> None:
-    """One arm: a fresh population in a fresh environment, round by round."""
+def _open_arm(prep: Prepared, cfg: RecommenderConfig, factory: PopulationFactory,
+              trace: TraceWriter, on_session_end: Callable[[int], None],
+              agent: LLMAgent | None = None) -> tuple[Population, Environment]:
+    """One arm: a fresh population in a fresh environment (the loop then runs its rounds,
+    simulations.loop)."""
     scn = prep.scenario
     population = factory.for_arm(cfg.name)
     env = make_environment(scn.environment.kind, EnvSetup(
@@ -319,11 +346,7 @@ def _run_arm(prep: Prepared, cfg: RecommenderConfig, factory: PopulationFactory,
         withheld=prep.withheld, trace=trace,
         fit=lambda c, train, released: _fit(c, scn.seed, prep, train, cfg, released, agent),
         role_of=factory.role_of, on_session_end=on_session_end))
-    for rnd in range(1, scn.environment.rounds + 1):
-        env.begin_round(rnd)
-        while observations := env.observe():
-            env.step(observations, population.act(observations))
-        env.end_round(rnd)
+    return population, env
 
 
 def _llm_summary(clients: list[LLMClient]) -> dict[str, Any] | None:
@@ -354,8 +377,8 @@ def run(
     chat_model: BaseChatModel | None = None,
     warm_cache: str | None = None,
 ) -> RunResult:
-    """Run every arm; write trace, manifest, summary, catalogue (items.jsonl) and the trace
-    index (trace_index.sqlite) into the run folder.
+    """Run every arm; write trace, manifest, summary, catalogue (items.jsonl), checkpoints
+    (checkpoints.sqlite) and the trace index (trace_index.sqlite) into the run folder.
 
     Args:
         prep: From ``prepare``.
@@ -374,23 +397,139 @@ def run(
     if replay is not None and not uses_llm:
         raise RunError("--replay: this scenario's roles use no LLM; nothing to replay")
     run_dir = _make_run_dir(out, scn)
-    config = prep.loaded.resolved_config()
-    config["seed"], config["population"]["size"] = scn.seed, scn.population.size
-    config["llm"] = prep.llm.model_dump(mode="json") if prep.llm else None
+    config = _config(prep)
     manifest: dict[str, Any] = {
         "scenario": scn.name, "scenario_file": str(prep.loaded.path),
         "config_hash": config_hash(config), "seed": scn.seed, "versions": _versions(),
         "git_commit": _git_commit(), "command": argv or sys.argv,
         "platform": platform.platform(), "status": "running", "replay_of": replay,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed": 0,
+        # What `recarena resume` needs to prepare this run again.
+        "resume": {**prep.args, "scenario_file": str(prep.loaded.path.resolve()),
+                   "replay": _abs(replay), "warm_cache": _abs(warm_cache)},
     }
     redactor = _redactor(prep)
     _write_json(run_dir / "manifest.json", manifest, redactor)
     write_items(run_dir / ITEMS_FILENAME, catalog_items(prep.dataset.catalog))
     _write_reference(run_dir, prep)
+    return _execute(prep, run_dir, manifest, config, on_session_end=on_session_end,
+                    replay=replay, chat_model=chat_model, warm_cache=warm_cache,
+                    resume=False)
+
+
+def _abs(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path is not None else None
+
+
+def _config(prep: Prepared) -> dict[str, Any]:
+    """The resolved config of a run (its hash names the run's setup in the manifest)."""
+    scn = prep.scenario
+    config = prep.loaded.resolved_config()
+    config["seed"], config["population"]["size"] = scn.seed, scn.population.size
+    config["llm"] = prep.llm.model_dump(mode="json") if prep.llm else None
+    return config
+
+
+def load_manifest(run_dir: Path) -> dict[str, Any]:
+    """A run folder's manifest; RunError if the folder is not a run."""
+    path = run_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise ResumeError(f"{run_dir}: not a run folder (no readable manifest.json)") from None
+    if not isinstance(manifest, dict) or not (run_dir / "trace.jsonl").is_file():
+        raise ResumeError(f"{run_dir}: not a run folder (no trace.jsonl)")
+    return manifest
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """A stopped run, prepared again and checked (``load_resumable``), ready to resume."""
+
+    run_dir: Path
+    prep: Prepared
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+
+
+def load_resumable(run_dir: Path) -> Resumable:
+    """Check that ``run_dir`` is a run that can be resumed and prepare it again.
+
+    The scenario is loaded again with the run's original arguments (manifest ``resume``).
+
+    Raises:
+        ResumeError: Not a run folder, a completed run, or the config changed.
+    """
+    from scenarios.loader import load_scenario
+
+    manifest = load_manifest(run_dir)
+    args = manifest.get("resume")
+    if not isinstance(args, dict):
+        raise ResumeError(f"{run_dir}: this run cannot be resumed (its manifest has no "
+                          "resume block; it was started by an older recarena)")
+    if manifest.get("status") == "completed":
+        raise ResumeError(f"{run_dir}: the run completed already; nothing to resume")
+    loaded = load_scenario(args["scenario_file"], llm_flag=args.get("llm") is not None)
+    try:
+        prep = prepare(loaded, seed=args.get("seed"), users=args.get("users"),
+                       data=args.get("data"), llm=args.get("llm"))
+    except (ValueError, ScenarioError) as e:
+        raise ResumeError(f"{run_dir}: cannot prepare the run again: {e}") from None
+    config = _config(prep)
+    if config_hash(config) != manifest.get("config_hash"):
+        raise ResumeError(f"{run_dir}: the scenario's config changed since the run started "
+                          f"({args['scenario_file']} or its roles); start a new run instead")
+    return Resumable(run_dir, prep, manifest, config)
+
+
+def resume(
+    run: Path | Resumable,
+    on_session_end: Callable[[int], None] = lambda n: None,
+    chat_model: BaseChatModel | None = None,
+) -> RunResult:
+    """Continue a run that stopped before its end (killed, interrupted, failed).
+
+    The run is re-executed from its seed up to its last checkpoint with every LLM call
+    answered from the run's own cache (a call the cache lacks is an error, never a paid
+    call) and every trace event checked against the file, then continues from the
+    checkpoint. The result equals an uninterrupted run's.
+
+    Raises:
+        ResumeError: See ``load_resumable``.
+        RunError: The re-execution did not reproduce the trace (code or data changed).
+    """
+    r = run if isinstance(run, Resumable) else load_resumable(run)
+    manifest = dict(r.manifest)
+    args = manifest["resume"]
+    manifest.update(status="running", resumed=int(manifest.get("resumed", 0)) + 1)
+    for k in ("reason", "events", "elapsed_s", "llm", "finished"):
+        manifest.pop(k, None)
+    _write_json(r.run_dir / "manifest.json", manifest, _redactor(r.prep))
+    return _execute(r.prep, r.run_dir, manifest, r.config, on_session_end=on_session_end,
+                    replay=args.get("replay"), chat_model=chat_model,
+                    warm_cache=args.get("warm_cache"), resume=True)
+
+
+def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: dict[str, Any],
+             *, on_session_end: Callable[[int], None], replay: str | None,
+             chat_model: BaseChatModel | None, warm_cache: str | None,
+             resume: bool) -> RunResult:
+    """The run proper (fresh, or resumed from the run folder's checkpoint)."""
+    scn = prep.scenario
+    redactor = _redactor(prep)
     t0 = time.perf_counter()
     status, reason = "completed", ""
-    with TraceWriter(run_dir / "trace.jsonl", redactor) as trace:
+    checkpoints = Checkpoints(run_dir)
+    cursor = checkpoints.cursor() if resume else None
+    path = run_dir / "trace.jsonl"
+    if resume:
+        # Stores are rebuilt by the re-execution; the cache keeps what was paid for.
+        shutil.rmtree(run_dir / "memory", ignore_errors=True)
+        trace = TraceWriter.resume(path, redactor, offset=cursor["offset"] if cursor else 0,
+                                   events=cursor["events"] if cursor else 0)
+    else:
+        trace = TraceWriter(path, redactor)
+    with trace:
         trace.emit(
             "run_start", "run", scenario=scn.name, seed=scn.seed, config=config,
             dataset=prep.dataset.name, n_items=prep.dataset.n_items,
@@ -404,20 +543,43 @@ def run(
             users=prep.population, history=prep.history, seed=scn.seed, emit=trace.emit,
             llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
             max_pages=scn.environment.max_pages, conversation=scn.environment.conversation,
-            library=library, keep_prompts=scn.output.keep_prompts, warm_cache=warm_cache)
+            library=library, keep_prompts=scn.output.keep_prompts,
+            # On a resume the run's own cache already holds the warm calls: copying them
+            # again would overwrite what the run recorded.
+            warm_cache=None if resume else warm_cache)
         roles = {r.config.name: sum(1 for v in factory.role_of.values()
                                     if v == r.config.name) for r in prep.loaded.roles}
         trace.emit("population", "run/population", roles=roles)
         trace.flush()
         agents: dict[str, LLMAgent] = {}
+
+        def all_clients() -> list[LLMClient]:
+            return [*factory.clients.values(),
+                    *(c for a in agents.values() for c in a.rt.clients.values())]
+
+        def open_arm(i: int) -> tuple[Population, Environment]:
+            cfg = scn.recommenders[i]
+            out = _open_arm(prep, cfg, factory, trace, on_session_end, agents.get(cfg.name))
+            # Rebuilding a resumed run answers every LLM call from the run's own cache:
+            # a call it lacks fails the resume rather than being paid for again.
+            for client in all_clients():
+                client.recorder.replay = replay is not None or trace.verifying
+            return out
+
+        loop = Loop(len(scn.recommenders), scn.environment.rounds, open_arm, trace)
         try:
             for name, loaded_agent in prep.loaded.agents.items():
                 agents[name] = agent_from(loaded_agent, AgentEnv(
                     library=library, seed=scn.seed, run_dir=run_dir, llm=prep.llm,
                     replay=replay, chat_model=chat_model, emit=trace.emit,
                     cache=factory.shared_cache(), keep_prompts=scn.output.keep_prompts))
-            for cfg in scn.recommenders:
-                _run_arm(prep, cfg, factory, trace, on_session_end, agents.get(cfg.name))
+            if cursor is not None:
+                loop.rebuild(cursor)
+                for client in all_clients():
+                    client.recorder.replay = replay is not None
+            loop.run(checkpoints, resume=cursor is not None)
+        except ResumeDivergedError as e:
+            raise RunError(str(e)) from None
         except KeyboardInterrupt:
             status, reason = "interrupted", "KeyboardInterrupt"
         except BudgetExceededError as e:
@@ -430,19 +592,19 @@ def run(
             for a in agents.values():
                 a.close()
             factory.close()
+            checkpoints.close()
+        if trace.verifying:  # stopped before the checkpoint: nothing new to write
+            raise RunError(f"resume stopped while rebuilding the run (event {trace.count} "
+                           f"of {cursor['events'] if cursor else 0}): {reason}")
         clients = list(factory.clients.values()) + [
             c for a in agents.values() for c in a.rt.clients.values()]
         trace.flush()
-        so_far = read_trace(run_dir / "trace.jsonl")
-        metrics = compute_metrics(so_far)
-        if status == "completed" and clients:
-            failed = sum(1 for e in so_far if e["type"] == "decision_failure")
+        metrics, failed, answered = _metrics_of(path)
+        if status == "completed" and clients and failed and not answered:
             # The run's real decisions are pages and turns: interviews and opening requests
             # that succeeded do not make a run whose every choice failed a measurement.
-            answered = ("decision", "verdict")
-            if failed and not any(e["type"] in answered for e in so_far):
-                status, reason = "failed", (f"every LLM decision failed ({failed} decision "
-                                            "failures; their raw answers are in the trace)")
+            status, reason = "failed", (f"every LLM decision failed ({failed} decision "
+                                        "failures; their raw answers are in the trace)")
         for arm_name, m in metrics["arms"].items():
             for name in scn.metric_names():
                 trace.emit("metric", f"metric/{arm_name}/{name}", arm=arm_name, round=None,
@@ -475,3 +637,23 @@ def run(
     if status == "failed":
         raise RunError(redactor.text(f"run failed: {reason} (partial trace kept in {run_dir})"))
     return RunResult(run_dir, metrics, status, events, llm_summary)
+
+
+def _metrics_of(trace: Path) -> tuple[dict[str, Any], int, bool]:
+    """Metrics from the trace in one streamed pass, with the number of decision failures
+    and whether any page or turn decision was answered."""
+    failed = 0
+    answered = False
+
+    def watch(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal failed, answered
+        for ev in events:
+            t = ev["type"]
+            if t == "decision_failure":
+                failed += 1
+            elif t in ("decision", "verdict"):
+                answered = True
+            yield ev
+
+    metrics = compute_metrics(watch(iter_trace(trace)))
+    return metrics, failed, answered

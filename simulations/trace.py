@@ -48,46 +48,124 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from simulations.crash import crash_now, crash_target
 from simulations.redact import Redactor
 
-__all__ = ["TRACE_VERSION", "VOLATILE_FIELDS", "TraceReadResult", "TraceWriter", "read_trace",
-           "strip_volatile"]
+__all__ = ["TRACE_VERSION", "VOLATILE_FIELDS", "ResumeDivergedError", "TraceReadResult",
+           "TraceWriter", "iter_trace", "read_trace", "strip_volatile"]
 
 TRACE_VERSION = 1
 VOLATILE_FIELDS = ("ts", "elapsed_s", "volatile")
+
+
+class ResumeDivergedError(RuntimeError):
+    """Re-executing a run to resume it did not reproduce the events already on disk."""
 
 
 class TraceWriter:
     """Appends events to a new JSONL file; refuses to overwrite an existing one.
 
     ``redactor`` masks secrets in every line (default: the secrets of the environment).
+    ``TraceWriter.resume`` reopens a killed run's trace instead (see there).
     """
 
-    def __init__(self, path: str | Path, redactor: Redactor | None = None) -> None:
+    def __init__(self, path: str | Path, redactor: Redactor | None = None, *,
+                 _resume: tuple[int, int] | None = None) -> None:
         self.path = Path(path)
         self._redact = (redactor or Redactor.from_environment()).text
-        self._f: IO[str] = self.path.open("x", encoding="utf-8")
         self._seq = 0
+        self._verify_until = 0
+        self._disk: IO[bytes] | None = None
+        if _resume is None:
+            self._f: IO[bytes] = self.path.open("xb")
+            self._offset = 0
+        else:
+            offset, events = _resume
+            with self.path.open("r+b") as f:  # drop what came after the checkpoint
+                if f.seek(0, 2) < offset:
+                    raise ResumeDivergedError(
+                        f"{self.path}: the trace is shorter ({f.tell()} bytes) than its "
+                        f"checkpoint ({offset} bytes); it was changed since the run stopped")
+                f.truncate(offset)
+            self._disk = self.path.open("rb")
+            self._verify_until = events
+            self._f = self.path.open("ab")
+            self._offset = offset
+        self._crash_at = crash_target("trace")
+
+    @classmethod
+    def resume(cls, path: str | Path, redactor: Redactor | None, *, offset: int,
+               events: int) -> TraceWriter:
+        """Reopen a trace to continue a run from a checkpoint.
+
+        The file is cut at ``offset`` (the checkpoint's byte offset: anything after it,
+        possibly a half-written line, goes). Its first ``events`` events are then expected,
+        not written: the run is re-executed from the start, and each event it emits is
+        compared with the one on disk, wall-clock and volatile fields aside; a difference
+        raises ``ResumeDivergedError``. From event ``events`` on, events are appended.
+        """
+        return cls(path, redactor, _resume=(offset, events))
 
     def emit(self, type_: str, id_: str, **fields: Any) -> None:
         event = {"v": TRACE_VERSION, "seq": self._seq, "id": id_, "type": type_,
                  "ts": round(time.time(), 3), **fields}
+        line = self._redact(json.dumps(event, sort_keys=True, separators=(",", ":")))
+        if self._seq < self._verify_until:
+            self._verify(line)
+            self._seq += 1
+            return
         self._seq += 1
-        line = json.dumps(event, sort_keys=True, separators=(",", ":"))
-        self._f.write(self._redact(line) + "\n")
+        data = (line + "\n").encode("utf-8")
+        if self._crash_at == self._seq:  # test hook: die half-way through this line
+            self._f.write(data[: len(data) // 2])
+            self._f.flush()
+            crash_now()
+        self._f.write(data)
+        self._offset += len(data)
+
+    def _verify(self, line: str) -> None:
+        assert self._disk is not None
+        disk = self._disk.readline()
+        same = False
+        if disk.endswith(b"\n"):
+            try:
+                same = strip_volatile(json.loads(disk)) == strip_volatile(json.loads(line))
+            except json.JSONDecodeError:
+                same = False
+        if not same:
+            raise ResumeDivergedError(
+                f"resume diverged at event {self._seq}: the code or data changed since "
+                "the run started")
+        if self._seq + 1 == self._verify_until:
+            self._disk.close()
+            self._disk = None
 
     def flush(self) -> None:
         """Push buffered events to the OS so a crash leaves a readable prefix."""
         self._f.flush()
 
     def close(self) -> None:
+        if self._disk is not None:
+            self._disk.close()
+            self._disk = None
         if not self._f.closed:
             self._f.flush()
             self._f.close()
 
     @property
     def count(self) -> int:
+        """Events emitted so far (those verified on a resume included)."""
         return self._seq
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the file written so far: where the next event starts."""
+        return self._offset
+
+    @property
+    def verifying(self) -> bool:
+        """Whether events are still being compared with a resumed trace's."""
+        return self._seq < self._verify_until
 
     def __enter__(self) -> TraceWriter:
         return self
@@ -102,37 +180,56 @@ class TraceReadResult(list[dict[str, Any]]):
     truncated: bool = False
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    with path.open(encoding="utf-8") as f:
-        yield from enumerate(f, start=1)
-
-
-def read_trace(path: str | Path) -> TraceReadResult:
-    """All events of a trace file (or of ``RUN_DIR/trace.jsonl``).
-
-    A final line without a newline that does not parse is the prefix a crash left: it is
-    dropped and ``truncated`` set. Any other unparsable line is an error naming the line.
-    """
+def _trace_file(path: str | Path) -> Path:
     p = Path(path)
     if p.is_dir():
         p = p / "trace.jsonl"
     if not p.exists():
         raise FileNotFoundError(f"{p}: no trace here (expected a run folder or trace.jsonl)")
-    out = TraceReadResult()
-    lines = list(_iter_lines(p))
-    for lineno, line in lines:
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError as e:
-            if lineno == len(lines) and not line.endswith("\n"):
-                out.truncated = True
-                break
-            raise ValueError(f"{p}:{lineno}: not a JSON event: {e.msg}") from None
-        if not isinstance(event, dict) or "type" not in event:
-            raise ValueError(f"{p}:{lineno}: type: every event needs a 'type'")
-        out.append(event)
+    return p
+
+
+class iter_trace:
+    """The events of a trace file (or of ``RUN_DIR/trace.jsonl``), one at a time.
+
+    Streams: memory stays flat however long the trace. After iterating, ``truncated``
+    tells whether the last line was a crash's cut-off prefix (see ``read_trace``).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = _trace_file(path)
+        self.truncated = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        p = self.path
+        with p.open("rb") as f:
+            for lineno, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    # A line without its newline can only be the last: a crash's prefix.
+                    if not line.endswith(b"\n"):
+                        self.truncated = True
+                        break
+                    msg = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+                    raise ValueError(f"{p}:{lineno}: not a JSON event: {msg}") from None
+                if not isinstance(event, dict) or "type" not in event:
+                    raise ValueError(f"{p}:{lineno}: type: every event needs a 'type'")
+                yield event
+
+
+def read_trace(path: str | Path) -> TraceReadResult:
+    """All events of a trace file (or of ``RUN_DIR/trace.jsonl``), in memory.
+
+    A final line without a newline that does not parse is the prefix a crash left: it is
+    dropped and ``truncated`` set. Any other unparsable line is an error naming the line.
+    Long traces: prefer ``iter_trace``, which streams.
+    """
+    events = iter_trace(path)
+    out = TraceReadResult(events)
+    out.truncated = events.truncated
     return out
 
 

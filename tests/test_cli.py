@@ -263,8 +263,11 @@ def test_alignment_llm_flags_need_the_llm_brain(capsys: pytest.CaptureFixture[st
 def test_quick_run_writes_a_complete_run_folder(seed3_run: Path) -> None:
     assert {p.name for p in seed3_run.iterdir()} == {"trace.jsonl", "manifest.json",
                                                      "summary.json", "items.jsonl",
-                                                     "trace_index.sqlite", "reference.json"}
+                                                     "trace_index.sqlite", "reference.json",
+                                                     "checkpoints.sqlite"}
     manifest = json.loads((seed3_run / "manifest.json").read_text())
+    assert manifest["resumed"] == 0
+    assert manifest["resume"]["seed"] == 3 and manifest["resume"]["users"] == 5
     summary = json.loads((seed3_run / "summary.json").read_text())
     events = read_trace(seed3_run)
     assert not events.truncated

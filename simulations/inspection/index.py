@@ -180,7 +180,7 @@ def _catalogue(run_dir: Path, conn: sqlite3.Connection) -> list[Item]:
 def _fill(conn: sqlite3.Connection, trace: Path) -> None:
     st = trace.stat()
     conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
-                       "PRAGMA temp_store=MEMORY;" + _SCHEMA)
+                       "PRAGMA temp_store=FILE;" + _SCHEMA)
     conn.execute("CREATE TEMP TABLE raw (line INTEGER PRIMARY KEY, doc TEXT NOT NULL)")
     cut: list[int] = []
     conn.executemany("INSERT INTO raw VALUES (?, ?)", _lines(trace, cut))

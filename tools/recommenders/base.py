@@ -8,7 +8,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Recommender", "top_k"]
+__all__ = ["RECOMMEND_CHUNK", "Recommender", "top_k"]
+
+
+RECOMMEND_CHUNK = 4096  # users scored at once by ``Recommender.recommend``
 
 
 def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> np.ndarray:
@@ -82,4 +85,12 @@ class Recommender(ABC):
         users = np.asarray(users, dtype=np.int64)
         if users.size == 0:
             return np.zeros((0, k), dtype=np.int64)
-        return top_k(self.score(users), k, exclude)
+        if users.size <= RECOMMEND_CHUNK:
+            return top_k(self.score(users), k, exclude)
+        # Scores are users x items (float64) and top_k makes a few copies: a hundred
+        # thousand users at once would need gigabytes. Rows are independent, so chunks
+        # give the same pages.
+        return np.vstack([
+            top_k(self.score(users[lo:lo + RECOMMEND_CHUNK]), k,
+                  exclude[lo:lo + RECOMMEND_CHUNK] if exclude is not None else None)
+            for lo in range(0, users.size, RECOMMEND_CHUNK)])
