@@ -44,6 +44,7 @@ from simulations.sampling import (
     NEGATIVE_SAMPLERS,
     NegativeSampler,
     disjoint_samples,
+    keyed_rng,
     sample_negatives,
     split_users,
 )
@@ -65,10 +66,6 @@ Progress = Callable[[str, int], Callable[[], None]]
 METRICS = ("auc", "accuracy", "precision", "recall", "f1")
 # Regularisation grid of the bias-model baseline (fitted on tuning users).
 BIAS_GRID = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0)
-
-
-def _rng(*key: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,7 +110,7 @@ class Task:
     def page(self, m: int, seed: int) -> tuple[tuple[int, ...], frozenset[int]]:
         """The items shown at ratio 1:m (shuffled) and the positives among them."""
         items = np.concatenate([self.positives, self.negatives[:, :m].ravel()])
-        items = _rng(seed, self.user, m, 7).permutation(items)
+        items = keyed_rng(seed, self.user, m, 7).permutation(items)
         return tuple(int(i) for i in items), frozenset(int(i) for i in self.positives)
 
 
@@ -125,7 +122,7 @@ def make_tasks(setup: AlignmentSetup, users: Sequence[int], sampler: NegativeSam
     code = NEGATIVE_SAMPLERS.index(sampler)
     tasks = []
     for u in users:
-        rng = _rng(seed, u, 19, code)
+        rng = keyed_rng(seed, u, 19, code)
         liked = np.unique(fut.item[(fut.user == u) & (fut.rating >= 4)])
         pos = rng.choice(liked, size=min(positives, len(liked)), replace=False)
         rated = np.union1d(hist.item[hist.user == u], fut.item[fut.user == u])
@@ -218,7 +215,7 @@ def evaluate_taste(
                 if brain is not None:
                     obs = PageObservation(setup.profiles[t.user], 0, 1, items, ())
                     try:
-                        decision = brain.decide_page(obs, _rng(seed, t.user, m, 1))
+                        decision = brain.decide_page(obs, keyed_rng(seed, t.user, m, 1))
                     except DecisionFailure:
                         failures += 1
                     else:
@@ -249,7 +246,7 @@ def _rating_tasks(setup: AlignmentSetup, users: Sequence[int], per_user: int,
     for u in users:
         mask = fut.user == u
         items, ratings = fut.item[mask], fut.rating[mask]
-        pick = _rng(seed, u, 23).choice(len(items), size=min(per_user, len(items)),
+        pick = keyed_rng(seed, u, 23).choice(len(items), size=min(per_user, len(items)),
                                         replace=False)
         out.append((int(u), items[pick].astype(np.int64), ratings[pick].astype(np.float64)))
     return out
@@ -307,7 +304,7 @@ def evaluate_ratings(setup: AlignmentSetup, brain: Brain | None, samples: list[l
             if brain is not None:
                 try:
                     sim = np.asarray(brain.rate_items(
-                        setup.profiles[u], tuple(int(i) for i in items), _rng(seed, u, 0, 2)),
+                        setup.profiles[u], tuple(int(i) for i in items), keyed_rng(seed, u, 0, 2)),
                         dtype=np.float64)
                 except DecisionFailure:
                     failures += 1
@@ -318,7 +315,7 @@ def evaluate_ratings(setup: AlignmentSetup, brain: Brain | None, samples: list[l
                 preds.setdefault("brain", []).append(sim)
             own = hist.rating[hist.user == u].astype(np.float64)
             preds.setdefault("history_resample", []).append(
-                _rng(seed, u, 29).choice(own, size=len(items)) if own.size
+                keyed_rng(seed, u, 29).choice(own, size=len(items)) if own.size
                 else np.full(len(items), umean[u]))
             preds.setdefault("user_mean", []).append(np.full(len(items), umean[u]))
             preds.setdefault("item_mean", []).append(imean[items])
@@ -425,7 +422,7 @@ def run_alignment(
     groups = disjoint_samples(setup.test, samples, users, seed)
     ratios = sorted(set(ratios))
     tasks = [make_tasks(setup, g, negatives, max(ratios), positives, seed) for g in groups]
-    rng = _rng(seed, 43)
+    rng = keyed_rng(seed, 43)
     tune = sorted(rng.choice(setup.tuning, size=min(tuning_users, len(setup.tuning)),
                              replace=False).tolist())
     tuning_tasks = make_tasks(setup, tune, negatives, max(ratios), positives, seed)

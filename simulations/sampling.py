@@ -21,6 +21,7 @@ __all__ = [
     "NegativeSampler",
     "disjoint_samples",
     "is_tuning_user",
+    "keyed_rng",
     "sample_negatives",
     "split_users",
 ]
@@ -114,3 +115,8 @@ def sample_negatives(
         free[pick] = False
         out[row] = candidates[pick]
     return out
+
+
+def keyed_rng(*key: int) -> np.random.Generator:
+    """A generator that depends on ``key`` only (seed, sample, user, ...), never on order."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulations.sampling import sample_negatives, split_users
+from simulations.sampling import keyed_rng, sample_negatives, split_users
 from tools.candidates import CandidateGenerator
 from tools.dataset import Dataset, Interactions, temporal_split
 
@@ -42,10 +42,6 @@ __all__ = [
 
 HISTORY_FRACTION = 0.8
 LIKED = 4.0
-
-
-def _rng(*key: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,7 +118,7 @@ def rank_instances(setup: TaskSetup, users: Sequence[int], negatives: int, seed:
     for u in users:
         items, ratings, _ = setup.future_of(u)
         pos = int(items[np.flatnonzero(ratings >= LIKED)[0]])
-        rng = _rng(seed, u, 53)
+        rng = keyed_rng(seed, u, 53)
         if generator is None:
             rated = np.union1d(hist.item[hist.user == u], items)
             pool = np.setdiff1d(np.arange(ds.n_items), rated)
