@@ -11,9 +11,12 @@
 
 One invocation serves every agent of the group that acts at this step (a batch), so
 LangGraph's per-node cost is paid per step, not per agent; the per-agent contract is the
-same (``AgentGroup`` + one observation in, one action out). State holds only
-JSON-serialisable data (observations, memories, plans, actions as pydantic models and
-dicts); stores, brain, planner and trace writer live in the runtime context.
+same (``AgentGroup`` + one observation in, one action out). Nodes are coroutines
+(``act_batch`` awaits ``graph.ainvoke``): in ``plan``, ``act`` and ``remember`` (reflections)
+the agents' LLM calls are gathered at once and the LLM client's limits pace them; results
+are taken in the batch's order, so the trace never depends on which answer came first.
+State holds only JSON-serialisable data (observations, memories, plans, actions as
+pydantic models and dicts); stores, brain, planner and trace writer live in the runtime context.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def _query(g: AgentGroup, obs: Observation) -> str | None:
 # ----------------------------------------------------------------------------- nodes
 
 
-def perceive(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
+async def perceive(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
     g = runtime.context
     for obs in state["observations"]:
         if obs.agent not in g.profiled:
@@ -90,7 +93,7 @@ def perceive(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
     return {}
 
 
-def recall(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
+async def recall(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
     g = runtime.context
     lt = g.long_term
     recalled: dict[str, list[dict[str, Any]]] = {}
@@ -150,7 +153,7 @@ def _request(g: AgentGroup, obs: Observation, state: AgentState) -> PlanRequest 
     )
 
 
-def plan(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
+async def plan(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
     g = runtime.context
     requests: list[PlanRequest] = []
     where: dict[str, Observation] = {}
@@ -174,10 +177,11 @@ def plan(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
         g.memory.add_lesson(by_uid[agent], text)
 
     rt = PlannerRuntime(
-        think=getattr(g.brain, "think", None), tools_for=lambda a: g.tools_for(by_uid[a]),
-        emit=emit, on_lesson=lesson, pmap=g.pmap, max_steps=g.role.planner.max_steps,
+        think=getattr(g.brain, "athink", None) or getattr(g.brain, "think", None),
+        tools_for=lambda a: g.tools_for(by_uid[a]), emit=emit, on_lesson=lesson,
+        concurrent=g.concurrent, max_steps=g.role.planner.max_steps,
         max_replans=g.role.planner.max_replans, max_attempts=g.role.planner.max_attempts)
-    out = g.planner.invoke(initial_state(requests), context=rt)
+    out = await g.planner.ainvoke(initial_state(requests), context=rt)
     results: dict[str, PlanResult] = out["results"]
     return {"plans": {str(by_uid[a]): r for a, r in results.items()}}
 
@@ -188,13 +192,13 @@ def _shortlist(g: AgentGroup, p: PlanResult | None) -> tuple[int, ...] | None:
     return tuple(g.world.catalog.index[i] for i in p.shortlist)
 
 
-def _decide(g: AgentGroup, state: AgentState, obs: Observation) -> Action:
+async def _decide(g: AgentGroup, state: AgentState, obs: Observation) -> Action:
     key, u = _key(obs), obs.agent
     prof = g.profiles[u]
     p = state["plans"].get(key)
     try:
         if isinstance(obs, FeedPage):
-            d = g.brain.decide_page(PageObservation(
+            d = await g.ask_brain("decide_page", PageObservation(
                 profile=prof, round=obs.round, page=obs.page, items=tuple(obs.items),
                 memory=tuple(state["recalled"][key]), plan=tuple(p.steps) if p else (),
                 recalled=tuple(state["recalled_lt"][key]), guidance=p.guidance if p else "",
@@ -207,7 +211,7 @@ def _decide(g: AgentGroup, state: AgentState, obs: Observation) -> Action:
                 else "computed",
                 inputs={k: v for k, v in d.inputs.items() if k != "feeling_source"})
         if isinstance(obs, InterviewRequest):
-            a = g.brain.interview(SessionSummary(
+            a = await g.ask_brain("interview", SessionSummary(
                 profile=prof, round=obs.round, pages=obs.pages, shown=obs.shown,
                 watched=tuple(obs.watched), ratings=tuple(obs.ratings),
                 left_early=obs.left_early), user_rng(g.seed, u, obs.round, 0))
@@ -223,23 +227,23 @@ def _decide(g: AgentGroup, state: AgentState, obs: Observation) -> Action:
             guidance=p.guidance if p else "")
         rng = user_rng(g.seed, u, obs.round, 10_000 + view.turn)
         if isinstance(obs, ConversationOpen):
-            s = g.brain.describe(view, rng)
+            s = await g.ask_brain("describe", view, rng)
             return Utterance(text=s.text, inputs=s.inputs)
-        v = g.brain.judge(view, rng)
+        v = await g.ask_brain("judge", view, rng)
         return Verdict(accept=v.accept, give_up=v.give_up, feedback=v.feedback,
                        inputs=v.inputs)
     except DecisionFailure as f:
         return Failure(purpose=f.purpose, error=f.error, raw=f.raw, attempts=f.attempts)
 
 
-def act(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
+async def act(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
     g = runtime.context
     obs = state["observations"]
-    actions = g.pmap(lambda o: _decide(g, state, o), obs)
+    actions = await g.amap(lambda o: _decide(g, state, o), obs)
     return {"actions": {_key(o): a for o, a in zip(obs, actions, strict=True)}}
 
 
-def remember(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
+async def remember(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
     g = runtime.context
     cat = g.world.catalog
     lt = g.long_term
@@ -283,7 +287,7 @@ def remember(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
                                              None, False, {}))
         written.append((u, obs.base, recs))
     if lt is not None:
-        g.write_long_term(written, where)
+        await g.write_long_term(written, where)
     return {}
 
 
@@ -303,12 +307,15 @@ def build_agent_graph() -> CompiledStateGraph[AgentState, AgentGroup, AgentState
     return gr.compile()
 
 
-def act_batch(graph: CompiledStateGraph[AgentState, AgentGroup, AgentState, AgentState],
-              group: AgentGroup, observations: list[Observation]) -> list[Action]:
-    """One graph step for ``observations`` (agents of ``group``); actions in the same order."""
+async def act_batch(
+        graph: CompiledStateGraph[AgentState, AgentGroup, AgentState, AgentState],
+        group: AgentGroup, observations: list[Observation]) -> list[Action]:
+    """One graph step for ``observations`` (agents of ``group``); actions in the same order.
+
+    A coroutine: run it on the population's event loop (``Population.act``)."""
     if not observations:
         return []
     state: AgentState = {"observations": list(observations), "recalled": {},
                          "recalled_lt": {}, "plans": {}, "actions": {}}
-    out = graph.invoke(state, context=group)
+    out = await graph.ainvoke(state, context=group)
     return [out["actions"][_key(o)] for o in observations]

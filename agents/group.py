@@ -10,11 +10,11 @@ graph: nothing here is checkpointed state.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agents.aio import gather
 from agents.brains.base import Brain
 from agents.brains.utility import World
 from agents.library import Library
@@ -38,8 +38,10 @@ Emit = Callable[..., None]  # TraceWriter.emit(type, id, **fields)
 class CallLog:
     """LLM calls waiting to be written to the trace, per agent, in the order made.
 
-    Clients report calls from worker threads; the agent writes them under the step that
-    caused them once the step is done.
+    Clients report calls as they finish (from the event loop, or from the calling thread
+    of a sync call); the agent writes them under the step that caused them once the step
+    is done, so their order in the trace is the agent's own order, not the finishing order
+    across agents.
     """
 
     def __init__(self) -> None:
@@ -82,7 +84,7 @@ class AgentGroup:
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     long_term: LongTerm | None = None
     shared: SharedMemory | None = None
-    workers: int = 1
+    concurrent: bool = False  # gather the agents' LLM calls (LLM brains); see amap
     profiled: set[int] = field(default_factory=set)
     memory: ShortTermMemory = field(init=False)
     _tools: dict[int, dict[str, BaseTool]] = field(default_factory=dict, init=False)
@@ -102,16 +104,23 @@ class AgentGroup:
 
     # ------------------------------------------------------------------ concurrency
 
-    def pmap(self, fn: Callable[[Any], Any], xs: Iterable[Any]) -> list[Any]:
-        """``map`` over agents, on ``workers`` threads when the brain waits on an endpoint.
+    async def amap(self, fn: Callable[[Any], Awaitable[Any]], xs: Iterable[Any]) -> list[Any]:
+        """``[await fn(x) for x in xs]``: all at once when the brain waits on an endpoint
+        (``concurrent``), the LLM client's limits deciding how many calls are in flight;
+        in order otherwise (a numeric brain has nothing to wait for).
 
-        Decisions are independent and seeded per user, so threads change nothing but time.
+        Decisions are independent and seeded per user, so concurrency changes nothing but
+        time; results come back in the order of ``xs``.
         """
-        items = list(xs)
-        if self.workers > 1 and len(items) > 1:
-            with ThreadPoolExecutor(min(self.workers, len(items))) as pool:
-                return list(pool.map(fn, items))
-        return [fn(x) for x in items]
+        return await gather(fn, xs, concurrent=self.concurrent)
+
+    async def ask_brain(self, name: str, *args: Any) -> Any:
+        """The brain's decision ``name`` (e.g. ``decide_page``): its coroutine ``a<name>``
+        when it has one (the LLM brain), else the plain method (numeric brains)."""
+        fn = getattr(self.brain, f"a{name}", None)
+        if fn is not None:
+            return await fn(*args)
+        return getattr(self.brain, name)(*args)
 
     # ------------------------------------------------------------------ tools
 
@@ -171,7 +180,7 @@ class AgentGroup:
 
     # ------------------------------------------------------------------ memory writes
 
-    def write_long_term(self, step_records: list[tuple[int, str, list[MemoryRecord]]],
+    async def write_long_term(self, step_records: list[tuple[int, str, list[MemoryRecord]]],
                         where: dict[int, dict[str, Any]]) -> None:
         """Store this step's factual memories, then any reflections that are due.
 
@@ -194,13 +203,14 @@ class AgentGroup:
                       kind="factual", ids=[r.id for r in recs])
             if lt.reflector.note(uid, len(recs)):
                 due.append((u, base))
-        # Reflections are LLM calls for LLM brains: run them on the group's workers, then
-        # store and trace them in user order so the trace does not depend on timing.
-        texts = self.pmap(lambda ub: self._reflection(ub[0], where[ub[0]]), due)
+        # Reflections are LLM calls for LLM brains: gather them, then store and trace them
+        # in user order so the trace does not depend on timing.
+        texts = await self.amap(lambda ub: self._reflection(ub[0], where[ub[0]]), due)
         for (u, base), (recent, text) in zip(due, texts, strict=True):
             self._store_reflection(u, base, where[u], recent, text)
 
-    def _reflection(self, u: int, where: dict[str, Any]) -> tuple[list[MemoryRecord], str]:
+    async def _reflection(self, u: int,
+                          where: dict[str, Any]) -> tuple[list[MemoryRecord], str]:
         from agents.seeding import user_rng
 
         lt = self.long_term
@@ -209,8 +219,8 @@ class AgentGroup:
         recent = lt.store.recent(prof.user_id, lt.config.reflect_every)
         rnd = int(where.get("round", 0))
         step = int(where.get("page", where.get("turn", 0)))
-        text = self.brain.reflect(prof, [r.text for r in recent],
-                                  user_rng(self.seed, u, rnd, 1000 + step))
+        text = await self.ask_brain("reflect", prof, [r.text for r in recent],
+                                    user_rng(self.seed, u, rnd, 1000 + step))
         return recent, text
 
     def _store_reflection(self, u: int, base: str, where: dict[str, Any],

@@ -3,19 +3,25 @@
 Roles are assigned once per run (seeded, by user), so every arm of a paired comparison
 meets the same users in the same roles. Each arm gets fresh memories (arms are
 counterfactual worlds); brains, LLM clients and planner subgraphs are shared.
+
+The default executor: the factory owns one asyncio event loop (``agents.aio.EventLoop``)
+that every arm's population runs its agent graphs on. ``Population.act`` stays
+synchronous (the run loop's ``Actor`` seam, also what a Ray actor calls) and blocks until
+the step's coroutines are done; inside, the agents of a role wait on the endpoint together.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agents.aio import EventLoop
 from agents.brains.base import Brain
 from agents.brains.utility import World
 from agents.graph import AgentState, act_batch, build_agent_graph
@@ -106,15 +112,23 @@ class Population:
     groups: dict[str, AgentGroup]
     role_of: dict[int, str]
     graph: CompiledStateGraph[AgentState, AgentGroup, AgentState, AgentState]
+    loop: EventLoop = field(default_factory=EventLoop)
 
     def act(self, observations: Sequence[Observation]) -> list[Action]:
-        """Every observation answered by its agent; one graph step per role."""
+        """Every observation answered by its agent; one graph step per role (blocks the
+        calling thread while the step runs on the population's event loop)."""
+        return self.loop.run(self.aact(observations))
+
+    async def aact(self, observations: Sequence[Observation]) -> list[Action]:
+        """``act`` as a coroutine. Roles take their turns one after another (their trace
+        events stay in role order); the agents of a role act together."""
         by_role: dict[str, list[int]] = {}
         for k, obs in enumerate(observations):
             by_role.setdefault(self.role_of[obs.agent], []).append(k)
         out: list[Action | None] = [None] * len(observations)
         for role, idx in by_role.items():
-            acts = act_batch(self.graph, self.groups[role], [observations[k] for k in idx])
+            acts = await act_batch(self.graph, self.groups[role],
+                                   [observations[k] for k in idx])
             for k, a in zip(idx, acts, strict=True):
                 out[k] = a
         return [a for a in out if a is not None]
@@ -140,6 +154,8 @@ class PopulationFactory:
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     library: Library | None = None  # default: over world and history, no knowledge graph
     keep_prompts: bool = True  # output.keep_prompts: rendered prompts and answers in the trace
+    on_llm_call: Callable[[CallRecord], None] | None = None  # progress: every finished call
+    loop: EventLoop = field(default_factory=EventLoop)  # the default executor's loop
     role_of: dict[int, str] = field(init=False)
     calls: CallLog = field(default_factory=CallLog, init=False)
     clients: dict[str, LLMClient] = field(default_factory=dict, init=False)
@@ -179,6 +195,8 @@ class PopulationFactory:
             assert self.run_dir is not None  # shared_cache() checked it
             def on_call(rec: CallRecord) -> None:
                 self.calls.log(rec.agent, call_event(rec, self.keep_prompts))
+                if self.on_llm_call is not None:
+                    self.on_llm_call(rec)
             client = self.clients[key] = make_client(
                 cfg, self.run_dir, replay_from=self.replay, seed=self.seed, on_call=on_call,
                 chat_model=self.chat_model, cache=cache)
@@ -225,14 +243,26 @@ class PopulationFactory:
                 calls=self.calls, seed=self.seed, history=self.history,
                 library=self._library,
                 conversation=self.conversation, long_term=long_term, shared=sm,
-                workers=cfg.concurrency if cfg else 1, profiled=self.profiled)
-        return Population(groups, self.role_of, self._graph)
+                concurrent=cfg is not None and cfg.concurrency > 1, profiled=self.profiled)
+        return Population(groups, self.role_of, self._graph, self.loop)
 
     def _store_path(self) -> Path | None:
         return self.run_dir / "memory" if self.run_dir is not None else None
 
     def close(self) -> None:
+        """Close the event loop (and the HTTP clients its calls opened), the stores and the
+        cache. Idempotent."""
+        clients = list(self.clients.values())
+
+        async def close_clients() -> None:
+            for client in clients:
+                await client.aclose()
+
+        self.loop.close(before=close_clients)
+        for client in clients:
+            client.close()
         for store in self.stores:
             store.close()
+        self.stores.clear()
         if self._cache is not None:
             self._cache.close()

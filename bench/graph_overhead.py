@@ -70,7 +70,6 @@ def plain_graph() -> Callable[[], Any]:
 
 
 def agent_graph(batch: int) -> Callable[[], Any]:
-    from agents.graph import act_batch, build_agent_graph
     from agents.group import AgentGroup, CallLog
     from agents.observations import FeedPage, Observation
     from agents.population import PopulationFactory
@@ -87,12 +86,12 @@ def agent_graph(batch: int) -> Callable[[], Any]:
     pop = factory.for_arm("bench")
     group: AgentGroup = pop.groups["viewer"]
     group.calls = CallLog()
-    graph = build_agent_graph()
     users = prep.population[:batch]
     obs: list[Observation] = [
         FeedPage(agent=u, base=f"bench/r1/u{u}/p1", where={"arm": "bench", "round": 1},
                  round=1, page=1, max_pages=5, items=[1, 2, 3, 4]) for u in users]
-    return lambda: act_batch(graph, group, obs)
+    # Through the population: the agent graph on the default executor's event loop.
+    return lambda: pop.act(obs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,8 +4,9 @@ A planner is a LangGraph subgraph over a *batch* of plan requests (all agents of
 that act in the same step), so the graph's own cost is paid per step, not per agent.
 It knows nothing of brains, memory stores or environments: the agent hands it
 
-- ``think(agent, purpose, prompt) -> text``: the agent's language model (absent for numeric
-  brains, which can only use the ``static`` planner's ``decide`` step);
+- ``think(agent, purpose, prompt) -> text``: the agent's language model, a plain or an
+  async function (absent for numeric brains, which can only use the ``static`` planner's
+  ``decide`` step);
 - ``tools``: LangChain tools by name (memory search, item look-ups...), called with one
   string and answering with text;
 - ``emit(agent, step)``: writes one planner step into the trace;
@@ -13,12 +14,19 @@ It knows nothing of brains, memory stores or environments: the agent hands it
 
 A plan's result changes what the agent does: ``shortlist`` (catalogue ids the plan
 settled on) and ``guidance`` (text the brain's prompt receives as ``{plan}``).
+
+Planner nodes are coroutines (run a planner with ``ainvoke``): the model steps of every
+agent in the batch are gathered at once (``PlannerRuntime.map``), so they wait on the
+endpoint together, up to the LLM client's limits; results are used in the batch's order,
+so the trace does not depend on which answer came first.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypedDict, TypeVar
 
@@ -104,35 +112,39 @@ def initial_state(requests: Sequence[PlanRequest]) -> PlanState:
             "notes": {r.agent: {} for r in requests}, "results": {}}
 
 
-def _serial(fn: Callable[[Any], Any], xs: Iterable[Any]) -> list[Any]:
-    return [fn(x) for x in xs]
-
-
 @dataclass
 class PlannerRuntime:
     """Runtime context of a planner subgraph (never checkpointed)."""
 
-    think: Callable[[str, str, str], str] | None = None
+    think: Callable[[str, str, str], str | Awaitable[str]] | None = None
     tools_for: Callable[[str], Mapping[str, Tool]] = lambda agent: {}
     emit: Callable[[str, dict[str, Any]], None] = lambda agent, step: None
     on_lesson: Callable[[str, str], None] = lambda agent, text: None
-    pmap: Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]] = _serial
+    concurrent: bool = True  # gather the batch's model steps (False: one after another)
     max_steps: int = 4
     max_replans: int = 1
     max_attempts: int = 2
 
-    def ask(self, agent: str, purpose: str, prompt: str) -> str:
+    async def map(self, fn: Callable[[str], Awaitable[R]], agents: Iterable[str]) -> list[R]:
+        """``fn`` for every agent, all at once (``concurrent``); results in order."""
+        items = list(agents)
+        if not self.concurrent or len(items) < 2:
+            return [await fn(a) for a in items]
+        return list(await asyncio.gather(*(fn(a) for a in items)))
+
+    async def ask(self, agent: str, purpose: str, prompt: str) -> str:
         if self.think is None:
             raise RuntimeError(f"planner step {purpose!r} needs a language model")
-        return self.think(agent, purpose, prompt)
+        out = self.think(agent, purpose, prompt)
+        return await out if inspect.isawaitable(out) else out
 
-    def ask_json(self, agent: str, purpose: str, prompt: str,
-                 schema: type[T]) -> tuple[str, T | str]:
+    async def ask_json(self, agent: str, purpose: str, prompt: str,
+                       schema: type[T]) -> tuple[str, T | str]:
         """Ask, then read the reply's JSON: (raw text, the parsed reply or what is wrong).
 
         An unreadable reply is a step the planner records, not a crash.
         """
-        raw = self.ask(agent, purpose, prompt)
+        raw = await self.ask(agent, purpose, prompt)
         try:
             return raw, parse_reply(raw, schema)
         except ValueError as e:

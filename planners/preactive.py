@@ -58,20 +58,20 @@ _DECIDE = (
 )
 
 
-def _plan(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
+async def _plan(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
     rt, reqs = runtime.context, by_agent(state)
     notes = {a: dict(n) for a, n in state["notes"].items()}
     log = {a: list(v) for a, v in state["log"].items()}
 
-    def one(agent: str) -> tuple[str, PlanSteps | str]:
+    async def one(agent: str) -> tuple[str, PlanSteps | str]:
         fail = notes[agent].get("failure")
         prompt = _PLAN.format(
             base=request_text(reqs[agent]), tools=describe_tools(rt.tools_for(agent)),
             n=rt.max_steps,
             failure=f"Your previous plan failed: {fail}\nRe-plan around it.\n" if fail else "")
-        return rt.ask_json(agent, "plan:preactive", prompt, PlanSteps)
+        return await rt.ask_json(agent, "plan:preactive", prompt, PlanSteps)
 
-    for agent, (raw, plan) in zip(state["active"], rt.pmap(one, state["active"]),
+    for agent, (raw, plan) in zip(state["active"], await rt.map(one, state["active"]),
                                   strict=True):
         n = notes[agent]
         step = "replan" if n.get("failure") else "plan"
@@ -88,7 +88,7 @@ def _plan(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
     return {"notes": notes, "log": log}
 
 
-def _execute(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
+async def _execute(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
     rt = runtime.context
     notes = {a: dict(n) for a, n in state["notes"].items()}
     log = {a: list(v) for a, v in state["log"].items()}
@@ -115,17 +115,17 @@ def _execute(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, An
     return {"notes": notes, "log": log, "active": again}
 
 
-def _decide(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
+async def _decide(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
     rt, reqs = runtime.context, by_agent(state)
     agents = [r.agent for r in state["requests"]]
 
-    def one(agent: str) -> tuple[str, FinalAnswer | str]:
+    async def one(agent: str) -> tuple[str, FinalAnswer | str]:
         found = "\n".join(f"- {f}" for f in state["notes"][agent].get("found", [])) or "- nothing"
         prompt = _DECIDE.format(base=request_text(reqs[agent]), found=found)
-        return rt.ask_json(agent, "plan:decide", prompt, FinalAnswer)
+        return await rt.ask_json(agent, "plan:decide", prompt, FinalAnswer)
 
     results: dict[str, PlanResult] = {}
-    for agent, (raw, ans) in zip(agents, rt.pmap(one, agents), strict=True):
+    for agent, (raw, ans) in zip(agents, await rt.map(one, agents), strict=True):
         steps = [e["step"] for e in state["log"][agent]] + ["decide"]
         if isinstance(ans, str):
             entry: dict[str, Any] = {"planner": "preactive", "step": "decide", "error": ans,

@@ -60,19 +60,19 @@ def _scratch(log: list[dict[str, Any]]) -> str:
     return "\n".join(lines) or "(none)"
 
 
-def _think(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
+async def _think(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
     rt, reqs = runtime.context, by_agent(state)
     log = {a: list(v) for a, v in state["log"].items()}
     results = dict(state["results"])
     active: list[str] = []
 
-    def one(agent: str) -> tuple[str, ReActStep | str]:
+    async def one(agent: str) -> tuple[str, ReActStep | str]:
         prompt = _PROMPT.format(base=request_text(reqs[agent]),
                                 tools=describe_tools(rt.tools_for(agent)),
                                 scratch=_scratch(log[agent]))
-        return rt.ask_json(agent, "plan:react", prompt, ReActStep)
+        return await rt.ask_json(agent, "plan:react", prompt, ReActStep)
 
-    for agent, (raw, step) in zip(state["active"], rt.pmap(one, state["active"]),
+    for agent, (raw, step) in zip(state["active"], await rt.map(one, state["active"]),
                                   strict=True):
         entry: dict[str, Any]
         if isinstance(step, str):
@@ -96,7 +96,7 @@ def _think(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]
     return {"log": log, "results": results, "active": active, "n": state["n"] + 1}
 
 
-def _give_up(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
+async def _give_up(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
     results = dict(state["results"])
     for agent in state["active"]:
         entry = {"planner": "reactive", "step": "step_limit", "limit": runtime.context.max_steps}

@@ -46,19 +46,19 @@ _CRITIQUE = (
 )
 
 
-def _attempt(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
+async def _attempt(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
     rt, reqs = runtime.context, by_agent(state)
     notes = {a: dict(n) for a, n in state["notes"].items()}
     log = {a: list(v) for a, v in state["log"].items()}
 
-    def one(agent: str) -> tuple[str, FinalAnswer | str]:
+    async def one(agent: str) -> tuple[str, FinalAnswer | str]:
         own = notes[agent].get("lessons", [])
         lessons = ("\nLessons from this step's earlier attempts:\n"
                    + "\n".join(f"- {x}" for x in own)) if own else ""
         prompt = _ATTEMPT.format(base=request_text(reqs[agent]), lessons=lessons)
-        return rt.ask_json(agent, "plan:attempt", prompt, FinalAnswer)
+        return await rt.ask_json(agent, "plan:attempt", prompt, FinalAnswer)
 
-    for agent, (raw, ans) in zip(state["active"], rt.pmap(one, state["active"]),
+    for agent, (raw, ans) in zip(state["active"], await rt.map(one, state["active"]),
                                  strict=True):
         n = notes[agent]
         n["attempts"] = int(n.get("attempts", 0)) + 1
@@ -76,22 +76,22 @@ def _attempt(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, An
     return {"notes": notes, "log": log}
 
 
-def _critique(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
+async def _critique(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
     rt, reqs = runtime.context, by_agent(state)
     notes = {a: dict(n) for a, n in state["notes"].items()}
     log = {a: list(v) for a, v in state["log"].items()}
     results = dict(state["results"])
 
-    def one(agent: str) -> tuple[str, Critique | str]:
+    async def one(agent: str) -> tuple[str, Critique | str]:
         ans = notes[agent]["answer"]
         if ans is None:
             return "", Critique(ok=False, lesson="answer with valid JSON naming item ids")
-        return rt.ask_json(agent, "plan:critique", _CRITIQUE.format(
+        return await rt.ask_json(agent, "plan:critique", _CRITIQUE.format(
             base=request_text(reqs[agent]), shortlist=", ".join(ans["shortlist"]) or "nothing",
             note=ans["note"] or "no reason given"), Critique)
 
     again: list[str] = []
-    for agent, (raw, crit) in zip(state["active"], rt.pmap(one, state["active"]),
+    for agent, (raw, crit) in zip(state["active"], await rt.map(one, state["active"]),
                                   strict=True):
         n = notes[agent]
         if isinstance(crit, str):

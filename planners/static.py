@@ -37,19 +37,20 @@ def static_plan(n_items: int) -> tuple[str, ...]:
 
 
 def _llm_step(step: str) -> Any:
-    def node(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
+    async def node(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
         rt, reqs = runtime.context, by_agent(state)
         notes = {a: dict(n) for a, n in state["notes"].items()}
         log = {a: list(v) for a, v in state["log"].items()}
 
-        def one(agent: str) -> str:
+        async def one(agent: str) -> str:
             req = reqs[agent]
             prompt = _PROMPTS[step].format(
                 base=request_text(req), summary=notes[agent].get("summarise_tastes", ""),
                 history="\n".join(f"- {h}" for h in req.history) or "- (none)")
-            return rt.ask(agent, f"plan:{step}", prompt).strip()[:600]
+            return (await rt.ask(agent, f"plan:{step}", prompt)).strip()[:600]
 
-        for agent, text in zip(state["active"], rt.pmap(one, state["active"]), strict=True):
+        texts = await rt.map(one, state["active"])
+        for agent, text in zip(state["active"], texts, strict=True):
             notes[agent][step] = text
             entry = {"planner": "static", "step": step, "output": text}
             log[agent].append(entry)
@@ -58,7 +59,7 @@ def _llm_step(step: str) -> Any:
     return node
 
 
-def _decide(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
+async def _decide(state: PlanState, runtime: Runtime[PlannerRuntime]) -> dict[str, Any]:
     rt = runtime.context
     results: dict[str, PlanResult] = {}
     for req in state["requests"]:

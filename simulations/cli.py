@@ -77,9 +77,8 @@ def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from scenarios.loader import load_scenario
+    from simulations.progress import RunProgress
     from simulations.runner import prepare, run
 
     loaded = load_scenario(a.scenario, llm_flag=a.llm is not None)
@@ -104,14 +103,11 @@ def cmd_run(a: argparse.Namespace) -> int:
         prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data, llm=a.llm)
     scn = prep.scenario
     total = len(prep.population) * scn.environment.rounds * len(scn.recommenders)
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=err, disable=a.quiet or a.json, transient=False,
-    ) as progress:
-        task = progress.add_task(f"{scn.name}: sessions", total=total)
+    with RunProgress(scn.name, total, console=err, disable=a.quiet or a.json,
+                     llm=uses_llm) as progress:
         result = run(prep, Path(a.out) if a.out else None,
-                     on_session_end=lambda n: progress.advance(task, n), argv=sys.argv,
-                     replay=a.replay)
+                     on_session_end=progress.session_end, argv=sys.argv,
+                     replay=a.replay, on_llm_call=progress.llm_call)
     return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(prep.population)} users)")
 
 
@@ -143,8 +139,7 @@ def _report(a: argparse.Namespace, result: Any, title: str) -> int:
 
 
 def cmd_resume(a: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
+    from simulations.progress import RunProgress
     from simulations.runner import load_resumable, resume
 
     err = _err()
@@ -152,12 +147,12 @@ def cmd_resume(a: argparse.Namespace) -> int:
         r = load_resumable(Path(a.run_dir))
     scn = r.prep.scenario
     total = len(r.prep.population) * scn.environment.rounds * len(scn.recommenders)
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=err, disable=a.quiet or a.json, transient=False,
-    ) as progress:
-        task = progress.add_task(f"{scn.name}: sessions (resumed)", total=total)
-        result = resume(r, on_session_end=lambda n: progress.advance(task, n))
+    uses_llm = any(x.config.brain.kind == "llm" for x in r.prep.loaded.roles) or bool(
+        r.prep.loaded.agents)
+    with RunProgress(f"{scn.name} (resumed)", total, console=err,
+                     disable=a.quiet or a.json, llm=uses_llm) as progress:
+        result = resume(r, on_session_end=progress.session_end,
+                        on_llm_call=progress.llm_call)
     return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(r.prep.population)} "
                    "users, resumed)")
 

@@ -56,7 +56,7 @@ from tools.synthetic import make_world
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from agents.llm import LLMClient
+    from agents.llm import CallRecord, LLMClient
 
 __all__ = [
     "Prepared",
@@ -376,6 +376,7 @@ def run(
     replay: str | None = None,
     chat_model: BaseChatModel | None = None,
     warm_cache: str | None = None,
+    on_llm_call: Callable[[CallRecord], None] | None = None,
 ) -> RunResult:
     """Run every arm; write trace, manifest, summary, catalogue (items.jsonl), checkpoints
     (checkpoints.sqlite) and the trace index (trace_index.sqlite) into the run folder.
@@ -390,6 +391,8 @@ def run(
             (tests pass ``agents.llm.FakeChatModel``).
         warm_cache: A run folder or LLM cache whose calls this run's cache starts with
             (recording continues; used by ``recarena compare`` across scenarios).
+        on_llm_call: Progress callback, called with every finished LLM call (cache hits
+            included; from the executor's event loop thread).
     """
     scn = prep.scenario
     uses_llm = any(r.config.brain.kind == "llm" for r in prep.loaded.roles) or bool(
@@ -414,7 +417,7 @@ def run(
     _write_reference(run_dir, prep)
     return _execute(prep, run_dir, manifest, config, on_session_end=on_session_end,
                     replay=replay, chat_model=chat_model, warm_cache=warm_cache,
-                    resume=False)
+                    resume=False, on_llm_call=on_llm_call)
 
 
 def _abs(path: str | None) -> str | None:
@@ -486,6 +489,7 @@ def resume(
     run: Path | Resumable,
     on_session_end: Callable[[int], None] = lambda n: None,
     chat_model: BaseChatModel | None = None,
+    on_llm_call: Callable[[CallRecord], None] | None = None,
 ) -> RunResult:
     """Continue a run that stopped before its end (killed, interrupted, failed).
 
@@ -507,13 +511,14 @@ def resume(
     _write_json(r.run_dir / "manifest.json", manifest, _redactor(r.prep))
     return _execute(r.prep, r.run_dir, manifest, r.config, on_session_end=on_session_end,
                     replay=args.get("replay"), chat_model=chat_model,
-                    warm_cache=args.get("warm_cache"), resume=True)
+                    warm_cache=args.get("warm_cache"), resume=True, on_llm_call=on_llm_call)
 
 
 def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: dict[str, Any],
              *, on_session_end: Callable[[int], None], replay: str | None,
              chat_model: BaseChatModel | None, warm_cache: str | None,
-             resume: bool) -> RunResult:
+             resume: bool, on_llm_call: Callable[[CallRecord], None] | None = None
+             ) -> RunResult:
     """The run proper (fresh, or resumed from the run folder's checkpoint)."""
     scn = prep.scenario
     redactor = _redactor(prep)
@@ -543,7 +548,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
             users=prep.population, history=prep.history, seed=scn.seed, emit=trace.emit,
             llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
             max_pages=scn.environment.max_pages, conversation=scn.environment.conversation,
-            library=library, keep_prompts=scn.output.keep_prompts,
+            library=library, keep_prompts=scn.output.keep_prompts, on_llm_call=on_llm_call,
             # On a resume the run's own cache already holds the warm calls: copying them
             # again would overwrite what the run recorded.
             warm_cache=None if resume else warm_cache)
@@ -572,7 +577,8 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
                 agents[name] = agent_from(loaded_agent, AgentEnv(
                     library=library, seed=scn.seed, run_dir=run_dir, llm=prep.llm,
                     replay=replay, chat_model=chat_model, emit=trace.emit,
-                    cache=factory.shared_cache(), keep_prompts=scn.output.keep_prompts))
+                    cache=factory.shared_cache(), keep_prompts=scn.output.keep_prompts,
+                    on_llm_call=on_llm_call))
             if cursor is not None:
                 loop.rebuild(cursor)
                 for client in all_clients():

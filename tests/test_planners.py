@@ -3,6 +3,7 @@ paths, tool calls, step limits, re-planning on an injected failure, lessons."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -56,7 +57,7 @@ def _run(kind: str, think: Any, steps: tuple[str, ...] = ("decide",),
     rt = PlannerRuntime(think=think, tools_for=_tools(tool_calls),
                         emit=lambda a, s: emitted.append((a, s)),
                         on_lesson=lambda a, t: lessons.append((a, t)), **limits)
-    out = build_planner(kind, steps).invoke(initial_state([_req()]), context=rt)
+    out = asyncio.run(build_planner(kind, steps).ainvoke(initial_state([_req()]), context=rt))
     return out["results"], emitted, tool_calls, lessons
 
 
@@ -168,7 +169,8 @@ def test_a_batch_plans_every_agent() -> None:
     think = Script({"plan:react": [json.dumps({"action": "final",
                                                "answer": {"shortlist": ["m1"]}})]})
     rt = PlannerRuntime(think=think)
-    out = build_planner("reactive").invoke(initial_state([_req("a1"), _req("a2")]), context=rt)
+    out = asyncio.run(build_planner("reactive").ainvoke(
+        initial_state([_req("a1"), _req("a2")]), context=rt))
     assert set(out["results"]) == {"a1", "a2"}
     assert {a for a, _, _ in think.prompts} == {"a1", "a2"}
 
@@ -198,5 +200,6 @@ def test_tool_arguments_as_text_json_object_or_nothing() -> None:
     emitted: list[dict[str, Any]] = []
     rt = PlannerRuntime(think=think, tools_for=lambda a: {"paths": tool},
                         emit=lambda a, s: emitted.append(s))
-    build_planner("reactive", ("decide",)).invoke(initial_state([_req()]), context=rt)
+    asyncio.run(build_planner("reactive", ("decide",)).ainvoke(initial_state([_req()]),
+                                                               context=rt))
     assert emitted[0]["observation"] == "m1->m2 k=3"

@@ -22,11 +22,13 @@ rank by).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.aio import run_sync
 from agents.brains.base import (
     ConversationView,
     DecisionFailure,
@@ -51,7 +53,9 @@ from agents.prompts import (
 from scenarios.schema import SATISFACTION_WORDS, BrainConfig
 
 if TYPE_CHECKING:
-    from agents.llm import LLMClient
+    from agents.llm import ChatReply, LLMClient, StructuredResult
+
+T = TypeVar("T", bound=BaseModel)
 
 __all__ = ["FEELINGS", "InterviewReply", "ItemReply", "LLMBrain", "PageReply", "RatingsReply"]
 
@@ -128,6 +132,41 @@ def _stated_score(reply: ItemReply) -> float:
     return 1.0 if reply.watch else 0.0
 
 
+class _Calls:
+    """How the brain reaches its client: blocking (the sync methods, run by ``run_sync``)
+    or awaiting (the async ones, on the population's event loop). The decision code is
+    written once, as coroutines, against this."""
+
+    def __init__(self, client: LLMClient, blocking: bool) -> None:
+        self.client, self.blocking = client, blocking
+
+    async def chat(self, messages: Sequence[tuple[str, str]], *, agent: str,
+                   purpose: str) -> ChatReply:
+        if self.blocking:
+            return self.client.chat(messages, agent=agent, purpose=purpose)
+        return await self.client.achat(messages, agent=agent, purpose=purpose)
+
+    async def score(self, prompt: str, options: Sequence[str], *, agent: str,
+                    purpose: str) -> list[float]:
+        if self.blocking:
+            reply = self.client.score(prompt, list(options), agent=agent, purpose=purpose)
+        else:
+            reply = await self.client.ascore(prompt, list(options), agent=agent,
+                                             purpose=purpose)
+        return list(reply.logprobs)
+
+    async def structured(self, messages: Sequence[tuple[str, str]], schema: type[T], *,
+                         agent: str, purpose: str, max_repairs: int,
+                         check: Callable[[T], None] | None) -> StructuredResult[T]:
+        from agents.llm import aask_structured, ask_structured
+
+        if self.blocking:
+            return ask_structured(self.client, messages, schema, agent=agent,
+                                  purpose=purpose, max_repairs=max_repairs, check=check)
+        return await aask_structured(self.client, messages, schema, agent=agent,
+                                     purpose=purpose, max_repairs=max_repairs, check=check)
+
+
 class LLMBrain:
     """Decides with a chat model through ``LLMClient`` (limits, cache, budget live there)."""
 
@@ -149,6 +188,7 @@ class LLMBrain:
             role, instructions, max_pages, mode)
         self.prompts = config.prompts
         self._thresholds: dict[int, float] = {}
+        self._sync, self._async = _Calls(client, True), _Calls(client, False)
 
     # ------------------------------------------------------------------ helpers
 
@@ -164,33 +204,84 @@ class LLMBrain:
     def _messages(self, profile: UserProfile, user_prompt: str) -> list[tuple[str, str]]:
         return [("system", self._render("system", profile)), ("user", user_prompt)]
 
-    def _ask(self, profile: UserProfile, prompt: str, schema: type[BaseModel], purpose: str,
-             check: Any = None) -> Any:
-        from agents.llm import ask_structured
-
-        res = ask_structured(self.client, self._messages(profile, prompt), schema,
-                             agent=profile.user_id, purpose=purpose,
-                             max_repairs=self.cfg.max_repairs, check=check)
+    async def _ask(self, io: _Calls, profile: UserProfile, prompt: str, schema: type[T],
+                   purpose: str, check: Any = None) -> tuple[T, int]:
+        res = await io.structured(self._messages(profile, prompt), schema,
+                                  agent=profile.user_id, purpose=purpose,
+                                  max_repairs=self.cfg.max_repairs, check=check)
         if res.value is None:
             raise DecisionFailure(purpose, res.error or "invalid output", list(res.raw),
                                   res.attempts)
         return res.value, res.attempts
 
-    def _score(self, profile: UserProfile, name: str, options: tuple[str, ...],
-               purpose: str, **more: Any) -> np.ndarray:
+    async def _score(self, io: _Calls, profile: UserProfile, name: str,
+                     options: tuple[str, ...], purpose: str, **more: Any) -> np.ndarray:
         prompt = self._render(name, profile, **more)
-        reply = self.client.score(prompt, list(options), agent=profile.user_id,
-                                  purpose=purpose)
-        return np.asarray(reply.logprobs, dtype=np.float64)
+        lp = await io.score(prompt, options, agent=profile.user_id, purpose=purpose)
+        return np.asarray(lp, dtype=np.float64)
 
     def _line(self, item: int) -> str:
         return item_line(self.world.catalog, item, float(self.world.item_mean[item]))
 
-    # ------------------------------------------------------------------ decisions
+    # ------------------------------------------------------------------ sync and async faces
+    # Each decision is one coroutine taking the way to call the client; the sync method
+    # drives it with blocking calls, the async one (the population's executor) awaits.
 
     def decide_page(self, obs: PageObservation, rng: np.random.Generator) -> PageDecision:
+        return run_sync(self._decide_page(self._sync, obs))
+
+    async def adecide_page(self, obs: PageObservation,
+                           rng: np.random.Generator) -> PageDecision:
+        return await self._decide_page(self._async, obs)
+
+    def interview(self, session: SessionSummary, rng: np.random.Generator) -> InterviewAnswer:
+        return run_sync(self._interview(self._sync, session))
+
+    async def ainterview(self, session: SessionSummary,
+                         rng: np.random.Generator) -> InterviewAnswer:
+        return await self._interview(self._async, session)
+
+    def rate_items(
+        self, profile: UserProfile, items: tuple[int, ...], rng: np.random.Generator
+    ) -> list[int]:
+        return run_sync(self._rate_items(self._sync, profile, items))
+
+    def reflect(self, profile: UserProfile, memories: list[str],
+                rng: np.random.Generator) -> str:
+        return run_sync(self._reflect(self._sync, profile, memories))
+
+    async def areflect(self, profile: UserProfile, memories: list[str],
+                       rng: np.random.Generator) -> str:
+        return await self._reflect(self._async, profile, memories)
+
+    def think(self, agent: str, purpose: str, prompt: str) -> str:
+        """Free text for a planner step (the planner parses it)."""
+        return run_sync(self._think(self._sync, agent, purpose, prompt))
+
+    async def athink(self, agent: str, purpose: str, prompt: str) -> str:
+        return await self._think(self._async, agent, purpose, prompt)
+
+    def describe(self, view: ConversationView, rng: np.random.Generator) -> Said:
+        return run_sync(self._describe(self._sync, view))
+
+    async def adescribe(self, view: ConversationView, rng: np.random.Generator) -> Said:
+        return await self._describe(self._async, view)
+
+    def judge(self, view: ConversationView, rng: np.random.Generator) -> TurnVerdict:
+        return run_sync(self._judge(self._sync, view))
+
+    async def ajudge(self, view: ConversationView, rng: np.random.Generator) -> TurnVerdict:
+        return await self._judge(self._async, view)
+
+    def watch_threshold(self, prof: UserProfile) -> float:
+        """Margin a scored decision must clear: the user's calibrated quantile (cached)."""
+        return run_sync(self._threshold(self._sync, prof))
+
+    # ------------------------------------------------------------------ decisions
+
+    async def _decide_page(self, io: _Calls, obs: PageObservation) -> PageDecision:
         if self.mode == "scored":
-            return self._decide_scored(obs)
+            return await self._decide_scored(io, obs)
         cat = self.world.catalog
         shown = [cat.item_ids[i] for i in obs.items]
         prompt = self._render("page", obs.profile, **self._page_vars(obs))
@@ -202,7 +293,7 @@ class LLMBrain:
             if unrated:
                 raise ValueError(f"watched items need a rating 1-5: {', '.join(unrated)}")
 
-        reply, attempts = self._ask(obs.profile, prompt, PageReply, "page", check)
+        reply, attempts = await self._ask(io, obs.profile, prompt, PageReply, "page", check)
         by_id = {it.item_id: it for it in reply.items}
         items = tuple(
             ItemDecision(
@@ -217,10 +308,10 @@ class LLMBrain:
         return PageDecision(items=items, leave=reply.leave, feeling=reply.feeling,
                             inputs={"attempts": attempts, "feeling_source": "model"})
 
-    def _margin(self, prof: UserProfile, item: int,
-                page: dict[str, Any]) -> tuple[float, np.ndarray]:
-        yes_no = self._score(prof, "scored_watch", (" yes", " no"), "watch",
-                             item=self._line(item), **page)
+    async def _margin(self, io: _Calls, prof: UserProfile, item: int,
+                      page: dict[str, Any]) -> tuple[float, np.ndarray]:
+        yes_no = await self._score(io, prof, "scored_watch", (" yes", " no"), "watch",
+                                   item=self._line(item), **page)
         return float(yes_no[0] - yes_no[1]), yes_no
 
     def calibration_items(self, prof: UserProfile) -> list[int]:
@@ -230,38 +321,37 @@ class LLMBrain:
         rng = np.random.default_rng(np.random.SeedSequence([prof.user, 53]))
         return [int(i) for i in rng.choice(len(pop), size=k, replace=False, p=pop / pop.sum())]
 
-    def watch_threshold(self, prof: UserProfile) -> float:
-        """Margin a scored decision must clear: the user's calibrated quantile (cached)."""
+    async def _threshold(self, io: _Calls, prof: UserProfile) -> float:
         hit = self._thresholds.get(prof.user)
         if hit is None:
             if self.cfg.calibration_items == 0:
                 hit = 0.0
             else:
                 # Each calibration item as if alone on a fresh first page.
-                margins = [self._margin(prof, i, self._page_vars(PageObservation(
-                    profile=prof, round=0, page=1, items=(i,), memory=())))[0]
+                margins = [(await self._margin(io, prof, i, self._page_vars(PageObservation(
+                    profile=prof, round=0, page=1, items=(i,), memory=()))))[0]
                     for i in self.calibration_items(prof)]
                 rate = self.cfg.watch_rates[min(max(prof.activity, 1), 3) - 1]
                 hit = float(np.quantile(margins, 1.0 - rate))
             self._thresholds[prof.user] = hit
         return hit
 
-    def _decide_scored(self, obs: PageObservation) -> PageDecision:
+    async def _decide_scored(self, io: _Calls, obs: PageObservation) -> PageDecision:
         prof = obs.profile
         page = self._page_vars(obs)
-        threshold = self.watch_threshold(prof)
+        threshold = await self._threshold(io, prof)
         decisions = []
         for i in obs.items:
-            margin, yes_no = self._margin(prof, i, page)
+            margin, yes_no = await self._margin(io, prof, i, page)
             watch = margin > threshold
             rating = None
             inputs: dict[str, Any] = {"logprob_yes": _r(yes_no[0]), "logprob_no": _r(yes_no[1]),
                                       "threshold": _r(threshold),
                                       "score": _r(margin - threshold)}
             if watch:
-                stars = self._score(prof, "scored_rating",
-                                    tuple(f" {k}" for k in range(1, 6)), "rating",
-                                    item=self._line(i))
+                stars = await self._score(io, prof, "scored_rating",
+                                          tuple(f" {k}" for k in range(1, 6)), "rating",
+                                          item=self._line(i))
                 rating = int(np.argmax(stars)) + 1
                 inputs["rating_logprobs"] = [_r(x) for x in stars]
             reason = (f"{'watch' if watch else 'skip'}: log P(yes) - log P(no) = "
@@ -270,11 +360,12 @@ class LLMBrain:
         n_watched = sum(d.watch for d in decisions)
         # The feeling is the model's own answer too (asked before the leave question, so
         # the persona prefix of the item prompts is still in the KV cache).
-        feel_lp = self._score(prof, "scored_feeling", tuple(f" {f}" for f in FEELINGS),
-                              "feeling", n_watched=n_watched, n_shown=len(decisions), **page)
+        feel_lp = await self._score(io, prof, "scored_feeling",
+                                    tuple(f" {f}" for f in FEELINGS), "feeling",
+                                    n_watched=n_watched, n_shown=len(decisions), **page)
         feeling = FEELINGS[int(np.argmax(feel_lp))]
-        leave_lp = self._score(prof, "scored_leave", (" yes", " no"), "leave",
-                               n_watched=n_watched, n_shown=len(decisions), **page)
+        leave_lp = await self._score(io, prof, "scored_leave", (" yes", " no"), "leave",
+                                     n_watched=n_watched, n_shown=len(decisions), **page)
         leave = bool(leave_lp[0] > leave_lp[1])
         return PageDecision(tuple(decisions), leave, feeling,
                             {"logprob_leave": _r(leave_lp[0]), "logprob_stay": _r(leave_lp[1]),
@@ -282,27 +373,27 @@ class LLMBrain:
                                                           strict=True)),
                              "feeling_source": "model"})
 
-    def interview(self, session: SessionSummary, rng: np.random.Generator) -> InterviewAnswer:
+    async def _interview(self, io: _Calls, session: SessionSummary) -> InterviewAnswer:
         sv = session_vars(session, self.world.catalog)
         if self.mode == "scored":
-            lp = self._score(session.profile, "scored_satisfaction", _NUMBER_WORDS,
-                             "interview", **sv)
+            lp = await self._score(io, session.profile, "scored_satisfaction", _NUMBER_WORDS,
+                                   "interview", **sv)
             sat = int(np.argmax(lp)) + 1
             return InterviewAnswer(
                 sat, f"scored answer: satisfaction {sat}/10 (most likely of one..ten); "
                 f"watched {sv['n_watched']} of {sv['n_shown']}",
                 {"logprob_best": _r(lp.max())})
         prompt = self._render("interview", session.profile, **sv)
-        reply, attempts = self._ask(session.profile, prompt, InterviewReply, "interview")
+        reply, attempts = await self._ask(io, session.profile, prompt, InterviewReply,
+                                          "interview")
         return InterviewAnswer(reply.satisfaction, reply.reason, {"attempts": attempts})
 
-    def rate_items(
-        self, profile: UserProfile, items: tuple[int, ...], rng: np.random.Generator
-    ) -> list[int]:
+    async def _rate_items(self, io: _Calls, profile: UserProfile,
+                          items: tuple[int, ...]) -> list[int]:
         if self.mode == "scored":
-            return [int(np.argmax(self._score(profile, "scored_rating",
-                                              tuple(f" {k}" for k in range(1, 6)), "rating",
-                                              item=self._line(i)))) + 1 for i in items]
+            return [int(np.argmax(await self._score(
+                io, profile, "scored_rating", tuple(f" {k}" for k in range(1, 6)), "rating",
+                item=self._line(i)))) + 1 for i in items]
         cat = self.world.catalog
         ids = [cat.item_ids[i] for i in items]
         prompt = ("You have watched these movies:\n"
@@ -314,27 +405,24 @@ class LLMBrain:
             assert isinstance(reply, RatingsReply)
             _check_ids(ids, [r.item_id for r in reply.ratings])
 
-        reply, _ = self._ask(profile, prompt, RatingsReply, "rate", check)
+        reply, _ = await self._ask(io, profile, prompt, RatingsReply, "rate", check)
         by_id = {r.item_id: r.rating for r in reply.ratings}
         return [by_id[i] for i in ids]
 
-    def reflect(self, profile: UserProfile, memories: list[str],
-                rng: np.random.Generator) -> str:
+    async def _reflect(self, io: _Calls, profile: UserProfile, memories: list[str]) -> str:
         prompt = self._render("reflection", profile, reflection_input="\n".join(memories))
         if self.mode == "scored":
             # A base model rambles; a reflection from its scored choices is more honest.
             watched = sum(1 for m in memories if m.startswith("watched"))
             return f"I watched {watched} of the last {len(memories)} recommendations."
-        return self.client.chat(self._messages(profile, prompt), agent=profile.user_id,
-                                purpose="reflection").text.strip()[:500]
+        reply = await io.chat(self._messages(profile, prompt), agent=profile.user_id,
+                              purpose="reflection")
+        return reply.text.strip()[:500]
 
-    # ------------------------------------------------------------------ planning
-
-    def think(self, agent: str, purpose: str, prompt: str) -> str:
-        """Free text for a planner step (the planner parses it)."""
+    async def _think(self, io: _Calls, agent: str, purpose: str, prompt: str) -> str:
         messages = [("system", "You help a movie viewer decide. Answer only in the format "
                      "asked."), ("user", prompt)]
-        return self.client.chat(messages, agent=agent, purpose=purpose).text
+        return (await io.chat(messages, agent=agent, purpose=purpose)).text
 
     # ------------------------------------------------------------------ conversations
 
@@ -346,21 +434,22 @@ class LLMBrain:
             return text[:i] + "that movie" + text[i + len(title):], True
         return text, False
 
-    def describe(self, view: ConversationView, rng: np.random.Generator) -> Said:
+    async def _describe(self, io: _Calls, view: ConversationView) -> Said:
         cv = conversation_vars(view, self.world.catalog, self.world.item_mean)
         prompt = self._render("conversation_open", view.profile, **cv)
-        raw = self.client.chat(self._messages(view.profile, prompt),
-                               agent=view.profile.user_id, purpose="describe").text
+        raw = (await io.chat(self._messages(view.profile, prompt),
+                             agent=view.profile.user_id, purpose="describe")).text
         text, redacted = self._redact(raw.strip().split("\n")[0][:400], view.target)
         return Said(text or "I'm looking for a movie I'll like.", {"redacted": redacted})
 
-    def judge(self, view: ConversationView, rng: np.random.Generator) -> TurnVerdict:
+    async def _judge(self, io: _Calls, view: ConversationView) -> TurnVerdict:
         cat = self.world.catalog
         if self.mode == "scored":
             margins = []
             for i in view.recommended:
-                lp = self._score(view.profile, "scored_match", (" yes", " no"),
-                                 "match", item=self._line(i), target=self._line(view.target))
+                lp = await self._score(io, view.profile, "scored_match", (" yes", " no"),
+                                       "match", item=self._line(i),
+                                       target=self._line(view.target))
                 margins.append(float(lp[0] - lp[1]))
             best = int(np.argmax(margins)) if margins else -1
             accept = view.recommended[best] if best >= 0 and margins[best] > 0 else None
@@ -380,7 +469,8 @@ class LLMBrain:
             if reply.accept not in (None, "null", "") and reply.accept not in shown:
                 raise ValueError(f"accept must be one of {', '.join(shown)} or null")
 
-        reply, attempts = self._ask(view.profile, prompt, VerdictReply, "judge", check)
+        reply, attempts = await self._ask(io, view.profile, prompt, VerdictReply, "judge",
+                                          check)
         accept = (cat.index[reply.accept] if reply.accept not in (None, "null", "")
                   else None)
         feedback, redacted = self._redact(reply.feedback, view.target)

@@ -44,6 +44,8 @@ __all__ = [
     "TRANSCRIPT_STOPS",
     "LocalLlamaChat",
     "LocalTimeoutError",
+    "aclose_chat_model",
+    "close_chat_model",
     "describe_endpoint",
     "key_params",
     "llama_server_command",
@@ -173,6 +175,21 @@ def _openai_chat(cfg: LLMConfig) -> BaseChatModel:
         http_async_client=openai.DefaultAsyncHttpxClient(timeout=cfg.timeout_s),
         **extra,
     )
+
+
+async def aclose_chat_model(model: BaseChatModel) -> None:
+    """Close the async HTTP client a model built by ``make_chat_model`` holds (on the loop
+    it is bound to); other models hold none."""
+    client = getattr(model, "root_async_client", None)
+    if client is not None and hasattr(client, "close"):
+        await client.close()
+
+
+def close_chat_model(model: BaseChatModel) -> None:
+    """Close the sync HTTP client a model built by ``make_chat_model`` holds."""
+    client = getattr(model, "root_client", None)
+    if client is not None and hasattr(client, "close"):
+        client.close()
 
 
 def make_embedding_fn(cfg: LLMConfig, model: str) -> Callable[[list[str]], list[list[float]]]:

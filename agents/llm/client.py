@@ -36,7 +36,14 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel
 
 from agents.llm import native as nat
-from agents.llm.backends import describe_endpoint, key_params, make_chat_model, model_identity
+from agents.llm.backends import (
+    aclose_chat_model,
+    close_chat_model,
+    describe_endpoint,
+    key_params,
+    make_chat_model,
+    model_identity,
+)
 from agents.llm.budget import Budget
 from agents.llm.cache import CachedCall, CallCache, CallKind, cache_key
 from agents.llm.errors import LLMError, ReplayMissError, ScoringUnsupportedError
@@ -486,6 +493,29 @@ class LLMClient:
         if self.on_call is not None:
             self.on_call(rec)
         return _Done(value, n_in, n_out, attempts, call.key, charged, rec, call.native)
+
+    # ------------------------------------------------------------------ closing
+
+    async def aclose(self) -> None:
+        """Close the async HTTP client of the model this client built for the running loop
+        (call it on that loop before the loop closes). Given models are the caller's."""
+        if not self._own_model:
+            return
+        loop = asyncio.get_running_loop()
+        with self._model_lock:
+            models = []
+            if self._model is not None and self._model_loop is not None \
+                    and self._model_loop() is loop:
+                models.append(self._model)
+            if loop in self._loop_models:
+                models.append(self._loop_models.pop(loop))
+        for model in models:
+            await aclose_chat_model(model)
+
+    def close(self) -> None:
+        """Close the sync HTTP client of the model this client built, if any."""
+        if self._own_model and self._model is not None:
+            close_chat_model(self._model)
 
     # ------------------------------------------------------------------ helpers
 

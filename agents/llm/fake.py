@@ -10,7 +10,10 @@ It supports tool calling, which is how LangChain's generic ``with_structured_out
 for structured output: with tools bound, a scripted reply that is a JSON object comes back
 as a call of the first tool with those arguments (anything else as an invalid tool call),
 and ``tool_requests`` records the tools each call was given. It answers natively in async
-(no worker thread), so thousands of concurrent calls cost no threads.
+(no worker thread), so thousands of concurrent calls cost no threads. With ``latency`` it
+waits like an endpoint (``asyncio.sleep`` in async, ``time.sleep`` in sync) and counts the
+calls in flight (``max_in_flight``): how a test sees that an executor reaches its
+concurrency without timing anything.
 
 The errors carry ``status_code`` and ``headers`` like the openai SDK's, which is all the
 client's retry classifier looks at, so this module needs no provider SDK.
@@ -18,9 +21,11 @@ client's retry classifier looks at, so this module needs no provider SDK.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -111,13 +116,18 @@ class FakeChatModel(BaseChatModel):
             None lets it answer. After the list, every call answers.
         scorer: ``(prompt, options) -> log-probs`` for ``score_options``; default
             uniform.
+        latency: Seconds each chat call waits before answering, or a function of the
+            transcript (different waits make answers finish out of order).
     """
 
     responses: list[str] | Callable[[Transcript], str] = Field(default_factory=list)
     cycle: bool = False
     faults: list[BaseException | None] = Field(default_factory=list)
     scorer: Callable[[str, Sequence[str]], Sequence[float]] | None = None
+    latency: float | Callable[[Transcript], float] = 0.0
 
+    _in_flight: int = PrivateAttr(0)
+    _max_in_flight: int = PrivateAttr(0)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _n_calls: int = PrivateAttr(0)
     _n_answers: int = PrivateAttr(0)
@@ -133,6 +143,25 @@ class FakeChatModel(BaseChatModel):
         """Calls received, faults included (chat and score)."""
         with self._lock:
             return self._n_calls
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most chat calls that were waiting out their latency at the same time."""
+        with self._lock:
+            return self._max_in_flight
+
+    def _wait_for(self, messages: list[BaseMessage]) -> float:
+        lat = self.latency
+        return float(lat(to_transcript(messages)) if callable(lat) else lat)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     @property
     def transcripts(self) -> list[Transcript]:
@@ -184,6 +213,16 @@ class FakeChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        wait = self._wait_for(messages)
+        if wait > 0:
+            self._enter()
+            try:
+                time.sleep(wait)
+            finally:
+                self._leave()
+        return self._reply(messages, **kwargs)
+
+    def _reply(self, messages: list[BaseMessage], **kwargs: Any) -> ChatResult:
         transcript = to_transcript(messages)
         tools: list[dict[str, Any]] = list(kwargs.get("tools") or [])
         with self._lock:
@@ -210,7 +249,14 @@ class FakeChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         # Nothing here blocks: answer on the loop instead of in LangChain's worker thread.
-        return self._generate(messages, stop=stop, **kwargs)
+        wait = self._wait_for(messages)
+        if wait > 0:
+            self._enter()
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                self._leave()
+        return self._reply(messages, **kwargs)
 
     def score_with_usage(self, prompt: str, options: Sequence[str]) -> tuple[list[float], int]:
         """Log-probabilities of ``options`` after ``prompt``, and the input tokens (words)."""

@@ -8,7 +8,7 @@ calls land in the trace under the request that made them), with every answer's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,7 @@ from scenarios.schema import LLMConfig
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from agents.llm import CallCache
+    from agents.llm import CallCache, CallRecord
 
 __all__ = ["AgentEnv", "LLMAgent", "agent_from", "make_recommender_agent"]
 
@@ -49,6 +49,7 @@ class AgentEnv:
     emit: Emit = field(default=no_emit)  # the trace writer's emit(type, id, **fields)
     cache: CallCache | None = None  # share the host's LLM cache (else one in run_dir)
     keep_prompts: bool = True  # prompts and raw answers in llm_call events
+    on_llm_call: Callable[[CallRecord], None] | None = None  # progress: every finished call
 
 
 class LLMAgent:
@@ -58,7 +59,8 @@ class LLMAgent:
         self.loaded = loaded
         self.rt = RecRuntime(library=env.library, seed=env.seed, run_dir=env.run_dir,
                              llm=env.llm, replay=env.replay, chat_model=env.chat_model,
-                             emit=env.emit, cache=env.cache, keep_prompts=env.keep_prompts)
+                             emit=env.emit, cache=env.cache, keep_prompts=env.keep_prompts,
+                             on_llm_call=env.on_llm_call)
         self.inner: RoleAgent | TeamAgent
         if isinstance(loaded, LoadedTeam):
             self.inner = TeamAgent(loaded, self.rt)

@@ -55,6 +55,7 @@ class RecRuntime:
     emit: Emit = no_emit
     cache: CallCache | None = None  # share another component's cache (the runner's)
     keep_prompts: bool = True
+    on_llm_call: Callable[[CallRecord], None] | None = None  # progress: every finished call
     clients: dict[str, LLMClient] = field(default_factory=dict)
     shared: dict[str, SharedMemory] = field(default_factory=dict)
     _own_cache: bool = False
@@ -103,6 +104,8 @@ class RecRuntime:
             self._counts[self._base] = n + 1
         self.note("llm_call", f"{self._base}/llm{n}", self._where, agent=rec.agent,
                   **call_event(rec, self.keep_prompts))
+        if self.on_llm_call is not None:
+            self.on_llm_call(rec)
 
     def shared_memory(self, name: str, embedder: str) -> SharedMemory:
         from memory.embedders import make_embedder

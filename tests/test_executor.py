@@ -1,0 +1,199 @@
+"""The default (asyncio) executor: it gives a serial run's results, and it really keeps the
+LLM client's concurrency C busy in every LLM phase (counted, never timed)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.aio import EventLoop, gather, run_sync
+from agents.llm import FakeChatModel
+from agents.llm.fake import Transcript
+from simulations.runner import prepare, run
+from simulations.trace import read_trace, strip_volatile
+from tests.test_llm_brain import _answer_all, _llm_scenario
+
+
+def _scenario(tmp_path: Path, concurrency: int, pages: int = 3) -> Any:
+    """LLM users with a three-step static planner (two model steps per page), long-term
+    memory reflecting every 3 memories (every page), and an exit interview."""
+    loaded = _llm_scenario(tmp_path, concurrency=concurrency)
+    lt = loaded.role.memory.long_term.model_copy(update={"reflect_every": 3})
+    role = loaded.role.model_copy(update={
+        "memory": loaded.role.memory.model_copy(update={"long_term": lt}),
+        "planner": loaded.role.planner.model_copy(update={
+            "steps": ["summarise_tastes", "pick_history", "decide"]})})
+    scn = loaded.scenario.model_copy(update={
+        "environment": loaded.scenario.environment.model_copy(update={"max_pages": pages})})
+    return dataclasses.replace(loaded, scenario=scn, role=role)
+
+
+def _kind(transcript: Transcript) -> str:
+    last = transcript[-1][1]
+    if "what have you learned" in last:
+        return "reflection"
+    if "Step 1." in last or "Step 2." in last:
+        return "plan"
+    if "satisfied" in last:
+        return "interview"
+    return "page"
+
+
+def _answer(transcript: Transcript) -> str:
+    kind = _kind(transcript)
+    if kind == "reflection":
+        return "I like comedies more than I thought."
+    if kind == "plan":
+        return "Light comedies.\nFilm A"
+    return _answer_all(transcript)
+
+
+class InFlight:
+    """Counts chat calls in flight per LLM phase: the fake calls ``latency`` when a call
+    starts waiting and ``responses`` when it is done waiting."""
+
+    def __init__(self, wait: Any) -> None:
+        self.wait = wait
+        self.now: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def start(self, transcript: Transcript) -> float:
+        k = _kind(transcript)
+        with self._lock:
+            self.now[k] = self.now.get(k, 0) + 1
+            self.peak[k] = max(self.peak.get(k, 0), self.now[k])
+        return float(self.wait(transcript))
+
+    def done(self, transcript: Transcript) -> str:
+        with self._lock:
+            self.now[_kind(transcript)] -= 1
+        return _answer(transcript)
+
+
+def _jitter(transcript: Transcript) -> float:
+    # 1-20 ms, fixed per prompt: answers finish in another order than they were asked.
+    return 0.001 * (1 + zlib.crc32(transcript[-1][1].encode()) % 20)
+
+
+def _trace(run_dir: Path) -> list[dict[str, Any]]:
+    out = []
+    for e in read_trace(run_dir):
+        e = strip_volatile(e)
+        if e["type"] == "run_start":  # its config names llm.concurrency, which differs
+            e = {k: v for k, v in e.items() if k != "config"}
+        out.append(e)
+    return out
+
+
+def test_async_run_equals_a_serial_run(tmp_path: Path) -> None:
+    users = 8
+    serial = InFlight(_jitter)
+    a = run(prepare(_scenario(tmp_path, concurrency=1), users=users), tmp_path / "serial",
+            chat_model=FakeChatModel(responses=serial.done, latency=serial.start))
+    conc = InFlight(_jitter)
+    b = run(prepare(_scenario(tmp_path, concurrency=8), users=users), tmp_path / "async",
+            chat_model=FakeChatModel(responses=conc.done, latency=conc.start))
+    # The serial run made one call at a time; the async one overlapped them.
+    assert max(serial.peak.values()) == 1
+    assert conc.peak["page"] == users and conc.peak["plan"] == users
+    events = _trace(tmp_path / "serial")
+    kinds = {e.get("purpose") for e in events if e["type"] == "llm_call"}
+    assert {"page", "interview", "reflection", "plan:summarise_tastes"} <= kinds
+    assert a.metrics == b.metrics
+    assert events == _trace(tmp_path / "async")
+
+
+@pytest.mark.parametrize("limit", [4, 8])
+def test_every_llm_phase_reaches_the_concurrency_limit(tmp_path: Path, limit: int) -> None:
+    users = 3 * limit
+    seen = InFlight(lambda t: 0.02)
+    fake = FakeChatModel(responses=seen.done, latency=seen.start)
+    res = run(prepare(_scenario(tmp_path, concurrency=limit, pages=2), users=users),
+              tmp_path / "run", chat_model=fake)
+    assert res.status == "completed"
+    # Page decisions, planner steps, reflections and interviews: each phase had exactly
+    # C calls in flight at its peak (never more: the client's limit holds).
+    assert seen.peak == {"page": limit, "plan": limit, "reflection": limit,
+                         "interview": limit}
+    assert fake.max_in_flight == limit
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def test_event_loop_runs_coroutines_from_any_thread_and_closes() -> None:
+    loop = EventLoop()
+    assert not loop.running  # nothing starts before the first run
+
+    async def where() -> str:
+        await asyncio.sleep(0)
+        return threading.current_thread().name
+
+    assert loop.run(where()) == "recarena-agents"
+
+    async def inside_another_loop() -> str:
+        # A caller that runs its own loop (a notebook) can still use the population.
+        return loop.run(where())
+
+    assert asyncio.run(inside_another_loop()) == "recarena-agents"
+    closed: list[bool] = []
+
+    async def before() -> None:
+        closed.append(True)
+
+    loop.close(before=before)
+    loop.close()  # idempotent
+    assert closed == [True] and not loop.running
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.run(where())
+
+
+def test_event_loop_raises_the_coroutines_error() -> None:
+    loop = EventLoop()
+
+    async def boom() -> None:
+        raise ValueError("bad step")
+
+    with pytest.raises(ValueError, match="bad step"):
+        loop.run(boom())
+    loop.close()
+
+
+def test_run_sync_drives_a_coroutine_that_never_waits() -> None:
+    async def plain(x: int) -> int:
+        return x + 1
+
+    assert run_sync(plain(1)) == 2
+
+    class Pending:
+        def __await__(self) -> Any:
+            yield  # what a pending future does: hand control to an event loop
+
+    async def waits() -> None:
+        await Pending()
+
+    with pytest.raises(RuntimeError, match="suspended"):
+        run_sync(waits())
+
+
+def test_gather_keeps_order_and_runs_together() -> None:
+    active, peak = [0], [0]
+
+    async def one(x: int) -> int:
+        active[0] += 1
+        peak[0] = max(peak[0], active[0])
+        await asyncio.sleep(0.001 * (5 - x))  # later items finish first
+        active[0] -= 1
+        return x
+
+    assert asyncio.run(gather(one, range(5))) == [0, 1, 2, 3, 4] and peak[0] == 5
+    peak[0] = 0
+    assert asyncio.run(gather(one, range(5), concurrent=False)) == [0, 1, 2, 3, 4]
+    assert peak[0] == 1
