@@ -16,6 +16,7 @@ task's trace id. Failures fall back (candidate order, the item's mean rating) an
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
@@ -310,7 +311,11 @@ def _react(a: RoleAgent, t: Task, tools: dict[str, Any], lessons: list[str]) -> 
     rt = PlannerRuntime(think=lambda agent, purpose, prompt: a.brain.say(
         render(a.role, "system", v), prompt, purpose), tools_for=lambda agent: tools,
         emit=emit, max_steps=a.role.planner.max_steps)
-    out = build_planner("reactive", ["decide"]).invoke(initial_state([req]), context=rt)
+    # Planners are coroutines; a recommender agent answers one request at a time from the
+    # environment's (synchronous) thread, with a blocking think, so a short-lived loop
+    # only drives the subgraph.
+    out = asyncio.run(build_planner("reactive", ["decide"]).ainvoke(initial_state([req]),
+                                                                    context=rt))
     notes = [f"{s['tool']}({s['input']}):\n{s['observation'][:800]}" for s in steps
              if s.get("step") == "tool"]
     guidance = out["results"].get(a.agent)
