@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import threading
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import pytest
 from agents.aio import EventLoop, gather, run_sync
 from agents.llm import FakeChatModel
 from agents.llm.fake import Transcript
+from bench.stub_server import serve
+from scenarios.schema import LLMConfig
 from simulations.runner import prepare, run
 from simulations.trace import read_trace, strip_volatile
 from tests.test_llm_brain import _answer_all, _llm_scenario
@@ -197,3 +200,73 @@ def test_gather_keeps_order_and_runs_together() -> None:
     peak[0] = 0
     assert asyncio.run(gather(one, range(5), concurrent=False)) == [0, 1, 2, 3, 4]
     assert peak[0] == 1
+
+
+# ----------------------------------------------------------------------------- a real endpoint
+
+
+def _stub_answer(body: Mapping[str, Any]) -> str:
+    messages = body.get("messages") or [{}]
+    return _answer([(str(m.get("role")), str(m.get("content") or "")) for m in messages])
+
+
+def _openai(loaded: Any, url: str, concurrency: int) -> Any:
+    llm = LLMConfig(backend="openai", model="stub", base_url=url, concurrency=concurrency,
+                    max_tokens=200, max_retries=1, timeout_s=60)
+    return dataclasses.replace(loaded, scenario=loaded.scenario.model_copy(
+        update={"llm": llm}))
+
+
+def test_openai_backend_on_the_executor_against_a_real_server(tmp_path: Path) -> None:
+    """Over HTTP (the async path posts through the openai SDK without LangChain): the
+    server sees C requests at once and native structured output; a replay gives the same
+    trace with no server."""
+    limit, users = 4, 8
+    with serve(latency_s=0.2, responder=_stub_answer) as stub:
+        loaded = _openai(_scenario(tmp_path, concurrency=limit, pages=2), stub.base_url,
+                         limit)
+        res = run(prepare(loaded, users=users), tmp_path / "live")
+        stats = stub.stats
+    assert res.status == "completed" and res.llm is not None
+    assert stats.peak_in_flight == limit
+    assert stats.requests == res.llm["calls"]
+    events = _trace(tmp_path / "live")
+    pages = [e for e in events if e["type"] == "llm_call" and e["purpose"] == "page"]
+    assert len(pages) == 2 * users and stats.structured >= len(pages)
+    assert not [e for e in events if e["type"] == "decision_failure"]
+    again = run(prepare(loaded, users=users), tmp_path / "replay",
+                replay=str(tmp_path / "live"))
+    assert again.metrics == res.metrics and _trace(tmp_path / "replay") == events
+
+
+def test_the_async_request_is_the_one_langchain_sends() -> None:
+    """The direct SDK path and ChatOpenAI (the sync path) send the same request."""
+    from agents.brains.llm import InterviewReply
+    from agents.llm import LLMClient
+
+    bodies: list[dict[str, Any]] = []
+
+    def record(body: Mapping[str, Any]) -> str:
+        bodies.append(dict(body))
+        return '{"satisfaction": 5, "reason": "fine"}'
+
+    with serve(responder=record) as stub:
+        cfg = LLMConfig(backend="openai", model="stub", base_url=stub.base_url,
+                        max_tokens=50, temperature=0.3)
+        client = LLMClient(cfg)
+        msgs = [("system", "You are a viewer."), ("user", "How satisfied are you?")]
+        sync = client.chat(msgs, agent="u1", purpose="t", schema=InterviewReply)
+
+        async def go() -> Any:
+            try:
+                return await client.achat(msgs, agent="u2", purpose="t2",
+                                          schema=InterviewReply)
+            finally:
+                await client.aclose()
+
+        asynced = asyncio.run(go())
+        client.close()
+    assert sync.text == asynced.text and (sync.input_tokens, sync.output_tokens) == (
+        asynced.input_tokens, asynced.output_tokens)
+    assert len(bodies) == 2 and bodies[0] == bodies[1]
+    assert bodies[0]["response_format"]["json_schema"]["name"] == "InterviewReply"

@@ -45,6 +45,7 @@ __all__ = [
     "LocalLlamaChat",
     "LocalTimeoutError",
     "aclose_chat_model",
+    "api_key_of",
     "close_chat_model",
     "describe_endpoint",
     "key_params",
@@ -129,7 +130,8 @@ def _is_loopback(url: str | None) -> bool:
         return False
 
 
-def _api_key(cfg: LLMConfig, base_url: str | None) -> str:
+def api_key_of(cfg: LLMConfig, base_url: str | None) -> str:
+    """The API key for ``base_url`` from ``cfg.api_key_env`` (any key for loopback)."""
     key = os.environ.get(cfg.api_key_env, "")
     if key:
         return key
@@ -154,7 +156,7 @@ def _openai_chat(cfg: LLMConfig) -> BaseChatModel:
     from pydantic import SecretStr
 
     base_url = resolve_base_url(cfg)
-    key = _api_key(cfg, base_url)
+    key = api_key_of(cfg, base_url)
     extra: dict[str, Any] = {}
     if base_url and urlsplit(base_url).hostname != "api.openai.com":
         # langchain-openai sends only max_completion_tokens, which llama.cpp's server and
@@ -200,7 +202,7 @@ def make_embedding_fn(cfg: LLMConfig, model: str) -> Callable[[list[str]], list[
     import openai
 
     base_url = resolve_base_url(cfg)
-    key = _api_key(cfg, base_url)
+    key = api_key_of(cfg, base_url)
     client = openai.OpenAI(base_url=base_url, api_key=key, timeout=cfg.timeout_s,
                            max_retries=cfg.max_retries)
     where = describe_endpoint(cfg)

@@ -48,6 +48,7 @@ from agents.llm.budget import Budget
 from agents.llm.cache import CachedCall, CallCache, CallKind, cache_key
 from agents.llm.errors import LLMError, ReplayMissError, ScoringUnsupportedError
 from agents.llm.limits import KeyLocks, Slots, TokenBucket
+from agents.llm.openai_chat import OpenAIChat
 from agents.llm.replay import Recorder
 from agents.llm.replies import CallRecord, ChatReply, ScoreReply
 from agents.llm.retry import RetryPolicy
@@ -77,6 +78,8 @@ class _Call(Generic[_T]):
     invoke: Callable[[BaseChatModel, TokenCounter], _Answer[_T]]
     ainvoke: Callable[[BaseChatModel, TokenCounter], Awaitable[_Answer[_T]]]
     native: bool = False
+    # The openai backend's async path without LangChain (agents.llm.openai_chat).
+    adirect: Callable[[OpenAIChat, TokenCounter], Awaitable[_Answer[_T]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,9 @@ class LLMClient:
         self._model_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._loop_models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
                                                      BaseChatModel] = weakref.WeakKeyDictionary()
+        # The openai backend's async calls: one direct SDK client per event loop.
+        self._direct: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                                OpenAIChat] = weakref.WeakKeyDictionary()
         self._counter: TokenCounter | None = None
         self._sleep, self._asleep, self._clock = sleep, asleep, clock
         self._model_lock = threading.Lock()
@@ -323,10 +329,15 @@ class LLMClient:
         async def ainvoke(model: BaseChatModel, counter: TokenCounter) -> _Answer[str]:
             return read(await runnable(model).ainvoke(lc), counter)
 
+        async def adirect(chat: OpenAIChat, counter: TokenCounter) -> _Answer[str]:
+            text, n_in, n_out = await chat.achat(msgs, json_schema)
+            return (text, n_in or counter.count_messages(msgs),
+                    n_out if n_out is not None else (counter.count(text) if text else 0))
+
         return _Call(kind="chat", request=request, key=self._key("chat", request),
                      from_cache=lambda hit: hit.text, stored=lambda text: {"text": text},
                      estimate=estimate, invoke=invoke, ainvoke=ainvoke,
-                     native=json_schema is not None)
+                     native=json_schema is not None, adirect=adirect)
 
     # ------------------------------------------------------------------ score
 
@@ -436,7 +447,8 @@ class LLMClient:
             self._sleep(self.retry.after_failure(error, attempt))
 
     async def _alive(self, call: _Call[_T]) -> tuple[_T, int, int, int]:
-        model, counter = self._get_amodel()
+        direct = self._get_direct() if call.adirect is not None else None
+        model, counter = self._get_amodel() if direct is None else self._get_model()
         estimate = call.estimate(counter)
         attempt = 0
         while True:
@@ -444,7 +456,10 @@ class LLMClient:
             await self._await_limits(estimate)
             try:
                 async with self._slots.ahold():
-                    value, n_in, n_out = await call.ainvoke(model, counter)
+                    if direct is not None and call.adirect is not None:
+                        value, n_in, n_out = await call.adirect(direct, counter)
+                    else:
+                        value, n_in, n_out = await call.ainvoke(model, counter)
             except LLMError:
                 raise
             except Exception as exc:
@@ -509,8 +524,11 @@ class LLMClient:
                 models.append(self._model)
             if loop in self._loop_models:
                 models.append(self._loop_models.pop(loop))
+            direct = self._direct.pop(loop, None)
         for model in models:
             await aclose_chat_model(model)
+        if direct is not None:
+            await direct.aclose()
 
     def close(self) -> None:
         """Close the sync HTTP client of the model this client built, if any."""
@@ -530,6 +548,17 @@ class LLMClient:
             if self._counter is None:
                 self._counter = counter_for(self.cfg, self._model)
             return self._model, self._counter
+
+    def _get_direct(self) -> OpenAIChat | None:
+        """The direct SDK path for the running loop: openai backend, model built here."""
+        if not self._own_model or self.cfg.backend != "openai":
+            return None
+        loop = asyncio.get_running_loop()
+        with self._model_lock:
+            chat = self._direct.get(loop)
+            if chat is None:
+                chat = self._direct[loop] = OpenAIChat(self.cfg)
+            return chat
 
     def _get_amodel(self) -> tuple[BaseChatModel, TokenCounter]:
         """The model for async calls on the running loop. An openai model built here holds

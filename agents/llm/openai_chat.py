@@ -1,0 +1,97 @@
+"""The async chat path of the openai backend: the openai SDK's ``AsyncOpenAI`` without
+LangChain, over aiohttp.
+
+Why: at a few hundred calls per second the client process is CPU-bound, and profiling the
+1,000-user benchmark (docs/benchmarks.md, "LLM users at scale") showed LangChain's
+per-call machinery (callback managers, config copies, message conversion) and the SDK's
+typed-parameter transform of ``chat.completions.create``/``parse`` as a large share of
+the CPU per call. This path builds the request body once per call as plain JSON and posts
+it with the SDK's public low-level ``post`` (what the SDK documents for endpoints it has
+no method for), so the SDK's errors, timeouts and headers stay as they were and the
+client's retry classifier is unchanged. The transport is the SDK's
+``DefaultAioHttpClient`` (aiohttp; cheaper per request than httpx's pure-Python pool),
+with httpx as the fallback if aiohttp is missing.
+
+The request is what ``ChatOpenAI`` sends for the same call (model, messages, temperature,
+``max_completion_tokens`` plus ``max_tokens`` for servers that are not OpenAI itself, a
+JSON-schema ``response_format`` for native structured output), and the cache key never
+depended on the transport: recordings made either way replay either way. The sync path
+(``LLMClient.chat``) still uses ``ChatOpenAI``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from agents.llm.backends import api_key_of, resolve_base_url
+from scenarios.schema import LLMConfig
+
+__all__ = ["OpenAIChat"]
+
+
+def _http_client(timeout_s: float) -> Any:
+    import openai
+
+    try:
+        return openai.DefaultAioHttpClient(timeout=timeout_s)
+    except RuntimeError:  # the SDK without aiohttp: its httpx client
+        return openai.DefaultAsyncHttpxClient(timeout=timeout_s)
+
+
+class OpenAIChat:
+    """Chat completions of ``cfg`` on the running event loop (one instance per loop: its
+    HTTP connections belong to that loop).
+
+    Raises:
+        LLMConfigError: The API key variable is unset for a non-loopback endpoint.
+    """
+
+    def __init__(self, cfg: LLMConfig) -> None:
+        import openai
+
+        base_url = resolve_base_url(cfg)
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key_of(cfg, base_url), base_url=base_url, timeout=cfg.timeout_s,
+            max_retries=0,  # LLMClient retries, with its own backoff and accounting
+            http_client=_http_client(cfg.timeout_s))
+        self._base: dict[str, Any] = {"model": cfg.model, "temperature": cfg.temperature,
+                                      "max_completion_tokens": cfg.max_tokens}
+        if base_url and urlsplit(base_url).hostname != "api.openai.com":
+            # As in backends._openai_chat: older servers read only the classic field.
+            self._base["max_tokens"] = cfg.max_tokens
+
+    def body(self, messages: Sequence[tuple[str, str]],
+             json_schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The request body of one call: field for field what ``ChatOpenAI`` sends
+        (tests/test_executor.py compares them), so the endpoint sees no difference."""
+        body = {**self._base, "stream": False,
+                "messages": [{"role": r, "content": c} for r, c in messages]}
+        if json_schema is not None:
+            schema = {k: v for k, v in json_schema.items() if k not in ("title", "description")}
+            spec: dict[str, Any] = {"name": str(json_schema.get("title") or "answer")}
+            if json_schema.get("description"):
+                spec["description"] = json_schema["description"]
+            spec.update(schema=schema, strict=False)
+            body["response_format"] = {"type": "json_schema", "json_schema": spec}
+        return body
+
+    async def achat(self, messages: Sequence[tuple[str, str]],
+                    json_schema: dict[str, Any] | None = None
+                    ) -> tuple[str, int | None, int | None]:
+        """(text, prompt tokens, completion tokens); token counts None when the server
+        reports no usage."""
+        data = await self._client.post("/chat/completions",
+                                       body=self.body(messages, json_schema), cast_to=object)
+        if not isinstance(data, dict) or not data.get("choices"):
+            raise ValueError("the endpoint answered without choices")
+        msg = data["choices"][0].get("message") or {}
+        text = msg.get("content")
+        if not text and msg.get("tool_calls"):
+            text = msg["tool_calls"][0].get("function", {}).get("arguments")
+        usage = data.get("usage") or {}
+        return (str(text or ""), usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+    async def aclose(self) -> None:
+        await self._client.close()

@@ -1,0 +1,81 @@
+"""The run's progress bar: agents done, LLM calls, tokens, cost and ETA, fed by a real run
+(and a resume) through the runner's callbacks."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from agents.llm import CallRecord, FakeChatModel
+from scenarios.loader import load_scenario
+from simulations.progress import RunProgress
+from simulations.runner import prepare, resume, run
+from simulations.trace import read_trace
+from tests.test_llm_brain import _answer_all
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _scenario_file(tmp_path: Path) -> Path:
+    """scenarios/llm_feed.yaml, small, on the fake backend, as files (a resume reloads
+    them)."""
+    role = yaml.safe_load((REPO / "scenarios/roles/llm_user.yaml").read_text())
+    role["memory"]["long_term"]["embedder"] = "hash"
+    (tmp_path / "role.yaml").write_text(yaml.safe_dump(role))
+    scn = yaml.safe_load((REPO / "scenarios/llm_feed.yaml").read_text())
+    scn["population"]["role"] = "role.yaml"
+    scn["recommenders"] = scn["recommenders"][:1]
+    scn["environment"].update(rounds=1, max_pages=2)
+    scn["llm"].update(backend="fake", model="fake", concurrency=4)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scn))
+    return path
+
+
+def _record(n_in: int, n_out: int, cost: float, cached: bool = False) -> CallRecord:
+    return CallRecord(agent="u1", purpose="page", kind="chat", key="k", input_tokens=n_in,
+                      output_tokens=n_out, cost_usd=cost, charged=not cached, cached=cached,
+                      latency_s=0.1, attempts=0 if cached else 1)
+
+
+def _text(p: RunProgress) -> str:
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(p.progress.get_renderable())
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert isinstance(out, str)
+    return out
+
+
+def test_the_line_shows_agents_calls_tokens_cost_and_eta() -> None:
+    p = RunProgress("feed", 10, console=Console(file=io.StringIO()), disable=True)
+    assert "0/10 agents done" in _text(p) and "LLM calls 0" in _text(p)
+    p.session_end(3)
+    p.llm_call(_record(100, 20, 0.0015))
+    p.llm_call(_record(1000, 200, 0.0, cached=True))
+    line = _text(p)
+    assert "3/10 agents done" in line
+    assert "LLM calls 2 (1 cached) · tokens 1,320 · $0.0015" in line
+    assert "ETA" in line
+    # A run without LLM roles shows no LLM column.
+    assert "LLM calls" not in _text(RunProgress("feed", 1, disable=True, llm=False))
+
+
+def test_a_run_and_its_resume_feed_the_bar(tmp_path: Path) -> None:
+    loaded = load_scenario(_scenario_file(tmp_path))
+    p = RunProgress("llm", 4, disable=True)
+    res = run(prepare(loaded, users=4), tmp_path / "a", chat_model=FakeChatModel(
+        responses=_answer_all), on_session_end=p.session_end, on_llm_call=p.llm_call)
+    calls = [e for e in read_trace(tmp_path / "a") if e["type"] == "llm_call"]
+    assert res.llm is not None
+    assert p.done == 4 and p.tally.calls == len(calls) == res.llm["calls"]
+    assert p.tally.tokens == res.llm["input_tokens"] + res.llm["output_tokens"]
+    # Resuming a run (here: one that was marked as stopped after its end) counts the calls
+    # its rebuild answers from the cache too.
+    manifest = tmp_path / "a" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"completed"', '"interrupted"'))
+    q = RunProgress("llm", 4, disable=True)
+    resume(tmp_path / "a", on_session_end=q.session_end, on_llm_call=q.llm_call)
+    assert q.done == 4 and q.tally.calls == len(calls) and q.tally.cached == len(calls)
