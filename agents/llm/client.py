@@ -311,7 +311,6 @@ class LLMClient:
         if json_schema is not None:
             # Text-mode requests keep their old shape, so existing recordings still replay.
             request["response_schema"] = json_schema
-        lc = _to_lc(msgs)
 
         def estimate(counter: TokenCounter) -> int:
             return counter.count_messages(msgs) + self.cfg.max_tokens
@@ -324,10 +323,10 @@ class LLMClient:
             return _unpack(msg, msgs, counter)
 
         def invoke(model: BaseChatModel, counter: TokenCounter) -> _Answer[str]:
-            return read(runnable(model).invoke(lc), counter)
+            return read(runnable(model).invoke(_to_lc(msgs)), counter)
 
         async def ainvoke(model: BaseChatModel, counter: TokenCounter) -> _Answer[str]:
-            return read(await runnable(model).ainvoke(lc), counter)
+            return read(await runnable(model).ainvoke(_to_lc(msgs)), counter)
 
         async def adirect(chat: OpenAIChat, counter: TokenCounter) -> _Answer[str]:
             text, n_in, n_out = await chat.achat(msgs, json_schema)

@@ -14,6 +14,7 @@ the rest of the run when the endpoint rejects the request; text for local and fa
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Literal
 
@@ -45,8 +46,11 @@ def initial_mode(cfg: LLMConfig) -> Literal["native", "text"]:
     return cfg.structured_output
 
 
+@functools.lru_cache(maxsize=256)
 def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
-    """The JSON Schema sent to the endpoint (and part of the cache key)."""
+    """The JSON Schema sent to the endpoint (and part of the cache key); built once per
+    class (pydantic rebuilds it on every call, about 0.5 ms: a tenth of a call's CPU at a
+    few hundred calls per second). Shared: do not modify it."""
     return schema.model_json_schema()
 
 
