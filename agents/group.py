@@ -203,11 +203,19 @@ class AgentGroup:
                       kind="factual", ids=[r.id for r in recs])
             if lt.reflector.note(uid, len(recs)):
                 due.append((u, base))
-        # Reflections are LLM calls for LLM brains: gather them, then store and trace them
-        # in user order so the trace does not depend on timing.
+        # Reflections are LLM calls for LLM brains: gather them, then store them in one
+        # write (a chromadb upsert per reflection made the endpoint wait on the disk) and
+        # trace them in user order, so the trace does not depend on timing.
         texts = await self.amap(lambda ub: self._reflection(ub[0], where[ub[0]]), due)
-        for (u, base), (recent, text) in zip(due, texts, strict=True):
-            self._store_reflection(u, base, where[u], recent, text)
+        recs = [lt.reflector.reflection_record(
+            self.profiles[u].user_id, recent, text, lt.step, int(where[u].get("round", 0)))
+            for (u, _), (recent, text) in zip(due, texts, strict=True)]
+        if recs:
+            lt.store.add(recs)
+        for (u, base), rec, (_, text) in zip(due, recs, texts, strict=True):
+            self.emit_calls(self.profiles[u].user_id, f"{base}/reflection", where[u])
+            self.emit("memory", f"{base}/reflection", **where[u], op="write",
+                      kind="reflection", memory_id=rec.id, text=text)
 
     async def _reflection(self, u: int,
                           where: dict[str, Any]) -> tuple[list[MemoryRecord], str]:
@@ -222,18 +230,6 @@ class AgentGroup:
         text = await self.ask_brain("reflect", prof, [r.text for r in recent],
                                     user_rng(self.seed, u, rnd, 1000 + step))
         return recent, text
-
-    def _store_reflection(self, u: int, base: str, where: dict[str, Any],
-                          recent: list[MemoryRecord], text: str) -> None:
-        lt = self.long_term
-        assert lt is not None
-        uid = self.profiles[u].user_id
-        self.emit_calls(uid, f"{base}/reflection", where)
-        rec = lt.reflector.reflection_record(uid, recent, text, lt.step,
-                                             int(where.get("round", 0)))
-        lt.store.add([rec])
-        self.emit("memory", f"{base}/reflection", **where, op="write", kind="reflection",
-                  memory_id=rec.id, text=text)
 
     def factual_record(self, u: int, arm: str, rnd: int, step: str, key: str, text: str,
                        rating: int | None, watched: bool, meta: dict[str, Any]) -> MemoryRecord:
