@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["EventLoop", "gather", "run_sync"]
+__all__ = ["EventLoop", "gather", "gather_all", "run_sync"]
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -52,7 +52,20 @@ async def gather(fn: Callable[[X], Awaitable[T]], xs: Iterable[X], *,
     items = list(xs)
     if not concurrent or len(items) < 2:
         return [await fn(x) for x in items]
-    return list(await asyncio.gather(*(fn(x) for x in items)))
+    return await gather_all([fn(x) for x in items])
+
+
+async def gather_all(coros: Sequence[Awaitable[T]]) -> list[T]:
+    """``asyncio.gather`` that cancels the others when one fails (a budget stop must not
+    leave calls running), raising the first error as itself (not an ExceptionGroup)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class EventLoop:
@@ -67,6 +80,14 @@ class EventLoop:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable (a population factory shipped to another process, e.g. a Ray actor):
+        # the copy starts its own loop on first use.
+        return {"name": self.name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["name"])  # type: ignore[misc]
 
     @property
     def running(self) -> bool:

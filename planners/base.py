@@ -130,7 +130,14 @@ class PlannerRuntime:
         items = list(agents)
         if not self.concurrent or len(items) < 2:
             return [await fn(a) for a in items]
-        return list(await asyncio.gather(*(fn(a) for a in items)))
+        tasks = [asyncio.ensure_future(fn(a)) for a in items]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:  # one failed: stop the others' calls too
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def ask(self, agent: str, purpose: str, prompt: str) -> str:
         if self.think is None:

@@ -186,6 +186,36 @@ def test_run_sync_drives_a_coroutine_that_never_waits() -> None:
         run_sync(waits())
 
 
+def test_gather_cancels_the_others_when_one_fails() -> None:
+    finished: list[int] = []
+
+    async def one(x: int) -> int:
+        if x == 0:
+            raise ValueError("budget")
+        await asyncio.sleep(0.05)
+        finished.append(x)
+        return x
+
+    with pytest.raises(ValueError, match="budget"):
+        asyncio.run(gather(one, range(4)))
+    assert finished == []
+
+
+def test_event_loop_pickles_as_a_fresh_loop() -> None:
+    import pickle
+
+    loop = EventLoop("x")
+
+    async def one() -> int:
+        return 1
+
+    assert loop.run(one()) == 1
+    copy = pickle.loads(pickle.dumps(loop))
+    assert copy.name == "x" and not copy.running and copy.run(one()) == 1
+    loop.close()
+    copy.close()
+
+
 def test_gather_keeps_order_and_runs_together() -> None:
     active, peak = [0], [0]
 
