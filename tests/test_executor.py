@@ -300,3 +300,34 @@ def test_the_async_request_is_the_one_langchain_sends() -> None:
         asynced.input_tokens, asynced.output_tokens)
     assert len(bodies) == 2 and bodies[0] == bodies[1]
     assert bodies[0]["response_format"]["json_schema"]["name"] == "InterviewReply"
+
+
+def test_conversation_turns_run_together_and_match_a_serial_run(tmp_path: Path) -> None:
+    from scenarios.schema import LLMConfig as Cfg
+    from tests.test_conversation import _chat_user, _llm, _loaded
+
+    def with_limit(limit: int) -> Any:
+        loaded = _llm(_loaded(max_turns=3))
+        return dataclasses.replace(loaded, scenario=loaded.scenario.model_copy(update={
+            "llm": Cfg(backend="fake", model="fake", concurrency=limit)}))
+
+    users, peaks = 12, {}
+    for limit in (1, 6):
+        seen: dict[str, int] = {"now": 0, "peak": 0}
+
+        def start(t: Transcript, seen: dict[str, int] = seen) -> float:
+            seen["now"] += 1
+            seen["peak"] = max(seen["peak"], seen["now"])
+            return _jitter(t)
+
+        def done(t: Transcript, seen: dict[str, int] = seen) -> str:
+            seen["now"] -= 1
+            return _chat_user(t)
+
+        run(prepare(with_limit(limit), users=users), tmp_path / f"c{limit}",
+            chat_model=FakeChatModel(responses=done, latency=start))
+        peaks[limit] = seen["peak"]
+    assert peaks == {1: 1, 6: 6}  # openings and verdicts: C at once
+    events = _trace(tmp_path / "c1")
+    assert {e["purpose"] for e in events if e["type"] == "llm_call"} >= {"describe", "judge"}
+    assert events == _trace(tmp_path / "c6")
