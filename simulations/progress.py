@@ -67,7 +67,7 @@ class RunProgress:
         self.tally = LLMTally()
         self.llm = llm
         columns = [TextColumn("[progress.description]{task.description}"), BarColumn(),
-                   MofNCompleteColumn(), TextColumn("agents done")]
+                   MofNCompleteColumn(), TextColumn("agent sessions done")]
         if llm:
             columns.append(TextColumn("{task.fields[llm]}"))
         columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]

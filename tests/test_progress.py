@@ -51,12 +51,12 @@ def _text(p: RunProgress) -> str:
 
 def test_the_line_shows_agents_calls_tokens_cost_and_eta() -> None:
     p = RunProgress("feed", 10, console=Console(file=io.StringIO()), disable=True)
-    assert "0/10 agents done" in _text(p) and "LLM calls 0" in _text(p)
+    assert "0/10 agent sessions done" in _text(p) and "LLM calls 0" in _text(p)
     p.session_end(3)
     p.llm_call(_record(100, 20, 0.0015))
     p.llm_call(_record(1000, 200, 0.0, cached=True))
     line = _text(p)
-    assert "3/10 agents done" in line
+    assert "3/10 agent sessions done" in line
     assert "LLM calls 2 (1 cached) · tokens 1,320 · $0.0015" in line
     assert "ETA" in line
     # A run without LLM roles shows no LLM column.
