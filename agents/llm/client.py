@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -36,18 +35,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel
 
 from agents.llm import native as nat
-from agents.llm.backends import (
-    aclose_chat_model,
-    close_chat_model,
-    describe_endpoint,
-    key_params,
-    make_chat_model,
-    model_identity,
-)
+from agents.llm.backends import describe_endpoint, key_params, model_identity
 from agents.llm.budget import Budget
 from agents.llm.cache import CachedCall, CallCache, CallKind, cache_key
 from agents.llm.errors import LLMError, ReplayMissError, ScoringUnsupportedError
 from agents.llm.limits import KeyLocks, Slots, TokenBucket
+from agents.llm.models import ModelPool
 from agents.llm.openai_chat import OpenAIChat
 from agents.llm.replay import Recorder
 from agents.llm.replies import CallRecord, ChatReply, ScoreReply
@@ -165,19 +158,8 @@ class LLMClient:
         self.budget = Budget(cfg.budget, charge_once=cache is not None)
         self.meter = UsageMeter()
         self.retry = RetryPolicy(cfg, endpoint=describe_endpoint(cfg), seed=seed)
-        self._model = chat_model
-        self._own_model = chat_model is None
-        # The loop the shared model's async client is bound to, and models for other loops
-        # (see _get_amodel).
-        self._model_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-        self._loop_models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
-                                                     BaseChatModel] = weakref.WeakKeyDictionary()
-        # The openai backend's async calls: one direct SDK client per event loop.
-        self._direct: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
-                                                OpenAIChat] = weakref.WeakKeyDictionary()
-        self._counter: TokenCounter | None = None
+        self._models = ModelPool(cfg, chat_model)
         self._sleep, self._asleep, self._clock = sleep, asleep, clock
-        self._model_lock = threading.Lock()
         self._slots = Slots(cfg.concurrency)
         self._keys = KeyLocks()
         # Requests per minute: evenly spaced (a bucket of one request), the first at once.
@@ -222,7 +204,7 @@ class LLMClient:
     @property
     def model_built(self) -> bool:
         """Whether a chat model exists (false throughout a replay)."""
-        return self._model is not None
+        return self._models.model is not None
 
     @property
     def structured_mode(self) -> Literal["native", "text"]:
@@ -232,7 +214,8 @@ class LLMClient:
     @property
     def token_counter(self) -> str:
         """What counts tokens for limits and estimates (known once the model is built)."""
-        return self._counter.name if self._counter is not None else counter_for(self.cfg).name
+        counter = self._models.counter
+        return counter.name if counter is not None else counter_for(self.cfg).name
 
     # ------------------------------------------------------------------ chat
 
@@ -425,7 +408,7 @@ class LLMClient:
         return charged, None
 
     def _live(self, call: _Call[_T]) -> tuple[_T, int, int, int]:
-        model, counter = self._get_model()
+        model, counter = self._models.get()
         estimate = call.estimate(counter)
         attempt = 0
         while True:
@@ -446,8 +429,8 @@ class LLMClient:
             self._sleep(self.retry.after_failure(error, attempt))
 
     async def _alive(self, call: _Call[_T]) -> tuple[_T, int, int, int]:
-        direct = self._get_direct() if call.adirect is not None else None
-        model, counter = self._get_amodel() if direct is None else self._get_model()
+        direct = self._models.direct() if call.adirect is not None else None
+        model, counter = self._models.amodel() if direct is None else self._models.get()
         estimate = call.estimate(counter)
         attempt = 0
         while True:
@@ -511,68 +494,16 @@ class LLMClient:
     # ------------------------------------------------------------------ closing
 
     async def aclose(self) -> None:
-        """Close the async HTTP client of the model this client built for the running loop
-        (call it on that loop before the loop closes). Given models are the caller's."""
-        if not self._own_model:
-            return
-        loop = asyncio.get_running_loop()
-        with self._model_lock:
-            models = []
-            if self._model is not None and self._model_loop is not None \
-                    and self._model_loop() is loop:
-                models.append(self._model)
-            if loop in self._loop_models:
-                models.append(self._loop_models.pop(loop))
-            direct = self._direct.pop(loop, None)
-        for model in models:
-            await aclose_chat_model(model)
-        if direct is not None:
-            await direct.aclose()
+        """Close the async HTTP clients this client built for the running loop (call it on
+        that loop before the loop closes). Given models are the caller's."""
+        await self._models.aclose()
 
     def close(self) -> None:
         """Close the sync HTTP client of the model this client built, if any."""
-        if self._own_model and self._model is not None:
-            close_chat_model(self._model)
+        self._models.close()
 
     # ------------------------------------------------------------------ helpers
 
     def _key(self, kind: CallKind, request: Mapping[str, Any]) -> str:
         return cache_key(kind=kind, backend=self.cfg.backend, model=model_identity(self.cfg),
                          request=request, params=key_params(self.cfg, kind))
-
-    def _get_model(self) -> tuple[BaseChatModel, TokenCounter]:
-        with self._model_lock:
-            if self._model is None:
-                self._model = make_chat_model(self.cfg)
-            if self._counter is None:
-                self._counter = counter_for(self.cfg, self._model)
-            return self._model, self._counter
-
-    def _get_direct(self) -> OpenAIChat | None:
-        """The direct SDK path for the running loop: openai backend, model built here."""
-        if not self._own_model or self.cfg.backend != "openai":
-            return None
-        loop = asyncio.get_running_loop()
-        with self._model_lock:
-            chat = self._direct.get(loop)
-            if chat is None:
-                chat = self._direct[loop] = OpenAIChat(self.cfg)
-            return chat
-
-    def _get_amodel(self) -> tuple[BaseChatModel, TokenCounter]:
-        """The model for async calls on the running loop. An openai model built here holds
-        an async HTTP client bound to the loop that first used it, so each loop gets its
-        own (a client may serve several ``asyncio.run`` in turn); given and local models
-        hold no loop state and are shared."""
-        model, counter = self._get_model()
-        if not self._own_model or self.cfg.backend != "openai":
-            return model, counter
-        loop = asyncio.get_running_loop()
-        with self._model_lock:
-            if self._model_loop is None:
-                self._model_loop = weakref.ref(loop)  # the first loop uses the first model
-            if self._model_loop() is loop:
-                return model, counter
-            if loop not in self._loop_models:
-                self._loop_models[loop] = make_chat_model(self.cfg)
-            return self._loop_models[loop], counter
