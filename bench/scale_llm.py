@@ -19,7 +19,8 @@ The stub (``bench/stub_server.py`` with a responder that answers every prompt va
 in its own process on 127.0.0.1 and stops itself when idle; each case runs in a fresh child
 process (``--measure``) that reports its wall time, CPU time and calls; calls/s is over the
 whole ``run`` (agents, memory, trace, metrics included), so it is the figure a user sees.
-``--before DIR`` also measures the code checked out in DIR (``git archive COMMIT | tar -x
+``--no-memory`` turns long-term memory (and reflections) off, to see the executor and the
+LLM layer alone. ``--before DIR`` also measures the code checked out in DIR (``git archive COMMIT | tar -x
 -C DIR``) with the same script and stub. The machine's load average is recorded beside the
 figures: other work on the 2 cores takes CPU time the client would need.
 Writes the section between ``<!-- scale-llm:start -->`` and ``<!-- scale-llm:end -->`` of
@@ -80,12 +81,13 @@ def serve(latency: float) -> int:
     return 0
 
 
-def _loaded(url: str, users: int, pages: int, concurrency: int) -> Any:
+def _loaded(url: str, users: int, pages: int, concurrency: int, memory: bool = True) -> Any:
     from scenarios.loader import load_scenario
     from scenarios.schema import LLMConfig
 
     loaded = load_scenario(CODE / "scenarios" / "llm_feed.yaml")
-    lt = loaded.role.memory.long_term.model_copy(update={"embedder": "hash"})
+    lt = loaded.role.memory.long_term.model_copy(update={"embedder": "hash",
+                                                         "enabled": memory})
     role = loaded.role.model_copy(update={
         "memory": loaded.role.memory.model_copy(update={"long_term": lt})})
     scn = loaded.scenario
@@ -101,11 +103,12 @@ def _loaded(url: str, users: int, pages: int, concurrency: int) -> Any:
     return dataclasses.replace(loaded, scenario=scn, role=role)
 
 
-def measure(url: str, users: int, pages: int, concurrency: int) -> dict[str, Any]:
+def measure(url: str, users: int, pages: int, concurrency: int,
+            memory: bool = True) -> dict[str, Any]:
     """One run in this process: wall, CPU and LLM calls of ``run`` (after ``prepare``)."""
     from simulations.runner import prepare, run
 
-    prep = prepare(_loaded(url, users, pages, concurrency), users=users)
+    prep = prepare(_loaded(url, users, pages, concurrency, memory), users=users)
     with tempfile.TemporaryDirectory() as tmp:
         c0, t0, load0 = time.process_time(), time.perf_counter(), os.getloadavg()[0]
         res = run(prep, Path(tmp) / "run")
@@ -116,13 +119,14 @@ def measure(url: str, users: int, pages: int, concurrency: int) -> dict[str, Any
             "load_before": load0, "load_after": os.getloadavg()[0]}
 
 
-def _child(url: str, case: str, code: Path | None) -> dict[str, Any]:
+def _child(url: str, case: str, code: Path | None, memory: bool) -> dict[str, Any]:
     users, pages, conc = CASES[case]
     env = {**os.environ, KEY_ENV: "stub-key"}
     if code is not None:
         env["RECARENA_BENCH_CODE"] = str(code)
     out = subprocess.run(
-        [sys.executable, str(HERE), "--measure", url, str(users), str(pages), str(conc)],
+        [sys.executable, str(HERE), "--measure", url, str(users), str(pages), str(conc),
+         "1" if memory else "0"],
         env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -141,13 +145,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_in[:1] == ["--serve"]:
         return serve(float(args_in[1]))
     if args_in[:1] == ["--measure"]:
-        url, users, pages, conc = args_in[1], *map(int, args_in[2:5])
-        print(json.dumps(measure(url, users, pages, conc)), flush=True)
+        url, users, pages, conc, memory = args_in[1], *map(int, args_in[2:6])
+        print(json.dumps(measure(url, users, pages, conc, bool(memory))), flush=True)
         return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--case", choices=[*CASES, "all"], default="all")
     p.add_argument("--latency", type=float, default=0.5)
     p.add_argument("--before", type=Path, help="also measure the code checked out here")
+    p.add_argument("--no-memory", action="store_true",
+                   help="long-term memory (and reflections) off: the executor and LLM "
+                   "layer alone")
     p.add_argument("--no-doc", action="store_true", help="print only")
     args = p.parse_args(args_in)
     cases = list(CASES) if args.case == "all" else [args.case]
@@ -163,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for case in cases:
             runs = [("after", None)] + ([("before", args.before)] if args.before else [])
             for label, code in runs:
-                r = _child(url, case, code)
+                r = _child(url, case, code, not args.no_memory)
                 rows.append(_row(label, case, r, args.latency))
                 print(rows[-1], flush=True)
     finally:
