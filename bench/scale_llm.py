@@ -20,9 +20,10 @@ in its own process on 127.0.0.1 and stops itself when idle; each case runs in a 
 process (``--measure``) that reports its wall time, CPU time and calls; calls/s is over the
 whole ``run`` (agents, memory, trace, metrics included), so it is the figure a user sees.
 ``--no-memory`` turns long-term memory (and reflections) off, to see the executor and the
-LLM layer alone. ``--before DIR`` also measures the code checked out in DIR (``git archive COMMIT | tar -x
--C DIR``) with the same script and stub. The machine's load average is recorded beside the
-figures: other work on the 2 cores takes CPU time the client would need.
+LLM layer alone. ``--before DIR`` also measures the code checked out in DIR
+(``git archive COMMIT | tar -x -C DIR``) with the same script and stub. The machine's
+load average is recorded beside the figures: other work on the 2 cores takes CPU time the
+client would need.
 Writes the section between ``<!-- scale-llm:start -->`` and ``<!-- scale-llm:end -->`` of
 docs/benchmarks.md.
 """
