@@ -34,10 +34,13 @@ __all__ = ["OpenAIChat"]
 def _http_client(timeout_s: float) -> Any:
     import openai
 
-    try:
-        return openai.DefaultAioHttpClient(timeout=timeout_s)
-    except RuntimeError:  # the SDK without aiohttp: its httpx client
-        return openai.DefaultAsyncHttpxClient(timeout=timeout_s)
+    aio = getattr(openai, "DefaultAioHttpClient", None)  # openai >= 1.9x
+    if aio is not None:
+        try:
+            return aio(timeout=timeout_s)
+        except RuntimeError:  # the SDK's aiohttp extra is missing
+            pass
+    return openai.DefaultAsyncHttpxClient(timeout=timeout_s)
 
 
 class OpenAIChat:
