@@ -34,7 +34,7 @@ __all__ = ["OpenAIChat"]
 def _http_client(timeout_s: float) -> Any:
     import openai
 
-    aio = getattr(openai, "DefaultAioHttpClient", None)  # openai >= 1.9x
+    aio = getattr(openai, "DefaultAioHttpClient", None)  # newer SDKs only
     if aio is not None:
         try:
             return aio(timeout=timeout_s)
