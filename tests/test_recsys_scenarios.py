@@ -58,6 +58,9 @@ def test_agent_conversation_same_metrics_as_the_classic_baseline(tmp_path: Path)
     assert all(set(m["overall"]) == set(arms["ease"]["overall"]) for m in arms.values())
     recs = [e for e in events if e["type"] == "recommendation" and e["arm"] == "chatrec"]
     assert recs and all(e["understood"]["reply"] for e in recs)
+    # Named like the feed's agent arms: the agent over its candidate model, wrapped once.
+    assert {e["recommender"] for e in events if e["type"] == "recommendation"} == {
+        "conversational(ease)", "chatrec(ease@10)", "macrec(ease@10)"}
     # Later turns carry the conversation so far, the agent's own replies included.
     ctx = [e["context"] for e in events if e["type"] == "agent_task" and e.get("arm") ==
            "chatrec" and e.get("turn") == 2]
