@@ -245,7 +245,7 @@ def _agents(scn: Scenario, p: Path, node: yaml.Node | None, llm_flag: bool) -> d
             if not ref.is_file():
                 raise ScenarioError(p, _line_of(node, loc), _field(loc),
                                     f"agent file not found: {ref}")
-            got = load_agent(ref)
+            got = load_agent(ref, (p, node, loc))
         else:
             loc = ("recommenders", i, "team")
             cfg = _validate_at(TeamConfig, r.team, p, node, loc)

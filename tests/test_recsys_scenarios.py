@@ -160,6 +160,12 @@ def test_roles_list_one_line_per_shipped_role(capsys: pytest.CaptureFixture[str]
      "prompts.scored_item: output 'rating' has no template 'scored_item'"),
     (f"kind: team\nmanager: {MANAGER}\nmembers:\n  - gone.yaml\n", 4,
      "members.0: role file not found"),
+    # A user role named as a member: the team's line is wrong, not the user role file.
+    (f"kind: team\nmanager: {MANAGER}\nmembers:\n  - {SHIPPED_ROLES / 'utility_user.yaml'}\n",
+     4, "members.0: a team member must be a recommender role (kind: recommender); "),
+    ("kind: scenario\nname: s\nrecommenders:\n  - name: a\n    model: agent\n"
+     f"    agent: {SHIPPED_ROLES / 'critic.yaml'}\n", 6,
+     "recommenders.0.agent: expected a team (kind: team) or a recommender role"),
 ])
 def test_bad_recommender_files_exit_2_with_file_line_field(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int,
