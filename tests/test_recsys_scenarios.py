@@ -116,6 +116,16 @@ def test_roles_new_scaffolds_validate_and_run(tmp_path: Path,
                      output, "--dir", str(tmp_path)]) == 0
         role = load_recommender_role(tmp_path / f"r_{output}.yaml")
         assert role.prompts.given() == DEFAULTS[output]  # the scaffold spells the defaults
+        # Its comment shows where it goes, one YAML line to copy (a manager only in a team).
+        text = (tmp_path / f"r_{output}.yaml").read_text()
+        use = next(line[3:] for line in text.splitlines()
+                   if line.startswith(("#   - ", "#   manager: ")))
+        got = yaml.safe_load(use)
+        got = got[0] if isinstance(got, list) else got
+        path = str(tmp_path / f"r_{output}.yaml")
+        assert got == ({"manager": path} if output == "delegation" else {
+            "name": "x", "model": "agent", "agent": path,
+            "candidates": {"model": "ease", "n": 20}})
     assert main(["roles", "new", "viewer", "--dir", str(tmp_path)]) == 0
     assert main(["validate", *map(str, sorted(tmp_path.glob("*.yaml")))]) == 0
     assert main(["roles", "new", "viewer", "--dir", str(tmp_path)]) == 2  # no overwrite
