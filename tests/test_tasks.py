@@ -364,6 +364,16 @@ def test_cli_bad_input(capsys: pytest.CaptureFixture[str], ml100k: Path, args: l
     assert "Traceback" not in err and out == ""
 
 
+def test_cli_data_errors_are_exactly_one_line(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    # No progress display is left behind (it printed an empty line before the error).
+    for data, message in ((tmp_path / "none", "no such data folder"),
+                          (tmp_path, "no dataset found")):
+        rc, out, err = _cli(capsys, "eval", "task", "--task", "sr", "--data", data)
+        assert rc == 2 and out == ""
+        assert err.startswith(f"{data}: {message}") and err.count("\n") == 1
+
+
 def test_cli_refuses_a_used_out_folder(capsys: pytest.CaptureFixture[str], ml100k: Path,
                                        tmp_path: Path) -> None:
     (tmp_path / "x").write_text("earlier")
