@@ -162,7 +162,8 @@ def run_eval_task(
             from agents.llm import model_identity
 
             info["llm"] = f"{llm_cfg.backend}:{model_identity(llm_cfg)}"
-        status, reason = "failed", "stopped by an error"
+        status = "failed"
+        reason: str | None = "stopped by an error"
         try:
             res = evaluate_task(setup, opt, agent, out=Path(out) if out else None, info=info,
                                 progress=progress)
