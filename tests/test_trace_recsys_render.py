@@ -1,12 +1,19 @@
 """How the trace views describe recommender agents' events (delegations, members' replies,
 tool calls, lessons, tasks and answers): one readable line each, tool names before their
-(long, clipped) results."""
+(long, clipped) results; a step opened at a team event names the user's role."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from simulations.cli import main
+from simulations.inspection.index import open_index
 from simulations.inspection.render import describe
+from simulations.inspection.step import step_detail
+from simulations.trace import TraceWriter
 
 TITLES = {"45": "The Crimson Lantern (1995)", "2": "The Distant Kingdom (1996)"}
 
@@ -54,3 +61,20 @@ def test_task_and_answer_with_titles() -> None:
     assert _line(type="agent_answer", agent="r", task="rate", items=[], rating=4.0,
                  text="It fits.", failure="fallback: mean rating") == (
         "r answers rate (failed: fallback: mean rating): rating 4.0, “It fits.”")
+
+
+def test_step_of_a_team_event_names_the_users_role(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with TraceWriter(tmp_path / "trace.jsonl") as tw:
+        where = {"arm": "team", "round": 1, "user": "19", "page": 1}
+        tw.emit("delegation", "team/r1/u19/p1/rec/macrec/m1/ask", **where, kind="consult",
+                manager="manager", member="analyst", message="What do you know?",
+                team="macrec")
+        tw.emit("page", "team/r1/u19/p1", **where, role="utility_user", items=["45"],
+                recommender="macrec(ease@8)")
+        tw.emit("run_end", "run/end", status="completed", reason=None)
+    got = step_detail(open_index(tmp_path), "team/r1/u19/p1/rec/macrec/m1/ask")
+    assert got["role"] == "utility_user"  # from the page, not None from the delegation
+    assert main(["trace", "step", str(tmp_path), "team/r1/u19/p1/rec/macrec/m1/ask"]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert head == "step team/r1/u19/p1 — agent 19 (utility_user), team round 1"
