@@ -170,6 +170,9 @@ def test_roles_list_one_line_per_shipped_role(capsys: pytest.CaptureFixture[str]
      "prompts.scored_item: output 'rating' has no template 'scored_item'"),
     (f"kind: team\nmanager: {MANAGER}\nmembers:\n  - gone.yaml\n", 4,
      "members.0: role file not found"),
+    # A mapping member is read as {role, when}: its own error, not "should be a string".
+    (f"kind: team\nmanager: {MANAGER}\nmembers:\n  - {{role: x.yaml, when: sometimes}}\n", 4,
+     "members.0.when: Input should be 'consult', 'before' or 'after'"),
     # A user role named as a member: the team's line is wrong, not the user role file.
     (f"kind: team\nmanager: {MANAGER}\nmembers:\n  - {SHIPPED_ROLES / 'utility_user.yaml'}\n",
      4, "members.0: a team member must be a recommender role (kind: recommender); "),
