@@ -54,7 +54,11 @@ def command_line(script: str, argv: Sequence[str]) -> str:
         except ValueError:
             return p
 
-    return shlex.join([rel(sys.executable), rel(script), *argv])
+    # The project's venv is .venv at the root wherever the checkout lives (a worktree
+    # borrowing another checkout's venv would otherwise print a path nobody has).
+    python = (".venv/bin/python" if Path(sys.prefix).name == ".venv"
+              else rel(sys.executable))
+    return shlex.join([python, rel(script), *argv])
 
 
 def update_doc(path: Path, start: str, end: str, section: str) -> None:

@@ -56,16 +56,18 @@ def _ci(v: dict[str, Any] | None, digits: int = 3) -> str:
 
 def run_agent(data: str, agent: str, *, users: int, samples: int, seed: int,
               llm_threads: int | None, llm_ctx: int, llm_timeout: float,
-              out: Path | None,
+              out: Path | None, tasks: Sequence[str] = ("rp", "sr", "gen"),
+              res: dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
               save: Callable[[dict[str, Any]], None] = lambda res: None) -> dict[str, Any]:
-    """The three tasks for one agent; every result keeps its wall time and is saved as
-    soon as it is done (a long run stopped midway keeps its finished tasks)."""
+    """The tasks for one agent, added to ``res`` (earlier results of other tasks); every
+    result keeps its wall time and the run that made it, and is saved as soon as it is
+    done (a long run stopped midway keeps its finished tasks)."""
     from simulations.task_run import run_eval_task
     from simulations.tasks import TASKS, TaskOptions
 
     team = AGENTS[agent]
-    res: dict[str, Any] = {}
-    for task in TASKS:
+    res = dict(res or {})
+    for task in (t for t in TASKS if t in tasks):
         t0 = time.perf_counter()
         sub = str(out / task) if out is not None else None
         r = run_eval_task(data, TaskOptions(task=task, users=users, samples=samples,
@@ -76,6 +78,7 @@ def run_agent(data: str, agent: str, *, users: int, samples: int, seed: int,
                           llm_ctx=llm_ctx if team else None,
                           llm_timeout=llm_timeout if team else None, out=sub)
         r["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        r["run"] = meta or {}
         res[task] = r
         save(res)
         print(f"{agent} {task}: {r['wall_seconds']} s", file=sys.stderr)
@@ -149,11 +152,16 @@ def build_section(parts: dict[str, dict[str, Any]]) -> list[str]:
         body.append("")
     body += ["Runs:", ""]
     for key, p in parts.items():
-        meta = p.get("meta", {})
-        walls = ", ".join(f"{t} {p[t]['wall_seconds']:.0f} s" for t in ("rp", "sr", "gen")
-                          if t in p)
-        body.append(f"- {LABELS.get(key, key)}: `{meta.get('command', '')}` "
-                    f"({meta.get('date', '')}; {walls}; {meta.get('machine', '')})")
+        # Tasks run by one command share a line; a task added later has its own.
+        by_run: dict[str, tuple[dict[str, Any], list[str]]] = {}
+        for t in ("rp", "sr", "gen"):
+            if t in p:
+                meta = p[t].get("run") or p.get("meta", {})
+                by_run.setdefault(json.dumps(meta, sort_keys=True), (meta, []))[1].append(t)
+        for meta, ts in by_run.values():
+            walls = ", ".join(f"{t} {p[t]['wall_seconds']:.0f} s" for t in ts)
+            body.append(f"- {LABELS.get(key, key)}: `{meta.get('command', '')}` "
+                        f"({meta.get('date', '')}; {walls}; {meta.get('machine', '')})")
     for key, p in parts.items():
         for task in ("rp", "sr", "gen"):
             m = next((m for m in p.get(task, {}).get("models", {}).values()
@@ -195,9 +203,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--llm-timeout", type=float, default=600.0,
                    help="seconds one local call may take (long team prompts on 2 busy cores "
                    "exceed the default 60)")
+    p.add_argument("--tasks", default="rp,sr,gen",
+                   help="comma-separated tasks to run; the agent's saved results of the "
+                   "others are kept (default: rp,sr,gen)")
     p.add_argument("--out", help="keep answers, traces and LLM caches here")
     p.add_argument("--doc-only", action="store_true", help="rebuild the doc section only")
     a = p.parse_args(argv)
+    tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
+    bad = [t for t in tasks if t not in METRICS]
+    if bad or not tasks:
+        p.error(f"--tasks: unknown task {', '.join(bad) or '(none)'}; choose from rp, sr, gen")
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.agent and not a.doc_only:
         meta = {"command": command_line(__file__, sys.argv[1:] if argv is None
@@ -205,13 +220,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "machine": machine_line()}
 
+        saved = RESULTS / f"tasks-{a.agent}.json"
+        earlier: dict[str, Any] = {}
+        if saved.exists():
+            old = json.loads(saved.read_text(encoding="utf-8"))
+            # Results of other tasks keep the run that made them.
+            earlier = {t: {**old[t], "run": old[t].get("run") or old.get("meta", {})}
+                       for t in METRICS if t in old and t not in tasks}
+
         def save(res: dict[str, Any]) -> None:
-            (RESULTS / f"tasks-{a.agent}.json").write_text(
-                json.dumps({**res, "meta": meta}, indent=2) + "\n", encoding="utf-8")
+            saved.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
 
         run_agent(a.data, a.agent, users=a.users, samples=a.samples, seed=a.seed,
                   llm_threads=a.llm_threads, llm_ctx=a.llm_ctx, llm_timeout=a.llm_timeout,
-                  out=Path(a.out) if a.out else None, save=save)
+                  out=Path(a.out) if a.out else None, tasks=tasks, res=earlier, meta=meta,
+                  save=save)
     parts = {k: json.loads((RESULTS / f"tasks-{k}.json").read_text(encoding="utf-8"))
              for k in AGENTS if (RESULTS / f"tasks-{k}.json").exists()}
     if not parts:

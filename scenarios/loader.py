@@ -152,6 +152,31 @@ def _field(loc: Loc) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
+def _first_error(errs: list[Any]) -> tuple[Any, int]:
+    """The error to report and how many others there are.
+
+    For a ``str | Model`` field given a mapping, pydantic reports the ``str`` branch's type
+    mismatch first; the Model branch's error says what is wrong, so it wins."""
+    first = errs[0]
+    loc = tuple(first["loc"])
+    if str(first["type"]).endswith("_type") and len(loc) >= 2:
+        deeper = [e for e in errs[1:] if len(e["loc"]) > len(loc)
+                  and tuple(e["loc"][:len(loc) - 1]) == loc[:-1]]
+        if deeper:
+            return deeper[0], len(errs) - 2
+    return first, len(errs) - 1
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    if err["type"] == "missing":
+        return "required field is missing"
+    if err["type"] == "value_error":  # our own validators: drop "Value error, "
+        return str(err.get("ctx", {}).get("error", err["msg"]))
+    return str(err["msg"])
+
+
 def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> M:
     if not isinstance(data, dict):
         kind = "empty file" if data is None else f"got {type(data).__name__}"
@@ -159,20 +184,12 @@ def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> 
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        errs = e.errors(include_url=False)
-        first = errs[0]
+        first, more = _first_error(e.errors(include_url=False))
         # Discriminated unions and Literal tags add the tag name to the location; drop
         # trailing parts that are not in the YAML so the line points at the right node.
         line, loc = _locate(node, tuple(first["loc"]))
-        extra = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
-        msg = first["msg"]
-        if first["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif first["type"] == "missing":
-            msg = "required field is missing"
-        elif first["type"] == "value_error":  # our own validators: drop "Value error, "
-            msg = str(first.get("ctx", {}).get("error", msg))
-        raise ScenarioError(path, line, _field(loc), msg + extra) from None
+        extra = f" (+{more} more)" if more else ""
+        raise ScenarioError(path, line, _field(loc), _message(first) + extra) from None
 
 
 def load_role(path: str | Path) -> RoleConfig:
@@ -245,7 +262,7 @@ def _agents(scn: Scenario, p: Path, node: yaml.Node | None, llm_flag: bool) -> d
             if not ref.is_file():
                 raise ScenarioError(p, _line_of(node, loc), _field(loc),
                                     f"agent file not found: {ref}")
-            got = load_agent(ref)
+            got = load_agent(ref, (p, node, loc))
         else:
             loc = ("recommenders", i, "team")
             cfg = _validate_at(TeamConfig, r.team, p, node, loc)
@@ -268,10 +285,9 @@ def _validate_at(model: type[M], data: Any, path: Path, node: yaml.Node | None,
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        first = e.errors(include_url=False)[0]
+        first, _ = _first_error(e.errors(include_url=False))
         line, loc = _locate(node, prefix + tuple(first["loc"]))
-        msg = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ScenarioError(path, line, _field(loc), msg) from None
+        raise ScenarioError(path, line, _field(loc), _message(first)) from None
 
 
 def _resolve_role(ref: str | RoleConfig | None, p: Path, node: yaml.Node | None,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from scenarios.loader import ScenarioError, _field, _line_of, _read_yaml, _validate
+from scenarios.loader import Loc, ScenarioError, _field, _line_of, _read_yaml, _validate
 from scenarios.recsys import RecommenderRole, TeamConfig, template_problems
 
 __all__ = [
@@ -64,10 +64,10 @@ def _member(ref: str, base: Path, at: Path, node: yaml.Node | None,
         raise ScenarioError(at, _line_of(node, loc), _field(loc), f"role file not found: {p}")
     data, rnode = _read_yaml(p)
     kind = data.get("kind") if isinstance(data, dict) else None
-    if kind != "recommender":
-        raise ScenarioError(p, _line_of(rnode, ("kind",)), "kind",
-                            f"a team member must be a recommender role (kind: recommender), "
-                            f"got kind: {kind}")
+    if kind != "recommender":  # the reference is wrong, not the file: point at the team's line
+        raise ScenarioError(at, _line_of(node, loc), _field(loc),
+                            f"a team member must be a recommender role (kind: recommender); "
+                            f"{p} has kind: {kind}")
     return LoadedRecRole(_role(data, p, rnode), p)
 
 
@@ -112,8 +112,14 @@ def load_team(path: str | Path) -> LoadedTeam:
     return resolve_team(cfg, p.parent, p, node)
 
 
-def load_agent(path: str | Path) -> LoadedAgent:
-    """A team file or a single recommender role file, by its ``kind``."""
+def load_agent(path: str | Path, ref: tuple[Path, yaml.Node | None, Loc] | None = None
+               ) -> LoadedAgent:
+    """A team file or a single recommender role file, by its ``kind``.
+
+    Args:
+        ref: Where the file is named (file, its YAML node, field): a file of another kind
+            is an error there, since the reference is what to fix.
+    """
     p = Path(path)
     data, node = _read_yaml(p)
     kind = data.get("kind") if isinstance(data, dict) else None
@@ -126,6 +132,10 @@ def load_agent(path: str | Path) -> LoadedAgent:
                                 "a delegation role manages a team; run it through a team "
                                 "file (kind: team) that names it as manager")
         return LoadedRecRole(role, p)
+    if ref is not None:
+        raise ScenarioError(ref[0], _line_of(ref[1], ref[2]), _field(ref[2]),
+                            f"expected a team (kind: team) or a recommender role (kind: "
+                            f"recommender); {p} has kind: {kind}")
     raise ScenarioError(p, _line_of(node, ("kind",)), "kind",
                         f"expected a team (kind: team) or a recommender role (kind: "
                         f"recommender), got kind: {kind}")

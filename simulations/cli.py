@@ -591,4 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under ``python -m`` this file is ``__main__``, a second copy of the module; the
+    # subcommand modules raise ``simulations.cli.CliError``, which this copy's handler
+    # would not recognise. Run the imported module's ``main``.
+    from simulations.cli import main as _main
+
+    sys.exit(_main())

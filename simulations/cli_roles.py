@@ -38,8 +38,8 @@ brain:
 _RECOMMENDER = """\
 # A recommender role: an LLM agent on the recommending side. Validate with
 #   recarena validate {path}
-# Run it as a scenario arm ({{name: x, model: agent, agent: {path}, candidates: {{model: ease,
-# n: 20}}}}) or as a member of a team file. Fields and defaults:
+{use}
+# Fields and defaults:
 #   recarena schema --kind recommender
 kind: recommender
 name: {name}
@@ -87,7 +87,18 @@ def scaffold(name: str, kind: str, output: str, path: Path) -> str:
                      f"{_block(DEFAULTS[output][tname])}\n")
     tools = "[user_history, item_info]" if output != "delegation" else "[]"
     return _RECOMMENDER.format(name=name, description=description, output=output,
-                               tools=tools, path=path, prompts="".join(parts))
+                               tools=tools, path=path, prompts="".join(parts),
+                               use=_use(output, path))
+
+
+def _use(output: str, path: Path) -> str:
+    """Comment lines saying where the role goes, each a YAML line to copy."""
+    if output == "delegation":  # load_agent refuses a manager on its own
+        return ("# A delegation role manages a team: name it in a team file (kind: team) as\n"
+                f"#   manager: {path}")
+    return ("# Run it as a scenario arm (paths are relative to the scenario file):\n"
+            f"#   - {{name: x, model: agent, agent: {path}, candidates: {{model: ease, n: 20}}}}\n"
+            "# or name it under members: in a team file.")
 
 
 def list_roles() -> list[dict[str, str]]:

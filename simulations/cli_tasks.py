@@ -100,18 +100,30 @@ def cmd_eval_task(a: argparse.Namespace) -> int:
         raise
     except ValueError as e:
         raise CliError(f"eval task: {e}") from None
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=_err(),
-                  disable=a.json) as progress:
-        def bar(name: str, total: int) -> Callable[[int], None]:
-            t = progress.add_task(name, total=total)
-            return lambda n: progress.advance(t, n)
+    progress = Progress("[progress.description]{task.description}", BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=_err(),
+                        disable=a.json)
 
+    started: list[bool] = []
+
+    def bar(name: str, total: int) -> Callable[[int], None]:
+        # Started at the first bar: an error before it stays one line (stopping a
+        # display off a terminal prints an empty line).
+        if not started:
+            progress.start()
+            started.append(True)
+        t = progress.add_task(name, total=total)
+        return lambda n: progress.advance(t, n)
+
+    try:
         res = task_run.run_eval_task(data, opt, team=a.team, llm=a.llm,
                                      llm_threads=a.llm_threads, llm_ctx=a.llm_ctx,
                                      llm_timeout=a.llm_timeout,
                                      replay=a.replay, out=a.out,
                                      progress=bar)
+    finally:
+        if started:
+            progress.stop()
     if a.json:
         print(json.dumps(res, indent=2))
         return EXIT_OK

@@ -148,7 +148,7 @@ def run_eval_task(
         llm_cfg = llm_cfg.model_copy(update={"timeout_s": llm_timeout})
     setup = prepare_tasks(load_dataset(data))
     with _run_dir(out) as run_dir, contextlib.ExitStack() as stack:
-        agent = None
+        agent, trace = None, None
         if team is not None:
             from simulations.trace import TraceWriter
 
@@ -162,5 +162,18 @@ def run_eval_task(
             from agents.llm import model_identity
 
             info["llm"] = f"{llm_cfg.backend}:{model_identity(llm_cfg)}"
-        return evaluate_task(setup, opt, agent, out=Path(out) if out else None, info=info,
-                             progress=progress)
+        status = "failed"
+        reason: str | None = "stopped by an error"
+        try:
+            res = evaluate_task(setup, opt, agent, out=Path(out) if out else None, info=info,
+                                progress=progress)
+            status, reason = "completed", None
+            return res
+        except KeyboardInterrupt:
+            status, reason = "interrupted", "interrupted"
+            raise
+        finally:
+            # The trace views report a trace without run_end as incomplete.
+            if trace is not None:
+                trace.emit("run_end", "run/end", status=status, reason=reason,
+                           eval_task=opt.task)

@@ -218,3 +218,21 @@ def test_scenario_schema_params_agree_with_the_models(model: str) -> None:
         schema.model_validate({"bogus": 1})
     with pytest.raises(ValueError, match="bogus"):
         make_recommender(model, bogus=1)
+
+
+def test_top_k_breaks_ties_at_the_boundary_towards_the_lower_index() -> None:
+    # Many equal scores, so the k-th place is usually a tie: the answer must be the full
+    # stable sort's (best score first, then lowest index), whatever the CPU's selection
+    # algorithm picks among equals.
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 4, size=(300, 50)).astype(np.float64)
+    scores[5] = 0.0  # one row all tied
+    scores[7, :45] = -np.inf  # one row with fewer eligible items than k
+    exclude = sp.csr_matrix((rng.random((300, 50)) < 0.1).astype(np.int8))
+    got = top_k(scores, 10, exclude)
+    s = scores.copy()
+    r, c = exclude.nonzero()
+    s[r, c] = -np.inf
+    for u in range(s.shape[0]):
+        order = [j for j in np.lexsort((np.arange(50), -s[u])) if np.isfinite(s[u, j])][:10]
+        assert got[u].tolist() == order + [-1] * (10 - len(order)), u

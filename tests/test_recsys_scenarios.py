@@ -58,6 +58,9 @@ def test_agent_conversation_same_metrics_as_the_classic_baseline(tmp_path: Path)
     assert all(set(m["overall"]) == set(arms["ease"]["overall"]) for m in arms.values())
     recs = [e for e in events if e["type"] == "recommendation" and e["arm"] == "chatrec"]
     assert recs and all(e["understood"]["reply"] for e in recs)
+    # Named like the feed's agent arms: the agent over its candidate model, wrapped once.
+    assert {e["recommender"] for e in events if e["type"] == "recommendation"} == {
+        "conversational(ease)", "chatrec(ease@10)", "macrec(ease@10)"}
     # Later turns carry the conversation so far, the agent's own replies included.
     ctx = [e["context"] for e in events if e["type"] == "agent_task" and e.get("arm") ==
            "chatrec" and e.get("turn") == 2]
@@ -113,6 +116,16 @@ def test_roles_new_scaffolds_validate_and_run(tmp_path: Path,
                      output, "--dir", str(tmp_path)]) == 0
         role = load_recommender_role(tmp_path / f"r_{output}.yaml")
         assert role.prompts.given() == DEFAULTS[output]  # the scaffold spells the defaults
+        # Its comment shows where it goes, one YAML line to copy (a manager only in a team).
+        text = (tmp_path / f"r_{output}.yaml").read_text()
+        use = next(line[3:] for line in text.splitlines()
+                   if line.startswith(("#   - ", "#   manager: ")))
+        got = yaml.safe_load(use)
+        got = got[0] if isinstance(got, list) else got
+        path = str(tmp_path / f"r_{output}.yaml")
+        assert got == ({"manager": path} if output == "delegation" else {
+            "name": "x", "model": "agent", "agent": path,
+            "candidates": {"model": "ease", "n": 20}})
     assert main(["roles", "new", "viewer", "--dir", str(tmp_path)]) == 0
     assert main(["validate", *map(str, sorted(tmp_path.glob("*.yaml")))]) == 0
     assert main(["roles", "new", "viewer", "--dir", str(tmp_path)]) == 2  # no overwrite
@@ -157,6 +170,15 @@ def test_roles_list_one_line_per_shipped_role(capsys: pytest.CaptureFixture[str]
      "prompts.scored_item: output 'rating' has no template 'scored_item'"),
     (f"kind: team\nmanager: {MANAGER}\nmembers:\n  - gone.yaml\n", 4,
      "members.0: role file not found"),
+    # A mapping member is read as {role, when}: its own error, not "should be a string".
+    (f"kind: team\nmanager: {MANAGER}\nmembers:\n  - {{role: x.yaml, when: sometimes}}\n", 4,
+     "members.0.when: Input should be 'consult', 'before' or 'after'"),
+    # A user role named as a member: the team's line is wrong, not the user role file.
+    (f"kind: team\nmanager: {MANAGER}\nmembers:\n  - {SHIPPED_ROLES / 'utility_user.yaml'}\n",
+     4, "members.0: a team member must be a recommender role (kind: recommender); "),
+    ("kind: scenario\nname: s\nrecommenders:\n  - name: a\n    model: agent\n"
+     f"    agent: {SHIPPED_ROLES / 'critic.yaml'}\n", 6,
+     "recommenders.0.agent: expected a team (kind: team) or a recommender role"),
 ])
 def test_bad_recommender_files_exit_2_with_file_line_field(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int,

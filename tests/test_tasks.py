@@ -364,6 +364,16 @@ def test_cli_bad_input(capsys: pytest.CaptureFixture[str], ml100k: Path, args: l
     assert "Traceback" not in err and out == ""
 
 
+def test_cli_data_errors_are_exactly_one_line(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    # No progress display is left behind (it printed an empty line before the error).
+    for data, message in ((tmp_path / "none", "no such data folder"),
+                          (tmp_path, "no dataset found")):
+        rc, out, err = _cli(capsys, "eval", "task", "--task", "sr", "--data", data)
+        assert rc == 2 and out == ""
+        assert err.startswith(f"{data}: {message}") and err.count("\n") == 1
+
+
 def test_cli_refuses_a_used_out_folder(capsys: pytest.CaptureFixture[str], ml100k: Path,
                                        tmp_path: Path) -> None:
     (tmp_path / "x").write_text("earlier")
@@ -383,6 +393,7 @@ LLMRANK = REPO / "scenarios" / "roles" / "llmrank.yaml"
 def test_team_end_to_end_with_the_fake_model(ml100k: Path, tmp_path: Path) -> None:
     from agents.llm import FakeChatModel
     from agents.llm.fake_replies import plausible_reply
+    from simulations.inspection.index import open_index
     from simulations.task_run import run_eval_task
     from simulations.trace import read_trace
 
@@ -396,6 +407,10 @@ def test_team_end_to_end_with_the_fake_model(ml100k: Path, tmp_path: Path) -> No
     events = read_trace(tmp_path / "a")
     kinds = {e["type"] for e in events}
     assert {"agent_task", "agent_answer", "delegation", "tool_call", "llm_call"} <= kinds
+    # It ends like a run's trace, so the trace views do not call it incomplete.
+    assert events[-1]["type"] == "run_end" and events[-1]["status"] == "completed"
+    assert open_index(tmp_path / "a").end.complete
+    events = events[:-1]
     assert all(e["id"].startswith("macrec/sr/s") for e in events)
     # Tokens per instance are the trace's LLM calls over the instances.
     calls = [e for e in events if e["type"] == "llm_call"]

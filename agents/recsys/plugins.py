@@ -96,6 +96,11 @@ class AgentConversationRanker:
 
     @property
     def name(self) -> str:
+        # The conversation hands over the arm's model: the AgentRecommender, usually under
+        # its cold-start wrapper, already named agent(base@n); do not wrap that name twice.
+        inner = getattr(self.base, "base", self.base)
+        if isinstance(inner, AgentRecommender):
+            return inner.name
         return f"{self.agent.name}({self.base.name}@{self.n})"
 
     def reset(self, user: int) -> None:

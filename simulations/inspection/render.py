@@ -194,4 +194,42 @@ def describe(ev: dict[str, Any], title: Callable[[Any], str], markup: bool = Tru
         return f"{e(ev.get('arm'))} {where}: {e(ev.get('name'))} = {fmt(ev.get('value'))}"
     if t == "run_end":
         return f"run ended: {e(ev.get('status'))} {e(ev.get('reason') or '')}"
+    if t in _RECSYS:
+        return _recsys(ev, title, e, b)
     return e(_rest(ev))
+
+
+_RECSYS = {"agent_task", "delegation", "agent_message", "tool_call", "lesson", "agent_answer"}
+
+
+def _recsys(ev: dict[str, Any], title: Callable[[Any], str], e: Callable[[Any], str],
+            b: Callable[[str], str]) -> str:
+    """A recommender agent's event: who asked or did what, tool names before results."""
+    t = ev["type"]
+    failed = f" (failed: {e(clip(ev['failure'], 100))})" if ev.get("failure") else ""
+    if t == "agent_task":
+        item = f" about {e(title(ev['item']))}" if ev.get("item") is not None else ""
+        ctx = "; with the conversation so far" if ev.get("context") else ""
+        return (f"{b(e(ev.get('agent')))} gets task {e(ev.get('task'))}{item}: "
+                f"{len(ev.get('candidates') or [])} candidates{ctx}")
+    if t == "delegation":
+        return (f"{b(e(ev.get('manager')))} asks {b(e(ev.get('member')))} "
+                f"({e(ev.get('kind'))}): “{e(clip(ev.get('message', ''), 200))}”")
+    if t == "agent_message":
+        return (f"{b(e(ev.get('member')))} replies{failed}: "
+                f"“{e(clip(ev.get('text') or '', 240))}”")
+    if t == "tool_call":
+        args = json.dumps(ev.get("input") or {}, ensure_ascii=False)
+        res = "failed: " if ev.get("ok") is False else ""
+        return (f"{e(ev.get('agent'))} calls {b(e(ev.get('tool')))} {e(args)} -> "
+                f"{res}{e(clip(ev.get('result', ''), 200))}")
+    if t == "lesson":
+        return (f"{b(e(ev.get('member')))} writes a lesson to {e(ev.get('store'))}: "
+                f"{e(clip(ev.get('text', ''), 200))}")
+    parts = [e(clip("; ".join(title(i) for i in ev.get("items") or []), 200))]
+    if ev.get("rating") is not None:
+        parts.append(f"rating {ev['rating']}")
+    if ev.get("text"):
+        parts.append(f"“{e(clip(ev['text'], 200))}”")
+    return (f"{b(e(ev.get('agent')))} answers {e(ev.get('task'))}{failed}: "
+            + ", ".join(p for p in parts if p))

@@ -47,8 +47,10 @@ def step_detail(ix: TraceIndex, event_id: str) -> dict[str, Any]:
                                    "genres": list(it.genres)}
     by_type = {k: [e for e in events if e.get("type") in types]
                for k, types in (("seen", _SEEN), ("context", _CONTEXT), ("result", _RESULT))}
+    # A recommender agent's events carry no user role: take it from the step's other events.
+    role = next((e.get("role") for e in (ev, *events) if e and e.get("role")), None)
     return {"run_dir": str(ix.run_dir), "id": event_id, "step": base, "event": ev,
-            "agent": (ev or events[0]).get("user"), "role": (ev or events[0]).get("role"),
+            "agent": (ev or events[0]).get("user"), "role": role,
             "arm": (ev or events[0]).get("arm"), "round": (ev or events[0]).get("round"),
             "seen": by_type["seen"], "context": by_type["context"],
             "llm_calls": [e for e in events if e.get("type") == "llm_call"],
@@ -91,8 +93,9 @@ def render_step(s: dict[str, Any]) -> list[RenderableType]:
         parts.append(f"[bold]{escape(s['id'])}[/]")
         parts.append(Text(json.dumps(s["event"], indent=2, ensure_ascii=False)))
         return parts
-    parts.append(f"[bold]step {escape(s['step'])}[/] — agent {escape(str(s['agent']))} "
-                 f"({escape(str(s['role']))}), {escape(str(s['arm']))} round {s['round']}")
+    role = f" ({escape(str(s['role']))})" if s["role"] else ""
+    parts.append(f"[bold]step {escape(s['step'])}[/] — agent {escape(str(s['agent']))}"
+                 f"{role}, {escape(str(s['arm']))} round {s['round']}")
     if s["event"] is not None and s["event"].get("id") != s["step"]:
         parts.append(f"[dim]asked for {escape(s['id'])}: {describe(s['event'], title)}[/]")
     for title_, key in (("saw", "seen"), ("recalled and planned", "context")):

@@ -22,15 +22,27 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> n
     eligible items are padded with -1.
     """
     s = np.array(scores, dtype=np.float64, copy=True)
+    s[np.isnan(s)] = -np.inf
     if exclude is not None and exclude.nnz:
         r, c = exclude.nonzero()
         s[r, c] = -np.inf
-    n_items = s.shape[1]
+    n_users, n_items = s.shape
     k_eff = min(k, n_items)
-    # Stable ordering: sort by (-score, index).
-    part = np.argpartition(-s, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n_items else \
-        np.tile(np.arange(n_items), (s.shape[0], 1))
+    if k_eff < n_items:
+        # Which items tie at the k-th score is decided here, not by argpartition: its
+        # choice among equal scores depends on the CPU (numpy uses SIMD selection where
+        # the CPU has it), so the same run gave other pages on another machine. The k-th
+        # value is the same everywhere; of the items tied at it, take the lowest indices.
+        kth = -np.partition(-s, k_eff - 1, axis=1)[:, k_eff - 1:k_eff]
+        above = s > kth
+        tied = s == kth
+        need = k_eff - above.sum(axis=1, keepdims=True)
+        chosen = above | (tied & (np.cumsum(tied, axis=1, dtype=np.int32) <= need))
+        part = np.nonzero(chosen)[1].reshape(n_users, k_eff)  # row-major: ascending index
+    else:
+        part = np.tile(np.arange(n_items), (n_users, 1))
     ps = np.take_along_axis(s, part, axis=1)
+    # Best first; equal scores by index.
     order = np.lexsort((part, -ps), axis=1)
     out = np.take_along_axis(part, order, axis=1)
     out_s = np.take_along_axis(ps, order, axis=1)
