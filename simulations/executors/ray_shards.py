@@ -164,7 +164,14 @@ class RayExecutor:
             # each worker builds what its agents' tools ask for.
             common["library_args"] = {f.name: getattr(lib, f.name)
                                       for f in dataclasses.fields(lib) if f.init}
-        common_ref = ray.put(common)
+        try:
+            common_ref = ray.put(common)
+        except TypeError as e:  # e.g. a chat model object holding a lock (tests' fakes)
+            self.close()
+            raise ExecutorError(
+                "executor: the run's agents cannot be sent to Ray workers (an object "
+                f"passed in does not pickle: {str(e).splitlines()[0][:120]}); use executor "
+                "kind default") from None
         seed_ref = ray.put(seed)
         actor = ray.remote(num_cpus=1)(Shard)
         self.actors = [actor.remote(common_ref, part,
@@ -177,16 +184,18 @@ class RayExecutor:
         ray = self.ray
         if ray.is_initialized():
             return
+        # Like Ray's own tools: an address in RAY_ADDRESS means that cluster.
+        address = cfg.address or os.environ.get("RAY_ADDRESS") or None
         try:
-            if cfg.address is None:
+            if address is None:
                 # A private instance on loopback only (``_node_ip_address`` is a documented
                 # ray.init option); no dashboard, no log streaming into the CLI's output.
                 ray.init(num_cpus=n, include_dashboard=False, log_to_driver=False,
                          configure_logging=False, _node_ip_address="127.0.0.1")
             else:
-                ray.init(address=cfg.address, log_to_driver=False, configure_logging=False)
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            where = cfg.address or "a local instance"
+            where = address or "a local instance"
             raise ExecutorError(f"executor: cannot start Ray ({where}): "
                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
                                 ) from None
@@ -214,6 +223,7 @@ class RayExecutor:
             return
         self._closed = True
         ray = self.ray
+        self.actors = getattr(self, "actors", [])
         try:
             closed = _unwrap(ray, [a.close.remote() for a in self.actors])
             shards: list[Path] = []
