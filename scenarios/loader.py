@@ -226,7 +226,8 @@ def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario
                 "an llm: block; add one (see scenarios/llm_feed.yaml) or run with "
                 "--llm local|openai[:MODEL]",
             )
-    problem = sharding_problem([r.config for r in roles], scn.llm) if scn.executor.kind == "ray" else None
+    problem = (sharding_problem([r.config for r in roles], scn.llm)
+               if scn.executor.kind == "ray" else None)
     if problem:
         raise ScenarioError(p, _line_of(node, ("executor", "kind")), "executor.kind", problem)
     agents = _agents(scn, p, node, llm_flag)

@@ -91,7 +91,8 @@ class Shard:
         common = dict(common)
         lib = common.pop("library_args", None)
         self.factory = PopulationFactory(**{
-            **common, "roles": roles, "library": Library(**lib) if lib else None, "llm": split_limits(common.get("llm"), workers),
+            **common, "roles": roles, "library": Library(**lib) if lib else None,
+            "llm": split_limits(common.get("llm"), workers),
             "emit": self.buffer.emit, "run_dir": self.folder,
             "replay": str(seed) if replay and seed else None,
             "warm_cache": str(seed) if seed and not replay else None})
