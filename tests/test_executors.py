@@ -135,3 +135,18 @@ def test_events_are_grouped_by_the_observations_users_in_order() -> None:
     assert [[e[1] for e in g] for g in groups] == [
         ["profile/u1", "a/u1/p1/memory"], ["a/u2/p1/memory", "a/u2/p1/llm0"], ["run/x"]]
     assert buf.take() == []
+
+
+def test_without_the_ray_extra_a_ray_run_is_a_one_line_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    path = _write(tmp_path)
+    out = tmp_path / "run"
+    code, err = _err(capsys, "run", str(path), "--executor", "ray", "--out", str(out))
+    assert code == 1
+    assert err == ("the ray executor needs the 'ray' extra: pip install 'recarena[ray]' "
+                   "(or use executor kind default)")
+    assert not out.exists()
