@@ -217,3 +217,31 @@ def test_a_killed_ray_run_resumes_to_the_default_executors_result(
     _assert_same(out, utility_default)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["resumed"] == 1 and manifest["executor"]["kind"] == "ray"
+
+
+def test_a_killed_ray_recording_keeps_its_workers_calls_for_the_resume(
+        llm_scenario: Path, tmp_path: Path) -> None:
+    from bench.stub_server import serve
+
+    scn = yaml.safe_load(llm_scenario.read_text())
+    with serve(responder=_stub_answer, idle_s=300) as stub:
+        scn["llm"] = {"backend": "openai", "model": "stub", "base_url": stub.base_url,
+                      "structured_output": "text", "concurrency": 2}
+        path = llm_scenario.with_name("stub_resume.yaml")
+        path.write_text(yaml.safe_dump(scn))
+        reference = tmp_path / "reference"
+        run(prepare(load_scenario(path)), reference)  # uninterrupted, in one process
+        paid = stub.stats.requests
+        out = tmp_path / "run"
+        proc = _recarena("run", str(path), "--out", str(out), "--quiet", "--executor", "ray",
+                         RECARENA_CRASH_AT="step:6")
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        before = stub.stats.requests - paid
+        # The workers' shards hold what was paid for before the kill.
+        assert list((out / "workers").glob("w*/llm_cache.sqlite"))
+        proc = _recarena("resume", str(out), "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        after = stub.stats.requests - paid - before
+    assert before > 0 and after > 0
+    assert before + after == paid  # nothing paid twice, nothing missing
+    _assert_same(out, reference)
