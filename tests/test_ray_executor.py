@@ -20,6 +20,7 @@ import yaml
 
 from agents.llm import FakeChatModel
 from scenarios.loader import load_scenario
+from simulations.executors.ray_shards import LOCAL_ONLY_ENV
 from simulations.runner import prepare, run
 from simulations.trace import read_trace, strip_volatile
 
@@ -48,10 +49,13 @@ SCENARIO = {
 def local_ray() -> Any:
     """One local Ray instance for the module (the executor joins it and leaves it up)."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ[LOCAL_ONLY_ENV] = "0"  # loopback only (read when Ray is imported)
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False, _node_ip_address="127.0.0.1")
+             configure_logging=False)
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
     yield ray
     ray.shutdown()
 

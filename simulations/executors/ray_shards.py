@@ -18,6 +18,7 @@ docs/scaling.md.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import sqlite3
 import tempfile
@@ -35,15 +36,23 @@ from simulations.executors.shard import Shard
 if TYPE_CHECKING:
     from agents.llm import CallCache
 
-__all__ = ["WORKERS_DIR", "RayExecutor", "merge_cache_shards"]
+__all__ = ["LOCAL_ONLY_ENV", "WORKERS_DIR", "RayExecutor", "merge_cache_shards"]
 
 WORKERS_DIR = "workers"  # RUN_DIR/workers/wK: one folder per worker (cache shard, memory)
 
 
-def _import_ray() -> Any:
+# Ray binds a local instance to the machine's own network address (it turns 127.0.0.1
+# given as ``_node_ip_address`` into that address); with this variable off, as Ray does on
+# a laptop, a local instance uses loopback only. Ray reads it when first imported.
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _import_ray(local: bool) -> Any:
     # Ray phones home with usage statistics unless told not to; RecArena never reaches
     # the network.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if local:
+        os.environ.setdefault(LOCAL_ONLY_ENV, "0")
     try:
         import ray
     except ImportError:
@@ -131,7 +140,9 @@ class RayExecutor:
 
     def __init__(self, cfg: ExecutorConfig, factory_args: dict[str, Any],
                  emit: Callable[..., None], run_dir: Path) -> None:
-        self.ray = ray = _import_ray()
+        # Like Ray's own tools: an address in RAY_ADDRESS means that cluster.
+        self.address = cfg.address or os.environ.get("RAY_ADDRESS") or None
+        self.ray = ray = _import_ray(local=self.address is None)
         self.emit = emit
         self.run_dir = run_dir
         users = list(factory_args["users"])
@@ -184,14 +195,12 @@ class RayExecutor:
         ray = self.ray
         if ray.is_initialized():
             return
-        # Like Ray's own tools: an address in RAY_ADDRESS means that cluster.
-        address = cfg.address or os.environ.get("RAY_ADDRESS") or None
+        address = self.address
         try:
             if address is None:
-                # A private instance on loopback only (``_node_ip_address`` is a documented
-                # ray.init option); no dashboard, no log streaming into the CLI's output.
+                # A private instance (no dashboard, no log streaming into the CLI's output).
                 ray.init(num_cpus=n, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False, _node_ip_address="127.0.0.1")
+                         configure_logging=False)
             else:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
@@ -200,6 +209,12 @@ class RayExecutor:
                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
                                 ) from None
         self._own_ray = True
+        ip = ray.util.get_node_ip_address()
+        if address is None and not ipaddress.ip_address(ip).is_loopback:
+            # Ray was imported before this executor could ask for loopback only.
+            self.close()
+            raise ExecutorError(f"executor: the local Ray instance listens on {ip}, not on "
+                                f"loopback; set {LOCAL_ONLY_ENV}=0 before Ray is imported")
 
     def for_arm(self, arm: str) -> RayPopulation:
         _unwrap(self.ray, [a.open_arm.remote(arm) for a in self.actors])
