@@ -90,6 +90,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{', '.join(str(x) for x in r['default_wall_s'])} | "
                         f"{', '.join(str(x) for x in r['ray_wall_s'])} | "
                         f"**{r['ratio']}** | {', '.join(str(x) for x in r['load_avg_1m'])} |")
+        body += ["", "What it shows (measured 2026-12-02 with `bench/scale_ray.py --users "
+                 "10000,30000 --repeat 3`; the command below only reassembles the table "
+                 "when run with --no-run): on this 2-core machine, shared with other jobs "
+                 "(load 3-6.6), Ray is slower at 10,000 users (x1.74; its wall times "
+                 "spread 42-72 s) and close at 30,000 (x1.13). The ratio falls with size: "
+                 "starting and stopping the local Ray instance costs a fixed few seconds, "
+                 "and the agents' share of the work grows. The driver's own CPU time "
+                 "drops by about a quarter (10,000 users: 27-30 s against 32-36 s; 30,000: "
+                 "66-69 s against 89-93 s): the agents' step moves to the workers, while "
+                 "the environment, recommender, trace writing (1.3 M events at 30,000 "
+                 "users), metrics and trace index stay in the driver. With only 2 cores "
+                 "for the driver and both workers, the workers' CPU competes with the "
+                 "driver's instead of adding to it, and observations, actions and events "
+                 "are pickled across processes; by Amdahl's law (the agents' step was "
+                 "about a third of a run's CPU, docs/benchmarks.md 'Scale') 2 workers "
+                 "could at best bring a run to about 0.83 of the default's wall time. "
+                 "Ray pays off with more cores or nodes, and with LLM users, whose time "
+                 "is spent waiting on endpoints in the workers. 100,000 users were not "
+                 "run on Ray here (time)."]
         write_section(START, END, body, __file__, argv)
     return 0
 
