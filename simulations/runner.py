@@ -8,7 +8,6 @@ draws depend on (seed, user, round, page) only.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import platform
@@ -40,11 +39,16 @@ from scenarios.schema import (
     RecommenderConfig,
     Scenario,
     SwitchRecommenderEvent,
-    sharding_problem,
 )
 from simulations.crash import crash_point
 from simulations.environments import Environment, EnvSetup, make_environment
-from simulations.executors import ClientView, Executor, ExecutorError, make_executor
+from simulations.executors import (
+    ClientView,
+    Executor,
+    ExecutorError,
+    check_executor,
+    make_executor,
+)
 from simulations.inspection.index import build_index
 from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_items
 from simulations.loop import Actor, Checkpoints, Loop
@@ -182,14 +186,11 @@ def prepare(
     """
     scn = _override(loaded, seed, users, executor)
     llm_cfg = parse_llm_flag(llm, scn.llm) if llm else scn.llm
-    if executor:
-        if scn.executor.kind == "default" and scn.executor.address is not None:
-            raise ValueError("--ray-address: only the ray executor joins a cluster; add "
-                             "--executor ray")
-        problem = (sharding_problem([r.config for r in loaded.roles], llm_cfg)
-                   if scn.executor.kind == "ray" else None)
-        if problem:
-            raise ValueError(f"--executor: {problem}")
+    try:
+        check_executor(scn.executor, [r.config for r in loaded.roles], llm_cfg,
+                       from_flags=bool(executor))
+    except ExecutorError as e:
+        raise RunError(str(e)) from None
     for r in loaded.roles:
         role_llm = r.config.llm or llm_cfg
         if r.config.brain.kind == "llm" and role_llm is None:
@@ -200,9 +201,6 @@ def prepare(
         missing = missing_extra(r.config, role_llm)
         if missing:
             raise RunError(missing)
-    if scn.executor.kind == "ray" and importlib.util.find_spec("ray") is None:
-        raise RunError("the ray executor needs the 'ray' extra: pip install 'recarena[ray]' "
-                       "(or use executor kind default)")
     ds = _load_data(scn, loaded, data)
     withheld: dict[int, frozenset[int]] = {}
     adds = sorted((ev for ev in scn.events if isinstance(ev, AddItemsEvent)),
