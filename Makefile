@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet torch==$(TORCH)
 	# Everything, so the tests cover the extras too. llama-cpp-python (the 'local' extra)
 	# compiles llama.cpp from source the first time (~9 min on 2 cores).
-	$(PY) -m pip install --quiet -e '.[dev,local,embeddings,report]'
+	$(PY) -m pip install --quiet -e '.[dev,local,embeddings,report,ray]'
 	touch $(STAMP)
 
 run: $(STAMP)

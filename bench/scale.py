@@ -78,8 +78,11 @@ output:
 """
 
 
-def measure(users: int) -> dict[str, Any]:
-    """One child run of ``users`` users: wall time, peak RSS, trace size, events."""
+def measure(users: int, extra: Sequence[str] = ()) -> dict[str, Any]:
+    """One child run of ``users`` users: wall time, peak RSS, trace size, events.
+
+    ``extra``: more ``recarena run`` arguments (bench/scale_ray.py: ``--executor ray``).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "role.yaml").write_text(ROLE, encoding="utf-8")
@@ -88,7 +91,7 @@ def measure(users: int) -> dict[str, Any]:
         out = folder / "run"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         cmd = [sys.executable, "-m", "simulations.cli", "run", str(scenario), "--out",
-               str(out), "--quiet", "--json"]
+               str(out), "--quiet", "--json", *extra]
         t0 = time.perf_counter()
         with (folder / "stdout").open("wb") as so, (folder / "stderr").open("wb") as se:
             proc = subprocess.Popen(cmd, stdout=so, stderr=se, env=env, cwd=folder)

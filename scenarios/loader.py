@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from scenarios.schema import RoleConfig, Scenario, scenario_problems
+from scenarios.schema import RoleConfig, Scenario, scenario_problems, sharding_problem
 
 __all__ = [
     "LoadedRole",
@@ -243,6 +243,10 @@ def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario
                 "an llm: block; add one (see scenarios/llm_feed.yaml) or run with "
                 "--llm local|openai[:MODEL]",
             )
+    problem = (sharding_problem([r.config for r in roles], scn.llm)
+               if scn.executor.kind == "ray" else None)
+    if problem:
+        raise ScenarioError(p, _line_of(node, ("executor", "kind")), "executor.kind", problem)
     agents = _agents(scn, p, node, llm_flag)
     return LoadedScenario(scn, roles[0].config, p, roles[0].path, roles, agents)
 

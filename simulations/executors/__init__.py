@@ -1,0 +1,52 @@
+"""Executors: how a run's agents are scheduled (in this process, or sharded over Ray).
+
+``make_executor`` picks one from the scenario's ``executor:`` block; see
+``simulations.executors.base`` for the contract and docs/scaling.md for Ray.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from scenarios.schema import ExecutorConfig, LLMConfig, RoleConfig, sharding_problem
+from simulations.executors.base import ClientView, Executor, ExecutorError
+from simulations.executors.default import DefaultExecutor
+
+__all__ = ["ClientView", "DefaultExecutor", "Executor", "ExecutorError", "check_executor",
+           "make_executor"]
+
+
+def check_executor(cfg: ExecutorConfig, roles: Sequence[RoleConfig], llm: LLMConfig | None,
+                   *, from_flags: bool) -> None:
+    """Refuse, before any work, what ``cfg`` cannot run (the file's own block was checked
+    at load; ``from_flags``: it carries ``recarena run`` flags, named in the message).
+
+    Raises:
+        ValueError: A flag combination or scenario the executor cannot run (exit 2).
+        ExecutorError: The ray executor without the ``ray`` extra.
+    """
+    if from_flags and cfg.kind == "default" and cfg.address is not None:
+        raise ValueError("--ray-address: only the ray executor joins a cluster; add "
+                         "--executor ray")
+    if cfg.kind != "ray":
+        return
+    problem = sharding_problem(roles, llm) if from_flags else None
+    if problem:
+        raise ValueError(f"--executor: {problem}")
+    if importlib.util.find_spec("ray") is None:
+        raise ExecutorError("the ray executor needs the 'ray' extra: pip install "
+                            "'recarena[ray]' (or use executor kind default)")
+
+
+def make_executor(cfg: ExecutorConfig, factory_args: dict[str, Any],
+                  emit: Callable[..., None], run_dir: Path) -> Executor:
+    """The executor ``cfg`` names, building agents from ``factory_args``
+    (``PopulationFactory`` keyword arguments without ``emit``)."""
+    if cfg.kind == "ray":
+        from simulations.executors.ray_shards import RayExecutor
+
+        return RayExecutor(cfg, factory_args, emit, run_dir)
+    return DefaultExecutor(factory_args, emit)
