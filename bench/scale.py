@@ -174,11 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "dominates. Wall times were taken on a machine shared with four other "
                 "jobs (load average 10-14 on 2 CPUs), so they overstate the time a quiet "
                 "machine needs; CPU time is the steadier figure.", "",
-                "Verdict at 100,000 users: both targets met. Peak RSS 2.5 GiB (target 4 "
-                "GiB; before: over 15 GiB, never finished). Wall 468 s (7.8 min, target 10) "
-                "measured on commit c567687 with two other jobs on the machine (load "
-                "average 3.5-4.8), 307 s of CPU; the earlier 32-minute row was taken under "
-                "a load of 10-14 and shows the machine, not the code. "
+                "Verdict at 100,000 users: both targets met. On the current code (commit "
+                "ecee45c, last row) 302 s of wall (5.0 min, target 10) and 295 s of CPU on "
+                "a nearly idle machine (load 1.7), peak RSS 2.8 GiB (target 4 GiB; before: "
+                "over 15 GiB, never finished). The 240 MiB more than the c567687 row are a "
+                "step's agent events, now held until the step ends so that the trace is in "
+                "the same order under every executor (docs/scaling.md). The 32-minute row "
+                "was taken under a load of 10-14 and shows the machine, not the code. "
                 "Each row was measured with `bench/scale.py --users N --label L` (the "
                 "command below only assembles the table)."]
         write_section(START, END, body, __file__, argv)

@@ -146,8 +146,9 @@ def test_llm_users_replayed_on_two_workers_equal_the_default_executor(
         llm_scenario: Path, recorded: Path, tmp_path: Path) -> None:
     default, ray_run = tmp_path / "default", tmp_path / "ray"
     run(prepare(load_scenario(llm_scenario)), default, replay=str(recorded))
+    seen: list[Any] = []  # the progress bar's feed: workers report their calls
     result = run(prepare(load_scenario(llm_scenario), executor=RAY), ray_run,
-                 replay=str(recorded))
+                 replay=str(recorded), on_llm_call=seen.append)
     _assert_same(ray_run, default)
     _assert_same(ray_run, recorded)  # a replay is the recording, volatile fields aside
     events = read_trace(ray_run)
@@ -157,6 +158,7 @@ def test_llm_users_replayed_on_two_workers_equal_the_default_executor(
     assert result.llm is not None and result.llm["mode"] == "replay"
     assert result.llm["calls"] == sum(1 for e in events if e["type"] == "llm_call")
     assert result.llm["cached_calls"] == result.llm["calls"]
+    assert len(seen) == result.llm["calls"] and all(r.cached for r in seen)
     # Each worker kept its chromadb stores in its own folder.
     assert all((ray_run / "workers" / w / "memory").is_dir() for w in ("w0", "w1"))
     assert not (ray_run / "memory").exists()
