@@ -122,8 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "| --- | ---: | ---: |",
             *(f"| {name} | {1000 * v:.4f} | {r:.2f} |" for name, v, r in rows),
             "",
-            "A batch of one pays LangGraph's node cost plus the planner subgraph's own "
-            "invocation; in a batch the framework cost is shared by every agent of the "
+            "The agent graph is timed as the run drives it (`Population.act`: the async "
+            "graph's `ainvoke` on the population's event loop thread) and plain LangGraph "
+            "with `invoke`. A batch of one pays LangGraph's node cost, the planner "
+            "subgraph's own invocation and the hop to the event loop (1.73x before the "
+            "executor went async, 2026-11-22); in a batch the framework cost is shared by every agent of the "
             "step, which is why the feed runs a role's agents through one graph step.",
         ], __file__, argv)
     return 0
