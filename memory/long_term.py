@@ -30,7 +30,7 @@ import math
 import re
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
@@ -39,6 +39,7 @@ import numpy as np
 
 from memory.embedders import Embedder
 from memory.vector_index import VectorIndex
+from memory.write_behind import WriteBehind
 
 if TYPE_CHECKING:
     from chromadb.api.client import Client
@@ -62,6 +63,9 @@ _KINDS: frozenset[str] = frozenset(get_args(MemoryKind))
 # Caller metadata is stored under this prefix so it can never clobber the store's own keys.
 _META = "m."
 _EMBEDDER_KEY, _DIM_KEY = "recarena:embedder", "recarena:dim"
+# Rows per write-behind upsert: one blocks the event loop for ~0.4 ms a row, so this bounds
+# how long a reply can wait on the writer; larger chunks cost less in total (~8 ms a call).
+_WRITE_CHUNK = 64
 
 
 class LongTermStoreError(RuntimeError):
@@ -200,6 +204,12 @@ class LongTermStore:
             search costs time in proportion to the whole collection, a plain filtered read
             about a third of that); above it, chromadb's approximate filtered search picks
             the candidates. 0 always uses chromadb's search.
+        write_behind: called on an event loop, ``add`` updates the index (needs
+            ``index``) at once, so reads see every ``add`` as before, and leaves the
+            chromadb writes, in chunks of 64 rows, to a task on that loop
+            (``memory.write_behind``). :meth:`flush` / :meth:`aflush` wait for them;
+            :meth:`close` flushes; a failed write raises on the next ``add``, ``flush``,
+            ``aflush`` or ``close``.
 
     chromadb shares one in-memory database between all ephemeral clients of a process, so
     an in-memory store gets collections of its own (``collection`` plus a random suffix),
@@ -215,12 +225,15 @@ class LongTermStore:
         *,
         index: bool = True,
         exact_limit: int = 2000,
+        write_behind: bool = False,
     ) -> None:
         import chromadb
         from chromadb.config import Settings
 
         if exact_limit < 0:
             raise ValueError("exact_limit must be >= 0")
+        if write_behind and not index:
+            raise ValueError("write_behind needs the index (reads would miss queued writes)")
         self.embedder = embedder
         self.path = path
         self.exact_limit = exact_limit
@@ -253,6 +266,7 @@ class LongTermStore:
             except BaseException:
                 self._client.close()
                 raise
+        self._writer = WriteBehind() if write_behind else None
 
     def _warm(self) -> VectorIndex[MemoryRecord]:
         """The index of everything already in chromadb, read page by page."""
@@ -335,18 +349,62 @@ class LongTermStore:
                 f"{self.embedder.name} returned embeddings of shape {vecs.shape}, "
                 f"expected {(len(recs), self.embedder.dim)}"
             )
+        if self._writer is not None:
+            # chromadb behind, in small chunks (submit raises an earlier write's error
+            # before anything of this one is written); the index now, so reads see it.
+            self._writer.submit(*(self._upsert_job(col, recs, vecs, chunk)
+                                  for col, chunk in self._chunks(recs, _WRITE_CHUNK)))
+            self._index_rows(cast(VectorIndex[MemoryRecord], self._index), recs, vecs)
+            return
+        for col, chunk in self._chunks(recs, self._max_batch):
+            self._upsert_job(col, recs, vecs, chunk)()
+            if self._index is not None:  # written through once chromadb has it
+                self._index_rows(self._index, [recs[i] for i in chunk], vecs[chunk])
+
+    def _chunks(self, recs: Sequence[MemoryRecord],
+                size: int) -> list[tuple[Collection, list[int]]]:
+        """(collection, row numbers) in chunks of at most ``size`` (and chromadb's limit)."""
+        size = max(1, min(size, self._max_batch))
+        out = []
         for col, is_world in ((self._own, False), (self._world, True)):
             rows = [i for i, r in enumerate(recs) if (r.agent == WORLD) == is_world]
-            for lo in range(0, len(rows), self._max_batch):
-                chunk = rows[lo : lo + self._max_batch]
-                col.upsert(
-                    ids=[recs[i].id for i in chunk],
-                    embeddings=vecs[chunk],
-                    documents=[recs[i].text for i in chunk],
-                    metadatas=[_to_metadata(recs[i]) for i in chunk],
-                )
-                if self._index is not None:  # written through once chromadb has it
-                    self._index_rows(self._index, [recs[i] for i in chunk], vecs[chunk])
+            out += [(col, rows[lo : lo + size]) for lo in range(0, len(rows), size)]
+        return out
+
+    @staticmethod
+    def _upsert_job(col: Collection, recs: Sequence[MemoryRecord], vecs: np.ndarray,
+                    chunk: list[int]) -> Callable[[], None]:
+        ids = [recs[i].id for i in chunk]
+        docs = [recs[i].text for i in chunk]
+        mds: list[Mapping[str, Any]] = [_to_metadata(recs[i]) for i in chunk]
+        emb = vecs[chunk]
+
+        def job() -> None:
+            col.upsert(ids=ids, embeddings=emb, documents=docs, metadatas=mds)
+
+        return job
+
+    def flush(self) -> None:
+        """Wait for queued chromadb writes (write-behind); raise the first that failed.
+
+        From another thread than the writer's loop, that loop must keep running until
+        this returns (``aflush`` on the loop before stopping it)."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    async def aflush(self) -> None:
+        """``flush`` on the writer's own event loop."""
+        if self._writer is not None:
+            await self._writer.aflush()
+
+    def hold_writes(self, hold: bool) -> None:
+        """Pause (True) or resume (False, on the loop) write-behind chunks; reads and
+        ``flush`` are unaffected (see ``memory.write_behind.WriteBehind.hold``)."""
+        if self._writer is not None:
+            if hold:
+                self._writer.hold()
+            else:
+                self._writer.release()
 
     def retrieve(
         self,
@@ -493,6 +551,13 @@ class LongTermStore:
             return
         self._closed = True
         self._index = None
+        try:
+            if self._writer is not None:
+                self._writer.flush()  # chromadb gets every queued row before it closes
+        finally:
+            self._drop()
+
+    def _drop(self) -> None:
         try:
             if self.path is None:
                 for name in (self.collection_name, f"{self.collection_name}.{WORLD}"):
