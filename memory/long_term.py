@@ -25,19 +25,27 @@ chromadb is imported only when a store is built, so ``import memory`` stays fast
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from memory.embedders import Embedder
+from memory.records import (
+    WORLD,
+    MemoryKind,
+    MemoryRecord,
+    MetaValue,
+    ScoredMemory,
+    from_metadata,
+    safe_collection_name,
+    texts_of,
+    to_metadata,
+)
 from memory.vector_index import VectorIndex
 from memory.write_behind import WriteBehind
 
@@ -55,13 +63,6 @@ __all__ = [
     "ScoredMemory",
 ]
 
-WORLD = "world"
-MemoryKind = Literal["factual", "reflection", "world"]
-MetaValue = str | int | float | bool
-
-_KINDS: frozenset[str] = frozenset(get_args(MemoryKind))
-# Caller metadata is stored under this prefix so it can never clobber the store's own keys.
-_META = "m."
 _EMBEDDER_KEY, _DIM_KEY = "recarena:embedder", "recarena:dim"
 # Rows per write-behind upsert: one blocks the event loop for ~0.4 ms a row, so this bounds
 # how long a reply can wait on the writer; larger chunks cost less in total (~8 ms a call).
@@ -70,111 +71,6 @@ _WRITE_CHUNK = 64
 
 class LongTermStoreError(RuntimeError):
     """The store cannot be opened as asked (e.g. it holds another embedder's vectors)."""
-
-
-@dataclass(frozen=True)
-class MemoryRecord:
-    """One memory.
-
-    Attributes:
-        id: Stable identifier; writing a record with an existing id replaces it.
-        agent: The owning agent's id, or ``"world"`` for knowledge shared by all agents.
-        text: What is remembered, in words; this is what gets embedded.
-        kind: ``"factual"`` (shown, watched, rated), ``"reflection"`` (a summary written
-            every few memories) or ``"world"`` (shared knowledge).
-        importance: 0..1, see :func:`memory.reflection.importance_of`.
-        step: Simulation step when it was written; increases monotonically over a run.
-        round: Simulation round.
-        meta: Extra scalar fields (chromadb accepts no None and no lists).
-    """
-
-    id: str
-    agent: str
-    text: str
-    kind: MemoryKind
-    importance: float
-    step: int
-    round: int = 0
-    meta: dict[str, MetaValue] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.id:
-            raise ValueError("a memory needs a non-empty id")
-        if not self.agent:
-            raise ValueError(f"memory {self.id!r}: agent must not be empty")
-        if self.kind not in _KINDS:
-            raise ValueError(f"memory {self.id!r}: kind must be one of {sorted(_KINDS)}")
-        imp = float(self.importance)
-        if not 0.0 <= imp <= 1.0:
-            raise ValueError(f"memory {self.id!r}: importance {self.importance} not in [0, 1]")
-        for key, value in self.meta.items():
-            if not isinstance(key, str) or not key:
-                raise ValueError(f"memory {self.id!r}: meta keys must be non-empty strings")
-            if not isinstance(value, str | int | float | bool):
-                raise ValueError(
-                    f"memory {self.id!r}: meta[{key!r}] must be str, int, float or bool, "
-                    f"not {type(value).__name__}"
-                )
-        object.__setattr__(self, "importance", imp)
-        object.__setattr__(self, "meta", dict(self.meta))
-
-
-@dataclass(frozen=True)
-class ScoredMemory:
-    """A retrieved memory with its score and the components it was computed from."""
-
-    record: MemoryRecord
-    relevance: float
-    recency: float
-    importance: float
-    score: float
-
-
-def _to_metadata(rec: MemoryRecord) -> dict[str, MetaValue]:
-    md: dict[str, MetaValue] = {
-        "agent": rec.agent,
-        "kind": rec.kind,
-        "importance": float(rec.importance),
-        "step": int(rec.step),
-        "round": int(rec.round),
-    }
-    for key, value in rec.meta.items():
-        md[_META + key] = value
-    return md
-
-
-def _from_metadata(rid: str, text: str | None, md: Mapping[str, Any]) -> MemoryRecord:
-    return MemoryRecord(
-        id=rid,
-        agent=str(md["agent"]),
-        text=text or "",
-        kind=cast(MemoryKind, md["kind"]),
-        importance=float(md["importance"]),
-        step=int(md["step"]),
-        round=int(md.get("round", 0)),
-        meta={k[len(_META):]: v for k, v in md.items() if k.startswith(_META)},
-    )
-
-
-_NAME_OK = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,478}[a-zA-Z0-9]")
-
-
-def _collection_name(name: str) -> str:
-    """``name`` if chromadb accepts it (with room for our suffixes), else a safe stable one.
-
-    chromadb wants 3-512 characters of ``[a-zA-Z0-9._-]``, starting and ending with a letter
-    or digit, without "..": an arm called "A/B" or "ab" becomes ``mem-A_B-<hash>``.
-    """
-    if _NAME_OK.fullmatch(name) and ".." not in name:
-        return name
-    safe = re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:40]
-    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=4).hexdigest()
-    return f"mem-{safe}-{digest}" if safe else f"mem-{digest}"
-
-
-def _texts(docs: Sequence[str] | None, n: int) -> list[str | None]:
-    # chromadb returns None instead of a list when nothing was included.
-    return list(docs) if docs is not None else [None] * n
 
 
 # One candidate: the record and its cosine similarity to the query.
@@ -238,7 +134,7 @@ class LongTermStore:
         self.path = path
         self.exact_limit = exact_limit
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
-        collection = _collection_name(collection)
+        collection = safe_collection_name(collection)
         # Typed as the concrete Client: the ClientAPI protocol does not declare close().
         self._client: Client
         if path is None:
@@ -277,9 +173,9 @@ class LongTermStore:
                 got = col.get(include=["embeddings", "documents", "metadatas"],
                               limit=self._max_batch, offset=offset)
                 ids = got["ids"]
-                docs = _texts(got["documents"], len(ids))
+                docs = texts_of(got["documents"], len(ids))
                 mds = got["metadatas"] or []
-                recs = [_from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
+                recs = [from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
                 vecs = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(ids), -1)
                 self._index_rows(idx, recs, vecs)
         return idx
@@ -376,7 +272,7 @@ class LongTermStore:
                     chunk: list[int]) -> Callable[[], None]:
         ids = [recs[i].id for i in chunk]
         docs = [recs[i].text for i in chunk]
-        mds: list[Mapping[str, Any]] = [_to_metadata(recs[i]) for i in chunk]
+        mds: list[Mapping[str, Any]] = [to_metadata(recs[i]) for i in chunk]
         emb = vecs[chunk]
 
         def job() -> None:
@@ -488,10 +384,10 @@ class LongTermStore:
                 if not ids:
                     return []
                 sims = (np.asarray(got["embeddings"], dtype=np.float32) @ qvec[0]).tolist()
-                docs = _texts(got["documents"], len(ids))
+                docs = texts_of(got["documents"], len(ids))
                 mds = got["metadatas"] or []
                 top = sorted(range(len(ids)), key=lambda i: (-sims[i], ids[i]))[:n]
-                return [(_from_metadata(ids[i], docs[i], mds[i]), sims[i]) for i in top]
+                return [(from_metadata(ids[i], docs[i], mds[i]), sims[i]) for i in top]
         n = min(n, self._own.count())
         return self._nearest(self._own, qvec, n, {"agent": agent}) if n else []
 
@@ -506,12 +402,12 @@ class LongTermStore:
             include=["documents", "metadatas", "distances"],
         )
         ids = res["ids"][0]
-        docs = _texts(res["documents"][0] if res["documents"] else None, len(ids))
+        docs = texts_of(res["documents"][0] if res["documents"] else None, len(ids))
         mds = (res["metadatas"] or [[]])[0]
         dists = (res["distances"] or [[]])[0]
         # chromadb's cosine distance is 1 - cos.
         return [
-            (_from_metadata(i, d, m), 1.0 - float(dist))
+            (from_metadata(i, d, m), 1.0 - float(dist))
             for i, d, m, dist in zip(ids, docs, mds, dists, strict=True)
         ]
 
@@ -539,9 +435,9 @@ class LongTermStore:
         else:
             got = self._own.get(where={"agent": agent}, include=["documents", "metadatas"])
         ids = got["ids"]
-        docs = _texts(got["documents"], len(ids))
+        docs = texts_of(got["documents"], len(ids))
         mds = got["metadatas"] or []
-        recs = [_from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
+        recs = [from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
         recs.sort(key=lambda r: (-r.step, r.id))
         return recs[:n]
 
