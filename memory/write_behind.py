@@ -134,6 +134,12 @@ class WriteBehind:
     async def aflush(self) -> None:
         """Wait (on the loop) until every queued job has run; raise the first error."""
         self._run_queued()
+        task = self._task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            # Nothing left for it; ended here so a loop closed next leaves no pending task
+            # (it may be resting between two chunks).
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         self._raise()
 
     def flush(self) -> None:

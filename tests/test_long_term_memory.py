@@ -614,6 +614,7 @@ def test_write_behind_runs_jobs_in_order_behind_the_caller() -> None:
         assert done == [0, 1, 2, 4]
         await w.aflush()  # reported once
         w.submit(*(job(n) for n in range(5, 9)))
+        await asyncio.sleep(0)  # the writer's task is now waiting for its turn
 
     loop = EventLoop("test-write-behind")
     try:
