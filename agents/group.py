@@ -92,6 +92,7 @@ class AgentGroup:
 
     def __post_init__(self) -> None:
         self.memory = ShortTermMemory(self.role.memory.short_term_window)
+        self.hold_writes(True)  # released only while LLM calls are in flight (amap)
 
     @property
     def name(self) -> str:
@@ -110,9 +111,16 @@ class AgentGroup:
         in order otherwise (a numeric brain has nothing to wait for).
 
         Decisions are independent and seeded per user, so concurrency changes nothing but
-        time; results come back in the order of ``xs``.
+        time; results come back in the order of ``xs``. While the calls are in flight the
+        stores' queued chromadb writes run (write-behind), hidden behind the waiting.
         """
-        return await gather(fn, xs, concurrent=self.concurrent)
+        if not self.concurrent:
+            return await gather(fn, xs, concurrent=False)
+        self.hold_writes(False)
+        try:
+            return await gather(fn, xs, concurrent=True)
+        finally:
+            self.hold_writes(True)
 
     async def ask_brain(self, name: str, *args: Any) -> Any:
         """The brain's decision ``name`` (e.g. ``decide_page``): its coroutine ``a<name>``
@@ -179,6 +187,13 @@ class AgentGroup:
                 for h in self.shared.read(query, k, now_step=step)]
 
     # ------------------------------------------------------------------ memory writes
+
+    def hold_writes(self, hold: bool) -> None:
+        """Pause or resume the stores' write-behind (chromadb writes run during a step,
+        while the agents' LLM calls are in flight, not between steps)."""
+        for store in {id(s): s for s in (self.long_term and self.long_term.store,
+                                         self.shared and self.shared.store) if s}.values():
+            store.hold_writes(hold)
 
     async def write_long_term(self, step_records: list[tuple[int, str, list[MemoryRecord]]],
                         where: dict[int, dict[str, Any]]) -> None:

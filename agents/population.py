@@ -220,9 +220,13 @@ class PopulationFactory:
             role = lr.config
             lt_cfg = role.memory.long_term
             long_term = None
+            cfg = self.llm_of(role)
+            # Write-behind only helps a role whose LLM calls overlap (concurrency > 1):
+            # the writes run while those calls are in flight (AgentGroup.amap).
+            behind = cfg is not None and cfg.concurrency > 1
             if lt_cfg.enabled:
                 store = make_long_term(lt_cfg, self._store_path(), f"{arm}.{role.name}",
-                                       self.llm_of(role) or self.llm)
+                                       self.llm_of(role) or self.llm, write_behind=behind)
                 self.stores.append(store)
                 long_term = LongTerm(store, lt_cfg, Reflector(lt_cfg.reflect_every))
             sm = None
@@ -231,10 +235,9 @@ class PopulationFactory:
                 if sm is None:
                     store = make_long_term(lt_cfg, self._store_path(),
                                            f"{arm}.shared.{role.memory.shared}",
-                                           self.llm_of(role) or self.llm)
+                                           self.llm_of(role) or self.llm, write_behind=behind)
                     self.stores.append(store)
                     sm = shared[role.memory.shared] = SharedMemory(store, role.memory.shared)
-            cfg = self.llm_of(role)
             members = {u: self.profiles[role.name][u] for u, r in self.role_of.items()
                        if r == role.name}
             groups[role.name] = AgentGroup(
@@ -254,15 +257,25 @@ class PopulationFactory:
         cache. Idempotent."""
         clients = list(self.clients.values())
 
+        async def flush_stores() -> None:
+            for store in self.stores:
+                await store.aflush()
+
         async def close_clients() -> None:
             for client in clients:
                 await client.aclose()
 
-        self.loop.close(before=close_clients)
-        for client in clients:
-            client.close()
-        for store in self.stores:
-            store.close()
-        self.stores.clear()
+        try:
+            if self.loop.running:
+                # Write-behind chunks run on this loop (memory.write_behind): finish them
+                # before it stops (no timeout: a big step's write may take a while).
+                self.loop.run(flush_stores())
+        finally:
+            self.loop.close(before=close_clients)
+            for client in clients:
+                client.close()
+            for store in self.stores:
+                store.close()
+            self.stores.clear()
         if self._cache is not None:
             self._cache.close()

@@ -136,8 +136,9 @@ def make_brain(role: RoleConfig, world: World, *, client: LLMClient | None,
 
 
 def make_long_term(cfg: LongTermMemoryConfig, path: Path | None, collection: str,
-                   llm: LLMConfig | None) -> LongTermStore:
-    """A chromadb-backed store for one arm (``path`` None: ephemeral)."""
+                   llm: LLMConfig | None, *, write_behind: bool = False) -> LongTermStore:
+    """A chromadb-backed store for one arm (``path`` None: ephemeral); ``write_behind``:
+    see :class:`~memory.long_term.LongTermStore`."""
     from memory.embedders import make_embedder
     from memory.long_term import LongTermStore
 
@@ -149,4 +150,4 @@ def make_long_term(cfg: LongTermMemoryConfig, path: Path | None, collection: str
     if path is not None:
         path.mkdir(parents=True, exist_ok=True)
     return LongTermStore(path, make_embedder(cfg.embedder, openai_fn=openai_fn),
-                         collection=collection)
+                         collection=collection, write_behind=write_behind)

@@ -189,8 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "against `bench/stub_server.py` in its own process. calls/s over the whole run; "
         "C/L is the most the endpoint can answer; target ratio >= 0.9 and, for "
         "1,000 x 5, wall <= 300 s. CPU ms/call: the client process's CPU time per call "
-        "(everything: agents, memory, trace). \"before\" is the thread-pool executor of "
-        "c567687, same stub and script.",
+        "(everything: agents, memory, trace). \"before\" is the code checked out in the "
+        "command's `--before` folder (named in the notes below), same stub and script, "
+        "measured right after \"after\".",
         "",
         "| code | users x pages | C | calls | wall (s) | calls/s | C/L | ratio | "
         "CPU ms/call | load avg before / after |",

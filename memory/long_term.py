@@ -25,20 +25,29 @@ chromadb is imported only when a store is built, so ``import memory`` stays fast
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from memory.embedders import Embedder
+from memory.records import (
+    WORLD,
+    MemoryKind,
+    MemoryRecord,
+    MetaValue,
+    ScoredMemory,
+    from_metadata,
+    safe_collection_name,
+    texts_of,
+    to_metadata,
+)
 from memory.vector_index import VectorIndex
+from memory.write_behind import WriteBehind
 
 if TYPE_CHECKING:
     from chromadb.api.client import Client
@@ -54,123 +63,14 @@ __all__ = [
     "ScoredMemory",
 ]
 
-WORLD = "world"
-MemoryKind = Literal["factual", "reflection", "world"]
-MetaValue = str | int | float | bool
-
-_KINDS: frozenset[str] = frozenset(get_args(MemoryKind))
-# Caller metadata is stored under this prefix so it can never clobber the store's own keys.
-_META = "m."
 _EMBEDDER_KEY, _DIM_KEY = "recarena:embedder", "recarena:dim"
+# Rows per write-behind upsert: one blocks the event loop for ~0.4 ms a row, so this bounds
+# how long a reply can wait on the writer; larger chunks cost less in total (~8 ms a call).
+_WRITE_CHUNK = 64
 
 
 class LongTermStoreError(RuntimeError):
     """The store cannot be opened as asked (e.g. it holds another embedder's vectors)."""
-
-
-@dataclass(frozen=True)
-class MemoryRecord:
-    """One memory.
-
-    Attributes:
-        id: Stable identifier; writing a record with an existing id replaces it.
-        agent: The owning agent's id, or ``"world"`` for knowledge shared by all agents.
-        text: What is remembered, in words; this is what gets embedded.
-        kind: ``"factual"`` (shown, watched, rated), ``"reflection"`` (a summary written
-            every few memories) or ``"world"`` (shared knowledge).
-        importance: 0..1, see :func:`memory.reflection.importance_of`.
-        step: Simulation step when it was written; increases monotonically over a run.
-        round: Simulation round.
-        meta: Extra scalar fields (chromadb accepts no None and no lists).
-    """
-
-    id: str
-    agent: str
-    text: str
-    kind: MemoryKind
-    importance: float
-    step: int
-    round: int = 0
-    meta: dict[str, MetaValue] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.id:
-            raise ValueError("a memory needs a non-empty id")
-        if not self.agent:
-            raise ValueError(f"memory {self.id!r}: agent must not be empty")
-        if self.kind not in _KINDS:
-            raise ValueError(f"memory {self.id!r}: kind must be one of {sorted(_KINDS)}")
-        imp = float(self.importance)
-        if not 0.0 <= imp <= 1.0:
-            raise ValueError(f"memory {self.id!r}: importance {self.importance} not in [0, 1]")
-        for key, value in self.meta.items():
-            if not isinstance(key, str) or not key:
-                raise ValueError(f"memory {self.id!r}: meta keys must be non-empty strings")
-            if not isinstance(value, str | int | float | bool):
-                raise ValueError(
-                    f"memory {self.id!r}: meta[{key!r}] must be str, int, float or bool, "
-                    f"not {type(value).__name__}"
-                )
-        object.__setattr__(self, "importance", imp)
-        object.__setattr__(self, "meta", dict(self.meta))
-
-
-@dataclass(frozen=True)
-class ScoredMemory:
-    """A retrieved memory with its score and the components it was computed from."""
-
-    record: MemoryRecord
-    relevance: float
-    recency: float
-    importance: float
-    score: float
-
-
-def _to_metadata(rec: MemoryRecord) -> dict[str, MetaValue]:
-    md: dict[str, MetaValue] = {
-        "agent": rec.agent,
-        "kind": rec.kind,
-        "importance": float(rec.importance),
-        "step": int(rec.step),
-        "round": int(rec.round),
-    }
-    for key, value in rec.meta.items():
-        md[_META + key] = value
-    return md
-
-
-def _from_metadata(rid: str, text: str | None, md: Mapping[str, Any]) -> MemoryRecord:
-    return MemoryRecord(
-        id=rid,
-        agent=str(md["agent"]),
-        text=text or "",
-        kind=cast(MemoryKind, md["kind"]),
-        importance=float(md["importance"]),
-        step=int(md["step"]),
-        round=int(md.get("round", 0)),
-        meta={k[len(_META):]: v for k, v in md.items() if k.startswith(_META)},
-    )
-
-
-_NAME_OK = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,478}[a-zA-Z0-9]")
-
-
-def _collection_name(name: str) -> str:
-    """``name`` if chromadb accepts it (with room for our suffixes), else a safe stable one.
-
-    chromadb wants 3-512 characters of ``[a-zA-Z0-9._-]``, starting and ending with a letter
-    or digit, without "..": an arm called "A/B" or "ab" becomes ``mem-A_B-<hash>``.
-    """
-    if _NAME_OK.fullmatch(name) and ".." not in name:
-        return name
-    safe = re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:40]
-    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=4).hexdigest()
-    return f"mem-{safe}-{digest}" if safe else f"mem-{digest}"
-
-
-def _texts(docs: Sequence[str] | None, n: int) -> list[str | None]:
-    # chromadb returns None instead of a list when nothing was included.
-    return list(docs) if docs is not None else [None] * n
 
 
 # One candidate: the record and its cosine similarity to the query.
@@ -200,6 +100,12 @@ class LongTermStore:
             search costs time in proportion to the whole collection, a plain filtered read
             about a third of that); above it, chromadb's approximate filtered search picks
             the candidates. 0 always uses chromadb's search.
+        write_behind: called on an event loop, ``add`` updates the index (needs
+            ``index``) at once, so reads see every ``add`` as before, and leaves the
+            chromadb writes, in chunks of 64 rows, to a task on that loop
+            (``memory.write_behind``). :meth:`flush` / :meth:`aflush` wait for them;
+            :meth:`close` flushes; a failed write raises on the next ``add``, ``flush``,
+            ``aflush`` or ``close``.
 
     chromadb shares one in-memory database between all ephemeral clients of a process, so
     an in-memory store gets collections of its own (``collection`` plus a random suffix),
@@ -215,17 +121,20 @@ class LongTermStore:
         *,
         index: bool = True,
         exact_limit: int = 2000,
+        write_behind: bool = False,
     ) -> None:
         import chromadb
         from chromadb.config import Settings
 
         if exact_limit < 0:
             raise ValueError("exact_limit must be >= 0")
+        if write_behind and not index:
+            raise ValueError("write_behind needs the index (reads would miss queued writes)")
         self.embedder = embedder
         self.path = path
         self.exact_limit = exact_limit
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
-        collection = _collection_name(collection)
+        collection = safe_collection_name(collection)
         # Typed as the concrete Client: the ClientAPI protocol does not declare close().
         self._client: Client
         if path is None:
@@ -253,6 +162,7 @@ class LongTermStore:
             except BaseException:
                 self._client.close()
                 raise
+        self._writer = WriteBehind() if write_behind else None
 
     def _warm(self) -> VectorIndex[MemoryRecord]:
         """The index of everything already in chromadb, read page by page."""
@@ -263,9 +173,9 @@ class LongTermStore:
                 got = col.get(include=["embeddings", "documents", "metadatas"],
                               limit=self._max_batch, offset=offset)
                 ids = got["ids"]
-                docs = _texts(got["documents"], len(ids))
+                docs = texts_of(got["documents"], len(ids))
                 mds = got["metadatas"] or []
-                recs = [_from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
+                recs = [from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
                 vecs = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(ids), -1)
                 self._index_rows(idx, recs, vecs)
         return idx
@@ -335,18 +245,62 @@ class LongTermStore:
                 f"{self.embedder.name} returned embeddings of shape {vecs.shape}, "
                 f"expected {(len(recs), self.embedder.dim)}"
             )
+        if self._writer is not None:
+            # chromadb behind, in small chunks (submit raises an earlier write's error
+            # before anything of this one is written); the index now, so reads see it.
+            self._writer.submit(*(self._upsert_job(col, recs, vecs, chunk)
+                                  for col, chunk in self._chunks(recs, _WRITE_CHUNK)))
+            self._index_rows(cast(VectorIndex[MemoryRecord], self._index), recs, vecs)
+            return
+        for col, chunk in self._chunks(recs, self._max_batch):
+            self._upsert_job(col, recs, vecs, chunk)()
+            if self._index is not None:  # written through once chromadb has it
+                self._index_rows(self._index, [recs[i] for i in chunk], vecs[chunk])
+
+    def _chunks(self, recs: Sequence[MemoryRecord],
+                size: int) -> list[tuple[Collection, list[int]]]:
+        """(collection, row numbers) in chunks of at most ``size`` (and chromadb's limit)."""
+        size = max(1, min(size, self._max_batch))
+        out = []
         for col, is_world in ((self._own, False), (self._world, True)):
             rows = [i for i, r in enumerate(recs) if (r.agent == WORLD) == is_world]
-            for lo in range(0, len(rows), self._max_batch):
-                chunk = rows[lo : lo + self._max_batch]
-                col.upsert(
-                    ids=[recs[i].id for i in chunk],
-                    embeddings=vecs[chunk],
-                    documents=[recs[i].text for i in chunk],
-                    metadatas=[_to_metadata(recs[i]) for i in chunk],
-                )
-                if self._index is not None:  # written through once chromadb has it
-                    self._index_rows(self._index, [recs[i] for i in chunk], vecs[chunk])
+            out += [(col, rows[lo : lo + size]) for lo in range(0, len(rows), size)]
+        return out
+
+    @staticmethod
+    def _upsert_job(col: Collection, recs: Sequence[MemoryRecord], vecs: np.ndarray,
+                    chunk: list[int]) -> Callable[[], None]:
+        ids = [recs[i].id for i in chunk]
+        docs = [recs[i].text for i in chunk]
+        mds: list[Mapping[str, Any]] = [to_metadata(recs[i]) for i in chunk]
+        emb = vecs[chunk]
+
+        def job() -> None:
+            col.upsert(ids=ids, embeddings=emb, documents=docs, metadatas=mds)
+
+        return job
+
+    def flush(self) -> None:
+        """Wait for queued chromadb writes (write-behind); raise the first that failed.
+
+        From another thread than the writer's loop, that loop must keep running until
+        this returns (``aflush`` on the loop before stopping it)."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    async def aflush(self) -> None:
+        """``flush`` on the writer's own event loop."""
+        if self._writer is not None:
+            await self._writer.aflush()
+
+    def hold_writes(self, hold: bool) -> None:
+        """Pause (True) or resume (False, on the loop) write-behind chunks; reads and
+        ``flush`` are unaffected (see ``memory.write_behind.WriteBehind.hold``)."""
+        if self._writer is not None:
+            if hold:
+                self._writer.hold()
+            else:
+                self._writer.release()
 
     def retrieve(
         self,
@@ -430,10 +384,10 @@ class LongTermStore:
                 if not ids:
                     return []
                 sims = (np.asarray(got["embeddings"], dtype=np.float32) @ qvec[0]).tolist()
-                docs = _texts(got["documents"], len(ids))
+                docs = texts_of(got["documents"], len(ids))
                 mds = got["metadatas"] or []
                 top = sorted(range(len(ids)), key=lambda i: (-sims[i], ids[i]))[:n]
-                return [(_from_metadata(ids[i], docs[i], mds[i]), sims[i]) for i in top]
+                return [(from_metadata(ids[i], docs[i], mds[i]), sims[i]) for i in top]
         n = min(n, self._own.count())
         return self._nearest(self._own, qvec, n, {"agent": agent}) if n else []
 
@@ -448,12 +402,12 @@ class LongTermStore:
             include=["documents", "metadatas", "distances"],
         )
         ids = res["ids"][0]
-        docs = _texts(res["documents"][0] if res["documents"] else None, len(ids))
+        docs = texts_of(res["documents"][0] if res["documents"] else None, len(ids))
         mds = (res["metadatas"] or [[]])[0]
         dists = (res["distances"] or [[]])[0]
         # chromadb's cosine distance is 1 - cos.
         return [
-            (_from_metadata(i, d, m), 1.0 - float(dist))
+            (from_metadata(i, d, m), 1.0 - float(dist))
             for i, d, m, dist in zip(ids, docs, mds, dists, strict=True)
         ]
 
@@ -481,9 +435,9 @@ class LongTermStore:
         else:
             got = self._own.get(where={"agent": agent}, include=["documents", "metadatas"])
         ids = got["ids"]
-        docs = _texts(got["documents"], len(ids))
+        docs = texts_of(got["documents"], len(ids))
         mds = got["metadatas"] or []
-        recs = [_from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
+        recs = [from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
         recs.sort(key=lambda r: (-r.step, r.id))
         return recs[:n]
 
@@ -493,6 +447,13 @@ class LongTermStore:
             return
         self._closed = True
         self._index = None
+        try:
+            if self._writer is not None:
+                self._writer.flush()  # chromadb gets every queued row before it closes
+        finally:
+            self._drop()
+
+    def _drop(self) -> None:
         try:
             if self.path is None:
                 for name in (self.collection_name, f"{self.collection_name}.{WORLD}"):

@@ -111,6 +111,30 @@ def test_async_run_equals_a_serial_run(tmp_path: Path) -> None:
     assert {"page", "interview", "reflection", "plan:summarise_tastes"} <= kinds
     assert a.metrics == b.metrics
     assert events == _trace(tmp_path / "async")
+    # The async run wrote chromadb behind its LLM calls (memory.write_behind), the serial
+    # one synchronously: the stores of record hold exactly the same rows.
+    rows = [_chroma_rows(tmp_path / name / "memory") for name in ("serial", "async")]
+    assert rows[0] and rows[0] == rows[1]
+
+
+def _chroma_rows(path: Path) -> dict[str, Any]:
+    """Every row of every collection in a run's chromadb folder (ids, texts, metadata,
+    embeddings), read through chromadb itself."""
+    import chromadb
+    from chromadb.config import Settings
+
+    client = chromadb.PersistentClient(path=str(path),
+                                       settings=Settings(anonymized_telemetry=False))
+    try:
+        out = {}
+        for col in client.list_collections():
+            got = col.get(include=["embeddings", "documents", "metadatas"])
+            for i, doc, md, emb in zip(got["ids"], got["documents"] or [], got["metadatas"]
+                                       or [], got["embeddings"], strict=True):
+                out[f"{col.name}/{i}"] = (doc, md, [round(float(x), 6) for x in emb])
+        return out
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize("limit", [4, 8])

@@ -93,19 +93,22 @@ def rec(
     )
 
 
-# (on disk?, in-process index?, exact_limit): the default in-process index, and reads through
-# chromadb: exact for small agents, chromadb's approximate filtered search only (0), and a
-# mix where agents with more than 10 memories use chromadb's search.
-STORES = {"ephemeral": (False, True, 2000), "persistent": (True, True, 2000),
-          "chroma-exact": (False, False, 2000), "ann": (False, False, 0),
-          "mixed": (True, False, 10)}
+# (on disk?, in-process index?, exact_limit, write-behind?): the default in-process index
+# (chromadb written synchronously or behind, as runs do), and reads through chromadb: exact
+# for small agents, chromadb's approximate filtered search only (0), and a mix where agents
+# with more than 10 memories use chromadb's search.
+STORES = {"ephemeral": (False, True, 2000, False), "persistent": (True, True, 2000, False),
+          "write-behind": (True, True, 2000, True),
+          "chroma-exact": (False, False, 2000, False), "ann": (False, False, 0, False),
+          "mixed": (True, False, 10, False)}
 
 
 @pytest.fixture(params=list(STORES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LongTermStore]:
-    on_disk, index, exact_limit = STORES[request.param]
+    on_disk, index, exact_limit, behind = STORES[request.param]
     path = tmp_path / "chroma" if on_disk else None
-    s = LongTermStore(path, HashEmbedder(128), index=index, exact_limit=exact_limit)
+    s = LongTermStore(path, HashEmbedder(128), index=index, exact_limit=exact_limit,
+                      write_behind=behind)
     yield s
     s.close()
 
@@ -490,3 +493,133 @@ def test_importance_heuristic() -> None:
         importance_of("factual", 6, watched=True)
     with pytest.raises(ValueError):
         importance_of("rumour", None, watched=False)
+
+
+def _chroma_rows(path: Path, emb: HashEmbedder) -> dict[str, tuple[Any, ...]]:
+    """Every row chromadb holds, read through chromadb (not the index)."""
+    with LongTermStore(path, emb, index=False) as chroma:
+        out = {}
+        for a in ("A", "B", "C", WORLD):
+            for r in chroma.recent(a, 10_000):
+                out[r.id] = (r, *chroma.retrieve(a, r.text, 1, now_step=99,
+                                                 include_world=False)[:1])
+        assert len(out) == chroma.count()
+        return out
+
+
+def test_write_behind_ends_with_the_same_rows_and_reads(tmp_path: Path) -> None:
+    # Steps of several chunks each (the writer's chunk is 64 rows), ids rewritten by later
+    # steps, world memories, written from a coroutine as the agents do: chromadb ends with
+    # exactly the rows of a synchronous store, and every read during the run is the same.
+    import asyncio
+
+    emb = HashEmbedder(32)
+    steps = [[rec(f"s{t}/{i % (300 - 40 * t)}", f"memory {t} {i}", agent="ABC"[i % 3],
+                  step=t, importance=(i % 10) / 10) for i in range(300)]
+             + [rec(f"w{t % 2}", f"world {t}", agent=WORLD, step=t)] for t in range(4)]
+
+    async def run(s: LongTermStore) -> list[Any]:
+        got: list[Any] = []
+        for t, recs in enumerate(steps):
+            s.add(recs)
+            got += [s.retrieve(a, f"memory {t} 7", 5, now_step=t) for a in "ABC"]
+            got += [s.recent(a, 4) for a in "ABC"] + [s.count()]
+            await asyncio.sleep(0)  # the writer gets one chunk in
+        await s.aflush()
+        return got
+
+    reads = {}
+    for mode, behind in (("sync", False), ("behind", True)):
+        with LongTermStore(tmp_path / mode, emb, write_behind=behind) as s:
+            reads[mode] = asyncio.run(run(s))
+    assert reads["behind"] == reads["sync"]
+    behind_rows = _chroma_rows(tmp_path / "behind", emb)
+    sync_rows = _chroma_rows(tmp_path / "sync", emb)
+    assert len(sync_rows) > 3 * 64
+    assert behind_rows == sync_rows
+
+
+def test_write_behind_failure_raises_on_the_callers_side(tmp_path: Path) -> None:
+    import asyncio
+
+    import chromadb
+    from chromadb.config import Settings
+
+    emb = HashEmbedder(16)
+    s = LongTermStore(tmp_path, emb, collection="mem", write_behind=True)
+    lost = r"(?i)(not exist|not found)"
+
+    async def run() -> None:
+        s.add([rec("a", "kept")])
+        await s.aflush()
+        # Another client drops the collection under the store: the queued upsert fails in
+        # chromadb itself, in the writer's task.
+        other = chromadb.PersistentClient(path=str(tmp_path),
+                                          settings=Settings(anonymized_telemetry=False))
+        other.delete_collection("mem")
+        s.add([rec("b", "lost")])
+        with pytest.raises(Exception, match=lost):
+            await s.aflush()
+        await s.aflush()  # reported once
+        s.add([rec("c", "also lost")])  # its failure surfaces at close, on the loop
+        with pytest.raises(Exception, match=lost):
+            s.close()
+
+    asyncio.run(run())
+    with pytest.raises(LongTermStoreError, match="closed"):
+        s.add([rec("d", "after close")])
+
+
+def test_write_behind_needs_the_index() -> None:
+    with pytest.raises(ValueError, match="needs the index"):
+        LongTermStore(None, HashEmbedder(16), index=False, write_behind=True)
+
+
+def test_write_behind_runs_jobs_in_order_behind_the_caller() -> None:
+    import asyncio
+
+    from agents.aio import EventLoop
+    from memory.write_behind import WriteBehind
+
+    done: list[int] = []
+
+    def job(n: int) -> Any:
+        def run() -> None:
+            if n == 3:
+                raise OSError("disk full")
+            done.append(n)
+        return run
+
+    w = WriteBehind(rest=0.0)  # one job per loop iteration, to count them
+    w.submit(job(0))  # no event loop: at once
+    assert done == [0] and w.pending == 0
+
+    async def on_loop() -> None:
+        w.submit(job(1), job(2))
+        w.submit(job(3), job(4))
+        assert done == [0] and w.pending == 4  # behind: nothing ran yet
+        await asyncio.sleep(0)
+        assert done == [0]  # the writer lets what was scheduled with it go first
+        await asyncio.sleep(0)
+        assert done == [0, 1]  # then one job per loop iteration
+        await asyncio.sleep(0)
+        assert done == [0, 1, 2]
+        w.hold()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert done == [0, 1, 2] and w.pending == 2  # held: nothing runs
+        w.release()
+        with pytest.raises(OSError, match="disk full"):
+            await w.aflush()
+        assert done == [0, 1, 2, 4]
+        await w.aflush()  # reported once
+        w.submit(*(job(n) for n in range(5, 9)))
+        await asyncio.sleep(0)  # the writer's task is now waiting for its turn
+
+    loop = EventLoop("test-write-behind")
+    try:
+        loop.run(on_loop())
+        w.flush()  # from another thread while the loop runs: the loop drains its queue
+        assert done == [0, 1, 2, 4, 5, 6, 7, 8] and w.pending == 0
+    finally:
+        loop.close()
