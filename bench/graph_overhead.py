@@ -126,8 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "graph's `ainvoke` on the population's event loop thread) and plain LangGraph "
             "with `invoke`. A batch of one pays LangGraph's node cost, the planner "
             "subgraph's own invocation and the hop to the event loop (1.73x before the "
-            "executor went async, 2026-11-22); in a batch the framework cost is shared by every agent of the "
-            "step, which is why the feed runs a role's agents through one graph step.",
+            "executor went async, 2026-11-22); in a batch the framework cost is shared "
+            "by every agent of the step, which is why the feed runs a role's agents "
+            "through one graph step.",
         ], __file__, argv)
     return 0
 
