@@ -23,26 +23,10 @@ from scenarios.loader import load_scenario
 from simulations.executors.ray_shards import LOCAL_ONLY_ENV
 from simulations.runner import prepare, run
 from simulations.trace import read_trace, strip_volatile
+from tests.feed_world import write_feed_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = {"kind": "ray", "workers": 2}
-
-ROLE = {"kind": "role", "name": "viewer", "memory": {"short_term_window": 8},
-        "planner": {"kind": "static"},
-        "brain": {"kind": "utility", "params": {"watch_threshold": 0.5}}}
-SCENARIO = {
-    "kind": "scenario", "name": "shards", "seed": 11,
-    "dataset": {"source": "synthetic", "history_fraction": 0.8,
-                "synthetic": {"n_users": 120, "n_items": 200, "n_genres": 8,
-                              "history_mean": 20}},
-    "population": {"size": 40, "role": "role.yaml"},
-    "recommenders": [{"name": "pop", "model": "pop"},
-                     {"name": "ease", "model": "ease", "params": {"l2": 100.0},
-                      "retrain": True}],
-    "environment": {"kind": "feed", "items_per_page": 4, "max_pages": 3, "rounds": 2},
-    "events": [{"action": "add_items", "at_round": 2, "count": 10}],
-    "output": {"dir": "runs"},
-}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -78,11 +62,8 @@ def _assert_same(a: Path, b: Path) -> None:
 
 @pytest.fixture(scope="module")
 def utility_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("utility")
-    (folder / "role.yaml").write_text(yaml.safe_dump(ROLE))
-    path = folder / "shards.yaml"
-    path.write_text(yaml.safe_dump(SCENARIO))
-    return path
+    return write_feed_scenario(tmp_path_factory.mktemp("utility"), "shards", seed=11,
+                               users=40)
 
 
 @pytest.fixture(scope="module")

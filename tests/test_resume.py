@@ -20,28 +20,11 @@ import yaml
 
 from simulations.cli import main
 from simulations.trace import read_trace, strip_volatile
+from tests.feed_world import feed_scenario, write_feed_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 
-ROLE = {
-    "kind": "role", "name": "viewer", "memory": {"short_term_window": 8},
-    "planner": {"kind": "static"},
-    "brain": {"kind": "utility", "params": {"watch_threshold": 0.5}},
-}
-SCENARIO = {
-    "kind": "scenario", "name": "resume", "seed": 5,
-    "dataset": {"source": "synthetic", "history_fraction": 0.8,
-                "synthetic": {"n_users": 120, "n_items": 200, "n_genres": 8,
-                              "history_mean": 20}},
-    "population": {"size": 60, "role": "role.yaml"},
-    # pop is fit 1; ease's first fit is 2 and its refit after round 1 is fit 3.
-    "recommenders": [{"name": "pop", "model": "pop"},
-                     {"name": "ease", "model": "ease", "params": {"l2": 100.0},
-                      "retrain": True}],
-    "environment": {"kind": "feed", "items_per_page": 4, "max_pages": 3, "rounds": 2},
-    "events": [{"action": "add_items", "at_round": 2, "count": 10}],
-    "output": {"dir": "runs"},
-}
+SCENARIO = feed_scenario("resume", seed=5, users=60)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -69,11 +52,8 @@ def _manifest(run_dir: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("scenario")
-    (folder / "role.yaml").write_text(yaml.safe_dump(ROLE))
-    path = folder / "resume.yaml"
-    path.write_text(yaml.safe_dump(SCENARIO))
-    return path
+    return write_feed_scenario(tmp_path_factory.mktemp("scenario"), "resume", seed=5,
+                               users=60)
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +154,7 @@ def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path: Path,
 
 def test_resume_refuses_a_changed_scenario(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "role.yaml").write_text(yaml.safe_dump(ROLE))
-    scen = tmp_path / "resume.yaml"
-    scen.write_text(yaml.safe_dump(SCENARIO))
+    scen = write_feed_scenario(tmp_path, "resume", seed=5, users=60)
     out = tmp_path / "run"
     assert _recarena("run", str(scen), "--out", str(out), "--quiet",
                      RECARENA_CRASH_AT="step:3").returncode == -signal.SIGKILL
