@@ -249,6 +249,11 @@ class PopulationFactory:
                 concurrent=cfg is not None and cfg.concurrency > 1, profiled=self.profiled)
         return Population(groups, self.role_of, self._graph, self.loop)
 
+    def set_replay(self, on: bool) -> None:
+        """Every LLM client answers from the cache only (``on``) or records again."""
+        for client in self.clients.values():
+            client.recorder.replay = on
+
     def _store_path(self) -> Path | None:
         return self.run_dir / "memory" if self.run_dir is not None else None
 

@@ -58,6 +58,7 @@ __all__ = [
     "run_llama_server",
     "transcript_prompt",
     "uses_plain_cpu_buffers",
+    "wants_classic_max_tokens",
 ]
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -130,6 +131,13 @@ def _is_loopback(url: str | None) -> bool:
         return False
 
 
+def wants_classic_max_tokens(base_url: str | None) -> bool:
+    """True for servers that are not OpenAI itself: langchain-openai (and OpenAI) send only
+    ``max_completion_tokens``, which llama.cpp's server and some older servers ignore (they
+    would generate to the end of the context), so they also get the classic ``max_tokens``."""
+    return bool(base_url) and urlsplit(base_url or "").hostname != "api.openai.com"
+
+
 def api_key_of(cfg: LLMConfig, base_url: str | None) -> str:
     """The API key for ``base_url`` from ``cfg.api_key_env`` (any key for loopback)."""
     key = os.environ.get(cfg.api_key_env, "")
@@ -158,10 +166,7 @@ def _openai_chat(cfg: LLMConfig) -> BaseChatModel:
     base_url = resolve_base_url(cfg)
     key = api_key_of(cfg, base_url)
     extra: dict[str, Any] = {}
-    if base_url and urlsplit(base_url).hostname != "api.openai.com":
-        # langchain-openai sends only max_completion_tokens, which llama.cpp's server and
-        # some older servers ignore (they would generate to the end of the context):
-        # also send the classic field to servers that are not OpenAI itself.
+    if wants_classic_max_tokens(base_url):
         extra["extra_body"] = {"max_tokens": cfg.max_tokens}
     return ChatOpenAI(
         model=cfg.model,

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-from agents.llm.backends import api_key_of, resolve_base_url
+from agents.llm.backends import api_key_of, resolve_base_url, wants_classic_max_tokens
 from scenarios.schema import LLMConfig
 
 __all__ = ["OpenAIChat"]
@@ -61,8 +60,7 @@ class OpenAIChat:
             http_client=_http_client(cfg.timeout_s))
         self._base: dict[str, Any] = {"model": cfg.model, "temperature": cfg.temperature,
                                       "max_completion_tokens": cfg.max_tokens}
-        if base_url and urlsplit(base_url).hostname != "api.openai.com":
-            # As in backends._openai_chat: older servers read only the classic field.
+        if wants_classic_max_tokens(base_url):
             self._base["max_tokens"] = cfg.max_tokens
 
     def body(self, messages: Sequence[tuple[str, str]],

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from scenarios.schema import ExecutorConfig, LLMConfig, RoleConfig, sharding_problem
-from simulations.executors.base import ClientView, Executor, ExecutorError
+from simulations.executors.base import NO_RAY, ClientView, Executor, ExecutorError
 from simulations.executors.default import DefaultExecutor
 
 __all__ = ["ClientView", "DefaultExecutor", "Executor", "ExecutorError", "check_executor",
@@ -37,8 +37,7 @@ def check_executor(cfg: ExecutorConfig, roles: Sequence[RoleConfig], llm: LLMCon
     if problem:
         raise ValueError(f"--executor: {problem}")
     if importlib.util.find_spec("ray") is None:
-        raise ExecutorError("the ray executor needs the 'ray' extra: pip install "
-                            "'recarena[ray]' (or use executor kind default)")
+        raise ExecutorError(NO_RAY)
 
 
 def make_executor(cfg: ExecutorConfig, factory_args: dict[str, Any],

@@ -30,14 +30,18 @@ if TYPE_CHECKING:
     from agents.llm.usage import Usage
     from scenarios.schema import LLMConfig
 
-__all__ = ["ClientView", "Event", "EventBuffer", "Executor", "ExecutorError", "UsageView",
-           "group_events", "user_ids_of", "write_grouped"]
+__all__ = ["NO_RAY", "ClientView", "Event", "EventBuffer", "Executor", "ExecutorError",
+           "UsageView", "group_events", "user_ids_of", "write_grouped"]
 
 Event = tuple[str, str, dict[str, Any]]  # TraceWriter.emit(type, id, **fields)
 
 
 class ExecutorError(RuntimeError):
     """An executor cannot start (missing extra, unreachable cluster); one line for the user."""
+
+
+NO_RAY = ("the ray executor needs the 'ray' extra: pip install 'recarena[ray]' (or use "
+          "executor kind default)")
 
 
 class UsageView(Protocol):

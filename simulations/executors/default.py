@@ -58,8 +58,7 @@ class DefaultExecutor:
         return self.factory.shared_cache()
 
     def set_replay(self, on: bool) -> None:
-        for client in self.factory.clients.values():
-            client.recorder.replay = on
+        self.factory.set_replay(on)
 
     def clients(self) -> list[ClientView]:
         return list(self.factory.clients.values())

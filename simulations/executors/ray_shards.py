@@ -30,7 +30,13 @@ from agents.observations import Action, Observation
 from agents.population import assign_roles
 from agents.setup import make_cache
 from scenarios.schema import ExecutorConfig
-from simulations.executors.base import ClientView, Event, ExecutorError, write_grouped
+from simulations.executors.base import (
+    NO_RAY,
+    ClientView,
+    Event,
+    ExecutorError,
+    write_grouped,
+)
 from simulations.executors.shard import Shard
 
 if TYPE_CHECKING:
@@ -56,8 +62,7 @@ def _import_ray(local: bool) -> Any:
     try:
         import ray
     except ImportError:
-        raise ExecutorError("the ray executor needs the 'ray' extra: pip install "
-                            "'recarena[ray]' (or use executor kind default)") from None
+        raise ExecutorError(NO_RAY) from None
     return ray
 
 
@@ -196,7 +201,6 @@ class RayExecutor:
                                     str(run_dir.resolve() / WORKERS_DIR / f"w{k}"),
                                     seed_ref, replay is not None, n)
                        for k, part in enumerate(shards)]
-        _unwrap(ray, [a.set_replay.remote(replay is not None) for a in self.actors])
 
     def _start(self, cfg: ExecutorConfig, n: int) -> None:
         ray = self.ray

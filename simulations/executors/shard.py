@@ -131,8 +131,7 @@ class Shard:
         return actions, group_events(self.buffer.take(), user_ids_of(observations)), calls
 
     def set_replay(self, on: bool) -> None:
-        for client in self.factory.clients.values():
-            client.recorder.replay = on
+        self.factory.set_replay(on)
 
     def close(self) -> tuple[list[ClientSnapshot], str | None]:
         """Close stores and cache; the client snapshots and the cache shard's path (None
