@@ -215,7 +215,9 @@ def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario
     p = Path(path)
     data, node = _read_yaml(p)
     scn = _validate(Scenario, data, p, node)
-    problems = scenario_problems(scn)
+    from scenarios.plugins import plugin_problems
+
+    problems = scenario_problems(scn) or plugin_problems(scn)
     if problems:
         loc, msg = problems[0]
         raise ScenarioError(p, _line_of(node, loc), _field(loc), msg)

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -38,6 +39,7 @@ __all__ = [
     "BudgetConfig",
     "CandidateConfig",
     "ColdStartConfig",
+    "CsvColumns",
     "DatasetConfig",
     "EASEParams",
     "EnvironmentConfig",
@@ -74,8 +76,12 @@ ConversationMetric = Literal["success_rate", "turns_to_success", "recall_at_k"]
 MetricName = Literal[FeedMetric, ConversationMetric]
 ENVIRONMENT_METRICS: dict[str, tuple[str, ...]] = {
     "feed": get_args(FeedMetric), "conversation": get_args(ConversationMetric)}
-ModelName = Literal["random", "pop", "itemknn", "ease", "als", "bpr"]
-ArmModel = Literal["random", "pop", "itemknn", "ease", "als", "bpr", "agent"]
+BuiltinModel = Literal["random", "pop", "itemknn", "ease", "als", "bpr"]
+# Your own recommender: an import path (mypkg.module:Class) or an installed entry point of
+# the group recarena.recommenders; found and its params checked by scenarios/plugins.py.
+PluginModel = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.-]*(:[A-Za-z_][\w.]*)?$")]
+ModelName = BuiltinModel | PluginModel
+ArmModel = Literal["random", "pop", "itemknn", "ease", "als", "bpr", "agent"] | PluginModel
 
 
 class _Frozen(BaseModel):
@@ -538,15 +544,42 @@ class SyntheticConfig(_Frozen):
     history_mean: float = Field(30.0, gt=0, description="Mean interactions per user.")
 
 
+class CsvColumns(_Frozen):
+    """source: csv: which column holds what (rating and timestamp may be null: absent)."""
+
+    user: str = Field("user", min_length=1)
+    item: str = Field("item", min_length=1)
+    rating: str | None = Field(
+        "rating", min_length=1, description="null (or a file without this column): implicit "
+        "feedback; rating figures say n/a.")
+    timestamp: str | None = Field(
+        "timestamp", min_length=1, description="Numbers or ISO dates; null (or absent): "
+        "file order is time order.")
+
+
 class DatasetConfig(_Frozen):
-    source: Literal["synthetic", "files"] = "synthetic"
+    source: Literal["synthetic", "files", "csv"] = "synthetic"
     path: str | None = Field(
-        None, description="Data folder for source=files; --data or RECARENA_DATA override it."
-    )
+        None, description="Data folder for source=files (--data or RECARENA_DATA override "
+        "it); the CSV file for source=csv (relative to the scenario file; --data overrides "
+        "it).")
+    columns: CsvColumns = Field(CsvColumns(), description="source: csv: column names.")
+    delimiter: str | None = Field(
+        None, min_length=1, max_length=1, description="source: csv: field separator; "
+        "default: sniffed (comma, semicolon, tab or pipe).")
     history_fraction: float = Field(
         0.8, gt=0, le=1, description="Per user, the earliest share kept as profile history."
     )
     synthetic: SyntheticConfig = SyntheticConfig()
+
+    @model_validator(mode="after")
+    def _csv_fields(self) -> DatasetConfig:
+        if self.source == "csv" and self.path is None:
+            raise ValueError("source: csv needs path: the CSV file")
+        if self.source != "csv" and ("columns" in self.model_fields_set
+                                     or self.delimiter is not None):
+            raise ValueError("columns and delimiter are for source: csv")
+        return self
 
 
 RoleRef = Annotated[
@@ -720,8 +753,10 @@ class RecommenderConfig(_Frozen):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     model: ArmModel = Field(
-        description="A classic model, or agent: an LLM recommender role or team (agent: or "
-        "team:) ranking the candidates of a classic model (candidates:).")
+        description="A classic model; your own, as an import path (mypkg.module:Class) or "
+        "an installed entry point of group recarena.recommenders (docs/recommenders.md); or "
+        "agent: an LLM recommender role or team (agent: or team:) ranking the candidates of "
+        "a classic model (candidates:).")
     agent: str | None = Field(
         None, description="model: agent: a team file (kind: team) or a recommender role "
         "file (kind: recommender), relative to the scenario file.")

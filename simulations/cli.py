@@ -271,11 +271,14 @@ def alignment_tables(res: dict[str, Any]) -> list[Table]:
                       *(_ci(m[k]) for k in ("auc", "accuracy", "precision", "recall", "f1")))
         tables.append(t)
     rf = res["rating_fidelity"]
-    t = Table(title=f"rating fidelity: {rf['n']} held-out ratings")
+    t = Table(title="rating fidelity: " + (f"{rf['n']} held-out ratings" if rf else
+                                          "n/a (implicit feedback: the data has no ratings)"))
     t.add_column("model", style="bold", no_wrap=True)
     for col in ("RMSE", "MAE", "histogram W1"):
         t.add_column(col, justify="right")
-    for name, m in rf["models"].items():
+    if rf is None:
+        t.add_row("brain", "n/a", "n/a", "n/a")
+    for name, m in (rf or {}).get("models", {}).items():
         t.add_row(_RATING_LABELS.get(name, name), _ci(m["rmse"]), _ci(m["mae"]),
                   _ci(m["w1"]) if "w1" in m else "")
     tables.append(t)

@@ -83,9 +83,22 @@ def load_source(run_dir: str | Path) -> Source:
     return Source(p, str(start.get("scenario") or p.name), start.get("seed"), tables, status)
 
 
+def _plugin_arm(spec: str) -> RecommenderConfig:
+    from scenarios.plugins import model_problems
+    from tools.recommenders.plugin import arm_name, is_plugin_spec
+
+    if not is_plugin_spec(spec):
+        raise CompareError(f"--recommenders: {spec!r} is not a model name or import path")
+    problems = model_problems(spec, {})
+    if problems:
+        raise CompareError(f"--recommenders: {problems[0][1]}")
+    return RecommenderConfig(name=arm_name(spec), model=spec)
+
+
 def select_arms(loaded: LoadedScenario, names: Sequence[str]) -> LoadedScenario:
     """The scenario with just these arms, in this order: a scenario arm by name, else a
-    model name (random, pop, itemknn, ease, als, bpr) with default parameters. Scripted
+    model name (random, pop, itemknn, ease, als, bpr) with default parameters, else a
+    plug-in (an import path module:Class or an entry point name). Scripted
     switches of arms left out are dropped with them."""
     scn = loaded.scenario
     by_name = {r.name: r for r in scn.recommenders}
@@ -95,10 +108,16 @@ def select_arms(loaded: LoadedScenario, names: Sequence[str]) -> LoadedScenario:
             arms.append(by_name[n])
         elif n in MODELS:
             arms.append(RecommenderConfig(name=n, model=n))
+        elif ":" in n:  # a plug-in class by import path, checked before any work
+            arms.append(_plugin_arm(n))
         else:
-            raise CompareError(
-                f"--recommenders: {n!r} is neither an arm of {loaded.path} "
-                f"({', '.join(by_name)}) nor a model ({', '.join(MODELS)})")
+            try:  # an installed entry point of recarena.recommenders?
+                arms.append(_plugin_arm(n))
+            except CompareError:
+                raise CompareError(
+                    f"--recommenders: {n!r} is neither an arm of {loaded.path} "
+                    f"({', '.join(by_name)}), a model ({', '.join(MODELS)}), an import "
+                    "path (module:Class) nor an installed entry point") from None
     if len({a.name for a in arms}) != len(arms):
         raise CompareError("--recommenders: a recommender is named twice")
     events = [e for e in scn.events if not isinstance(e, SwitchRecommenderEvent)

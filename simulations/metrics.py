@@ -13,6 +13,8 @@ __all__ = [
     "CONVERSATION_LABELS",
     "METRIC_LABELS",
     "NEW_ITEM_METRICS",
+    "RATING_METRICS",
+    "fmt_metric",
     "compute_metrics",
     "genre_entropy",
     "gini",
@@ -30,6 +32,8 @@ METRIC_LABELS = {
     "new_item_impressions": "new shown",
     "new_item_watches": "new watched",
 }
+# Figures on the rating scale: "n/a" for implicit feedback (data without ratings).
+RATING_METRICS = ("mean_rating",)
 # Only meaningful once add_items has released something: None before (a "-" in tables).
 NEW_ITEM_METRICS = ("new_item_impressions", "new_item_watches")
 CONVERSATION_LABELS = {
@@ -38,6 +42,16 @@ CONVERSATION_LABELS = {
     "recall_at_k": "recall@k",
     "conversations": "conversations",
 }
+
+
+def fmt_metric(metrics: dict[str, Any], key: str, value: Any, digits: int = 3) -> str:
+    """A metric as a table cell: "n/a" for a rating figure of implicit data, "-" when
+    there is nothing to measure."""
+    if key in RATING_METRICS and metrics.get("ratings") is False:
+        return "n/a"
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def labels_for(environment: str) -> dict[str, str]:
@@ -145,7 +159,7 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     New-item impressions and watches count decisions on items an arm's ``add_items``
     events released (from that event on); None for an arm, or a round, before any release.
     """
-    n_items, env = 0, "feed"
+    n_items, env, ratings = 0, "feed", True
     acc: dict[str, _Acc] = defaultdict(_Acc)
     per_round: dict[tuple[str, int], _Acc] = defaultdict(_Acc)
     per_role: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
@@ -162,6 +176,7 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if t == "run_start":
             n_items = int(ev.get("n_items", 0))
             env = str(ev.get("environment") or "feed")
+            ratings = ev.get("ratings", True) is not False
             continue
         arm = ev.get("arm")
         if arm is not None and t == "decision_failure":
@@ -230,4 +245,10 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 "roles": {ro: clean(pr.result(n_items))
                           for (a2, ro), pr in sorted(per_role.items()) if a2 == arm},
                 "decision_failures": failures.get(arm, 0)}
-    return {"n_items": n_items, "environment": env, "arms": arms}
+    out: dict[str, Any] = {"n_items": n_items, "environment": env, "arms": arms}
+    if not ratings:  # implicit feedback: simulated ratings have no real scale to match
+        out["ratings"] = False
+        for a in arms.values():
+            for scope in (a["overall"], *a["rounds"].values(), *a["roles"].values()):
+                scope.update({k: None for k in RATING_METRICS if k in scope})
+    return out
