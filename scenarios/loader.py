@@ -193,9 +193,13 @@ def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> 
 
 
 def load_role(path: str | Path) -> RoleConfig:
-    """Load and validate a role file."""
+    """Load and validate a role file (its ``extends:`` chain merged in first)."""
+    from scenarios.role_extends import resolve_extends
+
     p = Path(path)
     data, node = _read_yaml(p)
+    data = resolve_extends(data, p, node, shipped=SHIPPED_ROLES, read=_read_yaml,
+                           line_of=_line_of, fail=ScenarioError)
     return _validate(RoleConfig, data, p, node)
 
 

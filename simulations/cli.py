@@ -21,9 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.flags import LLM_FLAG_HELP
+from simulations.summary_table import metrics_table
 from simulations.trace_cli import add_trace_commands
 
-__all__ = ["main"]
+__all__ = ["main", "metrics_table"]
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_BUDGET, EXIT_INTERRUPT = 0, 1, 2, 3, 130
 
@@ -46,31 +47,6 @@ def _err() -> Console:
 
 def _fmt(v: Any, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-
-
-def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
-    """One row per recommender, and one per (recommender, role) in a mixed population.
-
-    New-item columns only when the run released items (add_items events).
-    """
-    from simulations.metrics import NEW_ITEM_METRICS, labels_for
-
-    arms = metrics["arms"]
-    labels = labels_for(metrics.get("environment", "feed"))
-    keys = [k for k in labels if k not in NEW_ITEM_METRICS
-            or any(m["overall"].get(k) is not None for m in arms.values())]
-    t = Table(title=title or None)
-    t.add_column("recommender", style="bold")
-    for k in keys:
-        t.add_column(labels[k], justify="right")
-    for arm, m in arms.items():
-        t.add_row(arm, *(_fmt(m["overall"].get(k)) for k in keys))
-        roles = m.get("roles", {})
-        if len(roles) > 1:
-            for role, rm in roles.items():
-                t.add_row(f"  {arm} / {role}", *(_fmt(rm.get(k)) for k in keys),
-                          style="dim")
-    return t
 
 
 # ----------------------------------------------------------------------------- commands
