@@ -576,7 +576,7 @@ class DatasetConfig(_Frozen):
     def _csv_fields(self) -> DatasetConfig:
         if self.source == "csv" and self.path is None:
             raise ValueError("source: csv needs path: the CSV file")
-        if self.source != "csv" and ("columns" in self.model_fields_set
+        if self.source != "csv" and (self.columns != CsvColumns()
                                      or self.delimiter is not None):
             raise ValueError("columns and delimiter are for source: csv")
         return self

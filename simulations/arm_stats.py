@@ -88,12 +88,14 @@ def _bootstrap_totals(x: np.ndarray, resamples: int, seed: int) -> np.ndarray:
 
 
 def arm_stats(sums: UserSums, *, resamples: int = RESAMPLES, seed: int = 0,
-              environment: str = "feed", ratings: bool = True) -> dict[str, Any]:
+              environment: str = "feed", ratings: bool = True,
+              released: bool = False) -> dict[str, Any]:
     """Sample sizes and, per figure, its value with a 95% interval over users.
 
     Returns ``{"n_users", "n_sessions", "impressions", "interval": METHOD, "scales",
     METRIC: {"value", "lo", "hi", "n"} | None}``; a figure is None where it has no
-    denominator (no new items released, no ratings in the data). ``n`` is the number of
+    denominator, or no meaning here (new-item rates before any ``add_items`` release
+    (``released``), the rating of data without ratings). ``n`` is the number of
     users the figure is averaged over (those with a non-zero denominator).
     """
     x = sums.matrix()
@@ -114,7 +116,8 @@ def arm_stats(sums: UserSums, *, resamples: int = RESAMPLES, seed: int = 0,
     for name in names:
         num, den = (_COL[f] for f in STAT_METRICS[name])
         total_den = x[:, den].sum() if n_users else 0.0
-        if total_den <= 0 or (name == "mean_rating" and not ratings):
+        if total_den <= 0 or (name == "mean_rating" and not ratings) or (
+                name.startswith("new_") and not released):
             out[name] = None
             continue
         value = float(x[:, num].sum() / total_den)

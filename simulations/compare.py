@@ -21,6 +21,7 @@ import numpy as np
 
 from scenarios.loader import LoadedScenario
 from scenarios.schema import RecommenderConfig, SwitchRecommenderEvent
+from simulations.metrics import RATING_METRICS
 from simulations.paired import holm, paired_difference, spread
 from simulations.trace import read_trace
 from simulations.user_stats import ArmTable, RunTables, arm_tables, metric_names, user_groups
@@ -65,6 +66,7 @@ class Source:
     seed: int | None
     tables: RunTables
     status: str
+    ratings: bool = True  # False: implicit feedback, no rating figures (n/a)
 
 
 def load_source(run_dir: str | Path) -> Source:
@@ -80,7 +82,8 @@ def load_source(run_dir: str | Path) -> Source:
     tables = arm_tables(events)
     if not tables.arms:
         raise CompareError(f"{p}: the trace has no arm events to compare")
-    return Source(p, str(start.get("scenario") or p.name), start.get("seed"), tables, status)
+    return Source(p, str(start.get("scenario") or p.name), start.get("seed"), tables, status,
+                  start.get("ratings", True) is not False)
 
 
 def _plugin_arm(spec: str) -> RecommenderConfig:
@@ -183,7 +186,10 @@ def compare_sources(sources: Sequence[Source], recommenders: Sequence[str] | Non
     if opt.groups:
         for dim, levels in user_groups(users, base.source.tables.info).items():
             groups += [(f"{dim}={lv}", m) for lv, m in levels.items()]
-    metrics = metric_names(env)
+    # Implicit feedback: the simulated ratings have no real scale; rating rows say n/a.
+    na = ({m: "n/a: implicit feedback, the data has no ratings" for m in RATING_METRICS}
+          if not all(a.source.ratings for a in arms) else {})
+    metrics = [m for m in metric_names(env) if m not in na]
     rows: list[dict[str, Any]] = []
     for arm, table in zip(arms[1:], tables[1:], strict=True):
         for group, mask in groups:
@@ -200,12 +206,16 @@ def compare_sources(sources: Sequence[Source], recommenders: Sequence[str] | Non
                 r_["p_holm"] = ph
                 r_["significant"] = ph is not None and ph < opt.alpha
             rows += block
+            if group == "all":
+                rows += [{"baseline": base.label, "arm": arm.label, "group": group,
+                          "users": int(mask.sum()), "metric": m, "na": why}
+                         for m, why in na.items() if m in metric_names(env)]
     return {
         "environment": env, "users": len(users), "baseline": base.label,
         "arms": [a.label for a in arms],
         "runs": sorted({str(a.source.run_dir) for a in arms}),
         "statuses": {str(a.source.run_dir): a.source.status for a in arms},
-        "metrics": list(metrics), "rows": rows,
+        "metrics": list(metrics), "rows": rows, "not_available": na,
     }
 
 
@@ -218,7 +228,8 @@ def _envelope(per_seed: list[dict[str, Any]], opt: CompareOptions, out: str | No
         "environment": head["environment"], "alpha": opt.alpha,
         "confidence": opt.confidence, "resamples": opt.resamples,
         "permutations": opt.permutations, "per_seed": per_seed,
-        "spread": spread([p["rows"] for p in per_seed]) if len(per_seed) > 1 else [],
+        "spread": spread([[r for r in p["rows"] if not r.get("na")] for p in per_seed])
+        if len(per_seed) > 1 else [],
     }
 
 

@@ -44,5 +44,5 @@ def load_data(scn: Scenario, loaded: LoadedScenario, data: str | None) -> Datase
     cfg = scn.dataset
     if cfg.source == "csv" and path.is_file():  # the file's own column mapping
         return load_csv(path, cfg.columns.model_dump(), delimiter=cfg.delimiter,
-                        explicit=frozenset(cfg.columns.model_fields_set))
+                        explicit=frozenset(loaded.scenario.dataset.columns.model_fields_set))
     return load_dataset(path)

@@ -255,7 +255,8 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         _add_user(user_sums[arm], t, ev, is_new)
 
     def stats(arm: str) -> dict[str, Any]:
-        return arm_stats(user_sums[arm], environment=env, ratings=ratings)
+        return arm_stats(user_sums[arm], environment=env, ratings=ratings,
+                         released=acc[arm].released if arm in acc else False)
 
     def clean(d: dict[str, Any]) -> dict[str, Any]:
         return {k: _round(v) if isinstance(v, float | type(None)) else v for k, v in d.items()}

@@ -27,9 +27,12 @@ _CONV_CI = ("success_rate", "recall_at_k")
 _CONV_PLAIN = ("turns_to_success",)
 _LABELS = {**METRIC_LABELS, "new_shown_rate": "new shown (rate)",
            "new_watched_rate": "new watched (rate)", **CONVERSATION_LABELS}
-FOOTNOTE = ("[value] [95% interval]: percentile bootstrap over users (1,000 resamples); "
-            "rates clipped to [0, 1]. new shown = share of shown items that were new "
-            "releases; new watched = share of shown new releases that were watched.")
+FOOTNOTE = ("users (n): users with a session in the arm. Each figure is over all of them, "
+            "with its 95% interval below it: percentile bootstrap over users (1,000 "
+            "resamples), rates clipped to [0, 1]; coverage, Gini and genre H are point "
+            "values (they depend on how many users there are). new shown = share of shown "
+            "items that were new releases; new watched = share of shown new releases that "
+            "were watched.")
 
 
 def _label(key: str) -> str:
@@ -54,35 +57,45 @@ def _cell(metrics: dict[str, Any], key: str, v: Any) -> Text | str:
         return "n/a"
     if not v:
         return "-"
-    if v["lo"] == v["hi"]:  # one user: no spread to estimate
+    if v.get("n", 0) < 2:  # one user: no spread to estimate
         return f"{v['value']:.3f}"
     return Text.assemble(f"{v['value']:.3f}\n", (f"[{v['lo']:.3f}, {v['hi']:.3f}]", "dim"))
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "") -> Group:
-    """One row per recommender (n users, figures with intervals), and one per
-    (recommender, role) in a mixed population (point values); then the footnote."""
+    """One column per recommender: n users, then each figure with its interval below it
+    (a statistician's table 1); then, in a mixed population, the per-role point values;
+    then the footnote."""
     ci, plain = table_columns(metrics)
-    t = Table(title=title or None, show_lines=True)
-    t.add_column("recommender", style="bold")
-    t.add_column("users", justify="right")
-    for k in (*ci, *plain):
-        t.add_column(_label(k), justify="right")
-    for arm, m in metrics.get("arms", {}).items():
-        st = m.get("stats") or {}
-        ov = m.get("overall", {})
-        t.add_row(arm, str(st.get("n_users", "-")),
-                  *(_cell(metrics, k, st.get(k)) for k in ci),
-                  *(fmt_metric(metrics, k, ov.get(k)) for k in plain))
-        roles = m.get("roles", {})
-        if len(roles) > 1:
-            for role, rm in roles.items():
-                t.add_row(f"  {arm} / {role}", "",
-                          *(fmt_metric(metrics, k, rm.get(k)) for k in ci),
-                          *(fmt_metric(metrics, k, rm.get(k)) for k in plain), style="dim")
-    note = FOOTNOTE if metrics.get("environment") != "conversation" else FOOTNOTE.split(
-        " new shown")[0]
+    arms = metrics.get("arms", {})
+    t = Table(title=title or None, title_justify="left")
+    t.add_column("", style="bold", no_wrap=True)
+    for arm in arms:
+        t.add_column(arm, justify="right", no_wrap=True)
+    stats = {a: m.get("stats") or {} for a, m in arms.items()}
+    t.add_row("users (n)", *(str(stats[a].get("n_users", "-")) for a in arms),
+              end_section=True)
+    for k in ci:
+        t.add_row(_label(k), *(_cell(metrics, k, stats[a].get(k)) for a in arms))
+    for k in plain:
+        t.add_row(_label(k), *(fmt_metric(metrics, k, arms[a].get("overall", {}).get(k))
+                               for a in arms))
+    parts: list[Any] = [t]
+    mixed = [(a, r, rm) for a, m in arms.items() if len(m.get("roles", {})) > 1
+             for r, rm in m["roles"].items()]
+    if mixed:
+        keys = [k for k in (*ci, *plain) if k in METRIC_LABELS or k in CONVERSATION_LABELS]
+        rt = Table(title="per role (point values)", title_justify="left")
+        rt.add_column("recommender / role", style="bold", no_wrap=True)
+        for k in keys:
+            rt.add_column(_label(k), justify="right")
+        for a, r, rm in mixed:
+            rt.add_row(f"{a} / {r}", *(fmt_metric(metrics, k, rm.get(k)) for k in keys))
+        parts.append(rt)
+    note = FOOTNOTE if metrics.get("environment") != "conversation" else (
+        "users (n): users with a conversation in the arm. 95% intervals: percentile "
+        "bootstrap over users (1,000 resamples), rates clipped to [0, 1].")
     if metrics.get("ratings") is False:
         note += " Ratings: n/a (implicit feedback, the data has no ratings)."
-    return Group(t, Text(note, style="dim"))
-
+    parts.append(Text(note, style="dim"))
+    return Group(*parts)
