@@ -3,9 +3,8 @@
 Everything is inlined (plotly.js once in the head, each figure's data in its own script),
 so the file opens offline. Several runs are compared side by side: every plot has one
 series per (run, recommender). Sections (``SECTIONS``) with nothing to plot for these runs
-are left out, and the overview lists them with the reason. Rate axes start at 0 and end
-at 1 at most; legends sit right of the plots; the cost chart only appears if something
-cost money.
+are left out, and the overview lists them with the reason. Plot conventions (axes from 0,
+legends outside the plots, no all-zero cost chart): simulations/report_figures.py.
 
 The report reads the trace and, where present, ``reference.json`` (item popularity in the
 training history and the held-out ratings, written by the runner). It never includes the
@@ -25,15 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from simulations.arm_stats import SCALES
-from simulations.metrics import (
-    CONVERSATION_LABELS,
-    METRIC_LABELS,
-    RATING_METRICS,
-    compute_metrics,
-    labels_for,
-)
+from simulations.metrics import RATING_METRICS, compute_metrics, labels_for
 from simulations.paired import value_ci
+from simulations.report_figures import CSS
+from simulations.report_figures import Figures as _Figures
+from simulations.report_figures import ci_bar as _ci_bar
+from simulations.report_figures import label as _label
+from simulations.report_figures import note as _note
 from simulations.trace import read_trace
 from simulations.user_stats import ArmTable, RunTables, arm_tables, metric_names, user_groups
 
@@ -150,76 +147,6 @@ def _series(runs: list[_Run]) -> list[_Series]:
 
 
 # ----------------------------------------------------------------------------- plots
-
-
-class _Figures:
-    """Plotly figures rendered to divs (the library itself is inlined once, in the head)."""
-
-    def __init__(self) -> None:
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-
-        self.go, self.make_subplots = go, make_subplots
-        self.count = 0
-
-    def div(self, fig: Any, height: int = 380, rates: Sequence[str] = ()) -> str:
-        """The figure as a div. Every y axis starts at 0; the ``rates`` axes (layout
-        names, e.g. ``yaxis2``) end at 1 at most. The legend sits right of the plots,
-        outside them, so it never covers tick labels or axis titles."""
-        self.count += 1
-        fig.update_layout(template="plotly_white", height=height,
-                          margin={"l": 60, "r": 20, "t": 50, "b": 50},
-                          legend=LEGEND)
-        _from_zero(fig, rates)
-        return str(fig.to_html(full_html=False, include_plotlyjs=False,
-                               div_id=f"plot-{self.count}",
-                               config={"displaylogo": False, "responsive": True}))
-
-
-# Outside the plotting area, top right (plotly widens the right margin to fit it).
-LEGEND = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"}
-
-
-def _from_zero(fig: Any, rates: Sequence[str]) -> None:
-    """Every y axis from 0; a rate axis to just above its highest bar or error bar,
-    never beyond 1."""
-    tops: dict[str, float] = {}
-    for tr in fig.data:
-        ax = "yaxis" + (tr.yaxis or "y")[1:]
-        ys = [float(v) for v in (tr.y or ()) if v is not None]
-        err = getattr(tr, "error_y", None)
-        plus = list(err.array) if err is not None and err.array is not None else []
-        ys += [float(v) + float(p) for v, p in zip(tr.y or (), plus, strict=False)
-               if v is not None and p is not None]
-        if ys:
-            tops[ax] = max(tops.get(ax, 0.0), max(ys))
-    for name in [k for k in fig.layout if str(k).startswith("yaxis")] or ["yaxis"]:
-        if name in rates:
-            top = min(1.0, tops.get(name, 1.0) * 1.1) or 1.0
-            fig.layout[name].update(range=[0.0, top], rangemode="tozero")
-        else:
-            fig.layout[name].update(rangemode="tozero")
-
-
-def _ci_bar(go: Any, s: _Series, x: list[str], vals: list[tuple[Any, Any, Any]],
-            show: bool) -> Any:
-    y = [v[0] for v in vals]
-    plus = [None if v[0] is None or v[2] is None else v[2] - v[0] for v in vals]
-    minus = [None if v[0] is None or v[1] is None else v[0] - v[1] for v in vals]
-    return go.Bar(name=s.label, x=x, y=y, marker_color=s.color, legendgroup=s.label,
-                  showlegend=show,
-                  error_y={"type": "data", "array": plus, "arrayminus": minus,
-                           "visible": True})
-
-
-def _label(metric: str) -> str:
-    """A metric's name in the report, with its scale where it has one."""
-    base = {**METRIC_LABELS, **CONVERSATION_LABELS}.get(metric, metric.replace("_", " "))
-    return f"{base} ({SCALES[metric]})" if metric in SCALES else base
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{html.escape(text)}</p>'
 
 
 def _overview(runs: list[_Run], series: list[_Series], resamples: int, seed: int) -> str:
@@ -364,9 +291,13 @@ def _groups(f: _Figures, series: list[_Series], resamples: int, seed: int) -> st
     panels = [(dim, m) for dim in dims for m in metrics
               if any(m in metric_names(s.run.environment) and (s.label, dim) in masks
                      for s in series)]
-    cols = min(len(metrics), 2) or 1
+    cols = min(len(metrics), 3) or 1
     rows = -(-len(panels) // cols)
-    fig = f.make_subplots(rows=rows, cols=cols, subplot_titles=[
+    # A grid cell beyond the last panel gets no axes (None), so no empty panel is drawn.
+    specs: list[list[dict[str, Any] | None]] = [
+        [{} if r * cols + c < len(panels) else None for c in range(cols)]
+        for r in range(rows)]
+    fig = f.make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=[
         f"{_label(m)} by {dim}" for dim, m in panels], vertical_spacing=0.35 / rows)
     shown: set[str] = set()
     rates: list[str] = []
@@ -485,7 +416,7 @@ def _llm(f: _Figures, series: list[_Series]) -> str:
                        for s in used)
     free = "" if costs else " Every call cost 0 USD, so there is no cost chart."
     return _note(f"Totals per recommender: {totals}. A call repeated from the run's cache "
-                 f"costs nothing.{free}") + f.div(fig)
+                 f"costs nothing.{free}") + f.div(fig, zero=False)
 
 
 def _conversation(f: _Figures, series: list[_Series], resamples: int, seed: int) -> str:
@@ -509,20 +440,6 @@ def _conversation(f: _Figures, series: list[_Series], resamples: int, seed: int)
 
 
 # ----------------------------------------------------------------------------- page
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222}
-header{background:#24323f;color:#fff;padding:14px 24px}
-header h1{margin:0;font-size:22px}
-nav{padding:8px 24px;background:#eef1f4;font-size:14px}
-nav a{margin-right:14px;color:#24323f}
-main{padding:0 24px 40px}
-section{border-bottom:1px solid #ddd;padding:8px 0 16px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
-p.note{color:#555;font-style:italic}
-"""
-
 
 def build_report(run_dirs: Sequence[str | Path], *, resamples: int = 1000,
                  seed: int = 0) -> str:
@@ -558,14 +475,14 @@ def build_report(run_dirs: Sequence[str | Path], *, resamples: int = 1000,
     if left:
         bodies["overview"] += '<p class="note" id="not-shown">Not shown, nothing to plot ' \
             "for these runs: " + "; ".join(
-                f"{html.escape(t)} ({why.rstrip('.')})" for t, why in left) + ".</p>"
+                f"{html.escape(t)}: {why.rstrip('.')}" for t, why in left) + ".</p>"
     nav = "".join(f'<a href="#{sid}">{html.escape(t)}</a>' for sid, t in shown)
     sections = "".join(f'<section id="{sid}"><h2>{html.escape(t)}</h2>{bodies[sid]}</section>'
                        for sid, t in shown)
     title = "RecArena report: " + ", ".join(r.label for r in runs)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
         f"<header><h1>{html.escape(title)}</h1></header><nav>{nav}</nav>"
         f"<main>{sections}</main></body></html>\n")

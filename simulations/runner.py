@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -56,10 +55,9 @@ from simulations.loop import Actor, Checkpoints, Loop
 from simulations.metrics import compute_metrics
 from simulations.redact import Redactor
 from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
-from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
+from tools.dataset import Dataset, Interactions, newest_items, temporal_split
 from tools.item_space import content_features, item_embeddings
 from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
-from tools.synthetic import make_world
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

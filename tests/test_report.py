@@ -132,7 +132,8 @@ def test_movielens_report_has_real_ratings_and_demographic_groups(
     assert len(ref["item_popularity"]) == 1682
     sections = _sections(build_report([d], resamples=100))
     assert "held-out real ratings, ml-100k" in sections["ratings"]
-    for title in ("watch rate by gender", "watch rate by age", "satisfaction by activity"):
+    for title in ("watch rate by gender", "watch rate by age",
+                  "satisfaction (1-10) by activity"):
         assert title in sections["groups"]
 
 

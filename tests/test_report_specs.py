@@ -1,4 +1,4 @@
-"""The report's figures as specs: no empty panels, rate axes from 0 (and at most 1),
+"""The report's figures as specs: no empty panels, rate axes from 0 (to at most 1.1),
 legends outside the plots (never over tick labels or axis titles), no cost chart when
 every cost is 0. (tests/test_report.py renders the same report in headless Chromium.)"""
 
@@ -70,11 +70,12 @@ def test_rate_axes_start_at_0_and_end_at_1_at_most(report: str) -> None:
     seen = 0
     for f in figures(report):
         for name, ax in _axes(f["layout"], "y").items():
-            assert ax.get("rangemode") == "tozero" or ax.get("range", [None])[0] == 0, name
+            if f["section"] != "llm":  # token counts in box plots: autorange
+                assert ax.get("rangemode") == "tozero" or ax.get("range", [None])[0] == 0, name
             title = _title(f["layout"], name)
             if any(w in title for w in _RATE_WORDS) and "entropy" not in title:
                 seen += 1
-                assert ax["range"][0] == 0 and 0 < ax["range"][1] <= 1.0, (f["section"], title)
+                assert ax["range"][0] == 0 and 0 < ax["range"][1] <= 1.1, (f["section"], title)
             if "satisfaction" in title:
                 assert ax["range"] == [0, 10], (f["section"], title)
     assert seen >= 6
