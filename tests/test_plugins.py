@@ -242,3 +242,10 @@ def test_dataclass_replace_keeps_plugins(tmp_path: Path) -> None:
     loaded = load_scenario(p)
     again = dataclasses.replace(loaded)
     assert again.scenario.recommenders[0].model == f"{HERE}:MostPopular"
+
+
+def test_the_builtin_list_in_messages_is_the_registry() -> None:
+    from tools.recommenders import MODELS
+    from tools.recommenders.plugin import BUILTIN
+
+    assert ", ".join(MODELS) == BUILTIN

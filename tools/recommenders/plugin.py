@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "recarena.recommenders"
+BUILTIN = "random, pop, itemknn, ease, als, bpr"  # tools.recommenders.MODELS (a test checks)
 # module.path:QualName (an import path) or a bare entry-point name.
 _SPEC = re.compile(r"^[A-Za-z_][\w.-]*(:[A-Za-z_][\w.]*)?$")
 
@@ -108,8 +109,8 @@ def load_plugin(spec: str) -> type:
         if not eps:
             known = ", ".join(entry_point_names()) or "none installed"
             raise PluginError(
-                f"unknown model {spec!r}: not a built-in model, not an import path "
-                f"(module:Class) and not an entry point of group {ENTRY_POINT_GROUP} "
+                f"unknown model {spec!r}: not a built-in model ({BUILTIN}), not an import "
+                f"path (module:Class) and not an entry point of group {ENTRY_POINT_GROUP} "
                 f"({known})")
         how, target = f"entry point {spec!r} ->", eps[0].value
     module, _, attr = target.partition(":")
