@@ -91,3 +91,13 @@ def test_extends_a_recommender_role_is_refused(tmp_path: Path) -> None:
     child.write_text("kind: role\nname: x\nextends: llmrank\n")
     with pytest.raises(ScenarioError, match=r"x.yaml:3: extends: .* recommender file"):
         load_role(child)
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "authoring-roles.md").read_text()
+    (block,) = re.findall(r"```yml\n(.*?)```", doc, re.S)
+    (tmp_path / "picky.yaml").write_text(block)
+    role = load_role(tmp_path / "picky.yaml")
+    assert role.name == "picky_viewer" and role.brain.params.watch_threshold == 2.0
