@@ -56,14 +56,35 @@ def report(runs: dict[str, Path]) -> str:  # noqa: F811
     return build_report([runs["feed"], runs["conv"], runs["llm"]], resamples=100)
 
 
-def test_no_empty_panels(report: str) -> None:
-    figs = figures(report)
-    assert {f["section"] for f in figs} == {sid for sid, _ in SECTIONS if sid != "overview"}
+def _assert_no_empty_panels(text: str) -> list[dict[str, Any]]:
+    figs = figures(text)
     for f in figs:
         used = {(t.get("xaxis") or "x") for t in f["data"]}
         for ax in _axes(f["layout"], "x"):
             ref = "x" + ax[5:]
             assert ref in used, (f["section"], ax, "a panel without data")
+    return figs
+
+
+def test_no_empty_panels(report: str) -> None:
+    figs = _assert_no_empty_panels(report)
+    assert {f["section"] for f in figs} == {sid for sid, _ in SECTIONS if sid != "overview"}
+
+
+def test_no_empty_panel_without_reference_or_conversations(
+        runs: dict[str, Path], tmp_path: Path) -> None:  # noqa: F811
+    # A feed run without reference.json has no popularity deciles: Gini alone.
+    bare = tmp_path / "bare"
+    shutil.copytree(runs["feed"], bare)
+    (bare / "reference.json").unlink()
+    figs = _assert_no_empty_panels(build_report([bare], resamples=50))
+    pop = next(f for f in figs if f["section"] == "popularity")
+    assert [a["text"] for a in pop["layout"]["annotations"]] == ["Gini of exposure"]
+    # Conversations alone: no feed sections, and their absence is said in the overview.
+    text = build_report([runs["conv"]], resamples=50)
+    figs = _assert_no_empty_panels(text)
+    assert {f["section"] for f in figs} == {"groups", "conversation"}
+    assert 'id="not-shown"' in text
 
 
 def test_rate_axes_start_at_0_and_end_at_1_at_most(report: str) -> None:
