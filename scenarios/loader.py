@@ -336,9 +336,15 @@ def json_schemas() -> dict[str, Any]:
     from scenarios.recsys import RecommenderRole, TeamConfig
 
     draft = "https://json-schema.org/draft/2020-12/schema"  # what pydantic emits
+    role = RoleConfig.model_json_schema()
+    # extends: is resolved before validation (scenarios/role_extends.py), so the model has
+    # no such field; editors still need to accept it.
+    role["properties"]["extends"] = {
+        "type": "string", "description": "A role this one extends and overrides: a shipped "
+        "role's name or a role file relative to this one (mappings merge deeply)."}
     return {
         "scenario": {"$schema": draft, **Scenario.model_json_schema()},
-        "role": {"$schema": draft, **RoleConfig.model_json_schema()},
+        "role": {"$schema": draft, **role},
         "recommender": {"$schema": draft, **RecommenderRole.model_json_schema()},
         "team": {"$schema": draft, **TeamConfig.model_json_schema()},
     }

@@ -101,3 +101,14 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     (tmp_path / "picky.yaml").write_text(block)
     role = load_role(tmp_path / "picky.yaml")
     assert role.name == "picky_viewer" and role.brain.params.watch_threshold == 2.0
+
+
+def test_json_schema_accepts_extends() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from scenarios.loader import json_schemas
+
+    schema = json_schemas()["role"]
+    role = {"kind": "role", "name": "x", "extends": "utility_user",
+            "brain": {"params": {"noise": 0.3}}}
+    assert jsonschema.Draft202012Validator(schema).is_valid(role)
+    assert not jsonschema.Draft202012Validator(schema).is_valid({**role, "extend": "x"})
