@@ -461,7 +461,7 @@ def test_json_schemas_have_both_kinds() -> None:
     assert scn["type"] == "object" and role["type"] == "object"
     assert {"name", "recommenders"} <= set(scn["required"])
     assert set(scn["properties"]) == set(Scenario.model_fields)
-    assert set(role["properties"]) == set(RoleConfig.model_fields)
+    assert set(role["properties"]) == set(RoleConfig.model_fields) | {"extends"}
     assert scn["additionalProperties"] is False  # unknown keys are rejected, as by the loader
     # Editors pick the draft from $schema; pydantic emits draft 2020-12.
     assert scn["$schema"] == role["$schema"] == "https://json-schema.org/draft/2020-12/schema"
