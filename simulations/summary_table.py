@@ -30,9 +30,9 @@ _LABELS = {**METRIC_LABELS, "new_shown_rate": "new shown (rate)",
 FOOTNOTE = ("users (n): users with a session in the arm. Each figure is over all of them, "
             "with its 95% interval below it: percentile bootstrap over users (1,000 "
             "resamples), rates clipped to [0, 1]; coverage, Gini and genre H are point "
-            "values (they depend on how many users there are). new shown = share of shown "
-            "items that were new releases; new watched = share of shown new releases that "
-            "were watched.")
+            "values (they depend on how many users there are).")
+NEW_ITEMS_NOTE = (" new shown = share of shown items that were new releases; new watched = "
+                  "share of shown new releases that were watched.")
 
 
 def _label(key: str) -> str:
@@ -92,7 +92,8 @@ def metrics_table(metrics: dict[str, Any], title: str = "") -> Group:
         for a, r, rm in mixed:
             rt.add_row(f"{a} / {r}", *(fmt_metric(metrics, k, rm.get(k)) for k in keys))
         parts.append(rt)
-    note = FOOTNOTE if metrics.get("environment") != "conversation" else (
+    note = FOOTNOTE + (NEW_ITEMS_NOTE if "new_shown_rate" in ci else "")
+    note = note if metrics.get("environment") != "conversation" else (
         "users (n): users with a conversation in the arm. 95% intervals: percentile "
         "bootstrap over users (1,000 resamples), rates clipped to [0, 1].")
     if metrics.get("ratings") is False:
