@@ -460,7 +460,8 @@ def build_parser() -> _Parser:
     eo = ev.command(e, "offline", "leave-last-out ranking metrics of classic models")
     eo.add_argument("--data", help="data folder (else RECARENA_DATA)")
     eo.add_argument("--models", default="random,pop,itemknn,ease,als",
-                    help="comma-separated models: random, pop, itemknn, ease, als, bpr "
+                    help="comma-separated models: random, pop, itemknn, ease, als, bpr, or "
+                    "your own (module:Class or an entry point; docs/recommenders.md) "
                     "(default: %(default)s)")
     eo.add_argument("--k", type=int, default=10,
                     help="cut-off of HR@k and NDCG@k (default: %(default)s)")
@@ -510,7 +511,8 @@ def build_parser() -> _Parser:
     va.add_argument("--users", type=int, default=None,
                     help="test users to simulate (default: all of them)")
     va.add_argument("--models", default="random,pop,itemknn,ease,als,bpr",
-                    help="comma-separated models, at least three (default: %(default)s)")
+                    help="comma-separated models, at least three; your own as module:Class "
+                    "or an entry point (default: %(default)s)")
     va.add_argument("--role", help="utility role file (default: the shipped one)")
     va.add_argument("--out", help="keep the simulation's run folder here")
     va.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -197,7 +197,8 @@ def add_analysis_parsers(command: Callable[[str, str], argparse.ArgumentParser])
                    "files, or run folders")
     c.add_argument("--recommenders", metavar="A,B[,C]",
                    help="arms to compare, the first is the baseline: arm names of the "
-                   "scenario, or model names (random, pop, itemknn, ease, als, bpr)")
+                   "scenario, or model names (random, pop, itemknn, ease, als, bpr, or "
+                   "your own as module:Class or an entry point name)")
     c.add_argument("--seeds", type=_positive, default=1,
                    help="repeat with this many seeds (the scenario's and the next ones) "
                    "and report the spread")
