@@ -50,6 +50,8 @@ SECTIONS = (
 )
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf")
+# A section is shown if it has a plot or a table; else its "why not" goes to the overview.
+_CONTENT = ('class="plotly-graph-div"', "<table")
 _GROUP_METRICS = {"feed": ("watch_rate", "satisfaction"), "conversation": ("success_rate",)}
 
 
@@ -466,10 +468,9 @@ def build_report(run_dirs: Sequence[str | Path], *, resamples: int = 1000,
         "llm": _llm(f, series),
         "conversation": _conversation(f, series, resamples, seed),
     }
-    # A section with nothing to plot for these runs is left out (no empty panels); the
-    # overview says which and why.
+    # Sections with nothing to show are left out (no empty panels); the overview says why.
     shown = [(sid, t) for sid, t in SECTIONS
-             if sid == "overview" or 'class="plotly-graph-div"' in bodies[sid]]
+             if sid == "overview" or any(m in bodies[sid] for m in _CONTENT)]
     left = [(t, re.sub(r"<[^>]+>", "", bodies[sid]).strip()) for sid, t in SECTIONS
             if (sid, t) not in shown]
     if left:
