@@ -193,9 +193,13 @@ def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> 
 
 
 def load_role(path: str | Path) -> RoleConfig:
-    """Load and validate a role file."""
+    """Load and validate a role file (its ``extends:`` chain merged in first)."""
+    from scenarios.role_extends import resolve_extends
+
     p = Path(path)
     data, node = _read_yaml(p)
+    data = resolve_extends(data, p, node, shipped=SHIPPED_ROLES, read=_read_yaml,
+                           line_of=_line_of, fail=ScenarioError)
     return _validate(RoleConfig, data, p, node)
 
 
@@ -215,7 +219,9 @@ def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario
     p = Path(path)
     data, node = _read_yaml(p)
     scn = _validate(Scenario, data, p, node)
-    problems = scenario_problems(scn)
+    from scenarios.plugins import plugin_problems
+
+    problems = scenario_problems(scn) or plugin_problems(scn)
     if problems:
         loc, msg = problems[0]
         raise ScenarioError(p, _line_of(node, loc), _field(loc), msg)
@@ -330,9 +336,15 @@ def json_schemas() -> dict[str, Any]:
     from scenarios.recsys import RecommenderRole, TeamConfig
 
     draft = "https://json-schema.org/draft/2020-12/schema"  # what pydantic emits
+    role = RoleConfig.model_json_schema()
+    # extends: is resolved before validation (scenarios/role_extends.py), so the model has
+    # no such field; editors still need to accept it.
+    role["properties"]["extends"] = {
+        "type": "string", "description": "A role this one extends and overrides: a shipped "
+        "role's name or a role file relative to this one (mappings merge deeply)."}
     return {
         "scenario": {"$schema": draft, **Scenario.model_json_schema()},
-        "role": {"$schema": draft, **RoleConfig.model_json_schema()},
+        "role": {"$schema": draft, **role},
         "recommender": {"$schema": draft, **RecommenderRole.model_json_schema()},
         "team": {"$schema": draft, **TeamConfig.model_json_schema()},
     }

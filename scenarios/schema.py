@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StringConstraints,
     Tag,
     ValidationError,
     ValidationInfo,
@@ -24,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from scenarios.dataset_schema import CsvColumns, DatasetConfig, SyntheticConfig
 
 __all__ = [
     "MODEL_PARAMS",
@@ -38,6 +41,7 @@ __all__ = [
     "BudgetConfig",
     "CandidateConfig",
     "ColdStartConfig",
+    "CsvColumns",
     "DatasetConfig",
     "EASEParams",
     "EnvironmentConfig",
@@ -74,8 +78,12 @@ ConversationMetric = Literal["success_rate", "turns_to_success", "recall_at_k"]
 MetricName = Literal[FeedMetric, ConversationMetric]
 ENVIRONMENT_METRICS: dict[str, tuple[str, ...]] = {
     "feed": get_args(FeedMetric), "conversation": get_args(ConversationMetric)}
-ModelName = Literal["random", "pop", "itemknn", "ease", "als", "bpr"]
-ArmModel = Literal["random", "pop", "itemknn", "ease", "als", "bpr", "agent"]
+BuiltinModel = Literal["random", "pop", "itemknn", "ease", "als", "bpr"]
+# Your own recommender: an import path (mypkg.module:Class) or an installed entry point of
+# the group recarena.recommenders; found and its params checked by scenarios/plugins.py.
+PluginModel = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.-]*(:[A-Za-z_][\w.]*)?$")]
+ModelName = BuiltinModel | PluginModel
+ArmModel = Literal["random", "pop", "itemknn", "ease", "als", "bpr", "agent"] | PluginModel
 
 
 class _Frozen(BaseModel):
@@ -530,25 +538,6 @@ class RoleConfig(_Frozen):
 # ----------------------------------------------------------------------------- scenario
 
 
-class SyntheticConfig(_Frozen):
-    n_users: int = Field(300, ge=2, le=1_000_000)
-    n_items: int = Field(400, ge=10, le=1_000_000)
-    n_genres: int = Field(10, ge=2, le=18)
-    dim: int = Field(8, ge=2, le=128, description="Latent taste dimensions.")
-    history_mean: float = Field(30.0, gt=0, description="Mean interactions per user.")
-
-
-class DatasetConfig(_Frozen):
-    source: Literal["synthetic", "files"] = "synthetic"
-    path: str | None = Field(
-        None, description="Data folder for source=files; --data or RECARENA_DATA override it."
-    )
-    history_fraction: float = Field(
-        0.8, gt=0, le=1, description="Per user, the earliest share kept as profile history."
-    )
-    synthetic: SyntheticConfig = SyntheticConfig()
-
-
 RoleRef = Annotated[
     Annotated[str, Tag("file")] | Annotated[RoleConfig, Tag("inline")],
     Discriminator(lambda v: "file" if isinstance(v, str) else "inline"),
@@ -720,8 +709,10 @@ class RecommenderConfig(_Frozen):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     model: ArmModel = Field(
-        description="A classic model, or agent: an LLM recommender role or team (agent: or "
-        "team:) ranking the candidates of a classic model (candidates:).")
+        description="A classic model; your own, as an import path (mypkg.module:Class) or "
+        "an installed entry point of group recarena.recommenders (docs/recommenders.md); or "
+        "agent: an LLM recommender role or team (agent: or team:) ranking the candidates of "
+        "a classic model (candidates:).")
     agent: str | None = Field(
         None, description="model: agent: a team file (kind: team) or a recommender role "
         "file (kind: recommender), relative to the scenario file.")

@@ -92,7 +92,7 @@ def prepare_alignment(dataset: Dataset, seed: int = 0,
     profiles = build_profiles(dataset, history, emb)
     has_hist = np.bincount(history.user, minlength=dataset.n_users) > 0
     liked = np.zeros(dataset.n_users, dtype=bool)
-    liked[future.user[future.rating >= 4]] = True
+    liked[future.user[dataset.liked(future)]] = True
     tuning, test = split_users(dataset.user_ids)
     ok = has_hist & liked
     return AlignmentSetup(dataset, history, future, world, profiles,
@@ -123,7 +123,7 @@ def make_tasks(setup: AlignmentSetup, users: Sequence[int], sampler: NegativeSam
     tasks = []
     for u in users:
         rng = keyed_rng(seed, u, 19, code)
-        liked = np.unique(fut.item[(fut.user == u) & (fut.rating >= 4)])
+        liked = np.unique(fut.item[(fut.user == u) & setup.dataset.liked(fut)])
         pos = rng.choice(liked, size=min(positives, len(liked)), replace=False)
         rated = np.union1d(hist.item[hist.user == u], fut.item[fut.user == u])
         pool = np.setdiff1d(np.arange(n_items), rated)
@@ -444,8 +444,11 @@ def run_alignment(
         taste = evaluate_taste(setup, simulator, tasks, tuning_tasks, seed=seed,
                                ratios=ratios,
                                on_user=progress("taste alignment", n * len(ratios)))
-        ratings = evaluate_ratings(setup, simulator, groups, seed=seed, per_user=rating_items,
-                                   on_user=progress("rating fidelity", n))
+        # Implicit feedback (no ratings in the data): no rating figure, "n/a" in tables.
+        ratings = (evaluate_ratings(setup, simulator, groups, seed=seed,
+                                    per_user=rating_items,
+                                    on_user=progress("rating fidelity", n))
+                   if setup.dataset.has_ratings else None)
     finally:
         if client is not None and client.cache is not None:
             client.cache.close()

@@ -21,9 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.flags import LLM_FLAG_HELP
+from simulations.summary_table import metrics_table
 from simulations.trace_cli import add_trace_commands
 
-__all__ = ["main"]
+__all__ = ["main", "metrics_table"]
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_BUDGET, EXIT_INTERRUPT = 0, 1, 2, 3, 130
 
@@ -46,31 +47,6 @@ def _err() -> Console:
 
 def _fmt(v: Any, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-
-
-def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
-    """One row per recommender, and one per (recommender, role) in a mixed population.
-
-    New-item columns only when the run released items (add_items events).
-    """
-    from simulations.metrics import NEW_ITEM_METRICS, labels_for
-
-    arms = metrics["arms"]
-    labels = labels_for(metrics.get("environment", "feed"))
-    keys = [k for k in labels if k not in NEW_ITEM_METRICS
-            or any(m["overall"].get(k) is not None for m in arms.values())]
-    t = Table(title=title or None)
-    t.add_column("recommender", style="bold")
-    for k in keys:
-        t.add_column(labels[k], justify="right")
-    for arm, m in arms.items():
-        t.add_row(arm, *(_fmt(m["overall"].get(k)) for k in keys))
-        roles = m.get("roles", {})
-        if len(roles) > 1:
-            for role, rm in roles.items():
-                t.add_row(f"  {arm} / {role}", *(_fmt(rm.get(k)) for k in keys),
-                          style="dim")
-    return t
 
 
 # ----------------------------------------------------------------------------- commands
@@ -271,11 +247,14 @@ def alignment_tables(res: dict[str, Any]) -> list[Table]:
                       *(_ci(m[k]) for k in ("auc", "accuracy", "precision", "recall", "f1")))
         tables.append(t)
     rf = res["rating_fidelity"]
-    t = Table(title=f"rating fidelity: {rf['n']} held-out ratings")
+    t = Table(title="rating fidelity: " + (f"{rf['n']} held-out ratings" if rf else
+                                          "n/a (implicit feedback: the data has no ratings)"))
     t.add_column("model", style="bold", no_wrap=True)
     for col in ("RMSE", "MAE", "histogram W1"):
         t.add_column(col, justify="right")
-    for name, m in rf["models"].items():
+    if rf is None:
+        t.add_row("brain", "n/a", "n/a", "n/a")
+    for name, m in (rf or {}).get("models", {}).items():
         t.add_row(_RATING_LABELS.get(name, name), _ci(m["rmse"]), _ci(m["mae"]),
                   _ci(m["w1"]) if "w1" in m else "")
     tables.append(t)
@@ -481,7 +460,8 @@ def build_parser() -> _Parser:
     eo = ev.command(e, "offline", "leave-last-out ranking metrics of classic models")
     eo.add_argument("--data", help="data folder (else RECARENA_DATA)")
     eo.add_argument("--models", default="random,pop,itemknn,ease,als",
-                    help="comma-separated models: random, pop, itemknn, ease, als, bpr "
+                    help="comma-separated models: random, pop, itemknn, ease, als, bpr, or "
+                    "your own (module:Class or an entry point; docs/recommenders.md) "
                     "(default: %(default)s)")
     eo.add_argument("--k", type=int, default=10,
                     help="cut-off of HR@k and NDCG@k (default: %(default)s)")
@@ -531,7 +511,8 @@ def build_parser() -> _Parser:
     va.add_argument("--users", type=int, default=None,
                     help="test users to simulate (default: all of them)")
     va.add_argument("--models", default="random,pop,itemknn,ease,als,bpr",
-                    help="comma-separated models, at least three (default: %(default)s)")
+                    help="comma-separated models, at least three; your own as module:Class "
+                    "or an entry point (default: %(default)s)")
     va.add_argument("--role", help="utility role file (default: the shipped one)")
     va.add_argument("--out", help="keep the simulation's run folder here")
     va.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -42,6 +42,10 @@ def compare_tables(result: dict[str, Any]) -> list[Table]:
         t.add_column(col, justify="left" if col in ("arm", "metric", "") else "right")
     rows = result["rows"]
     for r in (r for r in rows if r["group"] == "all"):
+        if r.get("na"):  # e.g. the rating of implicit-feedback data
+            t.add_row(r["arm"], labels.get(r["metric"], r["metric"]), "n/a", "n/a", "n/a",
+                      "n/a", "", "", "")
+            continue
         ci = "-" if r["ci_low"] is None else f"[{_f(r['ci_low'], sign=True)}, " \
             f"{_f(r['ci_high'], sign=True)}]"
         t.add_row(r["arm"], labels.get(r["metric"], r["metric"]), _f(r["baseline_value"]),
@@ -193,7 +197,8 @@ def add_analysis_parsers(command: Callable[[str, str], argparse.ArgumentParser])
                    "files, or run folders")
     c.add_argument("--recommenders", metavar="A,B[,C]",
                    help="arms to compare, the first is the baseline: arm names of the "
-                   "scenario, or model names (random, pop, itemknn, ease, als, bpr)")
+                   "scenario, or model names (random, pop, itemknn, ease, als, bpr, or "
+                   "your own as module:Class or an entry point name)")
     c.add_argument("--seeds", type=_positive, default=1,
                    help="repeat with this many seeds (the scenario's and the next ones) "
                    "and report the spread")

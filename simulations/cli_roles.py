@@ -32,6 +32,11 @@ tools: [search_memory, item_info, similar_items]
 brain:
   kind: utility             # utility (numeric, no LLM) | llm (needs an llm: block or --llm)
   # decision_mode: auto     # llm brain: structured (chat models) | scored (base models)
+  # The shipped role's parameters, fitted on tuning users by bench/tune_utility.py
+  # ({tuned}). Change what you study; to follow future re-tunings instead,
+  # replace this file's fields by `extends: utility_user` and list only what differs.
+  params:
+{params}
 # llm: {{backend: openai, model: gpt-4o-mini}}   # this role's own model (optional)
 """
 
@@ -77,7 +82,8 @@ def scaffold(name: str, kind: str, output: str, path: Path) -> str:
     """The text of a new role file (valid as written)."""
     description = f"One line saying what {name} does."
     if kind == "user":
-        return _USER.format(name=name, description=description, path=path)
+        return _USER.format(name=name, description=description, path=path,
+                            **_tuned_params())
     from agents.recsys.prompts import DEFAULTS
     from scenarios.recsys import RECSYS_TEMPLATE_VARIABLES
 
@@ -89,6 +95,19 @@ def scaffold(name: str, kind: str, output: str, path: Path) -> str:
     return _RECOMMENDER.format(name=name, description=description, output=output,
                                tools=tools, path=path, prompts="".join(parts),
                                use=_use(output, path))
+
+
+def _tuned_params() -> dict[str, str]:
+    """The shipped utility role's brain parameters as YAML lines (what the tuner wrote)."""
+    import yaml
+
+    from scenarios.loader import SHIPPED_ROLES
+
+    src = SHIPPED_ROLES / "utility_user.yaml"
+    data = yaml.safe_load(src.read_text(encoding="utf-8"))
+    params = (data.get("brain") or {}).get("params") or {}
+    lines = "\n".join(f"    {k}: {v!r}" for k, v in params.items())
+    return {"params": lines, "tuned": f"scenarios/roles/{src.name}"}
 
 
 def _use(output: str, path: Path) -> str:

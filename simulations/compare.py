@@ -21,6 +21,7 @@ import numpy as np
 
 from scenarios.loader import LoadedScenario
 from scenarios.schema import RecommenderConfig, SwitchRecommenderEvent
+from simulations.metrics import RATING_METRICS
 from simulations.paired import holm, paired_difference, spread
 from simulations.trace import read_trace
 from simulations.user_stats import ArmTable, RunTables, arm_tables, metric_names, user_groups
@@ -65,6 +66,7 @@ class Source:
     seed: int | None
     tables: RunTables
     status: str
+    ratings: bool = True  # False: implicit feedback, no rating figures (n/a)
 
 
 def load_source(run_dir: str | Path) -> Source:
@@ -80,12 +82,26 @@ def load_source(run_dir: str | Path) -> Source:
     tables = arm_tables(events)
     if not tables.arms:
         raise CompareError(f"{p}: the trace has no arm events to compare")
-    return Source(p, str(start.get("scenario") or p.name), start.get("seed"), tables, status)
+    return Source(p, str(start.get("scenario") or p.name), start.get("seed"), tables, status,
+                  start.get("ratings", True) is not False)
+
+
+def _plugin_arm(spec: str) -> RecommenderConfig:
+    from scenarios.plugins import model_problems
+    from tools.recommenders.plugin import arm_name, is_plugin_spec
+
+    if not is_plugin_spec(spec):
+        raise CompareError(f"--recommenders: {spec!r} is not a model name or import path")
+    problems = model_problems(spec, {})
+    if problems:
+        raise CompareError(f"--recommenders: {problems[0][1]}")
+    return RecommenderConfig(name=arm_name(spec), model=spec)
 
 
 def select_arms(loaded: LoadedScenario, names: Sequence[str]) -> LoadedScenario:
     """The scenario with just these arms, in this order: a scenario arm by name, else a
-    model name (random, pop, itemknn, ease, als, bpr) with default parameters. Scripted
+    model name (random, pop, itemknn, ease, als, bpr) with default parameters, else a
+    plug-in (an import path module:Class or an entry point name). Scripted
     switches of arms left out are dropped with them."""
     scn = loaded.scenario
     by_name = {r.name: r for r in scn.recommenders}
@@ -95,10 +111,16 @@ def select_arms(loaded: LoadedScenario, names: Sequence[str]) -> LoadedScenario:
             arms.append(by_name[n])
         elif n in MODELS:
             arms.append(RecommenderConfig(name=n, model=n))
+        elif ":" in n:  # a plug-in class by import path, checked before any work
+            arms.append(_plugin_arm(n))
         else:
-            raise CompareError(
-                f"--recommenders: {n!r} is neither an arm of {loaded.path} "
-                f"({', '.join(by_name)}) nor a model ({', '.join(MODELS)})")
+            try:  # an installed entry point of recarena.recommenders?
+                arms.append(_plugin_arm(n))
+            except CompareError:
+                raise CompareError(
+                    f"--recommenders: {n!r} is neither an arm of {loaded.path} "
+                    f"({', '.join(by_name)}), a model ({', '.join(MODELS)}), an import "
+                    "path (module:Class) nor an installed entry point") from None
     if len({a.name for a in arms}) != len(arms):
         raise CompareError("--recommenders: a recommender is named twice")
     events = [e for e in scn.events if not isinstance(e, SwitchRecommenderEvent)
@@ -164,7 +186,10 @@ def compare_sources(sources: Sequence[Source], recommenders: Sequence[str] | Non
     if opt.groups:
         for dim, levels in user_groups(users, base.source.tables.info).items():
             groups += [(f"{dim}={lv}", m) for lv, m in levels.items()]
-    metrics = metric_names(env)
+    # Implicit feedback: the simulated ratings have no real scale; rating rows say n/a.
+    na = ({m: "n/a: implicit feedback, the data has no ratings" for m in RATING_METRICS}
+          if not all(a.source.ratings for a in arms) else {})
+    metrics = [m for m in metric_names(env) if m not in na]
     rows: list[dict[str, Any]] = []
     for arm, table in zip(arms[1:], tables[1:], strict=True):
         for group, mask in groups:
@@ -181,12 +206,16 @@ def compare_sources(sources: Sequence[Source], recommenders: Sequence[str] | Non
                 r_["p_holm"] = ph
                 r_["significant"] = ph is not None and ph < opt.alpha
             rows += block
+            if group == "all":
+                rows += [{"baseline": base.label, "arm": arm.label, "group": group,
+                          "users": int(mask.sum()), "metric": m, "na": why}
+                         for m, why in na.items() if m in metric_names(env)]
     return {
         "environment": env, "users": len(users), "baseline": base.label,
         "arms": [a.label for a in arms],
         "runs": sorted({str(a.source.run_dir) for a in arms}),
         "statuses": {str(a.source.run_dir): a.source.status for a in arms},
-        "metrics": list(metrics), "rows": rows,
+        "metrics": list(metrics), "rows": rows, "not_available": na,
     }
 
 
@@ -199,7 +228,8 @@ def _envelope(per_seed: list[dict[str, Any]], opt: CompareOptions, out: str | No
         "environment": head["environment"], "alpha": opt.alpha,
         "confidence": opt.confidence, "resamples": opt.resamples,
         "permutations": opt.permutations, "per_seed": per_seed,
-        "spread": spread([p["rows"] for p in per_seed]) if len(per_seed) > 1 else [],
+        "spread": spread([[r for r in p["rows"] if not r.get("na")] for p in per_seed])
+        if len(per_seed) > 1 else [],
     }
 
 

@@ -9,11 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from simulations.arm_stats import UserSums, arm_stats
+
 __all__ = [
     "CONVERSATION_LABELS",
     "METRIC_LABELS",
     "NEW_ITEM_METRICS",
+    "RATING_METRICS",
     "compute_metrics",
+    "fmt_metric",
     "genre_entropy",
     "gini",
     "labels_for",
@@ -30,6 +34,8 @@ METRIC_LABELS = {
     "new_item_impressions": "new shown",
     "new_item_watches": "new watched",
 }
+# Figures on the rating scale: "n/a" for implicit feedback (data without ratings).
+RATING_METRICS = ("mean_rating",)
 # Only meaningful once add_items has released something: None before (a "-" in tables).
 NEW_ITEM_METRICS = ("new_item_impressions", "new_item_watches")
 CONVERSATION_LABELS = {
@@ -38,6 +44,16 @@ CONVERSATION_LABELS = {
     "recall_at_k": "recall@k",
     "conversations": "conversations",
 }
+
+
+def fmt_metric(metrics: dict[str, Any], key: str, value: Any, digits: int = 3) -> str:
+    """A metric as a table cell: "n/a" for a rating figure of implicit data, "-" when
+    there is nothing to measure."""
+    if key in RATING_METRICS and metrics.get("ratings") is False:
+        return "n/a"
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def labels_for(environment: str) -> dict[str, str]:
@@ -132,6 +148,28 @@ class _Conv:
         }
 
 
+def _add_user(us: UserSums, t: Any, ev: dict[str, Any], is_new: bool) -> None:
+    """One feed event into its user's sums (what ``_Acc`` counts, per user)."""
+    u = ev.get("user")
+    if t == "decision" and ev["action"] in ("watch", "skip"):
+        us.add(u, "impressions")
+        if is_new:
+            us.add(u, "new_impressions")
+        if ev["action"] == "watch":
+            us.add(u, "watches")
+            if is_new:
+                us.add(u, "new_watches")
+            if ev.get("rating") is not None:
+                us.add(u, "rating_sum", float(ev["rating"]))
+                us.add(u, "ratings")
+    elif t == "session_end" and ev["pages"] > 0:
+        us.add(u, "pages_sum", float(ev["pages"]))
+        us.add(u, "sessions")
+    elif t == "interview":
+        us.add(u, "satisfaction_sum", float(ev["satisfaction"]))
+        us.add(u, "interviews")
+
+
 def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Per arm (overall, per round and per role) metrics from a trace's events.
 
@@ -145,13 +183,15 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     New-item impressions and watches count decisions on items an arm's ``add_items``
     events released (from that event on); None for an arm, or a round, before any release.
     """
-    n_items, env = 0, "feed"
+    n_items, env, ratings = 0, "feed", True
     acc: dict[str, _Acc] = defaultdict(_Acc)
     per_round: dict[tuple[str, int], _Acc] = defaultdict(_Acc)
     per_role: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
     conv: dict[str, _Conv] = defaultdict(_Conv)
     conv_round: dict[tuple[str, int], _Conv] = defaultdict(_Conv)
     conv_role: dict[tuple[str, str], _Conv] = defaultdict(_Conv)
+    # Per-user sums of each arm, for sample sizes and intervals over users.
+    user_sums: dict[str, UserSums] = defaultdict(UserSums)
     failures: dict[str, int] = {}
     new_items: dict[str, set[str]] = defaultdict(set)
     # One shared tuple per genre combination: a long trace has millions of watches but few
@@ -162,6 +202,7 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if t == "run_start":
             n_items = int(ev.get("n_items", 0))
             env = str(ev.get("environment") or "feed")
+            ratings = ev.get("ratings", True) is not False
             continue
         arm = ev.get("arm")
         if arm is not None and t == "decision_failure":
@@ -174,6 +215,10 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
             continue
         role = ev.get("role")
         if t == "conversation_end":
+            us = user_sums[arm]
+            us.add(ev.get("user"), "conversations")
+            us.add(ev.get("user"), "successes", float(bool(ev["success"])))
+            us.add(ev.get("user"), "target_seen", float(bool(ev["target_seen"])))
             for c in (conv[arm], conv_round[(arm, ev["round"])]):
                 c.add(ev)
             if role is not None:
@@ -207,6 +252,11 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 a.exit_pages.append(float(ev["pages"]))
             elif t == "interview":
                 a.satisfaction.append(float(ev["satisfaction"]))
+        _add_user(user_sums[arm], t, ev, is_new)
+
+    def stats(arm: str) -> dict[str, Any]:
+        return arm_stats(user_sums[arm], environment=env, ratings=ratings,
+                         released=acc[arm].released if arm in acc else False)
 
     def clean(d: dict[str, Any]) -> dict[str, Any]:
         return {k: _round(v) if isinstance(v, float | type(None)) else v for k, v in d.items()}
@@ -220,7 +270,7 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
                            if a2 == arm},
                 "roles": {ro: clean(pc.result()) for (a2, ro), pc in sorted(conv_role.items())
                           if a2 == arm},
-                "decision_failures": failures.get(arm, 0)}
+                "decision_failures": failures.get(arm, 0), "stats": stats(arm)}
     else:
         for arm, a in acc.items():
             arms[arm] = {
@@ -229,5 +279,11 @@ def compute_metrics(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
                            for (a2, r), pr in sorted(per_round.items()) if a2 == arm},
                 "roles": {ro: clean(pr.result(n_items))
                           for (a2, ro), pr in sorted(per_role.items()) if a2 == arm},
-                "decision_failures": failures.get(arm, 0)}
-    return {"n_items": n_items, "environment": env, "arms": arms}
+                "decision_failures": failures.get(arm, 0), "stats": stats(arm)}
+    out: dict[str, Any] = {"n_items": n_items, "environment": env, "arms": arms}
+    if not ratings:  # implicit feedback: simulated ratings have no real scale to match
+        out["ratings"] = False
+        for a in arms.values():
+            for scope in (a["overall"], *a["rounds"].values(), *a["roles"].values()):
+                scope.update({k: None for k in RATING_METRICS if k in scope})
+    return out

@@ -2,8 +2,9 @@
 
 Everything is inlined (plotly.js once in the head, each figure's data in its own script),
 so the file opens offline. Several runs are compared side by side: every plot has one
-series per (run, recommender). Sections (``SECTIONS``) are always present; a section with
-nothing to show for these runs says why instead of plotting.
+series per (run, recommender). Sections (``SECTIONS``) with nothing to plot for these runs
+are left out, and the overview lists them with the reason. Plot conventions (axes from 0,
+legends outside the plots, no all-zero cost chart): simulations/report_figures.py.
 
 The report reads the trace and, where present, ``reference.json`` (item popularity in the
 training history and the held-out ratings, written by the runner). It never includes the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,8 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from simulations.metrics import compute_metrics, labels_for
+from simulations.metrics import RATING_METRICS, compute_metrics, labels_for
 from simulations.paired import value_ci
+from simulations.report_figures import CSS
+from simulations.report_figures import Figures as _Figures
+from simulations.report_figures import ci_bar as _ci_bar
+from simulations.report_figures import label as _label
+from simulations.report_figures import note as _note
 from simulations.trace import read_trace
 from simulations.user_stats import ArmTable, RunTables, arm_tables, metric_names, user_groups
 
@@ -43,6 +50,8 @@ SECTIONS = (
 )
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf")
+# A section is shown if it has a plot or a table; else its "why not" goes to the overview.
+_CONTENT = ('class="plotly-graph-div"', "<table")
 _GROUP_METRICS = {"feed": ("watch_rate", "satisfaction"), "conversation": ("success_rate",)}
 
 
@@ -142,41 +151,6 @@ def _series(runs: list[_Run]) -> list[_Series]:
 # ----------------------------------------------------------------------------- plots
 
 
-class _Figures:
-    """Plotly figures rendered to divs (the library itself is inlined once, in the head)."""
-
-    def __init__(self) -> None:
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-
-        self.go, self.make_subplots = go, make_subplots
-        self.count = 0
-
-    def div(self, fig: Any, height: int = 380) -> str:
-        self.count += 1
-        fig.update_layout(template="plotly_white", height=height,
-                          margin={"l": 60, "r": 20, "t": 50, "b": 50},
-                          legend={"orientation": "h", "y": -0.18})
-        return str(fig.to_html(full_html=False, include_plotlyjs=False,
-                               div_id=f"plot-{self.count}",
-                               config={"displaylogo": False, "responsive": True}))
-
-
-def _ci_bar(go: Any, s: _Series, x: list[str], vals: list[tuple[Any, Any, Any]],
-            show: bool) -> Any:
-    y = [v[0] for v in vals]
-    plus = [None if v[0] is None or v[2] is None else v[2] - v[0] for v in vals]
-    minus = [None if v[0] is None or v[1] is None else v[0] - v[1] for v in vals]
-    return go.Bar(name=s.label, x=x, y=y, marker_color=s.color, legendgroup=s.label,
-                  showlegend=show,
-                  error_y={"type": "data", "array": plus, "arrayminus": minus,
-                           "visible": True})
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{html.escape(text)}</p>'
-
-
 def _overview(runs: list[_Run], series: list[_Series], resamples: int, seed: int) -> str:
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
@@ -187,11 +161,14 @@ def _overview(runs: list[_Run], series: list[_Series], resamples: int, seed: int
     for env in sorted({r.environment for r in runs}):
         labels = labels_for(env)
         names = [m for m in metric_names(env) if m in labels]
-        head = "".join(f"<th>{html.escape(labels[m])}</th>" for m in names)
+        head = "".join(f"<th>{html.escape(_label(m))}</th>" for m in names)
         body = []
         for s in (s for s in series if s.run.environment == env):
             cells = []
             for m in names:
+                if m in RATING_METRICS and s.run.metrics.get("ratings") is False:
+                    cells.append("<td>n/a</td>")  # implicit feedback: no rating scale
+                    continue
                 v, lo, hi = value_ci(s.table, m, resamples=resamples, seed=seed)
                 ci = "" if lo is None or hi is None else f" <small>[{lo:.3f}, {hi:.3f}]</small>"
                 cells.append("<td>-</td>" if v is None else f"<td>{v:.3f}{ci}</td>")
@@ -212,7 +189,9 @@ def _headline(f: _Figures, series: list[_Series], resamples: int, seed: int) -> 
             v = value_ci(s.table, m, resamples=resamples, seed=seed)
             fig.add_trace(_ci_bar(f.go, s, [s.label], [v], show=False), row=1, col=col)
     fig.update_layout(showlegend=False)
-    return _note("Per recommender; error bars: 95% bootstrap interval over users.") + f.div(fig)
+    fig.update_yaxes(range=[0, 10], row=1, col=2)  # the whole 1-10 scale, from 0
+    return _note("Per recommender; error bars: 95% bootstrap interval over users.") + f.div(
+        fig, rates=("yaxis",))
 
 
 def _exit_pages(f: _Figures, series: list[_Series]) -> str:
@@ -228,7 +207,7 @@ def _exit_pages(f: _Figures, series: list[_Series]) -> str:
                                marker_color=s.color))
     fig.update_layout(barmode="group", xaxis_title="page on which the session ended",
                       yaxis_title="share of sessions")
-    return f.div(fig)
+    return f.div(fig, rates=("yaxis",))
 
 
 def _filter_bubble(f: _Figures, series: list[_Series]) -> str:
@@ -263,7 +242,10 @@ def _popularity(f: _Figures, series: list[_Series], resamples: int, seed: int) -
         return _note("No feed runs.")
     with_ref = [s for s in feed if s.run.reference and s.run.reference.get("item_popularity")]
     titles = ("share of exposure by item-popularity decile", "Gini of exposure")
-    fig = f.make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], subplot_titles=titles)
+    # Without any run's item popularity there are no deciles: Gini alone, no empty panel.
+    gcol = 2 if with_ref else 1
+    fig = (f.make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], subplot_titles=titles)
+           if with_ref else f.make_subplots(rows=1, cols=1, subplot_titles=titles[1:]))
     for s in with_ref:
         assert s.run.reference is not None
         dec = _deciles(s.run.reference["item_popularity"])
@@ -278,11 +260,12 @@ def _popularity(f: _Figures, series: list[_Series], resamples: int, seed: int) -
     for s in feed:
         v = value_ci(s.table, "gini", resamples=resamples, seed=seed)
         fig.add_trace(f.go.Bar(name=s.label, x=[s.label], y=[v[0]], marker_color=s.color,
-                               legendgroup=s.label, showlegend=not with_ref), row=1, col=2)
+                               legendgroup=s.label, showlegend=not with_ref), row=1, col=gcol)
     fig.update_layout(barmode="group")
-    fig.update_xaxes(title_text="popularity decile in the training history (10 = most)",
-                     dtick=1, row=1, col=1)
-    fig.update_xaxes(showticklabels=False, row=1, col=2)
+    if with_ref:
+        fig.update_xaxes(title_text="popularity decile in the training history (10 = most)",
+                         dtick=1, row=1, col=1)
+    fig.update_xaxes(showticklabels=False, row=1, col=gcol)
     note = _note("Decile 1 holds the least popular tenth of the catalogue in the training "
                  "history, 10 the most popular. Gini has no interval: it depends on the number "
                  "of users, which a bootstrap resample changes (recarena compare tests Gini "
@@ -290,7 +273,7 @@ def _popularity(f: _Figures, series: list[_Series], resamples: int, seed: int) -
     if len(with_ref) < len(feed):
         note += _note("Some runs have no reference.json (written by newer runs): no deciles "
                       "for them.")
-    return note + f.div(fig, height=420)
+    return note + f.div(fig, height=420, rates=("yaxis", "yaxis2"))
 
 
 def _groups(f: _Figures, series: list[_Series], resamples: int, seed: int) -> str:
@@ -305,33 +288,53 @@ def _groups(f: _Figures, series: list[_Series], resamples: int, seed: int) -> st
     if not dims:
         return _note("No user attributes or traits with two or more levels.")
     envs = sorted({s.run.environment for s in series})
-    cols = [m for env in envs for m in _GROUP_METRICS.get(env, ())]
-    titles = [f"{m.replace('_', ' ')} by {dim}" for dim in dims for m in cols]
-    fig = f.make_subplots(rows=len(dims), cols=len(cols), subplot_titles=titles,
-                          vertical_spacing=0.35 / len(dims))
+    metrics = [m for env in envs for m in _GROUP_METRICS.get(env, ())]
+    # Only (dimension, metric) panels some series has data for: no empty panels.
+    panels = [(dim, m) for dim in dims for m in metrics
+              if any(m in metric_names(s.run.environment) and (s.label, dim) in masks
+                     for s in series)]
+    cols = min(len(metrics), 3) or 1
+    rows = -(-len(panels) // cols)
+    # A grid cell beyond the last panel gets no axes (None), so no empty panel is drawn.
+    specs: list[list[dict[str, Any] | None]] = [
+        [{} if r * cols + c < len(panels) else None for c in range(cols)]
+        for r in range(rows)]
+    fig = f.make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=[
+        f"{_label(m)} by {dim}" for dim, m in panels], vertical_spacing=0.35 / rows)
     shown: set[str] = set()
-    for r, (dim, levels) in enumerate(dims.items(), start=1):
-        for c, m in enumerate(cols, start=1):
-            for s in series:
-                if m not in metric_names(s.run.environment) or (s.label, dim) not in masks:
-                    continue
-                lv_masks = masks[(s.label, dim)]
-                vals = [value_ci(s.table.subset(lv_masks[lv]), m, resamples=resamples,
-                                 seed=seed) if lv in lv_masks else (None, None, None)
-                        for lv in levels]
-                fig.add_trace(_ci_bar(f.go, s, [str(lv) for lv in levels], vals,
-                                      show=s.label not in shown), row=r, col=c)
-                shown.add(s.label)
+    rates: list[str] = []
+    for k, (dim, m) in enumerate(panels):
+        r, c = divmod(k, cols)
+        levels = dims[dim]
+        for s in series:
+            if m not in metric_names(s.run.environment) or (s.label, dim) not in masks:
+                continue
+            lv_masks = masks[(s.label, dim)]
+            vals = [value_ci(s.table.subset(lv_masks[lv]), m, resamples=resamples,
+                             seed=seed) if lv in lv_masks else (None, None, None)
+                    for lv in levels]
+            fig.add_trace(_ci_bar(f.go, s, [str(lv) for lv in levels], vals,
+                                  show=s.label not in shown), row=r + 1, col=c + 1)
+            shown.add(s.label)
+        axis = "yaxis" if k == 0 else f"yaxis{k + 1}"
+        if m == "satisfaction":
+            fig.layout[axis].update(range=[0, 10])
+        else:
+            rates.append(axis)
     fig.update_layout(barmode="group")
     return _note("Levels: role; gender and age band (MovieLens-1M bands) from the user file; "
                  "activity, conformity and diversity 1 (low) to 3 (high). Error bars: 95% "
                  "bootstrap interval over the users of the group.") + f.div(
-        fig, height=max(380, 260 * len(dims)))
+        fig, height=max(380, 260 * rows), rates=rates)
 
 
 def _ratings(f: _Figures, series: list[_Series]) -> str:
-    rated = [s for s in series if s.run.ratings.get(s.arm)]
+    # Implicit feedback (data without ratings): simulated ratings have no scale to match.
+    rated = [s for s in series if s.run.ratings.get(s.arm)
+             and s.run.metrics.get("ratings") is not False]
     if not rated:
+        if any(s.run.metrics.get("ratings") is False for s in series):
+            return _note("Ratings: n/a (implicit feedback: the data has no ratings).")
         return _note("No simulated ratings in these runs.")
     refs = {}
     for s in rated:
@@ -354,18 +357,21 @@ def _ratings(f: _Figures, series: list[_Series]) -> str:
         fig.add_trace(f.go.Bar(name=label, x=values, y=[hist.get(v, 0) / total for v in values],
                                marker_color="#333333" if k == 0 else "#999999",
                                marker_pattern_shape="/"))
-    fig.update_layout(barmode="group", xaxis_title="rating", yaxis_title="share of ratings",
-                      xaxis={"type": "category"})
+    fig.update_layout(barmode="group", xaxis_title="rating (1-5)",
+                      yaxis_title="share of ratings", xaxis={"type": "category"})
     note = "" if refs else _note("No held-out ratings recorded (reference.json missing).")
-    return note + f.div(fig)
+    return note + f.div(fig, rates=("yaxis",))
 
 
 def _new_items(f: _Figures, series: list[_Series]) -> str:
     with_new = [s for s in series if s.run.new_items]
     if not with_new:
         return _note("No add_items events in these runs: no items were released mid-run.")
-    fig = f.make_subplots(rows=1, cols=2, subplot_titles=(
-        "share of impressions that were new items", "watch rate of new items when shown"))
+    # The watch-rate panel only if some recommender showed a new item (else it is empty).
+    shown_any = any(sum(c[1] for c in s.run.new_exposure[s.arm].values()) for s in with_new)
+    titles = ("share of impressions that were new items", "watch rate of new items when shown")
+    fig = f.make_subplots(rows=1, cols=2 if shown_any else 1,
+                          subplot_titles=titles if shown_any else titles[:1])
     for s in with_new:
         per = s.run.new_exposure[s.arm]
         first = min(s.run.released.values())
@@ -376,27 +382,33 @@ def _new_items(f: _Figures, series: list[_Series]) -> str:
             marker_color=s.color, legendgroup=s.label), row=1, col=1)
         shown = sum(per[r][1] for r in rounds)
         rate = sum(per[r][2] for r in rounds) / shown if shown else None
+        if not shown_any:
+            continue
         fig.add_trace(f.go.Bar(name=s.label, x=[s.label], y=[rate],
                                text=["not shown" if rate is None else f"{rate:.3f}"],
                                textposition="outside", marker_color=s.color,
                                legendgroup=s.label, showlegend=False), row=1, col=2)
     fig.update_layout(barmode="group")
-    fig.update_xaxes(showticklabels=False, row=1, col=2)
+    if shown_any:
+        fig.update_xaxes(showticklabels=False, row=1, col=2)
     n = max(len(s.run.new_items) for s in with_new)
     return _note(f"Items released by add_items events ({n} items), from their release "
                  "round on. A recommender that never showed one has no watch-rate bar."
-                 ) + f.div(fig)
+                 ) + f.div(fig, rates=("yaxis", "yaxis2"))
 
 
 def _llm(f: _Figures, series: list[_Series]) -> str:
     used = [s for s in series if s.run.tokens.get(s.arm)]
     if not used:
         return _note("No LLM calls in these runs (numeric brains only).")
-    fig = f.make_subplots(rows=1, cols=2, subplot_titles=(
-        "tokens per agent (input + output)", "cost per agent (USD)"))
+    # No cost chart when nothing cost anything (a local model, a replayed cache).
+    costs = any(v[1] > 0 for s in used for v in s.run.tokens[s.arm].values())
+    titles = ("tokens per agent (input + output)", "cost per agent (USD)")
+    fig = f.make_subplots(rows=1, cols=2 if costs else 1,
+                          subplot_titles=titles if costs else titles[:1])
     for s in used:
         per = s.run.tokens[s.arm]
-        for col, k in ((1, 0), (2, 1)):
+        for col, k in ((1, 0), (2, 1))[:2 if costs else 1]:
             fig.add_trace(f.go.Box(name=s.label, y=[v[k] for v in per.values()],
                                    text=list(per), boxpoints="all", jitter=0.3,
                                    marker_color=s.color, legendgroup=s.label,
@@ -404,8 +416,9 @@ def _llm(f: _Figures, series: list[_Series]) -> str:
     totals = ", ".join(f"{s.label}: {sum(v[0] for v in s.run.tokens[s.arm].values()):.0f} "
                        f"tokens, {sum(v[1] for v in s.run.tokens[s.arm].values()):.4f} USD"
                        for s in used)
+    free = "" if costs else " Every call cost 0 USD, so there is no cost chart."
     return _note(f"Totals per recommender: {totals}. A call repeated from the run's cache "
-                 "costs nothing.") + f.div(fig)
+                 f"costs nothing.{free}") + f.div(fig, zero=False)
 
 
 def _conversation(f: _Figures, series: list[_Series], resamples: int, seed: int) -> str:
@@ -425,24 +438,10 @@ def _conversation(f: _Figures, series: list[_Series], resamples: int, seed: int)
         fig.add_trace(_ci_bar(f.go, s, [s.label], [v], show=False), row=1, col=2)
     fig.update_xaxes(title_text="turn", dtick=1, row=1, col=1)
     fig.update_xaxes(showticklabels=False, row=1, col=2)
-    return f.div(fig)
+    return f.div(fig, rates=("yaxis", "yaxis2"))
 
 
 # ----------------------------------------------------------------------------- page
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222}
-header{background:#24323f;color:#fff;padding:14px 24px}
-header h1{margin:0;font-size:22px}
-nav{padding:8px 24px;background:#eef1f4;font-size:14px}
-nav a{margin-right:14px;color:#24323f}
-main{padding:0 24px 40px}
-section{border-bottom:1px solid #ddd;padding:8px 0 16px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
-p.note{color:#555;font-style:italic}
-"""
-
 
 def build_report(run_dirs: Sequence[str | Path], *, resamples: int = 1000,
                  seed: int = 0) -> str:
@@ -469,13 +468,22 @@ def build_report(run_dirs: Sequence[str | Path], *, resamples: int = 1000,
         "llm": _llm(f, series),
         "conversation": _conversation(f, series, resamples, seed),
     }
-    nav = "".join(f'<a href="#{sid}">{html.escape(t)}</a>' for sid, t in SECTIONS)
+    # Sections with nothing to show are left out (no empty panels); the overview says why.
+    shown = [(sid, t) for sid, t in SECTIONS
+             if sid == "overview" or any(m in bodies[sid] for m in _CONTENT)]
+    left = [(t, re.sub(r"<[^>]+>", "", bodies[sid]).strip()) for sid, t in SECTIONS
+            if (sid, t) not in shown]
+    if left:
+        bodies["overview"] += '<p class="note" id="not-shown">Not shown, nothing to plot ' \
+            "for these runs: " + "; ".join(
+                f"{html.escape(t)}: {why.rstrip('.')}" for t, why in left) + ".</p>"
+    nav = "".join(f'<a href="#{sid}">{html.escape(t)}</a>' for sid, t in shown)
     sections = "".join(f'<section id="{sid}"><h2>{html.escape(t)}</h2>{bodies[sid]}</section>'
-                       for sid, t in SECTIONS)
+                       for sid, t in shown)
     title = "RecArena report: " + ", ".join(r.label for r in runs)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
         f"<header><h1>{html.escape(title)}</h1></header><nav>{nav}</nav>"
         f"<main>{sections}</main></body></html>\n")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -41,6 +40,7 @@ from scenarios.schema import (
     SwitchRecommenderEvent,
 )
 from simulations.crash import crash_point
+from simulations.data_source import DATA_ENV, load_data, resolve_data_path
 from simulations.environments import Environment, EnvSetup, make_environment
 from simulations.executors import (
     ClientView,
@@ -55,10 +55,9 @@ from simulations.loop import Actor, Checkpoints, Loop
 from simulations.metrics import compute_metrics
 from simulations.redact import Redactor
 from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
-from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
+from tools.dataset import Dataset, Interactions, newest_items, temporal_split
 from tools.item_space import content_features, item_embeddings
 from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
-from tools.synthetic import make_world
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -66,6 +65,7 @@ if TYPE_CHECKING:
     from agents.llm import CallRecord, LLMClient
 
 __all__ = [
+    "DATA_ENV",
     "Prepared",
     "Resumable",
     "ResumeError",
@@ -78,8 +78,6 @@ __all__ = [
     "resume",
     "run",
 ]
-
-DATA_ENV = "RECARENA_DATA"
 
 
 class RunError(RuntimeError):
@@ -119,18 +117,6 @@ class RunResult:
     llm: dict[str, Any] | None = None
 
 
-def resolve_data_path(loaded: LoadedScenario, data: str | None) -> Path | None:
-    """--data beats RECARENA_DATA beats the scenario's dataset.path (relative to its file)."""
-    if data:
-        return Path(data)
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV])
-    p = loaded.scenario.dataset.path
-    if p is None:
-        return None
-    return (loaded.path.parent / p) if not Path(p).is_absolute() else Path(p)
-
-
 def _override(loaded: LoadedScenario, seed: int | None, users: int | None,
               executor: dict[str, Any] | None = None) -> Scenario:
     """The scenario with command-line overrides, validated like the file itself."""
@@ -150,19 +136,6 @@ def _override(loaded: LoadedScenario, seed: int | None, users: int | None,
             flag = {"kind": "--executor", "workers": "--workers", "address": "--ray-address"
                     }.get(str(err["loc"][-1]), "--executor")
         raise ValueError(f"{flag or loaded.path}: {err['msg']}") from None
-
-
-def _load_data(scn: Scenario, loaded: LoadedScenario, data: str | None) -> Dataset:
-    if scn.dataset.source == "synthetic" and data is None:
-        s = scn.dataset.synthetic
-        return make_world(s.n_users, s.n_items, s.n_genres, s.dim, s.history_mean, seed=scn.seed)
-    path = resolve_data_path(loaded, data)
-    if path is None:
-        raise ScenarioError(
-            loaded.path, line_of(loaded.path, ("dataset", "path")), "dataset.path",
-            f"no data folder given; pass --data DIR or set {DATA_ENV} (get MovieLens with: "
-            "recarena data download ml-100k --to DIR)")
-    return load_dataset(path)
 
 
 def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: bool) -> None:
@@ -201,7 +174,7 @@ def prepare(
         missing = missing_extra(r.config, role_llm)
         if missing:
             raise RunError(missing)
-    ds = _load_data(scn, loaded, data)
+    ds = load_data(scn, loaded, data)
     withheld: dict[int, frozenset[int]] = {}
     adds = sorted((ev for ev in scn.events if isinstance(ev, AddItemsEvent)),
                   key=lambda ev: ev.at_round)
@@ -256,7 +229,8 @@ def prepare(
         loc = ("population", "roles")
         raise ScenarioError(loaded.path, line_of(loaded.path, loc), "population.roles",
                             str(e).removeprefix("population.roles: ")) from None
-    path = resolve_data_path(loaded, data) if scn.dataset.source == "files" or data else None
+    path = (resolve_data_path(loaded, data)
+            if scn.dataset.source in ("files", "csv") or data else None)
     args = {"seed": seed, "users": users, "llm": llm, "executor": executor,
             "data": str(path.resolve()) if path is not None else None}
     return Prepared(scn, loaded, ds, history, future, world, profiles,
@@ -321,9 +295,11 @@ def _write_reference(run_dir: Path, prep: Prepared) -> None:
     ds = prep.dataset
     popularity = np.bincount(prep.history.item, minlength=ds.n_items)
     future = prep.future.select(np.isin(prep.future.user, np.asarray(prep.population)))
-    values, counts = np.unique(future.rating, return_counts=True)
+    values, counts = np.unique(future.rating if ds.has_ratings else [], return_counts=True)
     _write_json(run_dir / "reference.json", {
-        "dataset": ds.name, "real_ratings": prep.scenario.dataset.source == "files",
+        "dataset": ds.name,
+        "real_ratings": prep.scenario.dataset.source != "synthetic" and ds.has_ratings,
+        "has_ratings": ds.has_ratings,
         "item_popularity": {ds.catalog.item_ids[i]: int(c) for i, c in enumerate(popularity)},
         "heldout_ratings": {f"{v:g}": int(c) for v, c in zip(values, counts, strict=True)},
     })
@@ -568,6 +544,8 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
             n_users=prep.dataset.n_users, population=len(prep.population),
             history_interactions=len(prep.history), future_interactions=len(prep.future),
             environment=scn.environment.kind,
+            # Only implicit data says so: traces of rated data stay as they were.
+            **({} if prep.dataset.has_ratings else {"ratings": False}),
         )
         library = Library.for_dataset(prep.dataset, prep.history, prep.world, seed=scn.seed)
         try:

@@ -29,6 +29,7 @@ from scenarios.loader import LoadedScenario, load_role
 from scenarios.schema import RoleConfig, Scenario
 from simulations.sampling import is_tuning_user
 from simulations.stats import interval, paired_interval
+from tools.recommenders.plugin import arm_name
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -56,7 +57,7 @@ def validity_scenario(
         "kind": "scenario", "name": "validity", "seed": seed,
         "dataset": {"source": "files", "path": str(data), "history_fraction": history_fraction},
         "population": {"size": users, "sampling": "random", "role": role},
-        "recommenders": [{"name": m, "model": m, "params": MODEL_PARAMS.get(m, {})}
+        "recommenders": [{"name": arm_name(m), "model": m, "params": MODEL_PARAMS.get(m, {})}
                          for m in models],
         "environment": {"kind": "feed", "items_per_page": items_per_page,
                         "max_pages": max_pages, "rounds": 1},
@@ -140,14 +141,15 @@ def run_validity(
         role: A role file or config; default the shipped utility role.
         out: Run folder to keep (default: a temporary one, removed afterwards).
     """
-    from tools.recommenders import MODELS
+    from tools.recommenders import check_model
 
     if len(models) < 3 or len(set(models)) != len(models):
         raise ValueError("eval validity: --models needs at least three distinct models")
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise ValueError(f"eval validity: --models: unknown model(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(MODELS))}")
+    for m in models:  # built-in, or a plug-in that imports: before any work
+        try:
+            check_model(m)
+        except ValueError as e:
+            raise ValueError(f"eval validity: --models: {e}") from None
     if users is not None and users < 1:
         raise ValueError("eval validity: --users must be at least 1")
     if role is None:
@@ -175,6 +177,7 @@ def run_validity(
 
     with tempfile.TemporaryDirectory(prefix="recarena-validity-") as tmp:
         per = simulate_feed(prep, Path(out) if out else Path(tmp) / "run", on_session_end=ended)
+    per = {m: per.get(arm_name(m), {}) for m in models}  # arms are named after their model
     sim_users = [u for u in test if all(ids[u] in per.get(m, {}) for m in models)]
     acc = heldout_accuracy(prep, models, sim_users)
     values: dict[str, dict[str, np.ndarray]] = {}

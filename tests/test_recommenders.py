@@ -147,8 +147,12 @@ def test_refit_with_more_data_is_a_fresh_fit(model: str) -> None:
 def test_unknown_model() -> None:
     with pytest.raises(ValueError) as err:
         make_recommender("svd")
+    # A bare name may be an installed plug-in (entry point); none is, so the message
+    # lists the built-ins and the other ways to name a model.
     assert str(err.value) == (
-        "unknown model 'svd'; choose from random, pop, itemknn, ease, als, bpr"
+        "unknown model 'svd': not a built-in model (random, pop, itemknn, ease, als, bpr), "
+        "not an import path (module:Class) and not an entry point of group "
+        "recarena.recommenders (none installed)"
     )
 
 

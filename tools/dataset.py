@@ -168,6 +168,9 @@ class Dataset:
     # The folder the files came from (None: generated); side files such as a knowledge
     # graph (NAME.kg, NAME.link) are looked up there.
     source: Path | None = None
+    # False for implicit feedback (a CSV without a rating column): every interaction is
+    # 1.0 and rating figures (mean rating, RMSE, rating histograms) are "n/a".
+    has_ratings: bool = True
 
     @property
     def n_users(self) -> int:
@@ -190,19 +193,31 @@ class Dataset:
     def item_popularity(self) -> np.ndarray:
         return np.bincount(self.interactions.item, minlength=self.n_items).astype(np.int64)
 
+    def liked(self, inter: Interactions) -> np.ndarray:
+        """Which of ``inter`` the user liked: rated 4 or more, or (implicit feedback,
+        no ratings) every interaction."""
+        if not self.has_ratings:
+            return np.ones(len(inter), dtype=bool)
+        return inter.rating >= 4
+
     def with_interactions(self, inter: Interactions) -> Dataset:
         return Dataset(self.name, self.catalog, self.user_ids, inter, self.user_attrs,
-                       self.item_vectors, self.source)
+                       self.item_vectors, self.source, self.has_ratings)
 
 
 # ----------------------------------------------------------------------------- loading
 
 
 def load_dataset(path: str | Path) -> Dataset:
-    """Load a dataset folder in RecBole atomic or GroupLens ml-100k layout."""
+    """Load a dataset folder in RecBole atomic or GroupLens ml-100k layout, or one CSV
+    file with default column names (tools/csv_data.py)."""
     root = Path(path)
     if not root.exists():
         raise DataError(f"{root}: no such data folder")
+    if root.is_file() and root.suffix.lower() in (".csv", ".tsv"):
+        from tools.csv_data import load_csv
+
+        return load_csv(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
     inter_files = sorted(root.glob("*.inter"))

@@ -59,7 +59,7 @@ class ConversationEnvironment(ArmEnvironment):
         self.seen = setup.history.matrix(n_users, n_items).tolil().rows
         self.ranker = self._ranker(setup.fit(setup.arm, setup.history, frozenset()))
         fut = setup.future
-        liked = fut.rating >= 4
+        liked = setup.dataset.liked(fut)
         self.liked_future: dict[int, list[int]] = {}
         for u, i in zip(fut.user[liked].tolist(), fut.item[liked].tolist(), strict=True):
             self.liked_future.setdefault(int(u), []).append(int(i))

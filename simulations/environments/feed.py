@@ -113,7 +113,12 @@ class FeedEnvironment(ArmEnvironment):
             self.train = self.train.concat(sim)
             cfg = next((e for e in s.scenario.events if isinstance(e, SwitchRecommenderEvent)
                         and e.recommender == self.arm and e.at_round <= round_), s.arm)
-            self.recommender = s.fit(cfg, self.train, self.released)
+            if self.recommender.incremental:  # a plug-in that learns without a refit
+                self.recommender.update(self.train.matrix(
+                    s.dataset.n_users, s.dataset.n_items,
+                    binary=not self.recommender.uses_ratings))
+            else:
+                self.recommender = s.fit(cfg, self.train, self.released)
             s.trace.emit("retrain", f"{self.arm}/r{round_}/retrain", arm=self.arm,
                          round=round_, added=len(new), interactions=len(self.train),
                          recommender=self.recommender.name)

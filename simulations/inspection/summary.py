@@ -11,7 +11,8 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 
 from simulations.inspection.index import TraceIndex
-from simulations.inspection.render import clip, fmt
+from simulations.inspection.render import clip
+from simulations.metrics import fmt_metric
 
 __all__ = ["render_summary", "run_metrics", "summarise"]
 
@@ -165,18 +166,21 @@ def summarise(ix: TraceIndex) -> dict[str, Any]:
 
 
 def _metric_table(title: str, labels: dict[str, str],
-                  rows: list[tuple[str, dict[str, Any], bool]]) -> Table:
+                  rows: list[tuple[str, dict[str, Any], bool]],
+                  metrics: dict[str, Any]) -> Table:
     t = Table(title=title, title_justify="left")
     t.add_column("recommender", style="bold")
     for label in labels.values():
         t.add_column(label, justify="right")
     for name, m, dim in rows:
-        t.add_row(name, *(fmt(m.get(k)) for k in labels), style="dim" if dim else None)
+        t.add_row(name, *(fmt_metric(metrics, k, m.get(k)) for k in labels),
+                  style="dim" if dim else None)
     return t
 
 
 def render_summary(s: dict[str, Any], out: Console) -> list[RenderableType]:
     from simulations.metrics import labels_for
+    from simulations.summary_table import metrics_table
 
     c = s["config"]
     parts: list[RenderableType] = []
@@ -223,8 +227,8 @@ def render_summary(s: dict[str, Any], out: Console) -> list[RenderableType]:
             overall += [(f"  {arm} / {role}", rm, True) for role, rm in roles.items()]
         rounds += [(f"{arm} r{r}", rm, False) for r, rm in am.get("rounds", {}).items()]
     if overall:
-        parts.append(_metric_table("metrics (overall, and per role)", labels, overall))
-        parts.append(_metric_table("metrics per round", labels, rounds))
+        parts.append(metrics_table(m, "metrics (overall, and per role)"))
+        parts.append(_metric_table("metrics per round", labels, rounds, m))
         parts.append(f"[dim]metrics: {m.get('source', '')}[/]")
     else:
         parts.append("no metrics: no sessions in the trace")

@@ -3,6 +3,8 @@
 ``make_recommender("ease", seed=0, l2=200.0)`` builds a model by name; its parameters are
 validated against the model's ``defaults`` (unknown names raise ``ValueError``).
 ``ColdStartRecommender`` wraps any of them to reserve page slots for new releases.
+A model may also be a plug-in: an import path (``mypkg.module:Class``) or an installed
+entry point of the group ``recarena.recommenders`` (tools/recommenders/plugin.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from tools.recommenders.classic import EASE, ItemKNN, Popularity, RandomRecommen
 from tools.recommenders.cold_start import ColdStartRecommender
 from tools.recommenders.mf import ALS, BPR
 from tools.recommenders.params import ParamRecommender
+from tools.recommenders.plugin import (
+    PluginError,
+    PluginRecommender,
+    RecommenderPlugin,
+    is_plugin_spec,
+    load_plugin,
+)
 
 __all__ = [
     "ALS",
@@ -23,9 +32,13 @@ __all__ = [
     "ColdStartRecommender",
     "ItemKNN",
     "ParamRecommender",
+    "PluginError",
+    "PluginRecommender",
     "Popularity",
     "RandomRecommender",
     "Recommender",
+    "RecommenderPlugin",
+    "check_model",
     "make_recommender",
     "top_k",
 ]
@@ -44,7 +57,8 @@ def make_recommender(model: str, seed: int = 0, **params: Any) -> Recommender:
     """Build the recommender registered as ``model``.
 
     Args:
-        model: One of the keys of ``MODELS`` (case-insensitive).
+        model: One of the keys of ``MODELS`` (case-insensitive), or a plug-in: an import
+            path ``module:Class`` or an entry point of ``recarena.recommenders``.
         seed: Seed for any randomness in fitting or scoring.
         **params: Model hyper-parameters; see each class's ``defaults``.
 
@@ -54,5 +68,18 @@ def make_recommender(model: str, seed: int = 0, **params: Any) -> Recommender:
     """
     cls = MODELS.get(model.strip().lower())
     if cls is None:
-        raise ValueError(f"unknown model '{model}'; choose from {', '.join(MODELS)}")
+        if not is_plugin_spec(model):
+            raise ValueError(f"unknown model '{model}'; choose from {', '.join(MODELS)}, "
+                             "or give an import path module:Class")
+        return PluginRecommender(model, seed=seed, **params)
     return cls(seed=seed, **params)
+
+
+def check_model(model: str) -> None:
+    """Raise ``ValueError`` (one line) unless ``model`` is a built-in or loadable plug-in."""
+    if model.strip().lower() in MODELS:
+        return
+    if not is_plugin_spec(model):
+        raise ValueError(f"unknown model '{model}'; choose from {', '.join(MODELS)}, or "
+                         "give an import path module:Class")
+    load_plugin(model)

@@ -62,6 +62,9 @@ class Recommender(ABC):
 
     name: str = "base"
     uses_ratings: bool = False
+    # True: ``update`` learns from new interactions without a new instance (plug-ins with
+    # an ``update`` method); retraining arms then call it instead of fitting afresh.
+    incremental: bool = False
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
         self.seed = seed
@@ -77,6 +80,10 @@ class Recommender(ABC):
     def fit(self, matrix: sp.csr_matrix) -> None:
         self._train = matrix.tocsr().astype(np.float32)
         self._fit(self._train)
+
+    def update(self, matrix: sp.csr_matrix) -> None:
+        """Learn from ``matrix`` (all interactions so far); by default a full ``fit``."""
+        self.fit(matrix)
 
     def at(self, **where: Any) -> None:
         """Where the next ``recommend`` call serves (arm, round, page): recommender agents

@@ -70,6 +70,7 @@ class ColdStartRecommender(Recommender):
         self.base = base
         self.name = base.name
         self.uses_ratings = base.uses_ratings
+        self.incremental = base.incremental
         self.content = sp.csr_matrix(content)
         self.policy: Policy = policy
         self.share = share
@@ -77,6 +78,10 @@ class ColdStartRecommender(Recommender):
 
     def fit(self, matrix: sp.csr_matrix) -> None:
         self.base.fit(matrix)
+        self._train = self.base.train_matrix
+
+    def update(self, matrix: sp.csr_matrix) -> None:
+        self.base.update(matrix)
         self._train = self.base.train_matrix
 
     def _fit(self, matrix: sp.csr_matrix) -> None:  # fit() delegates to the base model
