@@ -10,7 +10,9 @@ uses, history items excluded) against the user's held-out interactions. Reported
 per-arm means, Spearman's rank correlation of each simulated metric with each held-out
 metric across recommenders, and paired 95% intervals between neighbours in held-out order.
 Only test users (simulations/sampling.py) browse; the world, profiles and recommenders are
-built from everyone's history exactly as in a normal run.
+built from everyone's history exactly as in a normal run. The split is leak-free by
+default (one global time cutoff, tools.dataset.global_split): history, and so every model,
+ends before any held-out rating.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from scipy.stats import spearmanr
 
 from scenarios.loader import LoadedScenario, load_role
 from scenarios.schema import RoleConfig, Scenario
-from simulations.sampling import is_tuning_user
+from simulations.sampling import user_split
 from simulations.stats import interval, paired_interval
 
 __all__ = [
@@ -49,12 +51,13 @@ Progress = Callable[[str, int], Callable[[], None]]
 def validity_scenario(
     data: str | Path, role: RoleConfig, *, seed: int, models: Sequence[str] = DEFAULT_MODELS,
     users: int | None = None, items_per_page: int = 4, max_pages: int = 5,
-    history_fraction: float = 0.8,
+    history_fraction: float = 0.8, split: str = "global",
 ) -> LoadedScenario:
     """A one-round feed scenario with one arm per model (validated like a file)."""
     scn = Scenario.model_validate({
         "kind": "scenario", "name": "validity", "seed": seed,
-        "dataset": {"source": "files", "path": str(data), "history_fraction": history_fraction},
+        "dataset": {"source": "files", "path": str(data), "history_fraction": history_fraction,
+                    "split": split},
         "population": {"size": users, "sampling": "random", "role": role},
         "recommenders": [{"name": m, "model": m, "params": MODEL_PARAMS.get(m, {})}
                          for m in models],
@@ -128,6 +131,7 @@ def run_validity(
     models: Sequence[str] = DEFAULT_MODELS,
     role: str | Path | RoleConfig | None = None,
     out: str | Path | None = None,
+    split: str = "global",
     progress: Progress = lambda name, total: lambda: None,
 ) -> dict[str, Any]:
     """Simulate every model on the same users; compare with held-out accuracy.
@@ -139,6 +143,7 @@ def run_validity(
         models: Recommenders to compare (at least three).
         role: A role file or config; default the shipped utility role.
         out: Run folder to keep (default: a temporary one, removed afterwards).
+        split: ``global`` (leak-free, one time cutoff) or ``per_user`` (the leaky split).
     """
     from tools.recommenders import MODELS
 
@@ -158,10 +163,10 @@ def run_validity(
                          "hundreds of users is out of a few minutes' budget)")
     from simulations.runner import prepare
 
-    loaded = validity_scenario(data, role_cfg, seed=seed, models=models)
+    loaded = validity_scenario(data, role_cfg, seed=seed, models=models, split=split)
     full = prepare(loaded, data=str(data))
     ids = full.dataset.user_ids
-    test = [u for u in full.population if not is_tuning_user(ids[u])]
+    test = [u for u in full.population if user_split(ids[u]) == "test"]
     if users is not None and users < len(test):
         rng = np.random.default_rng(np.random.SeedSequence([seed, 47]))
         test = sorted(int(u) for u in rng.choice(test, size=users, replace=False))
@@ -199,9 +204,9 @@ def run_validity(
     return {
         "dataset": prep.dataset.name, "seed": seed, "users": len(sim_users),
         "test_users_available": len([u for u in full.population
-                                     if not is_tuning_user(ids[u])]),
+                                     if user_split(ids[u]) == "test"]),
         "models": list(models),
-        "role": role_cfg.name, "arms": arms, "spearman": corr,
+        "split": split, "role": role_cfg.name, "arms": arms, "spearman": corr,
         "heldout_order": order, "neighbours": pairs,
         "agent4rec_reported": {"watch_rate": 0.5, "exit_page": 3.2, "satisfaction": 3.9},
     }
