@@ -85,7 +85,7 @@ def _choice_parts(setups: list[AlignmentSetup], split: str, base: UtilityParams,
     unit_p = _set(base, taste_weight=1.0, conformity_weight=1.0, popularity_weight=1.0,
                   noise=0.0)
     for sampler in ("uniform", "popularity-matched"):
-        rows = []
+        rows: list[tuple[np.ndarray, ...]] = []
         for k, setup in enumerate(setups):
             unit = UtilityBrain(setup.world, unit_p)
             for t in make_tasks(setup, setup.users(split), sampler,  # type: ignore[arg-type]
@@ -114,7 +114,9 @@ def tune_space(data: Any, base: UtilityParams) -> tuple[dict[str, float], dict]:
     scores = []
     for factors, l2 in itertools.product(SPACE_GRID["factors"], SPACE_GRID["l2"]):
         space = {"factors": factors, "l2": l2}
-        setups = prepare_origins(data, CUTOFFS, 0, space=space)
+        # Cold items are never positives or negatives, and a user's AUC of taste alone
+        # does not change with the per-user standardisation they enter: no imputation.
+        setups = prepare_origins(data, CUTOFFS, 0, space={**space, "impute": False})
         tun = _mean_auc(_choice_parts(setups, "tuning", base), 0.0, 0.0)
         scores.append((tun["mean"], space, setups))
         print("  space", space, "tuning", round(tun["mean"], 4), flush=True)
@@ -139,7 +141,7 @@ def tune_choice(setups: list[AlignmentSetup], base: UtilityParams) -> tuple[Util
     grid.sort(key=lambda r: -r[0])
     dev_parts = _choice_parts(setups, "development", base)
     dev = [(_mean_auc(dev_parts, cw, pw)["mean"], t, cw, pw) for t, cw, pw in grid[:TOP]]
-    d, t, cw, pw = max(dev, key=lambda r: r[0])
+    _d, _t, cw, pw = max(dev, key=lambda r: r[0])
     return (_set(base, taste_weight=1.0, conformity_weight=cw, popularity_weight=pw),
             {"conformity_weight": cw, "popularity_weight": pw,
              "tuning_auc_1to1": _mean_auc(tun, cw, pw),

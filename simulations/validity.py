@@ -139,7 +139,8 @@ def run_validity(
     Args:
         data: A MovieLens folder.
         seed: The scenario seed.
-        users: Test users to simulate (None: all of them); tuning users never run.
+        users: Test users to simulate (None: all test users with history and a held-out
+            rating); tuning and development users never run.
         models: Recommenders to compare (at least three).
         role: A role file or config; default the shipped utility role.
         out: Run folder to keep (default: a temporary one, removed afterwards).
@@ -166,7 +167,10 @@ def run_validity(
     loaded = validity_scenario(data, role_cfg, seed=seed, models=models, split=split)
     full = prepare(loaded, data=str(data))
     ids = full.dataset.user_ids
-    test = [u for u in full.population if user_split(ids[u]) == "test"]
+    # Test users with a held-out rating: with the leak-free split most users rate in one
+    # session, and a user with nothing after the cutoff has no held-out accuracy to compare.
+    has_future = np.bincount(full.future.user, minlength=full.dataset.n_users) > 0
+    test = [u for u in full.population if user_split(ids[u]) == "test" and has_future[u]]
     if users is not None and users < len(test):
         rng = np.random.default_rng(np.random.SeedSequence([seed, 47]))
         test = sorted(int(u) for u in rng.choice(test, size=users, replace=False))
@@ -204,7 +208,7 @@ def run_validity(
     return {
         "dataset": prep.dataset.name, "seed": seed, "users": len(sim_users),
         "test_users_available": len([u for u in full.population
-                                     if user_split(ids[u]) == "test"]),
+                                     if user_split(ids[u]) == "test" and has_future[u]]),
         "models": list(models),
         "split": split, "role": role_cfg.name, "arms": arms, "spearman": corr,
         "heldout_order": order, "neighbours": pairs,

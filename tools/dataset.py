@@ -24,11 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "SPLIT_KINDS",
     "Catalog",
     "DataError",
     "Dataset",
     "Interactions",
-    "SPLIT_KINDS",
     "SplitKind",
     "default_description",
     "global_cutoff",
