@@ -96,11 +96,11 @@ def _side_by_side(parts: dict[str, dict[str, Any]]) -> list[str]:
         if not res:
             continue
         rf = res["rating_fidelity"]["models"]
+        one = res["taste_alignment"]["ratios"]["1:1"]
         rows.append(
-            f"| {label} | {res['users']} | {_ci(res['taste_alignment']['ratios']['1:1']['brain']['auc'])} "
-            f"| {_ci(res['taste_alignment']['ratios']['1:1']['ease']['auc'])} "
-            f"| {_ci(_diff(res, 'ease'))} "
-            f"| {_ci(res['taste_alignment']['ratios']['1:1']['popularity']['auc'])} "
+            f"| {label} | {res['users']} | {_ci(one['brain']['auc'])} "
+            f"| {_ci(one['ease']['auc'])} | {_ci(_diff(res, 'ease'))} "
+            f"| {_ci(one['popularity']['auc'])} "
             f"| {_ci(rf['brain']['rmse'])} | {_ci(rf['bias']['rmse'])} |")
     if not rows:
         return []
