@@ -1,9 +1,13 @@
-"""Who is evaluated on what: the tuning/test user split, disjoint test samples, and the
-negative samplers of the taste-alignment protocol.
+"""Who is evaluated on what: the tuning/development/test user split, disjoint test
+samples, and the negative samplers of the taste-alignment protocol.
 
-The split is by user id (a hash of the split seed and the id), so it does not depend on
-the order of the data or on who else is in it, and it never changes with the evaluation
-seed: parameters fitted on tuning users are never reported on them.
+The split is by user id (a hash of the split seed and the id mapped to [0, 1)), so it does
+not depend on the order of the data or on who else is in it, and it never changes with the
+evaluation seed. Users whose hash is below ``TUNING_SHARE`` (0.3) are tuning users (every
+parameter is fitted on them), the next ``DEVELOPMENT_SHARE`` (0.2) development users
+(choices between fitted candidates are made on them), the rest (0.5) test users (read only
+by the final evaluation; nothing is chosen on them). The tuning set is the one of the
+earlier two-way split, so ``is_tuning_user`` is unchanged.
 """
 
 from __future__ import annotations
@@ -13,43 +17,79 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+from scipy.stats import rankdata
 
 __all__ = [
+    "DEVELOPMENT_SHARE",
+    "MAX_RATIO",
     "NEGATIVE_SAMPLERS",
     "SPLIT_SEED",
     "TUNING_SHARE",
+    "USER_SPLITS",
     "NegativeSampler",
+    "UserSplit",
     "disjoint_samples",
     "is_tuning_user",
     "keyed_rng",
+    "popularity_deciles",
     "sample_negatives",
     "split_users",
+    "user_split",
+    "users_by_split",
 ]
 
 SPLIT_SEED = 0
 TUNING_SHARE = 0.3
+DEVELOPMENT_SHARE = 0.2
+UserSplit = Literal["tuning", "development", "test"]
+USER_SPLITS: tuple[UserSplit, ...] = ("tuning", "development", "test")
 NegativeSampler = Literal["uniform", "popularity-matched"]
 NEGATIVE_SAMPLERS: tuple[NegativeSampler, ...] = ("uniform", "popularity-matched")
-# Popularity-matched negatives for a positive come from this many unrated items closest
-# to it in history popularity (at least 2m for a 1:m ratio).
-MATCH_WINDOW = 20
+# Negatives are always drawn for this ratio and shorter ratios take prefixes, so the 1:1
+# draw is the same whichever --ratios are asked for (Agent4Rec's largest ratio is 1:9).
+MAX_RATIO = 9
+
+
+def _unit(user_id: str, seed: int) -> float:
+    h = hashlib.sha256(f"recarena-split:{seed}:{user_id}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2.0**64
 
 
 def is_tuning_user(user_id: str, seed: int = SPLIT_SEED,
                    share: float = TUNING_SHARE) -> bool:
     """Whether a user id falls in the tuning set (deterministic in seed and id)."""
-    h = hashlib.sha256(f"recarena-split:{seed}:{user_id}".encode()).digest()
-    return int.from_bytes(h[:8], "big") / 2.0**64 < share
+    return _unit(user_id, seed) < share
+
+
+def user_split(user_id: str, seed: int = SPLIT_SEED) -> UserSplit:
+    """The split of a user id: ``tuning``, ``development`` or ``test`` (stable)."""
+    x = _unit(user_id, seed)
+    if x < TUNING_SHARE:
+        return "tuning"
+    return "development" if x < TUNING_SHARE + DEVELOPMENT_SHARE else "test"
+
+
+def users_by_split(user_ids: Sequence[str],
+                   seed: int = SPLIT_SEED) -> dict[UserSplit, list[int]]:
+    """Indices of the users of each split (disjoint, covering all, ascending)."""
+    out: dict[UserSplit, list[int]] = {s: [] for s in USER_SPLITS}
+    for k, uid in enumerate(user_ids):
+        out[user_split(uid, seed)].append(k)
+    return out
 
 
 def split_users(user_ids: Sequence[str], seed: int = SPLIT_SEED,
                 share: float = TUNING_SHARE) -> tuple[list[int], list[int]]:
-    """Indices of tuning users and of test users (disjoint, covering all)."""
+    """Indices of tuning users and of all other (development and test) users.
+
+    The two-way split of earlier versions; evaluations report on ``users_by_split(...)
+    ["test"]`` only, never on development users.
+    """
     tuning: list[int] = []
-    test: list[int] = []
+    rest: list[int] = []
     for k, uid in enumerate(user_ids):
-        (tuning if is_tuning_user(uid, seed, share) else test).append(k)
-    return tuning, test
+        (tuning if is_tuning_user(uid, seed, share) else rest).append(k)
+    return tuning, rest
 
 
 def disjoint_samples(users: Sequence[int], n_samples: int, size: int,
@@ -69,6 +109,21 @@ def disjoint_samples(users: Sequence[int], n_samples: int, size: int,
     return [sorted(int(u) for u in order[k * per:(k + 1) * per]) for k in range(n_samples)]
 
 
+def popularity_deciles(popularity: np.ndarray) -> np.ndarray:
+    """Each item's popularity decile 0-9 among the items rated in history (-1: unrated).
+
+    Deciles are of the average rank, so items with equal popularity share a decile and
+    the deciles' popularity ranges never overlap (sizes may differ where many items tie).
+    """
+    pop = np.asarray(popularity, dtype=np.float64)
+    out = np.full(pop.shape, -1, dtype=np.int64)
+    avail = np.flatnonzero(pop > 0)
+    if avail.size:
+        ranks = rankdata(pop[avail], method="average")  # 1..n
+        out[avail] = np.minimum(((ranks - 0.5) * 10 / avail.size).astype(np.int64), 9)
+    return out
+
+
 def sample_negatives(
     kind: NegativeSampler,
     rng: np.random.Generator,
@@ -77,18 +132,22 @@ def sample_negatives(
     popularity: np.ndarray,
     m: int,
 ) -> np.ndarray:
-    """Negatives for a user, ``m`` per positive, as a (len(positives), m) array.
+    """Negatives for a user, ``m`` per positive, as a (len(positives), m) array, no item
+    twice.
 
     Each row is an ordered draw, so the first ``k`` columns are themselves a valid 1:k
-    sample: ratios evaluated on prefixes are nested and paired.
+    sample: ratios evaluated on prefixes are nested and paired. Callers draw for a fixed
+    ``m`` (``MAX_RATIO``) so that the draws do not depend on which ratios are evaluated.
 
     Args:
-        kind: ``uniform`` (Agent4Rec's: any item the user never rated) or
-            ``popularity-matched`` (each positive's negatives come from the
-            ``MATCH_WINDOW`` unrated items nearest to it in log history popularity, so
-            popularity alone cannot tell positives from negatives).
+        kind: ``uniform`` (Agent4Rec's: any candidate) or ``popularity-matched``
+            (stratified: each positive's negatives are drawn uniformly among the
+            candidates in the positive's popularity decile, ``popularity_deciles``; when
+            the decile runs out, the nearest deciles are added, nearer first), so
+            popularity alone can hardly tell positives from negatives.
         positives: Item indices of the positives.
-        candidates: Item indices the user never rated (neither in history nor held out).
+        candidates: Item indices the user never rated (neither in history nor held out)
+            and that were available (rated by someone) in history.
         popularity: History interaction count per item.
         m: Negatives per positive.
     """
@@ -101,19 +160,28 @@ def sample_negatives(
     if kind != "popularity-matched":
         raise ValueError(f"unknown negative sampler {kind!r}; expected one of "
                          f"{', '.join(NEGATIVE_SAMPLERS)}")
-    logp = np.log1p(popularity.astype(np.float64))
-    free = np.ones(len(candidates), dtype=bool)
+    dec = popularity_deciles(popularity)
+    cand = np.asarray(candidates, dtype=np.int64)
+    cand_dec = dec[cand]
+    free = np.ones(len(cand), dtype=bool)
     out = np.empty((n_pos, m), dtype=np.int64)
-    window = max(MATCH_WINDOW, 2 * m)
     for row, p in enumerate(positives):
-        idx = np.flatnonzero(free)
-        # A random order first, then a stable sort: ties in popularity are broken at random.
-        idx = idx[rng.permutation(len(idx))]
-        dist = np.abs(logp[candidates[idx]] - logp[int(p)])
-        near = idx[np.argsort(dist, kind="stable")[:window]]
-        pick = rng.choice(near, size=m, replace=False)
-        free[pick] = False
-        out[row] = candidates[pick]
+        d = max(int(dec[int(p)]), 0)
+        picked: list[int] = []
+        # Own decile first, then the nearest ones (ties: the less popular side first).
+        for dd in sorted(range(10), key=lambda x: (abs(x - d), x)):
+            pool = np.flatnonzero(free & (cand_dec == dd))
+            take = pool[rng.permutation(len(pool))][:m - len(picked)]
+            free[take] = False
+            picked.extend(int(i) for i in take)
+            if len(picked) == m:
+                break
+        if len(picked) < m:  # items without a decile (unrated) only as a last resort
+            pool = np.flatnonzero(free)
+            take = pool[rng.permutation(len(pool))][:m - len(picked)]
+            free[take] = False
+            picked.extend(int(i) for i in take)
+        out[row] = cand[np.asarray(picked, dtype=np.int64)]
     return out
 
 

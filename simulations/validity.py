@@ -10,7 +10,9 @@ uses, history items excluded) against the user's held-out interactions. Reported
 per-arm means, Spearman's rank correlation of each simulated metric with each held-out
 metric across recommenders, and paired 95% intervals between neighbours in held-out order.
 Only test users (simulations/sampling.py) browse; the world, profiles and recommenders are
-built from everyone's history exactly as in a normal run.
+built from everyone's history exactly as in a normal run. The split is leak-free by
+default (one global time cutoff, tools.dataset.global_split): history, and so every model,
+ends before any held-out rating.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from scipy.stats import spearmanr
 
 from scenarios.loader import LoadedScenario, load_role
 from scenarios.schema import RoleConfig, Scenario
-from simulations.sampling import is_tuning_user
+from simulations.sampling import user_split
 from simulations.stats import interval, paired_interval
 from tools.recommenders.plugin import arm_name
 
@@ -50,12 +52,13 @@ Progress = Callable[[str, int], Callable[[], None]]
 def validity_scenario(
     data: str | Path, role: RoleConfig, *, seed: int, models: Sequence[str] = DEFAULT_MODELS,
     users: int | None = None, items_per_page: int = 4, max_pages: int = 5,
-    history_fraction: float = 0.8,
+    history_fraction: float = 0.8, split: str = "global",
 ) -> LoadedScenario:
     """A one-round feed scenario with one arm per model (validated like a file)."""
     scn = Scenario.model_validate({
         "kind": "scenario", "name": "validity", "seed": seed,
-        "dataset": {"source": "files", "path": str(data), "history_fraction": history_fraction},
+        "dataset": {"source": "files", "path": str(data), "history_fraction": history_fraction,
+                    "split": split},
         "population": {"size": users, "sampling": "random", "role": role},
         "recommenders": [{"name": arm_name(m), "model": m, "params": MODEL_PARAMS.get(m, {})}
                          for m in models],
@@ -129,6 +132,7 @@ def run_validity(
     models: Sequence[str] = DEFAULT_MODELS,
     role: str | Path | RoleConfig | None = None,
     out: str | Path | None = None,
+    split: str = "global",
     progress: Progress = lambda name, total: lambda: None,
 ) -> dict[str, Any]:
     """Simulate every model on the same users; compare with held-out accuracy.
@@ -136,10 +140,12 @@ def run_validity(
     Args:
         data: A MovieLens folder.
         seed: The scenario seed.
-        users: Test users to simulate (None: all of them); tuning users never run.
+        users: Test users to simulate (None: all test users with history and a held-out
+            rating); tuning and development users never run.
         models: Recommenders to compare (at least three).
         role: A role file or config; default the shipped utility role.
         out: Run folder to keep (default: a temporary one, removed afterwards).
+        split: ``global`` (leak-free, one time cutoff) or ``per_user`` (the leaky split).
     """
     from tools.recommenders import check_model
 
@@ -160,10 +166,13 @@ def run_validity(
                          "hundreds of users is out of a few minutes' budget)")
     from simulations.runner import prepare
 
-    loaded = validity_scenario(data, role_cfg, seed=seed, models=models)
+    loaded = validity_scenario(data, role_cfg, seed=seed, models=models, split=split)
     full = prepare(loaded, data=str(data))
     ids = full.dataset.user_ids
-    test = [u for u in full.population if not is_tuning_user(ids[u])]
+    # Test users with a held-out rating: with the leak-free split most users rate in one
+    # session, and a user with nothing after the cutoff has no held-out accuracy to compare.
+    has_future = np.bincount(full.future.user, minlength=full.dataset.n_users) > 0
+    test = [u for u in full.population if user_split(ids[u]) == "test" and has_future[u]]
     if users is not None and users < len(test):
         rng = np.random.default_rng(np.random.SeedSequence([seed, 47]))
         test = sorted(int(u) for u in rng.choice(test, size=users, replace=False))
@@ -202,9 +211,9 @@ def run_validity(
     return {
         "dataset": prep.dataset.name, "seed": seed, "users": len(sim_users),
         "test_users_available": len([u for u in full.population
-                                     if not is_tuning_user(ids[u])]),
+                                     if user_split(ids[u]) == "test" and has_future[u]]),
         "models": list(models),
-        "role": role_cfg.name, "arms": arms, "spearman": corr,
+        "split": split, "role": role_cfg.name, "arms": arms, "spearman": corr,
         "heldout_order": order, "neighbours": pairs,
         "agent4rec_reported": {"watch_rate": 0.5, "exit_page": 3.2, "satisfaction": 3.9},
     }

@@ -161,10 +161,11 @@ def test_implicit_report_has_no_rating_panel(tmp_path: Path) -> None:
 
 
 def test_alignment_rating_table_says_na() -> None:
-    from simulations.cli import alignment_tables
+    from simulations.cli_alignment import alignment_tables
 
-    res = {"brain": "utility", "negatives": "uniform", "samples": 1, "users_per_sample": 2,
-           "seed": 0, "taste_alignment": {"ratios": {}}, "rating_fidelity": None}
+    res = {"brain": "utility", "negatives": "uniform", "users": 2, "seeds": [0],
+           "configuration": {"user_split": "test"}, "taste_alignment": {"ratios": {}},
+           "rating_fidelity": None}
     c = Console(width=200, record=True)
     for t in alignment_tables(res):
         c.print(t)

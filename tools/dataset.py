@@ -22,17 +22,38 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+# The splits live in tools/splits.py; re-exported here, where callers have always found them.
+from tools.splits import (
+    SPLIT_KINDS,
+    SplitKind,
+    global_cutoff,
+    global_split,
+    leave_last_out,
+    rolling_cutoffs,
+    split_at,
+    split_interactions,
+    temporal_split,
+)
+
 __all__ = [
+    "SPLIT_KINDS",
     "Catalog",
     "DataError",
     "Dataset",
     "Interactions",
+    "SplitKind",
     "default_description",
+    "global_cutoff",
+    "global_split",
     "leave_last_out",
     "load_dataset",
     "newest_items",
+    "rolling_cutoffs",
+    "split_at",
+    "split_interactions",
     "temporal_split",
 ]
+
 
 GROUPLENS_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -409,49 +430,3 @@ def newest_items(dataset: Dataset, count: int) -> np.ndarray:
     # lexsort: last key is primary; ascending, so the newest items come last.
     order = np.lexsort((np.arange(dataset.n_items), first, years))
     return order[dataset.n_items - count:].astype(np.int64)
-
-
-# ----------------------------------------------------------------------------- splits
-
-
-def _order_by_user_time(inter: Interactions) -> np.ndarray:
-    # Stable: ties in time keep file order, so splits are reproducible.
-    return np.lexsort((np.arange(len(inter)), inter.ts, inter.user))
-
-
-def temporal_split(
-    inter: Interactions, history_fraction: float = 0.8, min_future: int = 1
-) -> tuple[Interactions, Interactions]:
-    """Per user, the earliest ``history_fraction`` of interactions vs the rest.
-
-    Users with fewer than ``min_future + 1`` interactions keep everything as history.
-    """
-    if not 0.0 < history_fraction <= 1.0:
-        raise ValueError("history_fraction must be in (0, 1]")
-    order = _order_by_user_time(inter)
-    users = inter.user[order]
-    is_future = np.zeros(len(inter), dtype=bool)
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    ends = np.r_[starts[1:], len(users)]
-    for s, e in zip(starts, ends, strict=True):
-        n = e - s
-        # The epsilon keeps 0.55 * 100 = 55.000000000000007 from rounding up to 56.
-        n_future = n - int(np.ceil(n * history_fraction - 1e-9))
-        if history_fraction < 1.0:
-            n_future = max(n_future, min_future) if n > min_future else 0
-        if n_future:
-            is_future[order[e - n_future:e]] = True
-    return inter.select(~is_future), inter.select(is_future)
-
-
-def leave_last_out(inter: Interactions) -> tuple[Interactions, Interactions]:
-    """Per user, the last interaction (by time, then file order) is the test item."""
-    order = _order_by_user_time(inter)
-    users = inter.user[order]
-    last = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
-    is_test = np.zeros(len(inter), dtype=bool)
-    # Users with a single interaction have nothing to train on: keep them in train.
-    firsts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    counts = np.r_[firsts[1:], len(users)] - firsts
-    is_test[order[last[counts > 1]]] = True
-    return inter.select(~is_test), inter.select(is_test)
