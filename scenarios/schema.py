@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from scenarios.taste import TasteConfig
+
 __all__ = [
     "MODEL_PARAMS",
     "PROMPT_VARIABLES",
@@ -57,6 +59,7 @@ __all__ = [
     "Scenario",
     "SwitchRecommenderEvent",
     "SyntheticConfig",
+    "TasteConfig",
     "TraitOverrides",
     "UtilityParams",
     "scenario_problems",
@@ -393,6 +396,8 @@ class PromptTemplates(_Frozen):
 class BrainConfig(_Frozen):
     kind: Literal["utility", "llm"] = "utility"
     params: UtilityParams = UtilityParams()
+    taste: TasteConfig = Field(TasteConfig(), description="utility brain: the item space of "
+                               "the user's taste (scenarios/taste.py).")
     prompts: PromptTemplates = PromptTemplates()
     decision_mode: Literal["auto", "structured", "scored"] = Field(
         "auto",

@@ -56,7 +56,8 @@ from simulations.metrics import compute_metrics
 from simulations.redact import Redactor
 from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
 from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
-from tools.item_space import content_features, item_embeddings
+from tools.item_space import content_features
+from tools.taste import TasteSpace, taste_space
 from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
 from tools.synthetic import make_world
 
@@ -105,6 +106,8 @@ class Prepared:
     withheld: dict[int, frozenset[int]]  # release round -> items
     llm: LLMConfig | None = None  # the scenario's llm: block with --llm applied
     role_profiles: dict[str, list[UserProfile]] = field(default_factory=dict)  # per role
+    # Roles whose taste family differs from the main role's have their own world.
+    role_worlds: dict[str, World] = field(default_factory=dict)
     # The arguments of ``prepare`` (data resolved to an absolute folder), so that
     # ``resume`` prepares the same run again.
     args: dict[str, Any] = field(default_factory=dict)
@@ -222,19 +225,29 @@ def prepare(
         inter = inter.select(~np.isin(inter.item, np.fromiter(all_withheld, np.int64)))
     history, future = temporal_split(inter, scn.dataset.history_fraction)
     ds_hist = ds.with_interactions(history)
-    emb = item_embeddings(ds, history, seed=scn.seed)
-    world = World(
-        catalog=ds.catalog, embeddings=emb, item_mean=ds_hist.item_mean_rating,
-        popularity=ds_hist.item_popularity,
-        global_mean=float(history.rating.mean()) if len(history) else 3.5,
-    )
+    worlds: dict[str, tuple[World, TasteSpace]] = {}
     by_traits: dict[str, list[UserProfile]] = {}
     role_profiles: dict[str, list[UserProfile]] = {}
-    for r in loaded.roles:
-        key = r.config.traits.model_dump_json()
+    role_worlds: dict[str, World] = {}
+    for r in (loaded.role, *loaded.roles):
+        taste = r.config.brain.taste
+        tkey = taste.model_dump_json()
+        if tkey not in worlds:  # one taste space per family and settings in the run
+            space = taste_space(ds, history, taste, seed=scn.seed)
+            worlds[tkey] = (World(
+                catalog=ds.catalog, embeddings=space.items,
+                item_mean=ds_hist.item_mean_rating, popularity=ds_hist.item_popularity,
+                global_mean=float(history.rating.mean()) if len(history) else 3.5,
+            ), space)
+        role_world, space = worlds[tkey]
+        key = r.config.traits.model_dump_json() + tkey
         if key not in by_traits:
-            by_traits[key] = build_profiles(ds, history, emb, r.config.traits)
+            by_traits[key] = build_profiles(ds, history, space.items, r.config.traits,
+                                            tastes=space.users)
         role_profiles[r.config.name] = by_traits[key]
+        role_worlds[r.config.name] = role_world
+    world = role_worlds[loaded.role.name]
+    role_worlds = {k: v for k, v in role_worlds.items() if v is not world}
     profiles = role_profiles[loaded.role.name]
     candidates = np.flatnonzero(np.bincount(history.user, minlength=ds.n_users) > 0)
     size = scn.population.size
@@ -260,7 +273,8 @@ def prepare(
     args = {"seed": seed, "users": users, "llm": llm, "executor": executor,
             "data": str(path.resolve()) if path is not None else None}
     return Prepared(scn, loaded, ds, history, future, world, profiles,
-                    [int(u) for u in population], withheld, llm_cfg, role_profiles, args)
+                    [int(u) for u in population], withheld, llm_cfg, role_profiles, args,
+                    role_worlds)
 
 
 def _versions() -> dict[str, str]:
@@ -573,6 +587,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
         try:
             executor = make_executor(scn.executor, dict(
                 roles=prep.loaded.roles, world=prep.world, profiles=prep.role_profiles,
+                role_worlds=prep.role_worlds,
                 users=prep.population, history=prep.history, seed=scn.seed,
                 llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
                 max_pages=scn.environment.max_pages,

@@ -1,0 +1,160 @@
+"""Validity over taste families, seeds and null simulators: ``recarena eval validity --taste``.
+
+For each seed the same test users browse the same arms once per taste family (each with
+its calibrated parameters, simulations/taste_roles.py) and once per null simulator
+(``random``: random-taste users; ``none``: popularity-only users), all through the same
+``prepare``/``run`` pipeline. Held-out accuracy is computed once per seed for those users.
+Per family and seed: the statistics of simulations/validity_stats.py over the learned arms
+(Kendall, Spearman, significant-pair agreement, with bootstrap intervals over users) and
+which arm wins; per seed, the robustness of every learned pair across the (non-null)
+families (simulations/robust.py) beside whether held-out data separates that pair.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scenarios.schema import RoleConfig
+from simulations.robust import NOT_SEPARATED, ROBUST, classify
+from simulations.taste_roles import role_for_family
+from simulations.validity import (
+    DEFAULT_MODELS,
+    check_models,
+    heldout_accuracy,
+    simulate_values,
+    test_population,
+    utility_role,
+    validity_scenario,
+)
+from simulations.validity_stats import (
+    learned_arms,
+    rank_stats,
+    significant_pairs,
+    summarise_seeds,
+)
+
+__all__ = ["NULLS", "run_grid", "seed_result"]
+
+NULLS = ("random", "none")  # random-taste users, popularity-only users
+Progress = Callable[[str, int], Callable[[], None]]
+
+
+def _family_result(watch: dict[str, np.ndarray], held: dict[str, np.ndarray],
+                   models: Sequence[str], seed: int, resamples: int) -> dict[str, Any]:
+    learned = learned_arms(models)
+    ok = np.all([~np.isnan(watch[m]) for m in models], axis=0)
+    w = {m: watch[m][ok] for m in models}
+    h = {m: held[m][ok] for m in models}
+    stats = rank_stats({m: w[m] for m in learned}, {m: h[m] for m in learned}, learned,
+                       resamples=resamples, seed=seed)
+    sim_pairs = {(p["better"], p["worse"]): p for p in
+                 significant_pairs(w, learned, seed=seed, resamples=resamples)}
+    verdicts = {}
+    for a, b in itertools.combinations(learned, 2):
+        p = sim_pairs.get((a, b)) or sim_pairs[(b, a)]
+        sign = 1.0 if p["better"] == a else -1.0
+        verdicts[f"{a}|{b}"] = (sign * p["diff"], bool(p["significant"]))
+    return {"users": int(ok.sum()),
+            "watch_rate": {m: round(float(w[m].mean()), 4) for m in models},
+            "winner": stats["sim_order"][0], "stats": stats, "verdicts": verdicts}
+
+
+def seed_result(families: dict[str, dict[str, Any]], held_pairs: list[dict[str, Any]],
+                robust_over: Sequence[str]) -> list[dict[str, Any]]:
+    """Per learned pair: held-out separation, the robustness class over ``robust_over``."""
+    rows = []
+    for p in held_pairs:
+        a, b = p["better"], p["worse"]
+        key, sign = (f"{a}|{b}", 1.0) if f"{a}|{b}" in families[robust_over[0]]["verdicts"] \
+            else (f"{b}|{a}", -1.0)
+        # Orient every family's difference as better - worse in held-out order.
+        v = {f: (sign * (families[f]["verdicts"][key][0] or 0.0),
+                 families[f]["verdicts"][key][1]) for f in robust_over}
+        c = classify(v)
+        rows.append({"better": a, "worse": b, "heldout_significant": p["significant"],
+                     "heldout_diff": p["diff"], "heldout_ci": p["ci"], **c,
+                     "confident_when_unseparated": (not p["significant"]
+                                                    and c["verdict"] == ROBUST),
+                     "wrong_when_separated": (p["significant"] and c["verdict"] != NOT_SEPARATED
+                                              and c["sign"] < 0)})
+    return rows
+
+
+def run_grid(
+    data: str | Path, *, seeds: Sequence[int], families: Sequence[str],
+    nulls: Sequence[str] = NULLS, users: int | None = None,
+    models: Sequence[str] = DEFAULT_MODELS, role: str | Path | RoleConfig | None = None,
+    split: str = "test", max_pages: int = 5, resamples: int = 500,
+    progress: Progress = lambda name, total: lambda: None,
+) -> dict[str, Any]:
+    """Every family and null simulator at every seed on the same users of ``split``."""
+    from simulations.runner import prepare
+
+    check_models(models)
+    if not seeds:
+        raise ValueError("eval validity: --seeds: at least one seed")
+    base = utility_role(role)
+    runs = [*families, *(n for n in nulls if n not in families)]
+    per_seed = []
+    for seed in seeds:
+        held: dict[str, np.ndarray] = {}
+        test: list[int] = []
+        fams: dict[str, dict[str, Any]] = {}
+        for fam in runs:
+            rc = role_for_family(base, fam)
+            full = prepare(validity_scenario(data, rc, seed=seed, models=models,
+                                             max_pages=max_pages), data=str(data))
+            if not test:
+                test = test_population(full, seed, users, split)
+                acc = heldout_accuracy(replace(full, population=test), models, test)
+                held = {m: acc[m]["hr@10"] for m in models}
+            step = progress(f"seed {seed} {fam}", len(test) * len(models))
+
+            def ended(n: int, step: Callable[[], None] = step) -> None:
+                for _ in range(n):
+                    step()
+
+            prep, per = simulate_values(full, test, on_session_end=ended)
+            ids = prep.dataset.user_ids
+            watch = {m: np.array([per.get(m, {}).get(ids[u], {}).get("watch_rate", np.nan)
+                                  for u in test]) for m in models}
+            fams[fam] = _family_result(watch, held, models, seed, resamples)
+        learned = learned_arms(models)
+        held_pairs = significant_pairs({m: held[m] for m in learned}, learned, seed=seed,
+                                       resamples=resamples)
+        over = [f for f in families if f not in nulls]
+        per_seed.append({
+            "seed": seed, "users": len(test),
+            "heldout_hr10": {m: round(float(held[m].mean()), 4) for m in models},
+            "heldout_pairs": held_pairs, "families": fams,
+            "robustness": seed_result(fams, held_pairs, over) if len(over) > 1 else []})
+    return {"seeds": list(seeds), "families": list(families), "nulls": list(nulls),
+            "models": list(models), "split": split, "max_pages": max_pages,
+            "per_seed": per_seed, "summary": summarise(per_seed, runs, learned_arms(models))}
+
+
+def summarise(per_seed: Sequence[dict[str, Any]], runs: Sequence[str],
+              learned: Sequence[str]) -> dict[str, Any]:
+    """Per family: the statistics' distribution over seeds and how often each arm wins;
+    robustness tallies over seeds and pairs."""
+    fam_sum = {}
+    for f in runs:
+        stats = [s["families"][f]["stats"] for s in per_seed]
+        wins = {m: sum(s["families"][f]["winner"] == m for s in per_seed) for m in learned}
+        fam_sum[f] = {**summarise_seeds(stats), "wins": wins}
+    rob = [r for s in per_seed for r in s["robustness"]]
+    tally: dict[str, dict[str, int]] = {"separated": {}, "unseparated": {}}
+    for r in rob:
+        side = tally["separated" if r["heldout_significant"] else "unseparated"]
+        side[r["verdict"]] = side.get(r["verdict"], 0) + 1
+    held_wins = {m: sum(max(learned, key=lambda a: s["heldout_hr10"][a]) == m
+                        for s in per_seed) for m in learned}
+    return {"families": fam_sum, "robustness": tally, "heldout_wins": held_wins,
+            "confident_when_unseparated": sum(r["confident_when_unseparated"] for r in rob),
+            "wrong_when_separated": sum(r["wrong_when_separated"] for r in rob)}
