@@ -549,7 +549,15 @@ class DatasetConfig(_Frozen):
         None, description="Data folder for source=files; --data or RECARENA_DATA override it."
     )
     history_fraction: float = Field(
-        0.8, gt=0, le=1, description="Per user, the earliest share kept as profile history."
+        0.8, gt=0, le=1,
+        description="Share of the ratings kept as history: with split global, the time "
+        "quantile of the one cutoff; with split per_user, each user's earliest share.",
+    )
+    split: Literal["global", "per_user"] = Field(
+        "global",
+        description="global (leak-free): one time cutoff for everyone, history strictly "
+        "before it, ties at it go to the future; per_user: each user's earliest share "
+        "(leaks other users' later ratings into history; kept for comparison).",
     )
     synthetic: SyntheticConfig = SyntheticConfig()
 

@@ -21,6 +21,7 @@ figure is on test users, as the mean and a 95% t-interval over disjoint test sam
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,10 +47,10 @@ from simulations.sampling import (
     disjoint_samples,
     keyed_rng,
     sample_negatives,
-    split_users,
+    users_by_split,
 )
 from simulations.stats import auc, classification, interval
-from tools.dataset import Dataset, Interactions, temporal_split
+from tools.dataset import Dataset, Interactions, SplitKind, split_interactions
 from tools.item_space import item_embeddings
 
 __all__ = [
@@ -77,14 +78,21 @@ class AlignmentSetup:
     future: Interactions
     world: World
     profiles: list[UserProfile]
-    tuning: list[int]  # users with a liked held-out item, in the tuning split
+    tuning: list[int]  # users with history and a liked held-out item, in the tuning split
     test: list[int]  # the same, in the test split
+    development: list[int] = dataclasses.field(default_factory=list)  # and development
+
+    @property
+    def available(self) -> np.ndarray:
+        """Items rated by anyone in history: the only items negatives are drawn from."""
+        return np.flatnonzero(self.world.popularity > 0)
 
 
-def prepare_alignment(dataset: Dataset, seed: int = 0,
-                      history_fraction: float = 0.8) -> AlignmentSetup:
-    """Split each user's ratings in time; everything the brain sees comes from history."""
-    history, future = temporal_split(dataset.interactions, history_fraction)
+def prepare_alignment(dataset: Dataset, seed: int = 0, history_fraction: float = 0.8,
+                      split: SplitKind = "global") -> AlignmentSetup:
+    """Split the ratings in time (``split``: tools.dataset.split_interactions); the item
+    space, popularity, item means and profiles come from history only."""
+    history, future = split_interactions(dataset.interactions, history_fraction, split)
     emb = item_embeddings(dataset, history, seed=seed)
     ds_hist = dataset.with_interactions(history)
     world = World(dataset.catalog, emb, ds_hist.item_mean_rating, ds_hist.item_popularity,
@@ -93,10 +101,11 @@ def prepare_alignment(dataset: Dataset, seed: int = 0,
     has_hist = np.bincount(history.user, minlength=dataset.n_users) > 0
     liked = np.zeros(dataset.n_users, dtype=bool)
     liked[future.user[future.rating >= 4]] = True
-    tuning, test = split_users(dataset.user_ids)
+    by = users_by_split(dataset.user_ids)
     ok = has_hist & liked
     return AlignmentSetup(dataset, history, future, world, profiles,
-                          [u for u in tuning if ok[u]], [u for u in test if ok[u]])
+                          [u for u in by["tuning"] if ok[u]], [u for u in by["test"] if ok[u]],
+                          [u for u in by["development"] if ok[u]])
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,7 @@ def make_tasks(setup: AlignmentSetup, users: Sequence[int], sampler: NegativeSam
         liked = np.unique(fut.item[(fut.user == u) & (fut.rating >= 4)])
         pos = rng.choice(liked, size=min(positives, len(liked)), replace=False)
         rated = np.union1d(hist.item[hist.user == u], fut.item[fut.user == u])
-        pool = np.setdiff1d(np.arange(n_items), rated)
+        pool = np.setdiff1d(setup.available, rated)
         neg = sample_negatives(sampler, rng, pos, pool, setup.world.popularity, max_ratio)
         tasks.append(Task(int(u), pos.astype(np.int64), neg))
     return tasks

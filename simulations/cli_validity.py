@@ -76,7 +76,7 @@ def grid_tables(res: dict[str, Any]) -> list[Table]:
     """Per family and null: the statistics over seeds, wins; robustness tallies."""
     summ = res["summary"]
     n = len(res["seeds"])
-    t = Table(title=f"validity per taste family over {n} seeds ({res['split']} users; "
+    t = Table(title=f"validity per taste family over {n} seeds ({res['users_of']} users; "
               "learned arms only; mean (min..max) over seeds)")
     for col in ("taste", "Kendall tau", "Spearman", "agreement (sig. pairs)",
                 "seeds all sig. pairs ordered", "wins (seeds)"):
@@ -122,12 +122,13 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
                 res = run_grid(data, seeds=seeds, families=families,
                                nulls=() if a.no_nulls else NULLS, users=a.users,
                                models=models, role=a.role, max_pages=a.pages,
+                               which=a.users_of,
                                progress=_progress(progress))
             else:
                 from simulations.validity import run_validity
 
                 res = run_validity(data, seed=a.seed, users=a.users, models=models,
-                                   role=a.role, taste=a.taste, out=a.out,
+                                   role=a.role, taste=a.taste, out=a.out, split=a.split,
                                    progress=_progress(progress))
     except ValueError as e:
         raise CliError(str(e)) from None
@@ -168,6 +169,12 @@ def add_validity_parser(command: Callable[[str, str], argparse.ArgumentParser]) 
                     "simulators (random-taste and popularity-only users)")
     va.add_argument("--no-nulls", action="store_true", help="with --taste/--seeds: skip the "
                     "null simulators")
+    va.add_argument("--split", choices=("global", "per_user"), default="global",
+                    help="history/held-out split: global (leak-free time cutoff) or per_user "
+                    "(the old leaky split; one seed and family only) (default: %(default)s)")
+    va.add_argument("--users-of", choices=("tuning", "development", "test"),
+                    default="test", help="with --taste/--seeds: which user split browses "
+                    "(design choices on tuning/development; default: %(default)s)")
     va.add_argument("--pages", type=int, default=5, help="with --taste/--seeds: feed pages "
                     "per session (default: %(default)s)")
     va.add_argument("--users", type=int, default=None,

@@ -55,7 +55,7 @@ from simulations.loop import Actor, Checkpoints, Loop
 from simulations.metrics import compute_metrics
 from simulations.redact import Redactor
 from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
-from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
+from tools.dataset import Dataset, Interactions, load_dataset, newest_items, split_interactions
 from tools.item_space import content_features
 from tools.taste import TasteSpace, taste_space
 from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
@@ -223,7 +223,9 @@ def prepare(
     if all_withheld:
         # Withheld items are new releases: nobody has seen them before they arrive.
         inter = inter.select(~np.isin(inter.item, np.fromiter(all_withheld, np.int64)))
-    history, future = temporal_split(inter, scn.dataset.history_fraction)
+    # Leak-free by default: one global cutoff (tools.dataset.global_split).
+    history, future = split_interactions(inter, scn.dataset.history_fraction,
+                                         scn.dataset.split)
     ds_hist = ds.with_interactions(history)
     worlds: dict[str, tuple[World, TasteSpace]] = {}
     by_traits: dict[str, list[UserProfile]] = {}

@@ -1,9 +1,13 @@
-"""Who is evaluated on what: the tuning/test user split, disjoint test samples, and the
-negative samplers of the taste-alignment protocol.
+"""Who is evaluated on what: the tuning/development/test user split, disjoint test
+samples, and the negative samplers of the taste-alignment protocol.
 
-The split is by user id (a hash of the split seed and the id), so it does not depend on
-the order of the data or on who else is in it, and it never changes with the evaluation
-seed: parameters fitted on tuning users are never reported on them.
+The split is by user id (a hash of the split seed and the id mapped to [0, 1)), so it does
+not depend on the order of the data or on who else is in it, and it never changes with the
+evaluation seed. Users whose hash is below ``TUNING_SHARE`` (0.3) are tuning users (every
+parameter is fitted on them), the next ``DEVELOPMENT_SHARE`` (0.2) development users
+(choices between fitted candidates are made on them), the rest (0.5) test users (read only
+by the final evaluation; nothing is chosen on them). The tuning set is the one of the
+earlier two-way split, so ``is_tuning_user`` is unchanged.
 """
 
 from __future__ import annotations
@@ -18,16 +22,24 @@ __all__ = [
     "NEGATIVE_SAMPLERS",
     "SPLIT_SEED",
     "TUNING_SHARE",
+    "DEVELOPMENT_SHARE",
     "NegativeSampler",
+    "USER_SPLITS",
+    "UserSplit",
     "disjoint_samples",
     "is_tuning_user",
     "keyed_rng",
     "sample_negatives",
     "split_users",
+    "user_split",
+    "users_by_split",
 ]
 
 SPLIT_SEED = 0
 TUNING_SHARE = 0.3
+DEVELOPMENT_SHARE = 0.2
+UserSplit = Literal["tuning", "development", "test"]
+USER_SPLITS: tuple[UserSplit, ...] = ("tuning", "development", "test")
 NegativeSampler = Literal["uniform", "popularity-matched"]
 NEGATIVE_SAMPLERS: tuple[NegativeSampler, ...] = ("uniform", "popularity-matched")
 # Popularity-matched negatives for a positive come from this many unrated items closest
@@ -35,21 +47,46 @@ NEGATIVE_SAMPLERS: tuple[NegativeSampler, ...] = ("uniform", "popularity-matched
 MATCH_WINDOW = 20
 
 
+def _unit(user_id: str, seed: int) -> float:
+    h = hashlib.sha256(f"recarena-split:{seed}:{user_id}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2.0**64
+
+
 def is_tuning_user(user_id: str, seed: int = SPLIT_SEED,
                    share: float = TUNING_SHARE) -> bool:
     """Whether a user id falls in the tuning set (deterministic in seed and id)."""
-    h = hashlib.sha256(f"recarena-split:{seed}:{user_id}".encode()).digest()
-    return int.from_bytes(h[:8], "big") / 2.0**64 < share
+    return _unit(user_id, seed) < share
+
+
+def user_split(user_id: str, seed: int = SPLIT_SEED) -> UserSplit:
+    """The split of a user id: ``tuning``, ``development`` or ``test`` (stable)."""
+    x = _unit(user_id, seed)
+    if x < TUNING_SHARE:
+        return "tuning"
+    return "development" if x < TUNING_SHARE + DEVELOPMENT_SHARE else "test"
+
+
+def users_by_split(user_ids: Sequence[str],
+                   seed: int = SPLIT_SEED) -> dict[UserSplit, list[int]]:
+    """Indices of the users of each split (disjoint, covering all, ascending)."""
+    out: dict[UserSplit, list[int]] = {s: [] for s in USER_SPLITS}
+    for k, uid in enumerate(user_ids):
+        out[user_split(uid, seed)].append(k)
+    return out
 
 
 def split_users(user_ids: Sequence[str], seed: int = SPLIT_SEED,
                 share: float = TUNING_SHARE) -> tuple[list[int], list[int]]:
-    """Indices of tuning users and of test users (disjoint, covering all)."""
+    """Indices of tuning users and of all other (development and test) users.
+
+    The two-way split of earlier versions; evaluations report on ``users_by_split(...)
+    ["test"]`` only, never on development users.
+    """
     tuning: list[int] = []
-    test: list[int] = []
+    rest: list[int] = []
     for k, uid in enumerate(user_ids):
-        (tuning if is_tuning_user(uid, seed, share) else test).append(k)
-    return tuning, test
+        (tuning if is_tuning_user(uid, seed, share) else rest).append(k)
+    return tuning, rest
 
 
 def disjoint_samples(users: Sequence[int], n_samples: int, size: int,

@@ -1,14 +1,17 @@
 """Who and what the offline tasks ask about: the split, the clock and the instances.
 
-Each user's ratings are split in time (the earliest 80% are history, the rest future).
-History is everything any model or tool may see; the user's clock is the time of their
-first future rating, and every request about the user carries it, so a clock-bounded tool
-reveals nothing from it on. Users are those with history and a liked (>= 4) future
-rating; tuning and test users are split by id (simulations/sampling.py) and figures are
-reported on disjoint samples of test users only.
+The ratings are split in time at one global cutoff (the 0.8 quantile of all timestamps;
+``split="global"``, the default, tools.dataset.global_split): history is every rating
+before it, the future every rating at or after it. History is everything any model or
+tool may see; the user's clock is the time of their first future rating (never before the
+cutoff), and every request about the user carries it, so a clock-bounded tool reveals
+nothing from it on. Users are those with history and a liked (>= 4) future rating;
+tuning, development and test users are split by id (simulations/sampling.py) and figures
+are reported on disjoint samples of test users only. Negatives are drawn only among items
+someone rated before the cutoff.
 
-Other users' history may be later than one user's clock (the per-user split MACRec and
-leave-one-out evaluations use); a user's own future is never seen.
+``split="per_user"`` is the per-user split MACRec and leave-one-out evaluations use (each
+user's earliest 80%): other users' history may then be later than one user's clock.
 
 * rp: the user's next ``per_user`` future ratings, in time order.
 * sr: the user's next liked item (first future rating >= 4) among ``negatives`` items the
@@ -21,13 +24,13 @@ leave-one-out evaluations use); a user's own future is never seen.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulations.sampling import keyed_rng, sample_negatives, split_users
+from simulations.sampling import keyed_rng, sample_negatives, users_by_split
 from tools.candidates import CandidateGenerator
-from tools.dataset import Dataset, Interactions, temporal_split
+from tools.dataset import Dataset, Interactions, SplitKind, split_interactions
 
 __all__ = [
     "HISTORY_FRACTION",
@@ -54,6 +57,7 @@ class TaskSetup:
     clock: np.ndarray  # per user: time of the first future rating (inf: no future)
     tuning: list[int]
     test: list[int]
+    development: list[int] = field(default_factory=list)
 
     def future_of(self, user: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The user's future (items, ratings, times), oldest first (ties: file order)."""
@@ -63,8 +67,10 @@ class TaskSetup:
         return f.item[idx].astype(np.int64), f.rating[idx].astype(np.float64), f.ts[idx]
 
 
-def prepare_tasks(dataset: Dataset, history_fraction: float = HISTORY_FRACTION) -> TaskSetup:
-    history, future = temporal_split(dataset.interactions, history_fraction)
+def prepare_tasks(dataset: Dataset, history_fraction: float = HISTORY_FRACTION,
+                  split: SplitKind = "global") -> TaskSetup:
+    """The split (``global``: leak-free, the default), each user's clock and the users."""
+    history, future = split_interactions(dataset.interactions, history_fraction, split)
     n = dataset.n_users
     clock = np.full(n, np.inf)
     np.minimum.at(clock, future.user, future.ts)
@@ -72,9 +78,10 @@ def prepare_tasks(dataset: Dataset, history_fraction: float = HISTORY_FRACTION) 
     liked = np.zeros(n, dtype=bool)
     liked[future.user[future.rating >= LIKED]] = True
     ok = has_hist & liked
-    tuning, test = split_users(dataset.user_ids)
+    by = users_by_split(dataset.user_ids)
     return TaskSetup(dataset, history, future, clock,
-                     [u for u in tuning if ok[u]], [u for u in test if ok[u]])
+                     [u for u in by["tuning"] if ok[u]], [u for u in by["test"] if ok[u]],
+                     [u for u in by["development"] if ok[u]])
 
 
 @dataclass(frozen=True)
@@ -121,7 +128,8 @@ def rank_instances(setup: TaskSetup, users: Sequence[int], negatives: int, seed:
         rng = keyed_rng(seed, u, 53)
         if generator is None:
             rated = np.union1d(hist.item[hist.user == u], items)
-            pool = np.setdiff1d(np.arange(ds.n_items), rated)
+            # Negatives only among items someone rated before the cutoff (available then).
+            pool = np.setdiff1d(np.flatnonzero(pop > 0), rated)
             neg = sample_negatives("uniform", rng, np.array([pos]), pool, pop, negatives)[0]
             cand = np.concatenate([[pos], neg])
         else:

@@ -10,7 +10,9 @@ uses, history items excluded) against the user's held-out interactions. Reported
 per-arm means, Spearman's rank correlation of each simulated metric with each held-out
 metric across recommenders, and paired 95% intervals between neighbours in held-out order.
 Only test users (simulations/sampling.py) browse; the world, profiles and recommenders are
-built from everyone's history exactly as in a normal run.
+built from everyone's history exactly as in a normal run. The split is leak-free by
+default (one global time cutoff, tools.dataset.global_split): history, and so every model,
+ends before any held-out rating.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from scipy.stats import spearmanr
 
 from scenarios.loader import LoadedScenario, load_role
 from scenarios.schema import RoleConfig, Scenario
-from simulations.sampling import is_tuning_user
+from simulations.sampling import user_split
 from simulations.stats import interval, paired_interval
 from simulations.validity_stats import learned_arms, rank_stats
 
@@ -55,12 +57,13 @@ Progress = Callable[[str, int], Callable[[], None]]
 def validity_scenario(
     data: str | Path, role: RoleConfig, *, seed: int, models: Sequence[str] = DEFAULT_MODELS,
     users: int | None = None, items_per_page: int = 4, max_pages: int = 5,
-    history_fraction: float = 0.8,
+    history_fraction: float = 0.8, split: str = "global",
 ) -> LoadedScenario:
     """A one-round feed scenario with one arm per model (validated like a file)."""
     scn = Scenario.model_validate({
         "kind": "scenario", "name": "validity", "seed": seed,
-        "dataset": {"source": "files", "path": str(data), "history_fraction": history_fraction},
+        "dataset": {"source": "files", "path": str(data), "history_fraction": history_fraction,
+                    "split": split},
         "population": {"size": users, "sampling": "random", "role": role},
         "recommenders": [{"name": m, "model": m, "params": MODEL_PARAMS.get(m, {})}
                          for m in models],
@@ -126,18 +129,18 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return round(float(spearmanr(x, y).statistic), 4)
 
 
-def test_population(full: Any, seed: int, users: int | None, split: str = "test"
+def test_population(full: Any, seed: int, users: int | None, which: str = "test"
                     ) -> list[int]:
-    """The users of ``split`` in a prepared scenario (a seeded sample of ``users``).
+    """The users of split ``which`` (tuning, development, test) in a prepared scenario
+    (a seeded sample of ``users``).
 
     Raises:
         ValueError: ``users`` is more than the split holds (never silently fewer).
     """
     ids = full.dataset.user_ids
-    want_tuning = split == "tuning"
-    pool = [u for u in full.population if is_tuning_user(ids[u]) == want_tuning]
+    pool = [u for u in full.population if user_split(ids[u]) == which]
     if users is not None and users > len(pool):
-        raise ValueError(f"eval validity: --users {users}: only {len(pool)} {split} users")
+        raise ValueError(f"eval validity: --users {users}: only {len(pool)} {which} users")
     if users is not None and users < len(pool):
         rng = np.random.default_rng(np.random.SeedSequence([seed, 47]))
         pool = sorted(int(u) for u in rng.choice(pool, size=users, replace=False))
@@ -187,6 +190,7 @@ def run_validity(
     role: str | Path | RoleConfig | None = None,
     taste: str | None = None,
     out: str | Path | None = None,
+    split: str = "global",
     progress: Progress = lambda name, total: lambda: None,
 ) -> dict[str, Any]:
     """Simulate every model on the same users; compare with held-out accuracy.
@@ -200,6 +204,7 @@ def run_validity(
         taste: A taste family to simulate with (its calibration applied), default the
             role's own.
         out: Run folder to keep (default: a temporary one, removed afterwards).
+        split: ``global`` (leak-free, one time cutoff) or ``per_user`` (the leaky split).
     """
     check_models(models)
     if users is not None and users < 1:
@@ -211,8 +216,10 @@ def run_validity(
         role_cfg = role_for_family(role_cfg, taste)
     from simulations.runner import prepare
 
-    full = prepare(validity_scenario(data, role_cfg, seed=seed, models=models), data=str(data))
+    loaded = validity_scenario(data, role_cfg, seed=seed, models=models, split=split)
+    full = prepare(loaded, data=str(data))
     ids = full.dataset.user_ids
+    # Only test users browse: tuning and development users never enter a reported figure.
     test = test_population(full, seed, users)
     step = progress("simulated sessions", len(test) * len(models))
 
@@ -250,7 +257,7 @@ def run_validity(
         "dataset": prep.dataset.name, "seed": seed, "users": len(sim_users),
         "test_users_available": len(test_population(full, seed, None)),
         "models": list(models), "taste": role_cfg.brain.taste.family,
-        "role": role_cfg.name, "arms": arms, "spearman": corr,
+        "split": split, "role": role_cfg.name, "arms": arms, "spearman": corr,
         "heldout_order": order, "neighbours": pairs, "learned": stats,
         "agent4rec_reported": {"watch_rate": 0.5, "exit_page": 3.2, "satisfaction": 3.9},
     }

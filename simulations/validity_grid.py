@@ -90,10 +90,11 @@ def run_grid(
     data: str | Path, *, seeds: Sequence[int], families: Sequence[str],
     nulls: Sequence[str] = NULLS, users: int | None = None,
     models: Sequence[str] = DEFAULT_MODELS, role: str | Path | RoleConfig | None = None,
-    split: str = "test", max_pages: int = 5, resamples: int = 500,
+    which: str = "test", max_pages: int = 5, resamples: int = 500,
     progress: Progress = lambda name, total: lambda: None,
 ) -> dict[str, Any]:
-    """Every family and null simulator at every seed on the same users of ``split``."""
+    """Every family and null simulator at every seed on the same users of split ``which``
+    (tuning, development or test; leak-free global time split)."""
     from simulations.runner import prepare
 
     check_models(models)
@@ -111,7 +112,7 @@ def run_grid(
             full = prepare(validity_scenario(data, rc, seed=seed, models=models,
                                              max_pages=max_pages), data=str(data))
             if not test:
-                test = test_population(full, seed, users, split)
+                test = test_population(full, seed, users, which)
                 acc = heldout_accuracy(replace(full, population=test), models, test)
                 held = {m: acc[m]["hr@10"] for m in models}
             step = progress(f"seed {seed} {fam}", len(test) * len(models))
@@ -135,7 +136,7 @@ def run_grid(
             "heldout_pairs": held_pairs, "families": fams,
             "robustness": seed_result(fams, held_pairs, over) if len(over) > 1 else []})
     return {"seeds": list(seeds), "families": list(families), "nulls": list(nulls),
-            "models": list(models), "split": split, "max_pages": max_pages,
+            "models": list(models), "users_of": which, "max_pages": max_pages,
             "per_seed": per_seed, "summary": summarise(per_seed, runs, learned_arms(models))}
 
 
