@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 __all__ = ["DEFAULT_MEMBERS", "LEARNED_FAMILIES", "NULL_FAMILIES", "TASTE_FAMILIES",
            "TasteConfig", "TasteFamily"]
@@ -52,17 +52,24 @@ class TasteConfig(BaseModel):
         None, min_length=2, description="ensemble only: the families averaged "
         "(default ease, als, itemknn, bpr, puresvd).")
 
-    @model_validator(mode="after")
-    def _family_settings(self) -> TasteConfig:
-        if self.l2 is not None and self.family != "ease":
-            raise ValueError(f"l2 is a setting of the ease family, not {self.family}")
-        if self.members is not None:
-            if self.family != "ensemble":
-                raise ValueError(f"members is a setting of the ensemble family, "
-                                 f"not {self.family}")
-            if len(set(self.members)) != len(self.members):
-                raise ValueError("members: a family is named twice")
-        return self
+    @field_validator("l2")
+    @classmethod
+    def _l2_is_ease(cls, v: float | None, info: ValidationInfo) -> float | None:
+        fam = info.data.get("family")
+        if v is not None and fam != "ease":
+            raise ValueError(f"a setting of the ease family, not {fam}")
+        return v
+
+    @field_validator("members")
+    @classmethod
+    def _members_of_ensemble(cls, v: tuple[str, ...] | None, info: ValidationInfo
+                             ) -> tuple[str, ...] | None:
+        fam = info.data.get("family")
+        if v is not None and fam != "ensemble":
+            raise ValueError(f"a setting of the ensemble family, not {fam}")
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("a family is named twice")
+        return v
 
     @property
     def member_families(self) -> tuple[str, ...]:

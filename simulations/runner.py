@@ -231,7 +231,7 @@ def prepare(
     by_traits: dict[str, list[UserProfile]] = {}
     role_profiles: dict[str, list[UserProfile]] = {}
     role_worlds: dict[str, World] = {}
-    for r in (loaded.role, *loaded.roles):
+    for r in loaded.roles:  # the first is loaded.role
         taste = r.config.brain.taste
         tkey = taste.model_dump_json()
         if tkey not in worlds:  # one taste space per family and settings in the run
@@ -275,8 +275,8 @@ def prepare(
     args = {"seed": seed, "users": users, "llm": llm, "executor": executor,
             "data": str(path.resolve()) if path is not None else None}
     return Prepared(scn, loaded, ds, history, future, world, profiles,
-                    [int(u) for u in population], withheld, llm_cfg, role_profiles, args,
-                    role_worlds)
+                    [int(u) for u in population], withheld, llm_cfg, role_profiles,
+                    role_worlds=role_worlds, args=args)
 
 
 def _versions() -> dict[str, str]:

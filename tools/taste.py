@@ -121,15 +121,18 @@ def _single(family: str, dataset: Dataset, history: Interactions, cfg: TasteConf
         return TasteSpace(family, items.astype(np.float32),
                           np.zeros((x.shape[0], 1), dtype=np.float32))
     cf, user_f = _collab(family, x, cfg, seed)
+    if family == "random":  # no information: not even genres or the history
+        assert user_f is not None
+        return TasteSpace(family, _unit_rows(cf).astype(np.float32),
+                          _unit_rows(user_f).astype(np.float32))
     seen = np.asarray(x.sum(axis=0)).ravel() > 0
-    if family != "random":
-        cf = np.array(cf, dtype=np.float64, copy=True)
-        cf[~seen] = 0.0  # what nobody watched is predicted from content, not left to a fit
-        norms = np.linalg.norm(cf, axis=1)
-        warm = norms > 0
-        cf /= float(norms[warm].mean()) if warm.any() else 1.0
-        if impute and cf.shape[1] and (~seen).any() and seen.any():
-            cf = impute_factors(cf, content_features(dataset.catalog), ~seen)
+    cf = np.array(cf, dtype=np.float64, copy=True)
+    cf[~seen] = 0.0  # what nobody watched is predicted from content, not left to a fit
+    norms = np.linalg.norm(cf, axis=1)
+    warm = norms > 0
+    cf /= float(norms[warm].mean()) if warm.any() else 1.0
+    if impute and cf.shape[1] and (~seen).any() and seen.any():
+        cf = impute_factors(cf, content_features(dataset.catalog), ~seen)
     items = np.hstack([genre, cf])
     if user_f is None:
         return TasteSpace(family, items.astype(np.float32), None)
@@ -138,8 +141,6 @@ def _single(family: str, dataset: Dataset, history: Interactions, cfg: TasteConf
     # direction is what counts; the length keeps the genre block's share).
     length = np.linalg.norm(mean[:, genre.shape[1]:], axis=1, keepdims=True)
     users = np.hstack([mean[:, :genre.shape[1]], _unit_rows(user_f) * length])
-    if family == "random":  # no information: not even the history's length or genres
-        users = user_f
     return TasteSpace(family, items.astype(np.float32), _unit_rows(users).astype(np.float32))
 
 
