@@ -53,7 +53,7 @@ def family_setup(setup: AlignmentSetup, family: str, seed: int = 0) -> Alignment
     from scenarios.taste import TasteConfig
     from tools.taste import taste_space
 
-    space = taste_space(setup.dataset, setup.history, TasteConfig(family=family),  # type: ignore[arg-type]
+    space = taste_space(setup.dataset, setup.history, TasteConfig(family=family),
                         seed=seed)
     w = setup.world
     world = World(w.catalog, space.items, w.item_mean, w.popularity, w.global_mean)

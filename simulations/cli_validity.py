@@ -109,8 +109,8 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
     if not data:
         raise CliError(f"eval validity: --data DIR is required (or set {DATA_ENV})")
     models = [m.strip() for m in a.models.split(",") if m.strip()]
-    grid = a.seeds is not None or (a.taste is not None and a.taste != "ease"
-                                   and "," in a.taste or a.taste == "all")
+    grid = a.seeds is not None or ((a.taste is not None and a.taste != "ease"
+                                   and "," in a.taste) or a.taste == "all")
     try:
         with Progress(console=_err(), disable=a.json) as progress:
             if grid:

@@ -24,6 +24,7 @@ import numpy as np
 
 from simulations.metrics import compute_metrics, labels_for
 from simulations.paired import value_ci
+from simulations.report_robust import robustness_section
 from simulations.trace import read_trace
 from simulations.user_stats import ArmTable, RunTables, arm_tables, metric_names, user_groups
 
@@ -40,6 +41,7 @@ SECTIONS = (
     ("new-items", "New items"),
     ("llm", "Tokens and cost per agent"),
     ("conversation", "Conversations: success by turn"),
+    ("robustness", "Robustness across user models"),
 )
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf")
@@ -468,6 +470,7 @@ def build_report(run_dirs: Sequence[str | Path], *, resamples: int = 1000,
         "new-items": _new_items(f, series),
         "llm": _llm(f, series),
         "conversation": _conversation(f, series, resamples, seed),
+        "robustness": robustness_section([r.run_dir for r in runs]),
     }
     nav = "".join(f'<a href="#{sid}">{html.escape(t)}</a>' for sid, t in SECTIONS)
     sections = "".join(f'<section id="{sid}"><h2>{html.escape(t)}</h2>{bodies[sid]}</section>'

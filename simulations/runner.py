@@ -57,9 +57,10 @@ from simulations.redact import Redactor
 from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
 from tools.dataset import Dataset, Interactions, load_dataset, newest_items, split_interactions
 from tools.item_space import content_features
-from tools.taste import TasteSpace, taste_space
+from tools.memo import digest, memoised
 from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
 from tools.synthetic import make_world
+from tools.taste import TasteSpace, taste_space
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -361,12 +362,23 @@ def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepa
             rec = make_recommender(cfg.model, seed=seed, **cfg.params)
     except (ValueError, TypeError) as e:
         raise RunError(f"{prep.loaded.path}: recommenders: {e}") from None
-    wrapped = ColdStartRecommender(rec, content_features(prep.dataset.catalog),
-                                   policy=arm.cold_start.policy, share=arm.cold_start.share,
-                                   seed=seed)
+
+    def build() -> ColdStartRecommender:
+        w = ColdStartRecommender(rec, content_features(prep.dataset.catalog),
+                                 policy=arm.cold_start.policy, share=arm.cold_start.share,
+                                 seed=seed)
+        w.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
+                           binary=not rec.uses_ratings))
+        return w
+
     crash_point("refit")
-    wrapped.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
-                             binary=not rec.uses_ratings))
+    if agent is not None:
+        wrapped = build()
+    else:  # identical fits are shared inside tools.memo.memo() (eval validity --taste)
+        wrapped = memoised(lambda: digest(
+            "fit", cfg.model_dump_json(), arm.cold_start.model_dump_json(), seed,
+            prep.dataset.name, prep.dataset.n_items, train.user, train.item, train.rating),
+            build)
     wrapped.new_items = released
     return wrapped
 

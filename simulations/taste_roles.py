@@ -63,7 +63,7 @@ def role_for_family(role: RoleConfig, family: str,
     if family == "none":
         values["taste_weight"] = 0.0
     old = role.brain.taste
-    taste = TasteConfig(family=family,  # type: ignore[arg-type]
+    taste = TasteConfig(family=family,
                         factors=old.factors, genre_weight=old.genre_weight)
     brain = role.brain.model_copy(update={"params": UtilityParams.model_validate(values),
                                           "taste": taste})

@@ -13,8 +13,8 @@ families (simulations/robust.py) beside whether held-out data separates that pai
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from simulations.validity_stats import (
     significant_pairs,
     summarise_seeds,
 )
+from tools.memo import memo
 
 __all__ = ["NULLS", "run_grid", "seed_result"]
 
@@ -95,8 +96,6 @@ def run_grid(
 ) -> dict[str, Any]:
     """Every family and null simulator at every seed on the same users of split ``which``
     (tuning, development or test; leak-free global time split)."""
-    from simulations.runner import prepare
-
     check_models(models)
     if not seeds:
         raise ValueError("eval validity: --seeds: at least one seed")
@@ -104,40 +103,51 @@ def run_grid(
     runs = [*families, *(n for n in nulls if n not in families)]
     per_seed = []
     for seed in seeds:
-        held: dict[str, np.ndarray] = {}
-        test: list[int] = []
-        fams: dict[str, dict[str, Any]] = {}
-        for fam in runs:
-            rc = role_for_family(base, fam)
-            full = prepare(validity_scenario(data, rc, seed=seed, models=models,
-                                             max_pages=max_pages), data=str(data))
-            if not test:
-                test = test_population(full, seed, users, which)
-                acc = heldout_accuracy(replace(full, population=test), models, test)
-                held = {m: acc[m]["hr@10"] for m in models}
-            step = progress(f"seed {seed} {fam}", len(test) * len(models))
-
-            def ended(n: int, step: Callable[[], None] = step) -> None:
-                for _ in range(n):
-                    step()
-
-            prep, per = simulate_values(full, test, on_session_end=ended)
-            ids = prep.dataset.user_ids
-            watch = {m: np.array([per.get(m, {}).get(ids[u], {}).get("watch_rate", np.nan)
-                                  for u in test]) for m in models}
-            fams[fam] = _family_result(watch, held, models, seed, resamples)
-        learned = learned_arms(models)
-        held_pairs = significant_pairs({m: held[m] for m in learned}, learned, seed=seed,
-                                       resamples=resamples)
-        over = [f for f in families if f not in nulls]
-        per_seed.append({
-            "seed": seed, "users": len(test),
-            "heldout_hr10": {m: round(float(held[m].mean()), 4) for m in models},
-            "heldout_pairs": held_pairs, "families": fams,
-            "robustness": seed_result(fams, held_pairs, over) if len(over) > 1 else []})
+        with memo():  # the arms' fits and the taste spaces are shared across families
+            per_seed.append(_one_seed(data, seed, base, runs, families, nulls, users, models,
+                                      which, max_pages, resamples, progress))
     return {"seeds": list(seeds), "families": list(families), "nulls": list(nulls),
             "models": list(models), "users_of": which, "max_pages": max_pages,
             "per_seed": per_seed, "summary": summarise(per_seed, runs, learned_arms(models))}
+
+
+def _one_seed(data: str | Path, seed: int, base: RoleConfig, runs: Sequence[str],
+              families: Sequence[str], nulls: Sequence[str], users: int | None,
+              models: Sequence[str], which: str, max_pages: int, resamples: int,
+              progress: Progress) -> dict[str, Any]:
+    from simulations.runner import prepare
+
+    held: dict[str, np.ndarray] = {}
+    test: list[int] = []
+    fams: dict[str, dict[str, Any]] = {}
+    for fam in runs:
+        rc = role_for_family(base, fam)
+        full = prepare(validity_scenario(data, rc, seed=seed, models=models,
+                                         max_pages=max_pages), data=str(data))
+        if not test:
+            test = test_population(full, seed, users, which)
+            acc = heldout_accuracy(replace(full, population=test), models, test)
+            held = {m: acc[m]["hr@10"] for m in models}
+        step = progress(f"seed {seed} {fam}", len(test) * len(models))
+
+        def ended(n: int, step: Callable[[], None] = step) -> None:
+            for _ in range(n):
+                step()
+
+        prep, per = simulate_values(full, test, on_session_end=ended)
+        ids = prep.dataset.user_ids
+        watch = {m: np.array([per.get(m, {}).get(ids[u], {}).get("watch_rate", np.nan)
+                              for u in test]) for m in models}
+        fams[fam] = _family_result(watch, held, models, seed, resamples)
+    learned = learned_arms(models)
+    held_pairs = significant_pairs({m: held[m] for m in learned}, learned, seed=seed,
+                                   resamples=resamples)
+    over = [f for f in families if f not in nulls]
+    return {
+        "seed": seed, "users": len(test),
+        "heldout_hr10": {m: round(float(held[m].mean()), 4) for m in models},
+        "heldout_pairs": held_pairs, "families": fams,
+        "robustness": seed_result(fams, held_pairs, over) if len(over) > 1 else []}
 
 
 def summarise(per_seed: Sequence[dict[str, Any]], runs: Sequence[str],

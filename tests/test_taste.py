@@ -16,10 +16,10 @@ from scenarios.loader import ScenarioError, load_role, load_scenario, validate_f
 from scenarios.schema import RoleConfig
 from scenarios.taste import LEARNED_FAMILIES, TASTE_FAMILIES, TasteConfig
 from simulations.taste_roles import calibration, parse_families, role_for_family
+from tests.feed_world import ROLE, write_feed_scenario
 from tools.dataset import temporal_split
 from tools.synthetic import make_world
 from tools.taste import taste_space
-from tests.feed_world import ROLE, write_feed_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 

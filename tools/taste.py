@@ -34,6 +34,7 @@ from scipy.sparse.linalg import svds
 from scenarios.taste import TasteConfig
 from tools.dataset import Dataset, Interactions
 from tools.item_space import content_features, impute_factors, item_embeddings
+from tools.memo import digest, memoised
 
 __all__ = ["TasteSpace", "taste_space"]
 
@@ -150,7 +151,7 @@ def _ensemble(members: tuple[str, ...], dataset: Dataset, history: Interactions,
     x = history.matrix(dataset.n_users, dataset.n_items, binary=True)
     active = np.asarray(x.sum(axis=1)).ravel() > 0
     for m in members:
-        space = _single(m, dataset, history, cfg, seed, impute)
+        space = _member(m, dataset, history, cfg, seed, impute)
         users = space.users
         if users is None:
             users = _unit_rows(_mean_rows(x, space.items.astype(np.float64)))
@@ -169,4 +170,13 @@ def taste_space(dataset: Dataset, history: Interactions, cfg: TasteConfig | None
     cfg = cfg or TasteConfig()
     if cfg.family == "ensemble":
         return _ensemble(cfg.member_families, dataset, history, cfg, seed, impute)
-    return _single(cfg.family, dataset, history, cfg, seed, impute)
+    return _member(cfg.family, dataset, history, cfg, seed, impute)
+
+
+def _member(family: str, dataset: Dataset, history: Interactions, cfg: TasteConfig,
+            seed: int, impute: bool) -> TasteSpace:
+    # An ensemble and its members' own runs share these fits inside tools.memo.memo().
+    return memoised(lambda: digest(
+        "taste", family, cfg.factors, cfg.genre_weight, cfg.l2, seed, impute, dataset.name,
+        dataset.n_items, dataset.n_users, history.user, history.item, history.ts),
+        lambda: _single(family, dataset, history, cfg, seed, impute))
