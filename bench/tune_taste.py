@@ -43,6 +43,7 @@ from scenarios.loader import load_role  # noqa: E402
 from scenarios.taste import LEARNED_FAMILIES, NULL_FAMILIES  # noqa: E402
 from simulations.alignment import AlignmentSetup, prepare_alignment  # noqa: E402
 from simulations.taste_roles import CALIBRATION, calibration, role_for_family  # noqa: E402
+from tools.memo import memo  # noqa: E402
 
 KEYS = ("conformity_weight", "popularity_weight", "rating_conformity", "rating_taste",
         "watch_threshold", "exit_base", "satisfaction_center")
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--taste", default="all",
                    help="all (every family and null) or a comma list (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=8, help="bisection steps of stage 3")
+    p.add_argument("--steps", type=int, default=6, help="bisection steps of stage 3")
     p.add_argument("--no-write", action="store_true", help="print, do not write the file")
     args = p.parse_args(argv)
     from tools.dataset import load_dataset
@@ -94,17 +95,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                            "rating_taste")}, flush=True)
         frole = frole.model_copy(update={"brain": frole.brain.model_copy(
             update={"params": params})})
-        params, feed = tune_feed(args.data, params, frole, args.steps)
+        with memo():  # every bisection step refits the same arms on the same data
+            params, feed = tune_feed(args.data, params, frole, args.steps)
         print(fam, "stage 3", feed["final"], f"({time.perf_counter() - t1:.0f} s)",
               flush=True)
-        table[fam] = {k: float(getattr(params, k)) for k in KEYS}
+        table[fam] = {k: round(float(getattr(params, k)), 4) for k in KEYS}
+        if not args.no_write:  # after each family: a long run keeps what it has fitted
+            CALIBRATION.write_text(
+                "# Utility-brain parameters per taste family, fitted on tuning users by\n"
+                "# bench/tune_taste.py (`make tune`); --taste lays them over the role's.\n"
+                + yaml.safe_dump(table, sort_keys=True), encoding="utf-8")
+            print(f"wrote {CALIBRATION.relative_to(ROOT)}", flush=True)
     print(f"done in {time.perf_counter() - t0:.0f} s")
-    if not args.no_write:
-        CALIBRATION.write_text(
-            "# Utility-brain parameters per taste family, fitted on tuning users by\n"
-            "# bench/tune_taste.py (`make tune`); --taste lays them over the role's.\n"
-            + yaml.safe_dump(table, sort_keys=True), encoding="utf-8")
-        print(f"wrote {CALIBRATION.relative_to(ROOT)}")
     return 0
 
 
