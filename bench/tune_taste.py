@@ -38,10 +38,10 @@ if sys.path[0] != str(ROOT):  # run as a script: the packages, not bench/memory.
 
 from agents.brains.utility import World  # noqa: E402
 from agents.profile import build_profiles  # noqa: E402
-from bench.tune_utility import ROLE, tune_choice, tune_feed, tune_ratings  # noqa: E402
+from bench.tune_utility import CUTOFFS, ROLE, tune_choice, tune_feed, tune_ratings  # noqa: E402
 from scenarios.loader import load_role  # noqa: E402
 from scenarios.taste import LEARNED_FAMILIES, NULL_FAMILIES  # noqa: E402
-from simulations.alignment import AlignmentSetup, prepare_alignment  # noqa: E402
+from simulations.alignment_setup import AlignmentSetup, prepare_origins  # noqa: E402
 from simulations.taste_roles import CALIBRATION, calibration, role_for_family  # noqa: E402
 from tools.memo import memo  # noqa: E402
 
@@ -80,17 +80,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     role = load_role(ROLE)
-    setup = prepare_alignment(load_dataset(args.data), seed=0)
+    # The leak-free rolling origins of bench/tune_utility.py (tuning users only are read).
+    setups = prepare_origins(load_dataset(args.data), CUTOFFS, 0)
     table = calibration()
     for fam in families:
         t1 = time.perf_counter()
         frole = role_for_family(role, fam, {})  # from the shipped values, not a past fit
         params = frole.brain.params
         if fam not in NULL_FAMILIES:
-            fsetup = family_setup(setup, fam)
-            params, choice = tune_choice(fsetup, params)
+            fsetups = [family_setup(s, fam) for s in setups]
+            params, choice = tune_choice(fsetups, params)
             print(fam, "stage 1", choice, flush=True)
-            params, ratings = tune_ratings(fsetup, params)
+            params, ratings = tune_ratings(fsetups, params)
             print(fam, "stage 2", {k: ratings[k] for k in ("rating_conformity",
                                                            "rating_taste")}, flush=True)
         frole = frole.model_copy(update={"brain": frole.brain.model_copy(

@@ -1,27 +1,36 @@
-"""Fit the utility brain's parameters on tuning users and write them to the shipped role.
+"""Fit the utility brain's parameters on tuning users, choose on development users, and
+write them to the shipped role.
 
 Usage::
 
     .venv/bin/python bench/tune_utility.py --data ../shared/data/ml-100k [--no-write]
 
-Only tuning users (``simulations.sampling.split_users``: a fixed hash of the user id) are
-used; every reported figure (``recarena eval alignment``, ``recarena eval validity``) is
-on the other, test, users. Three stages:
+Users are split by a fixed hash of their id (``simulations.sampling.user_split``) into
+tuning (30%), development (20%) and test (50%) users. Parameters are fitted on tuning
+users; where a stage has several near-equal candidates, the choice among them is made on
+development users; test users are never read here (``recarena eval alignment`` reads them
+and prints the frozen configuration). Data are leak-free: ten rolling global cutoffs,
+each user at one of them, everything fitted before it (simulations/alignment_setup.py).
 
+0. Taste space: the EASE item space's ``factors`` and ``l2`` (tools/item_space.py) on a
+   grid; the mean per-user AUC of the taste score alone (uniform and popularity-matched
+   negatives, 1:1) on tuning users ranks the grid, the best ``TOP`` of it are compared on
+   development users, and the best there is kept (printed; the defaults in
+   tools/item_space.py are what ships).
 1. Choice weights: ``conformity_weight`` and ``popularity_weight`` (``taste_weight`` fixed
-   at 1, the unit) on a grid, maximising the mean of the per-user AUC with uniform and
-   with popularity-matched negatives at 1:1.
+   at 1, the unit) on a grid, maximising the mean per-user AUC with uniform and with
+   popularity-matched negatives at 1:1 on tuning users; the best ``TOP`` go to development.
 2. Ratings: ``rating_conformity`` and ``rating_taste`` on a grid, minimising the RMSE of
-   the rounded simulated ratings against the tuning users' held-out ratings, with no
-   noise and no spread (both widen the star histogram, lowering its W1, at a cost in RMSE;
-   the script prints both curves).
+   the expected rating against the tuning users' held-out ratings; the best ``TOP`` go to
+   development (RMSE there). No noise and no spread (both widen the star histogram,
+   lowering its W1, at a cost in RMSE; the script prints both curves on tuning users).
 3. Feed behaviour: MovieLens records no impressions, so how much of a feed a user would
    watch is not identified by the data. ``watch_threshold``, ``exit_base`` and
    ``satisfaction_center`` are set so that tuning users browsing the six recommenders'
-   feeds (4 items x 5 pages, one round) average the only published reference, Agent4Rec's
-   LLM users: watch rate 0.5, exit page 3.2, satisfaction 3.9 of 10 (bisection, one feed
-   run per step, through ``simulations.validity``: threshold and exit together, then the
-   interview's centre, which changes no decision).
+   feeds (4 items x 5 pages, one round, leak-free split) average the only published
+   reference, Agent4Rec's LLM users: watch rate 0.5, exit page 3.2, satisfaction 3.9 of 10
+   (bisection, one feed run per step, through ``simulations.validity``: threshold and exit
+   together, then the interview's centre, which changes no decision).
 """
 
 from __future__ import annotations
@@ -45,12 +54,19 @@ from agents.brains.base import PageObservation  # noqa: E402
 from agents.brains.utility import UtilityBrain  # noqa: E402
 from scenarios.loader import load_role  # noqa: E402
 from scenarios.schema import RoleConfig, UtilityParams  # noqa: E402
-from simulations.alignment import AlignmentSetup, make_tasks, prepare_alignment  # noqa: E402
+from simulations.alignment_setup import (  # noqa: E402
+    AlignmentSetup,
+    make_tasks,
+    prepare_origins,
+)
 from simulations.stats import auc  # noqa: E402
 
 ROLE = ROOT / "scenarios" / "roles" / "utility_user.yaml"
 TARGETS = {"watch_rate": 0.5, "exit_page": 3.2, "satisfaction": 3.9}
 TUNE_SEED = 1  # sampling seed of the tuning tasks and feed runs (users are tuning users)
+TOP = 5  # candidates of a stage's grid (best on tuning users) compared on development users
+CUTOFFS = 10  # rolling leak-free cutoffs, as `recarena eval alignment`
+SPACE_GRID = {"factors": (64, 128, 256), "l2": (250.0, 500.0, 1000.0)}
 
 
 def _set(p: UtilityParams, **values: float) -> UtilityParams:
@@ -61,77 +77,131 @@ def _grid(lo: float, hi: float, n: int) -> list[float]:
     return [round(float(x), 4) for x in np.linspace(lo, hi, n)]
 
 
-def tune_choice(setup: AlignmentSetup, base: UtilityParams) -> tuple[UtilityParams, dict]:
-    """Stage 1: weights of conformity and popularity relative to taste."""
-    unit = UtilityBrain(setup.world, _set(base, taste_weight=1.0, conformity_weight=1.0,
-                                          popularity_weight=1.0, noise=0.0))
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
+def _choice_parts(setups: list[AlignmentSetup], split: str, base: UtilityParams,
+                  ) -> dict[str, list[tuple[np.ndarray, ...]]]:
+    """Per sampler: per user, the taste, conformity and popularity parts and the labels of
+    the 1:1 page (unit weights, no noise)."""
+    parts: dict[str, list[tuple[np.ndarray, ...]]] = {}
+    unit_p = _set(base, taste_weight=1.0, conformity_weight=1.0, popularity_weight=1.0,
+                  noise=0.0)
     for sampler in ("uniform", "popularity-matched"):
         rows = []
-        for t in make_tasks(setup, setup.tuning, sampler, 1, 4, TUNE_SEED):
-            items, truth = t.page(1, TUNE_SEED)
-            obs = PageObservation(setup.profiles[t.user], 0, 1, items, ())
-            _, p = unit.utilities(obs, np.zeros(len(items)))
-            y = np.array([i in truth for i in items])
-            rows.append((p["taste"], p["conformity"], p["popularity"], y))
+        for k, setup in enumerate(setups):
+            unit = UtilityBrain(setup.world, unit_p)
+            for t in make_tasks(setup, setup.users(split), sampler,  # type: ignore[arg-type]
+                                positives=4, seed=TUNE_SEED, origin=k):
+                items, truth = t.page(1, TUNE_SEED)
+                obs = PageObservation(setup.profiles[t.user], 0, 1, items, ())
+                _, p = unit.utilities(obs, np.zeros(len(items)))
+                y = np.array([i in truth for i in items])
+                rows.append((p["taste"], p["conformity"], p["popularity"], y))
         parts[sampler] = rows
+    return parts
 
-    def mean_auc(cw: float, pw: float) -> dict[str, float]:
-        out = {}
-        for sampler, rows in parts.items():
-            vals = [auc(s[y], s[~y]) for ta, co, po, y in rows
-                    for s in [ta + cw * co + pw * po]]
-            out[sampler] = float(np.mean([v for v in vals if v is not None]))
-        return out
 
-    best: tuple[float, float, float, dict[str, float]] = (-1.0, 0.0, 0.0, {})
-    for cw, pw in itertools.product(_grid(0, 1.5, 7), _grid(0, 1.5, 7)):
-        a = mean_auc(cw, pw)
-        score = (a["uniform"] + a["popularity-matched"]) / 2
-        if score > best[0]:
-            best = (score, cw, pw, a)
-    _, cw, pw, a = best
+def _mean_auc(parts: dict[str, list[tuple[np.ndarray, ...]]], cw: float,
+              pw: float) -> dict[str, float]:
+    out = {}
+    for sampler, rows in parts.items():
+        vals = [auc(s[y], s[~y]) for ta, co, po, y in rows for s in [ta + cw * co + pw * po]]
+        out[sampler] = float(np.mean([v for v in vals if v is not None]))
+    out["mean"] = (out["uniform"] + out["popularity-matched"]) / 2
+    return out
+
+
+def tune_space(data: Any, base: UtilityParams) -> tuple[dict[str, float], dict]:
+    """Stage 0: the taste space's settings (taste score alone), fit then choose."""
+    scores = []
+    for factors, l2 in itertools.product(SPACE_GRID["factors"], SPACE_GRID["l2"]):
+        space = {"factors": factors, "l2": l2}
+        setups = prepare_origins(data, CUTOFFS, 0, space=space)
+        tun = _mean_auc(_choice_parts(setups, "tuning", base), 0.0, 0.0)
+        scores.append((tun["mean"], space, setups))
+        print("  space", space, "tuning", round(tun["mean"], 4), flush=True)
+    scores.sort(key=lambda r: -r[0])
+    dev = []
+    for tun_auc, space, setups in scores[:TOP]:
+        d = _mean_auc(_choice_parts(setups, "development", base), 0.0, 0.0)["mean"]
+        dev.append((d, tun_auc, space))
+        print("  space", space, "development", round(d, 4), flush=True)
+    d, tun_auc, space = max(dev, key=lambda r: r[0])
+    return space, {"chosen": space, "tuning_auc": round(tun_auc, 4),
+                   "development_auc": round(d, 4),
+                   "grid_tuning": [[r[1], round(r[0], 4)] for r in scores],
+                   "top_development": [[r[2], round(r[0], 4)] for r in dev]}
+
+
+def tune_choice(setups: list[AlignmentSetup], base: UtilityParams) -> tuple[UtilityParams, dict]:
+    """Stage 1: weights of conformity and popularity relative to taste."""
+    tun = _choice_parts(setups, "tuning", base)
+    grid = [(_mean_auc(tun, cw, pw)["mean"], cw, pw)
+            for cw, pw in itertools.product(_grid(0, 1.5, 7), _grid(0, 1.5, 7))]
+    grid.sort(key=lambda r: -r[0])
+    dev_parts = _choice_parts(setups, "development", base)
+    dev = [(_mean_auc(dev_parts, cw, pw)["mean"], t, cw, pw) for t, cw, pw in grid[:TOP]]
+    d, t, cw, pw = max(dev, key=lambda r: r[0])
     return (_set(base, taste_weight=1.0, conformity_weight=cw, popularity_weight=pw),
-            {"conformity_weight": cw, "popularity_weight": pw, "auc_1to1": a,
-             "taste_only_auc_1to1": mean_auc(0.0, 0.0)})
+            {"conformity_weight": cw, "popularity_weight": pw,
+             "tuning_auc_1to1": _mean_auc(tun, cw, pw),
+             "development_auc_1to1": _mean_auc(dev_parts, cw, pw),
+             "top_on_tuning": [[c, p, round(x, 4)] for x, c, p in grid[:TOP]],
+             "taste_only_tuning_auc_1to1": _mean_auc(tun, 0.0, 0.0)})
 
 
-def tune_ratings(setup: AlignmentSetup, base: UtilityParams) -> tuple[UtilityParams, dict]:
-    """Stage 2: the rating model."""
+def _rating_parts(setups: list[AlignmentSetup], split: str) -> dict[str, np.ndarray]:
+    """Every held-out rating of the split's users with the rating model's inputs."""
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("real", "crowd", "bias", "liking",
+                                                         "gm")}
+    for setup in setups:
+        w, fut = setup.world, setup.future
+        mine = np.zeros(setup.dataset.n_users, dtype=bool)
+        mine[setup.users(split)] = True  # type: ignore[arg-type]
+        mask = mine[fut.user]
+        users, items = fut.user[mask], fut.item[mask]
+        cols["real"].append(fut.rating[mask].astype(np.float64))
+        cols["bias"].append(np.array([setup.profiles[u].rating_bias for u in users]))
+        cols["crowd"].append(w.item_mean[items].astype(np.float64) - w.global_mean)
+        cols["liking"].append(np.array([float(w.embeddings[i] @ setup.profiles[u].liking)
+                                        for u, i in zip(users, items, strict=True)]))
+        cols["gm"].append(np.full(len(users), w.global_mean))
+    return {k: np.concatenate(v) for k, v in cols.items()}
+
+
+def tune_ratings(setups: list[AlignmentSetup], base: UtilityParams) -> tuple[UtilityParams, dict]:
+    """Stage 2: the rating model (expected rating; stars are its rounding)."""
     from scipy.stats import wasserstein_distance
 
-    w = setup.world
-    fut = setup.future
-    tuning = np.zeros(setup.dataset.n_users, dtype=bool)
-    tuning[setup.tuning] = True
-    mask = tuning[fut.user]
-    users, items, real = fut.user[mask], fut.item[mask], fut.rating[mask].astype(np.float64)
-    bias = np.array([setup.profiles[u].rating_bias for u in users])
-    crowd = w.item_mean[items].astype(np.float64) - w.global_mean
-    liking = np.array([float(w.embeddings[i] @ setup.profiles[u].liking)
-                       for u, i in zip(users, items, strict=True)])
-    noise = np.random.default_rng(TUNE_SEED).standard_normal(len(real))
+    tun, dev = _rating_parts(setups, "tuning"), _rating_parts(setups, "development")
+    noise = np.random.default_rng(TUNE_SEED).standard_normal(len(tun["real"]))
+
+    def expected(c: dict[str, np.ndarray], rc: float, rt: float) -> np.ndarray:
+        return c["gm"] + rc * c["crowd"] + c["bias"] + rt * c["liking"]
 
     def stars(rc: float, rt: float, spread: float = 1.0, rn: float = 0.0) -> np.ndarray:
-        x = rc * crowd + bias + rt * liking
-        return np.clip(np.rint(w.global_mean + spread * x + rn * noise), 1, 5)
+        x = expected(tun, rc, rt) - tun["gm"]
+        return np.clip(np.rint(tun["gm"] + spread * x + rn * noise), 1, 5)
 
-    def rmse(x: np.ndarray) -> float:
+    def rmse(x: np.ndarray, real: np.ndarray) -> float:
         return float(np.sqrt(np.mean((x - real) ** 2)))
 
     def w1(x: np.ndarray) -> float:
-        return float(wasserstein_distance(x, real))
+        return float(wasserstein_distance(x, tun["real"]))
 
-    rc, rt = min(itertools.product(_grid(0.5, 1.5, 11), _grid(0, 4, 17)),
-                 key=lambda p: rmse(stars(p[0], p[1])))
+    grid = sorted((rmse(expected(tun, rc, rt), tun["real"]), rc, rt)
+                  for rc, rt in itertools.product(_grid(0.5, 1.5, 11), _grid(0, 4, 17)))
+    dev_rows = [(rmse(expected(dev, rc, rt), dev["real"]), t, rc, rt)
+                for t, rc, rt in grid[:TOP]]
+    d, t, rc, rt = min(dev_rows)
     # Noise and spread both widen the histogram; reported, not used: RMSE is the goal.
-    spread = {s: [round(rmse(x), 4), round(w1(x), 4)]
+    spread = {s: [round(rmse(x, tun["real"]), 4), round(w1(x), 4)]
               for s in _grid(1, 2, 6) for x in [stars(rc, rt, s)]}
-    noise_curve = {n: [round(rmse(x), 4), round(w1(x), 4)]
+    noise_curve = {n: [round(rmse(x, tun["real"]), 4), round(w1(x), 4)]
                    for n in _grid(0, 1, 6) for x in [stars(rc, rt, 1.0, n)]}
     return (_set(base, rating_conformity=rc, rating_taste=rt, rating_spread=1.0,
                  rating_noise=0.0),
-            {"rating_conformity": rc, "rating_taste": rt,
+            {"rating_conformity": rc, "rating_taste": rt, "tuning_rmse": round(t, 4),
+             "development_rmse": round(d, 4),
+             "top_on_tuning": [[r[1], r[2], round(r[0], 4)] for r in grid[:TOP]],
              "rmse_w1_by_spread": spread, "rmse_w1_by_noise": noise_curve})
 
 
@@ -156,13 +226,14 @@ def tune_feed(data: str, base: UtilityParams, role: RoleConfig,
               steps: int) -> tuple[UtilityParams, dict]:
     """Stage 3: bisection of the three calibration parameters against TARGETS."""
     from simulations.runner import prepare
-    from simulations.sampling import is_tuning_user
+    from simulations.sampling import user_split
     from simulations.validity import validity_scenario
 
-    loaded = validity_scenario(data, role, seed=TUNE_SEED)
+    loaded = validity_scenario(data, role, seed=TUNE_SEED)  # leak-free global split
     full = prepare(loaded, data=data)
     ids = full.dataset.user_ids
-    prep = replace(full, population=[u for u in full.population if is_tuning_user(ids[u])])
+    prep = replace(full, population=[u for u in full.population
+                                     if user_split(ids[u]) == "tuning"])
     # Watching and leaving interact, so their two knobs are bisected together; the
     # interview comes after the session and changes neither, so its knob goes last.
     params = base
@@ -223,12 +294,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     role = load_role(ROLE)
-    setup = prepare_alignment(load_dataset(args.data), seed=0)
-    print(f"tuning users with a liked held-out item: {len(setup.tuning)} "
-          f"(test users: {len(setup.test)})", flush=True)
-    params, choice = tune_choice(setup, role.brain.params)
+    ds = load_dataset(args.data)
+    space, space_log = tune_space(ds, role.brain.params)
+    print("stage 0", {k: v for k, v in space_log.items() if not k.startswith("grid")},
+          flush=True)
+    setups = prepare_origins(ds, CUTOFFS, 0, space=space)
+    print(f"origins: {len(setups)}; tuning users: {sum(len(s.tuning) for s in setups)}, "
+          f"development users: {sum(len(s.development) for s in setups)} "
+          "(test users are not read)", flush=True)
+    params, choice = tune_choice(setups, role.brain.params)
     print("stage 1", choice, flush=True)
-    params, ratings = tune_ratings(setup, params)
+    params, ratings = tune_ratings(setups, params)
     print("stage 2", ratings, flush=True)
     params, feed = tune_feed(args.data, params, role, args.steps)
     print("stage 3", {k: v for k, v in feed.items() if k != "steps"}, flush=True)

@@ -249,81 +249,6 @@ def _ci(v: dict[str, Any], digits: int = 3) -> str:
     return f"{v['mean']:.{digits}f} ± {(v['hi'] - v['lo']) / 2:.{digits}f}"
 
 
-_TASTE_LABELS = {"brain": "brain", "random": "random", "popularity": "popularity only",
-                 "item_mean": "item mean only", "ease": "EASE (same history)"}
-_RATING_LABELS = {"brain": "brain", "user_mean": "user mean", "item_mean": "item mean",
-                  "bias": "global + user + item bias", "bias_stars": "bias model, rounded",
-                  "history_resample": "history ratings resampled"}
-
-
-def alignment_tables(res: dict[str, Any]) -> list[Table]:
-    """The taste-alignment tables (one per ratio) and the rating table of a result."""
-    tables = []
-    brain = res["brain"] if res["brain"] != "llm" else f"llm {res['llm']}"
-    for ratio, rows in res["taste_alignment"]["ratios"].items():
-        t = Table(title=f"taste alignment {ratio}, {res['negatives']} negatives: {brain}; "
-                  f"{res['samples']} x {res['users_per_sample']} test users, seed {res['seed']}")
-        t.add_column("scorer", style="bold", no_wrap=True)
-        for col in ("AUC", "accuracy", "precision", "recall", "F1"):
-            t.add_column(col, justify="right")
-        for name, m in rows.items():
-            t.add_row(_TASTE_LABELS.get(name, name),
-                      *(_ci(m[k]) for k in ("auc", "accuracy", "precision", "recall", "f1")))
-        tables.append(t)
-    rf = res["rating_fidelity"]
-    t = Table(title=f"rating fidelity: {rf['n']} held-out ratings")
-    t.add_column("model", style="bold", no_wrap=True)
-    for col in ("RMSE", "MAE", "histogram W1"):
-        t.add_column(col, justify="right")
-    for name, m in rf["models"].items():
-        t.add_row(_RATING_LABELS.get(name, name), _ci(m["rmse"]), _ci(m["mae"]),
-                  _ci(m["w1"]) if "w1" in m else "")
-    tables.append(t)
-    return tables
-
-
-def cmd_eval_alignment(a: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
-    from simulations.alignment import run_alignment
-    from simulations.runner import DATA_ENV
-
-    data = a.data or os.environ.get(DATA_ENV)
-    if not data:
-        raise CliError(f"eval alignment: --data DIR is required (or set {DATA_ENV})")
-    for flag, value in (("--llm", a.llm), ("--replay", a.replay)):
-        if value is not None and a.brain != "llm":
-            raise CliError(f"eval alignment: {flag} applies to --brain llm only")
-    try:
-        ratios = [int(x) for x in a.ratios.split(",") if x.strip()]
-    except ValueError:
-        raise CliError(f"eval alignment: --ratios: not a list of integers: {a.ratios}") from None
-    with Progress(console=_err(), disable=a.json) as progress:
-        res = run_alignment(
-            data, users=a.users, samples=a.samples, seed=a.seed, negatives=a.negatives,
-            brain=a.brain, llm=a.llm, llm_threads=a.llm_threads, role=a.role, ratios=ratios,
-            positives=a.positives,
-            rating_items=a.rating_items, tuning_users=a.tuning_users, out=a.out,
-            replay=a.replay, progress=_progress(progress))
-    if a.json:
-        print(json.dumps(res, indent=2))
-        return EXIT_OK
-    out_c = _out()
-    for t in alignment_tables(res):
-        out_c.print(t)
-    pop = res["popularity"]
-    out_c.print(f"median history popularity: positives {pop['median_positive']:.0f}, "
-                f"negatives {pop['median_negative_1to1']:.0f}; mean [95% interval] over "
-                f"{res['samples']} disjoint samples of test users; baseline thresholds "
-                f"fitted on {res['split']['baseline_thresholds_fitted_on']} tuning users")
-    out_c.print("Agent4Rec reported accuracy 0.69 / F1 0.70 at 1:1 (MovieLens-1M, "
-                "gpt-3.5-turbo, uniform negatives)")
-    fails = res["taste_alignment"]["failures"] + res["rating_fidelity"]["failures"]
-    if fails:
-        out_c.print(f"decision failures: {fails}")
-    return EXIT_OK
-
-
 # ----------------------------------------------------------------------------- parser
 
 
@@ -437,39 +362,9 @@ def build_parser() -> _Parser:
     eo.add_argument("--json", action="store_true", help="print the result as JSON")
     eo.set_defaults(fn=cmd_eval_offline)
 
-    ea = ev.command(e, "alignment", "taste alignment and rating fidelity vs real users, "
-                    "beside baselines, on test users")
-    ea.add_argument("--data", help="data folder (else RECARENA_DATA)")
-    ea.add_argument("--users", type=int, default=100,
-                    help="test users per sample (default: %(default)s)")
-    ea.add_argument("--samples", type=int, default=5,
-                    help="disjoint test samples (default: %(default)s)")
-    ea.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
-    ea.add_argument("--negatives", choices=["popularity-matched", "uniform"],
-                    default="popularity-matched",
-                    help="negative sampler; uniform is Agent4Rec's (default: %(default)s)")
-    ea.add_argument("--brain", choices=["utility", "llm", "none"], default="utility",
-                    help="which brain decides; none: baselines only (default: %(default)s)")
-    ea.add_argument("--llm", default=None, help=f"for --brain llm only: {LLM_FLAG_HELP} "
-                    "(default: local)")
-    ea.add_argument("--llm-threads", type=int, default=None,
-                    help="CPU threads of the local model (1 is fastest on a busy machine)")
-    ea.add_argument("--role", help="role file (default: the shipped role for the brain)")
-    ea.add_argument("--ratios", default="1,3,9",
-                    help="m of 1:m liked-to-unseen items, comma-separated "
-                    "(default: %(default)s)")
-    ea.add_argument("--positives", type=int, default=4,
-                    help="held-out liked items per user (default: %(default)s)")
-    ea.add_argument("--rating-items", type=int, default=10,
-                    help="held-out items rated per user (default: %(default)s)")
-    ea.add_argument("--tuning-users", type=int, default=300,
-                    help="tuning users the baselines' thresholds are fitted on "
-                    "(default: %(default)s)")
-    ea.add_argument("--out", help="folder for the LLM cache (record/replay)")
-    ea.add_argument("--replay", metavar="RUN_DIR_OR_CACHE",
-                    help="for --brain llm only: answer LLM calls from here (no network)")
-    ea.add_argument("--json", action="store_true", help="print the result as JSON")
-    ea.set_defaults(fn=cmd_eval_alignment)
+    from simulations.cli_alignment import add_alignment_parser
+
+    add_alignment_parser(lambda name, help: ev.command(e, name, help))
 
     from simulations.cli_validity import add_validity_parser
 

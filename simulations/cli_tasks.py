@@ -91,7 +91,7 @@ def cmd_eval_task(a: argparse.Namespace) -> int:
         raise CliError(f"eval task: --data DIR is required (or set {DATA_ENV})")
     opt = TaskOptions(task=a.task, users=a.users, samples=a.samples, negatives=a.negatives,
                       candidates=a.candidates, per_user=a.per_user, seed=a.seed,
-                      batch=a.batch)
+                      batch=a.batch, time_split=a.time_split)
     try:
         task_run.check_inputs(opt, team=a.team, llm=a.llm, replay=a.replay, out=a.out,
                               llm_threads=a.llm_threads, llm_ctx=a.llm_ctx,
@@ -162,6 +162,9 @@ def add_task_parser(command: Callable[[str, str], argparse.ArgumentParser]) -> N
                    help="sampling seed (default: %(default)s)")
     p.add_argument("--batch", type=int, default=8,
                    help="requests per call of the agent (default: %(default)s)")
+    p.add_argument("--time-split", choices=["global", "per_user"], default="global",
+                   help="global: one time cutoff, leak-free; per_user: each user's earliest "
+                   "80%% (leaks later ratings of others) (default: %(default)s)")
     p.add_argument("--llm", help=f"with --team: the model of roles without an llm: block: "
                    f"{LLM_FLAG_HELP}")
     p.add_argument("--llm-threads", type=int,

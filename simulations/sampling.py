@@ -17,18 +17,21 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+from scipy.stats import rankdata
 
 __all__ = [
     "NEGATIVE_SAMPLERS",
     "SPLIT_SEED",
     "TUNING_SHARE",
     "DEVELOPMENT_SHARE",
+    "MAX_RATIO",
     "NegativeSampler",
     "USER_SPLITS",
     "UserSplit",
     "disjoint_samples",
     "is_tuning_user",
     "keyed_rng",
+    "popularity_deciles",
     "sample_negatives",
     "split_users",
     "user_split",
@@ -42,9 +45,9 @@ UserSplit = Literal["tuning", "development", "test"]
 USER_SPLITS: tuple[UserSplit, ...] = ("tuning", "development", "test")
 NegativeSampler = Literal["uniform", "popularity-matched"]
 NEGATIVE_SAMPLERS: tuple[NegativeSampler, ...] = ("uniform", "popularity-matched")
-# Popularity-matched negatives for a positive come from this many unrated items closest
-# to it in history popularity (at least 2m for a 1:m ratio).
-MATCH_WINDOW = 20
+# Negatives are always drawn for this ratio and shorter ratios take prefixes, so the 1:1
+# draw is the same whichever --ratios are asked for (Agent4Rec's largest ratio is 1:9).
+MAX_RATIO = 9
 
 
 def _unit(user_id: str, seed: int) -> float:
@@ -106,6 +109,21 @@ def disjoint_samples(users: Sequence[int], n_samples: int, size: int,
     return [sorted(int(u) for u in order[k * per:(k + 1) * per]) for k in range(n_samples)]
 
 
+def popularity_deciles(popularity: np.ndarray) -> np.ndarray:
+    """Each item's popularity decile 0-9 among the items rated in history (-1: unrated).
+
+    Deciles are of the average rank, so items with equal popularity share a decile and
+    the deciles' popularity ranges never overlap (sizes may differ where many items tie).
+    """
+    pop = np.asarray(popularity, dtype=np.float64)
+    out = np.full(pop.shape, -1, dtype=np.int64)
+    avail = np.flatnonzero(pop > 0)
+    if avail.size:
+        ranks = rankdata(pop[avail], method="average")  # 1..n
+        out[avail] = np.minimum(((ranks - 0.5) * 10 / avail.size).astype(np.int64), 9)
+    return out
+
+
 def sample_negatives(
     kind: NegativeSampler,
     rng: np.random.Generator,
@@ -114,18 +132,22 @@ def sample_negatives(
     popularity: np.ndarray,
     m: int,
 ) -> np.ndarray:
-    """Negatives for a user, ``m`` per positive, as a (len(positives), m) array.
+    """Negatives for a user, ``m`` per positive, as a (len(positives), m) array, no item
+    twice.
 
     Each row is an ordered draw, so the first ``k`` columns are themselves a valid 1:k
-    sample: ratios evaluated on prefixes are nested and paired.
+    sample: ratios evaluated on prefixes are nested and paired. Callers draw for a fixed
+    ``m`` (``MAX_RATIO``) so that the draws do not depend on which ratios are evaluated.
 
     Args:
-        kind: ``uniform`` (Agent4Rec's: any item the user never rated) or
-            ``popularity-matched`` (each positive's negatives come from the
-            ``MATCH_WINDOW`` unrated items nearest to it in log history popularity, so
-            popularity alone cannot tell positives from negatives).
+        kind: ``uniform`` (Agent4Rec's: any candidate) or ``popularity-matched``
+            (stratified: each positive's negatives are drawn uniformly among the
+            candidates in the positive's popularity decile, ``popularity_deciles``; when
+            the decile runs out, the nearest deciles are added, nearer first), so
+            popularity alone can hardly tell positives from negatives.
         positives: Item indices of the positives.
-        candidates: Item indices the user never rated (neither in history nor held out).
+        candidates: Item indices the user never rated (neither in history nor held out)
+            and that were available (rated by someone) in history.
         popularity: History interaction count per item.
         m: Negatives per positive.
     """
@@ -138,19 +160,28 @@ def sample_negatives(
     if kind != "popularity-matched":
         raise ValueError(f"unknown negative sampler {kind!r}; expected one of "
                          f"{', '.join(NEGATIVE_SAMPLERS)}")
-    logp = np.log1p(popularity.astype(np.float64))
-    free = np.ones(len(candidates), dtype=bool)
+    dec = popularity_deciles(popularity)
+    cand = np.asarray(candidates, dtype=np.int64)
+    cand_dec = dec[cand]
+    free = np.ones(len(cand), dtype=bool)
     out = np.empty((n_pos, m), dtype=np.int64)
-    window = max(MATCH_WINDOW, 2 * m)
     for row, p in enumerate(positives):
-        idx = np.flatnonzero(free)
-        # A random order first, then a stable sort: ties in popularity are broken at random.
-        idx = idx[rng.permutation(len(idx))]
-        dist = np.abs(logp[candidates[idx]] - logp[int(p)])
-        near = idx[np.argsort(dist, kind="stable")[:window]]
-        pick = rng.choice(near, size=m, replace=False)
-        free[pick] = False
-        out[row] = candidates[pick]
+        d = max(int(dec[int(p)]), 0)
+        picked: list[int] = []
+        # Own decile first, then the nearest ones (ties: the less popular side first).
+        for dd in sorted(range(10), key=lambda x: (abs(x - d), x)):
+            pool = np.flatnonzero(free & (cand_dec == dd))
+            take = pool[rng.permutation(len(pool))][:m - len(picked)]
+            free[take] = False
+            picked.extend(int(i) for i in take)
+            if len(picked) == m:
+                break
+        if len(picked) < m:  # items without a decile (unrated) only as a last resort
+            pool = np.flatnonzero(free)
+            take = pool[rng.permutation(len(pool))][:m - len(picked)]
+            free[take] = False
+            picked.extend(int(i) for i in take)
+        out[row] = cand[np.asarray(picked, dtype=np.int64)]
     return out
 
 

@@ -146,7 +146,7 @@ def run_eval_task(
         llm_cfg = llm_cfg.model_copy(update={"n_ctx": llm_ctx})
     if llm_cfg is not None and llm_timeout is not None:
         llm_cfg = llm_cfg.model_copy(update={"timeout_s": llm_timeout})
-    setup = prepare_tasks(load_dataset(data))
+    setup = prepare_tasks(load_dataset(data), split=opt.time_split)  # type: ignore[arg-type]
     with _run_dir(out) as run_dir, contextlib.ExitStack() as stack:
         agent, trace = None, None
         if team is not None:

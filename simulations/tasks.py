@@ -77,6 +77,7 @@ class TaskOptions:
     per_user: int = 1  # rp: held-out ratings per user
     seed: int = 0
     batch: int = 8
+    time_split: str = "global"  # global: leak-free (one time cutoff); per_user: leaky
 
     def validate(self) -> None:
         if self.task not in TASKS:
@@ -86,6 +87,9 @@ class TaskOptions:
                         ("--batch", self.batch)):
             if v < 1:
                 raise ValueError(f"{flag}: must be at least 1, got {v}")
+        if self.time_split not in ("global", "per_user"):
+            raise ValueError(f"--time-split: expected global or per_user, got "
+                             f"{self.time_split!r}")
         if self.candidates is not None:
             if self.task == "rp":
                 raise ValueError("--candidates: applies to sr and gen only")
@@ -347,7 +351,9 @@ def evaluate_task(
         "agent": agent.name if agent is not None else None, **(info or {}),
         "samples": len(groups), "users_per_sample": len(groups[0]),
         "instances_per_sample": [len(s) for s in samples],
-        "split": {"history_fraction": HISTORY_FRACTION, "tuning_users": len(setup.tuning),
+        "split": {"history_fraction": HISTORY_FRACTION, "time_split": opt.time_split,
+                  "tuning_users": len(setup.tuning),
+                  "development_users": len(setup.development),
                   "test_users": len(setup.test), "reported_on": "test users"},
         **extra, "models": results,
     }

@@ -14,22 +14,26 @@ from agents.profile import UserProfile
 from scenarios.loader import load_role
 from simulations.alignment import (
     AlignmentSetup,
-    evaluate_ratings,
-    evaluate_taste,
     make_tasks,
     prepare_alignment,
+    prepare_origins,
+    run_alignment,
 )
+from simulations.alignment_ratings import rating_one_seed, summarise_ratings
+from simulations.alignment_taste import pooled_auc, summarise_taste, taste_one_seed
 from simulations.baselines import fit_bias_model, fit_threshold, taste_scorers, user_means
 from simulations.cli import main
 from simulations.sampling import (
     TUNING_SHARE,
     disjoint_samples,
     is_tuning_user,
+    popularity_deciles,
     sample_negatives,
     split_users,
+    user_split,
 )
 from simulations.stats import auc, interval
-from tools.dataset import Catalog, Dataset, Interactions, load_dataset
+from tools.dataset import Catalog, Dataset, Interactions, global_split, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,6 +61,11 @@ def setup(dataset: Dataset) -> AlignmentSetup:
     return prepare_alignment(dataset, seed=5)
 
 
+@pytest.fixture(scope="module")
+def origins(dataset: Dataset) -> list[AlignmentSetup]:
+    return prepare_origins(dataset, 4, seed=5)
+
+
 # ----------------------------------------------------------------------------- split
 
 
@@ -79,56 +88,116 @@ def test_split_is_disjoint_seeded_and_by_user_id(dataset: Dataset) -> None:
 
 def test_evaluation_uses_test_users_only_in_disjoint_samples(setup: AlignmentSetup) -> None:
     assert set(setup.tuning).isdisjoint(setup.test)
+    assert set(setup.development).isdisjoint(setup.test + setup.tuning)
     ids = setup.dataset.user_ids
-    assert not any(is_tuning_user(ids[u]) for u in setup.test)
-    samples = disjoint_samples(setup.test, 5, 40, seed=3)
+    assert all(user_split(ids[u]) == "test" for u in setup.test)
+    assert all(user_split(ids[u]) == "development" for u in setup.development)
+    samples = disjoint_samples(setup.test, 4, 10, seed=3)
     flat = [u for s in samples for u in s]
-    assert len(flat) == len(set(flat)) == 200
+    assert len(flat) == len(set(flat)) == 40
     assert set(flat) <= set(setup.test)
-    assert samples == disjoint_samples(setup.test, 5, 40, seed=3)
-    assert samples != disjoint_samples(setup.test, 5, 40, seed=4)
+    assert samples == disjoint_samples(setup.test, 4, 10, seed=3)
+    assert samples != disjoint_samples(setup.test, 4, 10, seed=4)
     with pytest.raises(ValueError):
         disjoint_samples([1, 2], 3, 1, seed=0)
+
+
+# ----------------------------------------------------------------------------- leak-free
+
+
+def test_every_origin_is_leak_free(dataset: Dataset, origins: list[AlignmentSetup]) -> None:
+    """No history rating is dated at or after the cutoff, so none after any future rating
+    used for evaluation; popularity and item means come from history only; every
+    evaluable user is in exactly one origin."""
+    assert len(origins) == 4
+    seen: list[int] = []
+    for o in origins:
+        assert o.history.ts.max() < o.cutoff <= o.future.ts.min()
+        assert len(o.history) + len(o.future) == len(dataset.interactions)
+        np.testing.assert_array_equal(
+            o.world.popularity, np.bincount(o.history.item, minlength=dataset.n_items))
+        np.testing.assert_allclose(
+            o.world.item_mean, dataset.with_interactions(o.history).item_mean_rating)
+        for u in o.tuning + o.development + o.test:
+            assert (o.history.user == u).sum() >= 5
+            seen.append(u)
+    assert len(seen) == len(set(seen)) > 130
+    cutoffs = [o.cutoff for o in origins]
+    assert cutoffs == sorted(cutoffs)
+    # One cutoff (the 0.8 quantile) leaves far fewer evaluable users.
+    single = prepare_alignment(dataset, seed=5)
+    n1 = len(single.tuning + single.development + single.test)
+    assert n1 < 0.6 * len(seen)
+
+
+def test_negatives_and_positives_only_among_items_available_before_the_cutoff(
+        origins: list[AlignmentSetup]) -> None:
+    for k, o in enumerate(origins[:4]):
+        tasks = make_tasks(o, o.test + o.tuning, "uniform", positives=4, seed=3, origin=k)
+        for t in tasks:
+            assert (o.world.popularity[t.negatives.ravel()] > 0).all()
+            assert (o.world.popularity[t.positives] > 0).all()
 
 
 # ----------------------------------------------------------------------------- samplers
 
 
-def test_popularity_matched_negatives_match_popularity(setup: AlignmentSetup) -> None:
-    users = disjoint_samples(setup.test, 1, 80, seed=11)[0]
-    pop = setup.world.popularity
-    logp = np.log1p(pop)
+def test_popularity_matched_negatives_are_stratified_by_decile(
+        origins: list[AlignmentSetup]) -> None:
     res = {}
     for sampler in ("uniform", "popularity-matched"):
-        tasks = make_tasks(setup, users, sampler, 3, 4, seed=11)
-        pos = np.concatenate([t.positives for t in tasks])
-        neg = np.concatenate([t.negatives[:, 0] for t in tasks])
-        aucs = [auc(pop[t.positives], pop[t.negatives[:, 0]]) for t in tasks]
-        res[sampler] = (float(np.median(logp[pos]) - np.median(logp[neg])),
-                        float(np.mean([a for a in aucs if a is not None])))
-        for t in tasks:
-            u = t.user
-            rated = set(setup.history.item[setup.history.user == u].tolist()) | set(
-                setup.future.item[setup.future.user == u].tolist())
-            assert not rated.intersection(t.negatives.ravel().tolist())
-            assert len(set(t.negatives.ravel().tolist())) == t.negatives.size
-            liked = setup.future.item[(setup.future.user == u) & (setup.future.rating >= 4)]
-            assert set(t.positives.tolist()) <= set(liked.tolist())
-    gap, pop_auc = res["popularity-matched"]
-    assert abs(gap) < 0.15  # medians within ~15% in popularity
-    assert abs(pop_auc - 0.5) < 0.08  # popularity alone is near chance
-    gap_u, pop_auc_u = res["uniform"]
-    assert gap_u > 1.0 and pop_auc_u > 0.75  # uniform negatives are far less popular
+        same, total, aucs = 0, 0, []
+        for k, o in enumerate(origins):
+            pop = o.world.popularity
+            dec = popularity_deciles(pop)
+            tasks = make_tasks(o, o.test, sampler, positives=4, seed=11,  # type: ignore[arg-type]
+                               origin=k)
+            for t in tasks:
+                same += int((dec[t.negatives] == dec[t.positives][:, None]).sum())
+                total += t.negatives.size
+                a = auc(pop[t.positives], pop[t.negatives[:, 0]])
+                if a is not None:
+                    aucs.append(a)
+                u = t.user
+                rated = set(o.history.item[o.history.user == u].tolist()) | set(
+                    o.future.item[o.future.user == u].tolist())
+                assert not rated.intersection(t.negatives.ravel().tolist())
+                assert len(set(t.negatives.ravel().tolist())) == t.negatives.size
+                liked = o.future.item[(o.future.user == u) & (o.future.rating >= 4)]
+                assert set(t.positives.tolist()) <= set(liked.tolist())
+        res[sampler] = (same / total, float(np.mean(aucs)))
+    share, pop_auc = res["popularity-matched"]
+    assert share > 0.97  # negatives come from the positive's own decile
+    assert abs(pop_auc - 0.5) < 0.1  # popularity alone is near chance
+    share_u, pop_auc_u = res["uniform"]
+    assert share_u < 0.5 and pop_auc_u > 0.75  # uniform negatives are far less popular
+
+
+def test_deciles_and_stratified_sampler_by_hand() -> None:
+    pop = np.array([0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 50, 60, 70, 80, 90, 100, 200, 300,
+                    400])
+    dec = popularity_deciles(pop)
+    assert dec[0] == -1  # never rated: no decile
+    assert dec[1] == dec[2] == 0  # ties share a decile
+    assert dec[-1] == 9 and (np.diff(dec[1:]) >= 0).all()
+    pos = np.array([3, 18])
+    cand = np.setdiff1d(np.arange(1, 21), pos)
+    a = sample_negatives("popularity-matched", np.random.default_rng(0), pos, cand, pop, 1)
+    assert dec[a[0, 0]] == dec[3] and dec[a[1, 0]] == dec[18]
+    # A decile that runs out borrows from the nearest ones, never twice the same item.
+    b = sample_negatives("popularity-matched", np.random.default_rng(0), pos, cand, pop, 6)
+    assert len(set(b.ravel().tolist())) == 12
+    assert np.abs(dec[b[0]] - dec[3]).max() <= 3
 
 
 def test_samplers_are_nested_and_reject_bad_input() -> None:
-    pop = np.arange(100, dtype=np.int64)
+    pop = np.arange(1, 101, dtype=np.int64)
     pos = np.array([10, 90])
     cand = np.setdiff1d(np.arange(100), pos)
     a = sample_negatives("popularity-matched", np.random.default_rng(0), pos, cand, pop, 3)
     assert a.shape == (2, 3)
-    # Matched within the 20 nearest by popularity (here: by index).
-    assert np.abs(a[0] - 10).max() <= 11 and np.abs(a[1] - 90).max() <= 11
+    # Within the positive's decile (here: by index, 10 items a decile).
+    assert (a[0] // 10 == 1).all() and (a[1] // 10 == 9).all()
     u = sample_negatives("uniform", np.random.default_rng(0), pos, cand, pop, 3)
     assert u.shape == (2, 3) and not set(u.ravel()) & set(pos.tolist())
     with pytest.raises(ValueError, match="cannot give"):
@@ -202,6 +271,9 @@ def test_auc_and_intervals_by_hand() -> None:
     assert auc([3, 1], [2, 0]) == 0.75
     assert auc([1], [1]) == 0.5
     assert auc([], [1]) is None
+    assert pooled_auc(np.array([3.0, 1.0]), np.array([2.0, 0.0])) == 0.75
+    assert pooled_auc(np.array([1.0, 1.0]), np.array([1.0])) == 0.5
+    assert pooled_auc(np.array([]), np.array([1.0])) is None
     iv = interval([1.0, 2.0, 3.0])
     # t(0.975, 2) = 4.3027; sd = 1; half-width = 4.3027 / sqrt(3)
     assert iv["mean"] == 2.0 and iv["hi"] == pytest.approx(2 + 4.3027 / 3**0.5, abs=1e-3)
@@ -213,9 +285,7 @@ def test_auc_and_intervals_by_hand() -> None:
 def _scrambled_future(ds: Dataset, setup: AlignmentSetup) -> Dataset:
     """The same data with every held-out interaction's item and rating changed."""
     inter = ds.interactions
-    from tools.dataset import temporal_split
-
-    hist, _ = temporal_split(inter, 0.8)
+    hist, _ = global_split(inter, 0.8)
     key = set(zip(hist.user.tolist(), hist.item.tolist(), hist.ts.tolist(), strict=True))
     is_fut = np.array([(u, i, t) not in key for u, i, t in zip(
         inter.user.tolist(), inter.item.tolist(), inter.ts.tolist(), strict=True)])
@@ -281,6 +351,7 @@ def test_runner_world_and_recommenders_ignore_held_out_data(
     preps = [prepare(validity_scenario(d, role, seed=3, users=20), data=str(d))
              for d in (ml100k, folder)]
     a, b = preps
+    assert a.history.ts.max() < a.future.ts.min()  # the default split is leak-free
     assert not np.array_equal(a.future.rating, b.future.rating)
     np.testing.assert_array_equal(a.world.embeddings, b.world.embeddings)
     np.testing.assert_array_equal(a.world.item_mean, b.world.item_mean)
@@ -296,79 +367,137 @@ def test_runner_world_and_recommenders_ignore_held_out_data(
             recs.append(rec.score(users))
         np.testing.assert_array_equal(recs[0], recs[1])
     # Held-out accuracy is the one place the held-out data is read.
-    ha = heldout_accuracy(a, ["pop"], a.population)
-    hb = heldout_accuracy(b, ["pop"], b.population)
+    with_future = sorted(set(a.future.user.tolist()) & set(a.population))
+    ha = heldout_accuracy(a, ["pop"], with_future)
+    hb = heldout_accuracy(b, ["pop"], with_future)
     assert not np.array_equal(ha["pop"]["hr@10"], hb["pop"]["hr@10"])
 
 
 # ----------------------------------------------------------------------------- protocol
 
 
-def test_protocol_arithmetic_with_a_trivial_simulator(setup: AlignmentSetup) -> None:
-    users = disjoint_samples(setup.test, 2, 15, seed=5)
-    tasks = [make_tasks(setup, g, "uniform", 3, 4, seed=5) for g in users]
-    tune = make_tasks(setup, setup.tuning[:20], "uniform", 3, 4, seed=5)
-    res = evaluate_taste(setup, AlwaysYes(), tasks, tune, seed=5, ratios=(1, 3))
+def _seed_run(origins: list[AlignmentSetup], brain: object, users: str, seed: int,
+              ratios: tuple[int, ...], sampler: str = "popularity-matched",
+              n_tune: int = 40) -> dict:
+    brains = [brain for _ in origins] if brain is not None else None
+    if brain is not None and isinstance(brain, UtilityBrain):
+        brains = [UtilityBrain(o.world, brain.p) for o in origins]
+    scorers = [taste_scorers(o.world, o.history, o.dataset.n_users, seed) for o in origins]
+    tasks = [t for k, o in enumerate(origins)
+             for t in make_tasks(o, o.users(users), sampler,  # type: ignore[arg-type]
+                                 positives=4, seed=seed, origin=k)]
+    tune = [t for k, o in enumerate(origins)
+            for t in make_tasks(o, o.tuning[:n_tune // len(origins) + 1],
+                                sampler, positives=4, seed=seed, origin=k)]  # type: ignore[arg-type]
+    return taste_one_seed(origins, brains, scorers, tasks, tune,  # type: ignore[arg-type]
+                          seed=seed, ratios=ratios)
+
+
+def test_protocol_arithmetic_with_a_trivial_simulator(origins: list[AlignmentSetup]) -> None:
+    runs = [_seed_run(origins, AlwaysYes(), "test", s, (1, 3), "uniform") for s in (5, 6)]
+    res = summarise_taste(runs, (1, 3), with_brain=True)
     for m in (1, 3):
         r = res["ratios"][f"1:{m}"]["brain"]
         assert r["recall"]["mean"] == 1.0
         assert r["precision"]["mean"] == pytest.approx(1 / (1 + m), abs=1e-4)
         assert r["auc"]["mean"] == 0.5  # no scores: every pair ties
-        assert set(res["ratios"][f"1:{m}"]) == {"brain", "random", "popularity",
-                                                "item_mean", "ease"}
+        assert r["auc_pooled"]["mean"] == 0.5
+        assert r["auc"]["n"] == 2  # one value per seed
+        assert set(res["ratios"][f"1:{m}"]) == {
+            "brain", "brain_noisy", "brain_decisions", "random", "popularity", "item_mean",
+            "ease"}
+    assert set(res["popularity_auc_by_decile_1to1"]) == {str(d) for d in range(1, 11)}
 
 
-def test_utility_brain_tracks_ease_and_is_deterministic(setup: AlignmentSetup) -> None:
+def test_utility_brain_tracks_ease_and_is_deterministic(origins: list[AlignmentSetup]) -> None:
     role = load_role(REPO / "scenarios" / "roles" / "utility_user.yaml")
-    brain = UtilityBrain(setup.world, role.brain.params)
-    groups = disjoint_samples(setup.test, 2, 60, seed=5)
-    tasks = [make_tasks(setup, g, "popularity-matched", 1, 4, seed=5) for g in groups]
-    tune = make_tasks(setup, setup.tuning[:40], "popularity-matched", 1, 4, seed=5)
-    a = evaluate_taste(setup, brain, tasks, tune, seed=5, ratios=(1,))
-    b = evaluate_taste(setup, brain, tasks, tune, seed=5, ratios=(1,))
-    assert a == b
-    r = a["ratios"]["1:1"]
-    assert r["brain"]["auc"]["mean"] > r["ease"]["auc"]["mean"] - 0.04
-    assert r["brain"]["auc"]["mean"] > r["popularity"]["auc"]["mean"] + 0.1
+    brain = UtilityBrain(origins[0].world, role.brain.params)
+    a = _seed_run(origins, brain, "development", 5, (1,))
+    b = _seed_run(origins, brain, "development", 5, (1,))
+    assert a["per"] == b["per"]
+    r = a["per"][1]
+    assert r["brain"]["auc"] > r["ease"]["auc"] - 0.05
+    assert r["brain"]["auc"] > r["popularity"]["auc"] + 0.1
+    # Noise the user experiences and the bare decisions tell positives apart less well.
+    assert r["brain_noisy"]["auc"] <= r["brain"]["auc"] + 0.02
+    assert r["brain_decisions"]["auc"] < r["brain"]["auc"]
 
 
-def test_rating_fidelity_of_a_constant_rater(setup: AlignmentSetup) -> None:
-    groups = disjoint_samples(setup.test, 2, 20, seed=5)
-    res = evaluate_ratings(setup, AlwaysYes(), groups, seed=5)
+def test_rating_fidelity_of_a_constant_rater(origins: list[AlignmentSetup]) -> None:
+    from simulations.baselines import fit_bias_model as fit
+
+    users = [o.test for o in origins]
+    biases = [fit(o.history, o.dataset.n_users, o.dataset.n_items) for o in origins]
+    runs = [rating_one_seed(origins, [AlwaysYes() for _ in origins], users, biases,  # type: ignore[misc]
+                            seed=s, per_user=10) for s in (5, 6)]
+    res = summarise_ratings(runs, (10.0, 25.0))
     real = np.array(res["real_hist"])
     # W1 between "always 3" and the real histogram is E|X - 3|; MAE is the same number.
     expected = float((real * np.abs(np.arange(1, 6) - 3)).sum())
     brain = res["models"]["brain"]
-    assert brain["w1"]["mean"] == pytest.approx(expected, abs=0.05)
+    assert brain["w1"]["n"] == 2
     assert brain["mae"]["mean"] == pytest.approx(brain["w1"]["mean"], abs=1e-6)
+    assert abs(brain["mae"]["mean"] - expected) < 0.1
     assert res["simulated_hist"] == [0.0, 0.0, 1.0, 0.0, 0.0]
-    assert set(res["models"]) == {"brain", "history_resample", "user_mean", "item_mean",
-                                  "bias", "bias_stars"}
+    assert {"brain", "history_resample", "user_mean", "item_mean", "bias",
+            "bias_stars"} <= set(res["models"])
     assert res["models"]["bias"]["rmse"]["mean"] < res["models"]["user_mean"]["rmse"]["mean"]
 
 
 def test_cli_alignment_json(ml100k: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["eval", "alignment", "--data", str(ml100k), "--users", "8", "--samples", "2",
-                 "--seed", "2", "--ratios", "1,3", "--negatives", "uniform",
+    code = main(["eval", "alignment", "--data", str(ml100k), "--users", "12", "--seeds", "2",
+                 "--seed", "2", "--ratios", "1,3", "--negatives", "uniform", "--cutoffs", "3",
                  "--tuning-users", "20", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["taste_alignment"]["ratios"]) == {"1:1", "1:3"}
-    assert out["negatives"] == "uniform" and out["samples"] == 2
-    assert out["users_per_sample"] == 8 and out["brain"] == "utility"
-    assert out["rating_fidelity"]["n"] > 0
+    assert out["negatives"] == "uniform" and out["seeds"] == [2, 3]
+    assert out["users"] == 12 and out["brain"] == "utility"
+    cfg = out["configuration"]
+    assert cfg["user_split"] == "test" and cfg["time_split"] == "global"
+    assert len(cfg["cutoffs"]) == 3 and cfg["brain_params"]["taste_weight"] == 1.0
+    assert out["rating_fidelity"]["n_per_seed"] > 0
     brain_auc = out["taste_alignment"]["ratios"]["1:1"]["brain"]["auc"]
     assert brain_auc["n"] == 2 and brain_auc["lo"] <= brain_auc["mean"] <= brain_auc["hi"]
 
 
+def test_draws_do_not_depend_on_the_ratios(ml100k: Path) -> None:
+    kw = {"users": 10, "seeds": 2, "brain": "none", "cutoffs": 2, "tuning_users": 20,
+          "rating_items": 2}
+    one = run_alignment(ml100k, ratios=(1,), **kw)  # type: ignore[arg-type]
+    three = run_alignment(ml100k, ratios=(1, 3, 9), **kw)  # type: ignore[arg-type]
+    a = one["taste_alignment"]["ratios"]["1:1"]
+    b = three["taste_alignment"]["ratios"]["1:1"]
+    assert a == b
+    assert one["popularity"] == three["popularity"]
+
+
+def test_users_that_cannot_be_met_fail_loudly(ml100k: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["eval", "alignment", "--data", str(ml100k), "--users", "5000",
+                 "--brain", "none", "--cutoffs", "2"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.strip().startswith("recarena: eval alignment: --users 5000: only ")
+
+
 def test_cli_alignment_table_and_bad_input(ml100k: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["eval", "alignment", "--data", str(ml100k), "--users", "5", "--samples", "2",
-                 "--ratios", "1", "--brain", "none", "--tuning-users", "10"])
+    code = main(["eval", "alignment", "--data", str(ml100k), "--users", "6", "--seeds", "2",
+                 "--ratios", "1", "--tuning-users", "10", "--cutoffs", "2",
+                 "--split", "development"])
     assert code == 0
     out = capsys.readouterr().out
+    assert "frozen configuration evaluated" in out and "watch_threshold=" in out
     assert "EASE (same history)" in out and "global + user + item bias" in out
+    assert "development users" in out and "popularity decile" in out
     assert main(["eval", "alignment", "--data", str(ml100k), "--negatives", "nearest"]) == 2
-    assert main(["eval", "alignment", "--data", str(ml100k), "--samples", "0"]) == 2
+    assert main(["eval", "alignment", "--data", str(ml100k), "--seeds", "0"]) == 2
     err = capsys.readouterr().err
-    assert "--samples" in err and "Traceback" not in err
+    assert "--seeds" in err and "Traceback" not in err
+    assert main(["eval", "alignment", "--data", str(ml100k), "--ratios", "1,19"]) == 2
+    assert main(["eval", "alignment", "--data", str(ml100k), "--time-split", "per_user",
+                 "--cutoffs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--ratios" in err and "--cutoffs 1" in err

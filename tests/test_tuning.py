@@ -10,9 +10,9 @@ import pytest
 from bench.tune_utility import tune_choice, tune_ratings, write_role
 from scenarios.loader import load_role
 from scenarios.schema import UtilityParams
-from simulations.alignment import prepare_alignment
-from simulations.sampling import is_tuning_user
-from tools.dataset import Dataset, Interactions, load_dataset, temporal_split
+from simulations.alignment import prepare_origins
+from simulations.sampling import user_split
+from tools.dataset import Dataset, Interactions, global_split, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,11 +32,12 @@ def test_shipped_role_holds_tuned_parameters() -> None:
 
 
 def _scramble_test_users_future(ds: Dataset) -> Dataset:
-    """Change every held-out rating of test users; tuning users' data stays as it is."""
+    """Change every held-out rating of test users; tuning and development users' data
+    stays as it is."""
     inter = ds.interactions
-    hist, _ = temporal_split(inter, 0.8)
+    hist, _ = global_split(inter, 0.8)
     key = set(zip(hist.user.tolist(), hist.item.tolist(), hist.ts.tolist(), strict=True))
-    test_user = np.array([not is_tuning_user(uid) for uid in ds.user_ids])
+    test_user = np.array([user_split(uid) == "test" for uid in ds.user_ids])
     change = np.array([test_user[u] and (u, i, t) not in key for u, i, t in zip(
         inter.user.tolist(), inter.item.tolist(), inter.ts.tolist(), strict=True)])
     rating = inter.rating.copy()
@@ -46,19 +47,22 @@ def _scramble_test_users_future(ds: Dataset) -> Dataset:
 
 def test_tuning_reads_tuning_users_only(ml100k: Path) -> None:
     ds = load_dataset(ml100k)
-    a = prepare_alignment(ds, seed=0)
-    b = prepare_alignment(_scramble_test_users_future(ds), seed=0)
-    assert a.tuning == b.tuning
+    [a] = prepare_origins(ds, 1, seed=0)
+    [b] = prepare_origins(_scramble_test_users_future(ds), 1, seed=0)
+    assert a.tuning == b.tuning and a.development == b.development
     assert not np.array_equal(a.future.rating, b.future.rating)
     base = UtilityParams()
-    pa, ia = tune_choice(a, base)
-    pb, ib = tune_choice(b, base)
+    pa, ia = tune_choice([a], base)
+    pb, ib = tune_choice([b], base)
     assert (pa, ia) == (pb, ib)
-    ra, ja = tune_ratings(a, pa)
-    rb, jb = tune_ratings(b, pb)
+    ra, ja = tune_ratings([a], pa)
+    rb, jb = tune_ratings([b], pb)
     assert (ra, ja) == (rb, jb)
     # The fit is not vacuous: taste beats chance, and the chosen ratings beat no taste.
-    assert ia["auc_1to1"]["popularity-matched"] > 0.65
+    assert ia["tuning_auc_1to1"]["popularity-matched"] > 0.6
+    # The choice among the best on tuning users was made on development users.
+    assert [ia["conformity_weight"], ia["popularity_weight"]] in [
+        r[:2] for r in ia["top_on_tuning"]]
     assert ra.rating_taste > 0
     curve = ja["rmse_w1_by_spread"]
     assert curve[1.0][0] == pytest.approx(min(v[0] for v in curve.values()))
