@@ -11,9 +11,13 @@ of bench/tune_utility.py, on tuning users only:
 
 1. choice weights (``conformity_weight``, ``popularity_weight``): per-user AUC at 1:1;
 2. ratings (``rating_conformity``, ``rating_taste``): RMSE of the rounded ratings;
-3. feed behaviour (``watch_threshold``, ``exit_base``, ``satisfaction_center``): tuning
-   users browsing the six recommenders' feeds average Agent4Rec's reported watch rate,
-   exit page and satisfaction (bisection).
+3. feed behaviour (``watch_threshold``, ``exit_base``): a seeded sample of tuning users
+   (``--users``) browsing the six recommenders' feeds average Agent4Rec's reported watch
+   rate and exit page (bisection around the role's values; the interview's centre changes
+   no decision and keeps the role's value).
+
+Stages 1-2 use ``CUTOFFS`` leak-free rolling origins (bench/tune_utility.py uses 10; fewer
+keep eight families within about half an hour on two shared cores).
 
 The null families (``random``, ``none``) get stage 3 only (their taste carries nothing
 for stages 1-2 to fit). The result goes to scenarios/roles/taste_calibration.yaml, which
@@ -29,6 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -38,15 +43,60 @@ if sys.path[0] != str(ROOT):  # run as a script: the packages, not bench/memory.
 
 from agents.brains.utility import World  # noqa: E402
 from agents.profile import build_profiles  # noqa: E402
-from bench.tune_utility import CUTOFFS, ROLE, tune_choice, tune_feed, tune_ratings  # noqa: E402
+from bench.tune_utility import (  # noqa: E402
+    ROLE,
+    TARGETS,
+    TUNE_SEED,
+    _feed,
+    tune_choice,
+    tune_ratings,
+)
 from scenarios.loader import load_role  # noqa: E402
+from scenarios.schema import RoleConfig, UtilityParams  # noqa: E402
 from scenarios.taste import LEARNED_FAMILIES, NULL_FAMILIES  # noqa: E402
 from simulations.alignment_setup import AlignmentSetup, prepare_origins  # noqa: E402
 from simulations.taste_roles import CALIBRATION, calibration, role_for_family  # noqa: E402
 from tools.memo import memo  # noqa: E402
 
+CUTOFFS = 3  # leak-free origins for stages 1-2 (bench/tune_utility.py uses 10)
+WIDTH = {"watch_threshold": 1.5, "exit_base": 2.0}  # bracket half-widths around the start
+
+
+def tune_feed_sample(data: str, role: RoleConfig, steps: int, users: int
+                     ) -> tuple[UtilityParams, dict[str, Any]]:
+    """Stage 3 on a seeded sample of tuning users: watch threshold and exit together.
+
+    As bench/tune_utility.py ``tune_feed`` (same targets, bisection, feed runs), with the
+    bracket centred on the role's current values and without the interview's centre
+    (it changes no decision, so no validity figure).
+    """
+    from simulations.runner import prepare
+    from simulations.validity import test_population, validity_scenario
+
+    full = prepare(validity_scenario(data, role, seed=TUNE_SEED), data=data)
+    prep = replace(full, population=test_population(full, TUNE_SEED, users, "tuning"))
+    params = role.brain.params
+    knobs = [("watch_threshold", "watch_rate"), ("exit_base", "exit_page")]
+    brackets = {k: [getattr(params, k) - WIDTH[k], getattr(params, k) + WIDTH[k]]
+                for k, _ in knobs}
+    log: list[dict[str, Any]] = []
+    for step in range(steps + 1):
+        params = UtilityParams.model_validate({**params.model_dump(), **{
+            k: round((b[0] + b[1]) / 2, 4) for k, b in brackets.items()}})
+        got = _feed(prep, params, role)
+        log.append({**{k: getattr(params, k) for k, _ in knobs},
+                    **{k: round(v, 4) for k, v in got.items()}})
+        print("  feed", log[-1], flush=True)
+        if step == steps:
+            break
+        for name, metric in knobs:
+            # Each metric falls as its knob grows: too high means the knob must grow.
+            brackets[name][0 if got[metric] > TARGETS[metric] else 1] = getattr(params, name)
+    return params, {"tuning_users": len(prep.population), "final": log[-1], "steps": log}
+
+
 KEYS = ("conformity_weight", "popularity_weight", "rating_conformity", "rating_taste",
-        "watch_threshold", "exit_base", "satisfaction_center")
+        "watch_threshold", "exit_base")
 
 
 def family_setup(setup: AlignmentSetup, family: str, seed: int = 0) -> AlignmentSetup:
@@ -67,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--taste", default="all",
                    help="all (every family and null) or a comma list (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=6, help="bisection steps of stage 3")
+    p.add_argument("--steps", type=int, default=5, help="bisection steps of stage 3")
+    p.add_argument("--users", type=int, default=120, help="tuning users browsing in stage 3")
     p.add_argument("--no-write", action="store_true", help="print, do not write the file")
     args = p.parse_args(argv)
     from tools.dataset import load_dataset
@@ -82,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     role = load_role(ROLE)
     # The leak-free rolling origins of bench/tune_utility.py (tuning users only are read).
     setups = prepare_origins(load_dataset(args.data), CUTOFFS, 0)
+    print(f"origins: {len(setups)}; tuning users: {sum(len(s.tuning) for s in setups)}",
+          flush=True)
     table = calibration()
     for fam in families:
         t1 = time.perf_counter()
@@ -97,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         frole = frole.model_copy(update={"brain": frole.brain.model_copy(
             update={"params": params})})
         with memo():  # every bisection step refits the same arms on the same data
-            params, feed = tune_feed(args.data, params, frole, args.steps)
+            params, feed = tune_feed_sample(args.data, frole, args.steps, args.users)
         print(fam, "stage 3", feed["final"], f"({time.perf_counter() - t1:.0f} s)",
               flush=True)
         table[fam] = {k: round(float(getattr(params, k)), 4) for k in KEYS}

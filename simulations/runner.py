@@ -179,6 +179,35 @@ def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: 
     raise ScenarioError(loaded.path, line, "population.size", msg)
 
 
+
+def taste_worlds(ds: Dataset, history: Interactions, loaded: LoadedScenario, seed: int
+                 ) -> tuple[dict[str, list[UserProfile]], dict[str, World]]:
+    """Per role, its profiles and its world: one taste space (tools/taste.py) per family
+    and settings among the roles, fitted on ``history`` only."""
+    ds_hist = ds.with_interactions(history)
+    worlds: dict[str, tuple[World, TasteSpace]] = {}
+    by_traits: dict[str, list[UserProfile]] = {}
+    role_profiles: dict[str, list[UserProfile]] = {}
+    role_worlds: dict[str, World] = {}
+    for r in loaded.roles:  # the first is loaded.role
+        taste = r.config.brain.taste
+        tkey = taste.model_dump_json()
+        if tkey not in worlds:
+            space = taste_space(ds, history, taste, seed=seed)
+            worlds[tkey] = (World(
+                catalog=ds.catalog, embeddings=space.items,
+                item_mean=ds_hist.item_mean_rating, popularity=ds_hist.item_popularity,
+                global_mean=float(history.rating.mean()) if len(history) else 3.5,
+            ), space)
+        role_world, space = worlds[tkey]
+        key = r.config.traits.model_dump_json() + tkey
+        if key not in by_traits:
+            by_traits[key] = build_profiles(ds, history, space.items, r.config.traits,
+                                            tastes=space.users)
+        role_profiles[r.config.name] = by_traits[key]
+        role_worlds[r.config.name] = role_world
+    return role_profiles, role_worlds
+
 def prepare(
     loaded: LoadedScenario, *, seed: int | None = None, users: int | None = None,
     data: str | None = None, llm: str | None = None, executor: dict[str, Any] | None = None,
@@ -227,29 +256,8 @@ def prepare(
     # Leak-free by default: one global cutoff (tools.dataset.global_split).
     history, future = split_interactions(inter, scn.dataset.history_fraction,
                                          scn.dataset.split)
-    ds_hist = ds.with_interactions(history)
-    worlds: dict[str, tuple[World, TasteSpace]] = {}
-    by_traits: dict[str, list[UserProfile]] = {}
-    role_profiles: dict[str, list[UserProfile]] = {}
-    role_worlds: dict[str, World] = {}
-    for r in loaded.roles:  # the first is loaded.role
-        taste = r.config.brain.taste
-        tkey = taste.model_dump_json()
-        if tkey not in worlds:  # one taste space per family and settings in the run
-            space = taste_space(ds, history, taste, seed=scn.seed)
-            worlds[tkey] = (World(
-                catalog=ds.catalog, embeddings=space.items,
-                item_mean=ds_hist.item_mean_rating, popularity=ds_hist.item_popularity,
-                global_mean=float(history.rating.mean()) if len(history) else 3.5,
-            ), space)
-        role_world, space = worlds[tkey]
-        key = r.config.traits.model_dump_json() + tkey
-        if key not in by_traits:
-            by_traits[key] = build_profiles(ds, history, space.items, r.config.traits,
-                                            tastes=space.users)
-        role_profiles[r.config.name] = by_traits[key]
-        role_worlds[r.config.name] = role_world
-    world = role_worlds[loaded.role.name]
+    role_profiles, role_worlds = taste_worlds(ds, history, loaded, scn.seed)
+    world = role_worlds.pop(loaded.role.name)
     role_worlds = {k: v for k, v in role_worlds.items() if v is not world}
     profiles = role_profiles[loaded.role.name]
     candidates = np.flatnonzero(np.bincount(history.user, minlength=ds.n_users) > 0)

@@ -47,13 +47,14 @@ Progress = Callable[[str, int], Callable[[], None]]
 
 
 def _family_result(watch: dict[str, np.ndarray], held: dict[str, np.ndarray],
-                   models: Sequence[str], seed: int, resamples: int) -> dict[str, Any]:
+                   models: Sequence[str], seed: int, resamples: int,
+                   held_pairs: list[dict[str, Any]]) -> dict[str, Any]:
     learned = learned_arms(models)
     ok = np.all([~np.isnan(watch[m]) for m in models], axis=0)
     w = {m: watch[m][ok] for m in models}
     h = {m: held[m][ok] for m in models}
     stats = rank_stats({m: w[m] for m in learned}, {m: h[m] for m in learned}, learned,
-                       resamples=resamples, seed=seed)
+                       resamples=resamples, seed=seed, pairs=held_pairs)
     sim_pairs = {(p["better"], p["worse"]): p for p in
                  significant_pairs(w, learned, seed=seed, resamples=resamples)}
     verdicts = {}
@@ -115,37 +116,44 @@ def _one_seed(data: str | Path, seed: int, base: RoleConfig, runs: Sequence[str]
               families: Sequence[str], nulls: Sequence[str], users: int | None,
               models: Sequence[str], which: str, max_pages: int, resamples: int,
               progress: Progress) -> dict[str, Any]:
-    from simulations.runner import prepare
+    from simulations.runner import prepare, taste_worlds
 
-    held: dict[str, np.ndarray] = {}
-    test: list[int] = []
+    # One preparation per seed; each family swaps in its own world and profiles.
+    base_loaded = validity_scenario(data, base, seed=seed, models=models, max_pages=max_pages)
+    full = prepare(base_loaded, data=str(data))
+    everyone = test_population(full, seed, None, which)
+    test = test_population(full, seed, users, which)
+    acc = heldout_accuracy(replace(full, population=everyone), models, everyone)
+    pos = {u: k for k, u in enumerate(everyone)}
+    rows = np.array([pos[u] for u in test])
+    held = {m: acc[m]["hr@10"][rows] for m in models}
+    learned = learned_arms(models)
+    # Which held-out differences are significant is a property of the data: judged on every
+    # user of the split (more power), while the simulation runs on the sample.
+    held_pairs = significant_pairs({m: acc[m]["hr@10"] for m in learned}, learned, seed=seed,
+                                   resamples=resamples)
     fams: dict[str, dict[str, Any]] = {}
     for fam in runs:
         rc = role_for_family(base, fam)
-        full = prepare(validity_scenario(data, rc, seed=seed, models=models,
-                                         max_pages=max_pages), data=str(data))
-        if not test:
-            test = test_population(full, seed, users, which)
-            acc = heldout_accuracy(replace(full, population=test), models, test)
-            held = {m: acc[m]["hr@10"] for m in models}
+        loaded = replace(base_loaded, role=rc)
+        profiles, worlds = taste_worlds(full.dataset, full.history, loaded, seed)
+        fprep = replace(full, loaded=loaded, world=worlds[rc.name], profiles=profiles[rc.name],
+                        role_profiles=profiles, role_worlds={})
         step = progress(f"seed {seed} {fam}", len(test) * len(models))
 
         def ended(n: int, step: Callable[[], None] = step) -> None:
             for _ in range(n):
                 step()
 
-        prep, per = simulate_values(full, test, on_session_end=ended)
+        prep, per = simulate_values(fprep, test, on_session_end=ended)
         ids = prep.dataset.user_ids
         watch = {m: np.array([per.get(m, {}).get(ids[u], {}).get("watch_rate", np.nan)
                               for u in test]) for m in models}
-        fams[fam] = _family_result(watch, held, models, seed, resamples)
-    learned = learned_arms(models)
-    held_pairs = significant_pairs({m: held[m] for m in learned}, learned, seed=seed,
-                                   resamples=resamples)
+        fams[fam] = _family_result(watch, held, models, seed, resamples, held_pairs)
     over = [f for f in families if f not in nulls]
     return {
-        "seed": seed, "users": len(test),
-        "heldout_hr10": {m: round(float(held[m].mean()), 4) for m in models},
+        "seed": seed, "users": len(test), "heldout_users": len(everyone),
+        "heldout_hr10": {m: round(float(acc[m]["hr@10"].mean()), 4) for m in models},
         "heldout_pairs": held_pairs, "families": fams,
         "robustness": seed_result(fams, held_pairs, over) if len(over) > 1 else []}
 

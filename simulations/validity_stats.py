@@ -77,15 +77,19 @@ def _stats(sim: np.ndarray, held: np.ndarray, pairs: Sequence[tuple[int, int]]
 
 def rank_stats(sim: Mapping[str, np.ndarray], heldout: Mapping[str, np.ndarray],
                arms: Sequence[str], *, resamples: int = 1000, confidence: float = 0.95,
-               seed: int = 0) -> dict[str, Any]:
+               seed: int = 0, pairs: Sequence[dict[str, Any]] | None = None
+               ) -> dict[str, Any]:
     """Kendall's tau, Spearman's rho and significant-pair agreement over ``arms``.
 
     ``sim`` and ``heldout`` hold per-user values (same users, same order, no NaN) per arm.
+    ``pairs`` (``significant_pairs`` rows) may come from a larger sample of held-out data;
+    by default they are judged on ``heldout``.
     """
     arms = list(arms)
     s = np.vstack([np.asarray(sim[a], dtype=np.float64) for a in arms])
     h = np.vstack([np.asarray(heldout[a], dtype=np.float64) for a in arms])
-    pairs = significant_pairs(heldout, arms, seed=seed, confidence=confidence)
+    if pairs is None:
+        pairs = significant_pairs(heldout, arms, seed=seed, confidence=confidence)
     pos = {a: k for k, a in enumerate(arms)}
     sig = [(pos[p["better"]], pos[p["worse"]]) for p in pairs if p["significant"]]
     point = _stats(s.mean(axis=1), h.mean(axis=1), sig)
@@ -109,7 +113,7 @@ def rank_stats(sim: Mapping[str, np.ndarray], heldout: Mapping[str, np.ndarray],
     sim_order = [arms[k] for k in np.argsort(-s.mean(axis=1), kind="stable")]
     return {"arms": arms, "kendall": entry(0), "spearman": entry(1),
             "agreement": {**entry(2), "pairs": len(sig)},
-            "pairs": pairs, "sim_order": sim_order,
+            "pairs": list(pairs), "sim_order": sim_order,
             "heldout_order": [arms[k] for k in np.argsort(-h.mean(axis=1), kind="stable")],
             "significant_ordered": all(s.mean(axis=1)[b] > s.mean(axis=1)[w] for b, w in sig)}
 
