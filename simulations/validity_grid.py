@@ -94,9 +94,11 @@ def run_grid(
     models: Sequence[str] = DEFAULT_MODELS, role: str | Path | RoleConfig | None = None,
     which: str = "test", max_pages: int = 5, resamples: int = 500,
     progress: Progress = lambda name, total: lambda: None,
+    calibration: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Every family and null simulator at every seed on the same users of split ``which``
-    (tuning, development or test; leak-free global time split)."""
+    (tuning, development or test; leak-free global time split). ``calibration``: family ->
+    parameters (default: scenarios/roles/taste_calibration.yaml)."""
     check_models(models)
     if not seeds:
         raise ValueError("eval validity: --seeds: at least one seed")
@@ -106,7 +108,7 @@ def run_grid(
     for seed in seeds:
         with memo():  # the arms' fits and the taste spaces are shared across families
             per_seed.append(_one_seed(data, seed, base, runs, families, nulls, users, models,
-                                      which, max_pages, resamples, progress))
+                                      which, max_pages, resamples, progress, calibration))
     return {"seeds": list(seeds), "families": list(families), "nulls": list(nulls),
             "models": list(models), "users_of": which, "max_pages": max_pages,
             "per_seed": per_seed, "summary": summarise(per_seed, runs, learned_arms(models))}
@@ -115,7 +117,8 @@ def run_grid(
 def _one_seed(data: str | Path, seed: int, base: RoleConfig, runs: Sequence[str],
               families: Sequence[str], nulls: Sequence[str], users: int | None,
               models: Sequence[str], which: str, max_pages: int, resamples: int,
-              progress: Progress) -> dict[str, Any]:
+              progress: Progress, calibration: dict[str, dict[str, float]] | None
+              ) -> dict[str, Any]:
     from simulations.runner import prepare, taste_worlds
 
     # One preparation per seed; each family swaps in its own world and profiles.
@@ -134,7 +137,7 @@ def _one_seed(data: str | Path, seed: int, base: RoleConfig, runs: Sequence[str]
                                    resamples=resamples)
     fams: dict[str, dict[str, Any]] = {}
     for fam in runs:
-        rc = role_for_family(base, fam)
+        rc = role_for_family(base, fam, calibration)
         loaded = replace(base_loaded, role=rc)
         profiles, worlds = taste_worlds(full.dataset, full.history, loaded, seed)
         fprep = replace(full, loaded=loaded, world=worlds[rc.name], profiles=profiles[rc.name],

@@ -59,8 +59,12 @@ def test_grid_runs_families_and_nulls_through_the_pipeline(ml100k: Path) -> None
     from simulations.validity_grid import run_grid
 
     models = ["random", "pop", "itemknn", "ease", "als"]
+    # A fixed calibration, so the test does not follow the shipped file: low thresholds let
+    # the null users watch something.
+    table = {"none": {"watch_threshold": 0.0}, "random": {"watch_threshold": 0.0},
+             "ease": {"watch_threshold": 0.8}, "puresvd": {"watch_threshold": 0.8}}
     res = run_grid(ml100k, seeds=[4], families=["ease", "puresvd"], users=25, models=models,
-                   max_pages=2, resamples=100)
+                   max_pages=2, resamples=100, calibration=table)
     seed = res["per_seed"][0]
     assert set(seed["families"]) == {"ease", "puresvd", "random", "none"}
     assert seed["users"] == 25 and res["users_of"] == "test"
@@ -68,10 +72,10 @@ def test_grid_runs_families_and_nulls_through_the_pipeline(ml100k: Path) -> None
         assert set(r["watch_rate"]) == set(models), fam
         assert r["stats"]["arms"] == ["itemknn", "ease", "als"]
         assert r["users"] == 25
-    # Popularity-only users find nothing personal in a random feed either way, and a
-    # random-taste user's watch rate does not depend on held-out taste.
-    assert seed["families"]["none"]["watch_rate"]["pop"] > seed["families"]["none"][
-        "watch_rate"]["random"]
+    # Popularity-only users watch popular feeds more than random ones.
+    none = seed["families"]["none"]["watch_rate"]
+    assert none["pop"] > none["random"] > 0.0
+    assert seed["heldout_users"] >= seed["users"]
     rob = seed["robustness"]
     assert len(rob) == 3 and all(set(r["unseparated_by"] + r["flipped_by"]) <= {"ease", "puresvd"}
                                  for r in rob)
