@@ -142,16 +142,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--pages", type=int, default=5)
     p.add_argument("--taste", default="all")
     p.add_argument("--users-of", default="test", choices=("tuning", "development", "test"))
+    p.add_argument("--no-nulls", action="store_true")
+    p.add_argument("--uncalibrated", action="store_true",
+                   help="every family with the role's own parameters (no per-family file)")
     p.add_argument("--no-doc", action="store_true")
     args = p.parse_args(argv)
     from simulations.taste_roles import parse_families
-    from simulations.validity_grid import run_grid
+    from simulations.validity_grid import NULLS, run_grid
 
     lo, _, hi = args.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
     t0 = time.perf_counter()
     res = run_grid(args.data, seeds=seeds, families=parse_families(args.taste),
                    users=args.users, max_pages=args.pages, which=args.users_of,
+                   nulls=() if args.no_nulls else NULLS,
+                   calibration={} if args.uncalibrated else None,
                    progress=lambda name, total: (print(name, flush=True), lambda: None)[1])
     secs = time.perf_counter() - t0
     RESULTS.mkdir(parents=True, exist_ok=True)
