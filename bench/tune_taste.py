@@ -56,6 +56,7 @@ from scenarios.schema import RoleConfig, UtilityParams  # noqa: E402
 from scenarios.taste import LEARNED_FAMILIES, NULL_FAMILIES  # noqa: E402
 from simulations.alignment_setup import AlignmentSetup, prepare_origins  # noqa: E402
 from simulations.taste_roles import CALIBRATION, calibration, role_for_family  # noqa: E402
+from simulations.validity_grid import HISTORY_FRACTION  # noqa: E402
 from tools.memo import memo  # noqa: E402
 
 CUTOFFS = 3  # leak-free origins for stages 1-2 (bench/tune_utility.py uses 10)
@@ -73,8 +74,11 @@ def tune_feed_sample(data: str, role: RoleConfig, steps: int, users: int
     from simulations.runner import prepare
     from simulations.validity import test_population, validity_scenario
 
-    full = prepare(validity_scenario(data, role, seed=TUNE_SEED), data=data)
-    prep = replace(full, population=test_population(full, TUNE_SEED, users, "tuning"))
+    full = prepare(validity_scenario(data, role, seed=TUNE_SEED,
+                                     history_fraction=HISTORY_FRACTION), data=data)
+    # Calibration needs no held-out items: any tuning user with a history browses.
+    prep = replace(full, population=test_population(full, TUNE_SEED, users, "tuning",
+                                                    heldout=False))
     params = role.brain.params
     knobs = [("watch_threshold", "watch_rate"), ("exit_base", "exit_page")]
     brackets = {k: [getattr(params, k) - WIDTH[k], getattr(params, k) + WIDTH[k]]
@@ -136,32 +140,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"origins: {len(setups)}; tuning users: {sum(len(s.tuning) for s in setups)}",
           flush=True)
     table = calibration()
-    for fam in families:
-        t1 = time.perf_counter()
-        frole = role_for_family(role, fam, {})  # from the shipped values, not a past fit
-        params = frole.brain.params
-        if fam not in NULL_FAMILIES:
-            fsetups = [family_setup(s, fam) for s in setups]
-            params, choice = tune_choice(fsetups, params)
-            print(fam, "stage 1", choice, flush=True)
-            params, ratings = tune_ratings(fsetups, params)
-            print(fam, "stage 2", {k: ratings[k] for k in ("rating_conformity",
-                                                           "rating_taste")}, flush=True)
-        frole = frole.model_copy(update={"brain": frole.brain.model_copy(
-            update={"params": params})})
-        with memo():  # every bisection step refits the same arms on the same data
-            params, feed = tune_feed_sample(args.data, frole, args.steps, args.users)
-        print(fam, "stage 3", feed["final"], f"({time.perf_counter() - t1:.0f} s)",
-              flush=True)
-        table[fam] = {k: round(float(getattr(params, k)), 4) for k in KEYS}
-        if not args.no_write:  # after each family: a long run keeps what it has fitted
-            CALIBRATION.write_text(
-                "# Utility-brain parameters per taste family, fitted on tuning users by\n"
-                "# bench/tune_taste.py (`make tune`); --taste lays them over the role's.\n"
-                + yaml.safe_dump(table, sort_keys=True), encoding="utf-8")
-            print(f"wrote {CALIBRATION.relative_to(ROOT)}", flush=True)
+    with memo():  # the arms' fits and the taste spaces repeat across steps and families
+        for fam in families:
+            _tune_family(args, role, setups, table, fam)
     print(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
+
+
+def _tune_family(args: argparse.Namespace, role: RoleConfig, setups: list[AlignmentSetup],
+                 table: dict[str, dict[str, float]], fam: str) -> None:
+    t1 = time.perf_counter()
+    frole = role_for_family(role, fam, {})  # from the shipped values, not a past fit
+    params = frole.brain.params
+    if fam not in NULL_FAMILIES:
+        fsetups = [family_setup(s, fam) for s in setups]
+        params, choice = tune_choice(fsetups, params)
+        print(fam, "stage 1", choice, flush=True)
+        params, ratings = tune_ratings(fsetups, params)
+        print(fam, "stage 2", {k: ratings[k] for k in ("rating_conformity",
+                                                       "rating_taste")}, flush=True)
+    frole = frole.model_copy(update={"brain": frole.brain.model_copy(
+        update={"params": params})})
+    params, feed = tune_feed_sample(args.data, frole, args.steps, args.users)
+    print(fam, "stage 3", feed["final"], f"({time.perf_counter() - t1:.0f} s)",
+          flush=True)
+    table[fam] = {k: round(float(getattr(params, k)), 4) for k in KEYS}
+    if not args.no_write:  # after each family: a long run keeps what it has fitted
+        CALIBRATION.write_text(
+            "# Utility-brain parameters per taste family, fitted on tuning users by\n"
+            "# bench/tune_taste.py (`make tune`); --taste lays them over the role's.\n"
+            + yaml.safe_dump(table, sort_keys=True), encoding="utf-8")
+        print(f"wrote {CALIBRATION.relative_to(ROOT)}", flush=True)
 
 
 if __name__ == "__main__":

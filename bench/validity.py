@@ -126,7 +126,9 @@ def build_section(res: dict[str, Any], seconds: float) -> list[str]:
         "",
         f"`recarena eval validity --taste all --seeds {res['seeds'][0]}-{res['seeds'][-1]}`: "
         f"at each of {n} seeds the same {'/'.join(map(str, users))} test users (leak-free "
-        "global time split; tuning and development users never browse) browse the six "
+        f"global time split at the {res['history_fraction']} quantile of timestamps: every "
+        "test user with held-out ratings; tuning and development users never browse) "
+        "browse the six "
         f"arms (4 items x {res['max_pages']} pages, one round) once per taste family, each "
         "with its parameters calibrated on tuning users (bench/tune_taste.py), and once per "
         "null simulator: random-taste users (`random`: random item and user vectors) and "
@@ -173,7 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--data", required=True)
     p.add_argument("--seeds", default="0-9")
-    p.add_argument("--users", type=int, default=200, help="users per seed")
+    p.add_argument("--users", type=int, default=None,
+                   help="users per seed (default: every user of the split with held-out "
+                   "ratings)")
+    p.add_argument("--history-fraction", type=float, default=None,
+                   help="quantile of the global time cutoff (default: HISTORY_FRACTION)")
     p.add_argument("--pages", type=int, default=5)
     p.add_argument("--taste", default="all")
     p.add_argument("--users-of", default="test", choices=("tuning", "development", "test"))
@@ -183,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-doc", action="store_true")
     args = p.parse_args(argv)
     from simulations.taste_roles import parse_families
-    from simulations.validity_grid import NULLS, run_grid
+    from simulations.validity_grid import HISTORY_FRACTION, NULLS, run_grid
 
     lo, _, hi = args.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
@@ -192,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    users=args.users, max_pages=args.pages, which=args.users_of,
                    nulls=() if args.no_nulls else NULLS,
                    calibration={} if args.uncalibrated else None,
+                   history_fraction=args.history_fraction or HISTORY_FRACTION,
                    progress=lambda name, total: (print(name, flush=True), lambda: None)[1])
     secs = time.perf_counter() - t0
     RESULTS.mkdir(parents=True, exist_ok=True)

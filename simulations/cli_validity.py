@@ -115,7 +115,7 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
         with Progress(console=_err(), disable=a.json) as progress:
             if grid:
                 from simulations.taste_roles import parse_families
-                from simulations.validity_grid import NULLS, run_grid
+                from simulations.validity_grid import HISTORY_FRACTION, NULLS, run_grid
 
                 families = parse_families(a.taste or "ease", allow_null=True)
                 seeds = _seeds(a.seeds or str(a.seed))
@@ -123,6 +123,7 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
                                nulls=() if a.no_nulls else NULLS, users=a.users,
                                models=models, role=a.role, max_pages=a.pages,
                                which=a.users_of,
+                               history_fraction=a.history_fraction or HISTORY_FRACTION,
                                progress=_progress(progress))
             else:
                 from simulations.validity import run_validity
@@ -172,6 +173,9 @@ def add_validity_parser(command: Callable[[str, str], argparse.ArgumentParser]) 
     va.add_argument("--split", choices=("global", "per_user"), default="global",
                     help="history/held-out split: global (leak-free time cutoff) or per_user "
                     "(the old leaky split; one seed and family only) (default: %(default)s)")
+    va.add_argument("--history-fraction", type=float, default=None,
+                    help="with --taste/--seeds: quantile of the global time cutoff (default: "
+                    "0.6; MovieLens 100K has few users on both sides of a later one)")
     va.add_argument("--users-of", choices=("tuning", "development", "test"),
                     default="test", help="with --taste/--seeds: which user split browses "
                     "(design choices on tuning/development; default: %(default)s)")

@@ -129,16 +129,21 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return round(float(spearmanr(x, y).statistic), 4)
 
 
-def test_population(full: Any, seed: int, users: int | None, which: str = "test"
-                    ) -> list[int]:
+def test_population(full: Any, seed: int, users: int | None, which: str = "test",
+                    heldout: bool = True) -> list[int]:
     """The users of split ``which`` (tuning, development, test) in a prepared scenario
-    (a seeded sample of ``users``).
+    (with ``heldout``: only those with held-out interactions; a seeded sample of
+    ``users``).
 
     Raises:
         ValueError: ``users`` is more than the split holds (never silently fewer).
     """
     ids = full.dataset.user_ids
-    pool = [u for u in full.population if user_split(ids[u]) == which]
+    # Held-out accuracy needs held-out items: under a global time cutoff many users have
+    # none (they stopped rating before it), and they would count as misses for every arm.
+    has_future = (np.bincount(full.future.user, minlength=full.dataset.n_users) > 0
+                  if heldout else np.ones(full.dataset.n_users, dtype=bool))
+    pool = [u for u in full.population if user_split(ids[u]) == which and has_future[u]]
     if users is not None and users > len(pool):
         raise ValueError(f"eval validity: --users {users}: only {len(pool)} {which} users")
     if users is not None and users < len(pool):
