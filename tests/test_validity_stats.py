@@ -85,3 +85,18 @@ def test_grid_runs_families_and_nulls_through_the_pipeline(ml100k: Path) -> None
     summ = res["summary"]
     assert set(summ["families"]) == {"ease", "puresvd", "random", "none"}
     assert sum(summ["heldout_wins"].values()) == 1
+
+
+def test_cli_taste_table_and_bad_family(ml100k: Path, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    from simulations.cli import main
+
+    assert main(["eval", "validity", "--data", str(ml100k), "--taste", "ease,sasrec"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown family sasrec" in err and "\n" not in err
+    assert main(["eval", "validity", "--data", str(ml100k), "--taste", "ease,puresvd",
+                 "--seeds", "0-1", "--users", "8", "--pages", "1", "--no-nulls",
+                 "--models", "pop,itemknn,ease,als"]) == 0
+    out = capsys.readouterr().out
+    assert "validity per taste family over 2 seeds" in out
+    assert "ease" in out and "puresvd" in out and "robustness of learned pairs" in out
