@@ -4,7 +4,8 @@ Usage::
 
     .venv/bin/python bench/analysis.py --data ../shared/data/ml-100k [--run RUN_DIR]
 
-Runs ``scenarios/movielens_feed.yaml`` for all 943 users (4 recommenders x 2 rounds, the
+Runs ``scenarios/movielens_feed.yaml`` for all 751 users with history (4 recommenders x 2
+rounds; 943 users before the leak-free split of issue 16; the
 utility brain) unless ``--run`` names such a run, then times ``recarena compare RUN``
 (3 arms against the baseline, 7 metrics, overall and per user group; 2,000 bootstrap and
 9,999 permutation resamples), the same with ``--no-groups``, and ``recarena report RUN``.
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_dir = Path(a.run)
         else:
             loaded = load_scenario(ROOT / "scenarios" / "movielens_feed.yaml")
-            run_dir = run(prepare(loaded, users=943, data=a.data), Path(tmp) / "ml").run_dir
+            run_dir = run(prepare(loaded, users=751, data=a.data), Path(tmp) / "ml").run_dir
         events = len(read_trace(run_dir))
         t_groups, res = _timed(lambda: compare_runs([run_dir]))
         t_overall, _ = _timed(lambda: compare_runs([run_dir],

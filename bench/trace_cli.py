@@ -1,4 +1,5 @@
-"""Trace commands on a big trace: all 943 MovieLens 100K users x 4 recommenders x 2 rounds.
+"""Trace commands on a big trace: all 751 MovieLens 100K users with history x 4 recommenders
+x 2 rounds (943 users before the leak-free split of issue 16).
 
 Usage::
 
@@ -6,7 +7,7 @@ Usage::
     .venv/bin/python bench/trace_cli.py --run runs/movielens_feed-...   # an existing run
 
 Without ``--run`` it first makes the run (``recarena run scenarios/movielens_feed.yaml
---users 943``, about 280,000 events) in a temporary folder. Each command runs as a user
+--users 751``, about 280,000 events) in a temporary folder. Each command runs as a user
 runs it (a fresh ``recarena`` process, Python start-up included, output to a file), three
 times; the table shows the median wall time and the median CPU time (user + system) of
 the process. The baseline is what a command would cost without the index: reading the
@@ -64,7 +65,7 @@ def _time(args: Sequence[str], repeats: int) -> tuple[float, float]:
 
 def _make_run(data: str, out: Path) -> None:
     r = subprocess.run([*RECARENA, "run", str(ROOT / "scenarios" / "movielens_feed.yaml"),
-                        "--data", data, "--users", "943", "--out", str(out), "--quiet"],
+                        "--data", data, "--users", "751", "--out", str(out), "--quiet"],
                        env=_env(), check=False, capture_output=True)
     if r.returncode != 0:
         raise SystemExit(f"recarena run failed: {r.stderr.decode()[-500:]}")
@@ -149,9 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error("give --data DIR (to make the run) or --run RUN_DIR")
         m = measure(run_dir, a.repeats)
     body = [
-        "## Trace commands: 943 MovieLens users x 4 recommenders x 2 rounds",
+        "## Trace commands: 751 MovieLens users x 4 recommenders x 2 rounds",
         "",
-        f"The trace of `recarena run scenarios/movielens_feed.yaml --users 943` "
+        f"The trace of `recarena run scenarios/movielens_feed.yaml --users 751` "
         f"({m.events:,} events, {m.trace_mb:.0f} MB of JSONL). Each command runs as a "
         "user runs it: a fresh `recarena` process (Python start-up included), output to a "
         f"file, median of {a.repeats}. Target: under 2 s for `agent` and `search`.",

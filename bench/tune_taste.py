@@ -123,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="all (every family and null) or a comma list (default: %(default)s)")
     p.add_argument("--steps", type=int, default=5, help="bisection steps of stage 3")
     p.add_argument("--users", type=int, default=120, help="tuning users browsing in stage 3")
+    p.add_argument("--feed-only", action="store_true",
+                   help="stage 3 only (choice and rating weights stay the role's)")
     p.add_argument("--no-write", action="store_true", help="print, do not write the file")
     args = p.parse_args(argv)
     from tools.dataset import load_dataset
@@ -136,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     role = load_role(ROLE)
     # The leak-free rolling origins of bench/tune_utility.py (tuning users only are read).
-    setups = prepare_origins(load_dataset(args.data), CUTOFFS, 0)
+    setups = [] if args.feed_only else prepare_origins(load_dataset(args.data), CUTOFFS, 0)
     print(f"origins: {len(setups)}; tuning users: {sum(len(s.tuning) for s in setups)}",
           flush=True)
     table = calibration()
@@ -152,7 +154,7 @@ def _tune_family(args: argparse.Namespace, role: RoleConfig, setups: list[Alignm
     t1 = time.perf_counter()
     frole = role_for_family(role, fam, {})  # from the shipped values, not a past fit
     params = frole.brain.params
-    if fam not in NULL_FAMILIES:
+    if fam not in NULL_FAMILIES and setups:
         fsetups = [family_setup(s, fam) for s in setups]
         params, choice = tune_choice(fsetups, params)
         print(fam, "stage 1", choice, flush=True)
@@ -164,7 +166,8 @@ def _tune_family(args: argparse.Namespace, role: RoleConfig, setups: list[Alignm
     params, feed = tune_feed_sample(args.data, frole, args.steps, args.users)
     print(fam, "stage 3", feed["final"], f"({time.perf_counter() - t1:.0f} s)",
           flush=True)
-    table[fam] = {k: round(float(getattr(params, k)), 4) for k in KEYS}
+    keys = KEYS if setups else ("watch_threshold", "exit_base")
+    table[fam] = {k: round(float(getattr(params, k)), 4) for k in keys}
     if not args.no_write:  # after each family: a long run keeps what it has fitted
         CALIBRATION.write_text(
             "# Utility-brain parameters per taste family, fitted on tuning users by\n"

@@ -187,7 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--uncalibrated", action="store_true",
                    help="every family with the role's own parameters (no per-family file)")
     p.add_argument("--no-doc", action="store_true")
+    p.add_argument("--out", help="result JSON (default bench/results/validity[_SPLIT].json)")
+    p.add_argument("--merge", nargs="+", metavar="JSON",
+                   help="merge these results (seeds run in separate processes) and write "
+                   "the doc; runs nothing")
     args = p.parse_args(argv)
+    if args.merge:
+        return _merge(args, argv)
     from simulations.taste_roles import parse_families
     from simulations.validity_grid import HISTORY_FRACTION, NULLS, run_grid
 
@@ -201,12 +207,38 @@ def main(argv: Sequence[str] | None = None) -> int:
                    history_fraction=args.history_fraction or HISTORY_FRACTION,
                    progress=lambda name, total: (print(name, flush=True), lambda: None)[1])
     secs = time.perf_counter() - t0
+    res["seconds"] = round(secs, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "validity.json" if args.users_of == "test" else f"validity_{args.users_of}.json"
-    (RESULTS / name).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    Path(args.out or RESULTS / name).write_text(json.dumps(res, indent=1) + "\n",
+                                                 encoding="utf-8")
     body = build_section(res, secs)
     print("\n".join(body))
     if not args.no_doc and args.users_of == "test":
+        write_section(START, END, body, __file__, argv)
+    return 0
+
+
+def _merge(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """One result from several (same settings, disjoint seeds); summary recomputed."""
+    from simulations.validity_grid import summarise
+    from simulations.validity_stats import learned_arms
+
+    parts = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args.merge]
+    res = dict(parts[0])
+    res["per_seed"] = sorted((s for p in parts for s in p["per_seed"]), key=lambda s: s["seed"])
+    res["seeds"] = [s["seed"] for s in res["per_seed"]]
+    runs = list(parts[0]["summary"]["families"])
+    res["summary"] = summarise(res["per_seed"], runs, learned_arms(res["models"]))
+    # Wall time of the processes that ran side by side, and their total CPU-side time.
+    res["seconds"] = max(p.get("seconds", 0.0) for p in parts)
+    res["processes"] = len(parts)
+    name = "validity.json" if res["users_of"] == "test" else f"validity_{res['users_of']}.json"
+    Path(args.out or RESULTS / name).write_text(json.dumps(res, indent=1) + "\n",
+                                                 encoding="utf-8")
+    body = build_section(res, res["seconds"])
+    print("\n".join(body))
+    if not args.no_doc and res["users_of"] == "test":
         write_section(START, END, body, __file__, argv)
     return 0
 

@@ -58,6 +58,7 @@ __all__ = [
     "AlignmentSetup",
     "Task",
     "make_tasks",
+    "origin_owners",
     "prepare_alignment",
     "prepare_origins",
 ]
@@ -95,13 +96,32 @@ class AlignmentSetup:
 
 
 def _evaluable(dataset: Dataset, history: Interactions, future: Interactions,
-               min_history: int) -> np.ndarray:
+               min_history: int, min_liked: float = LIKED) -> np.ndarray:
     n = dataset.n_users
     has_hist = np.bincount(history.user, minlength=n) >= min_history
     # Only items someone rated before the cutoff count: new releases are not comparable.
     known = np.bincount(history.item, minlength=dataset.n_items)[future.item] > 0
-    liked = np.bincount(future.user[(future.rating >= LIKED) & known], minlength=n) > 0
+    liked = np.bincount(future.user[(future.rating >= min_liked) & known], minlength=n) > 0
     return has_hist & liked
+
+
+def origin_owners(dataset: Dataset, cutoffs: Sequence[float], min_history: int = MIN_HISTORY,
+                  min_rating: float = LIKED) -> np.ndarray:
+    """Per user, the index of the one cutoff the user is evaluated at (-1: none).
+
+    A user is eligible at a cutoff with at least ``min_history`` ratings before it and a
+    rating >= ``min_rating`` (of an item rated before the cutoff) at or after it; among
+    the eligible cutoffs one is chosen by a hash of the user id, never by an outcome.
+    Reusable by any evaluation that pools rolling origins (``min_rating=0``: any held-out
+    rating, as held-out accuracy needs).
+    """
+    inter = dataset.interactions
+    ok = np.stack([_evaluable(dataset, *split_at(inter, t), min_history, min_rating)
+                   for t in cutoffs])
+    owner = np.full(dataset.n_users, -1)
+    for u in np.flatnonzero(ok.any(axis=0)):
+        owner[u] = _assign(dataset.user_ids[u], np.flatnonzero(ok[:, u]))
+    return owner
 
 
 def _world(dataset: Dataset, history: Interactions, seed: int,
@@ -168,10 +188,7 @@ def prepare_origins(dataset: Dataset, cutoffs: int = 1, seed: int = 0,
     inter = dataset.interactions
     times = sorted(set(rolling_cutoffs(inter, cutoffs, *span)))
     parts = [split_at(inter, t) for t in times]
-    ok = np.stack([_evaluable(dataset, h, f, min_history) for h, f in parts])
-    owner = np.full(dataset.n_users, -1)
-    for u in np.flatnonzero(ok.any(axis=0)):
-        owner[u] = _assign(dataset.user_ids[u], np.flatnonzero(ok[:, u]))
+    owner = origin_owners(dataset, times, min_history)
     return [_setup(dataset, h, f, seed, owner == k, t, space)
             for k, ((h, f), t) in enumerate(zip(parts, times, strict=True))
             if (owner == k).any()]

@@ -20,13 +20,13 @@ import numpy as np
 from scipy.stats import rankdata
 
 __all__ = [
+    "DEVELOPMENT_SHARE",
+    "MAX_RATIO",
     "NEGATIVE_SAMPLERS",
     "SPLIT_SEED",
     "TUNING_SHARE",
-    "DEVELOPMENT_SHARE",
-    "MAX_RATIO",
-    "NegativeSampler",
     "USER_SPLITS",
+    "NegativeSampler",
     "UserSplit",
     "disjoint_samples",
     "is_tuning_user",

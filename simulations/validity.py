@@ -203,7 +203,8 @@ def run_validity(
     Args:
         data: A MovieLens folder.
         seed: The scenario seed.
-        users: Test users to simulate (None: all of them); tuning users never run.
+        users: Test users to simulate (None: all test users with history and a held-out
+            rating); tuning and development users never run.
         models: Recommenders to compare (at least three).
         role: A role file or config; default the shipped utility role.
         taste: A taste family to simulate with (its calibration applied), default the

@@ -89,7 +89,26 @@ def test_grounding_matches_whole_words_and_title_forms() -> None:
 
 @pytest.fixture(scope="module")
 def setup(ml100k: Path) -> TaskSetup:
-    return prepare_tasks(load_dataset(ml100k))
+    # The per-user split keeps many users for the mechanics tested here; the default,
+    # leak-free split is tested on its own below.
+    return prepare_tasks(load_dataset(ml100k), split="per_user")
+
+
+def test_default_split_is_leak_free(ml100k: Path) -> None:
+    from simulations.sampling import user_split
+
+    s = prepare_tasks(load_dataset(ml100k))
+    h, f = s.history, s.future
+    # One cutoff for everyone: no history rating is dated at or after any future rating.
+    assert h.ts.max() < f.ts.min()
+    assert len(s.test) >= 30 and not set(s.test) & set(s.tuning + s.development)
+    ids = s.dataset.user_ids
+    assert all(user_split(ids[u]) == "test" for u in s.test)
+    assert all(s.clock[u] >= f.ts.min() for u in s.test)
+    pop = np.bincount(h.item, minlength=s.dataset.n_items)
+    for x in rank_instances(s, s.test, 19, seed=3):
+        # Negatives only among items someone rated before the cutoff.
+        assert (pop[[c for c in x.candidates if c != x.positive]] > 0).all()
 
 
 def _rated(setup: TaskSetup, u: int) -> set[int]:

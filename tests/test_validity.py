@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simulations.cli import main
-from simulations.sampling import is_tuning_user
+from simulations.sampling import user_split
 from simulations.validity import heldout_accuracy, run_validity, validity_scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ def test_validity_runs_six_arms_on_test_users(result: dict) -> None:
                                                      "bpr"]
     events = read_trace(result["out"])
     users = {e["user"] for e in events if e["type"] == "session_end"}
-    assert len(users) == 40 and not any(is_tuning_user(u) for u in users)
+    assert len(users) == 40 and all(user_split(u) == "test" for u in users)
     arms = {e["arm"] for e in events if e["type"] == "session_end"}
     assert arms == set(res["models"])
     for m, a in res["arms"].items():
@@ -56,9 +56,11 @@ def test_heldout_accuracy_by_hand(ml100k: Path) -> None:
     from tools.recommenders import make_recommender
 
     role = load_role(REPO / "scenarios" / "roles" / "utility_user.yaml")
-    prep = prepare(validity_scenario(ml100k, role, seed=1, models=["pop", "ease", "als"],
-                                     users=30), data=str(ml100k))
-    users = prep.population[:12]
+    prep = prepare(validity_scenario(ml100k, role, seed=1, models=["pop", "ease", "als"]),
+                   data=str(ml100k))
+    has_future = set(prep.future.user.tolist())
+    users = [u for u in prep.population if u in has_future][:12]
+    assert len(users) == 12
     acc = heldout_accuracy(prep, ["pop"], users)
     ds = prep.dataset
     rec = make_recommender("pop")
