@@ -57,7 +57,7 @@ bench-install: $(STAMP)
 tune: $(STAMP)
 	$(PY) bench/tune_utility.py --data $(DATA)
 	# Then every taste family's calibration (scenarios/roles/taste_calibration.yaml).
-	$(PY) bench/tune_taste.py --data $(DATA)
+	$(PY) bench/tune_taste.py --data $(DATA) --feed-only --users 60 --steps 4
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info
