@@ -256,8 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.part == "leaky":
             for key in ("leaky", "one"):
                 _, time_split, cutoffs = PROTOCOLS[key]
-                out[key] = run_alignment(args.data, seeds=args.seeds, time_split=time_split,
-                                         cutoffs=cutoffs, ratios=(1,))  # type: ignore[arg-type]
+                out[key] = run_alignment(args.data, seeds=args.seeds,
+                                         time_split=time_split,  # type: ignore[arg-type]
+                                         cutoffs=cutoffs, ratios=(1,))
                 print(key, "brain - EASE", _ci(_diff(out[key], "ease")), flush=True)
         else:
             out["popularity-matched"] = run_alignment(

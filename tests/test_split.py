@@ -113,3 +113,14 @@ def test_user_splits_are_disjoint_stable_and_cover_everyone() -> None:
     assert [user_split(str(k)) for k in range(1, 13)] == [
         "tuning", "test", "development", "tuning", "tuning", "tuning", "tuning", "test",
         "development", "tuning", "tuning", "development"]
+
+
+def test_scenario_split_field_defaults_to_global_and_rejects_others() -> None:
+    from pydantic import ValidationError
+
+    from scenarios.schema import DatasetConfig
+
+    assert DatasetConfig().split == "global"
+    assert DatasetConfig(split="per_user").split == "per_user"
+    with pytest.raises(ValidationError, match="split"):
+        DatasetConfig(split="sideways")  # type: ignore[arg-type]
