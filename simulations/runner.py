@@ -28,7 +28,7 @@ from agents.brains.utility import World
 from agents.library import Library
 from agents.llm import BudgetExceededError, LLMError, model_identity
 from agents.population import assign_roles
-from agents.profile import UserProfile, build_profiles
+from agents.profile import UserProfile
 from agents.recsys.factory import AgentEnv, LLMAgent, agent_from
 from agents.recsys.plugins import AgentRecommender
 from agents.setup import missing_extra, parse_llm_flag
@@ -55,12 +55,12 @@ from simulations.loop import Actor, Checkpoints, Loop
 from simulations.metrics import compute_metrics
 from simulations.redact import Redactor
 from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
+from simulations.worlds import taste_worlds
 from tools.dataset import Dataset, Interactions, load_dataset, newest_items, split_interactions
 from tools.item_space import content_features
 from tools.memo import digest, memoised
 from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
 from tools.synthetic import make_world
-from tools.taste import TasteSpace, taste_space
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -180,33 +180,6 @@ def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: 
 
 
 
-def taste_worlds(ds: Dataset, history: Interactions, loaded: LoadedScenario, seed: int
-                 ) -> tuple[dict[str, list[UserProfile]], dict[str, World]]:
-    """Per role, its profiles and its world: one taste space (tools/taste.py) per family
-    and settings among the roles, fitted on ``history`` only."""
-    ds_hist = ds.with_interactions(history)
-    worlds: dict[str, tuple[World, TasteSpace]] = {}
-    by_traits: dict[str, list[UserProfile]] = {}
-    role_profiles: dict[str, list[UserProfile]] = {}
-    role_worlds: dict[str, World] = {}
-    for r in loaded.roles:  # the first is loaded.role
-        taste = r.config.brain.taste
-        tkey = taste.model_dump_json()
-        if tkey not in worlds:
-            space = taste_space(ds, history, taste, seed=seed)
-            worlds[tkey] = (World(
-                catalog=ds.catalog, embeddings=space.items,
-                item_mean=ds_hist.item_mean_rating, popularity=ds_hist.item_popularity,
-                global_mean=float(history.rating.mean()) if len(history) else 3.5,
-            ), space)
-        role_world, space = worlds[tkey]
-        key = r.config.traits.model_dump_json() + tkey
-        if key not in by_traits:
-            by_traits[key] = build_profiles(ds, history, space.items, r.config.traits,
-                                            tastes=space.users)
-        role_profiles[r.config.name] = by_traits[key]
-        role_worlds[r.config.name] = role_world
-    return role_profiles, role_worlds
 
 def prepare(
     loaded: LoadedScenario, *, seed: int | None = None, users: int | None = None,

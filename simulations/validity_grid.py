@@ -126,7 +126,8 @@ def _one_seed(data: str | Path, seed: int, base: RoleConfig, runs: Sequence[str]
               models: Sequence[str], which: str, max_pages: int, resamples: int,
               progress: Progress, calibration: dict[str, dict[str, float]] | None,
               history_fraction: float) -> dict[str, Any]:
-    from simulations.runner import prepare, taste_worlds
+    from simulations.runner import prepare
+    from simulations.worlds import taste_worlds
 
     # One preparation per seed; each family swaps in its own world and profiles.
     base_loaded = validity_scenario(data, base, seed=seed, models=models, max_pages=max_pages,
