@@ -109,8 +109,8 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
     if not data:
         raise CliError(f"eval validity: --data DIR is required (or set {DATA_ENV})")
     models = [m.strip() for m in a.models.split(",") if m.strip()]
-    grid = a.seeds is not None or ((a.taste is not None and a.taste != "ease"
-                                   and "," in a.taste) or a.taste == "all")
+    # One family at one seed: the full tables; several families or seeds: the grid.
+    grid = a.seeds is not None or (a.taste is not None and (a.taste == "all" or "," in a.taste))
     try:
         with Progress(console=_err(), disable=a.json) as progress:
             if grid:
@@ -126,7 +126,11 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
                                history_fraction=a.history_fraction or HISTORY_FRACTION,
                                progress=_progress(progress))
             else:
+                from simulations.taste_roles import parse_families
                 from simulations.validity import run_validity
+
+                if a.taste is not None:
+                    parse_families(a.taste, allow_null=True)  # one-line error if unknown
 
                 res = run_validity(data, seed=a.seed, users=a.users, models=models,
                                    role=a.role, taste=a.taste, out=a.out, split=a.split,
