@@ -25,8 +25,10 @@ CALIBRATION = Path(__file__).resolve().parents[1] / "scenarios" / "roles" / \
     "taste_calibration.yaml"
 
 
-def calibration(path: Path = CALIBRATION) -> dict[str, dict[str, float]]:
-    """Family -> calibrated parameter values (empty when the file is missing)."""
+def calibration(path: Path | None = None) -> dict[str, dict[str, float]]:
+    """Family -> calibrated parameter values (default file: ``CALIBRATION``; empty when
+    the file is missing)."""
+    path = path or CALIBRATION
     if not path.exists():
         return {}
     data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

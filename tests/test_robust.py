@@ -63,9 +63,14 @@ def test_pairwise_and_robustness_from_arm_tables() -> None:
     assert {(r["a"], r["b"]): r["verdict"] for r in only_z}[("a", "b")] == NOT_SEPARATED
 
 
-def test_compare_taste_end_to_end(tmp_path: Path) -> None:
+def test_compare_taste_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simulations import taste_roles
     from simulations.cli import main
     from tests.feed_world import write_feed_scenario
+
+    # The shipped calibration is fitted on MovieLens; this synthetic world keeps its role's
+    # own parameters under every family.
+    monkeypatch.setattr(taste_roles, "CALIBRATION", tmp_path / "none.yaml")
 
     p = write_feed_scenario(tmp_path, "ab", seed=2, users=30)
     out = tmp_path / "cmp"
