@@ -23,7 +23,7 @@ from agents.llm import FakeChatModel
 from scenarios.loader import load_scenario
 from simulations.runner import prepare, run
 from simulations.trace import read_trace
-from tools.dataset import Dataset, Interactions, load_dataset, temporal_split
+from tools.dataset import Dataset, Interactions, global_split, load_dataset
 from tools.synthetic import make_world
 
 Transcript = list[tuple[str, str]]
@@ -75,7 +75,7 @@ def _write_items(path: Path, ds: Dataset) -> None:
 
 def _moved_future(ds: Dataset, fraction: float, seed: int) -> Interactions:
     """The same interactions, but every held-out one on another item the user never had."""
-    hist, fut = temporal_split(ds.interactions, fraction)
+    hist, fut = global_split(ds.interactions, fraction)
     rng = np.random.default_rng(seed)
     had: dict[int, set[int]] = {}
     for u, i in zip(ds.interactions.user, ds.interactions.item, strict=True):
@@ -149,7 +149,7 @@ def _check(tmp: Path, ds: Dataset, copy_from: Path | None, users: int) -> None:
     # (1) no item only the future knows, at any point: history and what the user watched
     # in this run before the call are the only items a history tool may name.
     data = load_dataset(a)
-    hist, fut = temporal_split(data.interactions, 0.8)
+    hist, fut = global_split(data.interactions, 0.8)
     uid = {u: k for k, u in enumerate(data.user_ids)}
     ids = data.catalog.item_ids
     watched: dict[str, set[str]] = {}

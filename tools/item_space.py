@@ -42,7 +42,7 @@ _RIDGE_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 _FOLDS = 5
 # Many factors of a catalogue up to this size: the dense eigendecomposition, else svds.
 _DENSE_ITEMS = 6000
-_SVDS_MAX_K = 128  # svds up to this many factors (the shipped 64 among them)
+_SVDS_MAX_K = 128  # svds up to this many factors (the dense path for the shipped 256)
 
 
 def _unit_rows(m: np.ndarray) -> np.ndarray:
@@ -180,7 +180,7 @@ def _ease_factors(x: sp.csr_matrix, factors: int, l2: float, seed: int) -> np.nd
 
 
 def item_embeddings(
-    dataset: Dataset, history: Interactions, factors: int = 64, seed: int = 0,
+    dataset: Dataset, history: Interactions, factors: int = 256, seed: int = 0,
     genre_weight: float = 0.1, impute: bool = True, l2: float = 500.0,
 ) -> np.ndarray:
     """Items x (genres + factors) float32.
