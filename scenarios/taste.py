@@ -44,8 +44,9 @@ class TasteConfig(BaseModel):
     family: TasteFamily = Field(
         "ease", description="ease | als | itemknn | bpr | puresvd | ensemble "
         "(null models for validity checks: random, none).")
-    factors: int = Field(64, ge=1, le=1024, description="Dimensions of the collaborative "
-                         "block (itemknn: of its low-rank cosine form).")
+    factors: int | None = Field(
+        None, ge=1, le=1024, description="Dimensions of the collaborative block (itemknn: "
+        "of its low-rank cosine form); default: ease the item space's own (256), others 64.")
     genre_weight: float = Field(0.1, ge=0, description="Length of the genre block beside it.")
     l2: float | None = Field(None, gt=0, description="ease only: ridge penalty (default 500).")
     members: tuple[MemberFamily, ...] | None = Field(

@@ -39,6 +39,7 @@ from tools.memo import digest, memoised
 __all__ = ["TasteSpace", "taste_space"]
 
 _EASE_L2 = 500.0
+_FACTORS = 64  # the other families' default: the arms' own (ALS, BPR) size
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,37 +86,38 @@ def _svd(x: sp.csr_matrix, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _collab(family: str, x: sp.csr_matrix, cfg: TasteConfig, seed: int
             ) -> tuple[np.ndarray, np.ndarray | None]:
     """The raw collaborative block and, for factor models, the user factors."""
+    k = cfg.factors or _FACTORS
     if family == "puresvd":
-        return _svd(x, cfg.factors, seed)[1], None
+        return _svd(x, k, seed)[1], None
     if family == "itemknn":
         norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
         xn = sp.csr_matrix(x @ sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms),
                                                   where=norms > 0)))
-        s, v = _svd(xn, cfg.factors, seed)
+        s, v = _svd(xn, k, seed)
         return v * s, None
     if family in ("als", "bpr"):
         from tools.recommenders import make_recommender
         from tools.recommenders.mf import ALS, BPR
 
-        rec = make_recommender(family, seed=seed, factors=cfg.factors)
+        rec = make_recommender(family, seed=seed, factors=k)
         assert isinstance(rec, ALS | BPR)
         rec.fit(x)
         return (np.asarray(rec.item_factors, dtype=np.float64),
                 np.asarray(rec.user_factors, dtype=np.float64))
     if family == "random":
         rng = np.random.default_rng(np.random.SeedSequence([seed, 991]))
-        return (rng.standard_normal((x.shape[1], cfg.factors)),
-                rng.standard_normal((x.shape[0], cfg.factors)))
+        return (rng.standard_normal((x.shape[1], k)), rng.standard_normal((x.shape[0], k)))
     raise ValueError(f"unknown taste family {family!r}")
 
 
 def _single(family: str, dataset: Dataset, history: Interactions, cfg: TasteConfig,
             seed: int, impute: bool) -> TasteSpace:
     x: sp.csr_matrix = history.matrix(dataset.n_users, dataset.n_items, binary=True)
-    if family == "ease":  # the historical default, bit for bit
+    if family == "ease":  # tools/item_space.py's space, bit for bit (its own defaults)
+        size = {"factors": cfg.factors} if cfg.factors else {}
         return TasteSpace(family, item_embeddings(
-            dataset, history, factors=cfg.factors, seed=seed, genre_weight=cfg.genre_weight,
-            impute=impute, l2=cfg.l2 or _EASE_L2), None)
+            dataset, history, seed=seed, genre_weight=cfg.genre_weight, impute=impute,
+            l2=cfg.l2 or _EASE_L2, **size), None)
     genre = _unit_rows(dataset.catalog.genre_matrix.astype(np.float64)) * cfg.genre_weight
     if family == "none":
         items = np.zeros((x.shape[1], 1))
