@@ -156,4 +156,6 @@ def test_a_role_with_its_own_family_gets_its_own_world(tmp_path: Path) -> None:
     assert set(prep.role_worlds) == {"other"}
     assert prep.role_worlds["other"].embeddings is not prep.world.embeddings
     a, b = prep.role_profiles["viewer"][0].taste, prep.role_profiles["other"][0].taste
-    assert not np.allclose(a, b)
+    assert a.shape != b.shape or not np.allclose(a, b)
+    assert prep.role_worlds["other"].embeddings.shape[1] == b.shape[0]
+    assert prep.world.embeddings.shape[1] == a.shape[0]
