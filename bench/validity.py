@@ -166,9 +166,33 @@ def build_section(res: dict[str, Any], seconds: float) -> list[str]:
         f"{summ['confident_when_unseparated']} pair-seeds marked robust although held-out "
         f"data does not separate them; {summ['wrong_when_separated']} separated pair-seeds "
         "whose verdict points the wrong way.",
-        f"Run time {seconds / 60:.1f} min.",
+        *_notes(res),
+        f"Run time {seconds / 60:.1f} min"
+        + (f" (wall, {res['processes']} processes side by side, `nice -n 10`, on a machine "
+           "shared with other jobs)." if res.get("processes", 1) > 1 else "."),
     ]
     return body
+
+
+def _notes(res: dict[str, Any]) -> list[str]:
+    """Reading the per-family and null rows (computed, not typed in)."""
+    fams = res["summary"]["families"]
+    own = [f for f in ("ease", "als", "itemknn", "bpr") if f in fams
+           and fams[f]["wins"].get(f, 0) == len(res["seeds"])]
+    k = {f: fams[f]["kendall"]["mean"] for f in fams if fams[f]["kendall"]}
+    out = []
+    if own:
+        out.append(f"- **Each family makes its own arm win**: {', '.join(own)} put their own "
+                   "recommender first at every seed; PureSVD (no arm shares it) and the "
+                   "ensemble do not. The audit's finding holds on leak-free data.")
+    nulls = ", ".join(f"{f} {k[f]:.3f}" for f in res["nulls"] if f in k)
+    best = max((f for f in k if f not in res["nulls"]), key=lambda f: k[f], default=None)
+    if best:
+        out.append(f"- **Beside the null simulators**: mean Kendall over the learned arms is "
+                   f"{k[best]:.3f} for {best} (the best family) against {nulls} for the null "
+                   "simulators run through the same pipeline; with 4 learned arms one swap "
+                   "moves Kendall by 0.33, and every per-seed interval spans most of [-1, 1].")
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
