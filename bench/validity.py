@@ -58,7 +58,9 @@ def family_table(res: dict[str, Any]) -> list[str]:
         name = f"{fam} (null)" if fam in res["nulls"] else fam
         wins = ", ".join(f"{m} {k}" for m, k in s["wins"].items() if k)
         rows.append(f"| {name} | {_d(s['kendall'])} | {_d(s['spearman'])} | "
-                    f"{_d(s['agreement'])} | {s['significant_ordered_seeds']}/{n} | {wins} |")
+                    f"{_d(s['agreement'])} | "
+                    + (f"{s['significant_ordered_seeds']}/{n}" if s["significant_pairs"]
+                       else "- (no significant pair)") + f" | {wins} |")
     held = ", ".join(f"{m} {k}" for m, k in res["summary"]["heldout_wins"].items() if k)
     rows += ["", f"Held-out HR@10 puts first (seeds): {held}."]
     return rows
