@@ -85,7 +85,8 @@ def grid_tables(res: dict[str, Any]) -> list[Table]:
         label = fam + (" (null)" if fam in res["nulls"] else "")
         wins = ", ".join(f"{m} {k}" for m, k in s["wins"].items() if k)
         t.add_row(label, _dist(s["kendall"]), _dist(s["spearman"]), _dist(s["agreement"]),
-                  f"{s['significant_ordered_seeds']}/{n}", wins)
+                  f"{s['significant_ordered_seeds']}/{n}" if s["significant_pairs"] else "-",
+                  wins)
     held = ", ".join(f"{m} {k}" for m, k in summ["heldout_wins"].items() if k)
     t.caption = f"held-out HR@10 winner (seeds): {held}"
     r = Table(title="robustness of learned pairs across families (pairs x seeds)")
