@@ -56,7 +56,7 @@ bench-install: $(STAMP)
 # Refit the utility brain on tuning users and rewrite scenarios/roles/utility_user.yaml.
 tune: $(STAMP)
 	$(PY) bench/tune_utility.py --data $(DATA)
-	# Then every taste family's calibration (scenarios/roles/taste_calibration.yaml).
+	# Then every taste family's calibration (scenarios/taste_calibration.json).
 	$(PY) bench/tune_taste.py --data $(DATA) --feed-only --users 60 --steps 4
 
 clean:

@@ -20,7 +20,7 @@ Stages 1-2 use ``CUTOFFS`` leak-free rolling origins (bench/tune_utility.py uses
 keep eight families within about half an hour on two shared cores).
 
 The null families (``random``, ``none``) get stage 3 only (their taste carries nothing
-for stages 1-2 to fit). The result goes to scenarios/roles/taste_calibration.yaml, which
+for stages 1-2 to fit). The result goes to scenarios/taste_calibration.json, which
 ``--taste`` (``recarena eval validity``, ``recarena compare``) lays over the role's
 parameters (simulations/taste_roles.py).
 """
@@ -28,14 +28,13 @@ parameters (simulations/taste_roles.py).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 if sys.path[0] != str(ROOT):  # run as a script: the packages, not bench/memory.py, first
@@ -169,10 +168,10 @@ def _tune_family(args: argparse.Namespace, role: RoleConfig, setups: list[Alignm
     keys = KEYS if setups else ("watch_threshold", "exit_base")
     table[fam] = {k: round(float(getattr(params, k)), 4) for k in keys}
     if not args.no_write:  # after each family: a long run keeps what it has fitted
-        CALIBRATION.write_text(
-            "# Utility-brain parameters per taste family, fitted on tuning users by\n"
-            "# bench/tune_taste.py (`make tune`); --taste lays them over the role's.\n"
-            + yaml.safe_dump(table, sort_keys=True), encoding="utf-8")
+        note = ("Utility-brain parameters per taste family, fitted on tuning users by "
+                "bench/tune_taste.py (make tune); --taste lays them over the role's.")
+        CALIBRATION.write_text(json.dumps({"_comment": note, **table}, indent=1,
+                                          sort_keys=True) + "\n", encoding="utf-8")
         print(f"wrote {CALIBRATION.relative_to(ROOT)}", flush=True)
 
 

@@ -15,7 +15,7 @@ an arm; ``ensemble`` averages the standardised similarities of its members, so n
 recommender's model defines the user. ``random`` and ``none`` are null models for
 validity checks (a taste with no information; no taste at all, only popularity and the
 crowd), not for studies. The brain's thresholds are calibrated per family on tuning users
-(bench/tune_taste.py, scenarios/roles/taste_calibration.yaml; docs/fidelity.md).
+(bench/tune_taste.py, scenarios/taste_calibration.json; docs/fidelity.md).
 """
 
 from __future__ import annotations

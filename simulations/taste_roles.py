@@ -2,7 +2,7 @@
 
 The watch threshold, exit and interview centres and the rating weight of the utility brain
 are calibrated per taste family on tuning users (bench/tune_taste.py writes
-scenarios/roles/taste_calibration.yaml): a similarity in one family's space is not on the
+scenarios/taste_calibration.json): a similarity in one family's space is not on the
 same scale as in another's. ``role_for_family`` swaps the family of a role and lays that
 family's calibration over its parameters, so ``--taste`` comparisons compare user models,
 not miscalibrated thresholds. A null family ``none`` also sets ``taste_weight`` to 0 (a
@@ -11,18 +11,17 @@ popularity-only user).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from scenarios.schema import RoleConfig, UtilityParams
 from scenarios.taste import LEARNED_FAMILIES, NULL_FAMILIES, TASTE_FAMILIES, TasteConfig
 
 __all__ = ["CALIBRATION", "calibration", "parse_families", "role_for_family"]
 
-CALIBRATION = Path(__file__).resolve().parents[1] / "scenarios" / "roles" / \
-    "taste_calibration.yaml"
+# JSON beside the scenarios (not in roles/: every YAML file there is a role).
+CALIBRATION = Path(__file__).resolve().parents[1] / "scenarios" / "taste_calibration.json"
 
 
 def calibration(path: Path | None = None) -> dict[str, dict[str, float]]:
@@ -31,9 +30,11 @@ def calibration(path: Path | None = None) -> dict[str, dict[str, float]]:
     path = path or CALIBRATION
     if not path.exists():
         return {}
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data: Any = json.loads(path.read_text(encoding="utf-8"))
     out: dict[str, dict[str, float]] = {}
     for fam, params in data.items():
+        if fam.startswith("_"):  # a comment
+            continue
         if fam not in TASTE_FAMILIES or not isinstance(params, dict):
             raise ValueError(f"{path}: {fam!r} is not a taste family with parameters")
         UtilityParams.model_validate(params)  # a bad value fails here, at load

@@ -103,7 +103,7 @@ def run_grid(
 ) -> dict[str, Any]:
     """Every family and null simulator at every seed on the same users of split ``which``
     (tuning, development or test; leak-free global time split). ``calibration``: family ->
-    parameters (default: scenarios/roles/taste_calibration.yaml)."""
+    parameters (default: scenarios/taste_calibration.json)."""
     check_models(models)
     if not seeds:
         raise ValueError("eval validity: --seeds: at least one seed")
