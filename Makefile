@@ -40,7 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/local_model.py
 	$(PY) bench/alignment.py --data $(DATA) --part utility
 	$(PY) bench/alignment.py --data $(DATA) --part llm
-	$(PY) bench/validity.py --data $(DATA)
+	nice -n 10 $(PY) bench/validity.py --data $(DATA)
 	$(PY) bench/new_items.py --data $(DATA)
 	$(PY) bench/graph_overhead.py
 	$(PY) bench/trace_cli.py --data $(DATA)
@@ -56,6 +56,8 @@ bench-install: $(STAMP)
 # Refit the utility brain on tuning users and rewrite scenarios/roles/utility_user.yaml.
 tune: $(STAMP)
 	$(PY) bench/tune_utility.py --data $(DATA)
+	# Then every taste family's calibration (scenarios/taste_calibration.json).
+	$(PY) bench/tune_taste.py --data $(DATA) --feed-only --users 60 --steps 4
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache *.egg-info

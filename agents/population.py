@@ -153,6 +153,7 @@ class PopulationFactory:
     max_pages: int = 5
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     library: Library | None = None  # default: over world and history, no knowledge graph
+    role_worlds: dict[str, World] = field(default_factory=dict)  # a role's own taste space
     keep_prompts: bool = True  # output.keep_prompts: rendered prompts and answers in the trace
     on_llm_call: Callable[[CallRecord], None] | None = None  # progress: every finished call
     loop: EventLoop = field(default_factory=EventLoop)  # the default executor's loop
@@ -208,7 +209,8 @@ class PopulationFactory:
             cfg = self.llm_of(role)
             client = self._client(cfg) if cfg is not None else None
             brain = self.brains[role.name] = make_brain(
-                role, self.world, client=client, max_pages=self.max_pages,
+                role, self.role_worlds.get(role.name, self.world), client=client,
+                max_pages=self.max_pages,
                 backend=cfg.backend if cfg else None)
         return brain
 
@@ -241,7 +243,8 @@ class PopulationFactory:
             members = {u: self.profiles[role.name][u] for u, r in self.role_of.items()
                        if r == role.name}
             groups[role.name] = AgentGroup(
-                role=role, world=self.world, profiles=members, brain=self.brain(role),
+                role=role, world=self.role_worlds.get(role.name, self.world),
+                profiles=members, brain=self.brain(role),
                 planner=build_planner(role.planner.kind, role.planner.steps), emit=self.emit,
                 calls=self.calls, seed=self.seed, history=self.history,
                 library=self._library,

@@ -100,8 +100,13 @@ def build_profiles(
     embeddings: np.ndarray,
     overrides: TraitOverrides | None = None,
     n_examples: int = 5,
+    tastes: np.ndarray | None = None,
 ) -> list[UserProfile]:
     """Profiles for every user of ``dataset`` from ``history`` alone.
+
+    ``tastes`` (users x d, unit rows) are the watch tastes of a taste family with its own
+    user vectors (tools/taste.py); without them a user's taste is the mean of the rows of
+    their history.
 
     Traits are tertiles over the whole population (not the sampled subset), so a user's
     traits do not depend on who else was sampled.
@@ -136,8 +141,9 @@ def build_profiles(
         liked, disliked = it[r >= 4], it[r <= 2]
         # Watching and liking differ: people watch what they end up rating 2 as well, so
         # the watch taste uses the whole history and the rating taste the residuals.
-        taste = _unit(embeddings[it].mean(axis=0) if it.size else
-                      np.zeros(embeddings.shape[1]))
+        taste = (tastes[u] if tastes is not None else
+                 _unit(embeddings[it].mean(axis=0) if it.size else
+                       np.zeros(embeddings.shape[1])))
         resid = r - item_mean[it]
         weight = 0.5 ** ((it.size - 1 - np.arange(it.size)) / BIAS_HALF_LIFE)
         bias = float((weight * resid).sum() / (weight.sum() + BIAS_PRIOR)) if it.size else 0.0

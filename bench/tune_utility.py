@@ -53,7 +53,7 @@ if sys.path[0] != str(ROOT):  # run as a script: the packages, not bench/memory.
 from agents.brains.base import PageObservation  # noqa: E402
 from agents.brains.utility import UtilityBrain  # noqa: E402
 from scenarios.loader import load_role  # noqa: E402
-from scenarios.schema import BrainConfig, RoleConfig, UtilityParams  # noqa: E402
+from scenarios.schema import RoleConfig, UtilityParams  # noqa: E402
 from simulations.alignment_setup import (  # noqa: E402
     AlignmentSetup,
     make_tasks,
@@ -227,7 +227,9 @@ def _feed(prep: Any, params: UtilityParams, role: RoleConfig) -> dict[str, float
 
     from simulations.validity import SIM_METRICS, simulate_feed
 
-    new_role = role.model_copy(update={"brain": BrainConfig(kind="utility", params=params)})
+    # Keep the rest of the brain (its taste family): only the parameters change.
+    new_role = role.model_copy(update={"brain": role.brain.model_copy(
+        update={"params": params})})
     loaded = replace(prep.loaded, role=new_role)
     run_prep = replace(prep, loaded=loaded)
     with tempfile.TemporaryDirectory(prefix="recarena-tune-") as tmp:

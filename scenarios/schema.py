@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from scenarios.dataset_schema import CsvColumns, DatasetConfig, SyntheticConfig
+from scenarios.taste import TasteConfig
 
 __all__ = [
     "MODEL_PARAMS",
@@ -61,6 +62,7 @@ __all__ = [
     "Scenario",
     "SwitchRecommenderEvent",
     "SyntheticConfig",
+    "TasteConfig",
     "TraitOverrides",
     "UtilityParams",
     "scenario_problems",
@@ -401,6 +403,8 @@ class PromptTemplates(_Frozen):
 class BrainConfig(_Frozen):
     kind: Literal["utility", "llm"] = "utility"
     params: UtilityParams = UtilityParams()
+    taste: TasteConfig = Field(TasteConfig(), description="utility brain: the item space of "
+                               "the user's taste (scenarios/taste.py).")
     prompts: PromptTemplates = PromptTemplates()
     decision_mode: Literal["auto", "structured", "scored"] = Field(
         "auto",

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from agents.flags import LLM_FLAG_HELP
 from simulations.summary_table import metrics_table
@@ -225,59 +224,6 @@ def _ci(v: dict[str, Any], digits: int = 3) -> str:
     return f"{v['mean']:.{digits}f} ± {(v['hi'] - v['lo']) / 2:.{digits}f}"
 
 
-def validity_tables(res: dict[str, Any]) -> list[Table]:
-    """Per-arm means, Spearman correlations and neighbour differences of a result."""
-    t = Table(title=f"recommender-ranking validity: {res['users']} test users, seed "
-              f"{res['seed']} (mean ± 95% interval over users)")
-    t.add_column("recommender", style="bold", no_wrap=True)
-    for col in ("watch rate", "satisfaction", "exit page", "held-out HR@10",
-                "held-out NDCG@10"):
-        t.add_column(col, justify="right")
-    for m in res["heldout_order"]:
-        arm = res["arms"][m]
-        t.add_row(m, *(_ci(arm[k]) for k in ("watch_rate", "satisfaction", "exit_page",
-                                            "hr@10", "ndcg@10")))
-    c = Table(title="Spearman's rank correlation across recommenders")
-    c.add_column("simulated metric", style="bold")
-    c.add_column("vs HR@10", justify="right")
-    c.add_column("vs NDCG@10", justify="right")
-    for s, row in res["spearman"].items():
-        c.add_row(s.replace("_", " "), _fmt(row["hr@10"]), _fmt(row["ndcg@10"]))
-    n = Table(title="neighbours in held-out order: paired difference (better - worse)")
-    n.add_column("pair", style="bold", no_wrap=True)
-    for col in ("watch rate", "satisfaction", "HR@10", "NDCG@10"):
-        n.add_column(col, justify="right")
-    for p in res["neighbours"]:
-        n.add_row(f"{p['better']} - {p['worse']}", _ci(p["watch_rate"]),
-                  _ci(p["satisfaction"], 2), _ci(p["hr@10"]), _ci(p["ndcg@10"]))
-    return [t, c, n]
-
-
-def cmd_eval_validity(a: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
-    from simulations.runner import DATA_ENV
-    from simulations.validity import run_validity
-
-    data = a.data or os.environ.get(DATA_ENV)
-    if not data:
-        raise CliError(f"eval validity: --data DIR is required (or set {DATA_ENV})")
-    models = [m.strip() for m in a.models.split(",") if m.strip()]
-    with Progress(console=_err(), disable=a.json) as progress:
-        res = run_validity(data, seed=a.seed, users=a.users, models=models, role=a.role,
-                           out=a.out, split=a.time_split, progress=_progress(progress))
-    if a.json:
-        print(json.dumps(res, indent=2))
-        return EXIT_OK
-    out_c = _out()
-    for t in validity_tables(res):
-        out_c.print(t)
-    ref = res["agent4rec_reported"]
-    out_c.print(f"Agent4Rec's LLM users: watch rate about {ref['watch_rate']}, exit page "
-                f"{ref['exit_page']}, satisfaction {ref['satisfaction']} of 10")
-    return EXIT_OK
-
-
 # ----------------------------------------------------------------------------- parser
 
 
@@ -396,22 +342,9 @@ def build_parser() -> _Parser:
 
     add_alignment_parser(lambda name, help: ev.command(e, name, help))
 
-    va = ev.command(e, "validity", "do simulated users rank recommenders as held-out data "
-                    "does?")
-    va.add_argument("--data", help="data folder (else RECARENA_DATA)")
-    va.add_argument("--seed", type=int, default=0, help="scenario seed (default: %(default)s)")
-    va.add_argument("--users", type=int, default=None,
-                    help="test users to simulate (default: all of them)")
-    va.add_argument("--models", default="random,pop,itemknn,ease,als,bpr",
-                    help="comma-separated models, at least three; your own as module:Class "
-                    "or an entry point (default: %(default)s)")
-    va.add_argument("--role", help="utility role file (default: the shipped one)")
-    va.add_argument("--out", help="keep the simulation's run folder here")
-    va.add_argument("--time-split", choices=["global", "per_user"], default="global",
-                    help="global: one time cutoff, leak-free; per_user: the leaky split "
-                    "(default: %(default)s)")
-    va.add_argument("--json", action="store_true", help="print the result as JSON")
-    va.set_defaults(fn=cmd_eval_validity)
+    from simulations.cli_validity import add_validity_parser
+
+    add_validity_parser(lambda name, help: ev.command(e, name, help))
 
     from simulations.cli_tasks import add_task_parser
 

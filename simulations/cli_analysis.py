@@ -14,7 +14,7 @@ from rich.table import Table
 from agents.flags import LLM_FLAG_HELP
 from simulations.cli import EXIT_OK, CliError, _err, _out
 
-__all__ = ["add_analysis_parsers", "compare_tables", "spread_tables"]
+__all__ = ["add_analysis_parsers", "compare_tables", "robustness_table", "spread_tables"]
 
 _SCENARIO_SUFFIXES = (".yaml", ".yml")
 
@@ -90,6 +90,61 @@ def spread_tables(result: dict[str, Any]) -> list[Table]:
     return [t]
 
 
+def robustness_table(result: dict[str, Any]) -> Table:
+    """Per pair of arms and metric: the verdict across taste families."""
+    from simulations.metrics import labels_for
+
+    labels = labels_for(result["environment"])
+    t = Table(title="does the difference hold across user models? (taste families: "
+              + ", ".join(result["families"]) + ")")
+    for col in ("pair (b - a)", "metric", "mean diff", "verdict", "flipped by",
+                "not separated by"):
+        t.add_column(col, justify="right" if col == "mean diff" else "left")
+    for r in result["robustness"]:
+        t.add_row(f"{r['b']} - {r['a']}", labels.get(r["metric"], r["metric"]),
+                  _f(r["mean_diff"], sign=True), r["verdict"], ", ".join(r["flipped_by"]),
+                  ", ".join(r["unseparated_by"]),
+                  style="bold" if r["verdict"] == "robust" else None)
+    return t
+
+
+def _cmd_compare_taste(a: argparse.Namespace, names: list[str] | None, opt: Any) -> int:
+    from scenarios.loader import load_scenario
+    from simulations.compare import CompareError
+    from simulations.compare_taste import run_taste_comparison
+    from simulations.taste_roles import parse_families
+
+    try:
+        families = parse_families(a.taste)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if any(Path(x).is_dir() for x in a.inputs) or a.seeds != 1:
+        raise CliError("compare: --taste runs one scenario file once per family "
+                       "(not run folders, not --seeds)")
+    loaded = [load_scenario(x) for x in a.inputs]
+    err = _err()
+    status = None if a.quiet or a.json else err.status("running...")
+    try:
+        with status if status is not None else contextlib.nullcontext():
+            result = run_taste_comparison(
+                loaded, families, recommenders=names, seed=a.seed, users=a.users,
+                data=a.data, out=Path(a.out) if a.out else None, options=opt,
+                on_run=lambda name: status.update(f"running {name}...") if status else None)
+    except CompareError as e:
+        raise CliError(str(e)) from None
+    if a.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    out = _out()
+    out.print(robustness_table(result))
+    out.print("robust: significant (Holm over the metrics of the pair, alpha "
+              f"{result['alpha']}) with the same sign under every family; depends on the "
+              "user model: some family reverses it or does not separate it; not separated: "
+              "no family separates it.")
+    out.print(f"runs and robustness.json in {result['out']}")
+    return EXIT_OK
+
+
 def cmd_compare(a: argparse.Namespace) -> int:
     from scenarios.loader import load_scenario
     from simulations.compare import CompareError, CompareOptions, compare_runs, run_comparison
@@ -97,6 +152,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
     names = [x.strip() for x in (a.recommenders or "").split(",") if x.strip()] or None
     opt = CompareOptions(resamples=a.resamples, permutations=a.permutations,
                          confidence=a.confidence, alpha=a.alpha, groups=not a.no_groups)
+    if a.taste:
+        return _cmd_compare_taste(a, names, opt)
     is_dir = [Path(x).is_dir() for x in a.inputs]
     try:
         if all(is_dir):
@@ -216,6 +273,11 @@ def add_analysis_parsers(command: Callable[[str, str], argparse.ArgumentParser])
     c.add_argument("--alpha", type=_fraction, default=0.05,
                    help="significance level for Holm-adjusted p-values")
     c.add_argument("--no-groups", action="store_true", help="overall differences only")
+    c.add_argument("--taste", metavar="all|F1,F2[,...]",
+                   help="re-run the scenario under these taste families (ease, als, "
+                   "itemknn, bpr, puresvd, ensemble) and say, for every pair of arms and "
+                   "metric, whether the verdict is robust, depends on the user model or "
+                   "is not separated")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument("--quiet", action="store_true", help="no progress display")
     c.set_defaults(fn=cmd_compare)

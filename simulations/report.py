@@ -31,6 +31,7 @@ from simulations.report_figures import Figures as _Figures
 from simulations.report_figures import ci_bar as _ci_bar
 from simulations.report_figures import label as _label
 from simulations.report_figures import note as _note
+from simulations.report_robust import robustness_section
 from simulations.trace import read_trace
 from simulations.user_stats import ArmTable, RunTables, arm_tables, metric_names, user_groups
 
@@ -47,6 +48,7 @@ SECTIONS = (
     ("new-items", "New items"),
     ("llm", "Tokens and cost per agent"),
     ("conversation", "Conversations: success by turn"),
+    ("robustness", "Robustness across user models"),
 )
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf")
@@ -467,6 +469,7 @@ def build_report(run_dirs: Sequence[str | Path], *, resamples: int = 1000,
         "new-items": _new_items(f, series),
         "llm": _llm(f, series),
         "conversation": _conversation(f, series, resamples, seed),
+        "robustness": robustness_section([r.run_dir for r in runs]),
     }
     # Sections with nothing to show are left out (no empty panels); the overview says why.
     shown = [(sid, t) for sid, t in SECTIONS

@@ -27,7 +27,7 @@ from agents.brains.utility import World
 from agents.library import Library
 from agents.llm import BudgetExceededError, LLMError, model_identity
 from agents.population import assign_roles
-from agents.profile import UserProfile, build_profiles
+from agents.profile import UserProfile
 from agents.recsys.factory import AgentEnv, LLMAgent, agent_from
 from agents.recsys.plugins import AgentRecommender
 from agents.setup import missing_extra, parse_llm_flag
@@ -55,8 +55,10 @@ from simulations.loop import Actor, Checkpoints, Loop
 from simulations.metrics import compute_metrics
 from simulations.redact import Redactor
 from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
+from simulations.worlds import taste_worlds
 from tools.dataset import Dataset, Interactions, newest_items, split_interactions
-from tools.item_space import content_features, item_embeddings
+from tools.item_space import content_features
+from tools.memo import digest, memoised
 from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
 
 if TYPE_CHECKING:
@@ -103,6 +105,8 @@ class Prepared:
     withheld: dict[int, frozenset[int]]  # release round -> items
     llm: LLMConfig | None = None  # the scenario's llm: block with --llm applied
     role_profiles: dict[str, list[UserProfile]] = field(default_factory=dict)  # per role
+    # Roles whose taste family differs from the main role's have their own world.
+    role_worlds: dict[str, World] = field(default_factory=dict)
     # The arguments of ``prepare`` (data resolved to an absolute folder), so that
     # ``resume`` prepares the same run again.
     args: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +150,8 @@ def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: 
         raise ValueError(f"--users: {msg}")
     line = line_of(loaded.path, ("population", "size"))
     raise ScenarioError(loaded.path, line, "population.size", msg)
+
+
 
 
 def prepare(
@@ -196,20 +202,9 @@ def prepare(
     # Leak-free by default: one global cutoff (tools.dataset.global_split).
     history, future = split_interactions(inter, scn.dataset.history_fraction,
                                          scn.dataset.split)
-    ds_hist = ds.with_interactions(history)
-    emb = item_embeddings(ds, history, seed=scn.seed)
-    world = World(
-        catalog=ds.catalog, embeddings=emb, item_mean=ds_hist.item_mean_rating,
-        popularity=ds_hist.item_popularity,
-        global_mean=float(history.rating.mean()) if len(history) else 3.5,
-    )
-    by_traits: dict[str, list[UserProfile]] = {}
-    role_profiles: dict[str, list[UserProfile]] = {}
-    for r in loaded.roles:
-        key = r.config.traits.model_dump_json()
-        if key not in by_traits:
-            by_traits[key] = build_profiles(ds, history, emb, r.config.traits)
-        role_profiles[r.config.name] = by_traits[key]
+    role_profiles, role_worlds = taste_worlds(ds, history, loaded, scn.seed)
+    world = role_worlds.pop(loaded.role.name)
+    role_worlds = {k: v for k, v in role_worlds.items() if v is not world}
     profiles = role_profiles[loaded.role.name]
     candidates = np.flatnonzero(np.bincount(history.user, minlength=ds.n_users) > 0)
     size = scn.population.size
@@ -236,7 +231,8 @@ def prepare(
     args = {"seed": seed, "users": users, "llm": llm, "executor": executor,
             "data": str(path.resolve()) if path is not None else None}
     return Prepared(scn, loaded, ds, history, future, world, profiles,
-                    [int(u) for u in population], withheld, llm_cfg, role_profiles, args)
+                    [int(u) for u in population], withheld, llm_cfg, role_profiles,
+                    role_worlds=role_worlds, args=args)
 
 
 def _versions() -> dict[str, str]:
@@ -323,12 +319,23 @@ def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepa
             rec = make_recommender(cfg.model, seed=seed, **cfg.params)
     except (ValueError, TypeError) as e:
         raise RunError(f"{prep.loaded.path}: recommenders: {e}") from None
-    wrapped = ColdStartRecommender(rec, content_features(prep.dataset.catalog),
-                                   policy=arm.cold_start.policy, share=arm.cold_start.share,
-                                   seed=seed)
+
+    def build() -> ColdStartRecommender:
+        w = ColdStartRecommender(rec, content_features(prep.dataset.catalog),
+                                 policy=arm.cold_start.policy, share=arm.cold_start.share,
+                                 seed=seed)
+        w.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
+                           binary=not rec.uses_ratings))
+        return w
+
     crash_point("refit")
-    wrapped.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
-                             binary=not rec.uses_ratings))
+    if agent is not None:
+        wrapped = build()
+    else:  # identical fits are shared inside tools.memo.memo() (eval validity --taste)
+        wrapped = memoised(lambda: digest(
+            "fit", cfg.model_dump_json(), arm.cold_start.model_dump_json(), seed,
+            prep.dataset.name, prep.dataset.n_items, train.user, train.item, train.rating),
+            build)
     wrapped.new_items = released
     return wrapped
 
@@ -553,6 +560,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
         try:
             executor = make_executor(scn.executor, dict(
                 roles=prep.loaded.roles, world=prep.world, profiles=prep.role_profiles,
+                role_worlds=prep.role_worlds,
                 users=prep.population, history=prep.history, seed=scn.seed,
                 llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
                 max_pages=scn.environment.max_pages,

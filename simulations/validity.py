@@ -31,14 +31,20 @@ from scenarios.loader import LoadedScenario, load_role
 from scenarios.schema import RoleConfig, Scenario
 from simulations.sampling import user_split
 from simulations.stats import interval, paired_interval
+from simulations.validity_stats import learned_arms, rank_stats
 from tools.recommenders.plugin import arm_name
 
 __all__ = [
     "DEFAULT_MODELS",
+    "HELDOUT",
     "SIM_METRICS",
+    "check_models",
     "heldout_accuracy",
     "run_validity",
     "simulate_feed",
+    "simulate_values",
+    "test_population",
+    "utility_role",
     "validity_scenario",
 ]
 
@@ -124,6 +130,66 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return round(float(spearmanr(x, y).statistic), 4)
 
 
+def test_population(full: Any, seed: int, users: int | None, which: str = "test",
+                    heldout: bool = True) -> list[int]:
+    """The users of split ``which`` (tuning, development, test) in a prepared scenario
+    (with ``heldout``: only those with held-out interactions; a seeded sample of
+    ``users``).
+
+    Raises:
+        ValueError: ``users`` is more than the split holds (never silently fewer).
+    """
+    ids = full.dataset.user_ids
+    # Held-out accuracy needs held-out items: under a global time cutoff many users have
+    # none (they stopped rating before it), and they would count as misses for every arm.
+    has_future = (np.bincount(full.future.user, minlength=full.dataset.n_users) > 0
+                  if heldout else np.ones(full.dataset.n_users, dtype=bool))
+    pool = [u for u in full.population if user_split(ids[u]) == which and has_future[u]]
+    if users is not None and users > len(pool):
+        raise ValueError(f"eval validity: --users {users}: only {len(pool)} {which} users")
+    if users is not None and users < len(pool):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 47]))
+        pool = sorted(int(u) for u in rng.choice(pool, size=users, replace=False))
+    return pool
+
+
+def check_models(models: Sequence[str]) -> None:
+    """At least three distinct models, each built in or a plug-in that imports (one-line
+    error otherwise, before any work)."""
+    from tools.recommenders import check_model
+
+    if len(models) < 3 or len(set(models)) != len(models):
+        raise ValueError("eval validity: --models needs at least three distinct models")
+    for m in models:
+        try:
+            check_model(m)
+        except ValueError as e:
+            raise ValueError(f"eval validity: --models: {e}") from None
+
+
+def utility_role(role: str | Path | RoleConfig | None) -> RoleConfig:
+    """The role to simulate with (default: the shipped utility role); utility only."""
+    if role is None:
+        role = Path(__file__).resolve().parents[1] / "scenarios" / "roles" / "utility_user.yaml"
+    role_cfg = role if isinstance(role, RoleConfig) else load_role(role)
+    if role_cfg.brain.kind != "utility":
+        raise ValueError("eval validity: only utility roles (an LLM run of six arms over "
+                         "hundreds of users is out of a few minutes' budget)")
+    return role_cfg
+
+
+def simulate_values(
+    full: Any, users: Sequence[int], out: Path | None = None,
+    on_session_end: Callable[[int], None] = lambda n: None,
+) -> tuple[Any, dict[str, dict[str, dict[str, float]]]]:
+    """Simulate ``users`` (indices) in a prepared validity scenario."""
+    prep = replace(full, population=list(users))
+    with tempfile.TemporaryDirectory(prefix="recarena-validity-") as tmp:
+        per = simulate_feed(prep, out or Path(tmp) / "run", on_session_end=on_session_end)
+    models = [r.model for r in prep.scenario.recommenders]
+    return prep, {m: per.get(arm_name(m), {}) for m in models}  # arms named after models
+
+
 def run_validity(
     data: str | Path,
     *,
@@ -131,6 +197,7 @@ def run_validity(
     users: int | None = None,
     models: Sequence[str] = DEFAULT_MODELS,
     role: str | Path | RoleConfig | None = None,
+    taste: str | None = None,
     out: str | Path | None = None,
     split: str = "global",
     progress: Progress = lambda name, total: lambda: None,
@@ -144,49 +211,33 @@ def run_validity(
             rating); tuning and development users never run.
         models: Recommenders to compare (at least three).
         role: A role file or config; default the shipped utility role.
+        taste: A taste family to simulate with (its calibration applied), default the
+            role's own.
         out: Run folder to keep (default: a temporary one, removed afterwards).
         split: ``global`` (leak-free, one time cutoff) or ``per_user`` (the leaky split).
     """
-    from tools.recommenders import check_model
-
-    if len(models) < 3 or len(set(models)) != len(models):
-        raise ValueError("eval validity: --models needs at least three distinct models")
-    for m in models:  # built-in, or a plug-in that imports: before any work
-        try:
-            check_model(m)
-        except ValueError as e:
-            raise ValueError(f"eval validity: --models: {e}") from None
+    check_models(models)
     if users is not None and users < 1:
         raise ValueError("eval validity: --users must be at least 1")
-    if role is None:
-        role = Path(__file__).resolve().parents[1] / "scenarios" / "roles" / "utility_user.yaml"
-    role_cfg = role if isinstance(role, RoleConfig) else load_role(role)
-    if role_cfg.brain.kind != "utility":
-        raise ValueError("eval validity: only utility roles (an LLM run of six arms over "
-                         "hundreds of users is out of a few minutes' budget)")
+    role_cfg = utility_role(role)
+    if taste is not None:
+        from simulations.taste_roles import role_for_family
+
+        role_cfg = role_for_family(role_cfg, taste)
     from simulations.runner import prepare
 
     loaded = validity_scenario(data, role_cfg, seed=seed, models=models, split=split)
     full = prepare(loaded, data=str(data))
     ids = full.dataset.user_ids
-    # Test users with a held-out rating: with the leak-free split most users rate in one
-    # session, and a user with nothing after the cutoff has no held-out accuracy to compare.
-    has_future = np.bincount(full.future.user, minlength=full.dataset.n_users) > 0
-    test = [u for u in full.population if user_split(ids[u]) == "test" and has_future[u]]
-    if users is not None and users < len(test):
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 47]))
-        test = sorted(int(u) for u in rng.choice(test, size=users, replace=False))
-    # Only test users browse: tuning users never enter a reported figure.
-    prep = replace(full, population=test)
+    # Only test users browse: tuning and development users never enter a reported figure.
+    test = test_population(full, seed, users)
     step = progress("simulated sessions", len(test) * len(models))
 
     def ended(n: int) -> None:
         for _ in range(n):
             step()
 
-    with tempfile.TemporaryDirectory(prefix="recarena-validity-") as tmp:
-        per = simulate_feed(prep, Path(out) if out else Path(tmp) / "run", on_session_end=ended)
-    per = {m: per.get(arm_name(m), {}) for m in models}  # arms are named after their model
+    prep, per = simulate_values(full, test, Path(out) if out else None, ended)
     sim_users = [u for u in test if all(ids[u] in per.get(m, {}) for m in models)]
     acc = heldout_accuracy(prep, models, sim_users)
     values: dict[str, dict[str, np.ndarray]] = {}
@@ -208,12 +259,15 @@ def run_validity(
             ok = ~(np.isnan(va) | np.isnan(vb))
             row[k] = paired_interval(va[ok].tolist(), vb[ok].tolist())
         pairs.append(row)
+    learned = learned_arms(models)
+    stats = (rank_stats({m: values[m]["watch_rate"] for m in learned},
+                        {m: values[m]["hr@10"] for m in learned}, learned, seed=seed)
+             if len(learned) >= 3 else None)
     return {
         "dataset": prep.dataset.name, "seed": seed, "users": len(sim_users),
-        "test_users_available": len([u for u in full.population
-                                     if user_split(ids[u]) == "test" and has_future[u]]),
-        "models": list(models),
+        "test_users_available": len(test_population(full, seed, None)),
+        "models": list(models), "taste": role_cfg.brain.taste.family,
         "split": split, "role": role_cfg.name, "arms": arms, "spearman": corr,
-        "heldout_order": order, "neighbours": pairs,
+        "heldout_order": order, "neighbours": pairs, "learned": stats,
         "agent4rec_reported": {"watch_rate": 0.5, "exit_page": 3.2, "satisfaction": 3.9},
     }

@@ -64,9 +64,10 @@ def test_every_section_is_present_with_a_plot(report_html: Path) -> None:
     assert list(sections) == [sid for sid, _ in SECTIONS]
     for sid, body in sections.items():
         plots = body.count('class="plotly-graph-div"')
-        assert plots == (0 if sid == "overview" else 1), sid
+        # The overview and the robustness verdicts (recarena compare --taste) are tables.
+        assert plots == (0 if sid in ("overview", "robustness") else 1), sid
     # One newPlot per plot div, and the data it plots is inlined beside it.
-    assert text.count("Plotly.newPlot(") == len(SECTIONS) - 1
+    assert text.count("Plotly.newPlot(") == len(SECTIONS) - 2
 
 
 def test_report_is_self_contained_and_offline(report_html: Path) -> None:
@@ -175,7 +176,8 @@ def test_report_renders_in_headless_chromium(report_html: Path, tmp_path: Path) 
         finally:
             ctx.close()
     assert problems == [] and remote == []
-    assert [x["section"] for x in plots] == [sid for sid, _ in SECTIONS if sid != "overview"]
+    tables = ("overview", "robustness")  # sections without a plot
+    assert [x["section"] for x in plots] == [sid for sid, _ in SECTIONS if sid not in tables]
     for x in plots:
         assert x["traces"] > 0 and x["drawn"] == x["traces"] and x["shapes"] > 0, x
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

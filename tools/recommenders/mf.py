@@ -31,6 +31,18 @@ class _FactorModel(ParamRecommender):
         u = self._user_factors[np.asarray(users, dtype=np.int64)]
         return np.asarray(u @ self._item_factors.T, dtype=np.float64)
 
+    @property
+    def user_factors(self) -> np.ndarray:
+        """Users x factors of the last fit (BPR: a constant 1 in the last column)."""
+        self._check_fitted()
+        return self._user_factors
+
+    @property
+    def item_factors(self) -> np.ndarray:
+        """Items x factors of the last fit (BPR: the item bias in the last column)."""
+        self._check_fitted()
+        return self._item_factors
+
     def _empty_factors(self, matrix: sp.csr_matrix) -> None:
         # implicit cannot sample from an empty matrix; with no data every score is 0.
         self._user_factors = np.zeros((matrix.shape[0], 1), dtype=np.float32)
