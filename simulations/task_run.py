@@ -85,6 +85,12 @@ def check_inputs(opt: TaskOptions, *, team: str | None, llm: str | None,
         raise ValueError(f"{team}: no such role or team file")
     else:
         check_team(Path(team), llm_given=llm is not None)
+    if llm is not None and replay is None:
+        from agents.setup import missing_api_key, parse_llm_flag
+
+        problem = missing_api_key(parse_llm_flag(llm, None))
+        if problem:
+            raise ValueError(f"--llm {llm}: {problem}")
     if replay is not None:
         from agents.llm import resolve_cache_path
 

@@ -110,12 +110,14 @@ class RecRuntime:
     def shared_memory(self, name: str, embedder: str) -> SharedMemory:
         from memory.embedders import make_embedder
         from memory.long_term import LongTermStore
+        from memory.run_stores import store_dir
         from memory.shared import SharedMemory
 
         with self._lock:
             sm = self.shared.get(name)
             if sm is None:
-                store = LongTermStore(self.run_dir / "agent_memory",
+                # Registered: a resume rolls the team's lessons back (memory.run_stores).
+                store = LongTermStore(store_dir(self.run_dir, "agent_memory"),
                                       make_embedder(embedder),  # type: ignore[arg-type]
                                       collection=f"team.{name}")
                 sm = self.shared[name] = SharedMemory(store, name)

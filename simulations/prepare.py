@@ -1,0 +1,265 @@
+"""Preparing a run: a scenario with its command-line overrides, its data split, world,
+profiles and population (``prepare``), checked before any work: the models' API keys, the
+extras the roles need, the population size.
+
+``simulations.runner`` runs what this prepares; it re-exports these names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from agents.brains.utility import World
+from agents.population import assign_roles
+from agents.profile import UserProfile, build_profiles
+from agents.setup import missing_api_key, missing_extra, parse_llm_flag
+from scenarios.loader import LoadedScenario, ScenarioError, line_of
+from scenarios.recsys_loader import LoadedTeam
+from scenarios.schema import AddItemsEvent, LLMConfig, Scenario
+from simulations.executors import ExecutorError, check_executor
+from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
+from tools.item_space import item_embeddings
+from tools.synthetic import make_world
+
+__all__ = [
+    "DATA_ENV",
+    "InputError",
+    "Prepared",
+    "ResumeError",
+    "RunError",
+    "check_requirements",
+    "llm_configs",
+    "prepare",
+    "resolve_data_path",
+]
+
+DATA_ENV = "RECARENA_DATA"
+
+
+class RunError(RuntimeError):
+    """A run cannot start or continue; the message is one line for the user."""
+
+
+class ResumeError(RunError):
+    """``resume`` refuses a folder (not a run, completed, config changed): invalid input."""
+
+
+class InputError(RunError):
+    """A run cannot start with this input or environment (a missing API key); found
+    before any work, and the CLI exits 2 as for an invalid scenario."""
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Data, world and agents ready for a run (shared by all arms)."""
+
+    scenario: Scenario
+    loaded: LoadedScenario
+    dataset: Dataset
+    history: Interactions
+    future: Interactions
+    world: World
+    profiles: list[UserProfile]
+    population: list[int]
+    withheld: dict[int, frozenset[int]]  # release round -> items
+    llm: LLMConfig | None = None  # the scenario's llm: block with --llm applied
+    role_profiles: dict[str, list[UserProfile]] = field(default_factory=dict)  # per role
+    # The arguments of ``prepare`` (data resolved to an absolute folder), so that
+    # ``resume`` prepares the same run again.
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_data_path(loaded: LoadedScenario, data: str | None) -> Path | None:
+    """--data beats RECARENA_DATA beats the scenario's dataset.path (relative to its file)."""
+    if data:
+        return Path(data)
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV])
+    p = loaded.scenario.dataset.path
+    if p is None:
+        return None
+    return (loaded.path.parent / p) if not Path(p).is_absolute() else Path(p)
+
+
+def _override(loaded: LoadedScenario, seed: int | None, users: int | None,
+              executor: dict[str, Any] | None = None) -> Scenario:
+    """The scenario with command-line overrides, validated like the file itself."""
+    data = loaded.scenario.model_dump()
+    if seed is not None:
+        data["seed"] = seed
+    if users is not None:
+        data["population"]["size"] = users
+    if executor:
+        data["executor"] = {**data["executor"], **executor}
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        flag = {"seed": "--seed", "population": "--users"}.get(str(err["loc"][0]), "")
+        if err["loc"][0] == "executor":
+            flag = {"kind": "--executor", "workers": "--workers", "address": "--ray-address"
+                    }.get(str(err["loc"][-1]), "--executor")
+        raise ValueError(f"{flag or loaded.path}: {err['msg']}") from None
+
+
+def _load_data(scn: Scenario, loaded: LoadedScenario, data: str | None) -> Dataset:
+    if scn.dataset.source == "synthetic" and data is None:
+        s = scn.dataset.synthetic
+        return make_world(s.n_users, s.n_items, s.n_genres, s.dim, s.history_mean, seed=scn.seed)
+    path = resolve_data_path(loaded, data)
+    if path is None:
+        raise ScenarioError(
+            loaded.path, line_of(loaded.path, ("dataset", "path")), "dataset.path",
+            f"no data folder given; pass --data DIR or set {DATA_ENV} (get MovieLens with: "
+            "recarena data download ml-100k --to DIR)")
+    return load_dataset(path)
+
+
+def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: bool) -> None:
+    # Simulating fewer users than asked for would change every figure silently.
+    msg = (f"{size} users asked for, but the dataset has {have} users with history; ask for "
+           f"at most {have}, or leave it out for all of them")
+    if from_flag:
+        raise ValueError(f"--users: {msg}")
+    line = line_of(loaded.path, ("population", "size"))
+    raise ScenarioError(loaded.path, line, "population.size", msg)
+
+
+def prepare(
+    loaded: LoadedScenario, *, seed: int | None = None, users: int | None = None,
+    data: str | None = None, llm: str | None = None, executor: dict[str, Any] | None = None,
+    replay: str | None = None,
+) -> Prepared:
+    """Load data, split it, build the world, profiles and the sampled population.
+
+    ``executor``: command-line overrides of the scenario's ``executor:`` block (kind,
+    workers, address). ``replay``: the run will answer LLM calls from this cache, so the
+    models' API keys are not needed (they are checked first otherwise).
+    """
+    scn = _override(loaded, seed, users, executor)
+    llm_cfg = parse_llm_flag(llm, scn.llm) if llm else scn.llm
+    check_requirements(loaded, scn, llm_cfg, llm=llm, replay=replay,
+                       executor_flags=bool(executor))
+    ds = _load_data(scn, loaded, data)
+    withheld: dict[int, frozenset[int]] = {}
+    adds = sorted((ev for ev in scn.events if isinstance(ev, AddItemsEvent)),
+                  key=lambda ev: ev.at_round)
+    total = sum(ev.count for ev in adds)
+    if total >= ds.n_items:
+        raise RunError(f"{loaded.path}: events: add_items withholds {total} "
+                       f"of {ds.n_items} items; leave some to recommend")
+    pool = newest_items(ds, total)  # oldest first: later events release newer items
+    taken = 0
+    for ev in adds:
+        items = frozenset(int(i) for i in pool[taken:taken + ev.count])
+        withheld[ev.at_round] = withheld.get(ev.at_round, frozenset()) | items
+        taken += ev.count
+    all_withheld = frozenset().union(*withheld.values()) if withheld else frozenset()
+    inter = ds.interactions
+    if all_withheld:
+        # Withheld items are new releases: nobody has seen them before they arrive.
+        inter = inter.select(~np.isin(inter.item, np.fromiter(all_withheld, np.int64)))
+    history, future = temporal_split(inter, scn.dataset.history_fraction)
+    ds_hist = ds.with_interactions(history)
+    emb = item_embeddings(ds, history, seed=scn.seed)
+    world = World(
+        catalog=ds.catalog, embeddings=emb, item_mean=ds_hist.item_mean_rating,
+        popularity=ds_hist.item_popularity,
+        global_mean=float(history.rating.mean()) if len(history) else 3.5,
+    )
+    by_traits: dict[str, list[UserProfile]] = {}
+    role_profiles: dict[str, list[UserProfile]] = {}
+    for r in loaded.roles:
+        key = r.config.traits.model_dump_json()
+        if key not in by_traits:
+            by_traits[key] = build_profiles(ds, history, emb, r.config.traits)
+        role_profiles[r.config.name] = by_traits[key]
+    profiles = role_profiles[loaded.role.name]
+    candidates = np.flatnonzero(np.bincount(history.user, minlength=ds.n_users) > 0)
+    size = scn.population.size
+    counts = [r.count for r in scn.population.roles or () if r.count is not None]
+    if size is None and counts:
+        size = sum(counts)  # a mix given by counts sets the population size
+    if size is not None and size > len(candidates):
+        _too_many_users(loaded, size, len(candidates), from_flag=users is not None)
+    if size is None or size >= len(candidates):
+        population = candidates.tolist()
+    elif scn.population.sampling == "first":
+        population = candidates[:size].tolist()
+    else:
+        prng = np.random.default_rng(np.random.SeedSequence([scn.seed, 13]))
+        population = sorted(prng.choice(candidates, size=size, replace=False).tolist())
+    try:  # a role left without users is a scenario error, found before any work
+        assign_roles([int(u) for u in population], loaded.roles, scn.seed)
+    except ValueError as e:
+        loc = ("population", "roles")
+        raise ScenarioError(loaded.path, line_of(loaded.path, loc), "population.roles",
+                            str(e).removeprefix("population.roles: ")) from None
+    path = resolve_data_path(loaded, data) if scn.dataset.source == "files" or data else None
+    args = {"seed": seed, "users": users, "llm": llm, "executor": executor,
+            "data": str(path.resolve()) if path is not None else None}
+    return Prepared(scn, loaded, ds, history, future, world, profiles,
+                    [int(u) for u in population], withheld, llm_cfg, role_profiles, args)
+
+
+def check_requirements(loaded: LoadedScenario, scn: Scenario, llm_cfg: LLMConfig | None, *,
+                       llm: str | None = None, replay: str | None = None,
+                       executor_flags: bool = False) -> None:
+    """What a run of ``loaded`` needs from this machine, checked before any work (and by
+    ``recarena validate --llm``): every model's API key (unless ``replay`` answers the
+    calls), the executor, a model for every LLM role, the extras the roles need.
+
+    Args:
+        scn: The scenario with the command line's overrides.
+        llm_cfg: The scenario's llm: block with ``--llm`` (``llm``) applied.
+
+    Raises:
+        InputError: A model's API key is missing.
+        RunError: Anything else a run would fail on.
+    """
+    if replay is None:  # a replay answers from a cache: no key needed
+        for cfg in llm_configs(loaded, llm_cfg):
+            problem = missing_api_key(cfg)
+            if problem:
+                where = f"--llm {llm}" if llm else f"{loaded.path}: llm"
+                raise InputError(f"{where}: {problem}; or try --llm fake (no model) or "
+                                 "--replay RUN")
+    try:
+        check_executor(scn.executor, [r.config for r in loaded.roles], llm_cfg,
+                       from_flags=executor_flags)
+    except ExecutorError as e:
+        raise RunError(str(e)) from None
+    for r in loaded.roles:
+        role_llm = r.config.llm or llm_cfg
+        if r.config.brain.kind == "llm" and role_llm is None:
+            raise RunError(
+                f"{loaded.path}: llm: role {r.config.name!r} uses brain: llm but neither the "
+                "role nor the scenario has an llm: block; add one or pass "
+                "--llm local|openai[:MODEL]|fake")
+        missing = missing_extra(r.config, role_llm)
+        if missing:
+            raise RunError(missing)
+
+
+def llm_configs(loaded: LoadedScenario, llm: LLMConfig | None) -> list[LLMConfig]:
+    """Every model config a run of ``loaded`` would talk to (``llm``: the scenario's or
+    --llm's): LLM users, long-term memories embedding with openai, recommender agents."""
+    out: list[LLMConfig] = []
+    for r in loaded.roles:
+        cfg = r.config.llm or llm
+        lt = r.config.memory.long_term
+        if r.config.brain.kind == "llm" and cfg is not None:
+            out.append(cfg)
+        if lt.enabled and lt.embedder == "openai":
+            out.append(cfg or LLMConfig())
+    for agent in loaded.agents.values():
+        roles = ([agent.manager, *(m for m, _ in agent.members)]
+                 if isinstance(agent, LoadedTeam) else [agent])
+        out += [cfg for role in roles if (cfg := role.config.llm or llm) is not None]
+    return out
