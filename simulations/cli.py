@@ -79,6 +79,10 @@ def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
 # ----------------------------------------------------------------------------- commands
 
 
+def _not_empty(path: Path) -> bool:
+    return path.exists() and (not path.is_dir() or any(path.iterdir()))
+
+
 def cmd_schema(a: argparse.Namespace) -> int:
     from scenarios.loader import json_schemas
 

@@ -18,6 +18,7 @@ from simulations.cli import (
     EXIT_OK,
     CliError,
     _err,
+    _not_empty,
     _out,
     metrics_table,
 )
@@ -109,10 +110,6 @@ def cmd_resume(a: argparse.Namespace) -> int:
                         on_llm_call=progress.llm_call)
     return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(r.prep.population)} "
                    "users, resumed)")
-
-
-def _not_empty(path: Path) -> bool:
-    return path.exists() and (not path.is_dir() or any(path.iterdir()))
 
 
 def llm_line(llm: dict[str, Any], metrics: dict[str, Any]) -> str:

@@ -113,7 +113,7 @@ class PlainProgress(Progress):
         super().advance(task_id, advance)
         self._emit(task_id)
 
-    def update(self, task_id: TaskID, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, task_id: TaskID, **kwargs: Any) -> None:
         super().update(task_id, **kwargs)
         if "completed" in kwargs or "advance" in kwargs or "total" in kwargs:
             self._emit(task_id)

@@ -9,33 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import ValidationError
 
-from agents.brains.utility import World
 from agents.library import Library
 from agents.llm import BudgetExceededError, LLMError, model_identity
-from agents.population import assign_roles
-from agents.profile import UserProfile, build_profiles
 from agents.recsys.factory import AgentEnv, LLMAgent, agent_from
 from agents.recsys.plugins import AgentRecommender
-from agents.setup import missing_api_key, missing_extra, parse_llm_flag
 from memory.run_stores import reset_stores
-from scenarios.loader import LoadedScenario, ScenarioError, line_of
+from scenarios.loader import ScenarioError
 from scenarios.schema import (
-    AddItemsEvent,
-    LLMConfig,
     RecommenderConfig,
     Scenario,
     SwitchRecommenderEvent,
@@ -46,7 +38,6 @@ from simulations.executors import (
     ClientView,
     Executor,
     ExecutorError,
-    check_executor,
     make_executor,
 )
 from simulations.inspection.index import build_index
@@ -66,10 +57,9 @@ from simulations.prepare import (
 from simulations.redact import Redactor
 from simulations.stop_signals import interrupt_reason
 from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
-from tools.dataset import Dataset, Interactions, load_dataset, newest_items, temporal_split
-from tools.item_space import content_features, item_embeddings
+from tools.dataset import Interactions
+from tools.item_space import content_features
 from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
-from tools.synthetic import make_world
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

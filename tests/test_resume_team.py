@@ -39,13 +39,13 @@ def test_the_reference_writes_team_lessons_in_the_run_folder(reference: Path) ->
     # What makes this scenario a test of roll-back: the team's reflector writes lessons
     # into a store in the run folder, and later tasks read them.
     events = read_trace(reference)
-    writes = [e for e in events if e["type"] == "memory" and e.get("op") == "write"]
-    reads = [e for e in events if e["type"] == "memory" and e.get("op") == "read"
+    lessons = [e for e in events if e["type"] == "lesson"]
+    reads = [e for e in events if e["type"] == "memory" and e.get("kind") == "shared"
              and e.get("recalled")]
-    assert writes and reads
+    assert lessons and reads
     assert (reference / "agent_memory").is_dir()
     assert "agent_memory" in json.loads((reference / STORES_FILE).read_text())
-    assert len(events) > 400  # both kills below land inside the run
+    assert len(events) > 270  # both kills below land inside the run
 
 
 def test_a_team_run_killed_twice_and_resumed_twice_is_the_uninterrupted_run(
@@ -55,8 +55,9 @@ def test_a_team_run_killed_twice_and_resumed_twice_is_the_uninterrupted_run(
                      RECARENA_CRASH_AT="trace:200")
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     # Killed after lessons were written past its last checkpoint: the store is ahead of
-    # the trace, which is what broke the first resume.
-    proc = _recarena("resume", str(out), "--quiet", RECARENA_CRASH_AT="trace:400")
+    # the trace, which is what broke the first resume ("resume diverged at event 87"
+    # when only memory/ was rolled back).
+    proc = _recarena("resume", str(out), "--quiet", RECARENA_CRASH_AT="trace:260")
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     proc = _recarena("resume", str(out), "--quiet", "--json")
     assert proc.returncode == 0, proc.stderr
