@@ -158,20 +158,24 @@ def test_validate_shows_every_schema_error_without_duplicates(
                    "  - {name: b, model: ease, params: {l2: 0}}\nmetrics: [ndcg]\n")
     rc, _, err = cli(capsys, "validate", bad)
     lines = err.splitlines()
-    assert rc == 2 and len(lines) == 2, err
+    assert rc == 2 and len(lines) == 3, err
     assert lines[0].startswith(f"{bad}:4: recommenders.0.model: ")
     assert lines[1].startswith(f"{bad}:5: recommenders.1.params.l2: ")
+    assert lines[2].startswith(f"{bad}:6: metrics.0: ")
 
 
 def test_cross_field_problems_are_all_shown(capsys: pytest.CaptureFixture[str],
                                             tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: scenario\nname: t\nrecommenders:\n  - {name: a, model: pop}\n"
-                   "  - {name: a, model: ease}\nmetrics: [watch_rate, ndcg]\n")
+                   "  - {name: a, model: ease}\nenvironment:\n  rounds: 3\nevents:\n"
+                   "  - action: switch_recommender\n    at_round: 2\n    model: als\n"
+                   "    recommender: zz\n")
     rc, _, err = cli(capsys, "validate", bad)
     lines = err.splitlines()
     assert rc == 2 and len(lines) == 2, err
-    assert "duplicate recommender name 'a'" in lines[0] and "'ndcg'" in lines[1]
+    assert lines[0] == f"{bad}:5: recommenders.1.name: duplicate recommender name 'a'"
+    assert lines[1].startswith(f"{bad}:12: events.0.recommender: unknown recommender 'zz'")
 
 
 # ----------------------------------------------------------------------------- validate --llm
