@@ -44,7 +44,9 @@ def _out() -> Console:
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False)
+    # soft_wrap: a message is one line however narrow the terminal or log (a path split
+    # over lines cannot be copied).
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
