@@ -30,7 +30,7 @@ __all__ = ["add_run_commands", "cmd_resume", "cmd_run", "cmd_validate", "llm_lin
 def cmd_run(a: argparse.Namespace) -> int:
     from scenarios.loader import load_scenario
     from simulations.progress import RunProgress
-    from simulations.runner import prepare, run
+    from simulations.runner import check_api_keys, prepare, run
 
     loaded = load_scenario(a.scenario, llm_flag=a.llm is not None)
     uses_llm = _uses_llm(loaded)
@@ -45,10 +45,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.out and _not_empty(Path(a.out)):
         raise CliError(f"--out: {a.out} exists and is not an empty folder; choose another "
                        "(a run never writes into an earlier run)")
+    if a.replay is None:  # a replay answers every call from its cache: no key needed
+        check_api_keys(loaded, a.llm)
     err = _err()
     with err.status("loading data and building agents..."):
         prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data, llm=a.llm,
-                       executor=_executor_flags(a), replay=a.replay)
+                       executor=_executor_flags(a))
     scn = prep.scenario
     total = len(prep.population) * scn.environment.rounds * len(scn.recommenders)
     with RunProgress(scn.name, total, console=err, disable=a.quiet or a.json,
@@ -100,7 +102,7 @@ def cmd_resume(a: argparse.Namespace) -> int:
 
     err = _err()
     with err.status("loading data and building agents..."):
-        r = load_resumable(Path(a.run_dir))
+        r = load_resumable(Path(a.run_dir), check_keys=True)
     scn = r.prep.scenario
     total = len(r.prep.population) * scn.environment.rounds * len(scn.recommenders)
     uses_llm = _uses_llm(r.prep.loaded)
@@ -140,14 +142,14 @@ def _validate_for_llm(path: str, llm: str) -> str:
     API key), or the model alone for a role or team file. Returns the file's kind."""
     from agents.setup import missing_api_key, parse_llm_flag
     from scenarios.loader import load_scenario, validate_file
-    from simulations.runner import check_requirements
+    from simulations.runner import check_api_keys, check_requirements
 
     kind = validate_file(path, llm_flag=True)
     if kind == "scenario":
         loaded = load_scenario(path, llm_flag=True)
         _check_llm_flags(loaded, path, llm=llm)
-        check_requirements(loaded, loaded.scenario,
-                           parse_llm_flag(llm, loaded.scenario.llm), llm=llm)
+        check_api_keys(loaded, llm)
+        check_requirements(loaded, loaded.scenario, parse_llm_flag(llm, loaded.scenario.llm))
     else:
         problem = missing_api_key(parse_llm_flag(llm, None))
         if problem:

@@ -33,6 +33,7 @@ __all__ = [
     "Prepared",
     "ResumeError",
     "RunError",
+    "check_api_keys",
     "check_requirements",
     "llm_configs",
     "prepare",
@@ -134,18 +135,16 @@ def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: 
 def prepare(
     loaded: LoadedScenario, *, seed: int | None = None, users: int | None = None,
     data: str | None = None, llm: str | None = None, executor: dict[str, Any] | None = None,
-    replay: str | None = None,
 ) -> Prepared:
     """Load data, split it, build the world, profiles and the sampled population.
 
     ``executor``: command-line overrides of the scenario's ``executor:`` block (kind,
-    workers, address). ``replay``: the run will answer LLM calls from this cache, so the
-    models' API keys are not needed (they are checked first otherwise).
+    workers, address). API keys are not checked here (a caller may pass its own chat
+    model to ``run``): ``check_api_keys`` does, and ``run`` before it writes anything.
     """
     scn = _override(loaded, seed, users, executor)
     llm_cfg = parse_llm_flag(llm, scn.llm) if llm else scn.llm
-    check_requirements(loaded, scn, llm_cfg, llm=llm, replay=replay,
-                       executor_flags=bool(executor))
+    check_requirements(loaded, scn, llm_cfg, executor_flags=bool(executor))
     ds = _load_data(scn, loaded, data)
     withheld: dict[int, frozenset[int]] = {}
     adds = sorted((ev for ev in scn.events if isinstance(ev, AddItemsEvent)),
@@ -208,28 +207,37 @@ def prepare(
                     [int(u) for u in population], withheld, llm_cfg, role_profiles, args)
 
 
+def check_api_keys(loaded: LoadedScenario, llm: str | None) -> None:
+    """Every model a run of ``loaded`` talks to (``llm``: the ``--llm`` spec) has its API
+    key; checked before any work by the CLI, and by ``run`` and ``resume`` before they
+    write anything unless the calls are answered otherwise (a replay, a given model).
+
+    Raises:
+        InputError: One line naming the variable, the endpoint and what to do instead.
+    """
+    scn_llm = loaded.scenario.llm
+    llm_cfg = parse_llm_flag(llm, scn_llm) if llm else scn_llm
+    for cfg in llm_configs(loaded, llm_cfg):
+        problem = missing_api_key(cfg)
+        if problem:
+            where = f"--llm {llm}" if llm else f"{loaded.path}: llm"
+            raise InputError(f"{where}: {problem}; or try --llm fake (no model) or "
+                             "--replay RUN")
+
+
 def check_requirements(loaded: LoadedScenario, scn: Scenario, llm_cfg: LLMConfig | None, *,
-                       llm: str | None = None, replay: str | None = None,
                        executor_flags: bool = False) -> None:
-    """What a run of ``loaded`` needs from this machine, checked before any work (and by
-    ``recarena validate --llm``): every model's API key (unless ``replay`` answers the
-    calls), the executor, a model for every LLM role, the extras the roles need.
+    """What a run of ``loaded`` needs besides API keys, checked before any work (by
+    ``prepare``, and by ``recarena validate --llm``): the executor, a model for every LLM
+    role, the extras the roles need.
 
     Args:
         scn: The scenario with the command line's overrides.
-        llm_cfg: The scenario's llm: block with ``--llm`` (``llm``) applied.
+        llm_cfg: The scenario's llm: block with ``--llm`` applied.
 
     Raises:
-        InputError: A model's API key is missing.
-        RunError: Anything else a run would fail on.
+        RunError: What a run would fail on.
     """
-    if replay is None:  # a replay answers from a cache: no key needed
-        for cfg in llm_configs(loaded, llm_cfg):
-            problem = missing_api_key(cfg)
-            if problem:
-                where = f"--llm {llm}" if llm else f"{loaded.path}: llm"
-                raise InputError(f"{where}: {problem}; or try --llm fake (no model) or "
-                                 "--replay RUN")
     try:
         check_executor(scn.executor, [r.config for r in loaded.roles], llm_cfg,
                        from_flags=executor_flags)

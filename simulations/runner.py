@@ -50,6 +50,7 @@ from simulations.prepare import (
     Prepared,
     ResumeError,
     RunError,
+    check_api_keys,
     check_requirements,
     prepare,
     resolve_data_path,
@@ -74,6 +75,7 @@ __all__ = [
     "ResumeError",
     "RunError",
     "RunResult",
+    "check_api_keys",
     "check_requirements",
     "load_manifest",
     "load_resumable",
@@ -252,6 +254,8 @@ def run(
         prep.loaded.agents)
     if replay is not None and not uses_llm:
         raise RunError("--replay: this scenario's roles use no LLM; nothing to replay")
+    if replay is None and chat_model is None:  # before the run folder exists
+        check_api_keys(prep.loaded, prep.args.get("llm"))
     run_dir = _make_run_dir(out, scn)
     config = _config(prep)
     manifest: dict[str, Any] = {
@@ -312,13 +316,16 @@ class Resumable:
     config: dict[str, Any]
 
 
-def load_resumable(run_dir: Path) -> Resumable:
+def load_resumable(run_dir: Path, *, check_keys: bool = False) -> Resumable:
     """Check that ``run_dir`` is a run that can be resumed and prepare it again.
 
     The scenario is loaded again with the run's original arguments (manifest ``resume``).
+    ``check_keys``: check the models' API keys first, before any work (the CLI; a caller
+    that passes its own chat model to ``resume`` needs none).
 
     Raises:
         ResumeError: Not a run folder, a completed run, or the config changed.
+        InputError: ``check_keys`` and a model's API key is missing.
     """
     from scenarios.loader import load_scenario
 
@@ -330,10 +337,12 @@ def load_resumable(run_dir: Path) -> Resumable:
     if manifest.get("status") == "completed":
         raise ResumeError(f"{run_dir}: the run completed already; nothing to resume")
     loaded = load_scenario(args["scenario_file"], llm_flag=args.get("llm") is not None)
+    if check_keys and args.get("replay") is None:
+        check_api_keys(loaded, args.get("llm"))
     try:
         prep = prepare(loaded, seed=args.get("seed"), users=args.get("users"),
                        data=args.get("data"), llm=args.get("llm"),
-                       executor=args.get("executor"), replay=args.get("replay"))
+                       executor=args.get("executor"))
     except (ValueError, ScenarioError) as e:
         raise ResumeError(f"{run_dir}: cannot prepare the run again: {e}") from None
     config = _config(prep)
@@ -363,6 +372,8 @@ def resume(
     r = run if isinstance(run, Resumable) else load_resumable(run)
     manifest = dict(r.manifest)
     args = manifest["resume"]
+    if args.get("replay") is None and chat_model is None:  # calls after the checkpoint
+        check_api_keys(r.prep.loaded, args.get("llm"))
     manifest.update(status="running", resumed=int(manifest.get("resumed", 0)) + 1)
     for k in ("reason", "events", "elapsed_s", "llm", "finished"):
         manifest.pop(k, None)
