@@ -1,12 +1,15 @@
 """Preparing a run: a scenario with its command-line overrides, its data split, world,
-profiles and population (``prepare``), checked before any work: the models' API keys, the
-extras the roles need, the population size.
+profiles and population (``prepare``), checked before any work (the models' API keys, the
+extras the roles need, the population size); and preparing a stopped run again for a
+resume (``load_resumable``: its manifest, the same arguments, the same config hash).
 
 ``simulations.runner`` runs what this prepares; it re-exports these names.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +34,16 @@ __all__ = [
     "DATA_ENV",
     "InputError",
     "Prepared",
+    "Resumable",
     "ResumeError",
     "RunError",
     "check_api_keys",
     "check_requirements",
+    "config_hash",
+    "config_of",
     "llm_configs",
+    "load_manifest",
+    "load_resumable",
     "prepare",
     "resolve_data_path",
 ]
@@ -271,3 +279,77 @@ def llm_configs(loaded: LoadedScenario, llm: LLMConfig | None) -> list[LLMConfig
                  if isinstance(agent, LoadedTeam) else [agent])
         out += [cfg for role in roles if (cfg := role.config.llm or llm) is not None]
     return out
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def config_of(prep: Prepared) -> dict[str, Any]:
+    """The resolved config of a run (its hash names the run's setup in the manifest)."""
+    scn = prep.scenario
+    config = prep.loaded.resolved_config()
+    # How agents are scheduled never changes what a run computes: runs under either
+    # executor have the same config (and hash, and run_start event).
+    config.pop("executor", None)
+    config["seed"], config["population"]["size"] = scn.seed, scn.population.size
+    config["llm"] = prep.llm.model_dump(mode="json") if prep.llm else None
+    return config
+
+
+def load_manifest(run_dir: Path) -> dict[str, Any]:
+    """A run folder's manifest; RunError if the folder is not a run."""
+    path = run_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise ResumeError(f"{run_dir}: not a run folder (no readable manifest.json)") from None
+    if not isinstance(manifest, dict) or not (run_dir / "trace.jsonl").is_file():
+        raise ResumeError(f"{run_dir}: not a run folder (no trace.jsonl)")
+    return manifest
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """A stopped run, prepared again and checked (``load_resumable``), ready to resume."""
+
+    run_dir: Path
+    prep: Prepared
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+
+
+def load_resumable(run_dir: Path, *, check_keys: bool = False) -> Resumable:
+    """Check that ``run_dir`` is a run that can be resumed and prepare it again.
+
+    The scenario is loaded again with the run's original arguments (manifest ``resume``).
+    ``check_keys``: check the models' API keys first, before any work (the CLI; a caller
+    that passes its own chat model to ``resume`` needs none).
+
+    Raises:
+        ResumeError: Not a run folder, a completed run, or the config changed.
+        InputError: ``check_keys`` and a model's API key is missing.
+    """
+    from scenarios.loader import load_scenario
+
+    manifest = load_manifest(run_dir)
+    args = manifest.get("resume")
+    if not isinstance(args, dict):
+        raise ResumeError(f"{run_dir}: this run cannot be resumed (its manifest has no "
+                          "resume block; it was started by an older recarena)")
+    if manifest.get("status") == "completed":
+        raise ResumeError(f"{run_dir}: the run completed already; nothing to resume")
+    loaded = load_scenario(args["scenario_file"], llm_flag=args.get("llm") is not None)
+    if check_keys and args.get("replay") is None:
+        check_api_keys(loaded, args.get("llm"))
+    try:
+        prep = prepare(loaded, seed=args.get("seed"), users=args.get("users"),
+                       data=args.get("data"), llm=args.get("llm"),
+                       executor=args.get("executor"))
+    except (ValueError, ScenarioError) as e:
+        raise ResumeError(f"{run_dir}: cannot prepare the run again: {e}") from None
+    config = config_of(prep)
+    if config_hash(config) != manifest.get("config_hash"):
+        raise ResumeError(f"{run_dir}: the scenario's config changed since the run started "
+                          f"({args['scenario_file']} or its roles); start a new run instead")
+    return Resumable(run_dir, prep, manifest, config)
