@@ -148,3 +148,17 @@ def test_the_shipped_team_uses_the_graph_where_there_is_one(
     kg = [e for e in read_trace(tmp_path / "run")
           if e["type"] == "tool_call" and e["tool"] in KG_TOOLS]
     assert kg and all(e["ok"] and "no knowledge graph" not in e["result"] for e in kg)
+
+
+def test_eval_task_runs_the_shipped_team_on_the_fake_model(
+        ml100k: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = cli(capsys, "eval", "task", "--task", "sr", "--team",
+                       REPO / "scenarios" / "teams" / "macrec.yaml", "--llm", "fake",
+                       "--users", "1", "--samples", "1", "--negatives", "4", "--data", ml100k,
+                       "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["llm"] == "fake:fake"
+    team = res["models"]["macrec"]
+    assert team["kind"] == "agent" and team["instances"] == 1 and team["failures"] == 0
+    assert team["tokens_per_instance"]["input"] > 0  # answered by the model, not a fallback
