@@ -255,9 +255,9 @@ class PopulationFactory:
             client.recorder.replay = on
 
     def _store_path(self) -> Path | None:
-        from memory.run_stores import store_dir
+        from agents.run_stores import store_dir
 
-        # Registered: a resume rolls it back (memory.run_stores).
+        # Registered: a resume rolls it back (agents.run_stores).
         return store_dir(self.run_dir, "memory") if self.run_dir is not None else None
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ from agents.library import Library
 from agents.llm import BudgetExceededError, LLMError, model_identity
 from agents.recsys.factory import AgentEnv, LLMAgent, agent_from
 from agents.recsys.plugins import AgentRecommender
-from memory.run_stores import reset_stores
+from agents.run_stores import reset_stores
 from scenarios.schema import (
     RecommenderConfig,
     Scenario,

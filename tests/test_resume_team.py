@@ -1,7 +1,7 @@
 """Resume of runs whose stores live in the run folder: the shipped conversation scenario
 with a MACRec team (its lessons are a shared store in RUN/agent_memory) and a Chat-REC
 role, on the fake chat model, killed twice with SIGKILL and resumed twice, must end with the
-uninterrupted run's trace and metrics; and the store registry (memory.run_stores) that
+uninterrupted run's trace and metrics; and the store registry (agents.run_stores) that
 rolls every store back, including one a later module adds."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from memory.run_stores import (
+from agents.run_stores import (
     LEGACY_STORE_DIRS,
     STORES_FILE,
     registered_stores,
