@@ -85,12 +85,6 @@ def check_inputs(opt: TaskOptions, *, team: str | None, llm: str | None,
         raise ValueError(f"{team}: no such role or team file")
     else:
         check_team(Path(team), llm_given=llm is not None)
-    if llm is not None and replay is None:
-        from agents.setup import missing_api_key, parse_llm_flag
-
-        problem = missing_api_key(parse_llm_flag(llm, None))
-        if problem:
-            raise ValueError(f"--llm {llm}: {problem}")
     if replay is not None:
         from agents.llm import resolve_cache_path
 
@@ -141,6 +135,12 @@ def run_eval_task(
 
     check_inputs(opt, team=team, llm=llm, replay=replay, out=out, llm_threads=llm_threads,
                  llm_ctx=llm_ctx, llm_timeout=llm_timeout)
+    if llm is not None and replay is None and chat_model is None:  # before any work
+        from agents.setup import missing_api_key, parse_llm_flag
+
+        problem = missing_api_key(parse_llm_flag(llm, None))
+        if problem:
+            raise ValueError(f"--llm {llm}: {problem}")
     llm_cfg = None
     if llm is not None:
         from agents.setup import parse_llm_flag
