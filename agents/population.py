@@ -258,7 +258,10 @@ class PopulationFactory:
             client.recorder.replay = on
 
     def _store_path(self) -> Path | None:
-        return self.run_dir / "memory" if self.run_dir is not None else None
+        from agents.run_stores import store_dir
+
+        # Registered: a resume rolls it back (agents.run_stores).
+        return store_dir(self.run_dir, "memory") if self.run_dir is not None else None
 
     def close(self) -> None:
         """Close the event loop (and the HTTP clients its calls opened), the stores and the

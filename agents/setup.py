@@ -26,6 +26,7 @@ __all__ = [
     "make_brain",
     "make_client",
     "make_long_term",
+    "missing_api_key",
     "missing_extra",
     "parse_llm_flag",
 ]
@@ -49,6 +50,11 @@ def parse_llm_flag(spec: str, base: LLMConfig | None) -> LLMConfig:
         if model:
             update["model"] = model
         return cfg.model_copy(update=update)
+    if kind == "fake" and not model:
+        # The scripted model of the tests (agents.llm.fake_replies): no model, no network,
+        # answers of the right shape.
+        return cfg.model_copy(update={"backend": "fake", "model": "fake",
+                                      "model_path": None})
     raise ValueError(f"--llm: expected {LLM_FLAG_HELP}; got {spec!r}")
 
 
@@ -76,6 +82,21 @@ def missing_extra(role: RoleConfig, llm: LLMConfig | None) -> str | None:
         if absent:
             return (f"{what} needs the '{extra}' extra: pip install 'recarena[{extra}]' "
                     f"({instead}; missing: {', '.join(absent)})")
+    return None
+
+
+def missing_api_key(cfg: LLMConfig | None) -> str | None:
+    """One line when ``cfg`` (the openai backend, not on loopback) needs an API key that
+    its ``api_key_env`` variable does not hold; checked before any work."""
+    if cfg is None or cfg.backend != "openai":
+        return None
+    from agents.llm.backends import api_key_of, resolve_base_url
+    from agents.llm.errors import LLMConfigError
+
+    try:
+        api_key_of(cfg, resolve_base_url(cfg))
+    except LLMConfigError as e:
+        return str(e)
     return None
 
 

@@ -33,10 +33,12 @@ from tools.lookup import find_item, item_facts, similar_items
 if TYPE_CHECKING:
     from agents.group import AgentGroup
 
-__all__ = ["CATALOGUE_TOOLS", "MEMORY_TOOLS", "USER_TOOLS", "build_tools", "make_tools"]
+__all__ = ["CATALOGUE_TOOLS", "KG_TOOLS", "MEMORY_TOOLS", "USER_TOOLS", "build_tools",
+           "make_tools", "offered"]
 
+KG_TOOLS = ("kg_neighbours", "kg_paths", "kg_shared")
 CATALOGUE_TOOLS = ("item_info", "similar_items", "search_catalog", "semantic_search",
-                   "kg_neighbours", "kg_paths", "kg_shared")
+                   *KG_TOOLS)
 USER_TOOLS = ("user_profile", "user_history", "candidates")
 MEMORY_TOOLS = ("search_memory", "read_shared")
 
@@ -244,6 +246,14 @@ def _user_tools(lib: Library, user: int, before: float | None,
             "candidates": candidates}
 
 
+def offered(lib: Library, names: Sequence[str]) -> list[str]:
+    """The tools of ``names`` this world can answer: knowledge-graph tools only when its
+    dataset has a graph (NAME.kg and NAME.link). A role lists the tools it would use; in
+    a world without a graph, offering them would only spend calls on "no knowledge graph"
+    answers (a synthetic world never has one)."""
+    return [n for n in names if n not in KG_TOOLS or lib.kg_paths is not None]
+
+
 def build_tools(lib: Library, names: Sequence[str], *, user: int | None = None,
                 before: float | None = None,
                 run: Callable[[], Sequence[Rating]] = tuple,
@@ -289,5 +299,5 @@ def make_tools(group: AgentGroup, user: int, names: list[str]) -> dict[str, Base
 
     memory: dict[str, Callable[..., Any]] = {"search_memory": search_memory,
                                              "read_shared": read_shared}
-    return build_tools(group.library, names, user=user, run=lambda: group.run_ratings(user),
-                       extra=memory)
+    return build_tools(group.library, offered(group.library, names), user=user,
+                       run=lambda: group.run_ratings(user), extra=memory)

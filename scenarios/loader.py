@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ __all__ = [
     "LoadedRole",
     "LoadedScenario",
     "ScenarioError",
+    "duplicate_keys",
     "json_schemas",
     "line_of",
     "load_role",
@@ -29,12 +31,32 @@ Loc = tuple[str | int, ...]
 
 
 class ScenarioError(ValueError):
-    """An invalid scenario or role file. ``str()`` is one line: ``FILE:LINE: field: message``."""
+    """An invalid scenario or role file. ``str()`` is one line: ``FILE:LINE: field: message``.
 
-    def __init__(self, path: Path | str, line: int, field: str, message: str) -> None:
+    ``errors`` is every error found in the file, this one first, each one line (what
+    ``recarena validate`` prints); ``str()`` names the first and counts the others.
+    """
+
+    def __init__(self, path: Path | str, line: int, field: str, message: str,
+                 more: Sequence[ScenarioError] = ()) -> None:
         self.path, self.line, self.field, self.message = str(path), line, field, message
         where = f"{field}: " if field else ""
-        super().__init__(f"{self.path}:{line}: {where}{message}")
+        self.line_text = f"{self.path}:{line}: {where}{message}"
+        self.errors: list[ScenarioError] = [self, *(e for m in more for e in m.errors)]
+        n = len(self.errors) - 1
+        super().__init__(self.line_text + (f" (+{n} more)" if n else ""))
+
+    @classmethod
+    def of(cls, errors: Sequence[ScenarioError]) -> ScenarioError:
+        """One error standing for ``errors`` (at least one), the first named."""
+        first = errors[0]
+        return cls(first.path, first.line, first.field, first.message,
+                   more=[*first.errors[1:], *errors[1:]])
+
+    @property
+    def lines(self) -> list[str]:
+        """Every error of the file, one line each."""
+        return [e.line_text for e in self.errors]
 
 
 @dataclass(frozen=True)
@@ -83,7 +105,9 @@ class LoadedScenario:
         return cfg
 
 
-def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+def _parse_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """The file's data and its YAML node tree; duplicate keys are not checked (the last
+    one wins, as in PyYAML)."""
     if not path.exists():
         raise ScenarioError(path, 1, "", "no such file")
     try:
@@ -98,6 +122,49 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ScenarioError(path, line, "", f"YAML syntax: {problem}") from None
+    return data, node
+
+
+def duplicate_keys(path: Path, node: yaml.Node | None) -> list[ScenarioError]:
+    """An error at every key that repeats an earlier key of the same mapping.
+
+    PyYAML keeps the last value silently, so ``seed: 1`` ... ``seed: 2`` would run with
+    seed 2 while the reader of the file sees 1: a repeated key is always an error.
+    """
+    out: list[ScenarioError] = []
+    todo: list[tuple[yaml.Node, Loc]] = [(node, ())] if node is not None else []
+    while todo:
+        cur, loc = todo.pop()
+        if isinstance(cur, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for k, v in cur.value:
+                key = str(getattr(k, "value", ""))
+                line = k.start_mark.line + 1
+                if key in first:
+                    out.append(ScenarioError(path, line, _field((*loc, key)),
+                                             f"duplicate key (first at line {first[key]}); "
+                                             "keep one"))
+                else:
+                    first[key] = line
+                todo.append((v, (*loc, key)))
+        elif isinstance(cur, yaml.SequenceNode):
+            todo += [(v, (*loc, i)) for i, v in enumerate(cur.value)]
+    return sorted(out, key=lambda e: e.line)
+
+
+def _read_yaml(path: Path, model: type[BaseModel] | None = None
+               ) -> tuple[Any, yaml.Node | None]:
+    """``_parse_yaml``, with repeated keys an error: all of them in one ScenarioError, with
+    what ``model`` (the file's schema, when known) says of the rest of the file."""
+    data, node = _parse_yaml(path)
+    dups = duplicate_keys(path, node)
+    if dups:
+        if model is not None and isinstance(data, dict):
+            try:
+                model.model_validate(data)
+            except ValidationError as e:
+                dups += _schema_errors(e.errors(include_url=False), path, node)
+        raise ScenarioError.of(sorted(dups, key=lambda e: e.line))
     return data, node
 
 
@@ -142,7 +209,7 @@ def line_of(path: str | Path, loc: Loc) -> int:
     """1-based line of the field at ``loc`` in a YAML file (1 if unreadable), for errors
     found after load, e.g. against the data."""
     try:
-        _, node = _read_yaml(Path(path))
+        _, node = _parse_yaml(Path(path))
     except ScenarioError:
         return 1
     return _line_of(node, loc)
@@ -152,19 +219,33 @@ def _field(loc: Loc) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def _first_error(errs: list[Any]) -> tuple[Any, int]:
-    """The error to report and how many others there are.
+def _relevant_errors(errs: list[Any]) -> list[Any]:
+    """Pydantic's errors without the noise of union branches.
 
     For a ``str | Model`` field given a mapping, pydantic reports the ``str`` branch's type
-    mismatch first; the Model branch's error says what is wrong, so it wins."""
-    first = errs[0]
-    loc = tuple(first["loc"])
-    if str(first["type"]).endswith("_type") and len(loc) >= 2:
-        deeper = [e for e in errs[1:] if len(e["loc"]) > len(loc)
-                  and tuple(e["loc"][:len(loc) - 1]) == loc[:-1]]
-        if deeper:
-            return deeper[0], len(errs) - 2
-    return first, len(errs) - 1
+    mismatch beside the Model branch's errors; the Model branch says what is wrong, so the
+    type mismatch is dropped when a deeper error of the same field follows."""
+    out = []
+    for n, err in enumerate(errs):
+        loc = tuple(err["loc"])
+        if str(err["type"]).endswith("_type") and len(loc) >= 2 and any(
+                len(e["loc"]) > len(loc) and tuple(e["loc"][:len(loc) - 1]) == loc[:-1]
+                for e in errs[n + 1:]):
+            continue
+        out.append(err)
+    return out or errs[:1]
+
+
+def _schema_errors(errs: list[Any], path: Path, node: yaml.Node | None,
+                   prefix: Loc = ()) -> list[ScenarioError]:
+    """Each relevant pydantic error as a ScenarioError at its line."""
+    out = []
+    for err in _relevant_errors(errs):
+        # Discriminated unions and Literal tags add the tag name to the location; drop
+        # trailing parts that are not in the YAML so the line points at the right node.
+        line, loc = _locate(node, prefix + tuple(err["loc"]))
+        out.append(ScenarioError(path, line, _field(loc), _message(err)))
+    return out  # pydantic's order: the fields as the model declares them
 
 
 def _message(err: Any) -> str:
@@ -184,12 +265,8 @@ def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> 
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        first, more = _first_error(e.errors(include_url=False))
-        # Discriminated unions and Literal tags add the tag name to the location; drop
-        # trailing parts that are not in the YAML so the line points at the right node.
-        line, loc = _locate(node, tuple(first["loc"]))
-        extra = f" (+{more} more)" if more else ""
-        raise ScenarioError(path, line, _field(loc), _message(first) + extra) from None
+        raise ScenarioError.of(_schema_errors(e.errors(include_url=False), path,
+                                              node)) from None
 
 
 def load_role(path: str | Path) -> RoleConfig:
@@ -197,7 +274,7 @@ def load_role(path: str | Path) -> RoleConfig:
     from scenarios.role_extends import resolve_extends
 
     p = Path(path)
-    data, node = _read_yaml(p)
+    data, node = _read_yaml(p, RoleConfig)
     data = resolve_extends(data, p, node, shipped=SHIPPED_ROLES, read=_read_yaml,
                            line_of=_line_of, fail=ScenarioError)
     return _validate(RoleConfig, data, p, node)
@@ -217,14 +294,14 @@ def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario
             without an ``llm:`` block.
     """
     p = Path(path)
-    data, node = _read_yaml(p)
+    data, node = _read_yaml(p, Scenario)
     scn = _validate(Scenario, data, p, node)
     from scenarios.plugins import plugin_problems
 
     problems = scenario_problems(scn) or plugin_problems(scn)
     if problems:
-        loc, msg = problems[0]
-        raise ScenarioError(p, _line_of(node, loc), _field(loc), msg)
+        raise ScenarioError.of([ScenarioError(p, _line_of(node, loc), _field(loc), msg)
+                                for loc, msg in problems])
     if scn.population.roles:
         roles = tuple(
             LoadedRole(*_resolve_role(entry.role, p, node, ("population", "roles", i, "role")),
@@ -295,9 +372,8 @@ def _validate_at(model: type[M], data: Any, path: Path, node: yaml.Node | None,
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        first, _ = _first_error(e.errors(include_url=False))
-        line, loc = _locate(node, prefix + tuple(first["loc"]))
-        raise ScenarioError(path, line, _field(loc), _message(first)) from None
+        raise ScenarioError.of(_schema_errors(e.errors(include_url=False), path, node,
+                                              prefix)) from None
 
 
 def _resolve_role(ref: str | RoleConfig | None, p: Path, node: yaml.Node | None,
@@ -311,11 +387,12 @@ def _resolve_role(ref: str | RoleConfig | None, p: Path, node: yaml.Node | None,
     return load_role(role_path), role_path
 
 
-def validate_file(path: str | Path) -> str:
+def validate_file(path: str | Path, *, llm_flag: bool = False) -> str:
     """Validate a scenario, role (user or recommender) or team file (by its ``kind``);
-    return the kind."""
+    return the kind. The ScenarioError lists every error found in the file (``errors``).
+    ``llm_flag``: as for ``load_scenario`` (the command line names the model)."""
     p = Path(path)
-    data, _ = _read_yaml(p)
+    data, _ = _parse_yaml(p)  # its kind; the loaders below report repeated keys
     kind = data.get("kind", "scenario") if isinstance(data, dict) else "scenario"
     if kind in ("role", "user"):
         load_role(p)
@@ -327,7 +404,7 @@ def validate_file(path: str | Path) -> str:
         else:
             load_recommender_role(p)
     else:
-        load_scenario(p)
+        load_scenario(p, llm_flag=llm_flag)
     return str(kind)
 
 

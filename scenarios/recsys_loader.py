@@ -53,7 +53,7 @@ def _role(data: object, p: Path, node: yaml.Node | None) -> RecommenderRole:
 def load_recommender_role(path: str | Path) -> RecommenderRole:
     """Load and validate a recommender role file (``kind: recommender``)."""
     p = Path(path)
-    data, node = _read_yaml(p)
+    data, node = _read_yaml(p, RecommenderRole)
     return _role(data, p, node)
 
 
@@ -62,7 +62,7 @@ def _member(ref: str, base: Path, at: Path, node: yaml.Node | None,
     p = (base / ref).resolve()
     if not p.is_file():
         raise ScenarioError(at, _line_of(node, loc), _field(loc), f"role file not found: {p}")
-    data, rnode = _read_yaml(p)
+    data, rnode = _read_yaml(p, RecommenderRole)
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind != "recommender":  # the reference is wrong, not the file: point at the team's line
         raise ScenarioError(at, _line_of(node, loc), _field(loc),
@@ -107,7 +107,7 @@ def resolve_team(cfg: TeamConfig, base: Path, at: Path, node: yaml.Node | None,
 def load_team(path: str | Path) -> LoadedTeam:
     """Load and validate a team file (``kind: team``) and every role it names."""
     p = Path(path)
-    data, node = _read_yaml(p)
+    data, node = _read_yaml(p, TeamConfig)
     cfg = _validate(TeamConfig, data, p, node)
     return resolve_team(cfg, p.parent, p, node)
 

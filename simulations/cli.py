@@ -3,7 +3,9 @@
 Exit status: 0 success, 1 a run or download failed (including a run in which every LLM
 decision failed, or one that needs an extra that is not installed), 2 invalid input
 (scenario, role, data, arguments; found before any work), 3 the run stopped at its LLM
-budget (everything up to then is written), 130 interrupted. Errors are one line on stderr,
+budget (everything up to then is written), 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM, e.g. from ``timeout`` or a scheduler; a run records it like Ctrl-C: manifest
+status ``interrupted``, reason ``SIGTERM``, resumable). Errors are one line on stderr,
 never a traceback.
 """
 
@@ -19,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agents.flags import LLM_FLAG_HELP
+from simulations.stop_signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 from simulations.summary_table import metrics_table
 from simulations.trace_cli import add_trace_commands
 
@@ -41,7 +43,9 @@ def _out() -> Console:
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False)
+    # soft_wrap: a message is one line however narrow the terminal or log (a path split
+    # over lines cannot be copied).
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -51,119 +55,8 @@ def _fmt(v: Any, digits: int = 3) -> str:
 # ----------------------------------------------------------------------------- commands
 
 
-def cmd_run(a: argparse.Namespace) -> int:
-    from scenarios.loader import load_scenario
-    from simulations.progress import RunProgress
-    from simulations.runner import prepare, run
-
-    loaded = load_scenario(a.scenario, llm_flag=a.llm is not None)
-    uses_llm = any(r.config.brain.kind == "llm" for r in loaded.roles) or bool(loaded.agents)
-    for flag, value in (("--llm", a.llm), ("--replay", a.replay)):
-        if value is not None and not uses_llm:
-            raise CliError(f"{flag}: role {loaded.role.name!r} of {a.scenario} uses no LLM "
-                           f"(brain: {loaded.role.brain.kind}); drop {flag} or use an llm "
-                           "role")
-    if a.replay is not None:
-        from agents.llm import resolve_cache_path
-
-        cache = resolve_cache_path(a.replay)
-        if not cache.is_file():
-            raise CliError(f"--replay: no LLM cache at {cache} (give a run folder of an LLM "
-                           "run or its llm_cache.sqlite)")
-    if a.out and _not_empty(Path(a.out)):
-        raise CliError(f"--out: {a.out} exists and is not an empty folder; choose another "
-                       "(a run never writes into an earlier run)")
-    err = _err()
-    with err.status("loading data and building agents..."):
-        prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data, llm=a.llm,
-                       executor=_executor_flags(a))
-    scn = prep.scenario
-    total = len(prep.population) * scn.environment.rounds * len(scn.recommenders)
-    with RunProgress(scn.name, total, console=err, disable=a.quiet or a.json,
-                     llm=uses_llm) as progress:
-        result = run(prep, Path(a.out) if a.out else None,
-                     on_session_end=progress.session_end, argv=sys.argv,
-                     replay=a.replay, on_llm_call=progress.llm_call)
-    return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(prep.population)} users)")
-
-
-def _executor_flags(a: argparse.Namespace) -> dict[str, Any] | None:
-    """--executor, --workers and --ray-address as overrides of the scenario's executor."""
-    out = {k: v for k, v in (("kind", a.executor), ("workers", a.workers),
-                             ("address", a.ray_address)) if v is not None}
-    return out or None
-
-
-def _report(a: argparse.Namespace, result: Any, title: str) -> int:
-    """Print a run's result (table or JSON, warnings) and return its exit status."""
-    if a.json:
-        print(json.dumps({"run_dir": str(result.run_dir), "status": result.status,
-                          "events": result.events, "metrics": result.metrics,
-                          "llm": result.llm}, indent=2))
-    else:
-        out = _out()
-        out.print(metrics_table(result.metrics, title))
-        if result.llm:
-            out.print(llm_line(result.llm, result.metrics))
-        out.print(f"run folder: {result.run_dir}  ({result.events} events)")
-    failures = sum(m.get("decision_failures", 0) for m in result.metrics["arms"].values())
-    if failures:
-        _err().print(f"warning: {failures} LLM decisions failed and are left out of the "
-                     "metrics above (their raw answers are decision_failure events in the "
-                     "trace)", style="bold yellow")
-    if result.status == "budget_exhausted":
-        _err().print(f"stopped at the LLM budget; trace written up to there: {result.run_dir}")
-        return EXIT_BUDGET
-    if result.status == "interrupted":
-        _err().print(f"interrupted: the run is incomplete; trace written up to there: "
-                     f"{result.run_dir}")
-        return EXIT_INTERRUPT
-    return EXIT_OK
-
-
-def cmd_resume(a: argparse.Namespace) -> int:
-    from simulations.progress import RunProgress
-    from simulations.runner import load_resumable, resume
-
-    err = _err()
-    with err.status("loading data and building agents..."):
-        r = load_resumable(Path(a.run_dir))
-    scn = r.prep.scenario
-    total = len(r.prep.population) * scn.environment.rounds * len(scn.recommenders)
-    uses_llm = any(x.config.brain.kind == "llm" for x in r.prep.loaded.roles) or bool(
-        r.prep.loaded.agents)
-    with RunProgress(f"{scn.name} (resumed)", total, console=err,
-                     disable=a.quiet or a.json, llm=uses_llm) as progress:
-        result = resume(r, on_session_end=progress.session_end,
-                        on_llm_call=progress.llm_call)
-    return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(r.prep.population)} "
-                   "users, resumed)")
-
-
 def _not_empty(path: Path) -> bool:
     return path.exists() and (not path.is_dir() or any(path.iterdir()))
-
-
-def llm_line(llm: dict[str, Any], metrics: dict[str, Any]) -> str:
-    failures = sum(m.get("decision_failures", 0) for m in metrics["arms"].values())
-    return (f"LLM {llm['backend']}:{llm['model']} ({llm['mode']}): {llm['calls']} calls, "
-            f"{llm['cached_calls']} from cache, {llm['retries']} retries, "
-            f"{llm['input_tokens']} tokens in, {llm['output_tokens']} out, "
-            f"${llm['cost_usd']:.4f}; {failures} decision failures")
-
-
-def cmd_validate(a: argparse.Namespace) -> int:
-    from scenarios.loader import ScenarioError, validate_file
-
-    bad = 0
-    for f in a.files:
-        try:
-            kind = validate_file(f)
-            print(f"{f}: ok ({kind})")
-        except ScenarioError as e:
-            print(str(e), file=sys.stderr)
-            bad += 1
-    return EXIT_INPUT if bad else EXIT_OK
 
 
 def cmd_schema(a: argparse.Namespace) -> int:
@@ -268,43 +161,9 @@ def build_parser() -> _Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
                            metavar="COMMAND")
 
-    r = p.command(sub, "run", "run a scenario and write a run folder")
-    r.add_argument("scenario", help="scenario YAML file")
-    r.add_argument("--out", help="run folder to create; must not exist or be empty "
-                   "(default: OUTPUT_DIR/NAME-TIMESTAMP)")
-    r.add_argument("--seed", type=int, help="override the scenario's seed")
-    r.add_argument("--users", type=int, help="override the population size (at most the "
-                   "dataset's users with history)")
-    r.add_argument("--data", help="data folder (else RECARENA_DATA, else dataset.path)")
-    r.add_argument("--llm", help=f"LLM for roles with brain: llm and recommender agents "
-                   f"without an llm: block: {LLM_FLAG_HELP}; an error when nothing uses an LLM")
-    r.add_argument("--replay", metavar="RUN_DIR_OR_CACHE",
-                   help="answer every LLM call from a recorded run (no network; a missing "
-                   "entry fails the run)")
-    r.add_argument("--executor", choices=("default", "ray"),
-                   help="how agents are scheduled (overrides the scenario's executor.kind): "
-                   "in this process, or sharded over Ray workers (docs/scaling.md)")
-    r.add_argument("--workers", type=int, help="Ray workers (executor.workers)")
-    r.add_argument("--ray-address", metavar="ADDR",
-                   help="join this Ray cluster (e.g. auto or HOST:6379) instead of starting "
-                   "a local instance")
-    r.add_argument("--json", action="store_true", help="print the result as JSON")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.set_defaults(fn=cmd_run)
+    from simulations.cli_run import add_run_commands
 
-    rs = p.command(sub, "resume", "continue a run that was killed or interrupted, from its "
-                   "last checkpoint (same metrics and trace as an uninterrupted run)")
-    rs.add_argument("run_dir", metavar="RUN_DIR", help="the run folder to continue")
-    rs.add_argument("--json", action="store_true", help="print the result as JSON")
-    rs.add_argument("--quiet", action="store_true", help="no progress bar")
-    rs.set_defaults(fn=cmd_resume)
-
-    v = p.command(sub, "validate", "check scenario, role and team files (exit 2 if any is "
-                  "invalid)")
-    v.add_argument("files", nargs="+", metavar="FILE",
-                   help="scenario, role (user or recommender) or team YAML files (told "
-                   "apart by their kind:)")
-    v.set_defaults(fn=cmd_validate)
+    add_run_commands(lambda name, help: p.command(sub, name, help))
 
     s = p.command(sub, "schema", "print the JSON Schema of scenario and role files")
     s.add_argument("--kind", choices=["all", "scenario", "role", "recommender", "team"],
@@ -373,12 +232,12 @@ def _exit_code(e: Exception) -> int | None:
     """Exit status of an error the user can act on (printed as is), else None."""
     from agents.llm import LLMError
     from scenarios.loader import ScenarioError
-    from simulations.runner import ResumeError, RunError
+    from simulations.runner import InputError, ResumeError, RunError
     from tools.dataset import DataError
 
     if isinstance(e, CliError):
         return e.code
-    if isinstance(e, ResumeError):
+    if isinstance(e, (ResumeError, InputError)):
         return EXIT_INPUT
     if isinstance(e, (RunError, LLMError)):
         return EXIT_FAIL
@@ -390,7 +249,11 @@ def _exit_code(e: Exception) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return int(args.fn(args))
+        with sigterm_as_interrupt():  # SIGTERM stops a run like Ctrl-C does
+            return int(args.fn(args))
+    except Terminated:
+        print("recarena: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_SIGTERM
     except KeyboardInterrupt:
         print("recarena: interrupted", file=sys.stderr)
         return EXIT_INTERRUPT

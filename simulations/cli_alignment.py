@@ -90,9 +90,8 @@ def alignment_tables(res: dict[str, Any]) -> list[Table]:
 
 
 def cmd_eval_alignment(a: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
     from simulations.alignment import run_alignment
+    from simulations.progress import make_progress
     from simulations.runner import DATA_ENV
 
     data = a.data or os.environ.get(DATA_ENV)
@@ -106,7 +105,7 @@ def cmd_eval_alignment(a: argparse.Namespace) -> int:
     except ValueError:
         raise CliError(f"eval alignment: --ratios: not a list of integers: {a.ratios}") from None
     cutoffs = a.cutoffs if a.cutoffs is not None else (1 if a.time_split == "per_user" else 10)
-    with Progress(console=_err(), disable=a.json) as progress:
+    with make_progress(console=_err(), disable=a.json) as progress:
         res = run_alignment(
             data, users=a.users, seeds=a.seeds, seed=a.seed, negatives=a.negatives,
             brain=a.brain, llm=a.llm, llm_threads=a.llm_threads, role=a.role, ratios=ratios,

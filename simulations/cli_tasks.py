@@ -79,10 +79,11 @@ def _notes(res: dict[str, Any]) -> list[str]:
 
 
 def cmd_eval_task(a: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
 
     from scenarios.loader import ScenarioError
     from simulations import task_run
+    from simulations.progress import make_progress
     from simulations.runner import DATA_ENV
     from simulations.tasks import TaskOptions
 
@@ -100,9 +101,9 @@ def cmd_eval_task(a: argparse.Namespace) -> int:
         raise
     except ValueError as e:
         raise CliError(f"eval task: {e}") from None
-    progress = Progress("[progress.description]{task.description}", BarColumn(),
-                        MofNCompleteColumn(), TimeElapsedColumn(), console=_err(),
-                        disable=a.json)
+    progress = make_progress("[progress.description]{task.description}", BarColumn(),
+                             MofNCompleteColumn(), TimeElapsedColumn(), console=_err(),
+                             disable=a.json)
 
     started: list[bool] = []
 

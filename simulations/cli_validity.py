@@ -102,8 +102,7 @@ def grid_tables(res: dict[str, Any]) -> list[Table]:
 
 
 def cmd_eval_validity(a: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
+    from simulations.progress import make_progress
     from simulations.runner import DATA_ENV
 
     data = a.data or os.environ.get(DATA_ENV)
@@ -113,7 +112,7 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
     # One family at one seed: the full tables; several families or seeds: the grid.
     grid = a.seeds is not None or (a.taste is not None and (a.taste == "all" or "," in a.taste))
     try:
-        with Progress(console=_err(), disable=a.json) as progress:
+        with make_progress(console=_err(), disable=a.json) as progress:
             if grid:
                 from simulations.taste_roles import parse_families
                 from simulations.validity_grid import HISTORY_FRACTION, NULLS, run_grid

@@ -260,7 +260,7 @@ def run_comparison(
     start from a copy of the first run's LLM cache, so prompts that coincide are asked
     once. ``chat_model`` replaces the configured model (tests pass a FakeChatModel).
     """
-    from simulations.runner import prepare, run
+    from simulations.runner import check_api_keys, prepare, run
 
     if seeds < 1:
         raise CompareError(f"--seeds: must be at least 1, got {seeds}")
@@ -275,6 +275,9 @@ def run_comparison(
     if len(scenarios) == 1 and len(arms) < 2:
         raise CompareError(f"{scenarios[0].path}: one recommender; name others with "
                            "--recommenders, e.g. pop,ease")
+    if chat_model is None:  # before any work: every run would stop at its first call
+        for loaded in scenarios:
+            check_api_keys(loaded, llm)
     base_seed = seed if seed is not None else scenarios[0].scenario.seed
     root = out or Path(scenarios[0].scenario.output.dir) / (
         f"compare-{scenarios[0].scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}")

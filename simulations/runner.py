@@ -7,56 +7,61 @@ draws depend on (seed, user, round, page) only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
-import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import ValidationError
 
-from agents.brains.utility import World
 from agents.library import Library
 from agents.llm import BudgetExceededError, LLMError, model_identity
-from agents.population import assign_roles
-from agents.profile import UserProfile
 from agents.recsys.factory import AgentEnv, LLMAgent, agent_from
 from agents.recsys.plugins import AgentRecommender
-from agents.setup import missing_extra, parse_llm_flag
-from scenarios.loader import LoadedScenario, ScenarioError, line_of
+from agents.run_stores import reset_stores
 from scenarios.schema import (
-    AddItemsEvent,
-    LLMConfig,
     RecommenderConfig,
     Scenario,
     SwitchRecommenderEvent,
 )
 from simulations.crash import crash_point
-from simulations.data_source import DATA_ENV, load_data, resolve_data_path
 from simulations.environments import Environment, EnvSetup, make_environment
 from simulations.executors import (
     ClientView,
     Executor,
     ExecutorError,
-    check_executor,
     make_executor,
 )
 from simulations.inspection.index import build_index
 from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_items
 from simulations.loop import Actor, Checkpoints, Loop
 from simulations.metrics import compute_metrics
+from simulations.prepare import (
+    DATA_ENV,
+    InputError,
+    Prepared,
+    Resumable,
+    ResumeError,
+    RunError,
+    check_api_keys,
+    check_requirements,
+    config_hash,
+    config_of,
+    load_manifest,
+    load_resumable,
+    prepare,
+    resolve_data_path,
+)
 from simulations.redact import Redactor
+from simulations.stop_signals import interrupt_reason
 from simulations.trace import ResumeDivergedError, TraceWriter, iter_trace
-from simulations.worlds import taste_worlds
-from tools.dataset import Dataset, Interactions, newest_items, split_interactions
+from tools.dataset import Interactions
 from tools.item_space import content_features
 from tools.memo import digest, memoised
 from tools.recommenders import ColdStartRecommender, Recommender, make_recommender
@@ -68,11 +73,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATA_ENV",
+    "InputError",
     "Prepared",
     "Resumable",
     "ResumeError",
     "RunError",
     "RunResult",
+    "check_api_keys",
+    "check_requirements",
+    "config_hash",
     "load_manifest",
     "load_resumable",
     "prepare",
@@ -82,36 +91,6 @@ __all__ = [
 ]
 
 
-class RunError(RuntimeError):
-    """A run cannot start or continue; the message is one line for the user."""
-
-
-class ResumeError(RunError):
-    """``resume`` refuses a folder (not a run, completed, config changed): invalid input."""
-
-
-@dataclass(frozen=True, eq=False)
-class Prepared:
-    """Data, world and agents ready for a run (shared by all arms)."""
-
-    scenario: Scenario
-    loaded: LoadedScenario
-    dataset: Dataset
-    history: Interactions
-    future: Interactions
-    world: World
-    profiles: list[UserProfile]
-    population: list[int]
-    withheld: dict[int, frozenset[int]]  # release round -> items
-    llm: LLMConfig | None = None  # the scenario's llm: block with --llm applied
-    role_profiles: dict[str, list[UserProfile]] = field(default_factory=dict)  # per role
-    # Roles whose taste family differs from the main role's have their own world.
-    role_worlds: dict[str, World] = field(default_factory=dict)
-    # The arguments of ``prepare`` (data resolved to an absolute folder), so that
-    # ``resume`` prepares the same run again.
-    args: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class RunResult:
     run_dir: Path
@@ -119,120 +98,7 @@ class RunResult:
     status: str
     events: int
     llm: dict[str, Any] | None = None
-
-
-def _override(loaded: LoadedScenario, seed: int | None, users: int | None,
-              executor: dict[str, Any] | None = None) -> Scenario:
-    """The scenario with command-line overrides, validated like the file itself."""
-    data = loaded.scenario.model_dump()
-    if seed is not None:
-        data["seed"] = seed
-    if users is not None:
-        data["population"]["size"] = users
-    if executor:
-        data["executor"] = {**data["executor"], **executor}
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-        flag = {"seed": "--seed", "population": "--users"}.get(str(err["loc"][0]), "")
-        if err["loc"][0] == "executor":
-            flag = {"kind": "--executor", "workers": "--workers", "address": "--ray-address"
-                    }.get(str(err["loc"][-1]), "--executor")
-        raise ValueError(f"{flag or loaded.path}: {err['msg']}") from None
-
-
-def _too_many_users(loaded: LoadedScenario, size: int, have: int, *, from_flag: bool) -> None:
-    # Simulating fewer users than asked for would change every figure silently.
-    msg = (f"{size} users asked for, but the dataset has {have} users with history; ask for "
-           f"at most {have}, or leave it out for all of them")
-    if from_flag:
-        raise ValueError(f"--users: {msg}")
-    line = line_of(loaded.path, ("population", "size"))
-    raise ScenarioError(loaded.path, line, "population.size", msg)
-
-
-
-
-def prepare(
-    loaded: LoadedScenario, *, seed: int | None = None, users: int | None = None,
-    data: str | None = None, llm: str | None = None, executor: dict[str, Any] | None = None,
-) -> Prepared:
-    """Load data, split it, build the world, profiles and the sampled population.
-
-    ``executor``: command-line overrides of the scenario's ``executor:`` block (kind,
-    workers, address).
-    """
-    scn = _override(loaded, seed, users, executor)
-    llm_cfg = parse_llm_flag(llm, scn.llm) if llm else scn.llm
-    try:
-        check_executor(scn.executor, [r.config for r in loaded.roles], llm_cfg,
-                       from_flags=bool(executor))
-    except ExecutorError as e:
-        raise RunError(str(e)) from None
-    for r in loaded.roles:
-        role_llm = r.config.llm or llm_cfg
-        if r.config.brain.kind == "llm" and role_llm is None:
-            raise RunError(
-                f"{loaded.path}: llm: role {r.config.name!r} uses brain: llm but neither the "
-                "role nor the scenario has an llm: block; add one or pass "
-                "--llm local|openai[:MODEL]")
-        missing = missing_extra(r.config, role_llm)
-        if missing:
-            raise RunError(missing)
-    ds = load_data(scn, loaded, data)
-    withheld: dict[int, frozenset[int]] = {}
-    adds = sorted((ev for ev in scn.events if isinstance(ev, AddItemsEvent)),
-                  key=lambda ev: ev.at_round)
-    total = sum(ev.count for ev in adds)
-    if total >= ds.n_items:
-        raise RunError(f"{loaded.path}: events: add_items withholds {total} "
-                       f"of {ds.n_items} items; leave some to recommend")
-    pool = newest_items(ds, total)  # oldest first: later events release newer items
-    taken = 0
-    for ev in adds:
-        items = frozenset(int(i) for i in pool[taken:taken + ev.count])
-        withheld[ev.at_round] = withheld.get(ev.at_round, frozenset()) | items
-        taken += ev.count
-    all_withheld = frozenset().union(*withheld.values()) if withheld else frozenset()
-    inter = ds.interactions
-    if all_withheld:
-        # Withheld items are new releases: nobody has seen them before they arrive.
-        inter = inter.select(~np.isin(inter.item, np.fromiter(all_withheld, np.int64)))
-    # Leak-free by default: one global cutoff (tools.dataset.global_split).
-    history, future = split_interactions(inter, scn.dataset.history_fraction,
-                                         scn.dataset.split)
-    role_profiles, role_worlds = taste_worlds(ds, history, loaded, scn.seed)
-    world = role_worlds.pop(loaded.role.name)
-    role_worlds = {k: v for k, v in role_worlds.items() if v is not world}
-    profiles = role_profiles[loaded.role.name]
-    candidates = np.flatnonzero(np.bincount(history.user, minlength=ds.n_users) > 0)
-    size = scn.population.size
-    counts = [r.count for r in scn.population.roles or () if r.count is not None]
-    if size is None and counts:
-        size = sum(counts)  # a mix given by counts sets the population size
-    if size is not None and size > len(candidates):
-        _too_many_users(loaded, size, len(candidates), from_flag=users is not None)
-    if size is None or size >= len(candidates):
-        population = candidates.tolist()
-    elif scn.population.sampling == "first":
-        population = candidates[:size].tolist()
-    else:
-        prng = np.random.default_rng(np.random.SeedSequence([scn.seed, 13]))
-        population = sorted(prng.choice(candidates, size=size, replace=False).tolist())
-    try:  # a role left without users is a scenario error, found before any work
-        assign_roles([int(u) for u in population], loaded.roles, scn.seed)
-    except ValueError as e:
-        loc = ("population", "roles")
-        raise ScenarioError(loaded.path, line_of(loaded.path, loc), "population.roles",
-                            str(e).removeprefix("population.roles: ")) from None
-    path = (resolve_data_path(loaded, data)
-            if scn.dataset.source in ("files", "csv") or data else None)
-    args = {"seed": seed, "users": users, "llm": llm, "executor": executor,
-            "data": str(path.resolve()) if path is not None else None}
-    return Prepared(scn, loaded, ds, history, future, world, profiles,
-                    [int(u) for u in population], withheld, llm_cfg, role_profiles,
-                    role_worlds=role_worlds, args=args)
+    reason: str = ""  # why it stopped, when it did not complete (manifest "reason")
 
 
 def _versions() -> dict[str, str]:
@@ -254,10 +120,6 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return r.stdout.strip() or None if r.returncode == 0 else None
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def _write_json(path: Path, obj: Any, redactor: Redactor | None = None) -> None:
@@ -406,8 +268,10 @@ def run(
         prep.loaded.agents)
     if replay is not None and not uses_llm:
         raise RunError("--replay: this scenario's roles use no LLM; nothing to replay")
+    if replay is None and chat_model is None:  # before the run folder exists
+        check_api_keys(prep.loaded, prep.args.get("llm"))
     run_dir = _make_run_dir(out, scn)
-    config = _config(prep)
+    config = config_of(prep)
     manifest: dict[str, Any] = {
         "scenario": scn.name, "scenario_file": str(prep.loaded.path),
         "config_hash": config_hash(config), "seed": scn.seed, "versions": _versions(),
@@ -432,71 +296,6 @@ def _abs(path: str | None) -> str | None:
     return str(Path(path).resolve()) if path is not None else None
 
 
-def _config(prep: Prepared) -> dict[str, Any]:
-    """The resolved config of a run (its hash names the run's setup in the manifest)."""
-    scn = prep.scenario
-    config = prep.loaded.resolved_config()
-    # How agents are scheduled never changes what a run computes: runs under either
-    # executor have the same config (and hash, and run_start event).
-    config.pop("executor", None)
-    config["seed"], config["population"]["size"] = scn.seed, scn.population.size
-    config["llm"] = prep.llm.model_dump(mode="json") if prep.llm else None
-    return config
-
-
-def load_manifest(run_dir: Path) -> dict[str, Any]:
-    """A run folder's manifest; RunError if the folder is not a run."""
-    path = run_dir / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        raise ResumeError(f"{run_dir}: not a run folder (no readable manifest.json)") from None
-    if not isinstance(manifest, dict) or not (run_dir / "trace.jsonl").is_file():
-        raise ResumeError(f"{run_dir}: not a run folder (no trace.jsonl)")
-    return manifest
-
-
-@dataclass(frozen=True)
-class Resumable:
-    """A stopped run, prepared again and checked (``load_resumable``), ready to resume."""
-
-    run_dir: Path
-    prep: Prepared
-    manifest: dict[str, Any]
-    config: dict[str, Any]
-
-
-def load_resumable(run_dir: Path) -> Resumable:
-    """Check that ``run_dir`` is a run that can be resumed and prepare it again.
-
-    The scenario is loaded again with the run's original arguments (manifest ``resume``).
-
-    Raises:
-        ResumeError: Not a run folder, a completed run, or the config changed.
-    """
-    from scenarios.loader import load_scenario
-
-    manifest = load_manifest(run_dir)
-    args = manifest.get("resume")
-    if not isinstance(args, dict):
-        raise ResumeError(f"{run_dir}: this run cannot be resumed (its manifest has no "
-                          "resume block; it was started by an older recarena)")
-    if manifest.get("status") == "completed":
-        raise ResumeError(f"{run_dir}: the run completed already; nothing to resume")
-    loaded = load_scenario(args["scenario_file"], llm_flag=args.get("llm") is not None)
-    try:
-        prep = prepare(loaded, seed=args.get("seed"), users=args.get("users"),
-                       data=args.get("data"), llm=args.get("llm"),
-                       executor=args.get("executor"))
-    except (ValueError, ScenarioError) as e:
-        raise ResumeError(f"{run_dir}: cannot prepare the run again: {e}") from None
-    config = _config(prep)
-    if config_hash(config) != manifest.get("config_hash"):
-        raise ResumeError(f"{run_dir}: the scenario's config changed since the run started "
-                          f"({args['scenario_file']} or its roles); start a new run instead")
-    return Resumable(run_dir, prep, manifest, config)
-
-
 def resume(
     run: Path | Resumable,
     on_session_end: Callable[[int], None] = lambda n: None,
@@ -517,6 +316,8 @@ def resume(
     r = run if isinstance(run, Resumable) else load_resumable(run)
     manifest = dict(r.manifest)
     args = manifest["resume"]
+    if args.get("replay") is None and chat_model is None:  # calls after the checkpoint
+        check_api_keys(r.prep.loaded, args.get("llm"))
     manifest.update(status="running", resumed=int(manifest.get("resumed", 0)) + 1)
     for k in ("reason", "events", "elapsed_s", "llm", "finished"):
         manifest.pop(k, None)
@@ -540,8 +341,9 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
     cursor = checkpoints.cursor() if resume else None
     path = run_dir / "trace.jsonl"
     if resume:
-        # Stores are rebuilt by the re-execution; the cache keeps what was paid for.
-        shutil.rmtree(run_dir / "memory", ignore_errors=True)
+        # Every store the run wrote (agents' memories, shared and team stores) is rebuilt
+        # by the re-execution; the cache keeps what was paid for.
+        reset_stores(run_dir)
         trace = TraceWriter.resume(path, redactor, offset=cursor["offset"] if cursor else 0,
                                    events=cursor["events"] if cursor else 0)
     else:
@@ -607,8 +409,8 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
             loop.run(checkpoints, resume=cursor is not None)
         except ResumeDivergedError as e:
             raise RunError(str(e)) from None
-        except KeyboardInterrupt:
-            status, reason = "interrupted", "KeyboardInterrupt"
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under the CLI (stop_signals)
+            status, reason = "interrupted", interrupt_reason(e)
         except BudgetExceededError as e:
             status, reason = "budget_exhausted", str(e)
         except LLMError as e:  # already one line for the user
@@ -662,7 +464,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
     build_index(run_dir)  # for `recarena trace`; rebuilt on demand if ever missing
     if status == "failed":
         raise RunError(redactor.text(f"run failed: {reason} (partial trace kept in {run_dir})"))
-    return RunResult(run_dir, metrics, status, events, llm_summary)
+    return RunResult(run_dir, metrics, status, events, llm_summary, reason)
 
 
 def _metrics_of(trace: Path) -> tuple[dict[str, Any], int, bool]:

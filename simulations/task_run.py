@@ -135,6 +135,12 @@ def run_eval_task(
 
     check_inputs(opt, team=team, llm=llm, replay=replay, out=out, llm_threads=llm_threads,
                  llm_ctx=llm_ctx, llm_timeout=llm_timeout)
+    if llm is not None and replay is None and chat_model is None:  # before any work
+        from agents.setup import missing_api_key, parse_llm_flag
+
+        problem = missing_api_key(parse_llm_flag(llm, None))
+        if problem:
+            raise ValueError(f"--llm {llm}: {problem}")
     llm_cfg = None
     if llm is not None:
         from agents.setup import parse_llm_flag

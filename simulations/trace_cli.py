@@ -38,6 +38,8 @@ def cmd_summary(a: argparse.Namespace) -> int:
         _note_stderr(s["trace"]["note"])
         return 0
     out = console()
+    # Never paged (--no-pager is accepted and changes nothing): the summary is what a
+    # reader looks at first, and it stays on screen after the command.
     print_paged(out, render_summary(s, out), pager=False)
     return 0
 
@@ -136,16 +138,18 @@ RUN_HELP = "a run folder (or its trace.jsonl)"
 def add_trace_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """Add the ``trace`` subcommands through ``command(name, help)``, which adds one
     subcommand to the ``trace`` parser and returns its parser."""
-    def common(p: argparse.ArgumentParser, pager: bool = True) -> None:
-        p.add_argument("--json", action="store_true", help="print JSON instead")
-        if pager:
-            p.add_argument("--no-pager", action="store_true",
-                           help="never page long output on a terminal")
+    def common(p: argparse.ArgumentParser, json_help: str = "print JSON instead",
+               pages: bool = True) -> None:
+        # Every trace command takes both, so a script can pass them to any of them.
+        p.add_argument("--json", action="store_true", help=json_help)
+        p.add_argument("--no-pager", action="store_true",
+                       help="never page long output on a terminal" if pages else
+                       "accepted like every trace command; this one never pages")
 
     s = command("summary", "config, population, metrics per round and role, LLM "
                        "usage, failures, stop reason")
     s.add_argument("run_dir", metavar="RUN", help=RUN_HELP)
-    common(s, pager=False)
+    common(s, pages=False)
     s.set_defaults(fn=cmd_summary)
 
     ag = command("agent", "one agent's story: profile, pages or turns with "
@@ -195,5 +199,5 @@ def add_trace_commands(command: Callable[[str, str], argparse.ArgumentParser]) -
                     help="file format (parquet needs pyarrow: the 'parquet' extra)")
     ex.add_argument("--out", "-o", help="file to write (default RUN/exports/TABLE.FORMAT; "
                     "'-': CSV to stdout)")
-    ex.add_argument("--json", action="store_true", help="print what was written as JSON")
+    common(ex, json_help="print what was written as JSON", pages=False)
     ex.set_defaults(fn=cmd_export)

@@ -102,6 +102,8 @@ def test_a_run_checks_its_extras_before_any_work(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
         hidden: str, argv: list[str], message: str) -> None:
     monkeypatch.setitem(sys.modules, hidden, None)
+    # --llm openai needs a key, checked before any work too (tests/test_cli_checks.py).
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     out = tmp_path / "run"
     rc = main(["run", str(LLM_FEED), "--out", str(out), "--quiet", *argv])
     err = capsys.readouterr().err

@@ -543,8 +543,8 @@ def make_chat_model(cfg: LLMConfig) -> BaseChatModel:
     """The chat model of a scenario's ``llm:`` block.
 
     Raises:
-        LLMConfigError: The API key variable is unset (for a non-loopback endpoint), a
-            package is missing, or ``backend: fake`` (tests pass their own model).
+        LLMConfigError: The API key variable is unset (for a non-loopback endpoint) or a
+            package is missing.
     """
     if cfg.backend == "openai":
         return _openai_chat(cfg)
@@ -552,8 +552,13 @@ def make_chat_model(cfg: LLMConfig) -> BaseChatModel:
         return LocalLlamaChat(model_path=cfg.model_path, n_ctx=cfg.n_ctx,
                               n_threads=cfg.n_threads, temperature=cfg.temperature,
                               max_tokens=cfg.max_tokens, timeout_s=cfg.timeout_s)
-    raise LLMConfigError("backend 'fake' is for tests: pass chat_model=FakeChatModel(...) to "
-                         "LLMClient")
+    # backend: fake (--llm fake): the tests' scripted model, answering every prompt the
+    # shipped roles and teams send with a reply of the shape it asks for. Deterministic (a
+    # pure function of the prompt), so a run with it is reproducible from its seed.
+    from agents.llm.fake import FakeChatModel
+    from agents.llm.fake_replies import plausible_reply
+
+    return FakeChatModel(responses=plausible_reply)
 
 
 # ----------------------------------------------------------------------------- server

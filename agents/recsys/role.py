@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.recsys.prompts import render
 from agents.recsys.runtime import RecBrain, RecRuntime
-from agents.toolbox import build_tools
+from agents.toolbox import build_tools, offered
 from scenarios.recsys import RecommenderRole
 from tools.history import describe_user, history_lines
 
@@ -254,12 +255,13 @@ def _recall(state: RoleState, runtime: Runtime[RoleCtx]) -> dict[str, Any]:
     return {"lessons": lessons}
 
 
-def _static_calls(a: RoleAgent, t: Task) -> list[tuple[str, dict[str, Any]]]:
+def _static_calls(a: RoleAgent, t: Task,
+                  names: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
     cat = a.rt.library.world.catalog
     items = [t.item] if t.item is not None else t.candidates[:3]
     query = t.context.strip()[-300:]  # what the user said (search tools need words)
     calls: list[tuple[str, dict[str, Any]]] = []
-    for name in a.role.tools:
+    for name in names:
         if name in _ITEM_TOOLS:
             calls += [(name, {"item": cat.item_ids[i]}) for i in items]
         elif name in _QUERY_TOOLS:
@@ -276,13 +278,14 @@ def _static_calls(a: RoleAgent, t: Task) -> list[tuple[str, dict[str, Any]]]:
 def _gather(state: RoleState, runtime: Runtime[RoleCtx]) -> dict[str, Any]:
     a, t = runtime.context.agent, state["task"]
     notes = list(t.notes)
-    if not a.role.tools:
+    names = offered(a.rt.library, a.role.tools)  # no graph, no knowledge-graph tools
+    if not names:
         return {"notes": notes}
-    tools = build_tools(a.rt.library, a.role.tools, user=t.user,
+    tools = build_tools(a.rt.library, names, user=t.user,
                         before=float(t.now) if t.now is not None else None)
     if a.role.planner.kind == "reactive" and not a.brain.scored:
         return {"notes": notes + _react(a, t, tools, state["lessons"])}
-    for n, (name, args) in enumerate(_static_calls(a, t)):
+    for n, (name, args) in enumerate(_static_calls(a, t, names)):
         try:
             out, ok = str(tools[name].invoke(args)), True
         except Exception as e:  # a failing tool is an observation, not a crash

@@ -108,6 +108,7 @@ class RecRuntime:
             self.on_llm_call(rec)
 
     def shared_memory(self, name: str, embedder: str) -> SharedMemory:
+        from agents.run_stores import store_dir
         from memory.embedders import make_embedder
         from memory.long_term import LongTermStore
         from memory.shared import SharedMemory
@@ -115,7 +116,8 @@ class RecRuntime:
         with self._lock:
             sm = self.shared.get(name)
             if sm is None:
-                store = LongTermStore(self.run_dir / "agent_memory",
+                # Registered: a resume rolls the team's lessons back (agents.run_stores).
+                store = LongTermStore(store_dir(self.run_dir, "agent_memory"),
                                       make_embedder(embedder),  # type: ignore[arg-type]
                                       collection=f"team.{name}")
                 sm = self.shared[name] = SharedMemory(store, name)
