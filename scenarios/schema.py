@@ -115,7 +115,10 @@ class LLMConfig(_Frozen):
     model_path: str | None = Field(
         None, description="local: a GGUF file; default the Gemma 3 270M package's model."
     )
-    n_ctx: int = Field(2048, ge=256)
+    n_ctx: int | None = Field(
+        None, ge=256,
+        description="local: context window in tokens; default: sized from the prompts "
+        "(grown as requests need, up to the model's trained length).")
     n_threads: int | None = Field(None, ge=1)
     structured_output: Literal["auto", "native", "text"] = Field(
         "auto",
