@@ -35,7 +35,7 @@ __all__ = ["PRINT_AFTER_S", "SECONDS_PER_CALL", "Estimate", "estimate_prepared",
 # cores, with the shipped prompts and free-text caps (measured; docs/benchmarks.md).
 # openai: one request in flight to a hosted chat model. fake: no model.
 SECONDS_PER_CALL: dict[str, tuple[float, float]] = {
-    "local": (0.35, 4.0),
+    "local": (0.5, 10.0),
     "openai": (1.0, 2.0),
     "fake": (0.0, 0.0),
 }
@@ -105,12 +105,13 @@ def _role_calls(role: RecommenderRole, backend: str, n: int,
     out = role.output
     if not scored:
         return (0, n) if out == "rating" and not consult else (0, 1)
+    words = 1 if role.brain.reply_tokens > 0 else 0  # 0: a base model writes nothing
     if consult and out in ("chat_reply", "explanation"):
-        return 0, 1
+        return 0, words
     if out == "rating":
         return n, 0
     if out == "chat_reply":
-        return n, 1
+        return n, words
     return n, 0
 
 
@@ -138,8 +139,7 @@ def _agent_calls(agent: Any, backend: str, n: int, conversation: bool) -> tuple[
         s, t = _role_calls(m, backend, n, consult=True)
         scored, text = scored + s, text + t
     for m in ([*before] if conversation else []) + after:
-        text += 1 if not _scored_mode(m.brain.decision_mode, backend) or \
-            m.output in ("chat_reply", "explanation") else 0
+        text += _role_calls(m, backend, n, consult=True)[1]
     return scored, text
 
 
@@ -184,7 +184,7 @@ def estimate_run(scn: Scenario, roles: list[tuple[RoleConfig, int]],
         agent = agents.get(arm.name)
         if agent is None:
             continue
-        cfg = getattr(getattr(agent, "manager", agent), "config").llm or llm
+        cfg = getattr(agent, "manager", agent).config.llm or llm
         backend = cfg.backend if cfg is not None else "openai"
         s, t = _agent_calls(agent, backend, arm.candidates.n, env.kind == "conversation")
         requests = users * env.rounds * steps

@@ -28,13 +28,13 @@ def _calls(run_dir: Path) -> tuple[int, int]:
 def test_counts_of_a_shipped_scenario_by_hand() -> None:
     # agent_conversation, 2 utility users (no user calls), 3 turns of 10 candidates, base
     # model: chatrec scores 10 and replies (1 text) per turn; the team's manager scores
-    # 2 members + finish + 10 candidates, and analyst, searcher, interpreter and reflector
-    # each write (4 texts) per turn.
+    # 2 members + finish + 10 candidates; the interpreter and the reflector write (2 texts)
+    # per turn, the analyst and the searcher do not (reply_tokens: 0).
     prep = prepare(load_scenario(SCENARIOS / "agent_conversation.yaml"), users=2)
     est = estimate_prepared(prep)
     assert est is not None and est.backend == "local"
     turns = 2 * 3
-    assert (est.scored, est.text) == (turns * (10 + 13), turns * (1 + 4))
+    assert (est.scored, est.text) == (turns * (10 + 13), turns * (1 + 2))
     per_score, per_text = SECONDS_PER_CALL["local"]
     assert est.seconds == pytest.approx(est.scored * per_score + est.text * per_text)
     line = est.line()
