@@ -119,7 +119,7 @@ def _print_estimate(prep: Any, replay: bool) -> None:
 
     est = None if replay else estimate_prepared(prep)
     if est is not None and est.seconds > PRINT_AFTER_S:
-        _err().print(est.line(), highlight=False)
+        _err().print(est.line(), highlight=False, soft_wrap=True)
 
 
 def _executor_flags(a: argparse.Namespace) -> dict[str, Any] | None:

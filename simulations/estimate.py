@@ -21,6 +21,7 @@ endpoint's time is divided by ``llm.concurrency``.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -191,14 +192,12 @@ def estimate_run(scn: Scenario, roles: list[tuple[RoleConfig, int]],
         add(requests * s, requests * t, cfg)
     if not backends:
         return None
-    backend = max(set(backends), key=backends.count)
+    backend = Counter(backends).most_common(1)[0][0]
     return Estimate(scored=scored, text=text, seconds=seconds, backend=backend)
 
 
 def estimate_prepared(prep: Prepared) -> Estimate | None:
     """``estimate_run`` for a prepared run (its population, roles, agents and model)."""
-    from collections import Counter
-
     from agents.population import assign_roles
 
     role_of = assign_roles(prep.population, prep.loaded.roles, prep.scenario.seed)
