@@ -265,7 +265,7 @@ def test_local_context_grows_to_what_a_request_needs(local_model: LocalLlamaChat
 
     notes = "\n".join(f"item_info({i}): Movie {i} (199{i % 10}), Drama|Comedy, mean rating "
                       f"3.{i % 10}, directed by someone, starring several actors."
-                      for i in range(120))
+                      for i in range(65))
     prompt = f"Team notes:\n{notes}\n" + _watch_prompt("5, Aliens (1986), Action|Sci-Fi")
     n_prompt = len(local_model.load().tokenize(prompt.encode("utf-8"), add_bos=True))
     assert 2048 < n_prompt < 4000, n_prompt
