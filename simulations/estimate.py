@@ -192,8 +192,8 @@ def estimate_run(scn: Scenario, roles: list[tuple[RoleConfig, int]],
         add(requests * s, requests * t, cfg)
     if not backends:
         return None
-    backend = Counter(backends).most_common(1)[0][0]
-    return Estimate(scored=scored, text=text, seconds=seconds, backend=backend)
+    most = Counter(backends).most_common(1)[0][0]
+    return Estimate(scored=scored, text=text, seconds=seconds, backend=most)
 
 
 def estimate_prepared(prep: Prepared) -> Estimate | None:
