@@ -80,3 +80,16 @@ def test_the_estimate_bounds_the_calls_a_run_makes(tmp_path: Path, name: str,
     scored, text = _calls(tmp_path / "run")
     assert scored <= est.scored and text <= est.text, (scored, text, est)
     assert scored + text > 0 and est.calls <= 3 * (scored + text), (scored, text, est)
+
+
+def test_run_prints_the_estimate_only_before_a_long_run(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from simulations.cli import _print_estimate
+
+    long = prepare(load_scenario(SCENARIOS / "agent_conversation.yaml"), users=2)
+    _print_estimate(long, False)
+    err = capsys.readouterr().err
+    assert err.startswith("estimate: at most 156 LLM calls (138 scored") and err.count("\n") == 1
+    _print_estimate(long, True)  # a replay makes no model calls
+    _print_estimate(prepare(load_scenario(SCENARIOS / "llm_feed.yaml"), users=2), False)
+    assert capsys.readouterr().err == ""  # about 2 minutes: said by the progress bar
