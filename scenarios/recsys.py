@@ -170,8 +170,10 @@ class RecBrainConfig(_Frozen):
         "auto: scored with the local backend, else structured.")
     max_repairs: int = Field(1, ge=0, le=10, description="Re-asks after invalid JSON.")
     reply_tokens: int = Field(
-        64, ge=1, le=4000, description="scored mode (base models): at most this many tokens "
-        "of free text (reports, replies, explanations); a base model rambles until the cap.")
+        64, ge=0, le=4000, description="scored mode (base models): at most this many tokens "
+        "of free text (reports, replies, explanations); a base model rambles until the cap. "
+        "0: no free text: a member a manager consults reports what its tools found, a "
+        "reply is empty (on a CPU, generating is most of a base model's run time).")
 
 
 class RecommenderRole(_Frozen):

@@ -125,8 +125,13 @@ class LLMConfig(_Frozen):
     model_path: str | None = Field(
         None, description="local: a GGUF file; default the Gemma 3 270M package's model."
     )
-    n_ctx: int = Field(2048, ge=256)
-    n_threads: int | None = Field(None, ge=1)
+    n_ctx: int | None = Field(
+        None, ge=256,
+        description="local: context window in tokens; default: sized from the prompts "
+        "(grown as requests need, up to the model's trained length).")
+    n_threads: int | None = Field(
+        None, ge=1, description="local: CPU threads; default: one fewer than the cores "
+        "(at least 1), which leaves a core to the rest of the run.")
     structured_output: Literal["auto", "native", "text"] = Field(
         "auto",
         description=(

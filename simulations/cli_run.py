@@ -52,6 +52,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data, llm=a.llm,
                        executor=_executor_flags(a))
     scn = prep.scenario
+    _print_estimate(prep, a.replay is not None)
     total = len(prep.population) * scn.environment.rounds * len(scn.recommenders)
     with RunProgress(scn.name, total, console=err, disable=a.quiet or a.json,
                      llm=uses_llm) as progress:
@@ -59,6 +60,15 @@ def cmd_run(a: argparse.Namespace) -> int:
                      on_session_end=progress.session_end, argv=sys.argv,
                      replay=a.replay, on_llm_call=progress.llm_call)
     return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(prep.population)} users)")
+
+
+def _print_estimate(prep: Any, replay: bool) -> None:
+    """Say how many LLM calls and about how long, before a run that takes minutes."""
+    from simulations.estimate import PRINT_AFTER_S, estimate_prepared
+
+    est = None if replay else estimate_prepared(prep)
+    if est is not None and est.seconds > PRINT_AFTER_S:
+        _err().print(est.line(), highlight=False, soft_wrap=True)
 
 
 def _executor_flags(a: argparse.Namespace) -> dict[str, Any] | None:

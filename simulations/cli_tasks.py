@@ -171,8 +171,8 @@ def add_task_parser(command: Callable[[str, str], argparse.ArgumentParser]) -> N
     p.add_argument("--llm-threads", type=int,
                    help="with --llm local: CPU threads of the local model")
     p.add_argument("--llm-ctx", type=int,
-                   help="with --llm local: context window in tokens (default 2048; team "
-                   "prompts with tool results need more)")
+                   help="with --llm local: a fixed context window in tokens (default: "
+                   "sized from the prompts, up to the model's trained length)")
     p.add_argument("--llm-timeout", type=float,
                    help="with --llm: seconds one model call may take (default 60)")
     p.add_argument("--replay", metavar="RUN_DIR_OR_CACHE",

@@ -253,6 +253,38 @@ def test_local_generates_and_goes_through_the_client(
 
 
 
+def test_local_context_grows_to_what_a_request_needs(local_model: LocalLlamaChat) -> None:
+    """Issue 18, point 3: a ~2,600-token team prompt failed with "Requested tokens (2538)
+    exceed context window of 2048". Unset n_ctx sizes the window from the request (the
+    model reloads with a larger one); the scores equal those of a model loaded with a
+    window large enough from the start. A window set by the user is kept and a request
+    that does not fit it is one line naming the size to set."""
+    from langchain_core.messages import HumanMessage
+
+    from agents.llm.context import AUTO_START, ContextTooSmallError
+
+    notes = "\n".join(f"item_info({i}): Movie {i} (199{i % 10}), Drama|Comedy, mean rating "
+                      f"3.{i % 10}, directed by someone, starring several actors."
+                      for i in range(65))
+    prompt = f"Team notes:\n{notes}\n" + _watch_prompt("5, Aliens (1986), Action|Sci-Fi")
+    n_prompt = len(local_model.load().tokenize(prompt.encode("utf-8"), add_bos=True))
+    assert 2048 < n_prompt < 4000, n_prompt
+
+    auto = LocalLlamaChat(max_tokens=8)
+    auto.load()
+    assert auto.context_window == AUTO_START
+    assert auto.trained_context() == 32768
+    grown = auto.score_options(prompt, [" yes", " no"])
+    assert auto.context_window == 4096
+    big = LocalLlamaChat(n_ctx=8192, max_tokens=8)
+    assert grown == pytest.approx(big.score_options(prompt, [" yes", " no"]), abs=1e-4)
+    assert isinstance(auto.invoke([HumanMessage(content=prompt)]).text, str)
+    assert auto.context_window == 4096
+
+    with pytest.raises(ContextTooSmallError, match=r"context window is 1024 .*at least"):
+        local_model.score_options(prompt, [" yes", " no"])
+
+
 def test_local_generation_respects_the_timeout(local_model: LocalLlamaChat) -> None:
     from langchain_core.messages import HumanMessage
 

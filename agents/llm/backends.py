@@ -33,6 +33,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
+from agents.llm.context import AUTO_START, fit_context
 from agents.llm.errors import LLMConfigError, LLMUnavailableError, describe_error
 from agents.llm.fake import to_transcript
 from scenarios.schema import LLMConfig
@@ -343,12 +344,21 @@ def _default_model_path() -> str:
 
 
 def _n_threads(configured: int | None) -> int:
+    """llm.n_threads, else one thread fewer than the cores this process may use.
+
+    Why not all cores: llama.cpp's threads meet at a barrier after every operation, and a
+    thread that waits for a core stalls the others. Measured on 2 shared cores (load
+    average 11): 64 generated tokens after a 1,384-token prompt took 24.8 s on 1 thread
+    and 119 s on 2; a 13-token scoring step 0.3 s on 1 thread and seconds on 2. The core
+    left over runs the rest of the run (the event loop, memory stores, embeddings).
+    """
     if configured:
         return configured
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def _log_softmax(logits: Any) -> Any:
@@ -366,11 +376,15 @@ class LocalLlamaChat(BaseChatModel):
     ``score_options`` (see there). One model, one lock: calls run one at a time, which is
     also what 2 cores can do. ``timeout_s`` is checked after every generated token (a
     ``LocalTimeoutError``, retried by the client like any timeout); a scoring pass is one
-    forward pass bounded by ``n_ctx`` and is not interrupted.
+    forward pass bounded by the context window and is not interrupted.
+
+    ``n_ctx`` None (the default): the context window is sized from the requests
+    (``agents.llm.context.fit_context``): the model is reloaded with a larger window when
+    a prompt plus what it may generate would not fit, up to the model's trained length.
     """
 
     model_path: str | None = None
-    n_ctx: int = 2048
+    n_ctx: int | None = None
     n_threads: int | None = None
     temperature: float = 0.0
     max_tokens: int = 400
@@ -384,6 +398,7 @@ class LocalLlamaChat(BaseChatModel):
     _state: tuple[int, ...] | None = PrivateAttr(None)
     _state_lp: Any = PrivateAttr(None)
     _evaluated: int = PrivateAttr(0)
+    _window: int | None = PrivateAttr(None)  # the context window the model is loaded with
 
     @property
     def _llm_type(self) -> str:
@@ -403,12 +418,49 @@ class LocalLlamaChat(BaseChatModel):
                 if not Path(path).is_file():
                     raise LLMConfigError(f"llm.model_path {path} is not a file")
                 threads = _n_threads(self.n_threads)
+                window = self.n_ctx or self._window or AUTO_START
                 quiet_llama_logs()
                 with _llama_model_params():
                     self._llm = llama_cpp.Llama(
-                        model_path=str(path), n_ctx=self.n_ctx, n_threads=threads,
+                        model_path=str(path), n_ctx=window, n_threads=threads,
                         n_threads_batch=threads, seed=self.seed, verbose=False)
+                self._window = window
             return self._llm
+
+    @property
+    def context_window(self) -> int | None:
+        """The context window (tokens) the model is loaded with (None before loading)."""
+        return self._window if self._llm is not None else None
+
+    def trained_context(self) -> int:
+        """The context length the model was trained for (0 if the file does not say)."""
+        with self._lock:
+            meta = self.load().metadata  # GGUF metadata: "<architecture>.context_length"
+            value = meta.get(f"{meta.get('general.architecture', '')}.context_length", "0")
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+
+    def _fitted(self, need: int) -> Any:
+        """The loaded model, reloaded with a larger context window when a request of
+        ``need`` tokens does not fit (see ``agents.llm.context``)."""
+        with self._lock:
+            llm = self.load()
+            window = fit_context(need, trained=self.trained_context(), configured=self.n_ctx,
+                                 current=self._window, model=self._name())
+            if window != self._window:
+                logging.getLogger("recarena.llm").info(
+                    "local model context window %s -> %s tokens (a request needs %s)",
+                    self._window, window, need)
+                llm.close()
+                self._llm, self._state, self._state_lp = None, None, None
+                self._window = window
+                llm = self.load()
+            return llm
+
+    def _name(self) -> str:
+        return Path(self.model_path).name if self.model_path else DEFAULT_LOCAL_MODEL
 
     def reset_state(self) -> None:
         """Forget the evaluated prefix: the next score evaluates its prompt in full."""
@@ -446,7 +498,9 @@ class LocalLlamaChat(BaseChatModel):
             return timed_out
 
         with self._lock:
-            llm = self.load()
+            n_prompt = len(self.load().tokenize(prompt.encode("utf-8"), special=True))
+            # +1: llama.cpp shortens the answer unless prompt + max_tokens < window.
+            llm = self._fitted(n_prompt + self.max_tokens + 1)
             self._state = self._state_lp = None  # generation moves the KV cache
             out = llm.create_completion(
                 prompt, max_tokens=self.max_tokens, temperature=self.temperature,
@@ -513,10 +567,7 @@ class LocalLlamaChat(BaseChatModel):
                                        add_bos=False)) for o in options]
             if any(not c for c in conts):
                 raise ValueError("an option is empty")
-            longest = len(prompt_toks) + max(len(c) for c in conts)
-            if longest > llm.n_ctx():
-                raise ValueError(f"prompt and option need {longest} tokens, more than "
-                                 f"n_ctx={llm.n_ctx()}")
+            llm = self._fitted(len(prompt_toks) + max(len(c) for c in conts))
             # Every distinct option prefix is evaluated once; options sharing a first
             # token (" 4" is "▁" + "4" for Gemma) share that evaluation.
             prefixes: dict[tuple[int, ...], Any] = {}

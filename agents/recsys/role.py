@@ -33,12 +33,18 @@ from agents.toolbox import build_tools, offered
 from scenarios.recsys import RecommenderRole
 from tools.history import describe_user, history_lines
 
-__all__ = ["RoleAgent", "RoleAnswer", "Task", "cand_line"]
+__all__ = ["NOTE_CHARS", "REPORT_CHARS", "RoleAgent", "RoleAnswer", "Task", "cand_line"]
 
 TaskKind = Literal["rank", "rate", "explain", "consult", "interpret", "reflect"]
 _ITEM_TOOLS = ("item_info", "similar_items", "kg_neighbours", "kg_shared")
 _QUERY_TOOLS = ("search_catalog", "semantic_search")
 _STARS = (" 1", " 2", " 3", " 4", " 5")
+# Characters of one tool result in a prompt, and of a member's report to its manager.
+# Base models (scored mode) get less: they read prompts as plumbing, and on a 2-core CPU a
+# prompt costs about as many seconds as it has hundreds of tokens (docs/benchmarks.md,
+# "Shipped scenarios on the local model").
+NOTE_CHARS = {"structured": 800, "scored": 300}
+REPORT_CHARS = {"structured": 1200, "scored": 400}
 
 
 class Task(BaseModel):
@@ -292,7 +298,8 @@ def _gather(state: RoleState, runtime: Runtime[RoleCtx]) -> dict[str, Any]:
             out, ok = f"tool {name} failed: {type(e).__name__}: {e}", False
         a.rt.note("tool_call", f"{t.base}/{a.role.name}/tool{n}", t.where, agent=a.agent,
                   tool=name, input=args, ok=ok, result=out[:1500])
-        notes.append(f"{name}({', '.join(f'{v}' for v in args.values())}):\n{out[:800]}")
+        cap = NOTE_CHARS[a.brain.mode]
+        notes.append(f"{name}({', '.join(f'{v}' for v in args.values())}):\n{out[:cap]}")
     return {"notes": notes}
 
 
@@ -344,7 +351,8 @@ def _answer(state: RoleState, runtime: Runtime[RoleCtx]) -> dict[str, Any]:
     else:
         ans = _report(a, t, v)
     if not ans.text and t.kind == "consult":
-        ans = ans.model_copy(update={"text": "\n".join(state["notes"])[:1200]})
+        ans = ans.model_copy(update={"text": "\n".join(state["notes"])[
+            :REPORT_CHARS[a.brain.mode]]})
     return {"answer": ans}
 
 

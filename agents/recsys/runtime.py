@@ -148,8 +148,8 @@ class RecBrain:
             mode = "scored" if cfg.backend == "local" else "structured"
         self.mode = mode
         if mode == "scored":  # only free text is generated: cap it
-            cfg = cfg.model_copy(update={"max_tokens": min(cfg.max_tokens,
-                                                           role.brain.reply_tokens)})
+            cfg = cfg.model_copy(update={"max_tokens": max(1, min(
+                cfg.max_tokens, role.brain.reply_tokens))})
         self.client = rt.client(cfg)
 
     @property
@@ -169,6 +169,9 @@ class RecBrain:
                                       purpose=purpose).logprobs)
 
     def say(self, system: str, prompt: str, purpose: str) -> str:
+        """Free text; nothing (and no call) for a base model with ``reply_tokens: 0``."""
+        if self.scored and self.role.brain.reply_tokens == 0:
+            return ""
         reply = self.client.chat([("system", system), ("user", prompt)], agent=self.agent,
                                  purpose=purpose)
         return reply.text.strip()

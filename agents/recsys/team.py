@@ -31,7 +31,14 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.recsys.prompts import render
-from agents.recsys.role import RoleAgent, RoleAnswer, Task, cand_line, task_text
+from agents.recsys.role import (
+    REPORT_CHARS,
+    RoleAgent,
+    RoleAnswer,
+    Task,
+    cand_line,
+    task_text,
+)
 from agents.recsys.runtime import RecRuntime
 from scenarios.recsys_loader import LoadedTeam
 
@@ -193,7 +200,8 @@ def _delegate(state: TeamState, runtime: Runtime[TeamCtx]) -> dict[str, Any]:
     tm, d = runtime.context.team, state["decision"]
     assert d is not None
     text = tm.ask_member(d.member, state["task"], d.message or "report what helps", "consult")
-    return {"notes": [*state["notes"], f"[{d.member}] {text[:1200]}"],
+    cap = REPORT_CHARS[tm.manager.brain.mode]
+    return {"notes": [*state["notes"], f"[{d.member}] {text[:cap]}"],
             "turns": state["turns"] + 1}
 
 
