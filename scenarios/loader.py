@@ -164,6 +164,8 @@ def _read_yaml(path: Path, model: type[BaseModel] | None = None
                 model.model_validate(data)
             except ValidationError as e:
                 dups += _schema_errors(e.errors(include_url=False), path, node)
+            if model is Scenario:
+                dups += _raw_plugin_errors(data, path, node)
         raise ScenarioError.of(sorted(dups, key=lambda e: e.line))
     return data, node
 
@@ -269,6 +271,34 @@ def _validate(model: type[M], data: Any, path: Path, node: yaml.Node | None) -> 
                                               node)) from None
 
 
+def _raw_plugin_errors(data: Any, path: Path, node: yaml.Node | None) -> list[ScenarioError]:
+    """Plug-in model problems of a scenario's raw mapping (used when the schema already
+    failed, so that every error of the file is reported together)."""
+    from scenarios.plugins import model_problems
+
+    if not isinstance(data, dict):
+        return []
+    found: list[tuple[Loc, Any, Any]] = []
+    for key in ("recommenders", "events"):
+        entries = data.get(key)
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("model") == "agent" and isinstance(entry.get("candidates"), dict):
+                cand = entry["candidates"]
+                found.append(((key, i, "candidates"), cand.get("model"), cand.get("params")))
+            else:
+                found.append(((key, i), entry.get("model"), entry.get("params")))
+    out = []
+    for loc, model, params in found:
+        if not isinstance(model, str):
+            continue
+        for sub, msg in model_problems(model, params if isinstance(params, dict) else {}):
+            full = loc + sub
+            out.append(ScenarioError(path, _line_of(node, full), _field(full), msg))
+    return out
+
+
 def load_role(path: str | Path) -> RoleConfig:
     """Load and validate a role file (its ``extends:`` chain merged in first)."""
     from scenarios.role_extends import resolve_extends
@@ -295,7 +325,16 @@ def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario
     """
     p = Path(path)
     data, node = _read_yaml(p, Scenario)
-    scn = _validate(Scenario, data, p, node)
+    try:
+        scn = _validate(Scenario, data, p, node)
+    except ScenarioError as e:
+        # Unknown or broken plug-in models are found after the schema; list them with its
+        # errors so that `validate` shows every error of the file at once.
+        extra = _raw_plugin_errors(data, p, node)
+        if not extra:
+            raise
+        every = [ScenarioError(x.path, x.line, x.field, x.message) for x in e.errors]
+        raise ScenarioError.of(sorted([*every, *extra], key=lambda x: x.line)) from None
     from scenarios.plugins import plugin_problems
 
     problems = scenario_problems(scn) or plugin_problems(scn)

@@ -35,7 +35,7 @@ def _no_work(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("data")
         raise AssertionError("data loaded before the API key was checked")
 
-    monkeypatch.setattr("simulations.prepare._load_data", load)
+    monkeypatch.setattr("simulations.prepare.load_data", load)
     return calls
 
 
