@@ -14,7 +14,8 @@ from rich.table import Table
 from agents.flags import LLM_FLAG_HELP
 from simulations.cli import EXIT_OK, CliError, _err, _out
 
-__all__ = ["add_analysis_parsers", "compare_tables", "robustness_table", "spread_tables"]
+__all__ = ["ROBUST_LEGEND", "add_analysis_parsers", "compare_tables", "robustness_table",
+           "spread_tables"]
 
 _SCENARIO_SUFFIXES = (".yaml", ".yml")
 
@@ -90,6 +91,11 @@ def spread_tables(result: dict[str, Any]) -> list[Table]:
     return [t]
 
 
+ROBUST_LEGEND = ("robust: significant (Holm over the metrics of the pair, alpha {alpha}) with "
+                 "the same sign under every family; depends on the user model: some family "
+                 "reverses it or does not separate it; not separated: no family separates it.")
+
+
 def robustness_table(result: dict[str, Any]) -> Table:
     """Per pair of arms and metric: the verdict across taste families."""
     from simulations.metrics import labels_for
@@ -137,10 +143,7 @@ def _cmd_compare_taste(a: argparse.Namespace, names: list[str] | None, opt: Any)
         return EXIT_OK
     out = _out()
     out.print(robustness_table(result))
-    out.print("robust: significant (Holm over the metrics of the pair, alpha "
-              f"{result['alpha']}) with the same sign under every family; depends on the "
-              "user model: some family reverses it or does not separate it; not separated: "
-              "no family separates it.")
+    out.print(ROBUST_LEGEND.format(alpha=result["alpha"]))
     out.print(f"runs and robustness.json in {result['out']}")
     return EXIT_OK
 

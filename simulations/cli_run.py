@@ -4,6 +4,7 @@ check runs (added to the parser by ``simulations.cli``)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -47,6 +48,7 @@ def cmd_run(a: argparse.Namespace) -> int:
                        "(a run never writes into an earlier run)")
     if a.replay is None:  # a replay answers every call from its cache: no key needed
         check_api_keys(loaded, a.llm)
+    families = _robustness_families(a, loaded)
     err = _err()
     with err.status("loading data and building agents..."):
         prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data, llm=a.llm,
@@ -59,7 +61,55 @@ def cmd_run(a: argparse.Namespace) -> int:
         result = run(prep, Path(a.out) if a.out else None,
                      on_session_end=progress.session_end, argv=sys.argv,
                      replay=a.replay, on_llm_call=progress.llm_call)
-    return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(prep.population)} users)")
+    verdicts = None
+    if families and result.status == "completed":
+        verdicts = _run_robustness(a, loaded, families, scn.seed, result.run_dir)
+    return _report(a, result, f"{scn.name} (seed {scn.seed}, {len(prep.population)} users)",
+                   verdicts)
+
+
+def _robustness_families(a: argparse.Namespace, loaded: Any) -> list[str]:
+    """--robustness, checked before any work: families, a utility role, two arms."""
+    if not a.robustness:
+        return []
+    from simulations.compare import CompareError
+    from simulations.compare_taste import with_family
+    from simulations.taste_roles import parse_families
+
+    try:
+        families = parse_families(a.robustness)
+        if len(families) < 2:
+            raise CompareError("name at least two families, or all")
+        if len(loaded.scenario.recommenders) < 2:
+            raise CompareError(f"{a.scenario} has one recommender; the check compares arms")
+        for fam in families:
+            with_family(loaded, fam)
+    except (ValueError, CompareError) as e:
+        raise CliError(f"--robustness: {str(e).removeprefix('--taste: ')}") from None
+    return families
+
+
+def _run_robustness(a: argparse.Namespace, loaded: Any, families: list[str], seed: int,
+                    run_dir: Path) -> dict[str, Any]:
+    """The run's A/B again under each taste family (in RUN_DIR/robustness/), with every
+    pair's verdict written to RUN_DIR/robustness.json (``recarena report`` shows it)."""
+    from simulations.compare import CompareError
+    from simulations.compare_taste import ROBUSTNESS_FILE, run_taste_comparison
+
+    err = _err()
+    status = None if a.quiet or a.json else err.status("robustness check...")
+    try:
+        with status if status is not None else contextlib.nullcontext():
+            result = run_taste_comparison(
+                [loaded], families, seed=seed, users=a.users, data=a.data,
+                out=run_dir / "robustness",
+                on_run=lambda name: status.update(f"robustness check: {name}...")
+                if status else None)
+    except CompareError as e:
+        raise CliError(f"--robustness: {e}") from None
+    (run_dir / ROBUSTNESS_FILE).write_text(
+        Path(result["out"], ROBUSTNESS_FILE).read_text(encoding="utf-8"), encoding="utf-8")
+    return result
 
 
 def _print_estimate(prep: Any, replay: bool) -> None:
@@ -78,17 +128,26 @@ def _executor_flags(a: argparse.Namespace) -> dict[str, Any] | None:
     return out or None
 
 
-def _report(a: argparse.Namespace, result: Any, title: str) -> int:
+def _report(a: argparse.Namespace, result: Any, title: str,
+            robustness: dict[str, Any] | None = None) -> int:
     """Print a run's result (table or JSON, warnings) and return its exit status."""
     if a.json:
-        print(json.dumps({"run_dir": str(result.run_dir), "status": result.status,
-                          "events": result.events, "metrics": result.metrics,
-                          "llm": result.llm}, indent=2))
+        doc = {"run_dir": str(result.run_dir), "status": result.status,
+               "events": result.events, "metrics": result.metrics, "llm": result.llm}
+        if robustness is not None:
+            doc["robustness"] = {k: v for k, v in robustness.items() if k != "per_family"}
+        print(json.dumps(doc, indent=2))
     else:
         out = _out()
         out.print(metrics_table(result.metrics, title))
         if result.llm:
             out.print(llm_line(result.llm, result.metrics))
+        if robustness is not None:
+            from simulations.cli_analysis import ROBUST_LEGEND, robustness_table
+
+            out.print(robustness_table(robustness))
+            out.print(ROBUST_LEGEND.format(alpha=robustness["alpha"]))
+            out.print(f"robustness runs in {robustness['out']}")
         out.print(f"run folder: {result.run_dir}  ({result.events} events)")
     failures = sum(m.get("decision_failures", 0) for m in result.metrics["arms"].values())
     if failures:
@@ -210,6 +269,11 @@ def add_run_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> 
     r.add_argument("--ray-address", metavar="ADDR",
                    help="join this Ray cluster (e.g. auto or HOST:6379) instead of starting "
                    "a local instance")
+    r.add_argument("--robustness", metavar="all|F1,F2[,...]",
+                   help="after the run, re-run its A/B under these taste families (ease, "
+                   "als, itemknn, bpr, puresvd, ensemble) and say per pair of arms and "
+                   "metric whether the verdict is robust, depends on the user model or is "
+                   "not separated (RUN_DIR/robustness.json; needs a utility role, >= 2 arms)")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(fn=cmd_run)

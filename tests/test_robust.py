@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from simulations.robust import DEPENDS, NOT_SEPARATED, ROBUST, classify, pairwise, robustness
 from simulations.user_stats import arm_tables
@@ -110,3 +111,51 @@ def test_compare_taste_bad_family_is_one_line(tmp_path: Path,
     assert main(["compare", str(p), "--taste", "ease,sasrec"]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown family sasrec" in err and "\n" not in err
+
+
+def test_run_robustness_flag_writes_verdicts_beside_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from simulations import taste_roles
+    from simulations.cli import main
+    from tests.feed_world import feed_scenario, write_feed_scenario
+
+    monkeypatch.setattr(taste_roles, "CALIBRATION", tmp_path / "none.yaml")
+    p = write_feed_scenario(tmp_path, "ab", seed=2, users=30)
+    doc = feed_scenario("ab", seed=2, users=30)
+    doc["recommenders"].append({"name": "random", "model": "random"})
+    p.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "run"
+    assert main(["run", str(p), "--out", str(out), "--robustness", "ease,puresvd",
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "does the difference hold across user models?" in printed
+    res = json.loads((out / "robustness.json").read_text())
+    assert res["families"] == ["ease", "puresvd"]
+    arms = json.loads((out / "summary.json").read_text())
+    assert len(res["robustness"]) == len(res["metrics"]) * len(res["arms"]) * (
+        len(res["arms"]) - 1) // 2
+    pr = next(r for r in res["robustness"] if {r["a"], r["b"]} == {"pop", "random"}
+              and r["metric"] == "watch_rate")
+    assert pr["verdict"] == ROBUST
+    # The family runs live inside the run folder; the run itself is untouched by them.
+    assert sorted(x.name for x in (out / "robustness").iterdir() if x.is_dir()) == [
+        "ease", "puresvd"]
+    assert arms == json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("ease", "at least two families"),
+    ("ease,sasrec", "unknown family sasrec"),
+])
+def test_run_robustness_bad_flag_fails_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, message: str) -> None:
+    from simulations.cli import main
+    from tests.feed_world import write_feed_scenario
+
+    p = write_feed_scenario(tmp_path, "ab", seed=2, users=5)
+    out = tmp_path / "run"
+    assert main(["run", str(p), "--out", str(out), "--robustness", flag]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "--robustness" in err
+    assert not out.exists()
