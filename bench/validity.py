@@ -127,9 +127,8 @@ def build_section(res: dict[str, Any], seconds: float) -> list[str]:
         "## Recommender-ranking validity on MovieLens 100K (taste families, 10 seeds)",
         "",
         f"`recarena eval validity --taste all --seeds {res['seeds'][0]}-{res['seeds'][-1]}`: "
-        f"at each of {n} seeds the same {'/'.join(map(str, users))} test users (leak-free "
-        f"global time split at the {res['history_fraction']} quantile of timestamps: every "
-        "test user with held-out ratings; tuning and development users never browse) "
+        f"at each of {n} seeds the same {'/'.join(map(str, users))} test users ("
+        + _split_text(res) + "; tuning and development users never browse) "
         "browse the six "
         f"arms (4 items x {res['max_pages']} pages, one round) once per taste family, each "
         "with its parameters calibrated on tuning users (bench/tune_taste.py), and once per "
@@ -182,6 +181,20 @@ def build_section(res: dict[str, Any], seconds: float) -> list[str]:
     return body
 
 
+def _split_text(res: dict[str, Any]) -> str:
+    cut = res.get("cutoffs") or [res["history_fraction"]]
+    if len(cut) == 1:
+        return (f"leak-free global time split at the {cut[0]} quantile of timestamps: every "
+                "test user with held-out ratings")
+    per = res["per_seed"][0].get("users_per_cutoff", [])
+    return (f"leak-free rolling origins: {len(cut)} global time cutoffs at the "
+            f"{', '.join(map(str, cut))} quantiles of timestamps, each test user evaluated "
+            "at one of them (a hash of its id picks among those with >= 5 ratings before "
+            "and one after; users per cutoff " + "/".join(map(str, per)) + "), with the "
+            "item space, taste, popularity, item means and every recommender fitted only on "
+            "ratings before that user's cutoff")
+
+
 def _notes(res: dict[str, Any]) -> list[str]:
     """Reading the per-family and null rows (computed, not typed in)."""
     fams = res["summary"]["families"]
@@ -210,8 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=None,
                    help="users per seed (default: every user of the split with held-out "
                    "ratings)")
+    p.add_argument("--cutoffs", type=int, default=None,
+                   help="rolling cutoffs pooled (default: CUTOFFS; 1: one at "
+                   "--history-fraction)")
     p.add_argument("--history-fraction", type=float, default=None,
-                   help="quantile of the global time cutoff (default: HISTORY_FRACTION)")
+                   help="quantile of the global time cutoff with --cutoffs 1 (default: "
+                   "HISTORY_FRACTION)")
     p.add_argument("--pages", type=int, default=5)
     p.add_argument("--taste", default="all")
     p.add_argument("--users-of", default="test", choices=("tuning", "development", "test"))
@@ -227,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.merge:
         return _merge(args, argv)
     from simulations.taste_roles import parse_families
-    from simulations.validity_grid import HISTORY_FRACTION, NULLS, run_grid
+    from simulations.validity_grid import CUTOFFS, HISTORY_FRACTION, NULLS, run_grid
 
     lo, _, hi = args.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
@@ -237,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    nulls=() if args.no_nulls else NULLS,
                    calibration={} if args.uncalibrated else None,
                    history_fraction=args.history_fraction or HISTORY_FRACTION,
+                   cutoffs=CUTOFFS if args.cutoffs is None else args.cutoffs,
                    progress=lambda name, total: (print(name, flush=True), lambda: None)[1])
     secs = time.perf_counter() - t0
     res["seconds"] = round(secs, 1)

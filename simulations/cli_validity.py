@@ -76,7 +76,10 @@ def grid_tables(res: dict[str, Any]) -> list[Table]:
     """Per family and null: the statistics over seeds, wins; robustness tallies."""
     summ = res["summary"]
     n = len(res["seeds"])
-    t = Table(title=f"validity per taste family over {n} seeds ({res['users_of']} users; "
+    cut = res.get("cutoffs") or [res.get("history_fraction")]
+    where = (f"{len(cut)} pooled cutoffs" if len(cut) > 1 else f"cutoff at {cut[0]}")
+    t = Table(title=f"validity per taste family over {n} seeds ({res['users_of']} users, "
+              f"{res['per_seed'][0]['users']} of them; {where}; "
               "learned arms only; mean (min..max) over seeds)")
     for col in ("taste", "Kendall tau", "Spearman", "agreement (sig. pairs)",
                 "seeds all sig. pairs ordered", "wins (seeds)"):
@@ -115,7 +118,7 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
         with make_progress(console=_err(), disable=a.json) as progress:
             if grid:
                 from simulations.taste_roles import parse_families
-                from simulations.validity_grid import HISTORY_FRACTION, NULLS, run_grid
+                from simulations.validity_grid import CUTOFFS, HISTORY_FRACTION, NULLS, run_grid
 
                 families = parse_families(a.taste or "ease", allow_null=True)
                 seeds = _seeds(a.seeds or str(a.seed))
@@ -124,6 +127,7 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
                                models=models, role=a.role, max_pages=a.pages,
                                which=a.users_of,
                                history_fraction=a.history_fraction or HISTORY_FRACTION,
+                               cutoffs=CUTOFFS if a.cutoffs is None else a.cutoffs,
                                progress=_progress(progress))
             else:
                 from simulations.taste_roles import parse_families
@@ -177,9 +181,14 @@ def add_validity_parser(command: Callable[[str, str], argparse.ArgumentParser]) 
     va.add_argument("--split", choices=("global", "per_user"), default="global",
                     help="history/held-out split: global (leak-free time cutoff) or per_user "
                     "(the old leaky split; one seed and family only) (default: %(default)s)")
+    va.add_argument("--cutoffs", type=int, default=None,
+                    help="with --taste/--seeds: rolling global time cutoffs pooled, each user "
+                    "evaluated at one (default: 5, quantiles 0.3 to 0.9; 1: the single cutoff "
+                    "at --history-fraction)")
     va.add_argument("--history-fraction", type=float, default=None,
-                    help="with --taste/--seeds: quantile of the global time cutoff (default: "
-                    "0.6; MovieLens 100K has few users on both sides of a later one)")
+                    help="with --taste/--seeds --cutoffs 1: quantile of the global time "
+                    "cutoff (default: 0.6; MovieLens 100K has few users on both sides of a "
+                    "later one)")
     va.add_argument("--users-of", choices=("tuning", "development", "test"),
                     default="test", help="with --taste/--seeds: which user split browses "
                     "(design choices on tuning/development; default: %(default)s)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,17 @@ from simulations.validity_stats import (
 )
 from tools.memo import memo
 
-__all__ = ["NULLS", "run_grid", "seed_result"]
+__all__ = ["CUTOFFS", "NULLS", "cutoff_quantiles", "run_grid", "seed_result"]
 
 NULLS = ("random", "none")  # random-taste users, popularity-only users
 # The global time cutoff's quantile. MovieLens 100K users mostly rate in one burst, so few
 # span any cutoff: 49 test users have held-out ratings after the 0.8 quantile, 60 after 0.6
 # (chosen from these counts alone, before any simulation; docs/fidelity.md).
 HISTORY_FRACTION = 0.6
+# Rolling origins pooled by default (as `eval alignment`): a user is evaluated at one of
+# CUTOFFS global cutoffs between these quantiles, which lets ~106 test users in instead of
+# ~60 at the one 0.6 cutoff (counted before any simulation).
+CUTOFFS, FIRST_CUTOFF, LAST_CUTOFF = 5, 0.3, 0.9
 Progress = Callable[[str, int], Callable[[], None]]
 
 
@@ -99,14 +103,17 @@ def run_grid(
     which: str = "test", max_pages: int = 5, resamples: int = 500,
     progress: Progress = lambda name, total: lambda: None,
     calibration: dict[str, dict[str, float]] | None = None,
-    history_fraction: float = HISTORY_FRACTION,
+    history_fraction: float = HISTORY_FRACTION, cutoffs: int = CUTOFFS,
 ) -> dict[str, Any]:
     """Every family and null simulator at every seed on the same users of split ``which``
-    (tuning, development or test; leak-free global time split). ``calibration``: family ->
-    parameters (default: scenarios/taste_calibration.json)."""
+    (tuning, development or test; leak-free global time splits). ``calibration``: family ->
+    parameters (default: scenarios/taste_calibration.json). ``cutoffs``: rolling origins
+    pooled (each user evaluated at one, everything fitted before it); with 1, the one
+    global cutoff at the ``history_fraction`` quantile."""
     check_models(models)
     if not seeds:
         raise ValueError("eval validity: --seeds: at least one seed")
+    quantiles = cutoff_quantiles(cutoffs, history_fraction)
     base = utility_role(role)
     runs = [*families, *(n for n in nulls if n not in families)]
     per_seed = []
@@ -114,58 +121,117 @@ def run_grid(
         with memo():  # the arms' fits and the taste spaces are shared across families
             per_seed.append(_one_seed(data, seed, base, runs, families, nulls, users, models,
                                       which, max_pages, resamples, progress, calibration,
-                                      history_fraction))
+                                      quantiles))
     return {"seeds": list(seeds), "families": list(families), "nulls": list(nulls),
             "models": list(models), "users_of": which, "max_pages": max_pages,
-            "history_fraction": history_fraction,
+            "history_fraction": history_fraction, "cutoffs": quantiles,
             "per_seed": per_seed, "summary": summarise(per_seed, runs, learned_arms(models))}
+
+
+def cutoff_quantiles(cutoffs: int, history_fraction: float) -> list[float]:
+    """The timestamp quantiles of the rolling origins: ``history_fraction`` alone for one,
+    else evenly spaced in [FIRST_CUTOFF, LAST_CUTOFF]."""
+    if cutoffs < 1:
+        raise ValueError("eval validity: --cutoffs must be at least 1")
+    if cutoffs == 1:
+        return [history_fraction]
+    return [round(float(q), 4) for q in np.linspace(FIRST_CUTOFF, LAST_CUTOFF, cutoffs)]
+
+
+@dataclass
+class _Origin:
+    """One rolling origin of a seed: its preparation and the users evaluated there."""
+
+    base_loaded: Any
+    full: Any
+    everyone: list[int]  # every user of the split owned by this origin (held-out pairs)
+    test: list[int]  # those who browse (a seeded sample when --users)
+    acc: dict[str, dict[str, np.ndarray]]  # held-out accuracy of ``everyone``
+
+
+def _origins(data: str | Path, seed: int, base: RoleConfig, users: int | None,
+             models: Sequence[str], which: str, max_pages: int,
+             quantiles: Sequence[float]) -> list[_Origin]:
+    """Every origin's preparation; each user of the split is evaluated at one origin (the
+    hash of its id picks among those where it has >= 5 ratings before and one after)."""
+    from simulations.alignment_setup import origin_owners
+    from simulations.runner import prepare
+    from tools.splits import global_cutoff
+
+    fulls, loadeds = [], []
+    for q in quantiles:
+        loaded = validity_scenario(data, base, seed=seed, models=models, max_pages=max_pages,
+                                   history_fraction=q)
+        loadeds.append(loaded)
+        fulls.append(prepare(loaded, data=str(data)))
+    ds = fulls[0].dataset
+    owner = (np.zeros(ds.n_users, dtype=int) if len(quantiles) == 1 else
+             origin_owners(ds, [global_cutoff(ds.interactions, q) for q in quantiles],
+                           min_rating=0))
+    owned = [[u for u in test_population(f, seed, None, which) if owner[u] == k]
+             for k, f in enumerate(fulls)]
+    pool = sorted(u for o in owned for u in o)
+    if users is not None and users > len(pool):
+        raise ValueError(f"eval validity: --users {users}: only {len(pool)} {which} users")
+    if users is not None and users < len(pool):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 47]))
+        keep = {int(u) for u in rng.choice(pool, size=users, replace=False)}
+    else:
+        keep = set(pool)
+    out = []
+    for f, loaded, everyone in zip(fulls, loadeds, owned, strict=True):
+        acc = (heldout_accuracy(replace(f, population=everyone), models, everyone)
+               if everyone else {})
+        out.append(_Origin(loaded, f, everyone, [u for u in everyone if u in keep], acc))
+    return out
 
 
 def _one_seed(data: str | Path, seed: int, base: RoleConfig, runs: Sequence[str],
               families: Sequence[str], nulls: Sequence[str], users: int | None,
               models: Sequence[str], which: str, max_pages: int, resamples: int,
               progress: Progress, calibration: dict[str, dict[str, float]] | None,
-              history_fraction: float) -> dict[str, Any]:
-    from simulations.runner import prepare
+              quantiles: Sequence[float]) -> dict[str, Any]:
     from simulations.worlds import taste_worlds
 
-    # One preparation per seed; each family swaps in its own world and profiles.
-    base_loaded = validity_scenario(data, base, seed=seed, models=models, max_pages=max_pages,
-                                    history_fraction=history_fraction)
-    full = prepare(base_loaded, data=str(data))
-    everyone = test_population(full, seed, None, which)
-    test = test_population(full, seed, users, which)
-    acc = heldout_accuracy(replace(full, population=everyone), models, everyone)
-    pos = {u: k for k, u in enumerate(everyone)}
-    rows = np.array([pos[u] for u in test])
-    held = {m: acc[m]["hr@10"][rows] for m in models}
+    origins = _origins(data, seed, base, users, models, which, max_pages, quantiles)
     learned = learned_arms(models)
+    # Users are pooled origin by origin (the same order for held-out and simulated values).
+    hr_all = {m: np.concatenate([o.acc[m]["hr@10"] for o in origins if o.everyone])
+              for m in models}
+    held = {m: np.concatenate([o.acc[m]["hr@10"][[o.everyone.index(u) for u in o.test]]
+                               for o in origins if o.test]) for m in models}
     # Which held-out differences are significant is a property of the data: judged on every
     # user of the split (more power), while the simulation runs on the sample.
-    held_pairs = significant_pairs({m: acc[m]["hr@10"] for m in learned}, learned, seed=seed,
+    held_pairs = significant_pairs({m: hr_all[m] for m in learned}, learned, seed=seed,
                                    resamples=resamples)
+    n_test = sum(len(o.test) for o in origins)
     fams: dict[str, dict[str, Any]] = {}
     for fam in runs:
         rc = role_for_family(base, fam, calibration)
-        loaded = replace(base_loaded, role=rc)
-        profiles, worlds = taste_worlds(full.dataset, full.history, loaded, seed)
-        fprep = replace(full, loaded=loaded, world=worlds[rc.name], profiles=profiles[rc.name],
-                        role_profiles=profiles, role_worlds={})
-        step = progress(f"seed {seed} {fam}", len(test) * len(models))
+        step = progress(f"seed {seed} {fam}", n_test * len(models))
 
         def ended(n: int, step: Callable[[], None] = step) -> None:
             for _ in range(n):
                 step()
 
-        prep, per = simulate_values(fprep, test, on_session_end=ended)
-        ids = prep.dataset.user_ids
-        watch = {m: np.array([per.get(m, {}).get(ids[u], {}).get("watch_rate", np.nan)
-                              for u in test]) for m in models}
+        parts: dict[str, list[np.ndarray]] = {m: [] for m in models}
+        for o in (o for o in origins if o.test):
+            loaded = replace(o.base_loaded, role=rc)
+            profiles, worlds = taste_worlds(o.full.dataset, o.full.history, loaded, seed)
+            fprep = replace(o.full, loaded=loaded, world=worlds[rc.name],
+                            profiles=profiles[rc.name], role_profiles=profiles, role_worlds={})
+            prep, per = simulate_values(fprep, o.test, on_session_end=ended)
+            ids = prep.dataset.user_ids
+            for m in models:
+                parts[m].append(np.array([per.get(m, {}).get(ids[u], {}).get(
+                    "watch_rate", np.nan) for u in o.test]))
+        watch = {m: np.concatenate(parts[m]) for m in models}
         fams[fam] = _family_result(watch, held, models, seed, resamples, held_pairs)
     over = [f for f in families if f not in nulls]
     return {
-        "seed": seed, "users": len(test), "heldout_users": len(everyone),
-        "heldout_hr10": {m: round(float(acc[m]["hr@10"].mean()), 4) for m in models},
+        "seed": seed, "users": n_test, "heldout_users": len(hr_all[models[0]]),
+        "users_per_cutoff": [len(o.test) for o in origins],
+        "heldout_hr10": {m: round(float(hr_all[m].mean()), 4) for m in models},
         "heldout_pairs": held_pairs, "families": fams,
         "robustness": seed_result(fams, held_pairs, over) if len(over) > 1 else []}
 

@@ -64,10 +64,14 @@ def test_grid_runs_families_and_nulls_through_the_pipeline(ml100k: Path) -> None
     table = {"none": {"watch_threshold": 0.0}, "random": {"watch_threshold": 0.0},
              "ease": {"watch_threshold": 0.8}, "puresvd": {"watch_threshold": 0.8}}
     res = run_grid(ml100k, seeds=[4], families=["ease", "puresvd"], users=25, models=models,
-                   max_pages=2, resamples=100, calibration=table)
+                   max_pages=2, resamples=100, calibration=table, cutoffs=3)
     seed = res["per_seed"][0]
     assert set(seed["families"]) == {"ease", "puresvd", "random", "none"}
     assert seed["users"] == 25 and res["users_of"] == "test"
+    # Rolling origins pooled: three global cutoffs, every browsing user at exactly one.
+    assert res["cutoffs"] == [0.3, 0.6, 0.9]
+    assert len(seed["users_per_cutoff"]) == 3 and sum(seed["users_per_cutoff"]) == 25
+    assert all(n > 0 for n in seed["users_per_cutoff"])
     for fam, r in seed["families"].items():
         assert set(r["watch_rate"]) == set(models), fam
         assert r["stats"]["arms"] == ["itemknn", "ease", "als"]
@@ -96,7 +100,13 @@ def test_cli_taste_table_and_bad_family(ml100k: Path, capsys: pytest.CaptureFixt
     assert "unknown family sasrec" in err and "\n" not in err
     assert main(["eval", "validity", "--data", str(ml100k), "--taste", "ease,puresvd",
                  "--seeds", "0-1", "--users", "8", "--pages", "1", "--no-nulls",
+                 "--cutoffs", "1",
                  "--models", "pop,itemknn,ease,als"]) == 0
     out = capsys.readouterr().out
-    assert "validity per taste family over 2 seeds" in out
+    assert "validity per taste family over 2 seeds" in out and "cutoff at 0.6" in out
+    # More users than the pooled split holds: one line, before any simulation.
+    assert main(["eval", "validity", "--data", str(ml100k), "--taste", "ease,puresvd",
+                 "--seeds", "0", "--users", "5000", "--cutoffs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--users 5000: only" in err and "\n" not in err
     assert "ease" in out and "puresvd" in out and "robustness of learned pairs" in out
