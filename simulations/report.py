@@ -43,24 +43,6 @@ _CONTENT = ('class="plotly-graph-div"', "<table")
 _Render = Callable[[_Figures, list[_Series], int, int], str]
 
 
-def sections() -> list[tuple[str, str, int, _Render | None]]:
-    """(id, title, rank, render) of every section, in order: the report's own and those
-    of every environment's outcome plug-in (render None: the overview and robustness,
-    which read the runs rather than the series)."""
-    own: list[tuple[str, str, int, _Render | None]] = [
-        ("overview", "Runs and metrics", 0, None),
-        ("groups", "Metrics by user group (fairness)", 50, _groups),
-        ("ratings", "Simulated and held-out ratings", 60, lambda f, s, n, seed: _ratings(f, s)),
-        ("new-items", "New items", 70, lambda f, s, n, seed: _new_items(f, s)),
-        ("llm", "Tokens and cost per agent", 80, lambda f, s, n, seed: _llm(f, s)),
-        ("robustness", "Robustness across user models", 100, None)]
-    plugged = [(x.id, x.title, x.rank, x.renderer()) for x in report_sections()]
-    return sorted([*own, *plugged], key=lambda x: x[2])
-
-
-SECTIONS = tuple((sid, title) for sid, title, _, _ in sections())
-
-
 # ----------------------------------------------------------------------------- plots
 
 
@@ -110,6 +92,8 @@ def _groups(f: _Figures, series: list[_Series], resamples: int, seed: int) -> st
     panels = [(dim, m) for dim in dims for m in metrics
               if any(m in metric_names(s.run.environment) and (s.label, dim) in masks
                      for s in series)]
+    if not panels:  # e.g. an environment that declares no group metrics
+        return _note("No metrics by user group for these environments.")
     cols = min(len(metrics), 3) or 1
     rows = -(-len(panels) // cols)
     # A grid cell beyond the last panel gets no axes (None), so no empty panel is drawn.
@@ -236,6 +220,24 @@ def _llm(f: _Figures, series: list[_Series]) -> str:
     free = "" if costs else " Every call cost 0 USD, so there is no cost chart."
     return _note(f"Totals per recommender: {totals}. A call repeated from the run's cache "
                  f"costs nothing.{free}") + f.div(fig, zero=False)
+
+def sections() -> list[tuple[str, str, int, _Render | None]]:
+    """(id, title, rank, render) of every section, in order: the report's own and those
+    of every environment's outcome plug-in (render None: the overview and robustness,
+    which read the runs rather than the series)."""
+    own: list[tuple[str, str, int, _Render | None]] = [
+        ("overview", "Runs and metrics", 0, None),
+        ("groups", "Metrics by user group (fairness)", 50, _groups),
+        ("ratings", "Simulated and held-out ratings", 60, lambda f, s, n, seed: _ratings(f, s)),
+        ("new-items", "New items", 70, lambda f, s, n, seed: _new_items(f, s)),
+        ("llm", "Tokens and cost per agent", 80, lambda f, s, n, seed: _llm(f, s)),
+        ("robustness", "Robustness across user models", 100, None)]
+    plugged = [(x.id, x.title, x.rank, x.renderer()) for x in report_sections()]
+    return sorted([*own, *plugged], key=lambda x: x[2])
+
+
+SECTIONS = tuple((sid, title) for sid, title, _, _ in sections())
+
 
 # ----------------------------------------------------------------------------- page
 
