@@ -43,6 +43,7 @@ __all__ = [
     "register_outcomes",
     "registered",
     "report_sections",
+    "step_types",
     "temporarily_registered",
     "unregister_outcomes",
 ]
@@ -157,6 +158,8 @@ class Outcomes:
         group_metrics: Metrics of the report's "by user group" panels.
         report_sections: Sections it adds to the HTML report.
         describe: Event type -> one-line description (``trace agent``, ``trace step``).
+        seen_types: Event types that are what an agent saw (``trace step``'s "saw").
+        result_types: Event types that are what an agent did (its "parsed result").
         step_title: A step name (last part of an event id, e.g. ``p2``) -> its heading in
             ``trace agent`` (None: the name itself).
         setting: The environment's settings (``config.environment``) shown by ``trace
@@ -180,6 +183,8 @@ class Outcomes:
     group_metrics: tuple[str, ...] = ()
     report_sections: tuple[ReportSection, ...] = ()
     describe: Mapping[str, Describer] = field(default_factory=dict)
+    seen_types: tuple[str, ...] = ()
+    result_types: tuple[str, ...] = ()
     step_title: Callable[[str], str | None] | None = None
     setting: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -291,6 +296,13 @@ def describers() -> dict[str, Describer]:
     for o in registered().values():
         out.update(o.describe)
     return out
+
+
+def step_types() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(seen, result) event types of a step, of every environment."""
+    plugins = registered().values()
+    return (tuple(t for o in plugins for t in o.seen_types),
+            tuple(t for o in plugins for t in o.result_types))
 
 
 def report_sections() -> list[ReportSection]:

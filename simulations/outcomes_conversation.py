@@ -169,6 +169,8 @@ CONVERSATION = register_outcomes(Outcomes(
     describe={"conversation_start": _start, "utterance": _utterance,
               "recommendation": _recommendation, "verdict": _verdict,
               "conversation_end": _end},
+    seen_types=("recommendation", "conversation_start"),
+    result_types=("utterance", "verdict", "conversation_end"),
     step_title=_step_title,
     setting=lambda env: {"rounds": env.get("rounds"), **(env.get("conversation") or {})},
 ))

@@ -298,6 +298,8 @@ FEED = register_outcomes(Outcomes(
                       f"{_SECTIONS}:popularity", 40)),
     describe={"page": _page, "decision": _decision, "interview": _interview,
               "session_end": _session_end},
+    seen_types=("page",),
+    result_types=("decision", "interview", "session_end"),
     step_title=_step_title,
     setting=lambda env: {k: env.get(k) for k in ("items_per_page", "max_pages", "rounds")},
 ))

@@ -106,6 +106,7 @@ TASTING = Outcomes(
     summary_note=lambda metrics, ci: "like rate: share of tasted dishes the user liked.",
     report_sections=(ReportSection("tasting", "Tasting: like rate", _section),),
     describe={"tasting": _describe},
+    result_types=("tasting",),
     step_title=lambda name: f"dish {name[1:]}" if name[:1] == "d" else None,
     setting=lambda env: {"dishes": env.get("dishes"), "rounds": env.get("rounds")},
 )
@@ -213,6 +214,11 @@ def test_trace_agent_tells_its_events(tmp_path: Path, tasting: Outcomes,
     assert "tastes item 9: does not like it" in lines  # robot's first dish
     assert out.index("chef · round 1") < out.index("robot · round 1")
     assert "no outcome plug-in" not in out
+    # trace step: the tasting is what the agent did at that step.
+    code, out, err = _cli(capsys, "trace", "step", str(run), "chef/r1/u2/d2", "--no-pager")
+    assert code == 0, err
+    after = out[out.index("parsed result"):]
+    assert "tastes item 9: likes it" in after and "no model call at this step" in out
 
 
 def test_report_has_its_section(tmp_path: Path, tasting: Outcomes,
