@@ -9,7 +9,7 @@ states the contract).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,22 +52,24 @@ INTERVAL_METHOD = (f"{LEVEL:.0%} percentile bootstrap over users ({RESAMPLES:,} 
 
 
 class UserSums:
-    """Sums per user of one arm, filled event by event."""
+    """Sums per user of one arm, filled event by event (columns: ``fields``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fields: Sequence[str] = FIELDS) -> None:
+        self.fields = tuple(fields)
+        self.col = _COL if self.fields == FIELDS else {f: k for k, f in enumerate(self.fields)}
         self.rows: dict[Any, np.ndarray] = {}
 
     def add(self, user: Any, field: str, value: float = 1.0) -> None:
         row = self.rows.get(user)
         if row is None:
-            row = self.rows[user] = np.zeros(len(FIELDS))
-        row[_COL[field]] += value
+            row = self.rows[user] = np.zeros(len(self.fields))
+        row[self.col[field]] += value
 
     def matrix(self) -> np.ndarray:
-        """Users x FIELDS, users in sorted order (the bootstrap must not depend on the
+        """Users x fields, users in sorted order (the bootstrap must not depend on the
         order events came in)."""
         if not self.rows:
-            return np.zeros((0, len(FIELDS)))
+            return np.zeros((0, len(self.fields)))
         keys = sorted(self.rows, key=str)
         return np.vstack([self.rows[k] for k in keys])
 
@@ -87,8 +89,9 @@ def _bootstrap_totals(x: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     return np.vstack(out)
 
 
-def arm_stats(sums: UserSums, *, resamples: int = RESAMPLES, seed: int = 0,
-              environment: str = "feed", ratings: bool = True,
+def arm_stats(sums: UserSums, *, names: Sequence[str], sessions: str,
+              figures: Mapping[str, tuple[str, str]] = STAT_METRICS,
+              resamples: int = RESAMPLES, seed: int = 0, ratings: bool = True,
               released: bool = False) -> dict[str, Any]:
     """Sample sizes and, per figure, its value with a 95% interval over users.
 
@@ -96,25 +99,24 @@ def arm_stats(sums: UserSums, *, resamples: int = RESAMPLES, seed: int = 0,
     METRIC: {"value", "lo", "hi", "n"} | None}``; a figure is None where it has no
     denominator, or no meaning here (new-item rates before any ``add_items`` release
     (``released``), the rating of data without ratings). ``n`` is the number of
-    users the figure is averaged over (those with a non-zero denominator).
+    users the figure is averaged over (those with a non-zero denominator). ``names`` are
+    the figures (keys of ``figures``: numerator and denominator fields of ``sums``), and
+    ``sessions`` the field that counts an environment's sessions.
     """
     x = sums.matrix()
     n_users = x.shape[0]
-    conv = environment == "conversation"
-    names = (("success_rate", "recall_at_k") if conv else
-             ("watch_rate", "mean_rating", "satisfaction", "exit_page", "new_shown_rate",
-              "new_watched_rate"))
+    col = sums.col
     out: dict[str, Any] = {
         "n_users": n_users,
-        "n_sessions": int(x[:, _COL["conversations" if conv else "sessions"]].sum())
-        if n_users else 0,
-        "impressions": int(x[:, _COL["impressions"]].sum()) if n_users else 0,
+        "n_sessions": int(x[:, col[sessions]].sum()) if n_users else 0,
+        "impressions": int(x[:, col["impressions"]].sum())
+        if n_users and "impressions" in col else 0,
         "interval": INTERVAL_METHOD,
         "scales": {k: v for k, v in SCALES.items() if k in names},
     }
     boot = _bootstrap_totals(x, resamples, seed) if n_users > 1 else None
     for name in names:
-        num, den = (_COL[f] for f in STAT_METRICS[name])
+        num, den = (col[f] for f in figures[name])
         total_den = x[:, den].sum() if n_users else 0.0
         if total_den <= 0 or (name == "mean_rating" and not ratings) or (
                 name.startswith("new_") and not released):

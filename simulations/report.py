@@ -14,140 +14,33 @@ run's config, prompts or model output, so nothing secret can reach it.
 from __future__ import annotations
 
 import html
-import json
 import re
-from collections import Counter, defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from simulations.metrics import RATING_METRICS, compute_metrics, labels_for
+from simulations.metrics import labels_for
+from simulations.outcomes import no_plugin_note, outcomes_for, rating_metrics, report_sections
 from simulations.paired import value_ci
+from simulations.report_data import ReportError, load_run, series_of
+from simulations.report_data import Run as _Run
+from simulations.report_data import Series as _Series
 from simulations.report_figures import CSS
 from simulations.report_figures import Figures as _Figures
 from simulations.report_figures import ci_bar as _ci_bar
 from simulations.report_figures import label as _label
 from simulations.report_figures import note as _note
 from simulations.report_robust import robustness_section
-from simulations.trace import read_trace
-from simulations.user_stats import ArmTable, RunTables, arm_tables, metric_names, user_groups
+from simulations.report_sections import deciles as _deciles  # noqa: F401  (tests use it)
+from simulations.user_stats import metric_names, user_groups
 
-__all__ = ["SECTIONS", "ReportError", "build_report", "write_report"]
+__all__ = ["SECTIONS", "ReportError", "build_report", "sections", "write_report"]
 
-SECTIONS = (
-    ("overview", "Runs and metrics"),
-    ("headline", "Watch rate and satisfaction"),
-    ("exit-pages", "Where users leave"),
-    ("filter-bubble", "Genre entropy per round (filter bubble)"),
-    ("popularity", "Exposure by item popularity (popularity bias)"),
-    ("groups", "Metrics by user group (fairness)"),
-    ("ratings", "Simulated and held-out ratings"),
-    ("new-items", "New items"),
-    ("llm", "Tokens and cost per agent"),
-    ("conversation", "Conversations: success by turn"),
-    ("robustness", "Robustness across user models"),
-)
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-            "#7f7f7f", "#bcbd22", "#17becf")
 # A section is shown if it has a plot or a table; else its "why not" goes to the overview.
 _CONTENT = ('class="plotly-graph-div"', "<table")
-_GROUP_METRICS = {"feed": ("watch_rate", "satisfaction"), "conversation": ("success_rate",)}
-
-
-class ReportError(ValueError):
-    """A report cannot be built; the message is one line for the user."""
-
-
-@dataclass
-class _Run:
-    run_dir: Path
-    label: str
-    scenario: str
-    seed: Any
-    status: str
-    environment: str
-    dataset: str
-    tables: RunTables
-    metrics: dict[str, Any]
-    reference: dict[str, Any] | None
-    max_pages: int
-    exits: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
-    ratings: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    new_items: set[str] = field(default_factory=set)
-    released: dict[str, int] = field(default_factory=dict)  # item -> release round
-    # arm -> round -> [impressions, impressions of new items, watches of new items]
-    new_exposure: dict[str, dict[int, list[int]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [0, 0, 0])))
-    tokens: dict[str, dict[str, list[float]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [0.0, 0.0])))
-
-
-@dataclass(frozen=True)
-class _Series:
-    label: str
-    color: str
-    run: _Run
-    arm: str
-
-    @property
-    def table(self) -> ArmTable:
-        return self.run.tables.arms[self.arm]
-
-
-def _load_run(run_dir: Path) -> _Run:
-    try:
-        events = read_trace(run_dir)
-    except FileNotFoundError as e:
-        raise ReportError(str(e)) from None
-    start = next((e for e in events if e.get("type") == "run_start"), {})
-    end = next((e for e in events if e.get("type") == "run_end"), None)
-    status = end["status"] if end else ("truncated" if events.truncated else "incomplete")
-    ref_path = run_dir / "reference.json"
-    reference = json.loads(ref_path.read_text(encoding="utf-8")) if ref_path.is_file() else None
-    env_cfg = (start.get("config") or {}).get("environment") or {}
-    run = _Run(run_dir, "", str(start.get("scenario") or run_dir.name), start.get("seed"),
-               status, str(start.get("environment") or "feed"), str(start.get("dataset", "")),
-               arm_tables(events), compute_metrics(events), reference,
-               int(env_cfg.get("max_pages") or 0))
-    for ev in events:
-        t, arm = ev.get("type"), ev.get("arm")
-        if t == "event" and ev.get("action") == "add_items":
-            for i in ev.get("items", []):
-                run.new_items.add(str(i))
-                run.released.setdefault(str(i), int(ev["round"]))
-        if arm is None:
-            continue
-        if t == "session_end" and ev.get("pages", 0) > 0:
-            run.exits[arm][int(ev["pages"])] += 1
-        elif t == "decision" and ev.get("action") in ("watch", "skip"):
-            if ev["action"] == "watch" and ev.get("rating") is not None:
-                run.ratings[arm][f"{float(ev['rating']):g}"] += 1
-            cell = run.new_exposure[arm][int(ev["round"])]
-            cell[0] += 1
-            if str(ev.get("item")) in run.new_items:
-                cell[1] += 1
-                cell[2] += ev["action"] == "watch"
-        elif t == "llm_call":
-            agent = str(ev.get("user", "run"))
-            acc = run.tokens[arm][agent]
-            acc[0] += ev.get("input_tokens", 0) + ev.get("output_tokens", 0)
-            acc[1] += ev.get("cost_usd", 0.0)
-    return run
-
-
-def _series(runs: list[_Run]) -> list[_Series]:
-    base = [f"{r.scenario} (seed {r.seed})" for r in runs]
-    for r, b in zip(runs, base, strict=True):
-        r.label = b if base.count(b) == 1 else f"{b} {r.run_dir.name}"
-    out: list[_Series] = []
-    for r in runs:
-        for arm in r.tables.arms:
-            label = arm if len(runs) == 1 else f"{r.label} · {arm}"
-            out.append(_Series(label, _PALETTE[len(out) % len(_PALETTE)], r, arm))
-    return out
+_Render = Callable[[_Figures, list[_Series], int, int], str]
 
 
 # ----------------------------------------------------------------------------- plots
@@ -161,6 +54,9 @@ def _overview(runs: list[_Run], series: list[_Series], resamples: int, seed: int
     out = ["<table><tr><th>run</th><th>folder</th><th>environment</th><th>dataset</th>"
            f"<th>users</th><th>recommenders</th><th>status</th></tr>{rows}</table>"]
     for env in sorted({r.environment for r in runs}):
+        if outcomes_for(env) is None:
+            out.append(_note(no_plugin_note(env)))
+            continue
         labels = labels_for(env)
         names = [m for m in metric_names(env) if m in labels]
         head = "".join(f"<th>{html.escape(_label(m))}</th>" for m in names)
@@ -168,7 +64,7 @@ def _overview(runs: list[_Run], series: list[_Series], resamples: int, seed: int
         for s in (s for s in series if s.run.environment == env):
             cells = []
             for m in names:
-                if m in RATING_METRICS and s.run.metrics.get("ratings") is False:
+                if s.run.metrics.get("ratings") is False and m in rating_metrics():
                     cells.append("<td>n/a</td>")  # implicit feedback: no rating scale
                     continue
                 v, lo, hi = value_ci(s.table, m, resamples=resamples, seed=seed)
@@ -178,105 +74,6 @@ def _overview(runs: list[_Run], series: list[_Series], resamples: int, seed: int
         out.append(f"<h3>{html.escape(env)} metrics (95% bootstrap intervals over users)"
                    f"</h3><table><tr><th>series</th>{head}</tr>{''.join(body)}</table>")
     return "".join(out)
-
-
-def _headline(f: _Figures, series: list[_Series], resamples: int, seed: int) -> str:
-    feed = [s for s in series if s.run.environment == "feed"]
-    if not feed:
-        return _note("No feed runs: watch rate and satisfaction belong to the feed "
-                     "(conversations are in their own section).")
-    fig = f.make_subplots(rows=1, cols=2, subplot_titles=("watch rate", "satisfaction (1-10)"))
-    for s in feed:
-        for col, m in ((1, "watch_rate"), (2, "satisfaction")):
-            v = value_ci(s.table, m, resamples=resamples, seed=seed)
-            fig.add_trace(_ci_bar(f.go, s, [s.label], [v], show=False), row=1, col=col)
-    fig.update_layout(showlegend=False)
-    fig.update_yaxes(range=[0, 10], row=1, col=2)  # the whole 1-10 scale, from 0
-    return _note("Per recommender; error bars: 95% bootstrap interval over users.") + f.div(
-        fig, rates=("yaxis",))
-
-
-def _exit_pages(f: _Figures, series: list[_Series]) -> str:
-    feed = [s for s in series if s.run.environment == "feed" and s.run.exits.get(s.arm)]
-    if not feed:
-        return _note("No feed sessions in these runs.")
-    fig = f.go.Figure()
-    for s in feed:
-        c = s.run.exits[s.arm]
-        pages = list(range(1, max(max(c), s.run.max_pages) + 1))
-        total = sum(c.values())
-        fig.add_trace(f.go.Bar(name=s.label, x=pages, y=[c.get(p, 0) / total for p in pages],
-                               marker_color=s.color))
-    fig.update_layout(barmode="group", xaxis_title="page on which the session ended",
-                      yaxis_title="share of sessions")
-    return f.div(fig, rates=("yaxis",))
-
-
-def _filter_bubble(f: _Figures, series: list[_Series]) -> str:
-    feed = [s for s in series if s.run.environment == "feed"]
-    if not feed:
-        return _note("No feed runs.")
-    fig = f.go.Figure()
-    for s in feed:
-        rounds = s.run.metrics["arms"][s.arm]["rounds"]
-        xs = sorted(rounds, key=int)
-        fig.add_trace(f.go.Scatter(name=s.label, x=[int(r) for r in xs],
-                                   y=[rounds[r].get("genre_entropy") for r in xs],
-                                   mode="lines+markers", line={"color": s.color}))
-    fig.update_layout(xaxis_title="round", yaxis_title="genre entropy of watched items (bits)",
-                      xaxis={"dtick": 1})
-    return f.div(fig)
-
-
-def _deciles(popularity: dict[str, int]) -> dict[str, int]:
-    """Decile 1 (least popular in the training history) to 10 (most) of every item."""
-    ids = sorted(popularity, key=lambda i: (popularity[i], i))
-    out: dict[str, int] = {}
-    for d, chunk in enumerate(np.array_split(np.arange(len(ids)), 10), start=1):
-        for k in chunk:
-            out[ids[int(k)]] = d
-    return out
-
-
-def _popularity(f: _Figures, series: list[_Series], resamples: int, seed: int) -> str:
-    feed = [s for s in series if s.run.environment == "feed"]
-    if not feed:
-        return _note("No feed runs.")
-    with_ref = [s for s in feed if s.run.reference and s.run.reference.get("item_popularity")]
-    titles = ("share of exposure by item-popularity decile", "Gini of exposure")
-    # Without any run's item popularity there are no deciles: Gini alone, no empty panel.
-    gcol = 2 if with_ref else 1
-    fig = (f.make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], subplot_titles=titles)
-           if with_ref else f.make_subplots(rows=1, cols=1, subplot_titles=titles[1:]))
-    for s in with_ref:
-        assert s.run.reference is not None
-        dec = _deciles(s.run.reference["item_popularity"])
-        col_sum = np.asarray(s.table.exposure.sum(axis=0)).ravel()
-        share = np.zeros(10)
-        for item, c in zip(s.table.items, col_sum, strict=True):
-            if item in dec:
-                share[dec[item] - 1] += c
-        share = share / share.sum() if share.sum() else share
-        fig.add_trace(f.go.Bar(name=s.label, x=list(range(1, 11)), y=share.tolist(),
-                               marker_color=s.color, legendgroup=s.label), row=1, col=1)
-    for s in feed:
-        v = value_ci(s.table, "gini", resamples=resamples, seed=seed)
-        fig.add_trace(f.go.Bar(name=s.label, x=[s.label], y=[v[0]], marker_color=s.color,
-                               legendgroup=s.label, showlegend=not with_ref), row=1, col=gcol)
-    fig.update_layout(barmode="group")
-    if with_ref:
-        fig.update_xaxes(title_text="popularity decile in the training history (10 = most)",
-                         dtick=1, row=1, col=1)
-    fig.update_xaxes(showticklabels=False, row=1, col=gcol)
-    note = _note("Decile 1 holds the least popular tenth of the catalogue in the training "
-                 "history, 10 the most popular. Gini has no interval: it depends on the number "
-                 "of users, which a bootstrap resample changes (recarena compare tests Gini "
-                 "differences with a permutation test).")
-    if len(with_ref) < len(feed):
-        note += _note("Some runs have no reference.json (written by newer runs): no deciles "
-                      "for them.")
-    return note + f.div(fig, height=420, rates=("yaxis", "yaxis2"))
-
 
 def _groups(f: _Figures, series: list[_Series], resamples: int, seed: int) -> str:
     dims: dict[str, list[str]] = {}
@@ -290,11 +87,13 @@ def _groups(f: _Figures, series: list[_Series], resamples: int, seed: int) -> st
     if not dims:
         return _note("No user attributes or traits with two or more levels.")
     envs = sorted({s.run.environment for s in series})
-    metrics = [m for env in envs for m in _GROUP_METRICS.get(env, ())]
+    metrics = [m for env in envs for m in getattr(outcomes_for(env), "group_metrics", ())]
     # Only (dimension, metric) panels some series has data for: no empty panels.
     panels = [(dim, m) for dim in dims for m in metrics
               if any(m in metric_names(s.run.environment) and (s.label, dim) in masks
                      for s in series)]
+    if not panels:  # e.g. an environment that declares no group metrics
+        return _note("No metrics by user group for these environments.")
     cols = min(len(metrics), 3) or 1
     rows = -(-len(panels) // cols)
     # A grid cell beyond the last panel gets no axes (None), so no empty panel is drawn.
@@ -422,25 +221,22 @@ def _llm(f: _Figures, series: list[_Series]) -> str:
     return _note(f"Totals per recommender: {totals}. A call repeated from the run's cache "
                  f"costs nothing.{free}") + f.div(fig, zero=False)
 
+def sections() -> list[tuple[str, str, int, _Render | None]]:
+    """(id, title, rank, render) of every section, in order: the report's own and those
+    of every environment's outcome plug-in (render None: the overview and robustness,
+    which read the runs rather than the series)."""
+    own: list[tuple[str, str, int, _Render | None]] = [
+        ("overview", "Runs and metrics", 0, None),
+        ("groups", "Metrics by user group (fairness)", 50, _groups),
+        ("ratings", "Simulated and held-out ratings", 60, lambda f, s, n, seed: _ratings(f, s)),
+        ("new-items", "New items", 70, lambda f, s, n, seed: _new_items(f, s)),
+        ("llm", "Tokens and cost per agent", 80, lambda f, s, n, seed: _llm(f, s)),
+        ("robustness", "Robustness across user models", 100, None)]
+    plugged = [(x.id, x.title, x.rank, x.renderer()) for x in report_sections()]
+    return sorted([*own, *plugged], key=lambda x: x[2])
 
-def _conversation(f: _Figures, series: list[_Series], resamples: int, seed: int) -> str:
-    conv = [s for s in series if s.run.environment == "conversation"]
-    if not conv:
-        return _note("No conversation runs.")
-    fig = f.make_subplots(rows=1, cols=2, column_widths=[0.65, 0.35], subplot_titles=(
-        "success by turn (cumulative)", "success rate, 95% interval"))
-    for s in conv:
-        by_turn = s.run.metrics["arms"][s.arm]["overall"].get("success_at_turn", {})
-        turns = sorted(by_turn, key=int)
-        fig.add_trace(f.go.Scatter(name=s.label, x=[int(t) for t in turns],
-                                   y=[by_turn[t] for t in turns], mode="lines+markers",
-                                   line={"color": s.color}, legendgroup=s.label),
-                      row=1, col=1)
-        v = value_ci(s.table, "success_rate", resamples=resamples, seed=seed)
-        fig.add_trace(_ci_bar(f.go, s, [s.label], [v], show=False), row=1, col=2)
-    fig.update_xaxes(title_text="turn", dtick=1, row=1, col=1)
-    fig.update_xaxes(showticklabels=False, row=1, col=2)
-    return f.div(fig, rates=("yaxis", "yaxis2"))
+
+SECTIONS = tuple((sid, title) for sid, title, _, _ in sections())
 
 
 # ----------------------------------------------------------------------------- page
@@ -455,41 +251,34 @@ def build_report(run_dirs: Sequence[str | Path], *, resamples: int = 1000,
                           ) from None
     if not run_dirs:
         raise ReportError("report: name at least one run folder")
-    runs = [_load_run(Path(d)) for d in run_dirs]
-    series = _series(runs)
+    runs = [load_run(Path(d)) for d in run_dirs]
+    series = series_of(runs)
     f = _Figures()
-    bodies = {
-        "overview": _overview(runs, series, resamples, seed),
-        "headline": _headline(f, series, resamples, seed),
-        "exit-pages": _exit_pages(f, series),
-        "filter-bubble": _filter_bubble(f, series),
-        "popularity": _popularity(f, series, resamples, seed),
-        "groups": _groups(f, series, resamples, seed),
-        "ratings": _ratings(f, series),
-        "new-items": _new_items(f, series),
-        "llm": _llm(f, series),
-        "conversation": _conversation(f, series, resamples, seed),
-        "robustness": robustness_section([r.run_dir for r in runs]),
-    }
+    order = sections()
+    bodies = {sid: (_overview(runs, series, resamples, seed) if sid == "overview" else
+                    robustness_section([r.run_dir for r in runs]) if render is None else
+                    render(f, series, resamples, seed))
+              for sid, _, _, render in order}
+    titles = [(sid, t) for sid, t, _, _ in order]
     # Sections with nothing to show are left out (no empty panels); the overview says why.
-    shown = [(sid, t) for sid, t in SECTIONS
+    shown = [(sid, t) for sid, t in titles
              if sid == "overview" or any(m in bodies[sid] for m in _CONTENT)]
-    left = [(t, re.sub(r"<[^>]+>", "", bodies[sid]).strip()) for sid, t in SECTIONS
+    left = [(t, re.sub(r"<[^>]+>", "", bodies[sid]).strip()) for sid, t in titles
             if (sid, t) not in shown]
     if left:
         bodies["overview"] += '<p class="note" id="not-shown">Not shown, nothing to plot ' \
             "for these runs: " + "; ".join(
                 f"{html.escape(t)}: {why.rstrip('.')}" for t, why in left) + ".</p>"
     nav = "".join(f'<a href="#{sid}">{html.escape(t)}</a>' for sid, t in shown)
-    sections = "".join(f'<section id="{sid}"><h2>{html.escape(t)}</h2>{bodies[sid]}</section>'
-                       for sid, t in shown)
+    parts = "".join(f'<section id="{sid}"><h2>{html.escape(t)}</h2>{bodies[sid]}</section>'
+                    for sid, t in shown)
     title = "RecArena report: " + ", ".join(r.label for r in runs)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
         f"<header><h1>{html.escape(title)}</h1></header><nav>{nav}</nav>"
-        f"<main>{sections}</main></body></html>\n")
+        f"<main>{parts}</main></body></html>\n")
 
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path, *, resamples: int = 1000,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from simulations.arm_stats import SCALES
-from simulations.metrics import CONVERSATION_LABELS, METRIC_LABELS
+from simulations.outcomes import all_labels
 
 __all__ = ["CSS", "LEGEND", "Figures", "ci_bar", "label", "note"]
 
@@ -79,7 +79,7 @@ def ci_bar(go: Any, s: Any, x: list[str], vals: list[tuple[Any, Any, Any]],
 
 def label(metric: str) -> str:
     """A metric's name in the report, with its scale where it has one."""
-    base = {**METRIC_LABELS, **CONVERSATION_LABELS}.get(metric, metric.replace("_", " "))
+    base = all_labels().get(metric, metric.replace("_", " "))
     return f"{base} ({SCALES[metric]})" if metric in SCALES else base
 
 

@@ -10,50 +10,29 @@ from rich.table import Table
 from rich.text import Text
 
 from simulations.arm_stats import SCALES
-from simulations.metrics import (
-    CONVERSATION_LABELS,
-    METRIC_LABELS,
-    NEW_ITEM_METRICS,
-    fmt_metric,
-)
+from simulations.metrics import fmt_metric
+from simulations.outcomes import all_labels, no_plugin_note, outcomes_for, rating_metrics
+from simulations.outcomes_feed import FOOTNOTE
 
 __all__ = ["FOOTNOTE", "metrics_table", "table_columns"]
 
-# Figures shown with an interval (stats key -> the overall metric it is), in order.
-_FEED_CI = ("watch_rate", "new_shown_rate", "new_watched_rate", "mean_rating",
-            "satisfaction", "exit_page")
-_FEED_PLAIN = ("coverage", "gini", "genre_entropy")
-_CONV_CI = ("success_rate", "recall_at_k")
-_CONV_PLAIN = ("turns_to_success",)
-_LABELS = {**METRIC_LABELS, "new_shown_rate": "new shown (rate)",
-           "new_watched_rate": "new watched (rate)", **CONVERSATION_LABELS}
-FOOTNOTE = ("users (n): users with a session in the arm. Each figure is over all of them, "
-            "with its 95% interval below it: percentile bootstrap over users (1,000 "
-            "resamples), rates clipped to [0, 1]; coverage, Gini and genre H are point "
-            "values (they depend on how many users there are).")
-NEW_ITEMS_NOTE = (" new shown = share of shown items that were new releases; new watched = "
-                  "share of shown new releases that were watched.")
-
 
 def _label(key: str) -> str:
+    name = all_labels().get(key, key.replace("_", " "))
     scale = SCALES.get(key)
-    return f"{_LABELS[key]} ({scale})" if scale else _LABELS[key]
+    return f"{name} ({scale})" if scale else name
 
 
 def table_columns(metrics: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The columns with intervals and the plain ones, for this run's metrics (new-item
-    columns only when something was released)."""
-    if metrics.get("environment") == "conversation":
-        return list(_CONV_CI), list(_CONV_PLAIN)
-    arms = metrics.get("arms", {}).values()
-    released = any(m.get("overall", {}).get(k) is not None
-                   for m in arms for k in NEW_ITEM_METRICS)
-    ci = [k for k in _FEED_CI if released or k not in ("new_shown_rate", "new_watched_rate")]
-    return ci, list(_FEED_PLAIN)
+    """The columns with intervals and the plain ones, for this run's metrics (the
+    environment's outcome plug-in says which; e.g. new-item columns of the feed only when
+    something was released)."""
+    o = outcomes_for(metrics.get("environment"))
+    return o.summary_columns(metrics) if o is not None else ([], [])
 
 
 def _cell(metrics: dict[str, Any], key: str, v: Any) -> Text | str:
-    if key == "mean_rating" and metrics.get("ratings") is False:
+    if metrics.get("ratings") is False and key in rating_metrics():
         return "n/a"
     if not v:
         return "-"
@@ -84,7 +63,9 @@ def metrics_table(metrics: dict[str, Any], title: str = "") -> Group:
     mixed = [(a, r, rm) for a, m in arms.items() if len(m.get("roles", {})) > 1
              for r, rm in m["roles"].items()]
     if mixed:
-        keys = [k for k in (*ci, *plain) if k in METRIC_LABELS or k in CONVERSATION_LABELS]
+        o = outcomes_for(metrics.get("environment"))
+        labels = o.labels if o is not None else {}
+        keys = [k for k in (*ci, *plain) if k in labels]
         rt = Table(title="per role (point values)", title_justify="left")
         rt.add_column("recommender / role", style="bold", no_wrap=True)
         for k in keys:
@@ -92,10 +73,9 @@ def metrics_table(metrics: dict[str, Any], title: str = "") -> Group:
         for a, r, rm in mixed:
             rt.add_row(f"{a} / {r}", *(fmt_metric(metrics, k, rm.get(k)) for k in keys))
         parts.append(rt)
-    note = FOOTNOTE + (NEW_ITEMS_NOTE if "new_shown_rate" in ci else "")
-    note = note if metrics.get("environment") != "conversation" else (
-        "users (n): users with a conversation in the arm. 95% intervals: percentile "
-        "bootstrap over users (1,000 resamples), rates clipped to [0, 1].")
+    o = outcomes_for(metrics.get("environment"))
+    note = (no_plugin_note(str(metrics.get("environment"))) if o is None else
+            o.summary_note(metrics, ci) if o.summary_note is not None else "")
     if metrics.get("ratings") is False:
         note += " Ratings: n/a (implicit feedback, the data has no ratings)."
     parts.append(Text(note, style="dim"))

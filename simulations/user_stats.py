@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from simulations.metrics import genre_entropy
+from simulations.outcomes import UserAcc, outcomes_for, ratio_of, registered
+from simulations.outcomes_conversation import CONVERSATION_FIELDS
+from simulations.outcomes_feed import FEED_FIELDS
 
 __all__ = [
     "CONVERSATION_FIELDS",
     "EXPOSURE_METRICS",
     "FEED_FIELDS",
-    "RATIO_METRICS",
     "ArmTable",
     "RunTables",
     "UserInfo",
@@ -38,24 +39,20 @@ __all__ = [
     "user_metrics",
 ]
 
-FEED_FIELDS = ("impressions", "watches", "rating_sum", "ratings", "pages_sum", "sessions",
-               "satisfaction_sum", "interviews", "entropy_sum", "entropy_sessions")
-CONVERSATION_FIELDS = ("conversations", "successes", "success_turns", "target_seen")
-
-RATIO_METRICS: dict[str, tuple[str, str]] = {  # metric -> (numerator, denominator) fields
-    "watch_rate": ("watches", "impressions"),
-    "mean_rating": ("rating_sum", "ratings"),
-    "exit_page": ("pages_sum", "sessions"),
-    "satisfaction": ("satisfaction_sum", "interviews"),
-    "genre_entropy": ("entropy_sum", "entropy_sessions"),
-    "success_rate": ("successes", "conversations"),
-    "turns_to_success": ("success_turns", "successes"),
-    "recall_at_k": ("target_seen", "conversations"),
-}
 EXPOSURE_METRICS = ("coverage", "gini")
-_FEED_METRICS = ("watch_rate", "mean_rating", "exit_page", "satisfaction", "coverage", "gini",
-                 "genre_entropy")
-_CONVERSATION_METRICS = ("success_rate", "turns_to_success", "recall_at_k")
+
+
+def _ratios() -> dict[str, tuple[str, str]]:
+    return {m: r for o in registered().values() for m, r in o.ratios.items()}
+
+
+def __getattr__(name: str) -> Any:
+    # RATIO_METRICS (metric -> (numerator, denominator) fields) is every environment's,
+    # read from the outcome plug-ins when asked for (a plug-in may register later).
+    if name == "RATIO_METRICS":
+        return _ratios()
+    raise AttributeError(name)
+
 
 # MovieLens-1M's age bands, the usual ones in fairness studies of MovieLens.
 _AGE_BANDS = ((18, "<18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (50, "45-49"),
@@ -63,8 +60,10 @@ _AGE_BANDS = ((18, "<18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (50, "45
 
 
 def metric_names(environment: str) -> tuple[str, ...]:
-    """The metrics a paired comparison reports for an environment."""
-    return _CONVERSATION_METRICS if environment == "conversation" else _FEED_METRICS
+    """The metrics a paired comparison reports for an environment (its outcome plug-in's
+    ``compared``; none without one)."""
+    o = outcomes_for(environment)
+    return o.compared if o is not None else ()
 
 
 def age_band(age: str | int | None) -> str | None:
@@ -137,30 +136,26 @@ class RunTables:
     arms: dict[str, ArmTable]
 
 
-class _UserAcc:
-    def __init__(self) -> None:
-        self.f: dict[str, float] = defaultdict(float)
-        self.exposure: dict[str, int] = defaultdict(int)
-        self.genres: dict[Any, list[list[str]]] = defaultdict(list)
-
-
 def arm_tables(events: Iterable[dict[str, Any]]) -> RunTables:
     """Per-user sums of every arm of a trace.
 
     Users are those with a profile event plus any user an arm event names, in order of
     first appearance; every arm has a row for each (zeros where the user did nothing in
-    that arm). Sums follow ``compute_metrics``: exit page counts sessions with pages > 0,
-    genre entropy is summed over (user, round) sessions with at least one watch.
+    that arm). The sums are the environment's outcome plug-in's (``user_fields``,
+    ``user_event``; simulations/outcomes.py) and follow its ``compute_metrics``; without a
+    plug-in a table has users but no fields.
     """
     n_items, env = 0, "feed"
     users: dict[str, None] = {}
     info: dict[str, UserInfo] = {}
-    acc: dict[str, dict[str, _UserAcc]] = defaultdict(lambda: defaultdict(_UserAcc))
+    acc: dict[str, dict[str, UserAcc]] = defaultdict(lambda: defaultdict(UserAcc))
+    plugin = outcomes_for(env)
     for ev in events:
         t = ev.get("type")
         if t == "run_start":
             n_items = int(ev.get("n_items", 0))
             env = str(ev.get("environment") or "feed")
+            plugin = outcomes_for(env)
             continue
         if t == "profile":
             u = str(ev["user"])
@@ -173,33 +168,11 @@ def arm_tables(events: Iterable[dict[str, Any]]) -> RunTables:
             continue
         u = str(user)
         a = acc[arm][u]
-        if t == "page":
+        if plugin is not None and plugin.user_event is not None and plugin.user_event(a, ev):
             users.setdefault(u)
-            for iid in ev["items"]:
-                a.exposure[str(iid)] += 1
-        elif t == "decision" and ev.get("action") in ("watch", "skip"):
-            a.f["impressions"] += 1
-            if ev["action"] == "watch":
-                a.f["watches"] += 1
-                if ev.get("rating") is not None:
-                    a.f["rating_sum"] += float(ev["rating"])
-                    a.f["ratings"] += 1
-                a.genres[ev.get("round")].append(ev.get("genres") or [])
-        elif t == "session_end" and ev.get("pages", 0) > 0:
-            a.f["pages_sum"] += float(ev["pages"])
-            a.f["sessions"] += 1
-        elif t == "interview":
-            a.f["satisfaction_sum"] += float(ev["satisfaction"])
-            a.f["interviews"] += 1
-        elif t == "conversation_end":
-            users.setdefault(u)
-            a.f["conversations"] += 1
-            if ev["success"]:
-                a.f["successes"] += 1
-                a.f["success_turns"] += float(ev["turns"])
-            a.f["target_seen"] += float(bool(ev["target_seen"]))
     order = tuple(users)
-    fields = CONVERSATION_FIELDS if env == "conversation" else FEED_FIELDS
+    fields = plugin.user_fields if plugin is not None else ()
+    finish = plugin.user_finish if plugin is not None else None
     items = sorted({i for per in acc.values() for x in per.values() for i in x.exposure})
     col = {i: k for k, i in enumerate(items)}
     tables: dict[str, ArmTable] = {}
@@ -210,9 +183,8 @@ def arm_tables(events: Iterable[dict[str, Any]]) -> RunTables:
             x = per.get(u)
             if x is None:
                 continue
-            for g in x.genres.values():
-                x.f["entropy_sum"] += genre_entropy(g)
-                x.f["entropy_sessions"] += 1
+            if finish is not None:
+                finish(x)
             sums[r] = [x.f.get(name, 0.0) for name in fields]
             for iid, c in x.exposure.items():
                 rows.append(r)
@@ -242,8 +214,9 @@ def needs_exposure(metric: str) -> bool:
 
 def ratio_columns(metric: str, fields: Sequence[str]) -> list[int]:
     """Columns of a ratio metric's numerator and denominator (none for exposure metrics)."""
-    if metric in RATIO_METRICS:
-        return [fields.index(f) for f in RATIO_METRICS[metric]]
+    ratio = ratio_of(metric)
+    if ratio is not None:
+        return [fields.index(f) for f in ratio]
     if metric in EXPOSURE_METRICS:
         return []
     raise ValueError(f"unknown metric {metric!r}")
@@ -253,7 +226,7 @@ def metric_from_totals(metric: str, sums: np.ndarray, exposure: np.ndarray | Non
                        n_items: int) -> np.ndarray:
     """The metric from weighted totals: ``sums`` (batch, 2) of its numerator and
     denominator, or ``exposure`` (batch, items) of item counts."""
-    if metric in RATIO_METRICS:
+    if ratio_of(metric) is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(sums[:, 1] > 0, sums[:, 0] / sums[:, 1], np.nan)
     assert exposure is not None
@@ -277,7 +250,8 @@ def user_metrics(table: ArmTable, metrics: Sequence[str] | None = None
                  ) -> dict[str, dict[str, float | None]]:
     """Each user's own value of every per-user metric (ratio metrics only: coverage and
     Gini describe a population, not a user)."""
-    names = [m for m in (metrics or metric_names(table.environment)) if m in RATIO_METRICS]
+    names = [m for m in (metrics or metric_names(table.environment))
+             if ratio_of(m) is not None]
     eye = np.eye(len(table.users))
     vals = {m: metric_values(m, eye, table) for m in names}
     return {u: {m: None if np.isnan(vals[m][k]) else float(vals[m][k]) for m in names}

@@ -188,9 +188,9 @@ def _delta(v: Any) -> str:
 
 def render_diff(d: dict[str, Any], ia: TraceIndex, ib: TraceIndex,
                 limit: int = 20) -> list[RenderableType]:
-    from simulations.metrics import CONVERSATION_LABELS, METRIC_LABELS
+    from simulations.outcomes import registered
 
-    labels = {**METRIC_LABELS, **CONVERSATION_LABELS}
+    labels = {k: v for o in registered().values() for k, v in o.labels.items()}
     parts: list[RenderableType] = []
     for side, key in (("A", "trace_a"), ("B", "trace_b")):
         if d[key]["note"]:

@@ -9,6 +9,8 @@ from typing import Any
 from rich.console import Console, RenderableType
 from rich.markup import escape
 
+from simulations.outcomes import Marks, describers
+
 __all__ = ["clip", "console", "describe", "fmt", "print_paged", "referenced_items", "short_id",
            "step_of"]
 
@@ -110,31 +112,9 @@ def describe(ev: dict[str, Any], title: Callable[[Any], str], markup: bool = Tru
         return f"[dim]{x}[/]" if markup else x
 
     t = ev.get("type")
-    if t == "page":
-        names = "; ".join(e(title(i)) for i in ev.get("items", []))
-        return f"page {ev.get('page')} from {e(ev.get('recommender'))}: {names}"
-    if t == "decision":
-        a = ev.get("action")
-        if a in ("watch", "skip"):
-            name = e(title(ev.get("item")))
-            if ev.get("genres"):
-                name += " " + d(e("(" + ", ".join(map(str, ev["genres"])) + ")"))
-            why = f" {d('— ' + e(clip(ev.get('reason', ''), 120)))}" if ev.get("reason") else ""
-            if a == "watch":
-                return f"{b('watched')} {name} ★{ev.get('rating')}{why}"
-            return f"skipped {name}{why}"
-        feel = ev.get("feeling")
-        said = " (model said it)" if ev.get("feeling_source") == "model" else ""
-        what = {"leave": b("left the feed"), "next_page": "went to the next page",
-                "end": "reached the last page"}.get(str(a), e(a))
-        return f"{what}" + (f"; feeling: {e(clip(feel, 100))}{said}" if feel else "")
-    if t == "interview":
-        return (f"{b('interview')}: satisfaction {ev.get('satisfaction')}/10 — "
-                f"{e(clip(ev.get('reason', ''), 200))}")
-    if t == "session_end":
-        left = "left early" if ev.get("left_early") else e(ev.get("reason", ""))
-        return (f"session ended: {ev.get('pages')} pages, {ev.get('shown')} shown, "
-                f"{ev.get('watched')} watched ({left})")
+    env_describe = describers().get(str(t))
+    if env_describe is not None:  # an environment's own event (its outcome plug-in's words)
+        return env_describe(ev, title, Marks(markup))
     if t == "memory":
         kind, op = ev.get("kind"), ev.get("op")
         if op == "read" and kind == "short_term":
@@ -169,22 +149,6 @@ def describe(ev: dict[str, Any], title: Callable[[Any], str], markup: bool = Tru
                 f"attempts): {e(clip(ev.get('error', ''), 200))}" if markup else
                 f"decision failed ({ev.get('purpose')}, {ev.get('attempts')} attempts): "
                 f"{clip(ev.get('error', ''), 200)}")
-    if t == "conversation_start":
-        return f"conversation starts; hidden target: {e(title(ev.get('target')))}"
-    if t == "utterance":
-        return f"{b('says')}: “{e(clip(ev.get('text', ''), 300))}”"
-    if t == "recommendation":
-        names = "; ".join(e(title(i)) for i in ev.get("items", []))
-        return f"turn {ev.get('turn')}: {e(ev.get('recommender'))} suggests {names}"
-    if t == "verdict":
-        if ev.get("accept") is not None:
-            return f"{b('accepts')} {e(title(ev.get('accept')))}"
-        if ev.get("give_up"):
-            return f"{b('gives up')}: {e(clip(ev.get('feedback', ''), 200))}"
-        return f"rejects: {e(clip(ev.get('feedback', ''), 200))}"
-    if t == "conversation_end":
-        return (f"conversation ended: {'success' if ev.get('success') else 'no success'} "
-                f"({e(ev.get('reason'))}) after {ev.get('turns')} turns")
     if t == "profile":
         tr = ev.get("traits", {})
         return (f"profile: role {e(ev.get('role'))}, activity {tr.get('activity')}, "

@@ -14,13 +14,11 @@ from rich.text import Text
 
 from simulations.inspection.index import TraceIndex
 from simulations.inspection.render import describe, referenced_items, short_id, step_of
+from simulations.outcomes import step_types
 
 __all__ = ["render_step", "step_detail"]
 
-_SEEN = ("page", "recommendation", "conversation_start")
 _CONTEXT = ("memory", "plan")
-_RESULT = ("decision", "interview", "utterance", "verdict", "decision_failure", "session_end",
-           "conversation_end")
 
 
 def step_detail(ix: TraceIndex, event_id: str) -> dict[str, Any]:
@@ -45,8 +43,12 @@ def step_detail(ix: TraceIndex, event_id: str) -> dict[str, Any]:
             if it is not None:
                 items[str(iid)] = {"title": it.title, "year": it.year,
                                    "genres": list(it.genres)}
+    # What the agent saw and did are its environment's events (its outcome plug-in says
+    # which); a failed decision is the engine's.
+    seen, done = step_types()
     by_type = {k: [e for e in events if e.get("type") in types]
-               for k, types in (("seen", _SEEN), ("context", _CONTEXT), ("result", _RESULT))}
+               for k, types in (("seen", seen), ("context", _CONTEXT),
+                                ("result", (*done, "decision_failure")))}
     # A recommender agent's events carry no user role: take it from the step's other events.
     role = next((e.get("role") for e in (ev, *events) if e and e.get("role")), None)
     return {"run_dir": str(ix.run_dir), "id": event_id, "step": base, "event": ev,

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from simulations.inspection.index import TraceIndex
 from simulations.inspection.render import clip, describe, referenced_items, step_of
+from simulations.outcomes import no_plugin_note, outcomes_for, registered
 
 __all__ = ["agent_story", "normalise_agent", "render_story"]
 
@@ -37,7 +38,11 @@ def agent_story(ix: TraceIndex, agent: str) -> dict[str, Any]:
             it = ix.item(iid)
             if it is not None and iid not in items:
                 items[iid] = {"title": it.title, "year": it.year, "genres": list(it.genres)}
-    return {"run_dir": str(ix.run_dir), "agent": user,
+    env = str(ix.run_start().get("environment") or "feed")
+    # Only an environment without an outcome plug-in adds a key (the JSON is otherwise
+    # what it always was).
+    unplugged = {} if outcomes_for(env) is not None else {"note": no_plugin_note(env)}
+    return {**unplugged, "run_dir": str(ix.run_dir), "agent": user,
             "role": (profile or {}).get("role") or events[-1].get("role"),
             "profile": profile, "trace": ix.end.as_dict(), "items": items, "events": events}
 
@@ -61,12 +66,14 @@ def _profile_lines(p: dict[str, Any], title: Any) -> list[str]:
 
 
 def _step_title(step: str, ev: dict[str, Any]) -> str:
+    """A step's heading: the run's environment's words first (its outcome plug-in), then
+    any other environment's, else the step's name."""
     name = step.rsplit("/", 1)[-1]
-    if name.startswith("p") and name[1:].isdigit():
-        return f"page {name[1:]}"
-    if name.startswith("t") and name[1:].isdigit():
-        return "opening" if name == "t0" else f"turn {name[1:]}"
-    return {"interview": "exit interview", "end": "end", "start": "start"}.get(name, name)
+    for o in registered().values():
+        title = o.step_title(name) if o.step_title is not None else None
+        if title is not None:
+            return title
+    return name
 
 
 def render_story(s: dict[str, Any]) -> list[RenderableType]:
@@ -82,6 +89,8 @@ def render_story(s: dict[str, Any]) -> list[RenderableType]:
                  f"— {len(s['events'])} events in {escape(s['run_dir'])}")
     if s["profile"]:
         parts += [f"  {escape(x)}" for x in _profile_lines(s["profile"], title)]
+    if s.get("note"):
+        parts.append(f"[yellow]{escape(s['note'])}[/]")
     parts.append("[dim]a step in full (prompts, raw answers): recarena trace step RUN "
                  "STEP_ID[/]")
     section = step = None

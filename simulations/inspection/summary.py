@@ -8,16 +8,22 @@ import json
 from typing import Any
 
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.table import Table
 
 from simulations.inspection.index import TraceIndex
 from simulations.inspection.render import clip
 from simulations.metrics import fmt_metric
+from simulations.outcomes import metric_event_types, no_plugin_note, outcomes_for
 
 __all__ = ["render_summary", "run_metrics", "summarise"]
 
-_METRIC_TYPES = ("run_start", "page", "decision", "session_end", "interview",
-                 "conversation_end", "decision_failure")
+
+
+def _metric_types() -> tuple[str, ...]:
+    """The events metrics are computed from: every environment's, its outcome plug-in says
+    which (simulations/outcomes.py)."""
+    return ("run_start", *metric_event_types(), "decision_failure")
 
 
 def _agrees(metrics: Any, ix: TraceIndex) -> bool:
@@ -53,8 +59,9 @@ def run_metrics(ix: TraceIndex) -> dict[str, Any]:
     else:
         from simulations.metrics import compute_metrics
 
-        marks = ", ".join("?" * len(_METRIC_TYPES))
-        metrics = compute_metrics(ix.iter_docs(f"type IN ({marks})", _METRIC_TYPES))
+        types = _metric_types()
+        marks = ", ".join("?" * len(types))
+        metrics = compute_metrics(ix.iter_docs(f"type IN ({marks})", types))
         metrics["source"] = "computed from the trace"
     # Arms in the order they ran (summary.json sorts its keys).
     order = [a for (a,) in ix.rows("SELECT arm FROM events WHERE type = 'round_start' "
@@ -69,9 +76,9 @@ def _config_digest(start: dict[str, Any], manifest: dict[str, Any]) -> dict[str,
     cfg = start.get("config") or {}
     env = cfg.get("environment") or {}
     kind = env.get("kind", start.get("environment", "feed"))
-    setting = ({k: env.get(k) for k in ("items_per_page", "max_pages", "rounds")}
-               if kind == "feed" else
-               {"rounds": env.get("rounds"), **(env.get("conversation") or {})})
+    plugin = outcomes_for(kind)
+    setting = (plugin.setting(env) if plugin is not None and plugin.setting is not None
+               else {k: v for k, v in env.items() if k != "kind"})
     llm = cfg.get("llm") or {}
     pop = cfg.get("population") or {}
     roles = []
@@ -218,6 +225,8 @@ def render_summary(s: dict[str, Any], out: Console) -> list[RenderableType]:
                      + ("" if c["keep_prompts"] else "; prompts not kept"))
     m = s["metrics"]
     labels = labels_for(m.get("environment", "feed"))
+    if outcomes_for(m.get("environment", "feed")) is None:
+        parts.append(f"[yellow]{escape(no_plugin_note(str(m.get('environment'))))}[/]")
     overall: list[tuple[str, dict[str, Any], bool]] = []
     rounds: list[tuple[str, dict[str, Any], bool]] = []
     for arm, am in m.get("arms", {}).items():
