@@ -36,6 +36,7 @@ from simulations.executors import (
     ClientView,
     Executor,
     ExecutorError,
+    PopulationSpec,
     make_executor,
 )
 from simulations.inspection.index import build_index
@@ -360,7 +361,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
         )
         library = Library.for_dataset(prep.dataset, prep.history, prep.world, seed=scn.seed)
         try:
-            executor = make_executor(scn.executor, dict(
+            executor = make_executor(scn.executor, PopulationSpec(
                 roles=prep.loaded.roles, world=prep.world, profiles=prep.role_profiles,
                 role_worlds=prep.role_worlds,
                 users=prep.population, history=prep.history, seed=scn.seed,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agents.observations import Action, Observation
-from agents.population import Population, PopulationFactory
+from agents.population import Population
 from simulations.executors.base import (
     ClientView,
     EventBuffer,
@@ -15,6 +15,7 @@ from simulations.executors.base import (
     user_ids_of,
     write_grouped,
 )
+from simulations.executors.spec import PopulationSpec
 
 if TYPE_CHECKING:
     from agents.llm import CallCache
@@ -41,14 +42,14 @@ class DefaultExecutor:
     """Agents in this process, built by one ``PopulationFactory``.
 
     Args:
-        factory_args: ``PopulationFactory`` keyword arguments, without ``emit``.
+        spec: The population.
         emit: The run's trace (``TraceWriter.emit``).
     """
 
-    def __init__(self, factory_args: dict[str, Any], emit: Callable[..., None]) -> None:
+    def __init__(self, spec: PopulationSpec, emit: Callable[..., None]) -> None:
         self._buffer = EventBuffer()
         self._emit = emit
-        self.factory = PopulationFactory(**factory_args, emit=self._buffer.emit)
+        self.factory = spec.factory(self._buffer.emit)
         self.role_of = self.factory.role_of
 
     def for_arm(self, arm: str) -> OrderedPopulation:
