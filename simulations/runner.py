@@ -43,6 +43,7 @@ from simulations.inspection.index import build_index
 from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_items
 from simulations.loop import Actor, Checkpoints, Loop
 from simulations.metrics import compute_metrics
+from simulations.pipeline import lockstep_forced
 from simulations.prepare import (
     DATA_ENV,
     InputError,
@@ -396,7 +397,8 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
             set_replay(replay is not None or trace.verifying)
             return out
 
-        loop = Loop(len(scn.recommenders), scn.environment.rounds, open_arm, trace)
+        loop = Loop(len(scn.recommenders), scn.environment.rounds, open_arm, trace,
+                    pipeline=not lockstep_forced())
         try:
             for name, loaded_agent in prep.loaded.agents.items():
                 agents[name] = agent_from(loaded_agent, AgentEnv(
