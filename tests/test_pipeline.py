@@ -150,6 +150,46 @@ def test_a_role_that_shares_a_store_is_not_pipelined(tmp_path: Path) -> None:
         shared.close()
 
 
+def test_pipelined_conversations_equal_the_lockstep_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import simulations.loop as loop_module
+    from scenarios.schema import LLMConfig
+    from tests.test_conversation import _chat_user, _llm, _loaded
+
+    phases: list[tuple[str, int | None]] = []
+    real = loop_module.run_phase
+
+    def spy(env: Any, *args: Any, **kwargs: Any) -> int | None:
+        done = real(env, *args, **kwargs)
+        phases.append((type(env).kind, done))
+        return done
+
+    monkeypatch.setattr(loop_module, "run_phase", spy)
+    loaded = _llm(_loaded(max_turns=3))
+    loaded = dataclasses.replace(loaded, scenario=loaded.scenario.model_copy(update={
+        "llm": LLMConfig(backend="fake", model="fake", concurrency=4)}))
+    results = {}
+    for name, lockstep in (("lockstep", "1"), ("pipelined", "")):
+        monkeypatch.setenv(LOCKSTEP_ENV, lockstep)
+        first = [True]
+
+        def latency(t: Transcript, first: list[bool] = first) -> float:
+            slow, first[0] = first[0], False  # one slow opening: the other lanes go on
+            return 0.3 if slow else _jitter(t)
+
+        results[name] = run(prepare(loaded, users=12), tmp_path / name,
+                            chat_model=FakeChatModel(responses=_chat_user, latency=latency))
+    # The pipelined run ran each round's conversations in lanes (then found nothing left
+    # to do in lanes: None, and the lock-step step observed nobody); lock-step never did.
+    assert [done for _, done in phases if done] == [4] * sum(
+        e["type"] == "round_start" for e in _trace(tmp_path / "lockstep"))
+    assert {kind for kind, _ in phases} == {"conversation"}
+    assert results["lockstep"].metrics == results["pipelined"].metrics
+    events = _trace(tmp_path / "lockstep")
+    assert {e["type"] for e in events} >= {"verdict", "utterance", "conversation_end"}
+    assert events == _trace(tmp_path / "pipelined")
+
+
 # ----------------------------------------------------------------------------- resume
 
 CHILD = r"""
