@@ -72,7 +72,8 @@ def answer(body: Mapping[str, Any]) -> str:
 
 
 def serve(latency: float) -> int:
-    """The stub with ``answer`` (prints its base URL; stops after 10 minutes idle: a loaded machine may take minutes to prepare a run)."""
+    """The stub with ``answer`` (prints its base URL; stops after 10 minutes idle: a
+    loaded machine may take minutes to prepare a run)."""
     from bench.stub_server import serve as stub
 
     with stub(latency_s=latency, responder=answer, idle_s=600.0, lifetime_s=3600.0) as s:

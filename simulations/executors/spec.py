@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING
 
 from agents.brains.utility import World
 from agents.group import Emit
-from agents.library import Library
+from agents.library import EmbedderKind, Library
 from agents.population import PopulationFactory
 from agents.profile import UserProfile
-from memory.embedders import EmbedderKind
 from scenarios.loader import LoadedRole
 from scenarios.schema import ConversationConfig, LLMConfig
 from tools.dataset import Interactions
