@@ -197,7 +197,7 @@ import json, os, re, signal, sys, zlib
 from pathlib import Path
 from agents.llm import FakeChatModel
 from scenarios.loader import load_scenario
-from simulations.runner import prepare, run
+from simulations.runner import prepare, resume, run
 
 mode, scenario, out, crash_at = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 calls = [0]
