@@ -4,6 +4,10 @@ and the conversation environment (all users, 5 items a turn, up to 6 turns).
 Usage::
 
     .venv/bin/python bench/overhead.py --data ../shared/data/ml-100k
+    .venv/bin/python bench/overhead.py --data ../shared/data/ml-100k --before /tmp/base
+
+``--before DIR`` also measures the code checked out in DIR (``git archive COMMIT | tar -x
+-C DIR``) with this script, each checkout in its own child process, alternating.
 
 Users are kept on the feed for all five pages (exit disabled) so the number of agent-pages
 is exactly users x pages. In the conversation, an agent-turn is one observation answered
@@ -18,17 +22,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script: make the packages importable
-    sys.path.insert(0, str(ROOT))
-
-from bench.report import write_section  # noqa: E402
+HERE = Path(__file__).resolve()
+# --measure under --before: import the packages (and scenarios) of another checkout.
+ROOT = Path(os.environ.get("RECARENA_BENCH_CODE") or HERE.parents[1])
+# First on the path, and without bench/ itself (bench/memory.py would shadow memory/).
+sys.path[:] = [str(ROOT), str(HERE.parents[1]),
+               *(p for p in sys.path if p not in (str(ROOT), str(HERE.parent)))]
 
 START, END = "<!-- overhead:start -->", "<!-- overhead:end -->"
 
@@ -97,14 +105,37 @@ def measure_conversation(data: str, repeats: int) -> dict[str, float]:
     return best
 
 
+def _child(data: str, repeats: int, code: Path | None) -> tuple[dict[str, float],
+                                                                  dict[str, float]]:
+    env = dict(os.environ)
+    if code is not None:
+        env["RECARENA_BENCH_CODE"] = str(code)
+    out = subprocess.run([sys.executable, str(HERE), "--measure", data, str(repeats)],
+                         env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    return got["feed"], got["conversation"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["--measure"]:
+        data, repeats = args_in[1], int(args_in[2])
+        print(json.dumps({"feed": measure(data, repeats),
+                          "conversation": measure_conversation(data, repeats)}), flush=True)
+        return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--data", required=True, help="MovieLens 100K folder")
     p.add_argument("--repeats", type=int, default=3, help="runs; the fastest is reported")
+    p.add_argument("--before", type=Path, help="also measure the code checked out here")
     p.add_argument("--no-doc", action="store_true", help="print only")
-    args = p.parse_args(argv)
-    r = measure(args.data, args.repeats)
-    c = measure_conversation(args.data, args.repeats)
+    args = p.parse_args(args_in)
+    if args.before is None:
+        r = measure(args.data, args.repeats)
+        c = measure_conversation(args.data, args.repeats)
+        before: tuple[dict[str, float], dict[str, float]] | None = None
+    else:
+        r, c = _child(args.data, args.repeats, None)
+        before = _child(args.data, args.repeats, args.before)
     target = 5.0
     verdict = "meets" if r["ms_per_agent_page"] <= target else "MISSES"
     print(f"{r['users']} users, {r['agent_pages']} agent-pages, {r['events']} events: "
@@ -114,7 +145,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"conversation: {c['conversations']} conversations, {c['agent_turns']} agent-turns: "
           f"{c['sim_s']:.2f} s = {c['ms_per_agent_turn']:.3f} ms per agent-turn "
           f"(success {c['success']:.3f})")
+    if before is not None:
+        rb, cb = before
+        print(f"before ({args.before}): {rb['ms_per_agent_page']:.3f} ms per agent-page, "
+              f"{cb['ms_per_agent_turn']:.3f} ms per agent-turn; after / before: "
+              f"{r['ms_per_agent_page'] / rb['ms_per_agent_page']:.2f}, "
+              f"{c['ms_per_agent_turn'] / cb['ms_per_agent_turn']:.2f}")
     if not args.no_doc:
+        from bench.report import write_section
+
+        compare = [] if before is None else [
+            "",
+            f"Same run, the code checked out in `{args.before}` (\"before\", measured right "
+            "after, each in its own child process):",
+            "",
+            "| code | ms per agent-page | ms per agent-turn |",
+            "| --- | ---: | ---: |",
+            f"| after | {r['ms_per_agent_page']:.3f} | {c['ms_per_agent_turn']:.3f} |",
+            f"| before | {before[0]['ms_per_agent_page']:.3f} | "
+            f"{before[1]['ms_per_agent_turn']:.3f} |",
+            f"| after / before | {r['ms_per_agent_page'] / before[0]['ms_per_agent_page']:.2f}"
+            f" | {c['ms_per_agent_turn'] / before[1]['ms_per_agent_turn']:.2f} |",
+        ]
         write_section(START, END, [
             "## Framework overhead: feed simulation on MovieLens 100K",
             "",
@@ -142,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "| ---: | ---: | ---: | ---: | ---: |",
             f"| {c['conversations']} | {c['agent_turns']} | {c['sim_s']:.2f} | "
             f"**{c['ms_per_agent_turn']:.3f}** | {c['success']:.3f} |",
-        ], __file__, argv)
+            *compare,
+        ], __file__, args_in)
     return 0
 
 

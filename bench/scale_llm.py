@@ -72,10 +72,11 @@ def answer(body: Mapping[str, Any]) -> str:
 
 
 def serve(latency: float) -> int:
-    """The stub with ``answer`` (prints its base URL; stops after 60 s idle)."""
+    """The stub with ``answer`` (prints its base URL; stops after 10 minutes idle: a
+    loaded machine may take minutes to prepare a run)."""
     from bench.stub_server import serve as stub
 
-    with stub(latency_s=latency, responder=answer, idle_s=60.0, lifetime_s=3600.0) as s:
+    with stub(latency_s=latency, responder=answer, idle_s=600.0, lifetime_s=3600.0) as s:
         print(s.base_url, flush=True)
         while s.running:
             time.sleep(0.5)

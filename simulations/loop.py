@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -34,6 +34,8 @@ from langgraph.runtime import Runtime
 from agents.observations import Action, Observation
 from simulations.crash import crash_point
 from simulations.environments import Environment
+from simulations.environments.base import LaneEnvironment
+from simulations.pipeline import Pipelined, run_phase
 from simulations.trace import ResumeDivergedError, TraceWriter
 
 __all__ = ["CHECKPOINT_FILENAME", "Actor", "Checkpoints", "Cursor", "Loop"]
@@ -75,8 +77,10 @@ class Loop:
     rounds: int
     open_arm: Callable[[int], tuple[Actor, Environment]]
     trace: TraceWriter
+    pipeline: bool = True  # run independent phases in lanes (simulations.pipeline)
     population: Actor | None = field(default=None, init=False)
     env: Environment | None = field(default=None, init=False)
+    _rebuilding: bool = field(default=False, init=False)
 
     def start(self) -> Cursor:
         return Cursor(arm=0, round=0, phase="arm", steps=0, offset=self.trace.offset,
@@ -101,6 +105,15 @@ class Loop:
 
     def step(self, cur: Cursor) -> dict[str, Any]:
         assert self.env is not None and self.population is not None
+        if (self.pipeline and not self._rebuilding and hasattr(self.env, "lanes")
+                and isinstance(self.population, Pipelined) and self.population.lane_size):
+            # One node for the whole independent phase (its steps counted as the lock-step
+            # loop counts them); a resume rebuilds in lock-step, which passes through every
+            # position this node reaches.
+            done = run_phase(cast(LaneEnvironment, self.env), self.population, self.trace,
+                             on_step=lambda: crash_point("step"))
+            if done:
+                return self._mark(cur, steps=cur["steps"] + done)
         observations = self.env.observe()
         if not observations:
             return self._mark(cur, phase="end")
@@ -127,6 +140,13 @@ class Loop:
         """Re-execute the nodes from the start up to ``target`` (a resume's first part:
         the trace writer checks each event against the file instead of writing it)."""
         cur = self.start()
+        self._rebuilding = True
+        try:
+            self._rebuild(cur, target)
+        finally:
+            self._rebuilding = False
+
+    def _rebuild(self, cur: Cursor, target: Cursor) -> None:
         while _position(cur) != _position(target):
             if cur["phase"] == "done" or cur["events"] > target["events"]:
                 raise ResumeDivergedError(

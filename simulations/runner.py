@@ -36,12 +36,14 @@ from simulations.executors import (
     ClientView,
     Executor,
     ExecutorError,
+    PopulationSpec,
     make_executor,
 )
 from simulations.inspection.index import build_index
 from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_items
 from simulations.loop import Actor, Checkpoints, Loop
 from simulations.metrics import compute_metrics
+from simulations.pipeline import lockstep_forced
 from simulations.prepare import (
     DATA_ENV,
     InputError,
@@ -360,7 +362,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
         )
         library = Library.for_dataset(prep.dataset, prep.history, prep.world, seed=scn.seed)
         try:
-            executor = make_executor(scn.executor, dict(
+            executor = make_executor(scn.executor, PopulationSpec(
                 roles=prep.loaded.roles, world=prep.world, profiles=prep.role_profiles,
                 role_worlds=prep.role_worlds,
                 users=prep.population, history=prep.history, seed=scn.seed,
@@ -395,7 +397,8 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
             set_replay(replay is not None or trace.verifying)
             return out
 
-        loop = Loop(len(scn.recommenders), scn.environment.rounds, open_arm, trace)
+        loop = Loop(len(scn.recommenders), scn.environment.rounds, open_arm, trace,
+                    pipeline=not lockstep_forced())
         try:
             for name, loaded_agent in prep.loaded.agents.items():
                 agents[name] = agent_from(loaded_agent, AgentEnv(

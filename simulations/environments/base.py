@@ -9,6 +9,11 @@ for it. The loop (simulations/runner.py) is the same for every environment::
     while observations := env.observe():
         env.step(observations, population.act(observations))
     env.end_round(r)
+
+An environment whose agents are independent within a phase (the feed's pages) may also
+offer ``lanes`` and ``join`` (``LaneEnvironment``): the loop then runs the phase lane by
+lane, each lane moving on as soon as its own actions are applied, and writes the trace in
+the canonical order above (simulations/pipeline.py).
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from typing import Any, ClassVar, Protocol
 from agents.brains.utility import World
 from agents.observations import Action, Observation
 from scenarios.schema import RecommenderConfig, Scenario, SwitchRecommenderEvent
-from simulations.trace import TraceWriter
 from tools.dataset import Dataset, Interactions
 from tools.recommenders import ColdStartRecommender
 
@@ -29,6 +33,10 @@ __all__ = [
     "ArmEnvironment",
     "EnvSetup",
     "Environment",
+    "Lane",
+    "LaneEnvironment",
+    "TraceBuffer",
+    "TraceSink",
     "make_environment",
     "register",
 ]
@@ -37,6 +45,31 @@ __all__ = [
 # (wrapped with the arm's cold-start policy for the released items).
 Fit = Callable[[RecommenderConfig | SwitchRecommenderEvent, Interactions, frozenset[int]],
                ColdStartRecommender]
+
+
+class TraceSink(Protocol):
+    """Where an environment writes its trace events (``TraceWriter``, or a lane's buffer)."""
+
+    def emit(self, type_: str, id_: str, **fields: Any) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class TraceBuffer:
+    """A lane's trace: events held until the loop writes them in the canonical order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def emit(self, type_: str, id_: str, **fields: Any) -> None:
+        self.events.append((type_, id_, fields))
+
+    def flush(self) -> None:
+        return None
+
+    def take(self) -> list[tuple[str, str, dict[str, Any]]]:
+        out, self.events = self.events, []
+        return out
 
 
 @dataclass
@@ -51,7 +84,7 @@ class EnvSetup:
     world: World
     users: list[int]
     withheld: dict[int, frozenset[int]]  # release round -> items
-    trace: TraceWriter
+    trace: TraceSink  # the run's TraceWriter (a lane's TraceBuffer: LaneEnvironment)
     fit: Fit  # fits a recommender config on interactions
     role_of: dict[int, str] = field(default_factory=dict)
     on_session_end: Callable[[int], None] = lambda n: None
@@ -76,6 +109,38 @@ class Environment(Protocol):
         ...
 
     def end_round(self, round_: int) -> None: ...
+
+
+class Lane(Protocol):
+    """Some of a phase's agents, moving through the phase on their own (``lanes``)."""
+
+    trace: TraceBuffer  # the lane's own events (observe's, then step's), in order
+
+    def observe(self) -> list[Observation]:
+        """This lane's next observations; empty when its agents are done with the phase."""
+        ...
+
+    def step(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:
+        ...
+
+
+class LaneEnvironment(Environment, Protocol):
+    """An environment whose agents can be independent within a phase.
+
+    ``lanes(size)``: at the start of (or during) such a phase, the agents about to act, in
+    the order ``observe`` would list them, cut into contiguous lanes of ``size``; None when
+    the next step is not independent (a sync point, e.g. the feed's interviews, or a
+    recommender agent that files its events in the run's trace). The contract: within the
+    phase an agent's observations depend only on its own actions (and on the state at the
+    phase's start), the events of a step are its observations' events then its actions'
+    events, each part in the order of the agents, and an agent acting at the phase's k-th
+    step acted at all its earlier steps. ``join(lanes)`` then brings the environment to
+    the state the lock-step loop would have reached at the end of the phase.
+    """
+
+    def lanes(self, size: int) -> Sequence[Lane] | None: ...
+
+    def join(self, lanes: Sequence[Lane]) -> None: ...
 
 
 class ArmEnvironment:

@@ -11,6 +11,8 @@ runs out. Metrics: success by turn, mean turns to success, recall@k.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -31,7 +33,7 @@ from agents.recsys.plugins import (
     AgentUnderstood,
 )
 from scenarios.schema import SwitchRecommenderEvent
-from simulations.environments.base import ArmEnvironment, EnvSetup, register
+from simulations.environments.base import ArmEnvironment, EnvSetup, TraceBuffer, register
 from tools.recommenders import ColdStartRecommender
 from tools.recommenders.conversational import ConversationalRanker, Understood
 
@@ -174,6 +176,28 @@ class ConversationEnvironment(ArmEnvironment):
         self.phase = "turns"
         trace.flush()
 
+    def lanes(self, size: int) -> list[_TurnLane] | None:
+        """Conversations are independent: the round's turns in lanes of ``size`` users
+        (``simulations.environments.base.LaneEnvironment``). Not with a recommender agent,
+        which files its events in the run's trace as it answers."""
+        active = [u for u, c in sorted(self.convs.items()) if not c.done]
+        if (self.phase not in ("open", "turns") or not active
+                or isinstance(self.ranker, AgentConversationRanker)):
+            return None
+        out = []
+        for lo in range(0, len(active), max(1, size)):
+            # A shallow copy: its own conversations (the same objects) and trace.
+            view, buffer = copy.copy(self), TraceBuffer()
+            view.s = dataclasses.replace(self.s, trace=buffer)
+            view.convs = {u: self.convs[u] for u in active[lo:lo + size]}
+            out.append(_TurnLane(view, buffer))
+        return out
+
+    def join(self, lanes: Sequence[object]) -> None:
+        """After the lanes every conversation is over; the phase the lock-step loop left."""
+        if any(isinstance(x, _TurnLane) and x.stepped for x in lanes):
+            self.phase = "turns"
+
     def _end(self, u: int, reason: str) -> None:
         c = self.convs[u]
         c.done = True
@@ -187,3 +211,18 @@ class ConversationEnvironment(ArmEnvironment):
                 self._end(u, "max_turns")
         self.s.trace.flush()
         self.s.on_session_end(len(self.s.users))
+
+
+class _TurnLane:
+    """Some users' conversations, on their own (``ConversationEnvironment.lanes``)."""
+
+    def __init__(self, env: ConversationEnvironment, trace: TraceBuffer) -> None:
+        self.env, self.trace = env, trace
+        self.stepped = False
+
+    def observe(self) -> list[Observation]:
+        return self.env.observe()
+
+    def step(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:
+        self.env.step(observations, actions)
+        self.stepped = True

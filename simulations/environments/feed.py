@@ -11,6 +11,8 @@ their observations go to the agents together, so per-page costs are paid once.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,8 +28,9 @@ from agents.observations import (
     Observation,
     PageAction,
 )
+from agents.recsys.plugins import AgentRecommender
 from scenarios.schema import SwitchRecommenderEvent
-from simulations.environments.base import ArmEnvironment, EnvSetup, register
+from simulations.environments.base import ArmEnvironment, EnvSetup, TraceBuffer, register
 from tools.dataset import Interactions
 
 __all__ = ["FeedEnvironment"]
@@ -123,6 +126,39 @@ class FeedEnvironment(ArmEnvironment):
                          round=round_, added=len(new), interactions=len(self.train),
                          recommender=self.recommender.name)
         s.trace.flush()
+
+    # ------------------------------------------------------------------ lanes
+
+    def lanes(self, size: int) -> list[_PageLane] | None:
+        """Sessions are independent: the pages phase in lanes of ``size`` browsing users
+        (``simulations.environments.base.LaneEnvironment``). Not for a recommender agent,
+        which files its events in the run's trace as it recommends."""
+        if (self.phase != "pages" or not self.active or self.page >= self.env.max_pages
+                or isinstance(self.recommender.base, AgentRecommender)):
+            return None
+        out = []
+        for lo in range(0, len(self.active), max(1, size)):
+            # A shallow copy: its own cursor (page, active), trace and watches; sessions,
+            # shown items and the recommender are shared (each lane touches its users').
+            view, buffer = copy.copy(self), TraceBuffer()
+            view.s = dataclasses.replace(self.s, trace=buffer)
+            view.active, view.watches = self.active[lo:lo + size], []
+            out.append(_PageLane(view, buffer))
+        return out
+
+    def join(self, lanes: Sequence[object]) -> None:
+        """After the lanes: the cursor and the watches (in page, then user order) the
+        lock-step loop would have left."""
+        done = [x for x in lanes if isinstance(x, _PageLane)]
+        for k in range(max((len(x.watched) for x in done), default=0)):
+            for x in done:
+                self.watches.extend(x.watched[k] if k < len(x.watched) else ())
+        last = max(x.env.page for x in done)
+        self.page, self.active = last, []
+        if not any(x.served == last for x in done):
+            # Every user still browsing got an empty page: the lock-step loop observed
+            # nothing and ended the round without interviews.
+            self.phase = "done"
 
     # ------------------------------------------------------------------ pages
 
@@ -231,3 +267,27 @@ class FeedEnvironment(ArmEnvironment):
                        reason=sess.reason or "last_page")
         trace.flush()
         self.s.on_session_end(len(self.sessions))
+
+
+class _PageLane:
+    """Some users' pages, on their own (``FeedEnvironment.lanes``)."""
+
+    def __init__(self, env: FeedEnvironment, trace: TraceBuffer) -> None:
+        self.env, self.trace = env, trace
+        self.watched: list[list[tuple[int, int, int, int]]] = []  # per step
+        self.served = 0  # the last page with observations
+
+    def observe(self) -> list[Observation]:
+        e = self.env
+        if not e.active or e.page >= e.env.max_pages:
+            return []
+        out = e._pages()
+        if out:
+            self.served = e.page
+        return out
+
+    def step(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:
+        e = self.env
+        e._record_pages(observations, actions)
+        self.watched.append(e.watches)
+        e.watches = []

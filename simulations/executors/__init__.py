@@ -9,14 +9,14 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from scenarios.schema import ExecutorConfig, LLMConfig, RoleConfig, sharding_problem
 from simulations.executors.base import NO_RAY, ClientView, Executor, ExecutorError
 from simulations.executors.default import DefaultExecutor
+from simulations.executors.spec import LibrarySpec, PopulationSpec
 
-__all__ = ["ClientView", "DefaultExecutor", "Executor", "ExecutorError", "check_executor",
-           "make_executor"]
+__all__ = ["ClientView", "DefaultExecutor", "Executor", "ExecutorError", "LibrarySpec",
+           "PopulationSpec", "check_executor", "make_executor"]
 
 
 def check_executor(cfg: ExecutorConfig, roles: Sequence[RoleConfig], llm: LLMConfig | None,
@@ -40,12 +40,11 @@ def check_executor(cfg: ExecutorConfig, roles: Sequence[RoleConfig], llm: LLMCon
         raise ExecutorError(NO_RAY)
 
 
-def make_executor(cfg: ExecutorConfig, factory_args: dict[str, Any],
+def make_executor(cfg: ExecutorConfig, spec: PopulationSpec,
                   emit: Callable[..., None], run_dir: Path) -> Executor:
-    """The executor ``cfg`` names, building agents from ``factory_args``
-    (``PopulationFactory`` keyword arguments without ``emit``)."""
+    """The executor ``cfg`` names, building agents from ``spec``."""
     if cfg.kind == "ray":
         from simulations.executors.ray_shards import RayExecutor
 
-        return RayExecutor(cfg, factory_args, emit, run_dir)
-    return DefaultExecutor(factory_args, emit)
+        return RayExecutor(cfg, spec, emit, run_dir)
+    return DefaultExecutor(spec, emit)

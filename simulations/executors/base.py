@@ -20,6 +20,7 @@ graph, and the trace of a step is the same however the agents were spread over w
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agents.observations import Observation
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
     from agents.llm.usage import Usage
     from scenarios.schema import LLMConfig
 
-__all__ = ["NO_RAY", "ClientView", "Event", "EventBuffer", "Executor", "ExecutorError",
-           "UsageView", "group_events", "user_ids_of", "write_grouped"]
+__all__ = ["LANE_EVENTS", "NO_RAY", "ClientView", "Event", "EventBuffer", "Executor",
+           "ExecutorError", "UsageView", "group_events", "user_ids_of", "write_grouped"]
 
 Event = tuple[str, str, dict[str, Any]]  # TraceWriter.emit(type, id, **fields)
 
@@ -87,14 +88,22 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+# A pipelined phase's lane collects its agents' events on its own (simulations.pipeline):
+# the lane's task sets this, and every task it starts inherits it.
+LANE_EVENTS: ContextVar[list[Event] | None] = ContextVar("recarena_lane_events",
+                                                         default=None)
+
+
 class EventBuffer:
-    """Collects ``emit`` calls (the agents' ``Emit``) until they are put in trace order."""
+    """Collects ``emit`` calls (the agents' ``Emit``) until they are put in trace order
+    (into the current lane's list inside a pipelined phase: ``LANE_EVENTS``)."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
 
     def emit(self, type_: str, id_: str, **fields: Any) -> None:
-        self.events.append((type_, id_, fields))
+        lane = LANE_EVENTS.get()
+        (self.events if lane is None else lane).append((type_, id_, fields))
 
     def take(self) -> list[Event]:
         out, self.events = self.events, []

@@ -17,7 +17,6 @@ docs/scaling.md.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import sqlite3
@@ -38,6 +37,7 @@ from simulations.executors.base import (
     write_grouped,
 )
 from simulations.executors.shard import Shard
+from simulations.executors.spec import PopulationSpec
 
 if TYPE_CHECKING:
     from agents.llm import CallCache, CallRecord
@@ -147,7 +147,7 @@ class RayExecutor:
     close), else joins the cluster at ``cfg.address``.
     """
 
-    def __init__(self, cfg: ExecutorConfig, factory_args: dict[str, Any],
+    def __init__(self, cfg: ExecutorConfig, spec: PopulationSpec,
                  emit: Callable[..., None], run_dir: Path) -> None:
         # Like Ray's own tools: an address in RAY_ADDRESS means that cluster.
         self.address = cfg.address or os.environ.get("RAY_ADDRESS") or None
@@ -155,22 +155,21 @@ class RayExecutor:
         self.emit = emit
         self.run_dir = run_dir
         # Progress: workers report their finished calls with each step's answer.
-        self.on_llm_call: Callable[[CallRecord], None] | None = factory_args.get("on_llm_call")
-        users = list(factory_args["users"])
-        self.role_of = assign_roles(users, factory_args["roles"], factory_args["seed"])
+        self.on_llm_call: Callable[[CallRecord], None] | None = spec.on_llm_call
+        users = list(spec.users)
+        self.role_of = assign_roles(users, spec.roles, spec.seed)
         n = max(1, min(cfg.workers, len(users)))
         shards = [users[k * len(users) // n:(k + 1) * len(users) // n] for k in range(n)]
         self.worker_of = {u: k for k, part in enumerate(shards) for u in part}
         self._snaps: list[ClientView] = []
         self._closed = False
         self._own_ray = False
-        replay = self._replay = factory_args.get("replay")
-        self._warm = factory_args.get("warm_cache")
+        replay = self._replay = spec.replay
+        self._warm = spec.warm_cache
         # The run's cache, in the driver: recommender agents use it, workers start from it.
         self.cache: CallCache | None = None
-        uses_llm = any(r.config.brain.kind == "llm" for r in factory_args["roles"])
         seed: bytes | None = None
-        if uses_llm:
+        if spec.uses_llm:
             self.cache = make_cache(run_dir, replay, self._warm)
             left = sorted((run_dir / WORKERS_DIR).glob("w*/llm_cache.sqlite"))
             if left:  # a killed run's shards (resume): what they paid for is kept
@@ -178,15 +177,7 @@ class RayExecutor:
             if replay is not None or _has_calls(self.cache.path):
                 seed = _snapshot_bytes(self.cache.path)
         self._start(cfg, n)
-        common = {k: v for k, v in factory_args.items()
-                  if k not in ("emit", "run_dir", "replay", "warm_cache", "library",
-                               "on_llm_call")}
-        lib = factory_args.get("library")
-        if lib is not None:
-            # A library builds its indexes lazily behind locks: ship what it is made of,
-            # each worker builds what its agents' tools ask for.
-            common["library_args"] = {f.name: getattr(lib, f.name)
-                                      for f in dataclasses.fields(lib) if f.init}
+        common = spec.for_worker()
         try:
             common_ref = ray.put(common)
         except TypeError as e:  # e.g. a chat model object holding a lock (tests' fakes)

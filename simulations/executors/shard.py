@@ -17,12 +17,12 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agents.library import Library
 from agents.observations import Action, Observation
-from agents.population import Population, PopulationFactory
+from agents.population import Population
 from simulations.executors.base import Event, EventBuffer, group_events, user_ids_of
+from simulations.executors.spec import PopulationSpec
 
 if TYPE_CHECKING:
     from agents.llm import CallRecord, Usage
@@ -67,8 +67,8 @@ class Shard:
     """The agents of ``users`` (a Ray actor's state; see the module docstring).
 
     Args:
-        common: ``PopulationFactory`` arguments shared by every shard (no ``emit``,
-            ``run_dir``, ``replay`` or ``warm_cache``).
+        spec: The population as every shard gets it (``PopulationSpec.for_worker``: no
+            run folder, cache or progress callback; the library as its parts).
         users: This shard's users (indices into the dataset).
         folder: The shard's own folder; emptied first (a resume rebuilds it).
         seed_cache: The run's LLM cache (SQLite bytes) to start from, if it has calls.
@@ -76,7 +76,7 @@ class Shard:
         workers: How many shards share the endpoint limits.
     """
 
-    def __init__(self, common: dict[str, Any], users: Sequence[int], folder: str,
+    def __init__(self, spec: PopulationSpec, users: Sequence[int], folder: str,
                  seed_cache: bytes | None, replay: bool, workers: int) -> None:
         self.folder = Path(folder)
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -86,21 +86,18 @@ class Shard:
             seed = self.folder / SEED_FILENAME
             seed.write_bytes(seed_cache)
         roles = tuple(dataclasses.replace(r, config=r.config.model_copy(
-            update={"llm": split_limits(r.config.llm, workers)})) for r in common["roles"])
+            update={"llm": split_limits(r.config.llm, workers)})) for r in spec.roles)
         self.buffer = EventBuffer()
         # Finished LLM calls since the last step, for the driver's progress bar (prompts
         # and answers stripped: the trace has them).
         self.calls: list[CallRecord] = []
-        common = dict(common)
-        lib = common.pop("library_args", None)
-        self.factory = PopulationFactory(**{
-            **common, "roles": roles, "library": Library(**lib) if lib else None,
-            "llm": split_limits(common.get("llm"), workers),
-            "emit": self.buffer.emit, "run_dir": self.folder,
-            "on_llm_call": lambda r: self.calls.append(
+        self.factory = dataclasses.replace(
+            spec, roles=roles, llm=split_limits(spec.llm, workers), run_dir=self.folder,
+            on_llm_call=lambda r: self.calls.append(
                 dataclasses.replace(r, request=None, response=None)),
-            "replay": str(seed) if replay and seed else None,
-            "warm_cache": str(seed) if seed and not replay else None})
+            replay=str(seed) if replay and seed else None,
+            warm_cache=str(seed) if seed and not replay else None,
+        ).factory(self.buffer.emit)
         mine = set(users)
         # Roles are drawn over the whole population (as in the driver); keep this shard's.
         self.factory.role_of = {u: r for u, r in self.factory.role_of.items() if u in mine}
