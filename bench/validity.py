@@ -50,17 +50,18 @@ def _iv(e: dict[str, Any]) -> str:
 
 
 def family_table(res: dict[str, Any]) -> list[str]:
-    n = len(res["seeds"])
     rows = ["| taste family | Kendall tau | Spearman | agreement on significant pairs "
-            "| seeds with every significant pair ordered right | wins (seeds) |",
+            "| seeds with every significant pair ordered right (of seeds with one) "
+            "| wins (seeds) |",
             "| --- | ---: | ---: | ---: | ---: | --- |"]
     for fam, s in res["summary"]["families"].items():
         name = f"{fam} (null)" if fam in res["nulls"] else fam
         wins = ", ".join(f"{m} {k}" for m, k in s["wins"].items() if k)
         rows.append(f"| {name} | {_d(s['kendall'])} | {_d(s['spearman'])} | "
                     f"{_d(s['agreement'])} | "
-                    + (f"{s['significant_ordered_seeds']}/{n}" if s["significant_pairs"]
-                       else "- (no significant pair)") + f" | {wins} |")
+                    + (f"{s['significant_ordered_seeds']}/{s['significant_pair_seeds']}"
+                       if s["significant_pairs"] else "- (no significant pair)")
+                    + f" | {wins} |")
     held = ", ".join(f"{m} {k}" for m, k in res["summary"]["heldout_wins"].items() if k)
     rows += ["", f"Held-out HR@10 puts first (seeds): {held}."]
     return rows
@@ -240,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--merge", nargs="+", metavar="JSON",
                    help="merge these results (seeds run in separate processes) and write "
                    "the doc; runs nothing")
+    p.add_argument("--wall", type=float, help="with --merge: the wall time in seconds (when "
+                   "the parts ran one after another in some processes)")
+    p.add_argument("--processes", type=int, help="with --merge: how many processes ran "
+                   "side by side (default: one per part)")
     args = p.parse_args(argv)
     if args.merge:
         return _merge(args, argv)
@@ -281,8 +286,8 @@ def _merge(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     runs = list(parts[0]["summary"]["families"])
     res["summary"] = summarise(res["per_seed"], runs, learned_arms(res["models"]))
     # Wall time of the processes that ran side by side, and their total CPU-side time.
-    res["seconds"] = max(p.get("seconds", 0.0) for p in parts)
-    res["processes"] = len(parts)
+    res["seconds"] = args.wall or max(p.get("seconds", 0.0) for p in parts)
+    res["processes"] = args.processes or len(parts)
     name = "validity.json" if res["users_of"] == "test" else f"validity_{res['users_of']}.json"
     Path(args.out or RESULTS / name).write_text(json.dumps(res, indent=1) + "\n",
                                                  encoding="utf-8")

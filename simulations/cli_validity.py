@@ -82,13 +82,14 @@ def grid_tables(res: dict[str, Any]) -> list[Table]:
               f"{res['per_seed'][0]['users']} of them; {where}; "
               "learned arms only; mean (min..max) over seeds)")
     for col in ("taste", "Kendall tau", "Spearman", "agreement (sig. pairs)",
-                "seeds all sig. pairs ordered", "wins (seeds)"):
+                "seeds all sig. pairs ordered (of seeds with one)", "wins (seeds)"):
         t.add_column(col, justify="left" if col in ("taste", "wins (seeds)") else "right")
     for fam, s in summ["families"].items():
         label = fam + (" (null)" if fam in res["nulls"] else "")
         wins = ", ".join(f"{m} {k}" for m, k in s["wins"].items() if k)
         t.add_row(label, _dist(s["kendall"]), _dist(s["spearman"]), _dist(s["agreement"]),
-                  f"{s['significant_ordered_seeds']}/{n}" if s["significant_pairs"] else "-",
+                  (f"{s['significant_ordered_seeds']}/{s['significant_pair_seeds']}"
+                   if s["significant_pairs"] else "-"),
                   wins)
     held = ", ".join(f"{m} {k}" for m, k in summ["heldout_wins"].items() if k)
     t.caption = f"held-out HR@10 winner (seeds): {held}"

@@ -128,5 +128,9 @@ def summarise_seeds(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                      "max": round(float(np.max(vals)), 4),
                      "values": [round(v, 4) for v in vals]} if vals else None)
     out["significant_pairs"] = sum(r["agreement"]["pairs"] for r in per_seed)
-    out["significant_ordered_seeds"] = sum(bool(r["significant_ordered"]) for r in per_seed)
+    # Only seeds where held-out data separates some pair can order them right or wrong
+    # (a seed without one would count as "all ordered" vacuously).
+    tested = [r for r in per_seed if r["agreement"]["pairs"]]
+    out["significant_pair_seeds"] = len(tested)
+    out["significant_ordered_seeds"] = sum(bool(r["significant_ordered"]) for r in tested)
     return out

@@ -52,6 +52,12 @@ def test_only_significant_pairs_count() -> None:
     assert s2["sim_order"][0] == "b" and s2["heldout_order"][0] == "a"
     summ = summarise_seeds([s, s2])
     assert summ["agreement"]["values"] == [1.0, 0.8] and summ["significant_ordered_seeds"] == 1
+    # A seed where held-out data separates no pair orders nothing: not counted as ordered.
+    s3 = rank_stats(_sim({"a": 0.8, "b": 0.6, "c": 0.3, "d": 0.4}),
+                    {k: np.full_like(v, 0.5) for k, v in held.items()}, arms, resamples=200)
+    assert s3["agreement"]["pairs"] == 0
+    summ = summarise_seeds([s, s2, s3])
+    assert (summ["significant_ordered_seeds"], summ["significant_pair_seeds"]) == (1, 2)
     assert learned_arms(["random", "pop", "ease", "als"]) == ["ease", "als"]
 
 
