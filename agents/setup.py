@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agents.brains.base import Brain
-from agents.brains.utility import UtilityBrain, World
+from agents.brains.utility import UtilityBrain
 from agents.flags import LLM_FLAG_HELP
 from scenarios.schema import LLMConfig, LongTermMemoryConfig, RoleConfig
+from tools.world import World
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from agents.observations import (
-    Action,
-    Failure,
-    FeedPage,
-    InterviewAction,
-    InterviewRequest,
-    Observation,
-    PageAction,
-)
+from agents.observations import Action, Failure, Observation
 from scenarios.schema import SwitchRecommenderEvent
 from simulations.environments.base import ArmEnvironment, EnvSetup, register
+from simulations.environments.feed_kind import (
+    FeedPage,
+    FeedPageKind,
+    InterviewAction,
+    InterviewKind,
+    InterviewRequest,
+    PageAction,
+)
 from tools.dataset import Interactions
 
 __all__ = ["FeedEnvironment"]
@@ -44,7 +44,7 @@ class _Session:
     reason: str = ""
 
 
-@register("feed")
+@register("feed", kinds=(FeedPageKind(), InterviewKind()))
 class FeedEnvironment(ArmEnvironment):
     kind = "feed"
 
