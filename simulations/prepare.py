@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from agents.brains.utility import World
 from agents.population import assign_roles
 from agents.profile import UserProfile
-from agents.setup import missing_api_key, missing_extra, parse_llm_flag
+from agents.setup import capability_problem, missing_api_key, missing_extra, parse_llm_flag
 from scenarios.loader import LoadedScenario, ScenarioError, line_of
 from scenarios.recsys_loader import LoadedTeam
 from scenarios.schema import AddItemsEvent, LLMConfig, Scenario
@@ -228,6 +228,16 @@ def check_requirements(loaded: LoadedScenario, scn: Scenario, llm_cfg: LLMConfig
         missing = missing_extra(r.config, role_llm)
         if missing:
             raise RunError(missing)
+    from simulations.environments import interaction_kinds
+
+    kinds = interaction_kinds(scn.environment.kind)
+    for i, r in enumerate(loaded.roles):  # a brain that lacks what the environment needs
+        problem = capability_problem(r.config, scn.environment.kind, kinds)
+        if problem:
+            loc = ("population", "roles", i, "role") if scn.population.roles else (
+                "population", "role")
+            raise ScenarioError(loaded.path, line_of(loaded.path, loc), ".".join(
+                str(x) for x in loc), problem)
 
 
 def llm_configs(loaded: LoadedScenario, llm: LLMConfig | None) -> list[LLMConfig]:
