@@ -295,6 +295,8 @@ def _groups(f: _Figures, series: list[_Series], resamples: int, seed: int) -> st
     panels = [(dim, m) for dim in dims for m in metrics
               if any(m in metric_names(s.run.environment) and (s.label, dim) in masks
                      for s in series)]
+    if not panels:  # e.g. an environment without metrics of its own (a plug-in)
+        return _note("No metric of these runs is broken down by user groups.")
     cols = min(len(metrics), 3) or 1
     rows = -(-len(panels) // cols)
     # A grid cell beyond the last panel gets no axes (None), so no empty panel is drawn.

@@ -222,10 +222,14 @@ def test_the_toy_environment_runs_is_traced_and_rendered(
                 llm="fake" if brain == "llm" else None), again)
     assert [p["item"] for p in picks] == [
         e["item"] for e in _events(again) if e["type"] == "toy_pick"]
-    # Summarised without metrics of its own (no crash, no made-up figures).
+    # Summarised without metrics of its own yet (no crash, no made-up figures).
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["metrics"]["environment"] == "toy_shelf" if "metrics" in summary else True
+    assert summary["status"] == "completed"
+    assert summary["metrics"] == {"n_items": 80, "environment": "toy_shelf", "arms": {}}
     assert res.run_dir == out
+    assert main(["trace", "summary", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "toy_shelf: rounds 2, shelf 4" in text and "toy_pick 12" in text
     # recarena trace agent renders the agent's steps, the toy's events among them.
     user = picks[0]["user"]
     assert main(["trace", "agent", str(out), f"u{user}", "--no-pager"]) == 0

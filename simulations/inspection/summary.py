@@ -71,7 +71,9 @@ def _config_digest(start: dict[str, Any], manifest: dict[str, Any]) -> dict[str,
     kind = env.get("kind", start.get("environment", "feed"))
     setting = ({k: env.get(k) for k in ("items_per_page", "max_pages", "rounds")}
                if kind == "feed" else
-               {"rounds": env.get("rounds"), **(env.get("conversation") or {})})
+               {"rounds": env.get("rounds"), **(env.get("conversation") or {})}
+               if kind == "conversation" else  # a plug-in: its own settings
+               {"rounds": env.get("rounds"), **(env.get("settings") or {})})
     llm = cfg.get("llm") or {}
     pop = cfg.get("population") or {}
     roles = []
