@@ -4,12 +4,17 @@ The schema layer imports no engine, so it cannot look at the environments' regis
 (simulations.environments); this small registry is what it validates against instead.
 The shipped kinds are known here; ``simulations.environments.register`` adds a plug-in
 environment (and its pydantic settings model, if it declares one) when its module is
-imported, so a scenario that names it validates at load like a shipped one. A plug-in's
-settings sit under ``environment.settings`` and are validated by its model at load.
+imported, so a scenario that names it validates at load like a shipped one; a kind not
+yet known is looked up among the installed entry points of group
+``recarena.environments`` (name: the kind, value: the module that registers it), so
+``recarena run`` finds an installed plug-in without code. A plug-in's settings sit under
+``environment.settings`` and are validated by its model at load.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 from typing import Any
 
 from pydantic import (
@@ -23,6 +28,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "SHIPPED_ENVIRONMENTS",
     "PluggableEnvironment",
     "environment_kinds",
@@ -31,6 +37,8 @@ __all__ = [
     "validate_kind",
     "validate_settings",
 ]
+
+ENTRY_POINT_GROUP = "recarena.environments"
 
 # The shipped environments' settings are EnvironmentConfig's own fields.
 SHIPPED_ENVIRONMENTS = ("feed", "conversation")
@@ -55,11 +63,30 @@ def settings_model(kind: str) -> type[BaseModel] | None:
     return _KINDS.get(kind)
 
 
+def _load_entry_point(kind: str) -> None:
+    """Import the module an installed ``recarena.environments`` entry point named
+    ``kind`` points at (importing it registers the environment)."""
+    eps = [ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+           if ep.name == kind]
+    if not eps:
+        return
+    module = eps[0].value.partition(":")[0]
+    try:
+        importlib.import_module(module)
+    except Exception as e:  # any failure in the user's module is reported in one line
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise ValueError(f"cannot load environment entry point {kind!r} -> {module}: "
+                         f"{type(e).__name__}: {first}") from None
+
+
 def validate_kind(kind: str) -> str:
+    if kind not in _KINDS:
+        _load_entry_point(kind)
     if kind not in _KINDS:
         raise ValueError(f"unknown environment kind {kind!r}; known: "
                          f"{', '.join(environment_kinds())} (a plug-in environment is known "
-                         "once its module is imported: simulations.environments.register)")
+                         "once its module is imported, or through an entry point of group "
+                         f"{ENTRY_POINT_GROUP})")
     return kind
 
 

@@ -268,3 +268,30 @@ def test_the_kinds_are_registered_by_the_environments() -> None:
     assert isinstance(kinds["toy_shelf"], ShelfKind)
     for shipped in ("feed_page", "interview", "conversation_open", "conversation_turn"):
         assert shipped in kinds
+
+
+def test_an_installed_environment_is_found_through_its_entry_point(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``recarena run`` on a scenario naming an installed plug-in: the kind is looked up
+    among the ``recarena.environments`` entry points and its module imported at load."""
+    import importlib.metadata
+
+    import scenarios.environment_kinds as ek
+
+    (tmp_path / "shelf_plugin_ep.py").write_text(
+        "from simulations.environments.base import register\n"
+        "from tests.test_toy_environment import ShelfEnvironment, ShelfKind, ShelfSettings\n"
+        "@register('toy_shelf_ep', kinds=(ShelfKind(),), settings=ShelfSettings)\n"
+        "class Installed(ShelfEnvironment):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = [importlib.metadata.EntryPoint("toy_shelf_ep", "shelf_plugin_ep",
+                                         ek.ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(ek.importlib.metadata, "entry_points",
+                        lambda group: eps if group == ek.ENTRY_POINT_GROUP else [])
+    assert "toy_shelf_ep" not in ek.environment_kinds()
+    loaded = load_scenario(_scenario(tmp_path, ROLE, kind="toy_shelf_ep",
+                                     settings={"shelf": 2}))
+    assert loaded.scenario.environment.kind == "toy_shelf_ep"
+    run(prepare(loaded), tmp_path / "run")
+    shelves = [e for e in _events(tmp_path / "run") if e["type"] == "shelf"]
+    assert len(shelves) == 12 and all(len(e["items"]) == 2 for e in shelves)
