@@ -264,10 +264,27 @@ def test_a_brain_without_the_capability_is_a_load_time_error(
 
 
 def test_the_kinds_are_registered_by_the_environments() -> None:
+    from agents.setup import brain_class
+    from simulations.environments import interaction_kinds
+
     kinds = registered_kinds()
     assert isinstance(kinds["toy_shelf"], ShelfKind)
-    for shipped in ("feed_page", "interview", "conversation_open", "conversation_turn"):
-        assert shipped in kinds
+    assert interaction_kinds("toy_shelf") == (kinds["toy_shelf"],)
+    shipped = [*interaction_kinds("feed"), *interaction_kinds("conversation")]
+    assert [k.kind for k in shipped] == ["feed_page", "interview", "conversation_open",
+                                         "conversation_turn"]
+    # Both shipped brains play every shipped kind; only the LLM brain thinks.
+    for brain in ("utility", "llm"):
+        assert all(issubclass(brain_class(brain), cap) for k in shipped for cap in k.needs)
+    assert issubclass(brain_class("llm"), Thinker)
+    assert not issubclass(brain_class("utility"), Thinker)
+    with pytest.raises(ValueError, match="already handled"):
+        from agents.kinds import register_kind
+
+        class Other(ShelfKind):
+            pass
+
+        register_kind(Other())
 
 
 def test_an_installed_environment_is_found_through_its_entry_point(
