@@ -25,6 +25,7 @@ from scenarios.loader import LoadedScenario, ScenarioError, line_of
 from scenarios.recsys_loader import LoadedTeam
 from scenarios.schema import AddItemsEvent, LLMConfig, Scenario
 from simulations.data_source import DATA_ENV, load_data, resolve_data_path
+from simulations.environments import interaction_kinds
 from simulations.executors import ExecutorError, check_executor
 from simulations.worlds import taste_worlds
 from tools.dataset import Dataset, Interactions, newest_items, split_interactions
@@ -228,8 +229,6 @@ def check_requirements(loaded: LoadedScenario, scn: Scenario, llm_cfg: LLMConfig
         missing = missing_extra(r.config, role_llm)
         if missing:
             raise RunError(missing)
-    from simulations.environments import interaction_kinds
-
     kinds = interaction_kinds(scn.environment.kind)
     for i, r in enumerate(loaded.roles):  # a brain that lacks what the environment needs
         problem = capability_problem(r.config, scn.environment.kind, kinds)
