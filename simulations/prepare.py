@@ -38,6 +38,7 @@ __all__ = [
     "ResumeError",
     "RunError",
     "check_api_keys",
+    "check_capabilities",
     "check_requirements",
     "config_hash",
     "config_of",
@@ -229,6 +230,17 @@ def check_requirements(loaded: LoadedScenario, scn: Scenario, llm_cfg: LLMConfig
         missing = missing_extra(r.config, role_llm)
         if missing:
             raise RunError(missing)
+    check_capabilities(loaded, scn)
+
+
+def check_capabilities(loaded: LoadedScenario, scn: Scenario | None = None) -> None:
+    """Every role's brain has the capabilities the environment's interaction kinds need
+    (agents.kinds); checked before any work by ``prepare`` and ``recarena validate``.
+
+    Raises:
+        ScenarioError: One line naming the role, the environment and the capability.
+    """
+    scn = scn or loaded.scenario
     kinds = interaction_kinds(scn.environment.kind)
     for i, r in enumerate(loaded.roles):  # a brain that lacks what the environment needs
         problem = capability_problem(r.config, scn.environment.kind, kinds)

@@ -261,6 +261,10 @@ def test_a_brain_without_the_capability_is_a_load_time_error(
     assert "'shopper'" in err and "'toy_thinking_shelf'" in err and "Thinker" in err
     assert str(path) in err
     assert not (out / "trace.jsonl").exists()  # refused before any work
+    assert main(["validate", str(path)]) != 0  # validate says the same
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'toy_thinking_shelf'" in err and "Thinker" in err
+    assert main(["validate", str(_scenario(tmp_path, ROLE))]) == 0
 
 
 def test_the_kinds_are_registered_by_the_environments() -> None:
