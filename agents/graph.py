@@ -7,6 +7,10 @@
 - ``recall``: short-term window, long-term store (chromadb), lessons, shared notes;
 - ``plan``: the role's planner subgraph (static / reactive / preactive / reflective);
 - ``act``: the brain turns observation + memories + plan into a typed action;
+
+The graph knows no environment: every hook that depends on what was observed (memory
+query, planning problem, which brain capability with which view, memory writes) belongs
+to the observation's interaction kind (agents.kinds), looked up by ``obs.kind``.
 - ``remember``: short-term, long-term and shared writes, reflections, LLM-call events.
 
 One invocation serves every agent of the group that acts at this step (a batch), so
@@ -26,36 +30,15 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from pydantic import TypeAdapter
 
-from agents.brains.base import (
-    ConversationView,
-    DecisionFailure,
-    PageObservation,
-    SessionSummary,
-)
+from agents.brains.base import DecisionFailure
+from agents.brains.capabilities import Thinker
 from agents.group import AgentGroup
-from agents.observations import (
-    Action,
-    ConversationOpen,
-    ConversationTurn,
-    Failure,
-    FeedPage,
-    InterviewAction,
-    InterviewRequest,
-    ItemChoice,
-    Observation,
-    PageAction,
-    Utterance,
-    Verdict,
-)
-from agents.prompts import item_line
-from agents.seeding import user_rng
+from agents.kinds import Recalled, kind_for
+from agents.observations import Action, Failure, Observation
 from planners import PlannerRuntime, PlanRequest, PlanResult, initial_state
 
 __all__ = ["AgentState", "act_batch", "build_agent_graph"]
-
-_ACTION: TypeAdapter[Action] = TypeAdapter(Action)
 
 
 class AgentState(TypedDict):
@@ -68,16 +51,6 @@ class AgentState(TypedDict):
 
 def _key(obs: Observation) -> str:
     return str(obs.agent)
-
-
-def _query(g: AgentGroup, obs: Observation) -> str | None:
-    """What the agent looks for in its memory at this step."""
-    cat = g.world.catalog
-    if isinstance(obs, FeedPage):
-        return "; ".join(f"{cat.titles[i]} ({', '.join(cat.genres[i])})" for i in obs.items)
-    if isinstance(obs, ConversationOpen | ConversationTurn):
-        return f"{cat.titles[obs.target]} ({', '.join(cat.genres[obs.target])})"
-    return None
 
 
 # ----------------------------------------------------------------------------- nodes
@@ -106,8 +79,10 @@ async def recall(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, A
             g.emit("memory", f"{obs.base}/memory", **obs.where, op="read", kind="short_term",
                    recalled=[f"{m['action']}:{m['item']}" for m in recent])
         more = [f"lesson: {x}" for x in g.memory.lessons(u)]
-        query = _query(g, obs)
-        if query is not None and lt is not None and lt.config.top_k:
+        reads_lt = lt is not None and bool(lt.config.top_k)
+        query = (kind_for(obs).query(g, obs) if reads_lt or g.shared is not None
+                 else None)
+        if query is not None and lt is not None and reads_lt:
             w = lt.config.weights
             hits = lt.store.retrieve(g.profiles[u].user_id, query, lt.config.top_k,
                                      now_step=lt.step,
@@ -128,29 +103,9 @@ async def recall(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, A
     return {"recalled": recalled, "recalled_lt": recalled_lt}
 
 
-def _request(g: AgentGroup, obs: Observation, state: AgentState) -> PlanRequest | None:
-    """The planning problem of a step (interviews and openings need no plan)."""
-    cat, prof = g.world.catalog, g.profiles[obs.agent]
-    key = _key(obs)
-    if isinstance(obs, FeedPage):
-        goal = (f"page {obs.page} of at most {obs.max_pages} of a movie feed: decide which "
-                "of the items to watch")
-        items = obs.items
-    elif isinstance(obs, ConversationTurn):
-        goal = (f"turn {obs.turn} of a conversation: find the movie you are looking for "
-                f"({item_line(cat, obs.target)}) among the suggestions")
-        items = obs.recommended
-    else:
-        return None
-    memories = [f"{m['action']} {m.get('title', m['item'])}" for m in state["recalled"][key]]
-    return PlanRequest(
-        agent=prof.user_id, base=obs.base, goal=goal,
-        profile=(f"likes {', '.join(prof.liked_genres) or 'many genres'}; dislikes "
-                 f"{', '.join(prof.disliked_genres) or 'nothing in particular'}"),
-        items=[(cat.item_ids[i], item_line(cat, i, float(g.world.item_mean[i]))) for i in items],
-        memories=memories + state["recalled_lt"][key], lessons=list(g.memory.lessons(obs.agent)),
-        history=g.history_lines(obs.agent, 10) if g.thinks else [],
-    )
+def _recalled(state: AgentState, key: str) -> Recalled:
+    return Recalled(state["recalled"][key], state["recalled_lt"][key],
+                    state["plans"].get(key))
 
 
 async def plan(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
@@ -158,7 +113,8 @@ async def plan(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any
     requests: list[PlanRequest] = []
     where: dict[str, Observation] = {}
     for obs in state["observations"]:
-        req = _request(g, obs, state)
+        req = kind_for(obs).plan_request(g, obs, Recalled(
+            state["recalled"][_key(obs)], state["recalled_lt"][_key(obs)]))
         if req is not None:
             requests.append(req)
             where[req.agent] = obs
@@ -177,7 +133,7 @@ async def plan(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any
         g.memory.add_lesson(by_uid[agent], text)
 
     rt = PlannerRuntime(
-        think=getattr(g.brain, "athink", None) or getattr(g.brain, "think", None),
+        think=g.brain.athink if isinstance(g.brain, Thinker) else None,
         tools_for=lambda a: g.tools_for(by_uid[a]), emit=emit, on_lesson=lesson,
         concurrent=g.concurrent, max_steps=g.role.planner.max_steps,
         max_replans=g.role.planner.max_replans, max_attempts=g.role.planner.max_attempts)
@@ -186,52 +142,9 @@ async def plan(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any
     return {"plans": {str(by_uid[a]): r for a, r in results.items()}}
 
 
-def _shortlist(g: AgentGroup, p: PlanResult | None) -> tuple[int, ...] | None:
-    if p is None or p.shortlist is None:
-        return None
-    return tuple(g.world.catalog.index[i] for i in p.shortlist)
-
-
 async def _decide(g: AgentGroup, state: AgentState, obs: Observation) -> Action:
-    key, u = _key(obs), obs.agent
-    prof = g.profiles[u]
-    p = state["plans"].get(key)
     try:
-        if isinstance(obs, FeedPage):
-            d = await g.ask_brain("decide_page", PageObservation(
-                profile=prof, round=obs.round, page=obs.page, items=tuple(obs.items),
-                memory=tuple(state["recalled"][key]), plan=tuple(p.steps) if p else (),
-                recalled=tuple(state["recalled_lt"][key]), guidance=p.guidance if p else "",
-                shortlist=_shortlist(g, p)), user_rng(g.seed, u, obs.round, obs.page))
-            return PageAction(
-                items=[ItemChoice(item=x.item, watch=x.watch, rating=x.rating, reason=x.reason,
-                                  inputs=x.inputs) for x in d.items],
-                leave=d.leave, feeling=d.feeling,
-                feeling_source="model" if d.inputs.get("feeling_source") == "model"
-                else "computed",
-                inputs={k: v for k, v in d.inputs.items() if k != "feeling_source"})
-        if isinstance(obs, InterviewRequest):
-            a = await g.ask_brain("interview", SessionSummary(
-                profile=prof, round=obs.round, pages=obs.pages, shown=obs.shown,
-                watched=tuple(obs.watched), ratings=tuple(obs.ratings),
-                left_early=obs.left_early), user_rng(g.seed, u, obs.round, 0))
-            return InterviewAction(satisfaction=a.satisfaction, reason=a.reason,
-                                   inputs=a.inputs)
-        conv = g.conversation
-        view = ConversationView(
-            profile=prof, round=obs.round, turn=getattr(obs, "turn", 0), target=obs.target,
-            said=tuple(getattr(obs, "said", ())),
-            recommended=tuple(getattr(obs, "recommended", ())),
-            reply=getattr(obs, "reply", ""), patience=conv.patience,
-            noise=conv.description_noise, memory=tuple(state["recalled"][key]),
-            guidance=p.guidance if p else "")
-        rng = user_rng(g.seed, u, obs.round, 10_000 + view.turn)
-        if isinstance(obs, ConversationOpen):
-            s = await g.ask_brain("describe", view, rng)
-            return Utterance(text=s.text, inputs=s.inputs)
-        v = await g.ask_brain("judge", view, rng)
-        return Verdict(accept=v.accept, give_up=v.give_up, feedback=v.feedback,
-                       inputs=v.inputs)
+        return await kind_for(obs).decide(g, obs, _recalled(state, _key(obs)))
     except DecisionFailure as f:
         return Failure(purpose=f.purpose, error=f.error, raw=f.raw, attempts=f.attempts)
 
@@ -245,7 +158,6 @@ async def act(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]
 
 async def remember(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str, Any]:
     g = runtime.context
-    cat = g.world.catalog
     lt = g.long_term
     if lt is not None:
         lt.step += 1
@@ -259,32 +171,14 @@ async def remember(state: AgentState, runtime: Runtime[AgentGroup]) -> dict[str,
         arm, rnd = str(obs.where.get("arm", "")), int(obs.where.get("round", 0))
         step = obs.base.rsplit("/", 1)[-1]
         recs = []
-        if isinstance(obs, FeedPage) and isinstance(a, PageAction):
-            for x in a.items:
-                it = x.item
-                action = "watch" if x.watch else "skip"
-                if x.watch:
-                    g.note_watch(u, it, x.rating)
-                g.memory.add(u, {"action": action, "item": cat.item_ids[it],
-                                 "title": cat.titles[it], "genres": list(cat.genres[it]),
-                                 "rating": x.rating, "round": rnd, "page": obs.page})
-                if lt is not None:
-                    genres = ", ".join(cat.genres[it])
-                    text = (f"watched '{cat.titles[it]}' ({genres}) and rated it {x.rating}/5"
-                            if x.watch else f"skipped '{cat.titles[it]}' ({genres})")
-                    recs.append(g.factual_record(u, arm, rnd, step, cat.item_ids[it], text,
-                                                 x.rating, x.watch, {"item": cat.item_ids[it]}))
-                if g.shared is not None and x.watch and (x.rating or 0) >= 4:
-                    g.shared.write(uid, f"liked '{cat.titles[it]}' ({x.rating}/5)",
-                                   step=lt.step if lt else 0, round=rnd)
-        elif isinstance(a, Utterance | Verdict):
-            text = a.text if isinstance(a, Utterance) else (
-                f"accepted {cat.item_ids[a.accept]}" if a.accept is not None else a.feedback)
-            g.memory.add(u, {"action": "said", "item": text[:80], "title": text[:200],
-                             "round": rnd, "turn": obs.where.get("turn")})
+        writes = () if isinstance(a, Failure) else kind_for(obs).remember(g, obs, a)
+        for m in writes:
+            g.memory.add(u, m.short)
             if lt is not None:
-                recs.append(g.factual_record(u, arm, rnd, step, "said", f"I said: {text}",
-                                             None, False, {}))
+                recs.append(g.factual_record(u, arm, rnd, step, m.key, m.text, m.rating,
+                                             m.watched, m.meta))
+            if m.shared is not None and g.shared is not None:
+                g.shared.write(uid, m.shared, step=lt.step if lt else 0, round=rnd)
         written.append((u, obs.base, recs))
     if lt is not None:
         await g.write_long_term(written, where)

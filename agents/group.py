@@ -12,20 +12,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from agents.aio import gather
 from agents.brains.base import Brain
-from agents.brains.utility import World
+from agents.brains.capabilities import Reflector as ReflectorBrain
+from agents.brains.capabilities import Thinker
 from agents.library import Library
 from agents.profile import UserProfile
 from memory.long_term import LongTermStore, MemoryRecord
 from memory.reflection import Reflector, importance_of
 from memory.shared import SharedMemory
 from memory.short_term import ShortTermMemory
-from scenarios.schema import ConversationConfig, LongTermMemoryConfig, RoleConfig
+from scenarios.schema import LongTermMemoryConfig, RoleConfig
 from tools.dataset import Interactions
 from tools.history import Rating
+from tools.world import World
 
 if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
@@ -81,7 +84,6 @@ class AgentGroup:
     seed: int
     history: Interactions  # what every user did before the simulation started
     library: Library  # what tools consult (catalogue indexes, knowledge graph, the past)
-    conversation: ConversationConfig = field(default_factory=ConversationConfig)
     long_term: LongTerm | None = None
     shared: SharedMemory | None = None
     concurrent: bool = False  # gather the agents' LLM calls (LLM brains); see amap
@@ -98,10 +100,10 @@ class AgentGroup:
     def name(self) -> str:
         return self.role.name
 
-    @property
+    @cached_property
     def thinks(self) -> bool:
         """True when the brain has a language model a planner can think with."""
-        return hasattr(self.brain, "think")
+        return isinstance(self.brain, Thinker)
 
     # ------------------------------------------------------------------ concurrency
 
@@ -121,14 +123,6 @@ class AgentGroup:
             return await gather(fn, xs, concurrent=True)
         finally:
             self.hold_writes(True)
-
-    async def ask_brain(self, name: str, *args: Any) -> Any:
-        """The brain's decision ``name`` (e.g. ``decide_page``): its coroutine ``a<name>``
-        when it has one (the LLM brain), else the plain method (numeric brains)."""
-        fn = getattr(self.brain, f"a{name}", None)
-        if fn is not None:
-            return await fn(*args)
-        return getattr(self.brain, name)(*args)
 
     # ------------------------------------------------------------------ tools
 
@@ -242,7 +236,9 @@ class AgentGroup:
         recent = lt.store.recent(prof.user_id, lt.config.reflect_every)
         rnd = int(where.get("round", 0))
         step = int(where.get("page", where.get("turn", 0)))
-        text = await self.ask_brain("reflect", prof, [r.text for r in recent],
+        brain = self.brain
+        assert isinstance(brain, ReflectorBrain), f"{self.name}: the brain cannot reflect"
+        text = await brain.areflect(prof, [r.text for r in recent],
                                     user_rng(self.seed, u, rnd, 1000 + step))
         return recent, text
 

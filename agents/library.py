@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agents.brains.utility import World
 from memory.embedders import EmbedderKind, make_embedder
 from tools.candidates import CandidateGenerator
 from tools.dataset import Dataset, Interactions
@@ -25,6 +24,7 @@ from tools.history import UserHistories
 from tools.item_space import item_embeddings
 from tools.kg import KnowledgeGraph, kg_files, load_kg
 from tools.search import BM25Index, item_texts
+from tools.world import World
 
 if TYPE_CHECKING:
     from memory.item_index import ItemIndex

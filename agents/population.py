@@ -23,7 +23,6 @@ import numpy as np
 
 from agents.aio import EventLoop
 from agents.brains.base import Brain
-from agents.brains.utility import World
 from agents.graph import AgentState, act_batch, build_agent_graph
 from agents.group import AgentGroup, CallLog, Emit, LongTerm
 from agents.library import Library
@@ -34,8 +33,9 @@ from memory.reflection import Reflector
 from memory.shared import SharedMemory
 from planners import build_planner
 from scenarios.loader import LoadedRole
-from scenarios.schema import ConversationConfig, LLMConfig, RoleConfig
+from scenarios.schema import LLMConfig, RoleConfig
 from tools.dataset import Interactions
+from tools.world import World
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -151,7 +151,6 @@ class PopulationFactory:
     chat_model: BaseChatModel | None = None
     warm_cache: str | None = None  # record on top of a copy of this run's LLM cache
     max_pages: int = 5
-    conversation: ConversationConfig = field(default_factory=ConversationConfig)
     library: Library | None = None  # default: over world and history, no knowledge graph
     role_worlds: dict[str, World] = field(default_factory=dict)  # a role's own taste space
     keep_prompts: bool = True  # output.keep_prompts: rendered prompts and answers in the trace
@@ -247,8 +246,7 @@ class PopulationFactory:
                 profiles=members, brain=self.brain(role),
                 planner=build_planner(role.planner.kind, role.planner.steps), emit=self.emit,
                 calls=self.calls, seed=self.seed, history=self.history,
-                library=self._library,
-                conversation=self.conversation, long_term=long_term, shared=sm,
+                library=self._library, long_term=long_term, shared=sm,
                 concurrent=cfg is not None and cfg.concurrency > 1, profiled=self.profiled)
         return Population(groups, self.role_of, self._graph, self.loop)
 

@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agents.brains.base import Brain
-from agents.brains.utility import UtilityBrain, World
+from agents.brains.utility import UtilityBrain
 from agents.flags import LLM_FLAG_HELP
 from scenarios.schema import LLMConfig, LongTermMemoryConfig, RoleConfig
+from tools.world import World
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from agents.kinds import InteractionKind
     from agents.llm import CallCache, CallRecord, LLMClient
     from memory.long_term import LongTermStore
 
 __all__ = [
     "EXTRAS",
     "LLM_FLAG_HELP",
+    "brain_class",
+    "capability_problem",
     "make_brain",
     "make_client",
     "make_long_term",
@@ -138,6 +142,27 @@ def make_client(cfg: LLMConfig, run_dir: Path, *, replay_from: str | None, seed:
     cache = cache if cache is not None else make_cache(run_dir, replay_from)
     return LLMClient(cfg, cache=cache, replay=replay_from is not None, seed=seed,
                      on_call=on_call, chat_model=chat_model)
+
+
+def brain_class(kind: str) -> type:
+    """The class of a role's ``brain.kind`` (what its capabilities are checked on)."""
+    if kind == "utility":
+        return UtilityBrain
+    if kind == "llm":
+        from agents.brains.llm import LLMBrain
+
+        return LLMBrain
+    raise ValueError(f"unknown brain kind {kind!r}")
+
+
+def capability_problem(role: RoleConfig, environment: str,
+                       kinds: Sequence[InteractionKind[Any]]) -> str | None:
+    """One line when the role's brain lacks a capability that an interaction kind of the
+    ``environment`` needs (checked before any work)."""
+    from agents.kinds import capability_problem as problem
+
+    return problem(role.name, role.brain.kind, brain_class(role.brain.kind), environment,
+                   kinds)
 
 
 def make_brain(role: RoleConfig, world: World, *, client: LLMClient | None,

@@ -71,10 +71,11 @@ def plain_graph() -> Callable[[], Any]:
 
 def agent_graph(batch: int) -> Callable[[], Any]:
     from agents.group import AgentGroup, CallLog
-    from agents.observations import FeedPage, Observation
+    from agents.observations import Observation
     from agents.population import PopulationFactory
     from scenarios.loader import LoadedRole, load_scenario
     from scenarios.schema import RoleConfig
+    from simulations.environments.feed_kind import FeedPage
     from simulations.runner import prepare
 
     loaded = load_scenario(ROOT / "scenarios" / "quickstart.yaml")

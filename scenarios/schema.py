@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from scenarios.dataset_schema import CsvColumns, DatasetConfig, SyntheticConfig
+from scenarios.environment_kinds import PluggableEnvironment
 from scenarios.taste import TasteConfig
 
 __all__ = [
@@ -775,10 +776,7 @@ class ConversationConfig(_Frozen):
     similar_weight: float = Field(2.0, ge=0, description="Re-ranker: 'more like X'.")
 
 
-class EnvironmentConfig(_Frozen):
-    kind: Literal["feed", "conversation"] = Field(
-        "feed", description="feed: page-by-page recommendations; conversation: the user "
-        "describes what it wants and the recommender answers turn by turn.")
+class EnvironmentConfig(PluggableEnvironment, _Frozen):  # kind, settings: plug-ins too
     items_per_page: int = Field(4, ge=1, le=100)
     max_pages: int = Field(5, ge=1, le=100)
     rounds: int = Field(1, ge=1, le=1000)
@@ -871,7 +869,7 @@ class Scenario(_Frozen):
     def metric_names(self) -> list[str]:
         """The metrics to report (the environment's defaults when none are listed)."""
         return list(self.metrics) if self.metrics is not None else list(
-            ENVIRONMENT_METRICS[self.environment.kind])
+            ENVIRONMENT_METRICS.get(self.environment.kind, ()))
     output: OutputConfig = OutputConfig()
 
 
@@ -887,7 +885,7 @@ def scenario_problems(scn: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
             if r.retrain:
                 problems.append((("recommenders", i, "retrain"), "the conversation "
                                  "environment has no watches to retrain on; drop retrain"))
-    known = ENVIRONMENT_METRICS[scn.environment.kind]
+    known = ENVIRONMENT_METRICS.get(scn.environment.kind, ())
     for i, m in enumerate(scn.metrics or ()):
         if m not in known:
             problems.append((("metrics", i), f"the {scn.environment.kind} environment does "

@@ -227,14 +227,18 @@ def _validate_for_llm(path: str, llm: str) -> str:
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
-    from scenarios.loader import ScenarioError, validate_file
+    from scenarios.loader import ScenarioError, load_scenario, validate_file
+    from simulations.prepare import check_capabilities
     from simulations.runner import RunError
 
     bad = 0
     for f in a.files:
         try:
             if a.llm is None:
-                print(f"{f}: ok ({validate_file(f)})")
+                kind = validate_file(f)
+                if kind == "scenario":  # the roles' brains against the environment
+                    check_capabilities(load_scenario(f, llm_flag=True))
+                print(f"{f}: ok ({kind})")
             else:
                 print(f"{f}: ok ({_validate_for_llm(f, a.llm)}, runs with --llm {a.llm})")
         except ScenarioError as e:  # every error of the file, one line each

@@ -20,11 +20,12 @@ from pydantic import ValidationError
 from agents.brains.utility import World
 from agents.population import assign_roles
 from agents.profile import UserProfile
-from agents.setup import missing_api_key, missing_extra, parse_llm_flag
+from agents.setup import capability_problem, missing_api_key, missing_extra, parse_llm_flag
 from scenarios.loader import LoadedScenario, ScenarioError, line_of
 from scenarios.recsys_loader import LoadedTeam
 from scenarios.schema import AddItemsEvent, LLMConfig, Scenario
 from simulations.data_source import DATA_ENV, load_data, resolve_data_path
+from simulations.environments import interaction_kinds
 from simulations.executors import ExecutorError, check_executor
 from simulations.worlds import taste_worlds
 from tools.dataset import Dataset, Interactions, newest_items, split_interactions
@@ -37,6 +38,7 @@ __all__ = [
     "ResumeError",
     "RunError",
     "check_api_keys",
+    "check_capabilities",
     "check_requirements",
     "config_hash",
     "config_of",
@@ -228,6 +230,25 @@ def check_requirements(loaded: LoadedScenario, scn: Scenario, llm_cfg: LLMConfig
         missing = missing_extra(r.config, role_llm)
         if missing:
             raise RunError(missing)
+    check_capabilities(loaded, scn)
+
+
+def check_capabilities(loaded: LoadedScenario, scn: Scenario | None = None) -> None:
+    """Every role's brain has the capabilities the environment's interaction kinds need
+    (agents.kinds); checked before any work by ``prepare`` and ``recarena validate``.
+
+    Raises:
+        ScenarioError: One line naming the role, the environment and the capability.
+    """
+    scn = scn or loaded.scenario
+    kinds = interaction_kinds(scn.environment.kind)
+    for i, r in enumerate(loaded.roles):  # a brain that lacks what the environment needs
+        problem = capability_problem(r.config, scn.environment.kind, kinds)
+        if problem:
+            loc = ("population", "roles", i, "role") if scn.population.roles else (
+                "population", "role")
+            raise ScenarioError(loaded.path, line_of(loaded.path, loc), ".".join(
+                str(x) for x in loc), problem)
 
 
 def llm_configs(loaded: LoadedScenario, llm: LLMConfig | None) -> list[LLMConfig]:

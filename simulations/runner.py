@@ -367,8 +367,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
                 role_worlds=prep.role_worlds,
                 users=prep.population, history=prep.history, seed=scn.seed,
                 llm=prep.llm, run_dir=run_dir, replay=replay, chat_model=chat_model,
-                max_pages=scn.environment.max_pages,
-                conversation=scn.environment.conversation, library=library,
+                max_pages=scn.environment.max_pages, library=library,
                 keep_prompts=scn.output.keep_prompts, on_llm_call=on_llm_call,
                 # On a resume the run's own cache already holds the warm calls: copying
                 # them again would overwrite what the run recorded.

@@ -47,6 +47,9 @@ def metrics_table(metrics: dict[str, Any], title: str = "") -> Group:
     then the footnote."""
     ci, plain = table_columns(metrics)
     arms = metrics.get("arms", {})
+    if not arms:  # an environment without metrics of its own (a plug-in): say so
+        return Group(f"{title + ': ' if title else ''}no metrics for the "
+                     f"{metrics.get('environment', '?')} environment (see the trace)")
     t = Table(title=title or None, title_justify="left")
     t.add_column("", style="bold", no_wrap=True)
     for arm in arms:

@@ -1,4 +1,5 @@
-"""Brains decide for user agents: ``utility`` (numeric) now, ``llm`` later."""
+"""Brains decide for user agents: ``utility`` (numeric) and ``llm``; what each can do is
+a set of typed capabilities (agents.brains.capabilities)."""
 
 from agents.brains.base import (
     Brain,
@@ -8,15 +9,29 @@ from agents.brains.base import (
     PageObservation,
     SessionSummary,
 )
+from agents.brains.capabilities import (
+    ConversationSeeker,
+    Interviewee,
+    PageDecider,
+    Rater,
+    Reflector,
+    Thinker,
+)
 from agents.brains.utility import UtilityBrain, World
 
 __all__ = [
     "Brain",
+    "ConversationSeeker",
     "InterviewAnswer",
+    "Interviewee",
     "ItemDecision",
+    "PageDecider",
     "PageDecision",
     "PageObservation",
+    "Rater",
+    "Reflector",
     "SessionSummary",
+    "Thinker",
     "UtilityBrain",
     "World",
 ]

@@ -40,7 +40,6 @@ from agents.brains.base import (
     SessionSummary,
     TurnVerdict,
 )
-from agents.brains.utility import World
 from agents.profile import UserProfile
 from agents.prompts import (
     conversation_vars,
@@ -51,6 +50,7 @@ from agents.prompts import (
     session_vars,
 )
 from scenarios.schema import SATISFACTION_WORDS, BrainConfig
+from tools.world import World
 
 if TYPE_CHECKING:
     from agents.llm import ChatReply, LLMClient, StructuredResult

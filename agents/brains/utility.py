@@ -27,8 +27,6 @@ bench/tune_utility.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from agents.brains.base import (
@@ -43,24 +41,10 @@ from agents.brains.base import (
 )
 from agents.profile import UserProfile
 from scenarios.schema import UtilityParams
-from tools.dataset import Catalog
+from tools.world import World
 
+# World lives in tools.world; re-exported here for callers of the old path.
 __all__ = ["UtilityBrain", "World"]
-
-
-@dataclass(frozen=True, eq=False)
-class World:
-    """Item facts every brain may consult (read-only, shared by all agents)."""
-
-    catalog: Catalog
-    embeddings: np.ndarray  # items x d, unit rows
-    item_mean: np.ndarray  # shrunk mean rating per item
-    popularity: np.ndarray  # interaction counts per item
-    global_mean: float
-
-    def popularity_score(self, items: np.ndarray) -> np.ndarray:
-        top = float(np.log1p(self.popularity.max())) or 1.0
-        return np.log1p(self.popularity[items]) / top
 
 
 def _r(x: float) -> float:
@@ -211,6 +195,28 @@ class UtilityBrain:
             inputs={"watch_rate": _r(watch_rate), "mean_rating": _r(mean_r),
                     "x": _r(x), "noise": _r(noise)},
         )
+
+    # ------------------------------------------------------------------ capabilities
+    # The agent graph awaits a brain's capabilities (agents.brains.capabilities); numeric
+    # decisions have nothing to wait for, so these only wrap the plain methods.
+
+    async def adecide_page(self, obs: PageObservation,
+                           rng: np.random.Generator) -> PageDecision:
+        return self.decide_page(obs, rng)
+
+    async def ainterview(self, session: SessionSummary,
+                         rng: np.random.Generator) -> InterviewAnswer:
+        return self.interview(session, rng)
+
+    async def areflect(self, profile: UserProfile, memories: list[str],
+                       rng: np.random.Generator) -> str:
+        return self.reflect(profile, memories, rng)
+
+    async def adescribe(self, view: ConversationView, rng: np.random.Generator) -> Said:
+        return self.describe(view, rng)
+
+    async def ajudge(self, view: ConversationView, rng: np.random.Generator) -> TurnVerdict:
+        return self.judge(view, rng)
 
     # ------------------------------------------------------------------ conversations
 

@@ -4,6 +4,7 @@ from simulations.environments.base import (
     ENVIRONMENTS,
     Environment,
     EnvSetup,
+    interaction_kinds,
     make_environment,
     register,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "EnvSetup",
     "Environment",
     "FeedEnvironment",
+    "interaction_kinds",
     "make_environment",
     "register",
 ]

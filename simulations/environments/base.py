@@ -22,11 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from agents.brains.utility import World
+from pydantic import BaseModel
+
+from agents.kinds import InteractionKind, register_kind
 from agents.observations import Action, Observation
+from scenarios.environment_kinds import register_environment_kind
 from scenarios.schema import RecommenderConfig, Scenario, SwitchRecommenderEvent
 from tools.dataset import Dataset, Interactions
 from tools.recommenders import ColdStartRecommender
+from tools.world import World
 
 __all__ = [
     "ENVIRONMENTS",
@@ -37,6 +41,7 @@ __all__ = [
     "LaneEnvironment",
     "TraceBuffer",
     "TraceSink",
+    "interaction_kinds",
     "make_environment",
     "register",
 ]
@@ -186,15 +191,36 @@ class ArmEnvironment:
 
 
 ENVIRONMENTS: dict[str, Callable[[EnvSetup], Environment]] = {}
+_INTERACTIONS: dict[str, tuple[InteractionKind[Any], ...]] = {}
 
 
-def register(kind: str) -> Callable[[Any], Any]:
-    """Class decorator: make an environment available as ``environment.kind: KIND``."""
+def register(kind: str, *, kinds: Sequence[InteractionKind[Any]] = (),
+             settings: type[BaseModel] | None = None) -> Callable[[Any], Any]:
+    """Class decorator: make an environment available as ``environment.kind: KIND``.
+
+    Args:
+        kind: The name scenarios use.
+        kinds: How agents handle the environment's observations (agents.kinds); they are
+            registered too, and every role's brain is checked against their capabilities
+            before a run starts.
+        settings: A pydantic model of the environment's own settings, read from the
+            scenario's ``environment.settings`` and validated at load (the environment
+            gets them back as ``setup.scenario.environment.settings``, a dict).
+    """
     def deco(cls: Any) -> Any:
         cls.kind = kind
         ENVIRONMENTS[kind] = cls
+        _INTERACTIONS[kind] = tuple(register_kind(k) for k in kinds)
+        register_environment_kind(kind, settings)
         return cls
     return deco
+
+
+def interaction_kinds(kind: str) -> tuple[InteractionKind[Any], ...]:
+    """The interaction kinds the environment ``kind`` sends (empty if unknown)."""
+    import simulations.environments  # noqa: F401  (registers the shipped ones)
+
+    return _INTERACTIONS.get(kind, ())
 
 
 def make_environment(kind: str, setup: EnvSetup) -> Environment:

@@ -18,15 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.observations import (
-    Action,
-    ConversationOpen,
-    ConversationTurn,
-    Failure,
-    Observation,
-    Utterance,
-    Verdict,
-)
+from agents.observations import Action, Failure, Observation
 from agents.recsys.plugins import (
     AgentConversationRanker,
     AgentRecommender,
@@ -34,6 +26,14 @@ from agents.recsys.plugins import (
 )
 from scenarios.schema import SwitchRecommenderEvent
 from simulations.environments.base import ArmEnvironment, EnvSetup, TraceBuffer, register
+from simulations.environments.conversation_kind import (
+    ConversationOpen,
+    ConversationOpenKind,
+    ConversationTurn,
+    ConversationTurnKind,
+    Utterance,
+    Verdict,
+)
 from tools.recommenders import ColdStartRecommender
 from tools.recommenders.conversational import ConversationalRanker, Understood
 
@@ -50,7 +50,7 @@ class _Conversation:
     done: bool = False
 
 
-@register("conversation")
+@register("conversation", kinds=(ConversationOpenKind(), ConversationTurnKind()))
 class ConversationEnvironment(ArmEnvironment):
     kind = "conversation"
 
@@ -115,7 +115,8 @@ class ConversationEnvironment(ArmEnvironment):
             return [ConversationOpen(agent=u, base=self._base(u, "t0"),
                                      where=self._where(u, turn=0), round=self.round,
                                      target=self.convs[u].target,
-                                     max_turns=self.cfg.max_turns) for u in active]
+                                     max_turns=self.cfg.max_turns, patience=self.cfg.patience,
+                                     noise=self.cfg.description_noise) for u in active]
         if self.phase != "turns" or not active:
             return []
         out: list[Observation] = []
@@ -143,7 +144,9 @@ class ConversationEnvironment(ArmEnvironment):
             out.append(ConversationTurn(agent=u, base=base, where=where, round=self.round,
                                         turn=c.turn, target=c.target, recommended=items,
                                         said=list(c.said), max_turns=self.cfg.max_turns,
-                                        reply=getattr(understood, "reply", "")))
+                                        reply=getattr(understood, "reply", ""),
+                                        patience=self.cfg.patience,
+                                        noise=self.cfg.description_noise))
         return out
 
     def step(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:

@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from agents.observations import (
-    Action,
-    Failure,
-    FeedPage,
-    InterviewAction,
-    InterviewRequest,
-    Observation,
-    PageAction,
-)
+from agents.observations import Action, Failure, Observation
 from agents.recsys.plugins import AgentRecommender
 from scenarios.schema import SwitchRecommenderEvent
 from simulations.environments.base import ArmEnvironment, EnvSetup, TraceBuffer, register
+from simulations.environments.feed_kind import (
+    FeedPage,
+    FeedPageKind,
+    InterviewAction,
+    InterviewKind,
+    InterviewRequest,
+    PageAction,
+)
 from tools.dataset import Interactions
 
 __all__ = ["FeedEnvironment"]
@@ -47,7 +47,7 @@ class _Session:
     reason: str = ""
 
 
-@register("feed")
+@register("feed", kinds=(FeedPageKind(), InterviewKind()))
 class FeedEnvironment(ArmEnvironment):
     kind = "feed"
 

@@ -22,7 +22,7 @@ from agents.library import EmbedderKind, Library
 from agents.population import PopulationFactory
 from agents.profile import UserProfile
 from scenarios.loader import LoadedRole
-from scenarios.schema import ConversationConfig, LLMConfig
+from scenarios.schema import LLMConfig
 from tools.dataset import Interactions
 
 if TYPE_CHECKING:
@@ -74,7 +74,6 @@ class PopulationSpec:
     chat_model: BaseChatModel | None = None  # tests: a fake chat model
     warm_cache: str | None = None  # record on top of a copy of this run's LLM cache
     max_pages: int = 5
-    conversation: ConversationConfig = field(default_factory=ConversationConfig)
     library: Library | None = None
     library_spec: LibrarySpec | None = None  # a worker's library, built where it runs
     role_worlds: dict[str, World] = field(default_factory=dict)  # a role's own taste space
@@ -104,5 +103,5 @@ class PopulationSpec:
             history=self.history, seed=self.seed, emit=emit, llm=self.llm,
             run_dir=self.run_dir, replay=self.replay, chat_model=self.chat_model,
             warm_cache=self.warm_cache, max_pages=self.max_pages,
-            conversation=self.conversation, library=library, role_worlds=self.role_worlds,
+            library=library, role_worlds=self.role_worlds,
             keep_prompts=self.keep_prompts, on_llm_call=self.on_llm_call)

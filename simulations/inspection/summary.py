@@ -77,8 +77,12 @@ def _config_digest(start: dict[str, Any], manifest: dict[str, Any]) -> dict[str,
     env = cfg.get("environment") or {}
     kind = env.get("kind", start.get("environment", "feed"))
     plugin = outcomes_for(kind)
-    setting = (plugin.setting(env) if plugin is not None and plugin.setting is not None
-               else {k: v for k, v in env.items() if k != "kind"})
+    if plugin is not None and plugin.setting is not None:
+        setting = plugin.setting(env)
+    elif "settings" in env:  # a plug-in environment: its rounds and its own settings
+        setting = {"rounds": env.get("rounds"), **(env.get("settings") or {})}
+    else:
+        setting = {k: v for k, v in env.items() if k != "kind"}
     llm = cfg.get("llm") or {}
     pop = cfg.get("population") or {}
     roles = []
