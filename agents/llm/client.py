@@ -27,18 +27,17 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from agents.llm import native as nat
-from agents.llm.backends import describe_endpoint, key_params, model_identity
 from agents.llm.budget import Budget
-from agents.llm.cache import CachedCall, CallCache, CallKind, cache_key
-from agents.llm.errors import LLMError, ReplayMissError, ScoringUnsupportedError
+from agents.llm.cache import CallCache, CallKind, cache_key
+from agents.llm.calls import Answer, Call, Done, score_on, to_langchain, unpack_message
+from agents.llm.endpoint import describe_endpoint, key_params, model_identity
+from agents.llm.errors import LLMError, ReplayMissError
 from agents.llm.limits import KeyLocks, Slots, TokenBucket
 from agents.llm.models import ModelPool
 from agents.llm.openai_chat import OpenAIChat
@@ -53,75 +52,6 @@ __all__ = ["LLMClient"]
 
 ROLES = ("system", "user", "assistant")
 _T = TypeVar("_T")
-# (value, input tokens, output tokens) of one live answer
-_Answer = tuple[_T, int, int]
-
-
-@dataclass
-class _Call(Generic[_T]):
-    """One call as the pipeline sees it: its key, how to read it from the cache, how to ask
-    the model (sync and async), and what to store."""
-
-    kind: CallKind
-    request: dict[str, Any]
-    key: str
-    from_cache: Callable[[CachedCall], _T | None]
-    stored: Callable[[_T], dict[str, Any]]
-    estimate: Callable[[TokenCounter], int]
-    invoke: Callable[[BaseChatModel, TokenCounter], _Answer[_T]]
-    ainvoke: Callable[[BaseChatModel, TokenCounter], Awaitable[_Answer[_T]]]
-    native: bool = False
-    # The openai backend's async path without LangChain (agents.llm.openai_chat).
-    adirect: Callable[[OpenAIChat, TokenCounter], Awaitable[_Answer[_T]]] | None = None
-
-
-@dataclass(frozen=True)
-class _Done(Generic[_T]):
-    value: _T
-    n_in: int
-    n_out: int
-    attempts: int
-    key: str
-    charged: bool
-    rec: CallRecord
-    native: bool
-
-
-def _to_lc(messages: Sequence[tuple[str, str]]) -> list[BaseMessage]:
-    out: list[BaseMessage] = []
-    for role, content in messages:
-        if role == "system":
-            out.append(SystemMessage(content=content))
-        elif role == "user":
-            out.append(HumanMessage(content=content))
-        else:
-            out.append(AIMessage(content=content))
-    return out
-
-
-def _unpack(msg: Any, msgs: Sequence[tuple[str, str]],
-            counter: TokenCounter) -> tuple[str, int, int]:
-    text = msg.text if isinstance(msg, AIMessage) else str(msg)
-    usage = getattr(msg, "usage_metadata", None) or {}
-    n_in = int(usage.get("input_tokens") or 0) or counter.count_messages(msgs)
-    n_out = int(usage.get("output_tokens") or 0)
-    if not usage.get("output_tokens") and text:
-        n_out = counter.count(text)
-    return text, n_in, n_out
-
-
-def _score_on(model: BaseChatModel, prompt: str, options: list[str],
-              counter: TokenCounter) -> tuple[list[float], int]:
-    with_usage = getattr(model, "score_with_usage", None)
-    if callable(with_usage):
-        scores, n_in = with_usage(prompt, options)
-        return [float(x) for x in scores], int(n_in)
-    plain = getattr(model, "score_options", None)
-    if callable(plain):
-        return [float(x) for x in plain(prompt, options)], counter.count(prompt)
-    raise ScoringUnsupportedError(
-        f"the {type(model).__name__} chat model cannot score answers by log-probability;"
-        " use decision_mode: structured")
 
 
 class LLMClient:
@@ -256,7 +186,7 @@ class LLMClient:
         return reply
 
     @staticmethod
-    def _chat_reply(d: _Done[str]) -> ChatReply:
+    def _chat_reply(d: Done[str]) -> ChatReply:
         return ChatReply(text=d.value, input_tokens=d.n_in, output_tokens=d.n_out,
                          cost_usd=d.rec.cost_usd, cached=d.rec.cached, attempts=d.attempts,
                          latency_s=d.rec.latency_s, key=d.key, charged=d.charged,
@@ -288,7 +218,7 @@ class LLMClient:
                     else f"endpoint refused native structured output: {exc}")
 
     def _chat_call(self, msgs: list[tuple[str, str]],
-                   schema: type[BaseModel] | None) -> _Call[str]:
+                   schema: type[BaseModel] | None) -> Call[str]:
         request: dict[str, Any] = {"messages": [[r, c] for r, c in msgs]}
         json_schema = None if schema is None else nat.json_schema_of(schema)
         if json_schema is not None:
@@ -301,22 +231,22 @@ class LLMClient:
         def runnable(model: BaseChatModel) -> Any:
             return model if json_schema is None else nat.native_runnable(model, json_schema)
 
-        def read(out: Any, counter: TokenCounter) -> _Answer[str]:
+        def read(out: Any, counter: TokenCounter) -> Answer[str]:
             msg = out if json_schema is None else nat.raw_text(out)
-            return _unpack(msg, msgs, counter)
+            return unpack_message(msg, msgs, counter)
 
-        def invoke(model: BaseChatModel, counter: TokenCounter) -> _Answer[str]:
-            return read(runnable(model).invoke(_to_lc(msgs)), counter)
+        def invoke(model: BaseChatModel, counter: TokenCounter) -> Answer[str]:
+            return read(runnable(model).invoke(to_langchain(msgs)), counter)
 
-        async def ainvoke(model: BaseChatModel, counter: TokenCounter) -> _Answer[str]:
-            return read(await runnable(model).ainvoke(_to_lc(msgs)), counter)
+        async def ainvoke(model: BaseChatModel, counter: TokenCounter) -> Answer[str]:
+            return read(await runnable(model).ainvoke(to_langchain(msgs)), counter)
 
-        async def adirect(chat: OpenAIChat, counter: TokenCounter) -> _Answer[str]:
+        async def adirect(chat: OpenAIChat, counter: TokenCounter) -> Answer[str]:
             text, n_in, n_out = await chat.achat(msgs, json_schema)
             return (text, n_in or counter.count_messages(msgs),
                     n_out if n_out is not None else (counter.count(text) if text else 0))
 
-        return _Call(kind="chat", request=request, key=self._key("chat", request),
+        return Call(kind="chat", request=request, key=self._key("chat", request),
                      from_cache=lambda hit: hit.text, stored=lambda text: {"text": text},
                      estimate=estimate, invoke=invoke, ainvoke=ainvoke,
                      native=json_schema is not None, adirect=adirect)
@@ -341,12 +271,12 @@ class LLMClient:
             await self._arun(self._score_call(prompt, options), agent, purpose))
 
     @staticmethod
-    def _score_reply(d: _Done[list[float]]) -> ScoreReply:
+    def _score_reply(d: Done[list[float]]) -> ScoreReply:
         return ScoreReply(logprobs=d.value, input_tokens=d.n_in, cost_usd=d.rec.cost_usd,
                           cached=d.rec.cached, attempts=d.attempts,
                           latency_s=d.rec.latency_s, key=d.key, charged=d.charged)
 
-    def _score_call(self, prompt: str, options: Sequence[str]) -> _Call[list[float]]:
+    def _score_call(self, prompt: str, options: Sequence[str]) -> Call[list[float]]:
         opts = [str(o) for o in options]
         if not opts:
             raise ValueError("score needs at least one option")
@@ -355,22 +285,22 @@ class LLMClient:
         def estimate(counter: TokenCounter) -> int:
             return counter.count(prompt) + sum(counter.count(o) for o in opts)
 
-        def invoke(model: BaseChatModel, counter: TokenCounter) -> _Answer[list[float]]:
-            logprobs, n_in = _score_on(model, prompt, opts, counter)
+        def invoke(model: BaseChatModel, counter: TokenCounter) -> Answer[list[float]]:
+            logprobs, n_in = score_on(model, prompt, opts, counter)
             return logprobs, n_in, 0
 
         async def ainvoke(model: BaseChatModel,
-                          counter: TokenCounter) -> _Answer[list[float]]:
+                          counter: TokenCounter) -> Answer[list[float]]:
             return await asyncio.to_thread(invoke, model, counter)
 
-        return _Call(kind="score", request=request, key=self._key("score", request),
+        return Call(kind="score", request=request, key=self._key("score", request),
                      from_cache=lambda hit: None if hit.logprobs is None else list(hit.logprobs),
                      stored=lambda logprobs: {"logprobs": logprobs}, estimate=estimate,
                      invoke=invoke, ainvoke=ainvoke)
 
     # ------------------------------------------------------------------ the pipeline
 
-    def _run(self, call: _Call[_T], agent: str, purpose: str) -> _Done[_T]:
+    def _run(self, call: Call[_T], agent: str, purpose: str) -> Done[_T]:
         with self._keys.hold(call.key):
             t0 = self._clock()
             charged, hit = self._begin(call, agent, purpose)
@@ -382,7 +312,7 @@ class LLMClient:
             return self._finish(call, agent, purpose, value, n_in, n_out, charged,
                                 attempts, t0)
 
-    async def _arun(self, call: _Call[_T], agent: str, purpose: str) -> _Done[_T]:
+    async def _arun(self, call: Call[_T], agent: str, purpose: str) -> Done[_T]:
         async with self._keys.ahold(call.key):
             t0 = self._clock()
             charged, hit = self._begin(call, agent, purpose)
@@ -394,7 +324,7 @@ class LLMClient:
             return self._finish(call, agent, purpose, value, n_in, n_out, charged,
                                 attempts, t0)
 
-    def _begin(self, call: _Call[_T], agent: str,
+    def _begin(self, call: Call[_T], agent: str,
                purpose: str) -> tuple[bool, tuple[_T, int, int, int] | None]:
         """Budget check and cache lookup: (charged?, the cached answer or None)."""
         charged = self.budget.will_charge(call.key)
@@ -407,7 +337,7 @@ class LLMClient:
         self.recorder.must_call(call.key, agent=agent, purpose=purpose)
         return charged, None
 
-    def _live(self, call: _Call[_T]) -> tuple[_T, int, int, int]:
+    def _live(self, call: Call[_T]) -> tuple[_T, int, int, int]:
         model, counter = self._models.get()
         estimate = call.estimate(counter)
         attempt = 0
@@ -428,7 +358,7 @@ class LLMClient:
             # the context of ours (its text may echo credentials).
             self._sleep(self.retry.after_failure(error, attempt))
 
-    async def _alive(self, call: _Call[_T]) -> tuple[_T, int, int, int]:
+    async def _alive(self, call: Call[_T]) -> tuple[_T, int, int, int]:
         direct = self._models.direct() if call.adirect is not None else None
         model, counter = self._models.amodel() if direct is None else self._models.get()
         estimate = call.estimate(counter)
@@ -467,13 +397,13 @@ class LLMClient:
         if self._tpm is not None:
             self._tpm.settle(used - estimate)
 
-    def _record(self, call: _Call[_T], value: _T, n_in: int, n_out: int) -> None:
+    def _record(self, call: Call[_T], value: _T, n_in: int, n_out: int) -> None:
         self.recorder.record(call.key, kind=call.kind, backend=self.cfg.backend,
                              model=model_identity(self.cfg), request=call.request,
                              input_tokens=n_in, output_tokens=n_out, **call.stored(value))
 
-    def _finish(self, call: _Call[_T], agent: str, purpose: str, value: _T, n_in: int,
-                n_out: int, charged: bool, attempts: int, t0: float) -> _Done[_T]:
+    def _finish(self, call: Call[_T], agent: str, purpose: str, value: _T, n_in: int,
+                n_out: int, charged: bool, attempts: int, t0: float) -> Done[_T]:
         cost = self.budget.cost_of(n_in, n_out) if charged else 0.0
         if charged:
             self.budget.mark_charged(call.key)
@@ -489,7 +419,7 @@ class LLMClient:
             self._records.append(rec)
         if self.on_call is not None:
             self.on_call(rec)
-        return _Done(value, n_in, n_out, attempts, call.key, charged, rec, call.native)
+        return Done(value, n_in, n_out, attempts, call.key, charged, rec, call.native)
 
     # ------------------------------------------------------------------ closing
 
