@@ -33,17 +33,15 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import BaseModel
 
 from agents.llm import native as nat
-from agents.llm.budget import Budget
 from agents.llm.cache import CallCache, CallKind, cache_key
 from agents.llm.calls import Answer, Call, Done, score_on, to_langchain, unpack_message
 from agents.llm.endpoint import describe_endpoint, key_params, model_identity
 from agents.llm.errors import LLMError, ReplayMissError
-from agents.llm.limits import KeyLocks, Slots, TokenBucket
-from agents.llm.models import ModelPool
 from agents.llm.openai_chat import OpenAIChat
 from agents.llm.replay import Recorder
 from agents.llm.replies import CallRecord, ChatReply, ScoreReply
 from agents.llm.retry import RetryPolicy
+from agents.llm.share import ModelShare
 from agents.llm.tokens import TokenCounter, counter_for
 from agents.llm.usage import UsageMeter
 from scenarios.schema import LLMConfig
@@ -67,6 +65,9 @@ class LLMClient:
         sleep, asleep, clock: Injected for tests (no real waiting).
         on_call: Called with a CallRecord after each finished call (from the calling
             thread or task).
+        share: The model, limits and budget this client shares with the run's other
+            clients of ``cfg`` (``agents.llm.service.LLMService``); default: its own
+            (``chat_model`` is then its model).
     """
 
     def __init__(
@@ -81,22 +82,22 @@ class LLMClient:
         asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         on_call: Callable[[CallRecord], None] | None = None,
+        share: ModelShare | None = None,
     ) -> None:
         self.cfg = cfg
         self.recorder = Recorder(cache, replay=replay)
         self.on_call = on_call
-        self.budget = Budget(cfg.budget, charge_once=cache is not None)
         self.meter = UsageMeter()
         self.retry = RetryPolicy(cfg, endpoint=describe_endpoint(cfg), seed=seed)
-        self._models = ModelPool(cfg, chat_model)
         self._sleep, self._asleep, self._clock = sleep, asleep, clock
-        self._slots = Slots(cfg.concurrency)
-        self._keys = KeyLocks()
-        # Requests per minute: evenly spaced (a bucket of one request), the first at once.
-        self._rpm = (None if cfg.requests_per_minute is None else TokenBucket(
-            1, cfg.requests_per_minute / 60.0, clock=clock))
-        self._tpm = (None if cfg.tokens_per_minute is None
-                     else TokenBucket.per_minute(cfg.tokens_per_minute, clock=clock))
+        if share is None:
+            share = ModelShare.build(cfg, chat_model=chat_model, cached=cache is not None,
+                                     clock=clock)
+            share.spend = self.meter  # alone: the budget is checked on this client's usage
+        self.share = share
+        self.budget = share.budget
+        self._models, self._slots, self._keys = share.models, share.slots, share.keys
+        self._rpm, self._tpm = share.rpm, share.tpm
         self._structured: Literal["native", "text"] = nat.initial_mode(cfg)
         self.structured_fallback: str | None = None
         self._state_lock = threading.Lock()
@@ -329,7 +330,7 @@ class LLMClient:
         """Budget check and cache lookup: (charged?, the cached answer or None)."""
         charged = self.budget.will_charge(call.key)
         if charged:
-            self.budget.check(self.meter.total)
+            self.budget.check(self.share.spend.total)
         hit = self.recorder.lookup(call.key)
         value = call.from_cache(hit) if hit is not None else None
         if hit is not None and value is not None:
@@ -410,6 +411,9 @@ class LLMClient:
         cached = attempts == 0
         self.meter.add(agent, cached=cached, input_tokens=n_in if charged else 0,
                        output_tokens=n_out if charged else 0, cost_usd=cost)
+        if self.share.spend is not self.meter:
+            self.share.spend.add(agent, cached=cached, input_tokens=n_in if charged else 0,
+                                 output_tokens=n_out if charged else 0, cost_usd=cost)
         rec = CallRecord(agent=agent, purpose=purpose, kind=call.kind, key=call.key,
                          input_tokens=n_in, output_tokens=n_out, cost_usd=cost,
                          charged=charged, cached=cached, latency_s=self._clock() - t0,
