@@ -19,6 +19,7 @@ from agents.brains.base import Brain
 from agents.brains.utility import World
 from agents.library import Library
 from agents.profile import UserProfile
+from agents.toolbox import make_tools
 from memory.long_term import LongTermStore, MemoryRecord
 from memory.reflection import Reflector, importance_of
 from memory.shared import SharedMemory
@@ -135,8 +136,6 @@ class AgentGroup:
     def tools_for(self, user: int) -> dict[str, BaseTool]:
         tools = self._tools.get(user)
         if tools is None:
-            from agents.toolbox import make_tools
-
             tools = self._tools[user] = make_tools(self, user, list(self.role.tools))
         return tools
 

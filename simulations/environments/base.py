@@ -133,9 +133,8 @@ def register(kind: str) -> Callable[[Any], Any]:
 
 
 def make_environment(kind: str, setup: EnvSetup) -> Environment:
-    # Importing the package registers the shipped environments.
-    import simulations.environments  # noqa: F401
-
+    # The shipped environments are registered: importing this module imported its package
+    # (simulations.environments), which imports them.
     try:
         factory = ENVIRONMENTS[kind]
     except KeyError:
