@@ -34,6 +34,7 @@ from agents.brains.base import (
     PageObservation,
     SessionSummary,
 )
+from agents.brains.prompts import item_line
 from agents.group import AgentGroup
 from agents.observations import (
     Action,
@@ -49,7 +50,6 @@ from agents.observations import (
     Utterance,
     Verdict,
 )
-from agents.prompts import item_line
 from agents.seeding import user_rng
 from planners import PlannerRuntime, PlanRequest, PlanResult, initial_state
 

@@ -19,10 +19,10 @@ from agents.brains.base import (
     SessionSummary,
 )
 from agents.brains.llm import LLMBrain
+from agents.brains.prompts import render
 from agents.brains.utility import World
 from agents.llm import FakeChatModel, LLMClient
 from agents.profile import UserProfile
-from agents.prompts import render
 from scenarios.loader import ScenarioError, load_role, load_scenario
 from scenarios.schema import (
     PROMPT_VARIABLES,

@@ -40,9 +40,7 @@ from agents.brains.base import (
     SessionSummary,
     TurnVerdict,
 )
-from agents.brains.utility import World
-from agents.profile import UserProfile
-from agents.prompts import (
+from agents.brains.prompts import (
     conversation_vars,
     item_line,
     page_vars,
@@ -50,6 +48,8 @@ from agents.prompts import (
     render,
     session_vars,
 )
+from agents.brains.utility import World
+from agents.profile import UserProfile
 from scenarios.schema import SATISFACTION_WORDS, BrainConfig
 
 if TYPE_CHECKING:

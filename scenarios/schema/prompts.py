@@ -68,7 +68,7 @@ _CONVERSATION_VARS = ("target", "said", "recommended", "turn", "plan", "reply")
 
 # Exactly the variables each template is rendered with: the loader rejects any other
 # name in a template, and the LLM brain renders every template with exactly this set
-# (agents.prompts.render checks it), so the two cannot drift apart.
+# (agents.brains.prompts.render checks it), so the two cannot drift apart.
 TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
     "system": _PROFILE_VARS,
     "page": _PROFILE_VARS + _PAGE_VARS,
