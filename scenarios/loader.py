@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +42,7 @@ __all__ = [
     "line_of",
     "load_role",
     "load_scenario",
+    "set_dotted",
     "shipped_role",
     "validate_file",
 ]
@@ -138,16 +140,23 @@ def shipped_role(name: str) -> Path:
     return SHIPPED_ROLES / f"{name}.yaml"
 
 
-def load_scenario(path: str | Path, *, llm_flag: bool = False) -> LoadedScenario:
+def load_scenario(path: str | Path, *, llm_flag: bool = False,
+                  overrides: Mapping[str, Any] | None = None) -> LoadedScenario:
     """Load and validate a scenario file and the role it names.
 
     Args:
         path: The scenario file.
         llm_flag: The command line names an LLM (``--llm``), so an LLM role may come
             without an ``llm:`` block.
+        overrides: Values replacing the file's, by dotted key (``population.size``,
+            ``recommenders.0.params.l2``), applied to the file's mapping before it is
+            validated, so they are checked exactly like the file (relative paths they name
+            are relative to the file). Errors in them keep the file's line numbers.
     """
     p = Path(path)
     data, node = read_yaml(p, Scenario, _raw_plugin_errors)
+    for key, value in (overrides or {}).items():
+        data = set_dotted(data, key, value)
     try:
         scn = validate_model(Scenario, data, p, node)
     except ScenarioError as e:
@@ -280,3 +289,43 @@ def json_schemas() -> dict[str, Any]:
         "recommender": {"$schema": draft, **RecommenderRole.model_json_schema()},
         "team": {"$schema": draft, **TeamConfig.model_json_schema()},
     }
+
+
+def set_dotted(data: Any, key: str, value: Any) -> dict[str, Any]:
+    """``data`` (a scenario's mapping) with ``key`` (dotted; list indices as numbers) set to
+    ``value``; missing mappings on the way are created.
+
+    Raises:
+        ValueError: ``key`` is empty or goes through something that is not a mapping or a
+            list, or past a list's end.
+    """
+    parts = key.split(".")
+    if not all(parts):
+        raise ValueError(f"override {key!r}: not a dotted field name")
+    root: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
+    node: Any = root
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[:i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ValueError(f"override {key!r}: {where} is not an index of the list "
+                                 f"(it has {len(node)} entries)")
+            slot: Any = int(part)
+        elif isinstance(node, dict):
+            slot = part
+        else:
+            raise ValueError(f"override {key!r}: {'.'.join(parts[:i])} is a value, not a "
+                             "mapping")
+        if last:
+            node[slot] = value
+            break
+        child = node[slot] if (isinstance(node, list) or slot in node) else None
+        if child is None:  # absent or null (``llm:`` left empty): a new mapping
+            child = {}
+        # Copies on the way down: the caller's mapping is never changed.
+        child = dict(child) if isinstance(child, dict) else (
+            list(child) if isinstance(child, list) else child)
+        node[slot] = child
+        node = child
+    return root
