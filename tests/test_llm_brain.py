@@ -33,6 +33,7 @@ from scenarios.schema import (
 )
 from simulations.runner import RunError, prepare, run
 from simulations.trace import read_trace, strip_volatile
+from tests.shipped import shipped
 from tools.dataset import Catalog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -342,7 +343,7 @@ def test_scored_satisfaction_asks_on_the_scale_it_reads() -> None:
 
 
 def _llm_scenario(tmp_path: Path, **llm: Any) -> Any:
-    loaded = load_scenario(REPO / "scenarios" / "llm_feed.yaml")
+    loaded = load_scenario(shipped("llm_feed.yaml"))
     role = loaded.role.model_copy(update={"memory": loaded.role.memory.model_copy(
         update={"long_term": loaded.role.memory.long_term.model_copy(
             update={"embedder": "hash"})})})
