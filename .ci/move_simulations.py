@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import textwrap
 import subprocess
 import sys
 from pathlib import Path
@@ -38,17 +39,25 @@ MOVES: dict[str, str] = {
     # run/: preparing, running, resuming a run and what its folder holds
     "prepare": "run.prepare",
     "runner": "run.runner",
-    "loop": "run.loop",
+    # The loop that steps an environment with an actor (executors implement the actor).
+    "loop": "environments.loop",
     "data_source": "run.data_source",
     "download": "run.download",
     "estimate": "run.estimate",
     "stop_signals": "run.stop_signals",
-    "crash": "run.crash",
     "worlds": "run.worlds",
     "sampling": "run.sampling",
     "taste_roles": "run.taste_roles",
-    "trace": "run.trace",
-    "redact": "run.redact",
+    # record/: what a run writes, used by every other part (below all of them)
+    "trace": "record.trace",
+    "redact": "record.redact",
+    "crash": "record.crash",
+    # analysis/: reading a trace: metrics, per-user statistics, intervals, paired tests
+    "metrics": "analysis.metrics",
+    "user_stats": "analysis.user_stats",
+    "arm_stats": "analysis.arm_stats",
+    "stats": "analysis.stats",
+    "paired": "analysis.paired",
     # cli/: the recarena command (cli.py becomes cli/main.py)
     "cli": "cli.main",
     "cli_common": "cli.common",
@@ -60,9 +69,8 @@ MOVES: dict[str, str] = {
     "cli_analysis": "cli.analysis",
     "trace_cli": "cli.trace",
     "progress": "cli.progress",
-    # eval/: metrics, fidelity, offline evaluation, statistics and comparisons
-    "metrics": "eval.metrics",
-    "user_stats": "eval.user_stats",
+    # eval/: judging simulators and recommenders by running them: fidelity (alignment,
+    # validity), offline evaluation, A/B comparisons and their robustness
     "alignment": "eval.alignment",
     "alignment_ratings": "eval.alignment_ratings",
     "alignment_setup": "eval.alignment_setup",
@@ -72,12 +80,9 @@ MOVES: dict[str, str] = {
     "validity_stats": "eval.validity_stats",
     "offline_eval": "eval.offline_eval",
     "baselines": "eval.baselines",
-    "paired": "eval.paired",
     "compare": "eval.compare",
     "compare_taste": "eval.compare_taste",
     "robust": "eval.robust",
-    "stats": "eval.stats",
-    "arm_stats": "eval.arm_stats",
     # tasks/: MACRec's offline tasks (tasks.py becomes tasks/suite.py)
     "tasks": "tasks.suite",
     "task_baselines": "tasks.baselines",
@@ -90,15 +95,16 @@ MOVES: dict[str, str] = {
     "report_robust": "report.robust",
     "summary_table": "report.summary_table",
 }
-# Stay where they are: environments/, executors/, inspection/, api.py (the stable scripting
-# entry point, ``from simulations import api``).
+# Stay where they are: environments/ (which gains loop.py), executors/, inspection/ and
+# api.py (the stable scripting entry point, ``from simulations import api``).
 
 PACKAGE_DOCS = {
-    "run": "Preparing, running and resuming a run: data, worlds, the loop, the trace and "
-           "the run folder.",
+    "run": "Preparing, running and resuming a run: data, worlds, users, the run folder.",
+    "record": "What a run writes: the trace, redaction of secrets, crash points for tests.",
+    "analysis": "Reading a trace: metrics, per-user statistics, intervals, paired tests.",
     "cli": "The ``recarena`` command line (``main``) and its subcommand modules.",
-    "eval": "Reading runs and judging simulators: metrics, per-user statistics, paired "
-            "comparisons, fidelity (alignment, validity), offline evaluation.",
+    "eval": "Judging simulators and recommenders by running them: fidelity, offline "
+            "evaluation, A/B comparisons.",
     "tasks": "MACRec's offline tasks: instances, baselines, metrics and the runner.",
     "report": "The HTML report and the results table.",
 }
@@ -168,7 +174,8 @@ def move(dry_run: bool) -> list[str]:
             print(f"write {init}")
             if not dry_run:
                 init.parent.mkdir(parents=True, exist_ok=True)
-                init.write_text(f'"""{doc}"""\n\n__all__: list[str] = []\n')
+                body = "\n".join(textwrap.wrap(f'"""{doc}"""', width=92))
+                init.write_text(f"{body}\n\n__all__: list[str] = []\n")
                 _git("add", str(init))
     main = Path("simulations") / "cli" / "__main__.py"
     if not main.exists():
