@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import argparse
 import re
-import textwrap
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 # old module (under simulations/) -> new module path (under simulations/), by job.
