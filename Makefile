@@ -1,6 +1,7 @@
 # Two commands do everything from a fresh clone:
 #   make run    install into .venv (first time) and run the quickstart scenario
-#   make test   install into .venv (first time), lint, type-check and run the test suite
+#   make test   install into .venv (first time), lint, type-check, check the import
+#               contracts and run the test suite
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
@@ -28,6 +29,8 @@ test: lint pytest
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	# Layers, SDK seams and sibling cycles ([tool.importlinter] in pyproject.toml).
+	$(VENV)/bin/lint-imports
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -21,6 +21,7 @@ from agents.brains.capabilities import Reflector as ReflectorBrain
 from agents.brains.capabilities import Thinker
 from agents.library import Library
 from agents.profile import UserProfile
+from agents.toolbox import make_tools
 from memory.long_term import LongTermStore, MemoryRecord
 from memory.reflection import Reflector, importance_of
 from memory.shared import SharedMemory
@@ -129,8 +130,6 @@ class AgentGroup:
     def tools_for(self, user: int) -> dict[str, BaseTool]:
         tools = self._tools.get(user)
         if tools is None:
-            from agents.toolbox import make_tools
-
             tools = self._tools[user] = make_tools(self, user, list(self.role.tools))
         return tools
 

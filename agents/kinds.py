@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 from agents.brains.capabilities import capability_methods
+from agents.brains.prompts import item_line
 from agents.group import AgentGroup
 from agents.observations import Action, Observation
-from agents.prompts import item_line
 
 # Re-exported: a kind's planning problem and the plan it gets back (environments use the
 # kinds' API, not the planners' modules).

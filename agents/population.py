@@ -12,7 +12,6 @@ the step's coroutines are done; inside, the agents of a role wait on the endpoin
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,9 +25,10 @@ from agents.brains.base import Brain
 from agents.graph import AgentState, act_batch, build_agent_graph
 from agents.group import AgentGroup, CallLog, Emit, LongTerm
 from agents.library import Library
+from agents.llm.service import LLMService
 from agents.observations import Action, Observation
 from agents.profile import UserProfile
-from agents.setup import make_brain, make_cache, make_client, make_long_term
+from agents.setup import make_brain, make_long_term
 from memory.reflection import Reflector
 from memory.shared import SharedMemory
 from planners import build_planner
@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 
     from agents.llm import CallCache, CallRecord, LLMClient
 
-__all__ = ["Population", "PopulationFactory", "assign_roles", "call_event"]
+__all__ = ["USERS", "Population", "PopulationFactory", "assign_roles", "call_event"]
+
+USERS = "users"  # the user agents' clients in the run's LLMService
 
 
 def assign_roles(users: Sequence[int], roles: Sequence[LoadedRole], seed: int) -> dict[int, str]:
@@ -158,15 +160,19 @@ class PopulationFactory:
     loop: EventLoop = field(default_factory=EventLoop)  # the default executor's loop
     role_of: dict[int, str] = field(init=False)
     calls: CallLog = field(default_factory=CallLog, init=False)
-    clients: dict[str, LLMClient] = field(default_factory=dict, init=False)
+    service: LLMService | None = None  # the run's LLM service; default: built here, owned
     brains: dict[str, Brain] = field(default_factory=dict, init=False)
     stores: list[Any] = field(default_factory=list, init=False)
     profiled: set[int] = field(default_factory=set, init=False)
-    _cache: CallCache | None = field(default=None, init=False)
+    _own_service: bool = field(default=False, init=False)
     _graph: Any = field(default=None, init=False)
     _library: Library = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.service is None:
+            self.service = LLMService(self.run_dir, seed=self.seed, replay=self.replay,
+                                      warm_cache=self.warm_cache, chat_model=self.chat_model)
+            self._own_service = True
         self.role_of = assign_roles(self.users, self.roles, self.seed)
         self._graph = build_agent_graph()
         everyone = next(iter(self.profiles.values()), [])
@@ -178,35 +184,33 @@ class PopulationFactory:
         """A role's model: its own llm: block, else the scenario's."""
         return role.llm or self.llm if role.brain.kind == "llm" else None
 
+    @property
+    def llm_service(self) -> LLMService:
+        """The run's LLM service (the same object recommender agents get)."""
+        assert self.service is not None  # __post_init__ set it
+        return self.service
+
+    @property
+    def clients(self) -> dict[str, LLMClient]:
+        """The user agents' LLM clients, by model config."""
+        return self.llm_service.clients(USERS)
+
     def shared_cache(self) -> CallCache:
         """The run's LLM cache (created on first use), for others that call models in the
         same run (recommender agents): one cache file, recorded and replayed together."""
-        if self.run_dir is None:
-            raise ValueError("LLM roles need a run folder for their cache")
-        if self._cache is None:
-            self._cache = make_cache(self.run_dir, self.replay, self.warm_cache)
-        return self._cache
+        return self.llm_service.cache
 
-    def _client(self, cfg: LLMConfig) -> LLMClient:
-        key = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
-        client = self.clients.get(key)
-        if client is None:
-            cache = self.shared_cache()
-            assert self.run_dir is not None  # shared_cache() checked it
-            def on_call(rec: CallRecord) -> None:
-                self.calls.log(rec.agent, call_event(rec, self.keep_prompts))
-                if self.on_llm_call is not None:
-                    self.on_llm_call(rec)
-            client = self.clients[key] = make_client(
-                cfg, self.run_dir, replay_from=self.replay, seed=self.seed, on_call=on_call,
-                chat_model=self.chat_model, cache=cache)
-        return client
+    def _on_call(self, rec: CallRecord) -> None:
+        self.calls.log(rec.agent, call_event(rec, self.keep_prompts))
+        if self.on_llm_call is not None:
+            self.on_llm_call(rec)
 
     def brain(self, role: RoleConfig) -> Brain:
         brain = self.brains.get(role.name)
         if brain is None:
             cfg = self.llm_of(role)
-            client = self._client(cfg) if cfg is not None else None
+            client = (self.llm_service.client(cfg, caller=USERS, on_call=self._on_call)
+                      if cfg is not None else None)
             brain = self.brains[role.name] = make_brain(
                 role, self.role_worlds.get(role.name, self.world), client=client,
                 max_pages=self.max_pages,
@@ -252,8 +256,7 @@ class PopulationFactory:
 
     def set_replay(self, on: bool) -> None:
         """Every LLM client answers from the cache only (``on``) or records again."""
-        for client in self.clients.values():
-            client.recorder.replay = on
+        self.llm_service.set_replay(on, USERS)
 
     def _store_path(self) -> Path | None:
         from agents.run_stores import store_dir
@@ -286,5 +289,5 @@ class PopulationFactory:
             for store in self.stores:
                 store.close()
             self.stores.clear()
-        if self._cache is not None:
-            self._cache.close()
+        if self._own_service:
+            self.llm_service.close()

@@ -4,7 +4,6 @@ brain and which long-term memory a role gets. Heavy imports happen only when use
 from __future__ import annotations
 
 import importlib.util
-import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,31 +103,12 @@ def missing_api_key(cfg: LLMConfig | None) -> str | None:
     return None
 
 
-def _copy_cache(src: Path, dest: Path) -> None:
-    # The SQLite backup API copies a consistent snapshot even if the source has a WAL.
-    with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as s, sqlite3.connect(dest) as d:
-        s.backup(d)
-
-
 def make_cache(run_dir: Path, replay_from: str | None,
                warm_from: str | None = None) -> CallCache:
-    """The run's LLM cache: recording into ``run_dir``, or a copy of another run's to
-    replay; ``warm_from`` records on top of a copy of another run's cache (calls it
-    already holds are not asked again)."""
-    from agents.llm import CACHE_FILENAME, CallCache, resolve_cache_path
+    """The run's LLM cache (``agents.llm.cache.open_run_cache``)."""
+    from agents.llm.cache import open_run_cache
 
-    dest = run_dir / CACHE_FILENAME
-    if warm_from is not None and replay_from is None:
-        src = resolve_cache_path(warm_from)
-        if src.is_file():
-            _copy_cache(src, dest)
-    if replay_from is not None:
-        src = resolve_cache_path(replay_from)
-        if not src.is_file():
-            raise FileNotFoundError(f"--replay: no LLM cache at {src}")
-        _copy_cache(src, dest)
-        return CallCache(dest, must_exist=True)
-    return CallCache(dest)
+    return open_run_cache(run_dir, replay_from, warm_from)
 
 
 def make_client(cfg: LLMConfig, run_dir: Path, *, replay_from: str | None, seed: int,

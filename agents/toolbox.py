@@ -20,7 +20,7 @@ never the held-out future.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from langchain_core.tools import BaseTool, StructuredTool
 
@@ -30,11 +30,8 @@ from tools.history import Rating, describe_user, history_lines
 from tools.kg import ACTOR, DIRECTOR, KGError, KnowledgeGraph, neighbours, paths, sharing
 from tools.lookup import find_item, item_facts, similar_items
 
-if TYPE_CHECKING:
-    from agents.group import AgentGroup
-
-__all__ = ["CATALOGUE_TOOLS", "KG_TOOLS", "MEMORY_TOOLS", "USER_TOOLS", "build_tools",
-           "make_tools", "offered"]
+__all__ = ["CATALOGUE_TOOLS", "KG_TOOLS", "MEMORY_TOOLS", "USER_TOOLS", "AgentMemory",
+           "build_tools", "make_tools", "offered"]
 
 KG_TOOLS = ("kg_neighbours", "kg_paths", "kg_shared")
 CATALOGUE_TOOLS = ("item_info", "similar_items", "search_catalog", "semantic_search",
@@ -285,7 +282,20 @@ def build_tools(lib: Library, names: Sequence[str], *, user: int | None = None,
     return out
 
 
-def make_tools(group: AgentGroup, user: int, names: list[str]) -> dict[str, BaseTool]:
+class AgentMemory(Protocol):
+    """What the memory tools read of an agent's group (``agents.group.AgentGroup``)."""
+
+    @property
+    def library(self) -> Library: ...
+
+    def search_memory(self, user: int, query: str, k: int = 5) -> list[str]: ...
+
+    def read_shared(self, user: int, query: str, k: int = 5) -> list[str]: ...
+
+    def run_ratings(self, user: int) -> list[Rating]: ...
+
+
+def make_tools(group: AgentMemory, user: int, names: list[str]) -> dict[str, BaseTool]:
     """The tools ``names`` for agent ``user`` of ``group`` (its own past and memory)."""
 
     def search_memory(query: str) -> str:

@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if sys.path[0] != str(ROOT):  # run as a script: the packages, not bench/memory.py, first
     sys.path.insert(0, str(ROOT))
 
-from agents.brains.utility import World  # noqa: E402
 from agents.profile import build_profiles  # noqa: E402
 from bench.tune_utility import (  # noqa: E402
     ROLE,
@@ -57,6 +56,7 @@ from simulations.alignment_setup import AlignmentSetup, prepare_origins  # noqa:
 from simulations.taste_roles import CALIBRATION, calibration, role_for_family  # noqa: E402
 from simulations.validity_grid import HISTORY_FRACTION  # noqa: E402
 from tools.memo import memo  # noqa: E402
+from tools.world import World  # noqa: E402
 
 CUTOFFS = 3  # leak-free origins for stages 1-2 (bench/tune_utility.py uses 10)
 WIDTH = {"watch_threshold": 1.5, "exit_base": 2.0}  # bracket half-widths around the start

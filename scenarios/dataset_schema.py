@@ -1,5 +1,5 @@
 """Scenario ``dataset:``: a synthetic world, a data folder, or one CSV file (re-exported by
-scenarios/schema.py)."""
+scenarios/schema/)."""
 
 from __future__ import annotations
 

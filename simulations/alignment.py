@@ -194,7 +194,7 @@ def run_alignment(
     """
     from agents.llm import model_identity
     from agents.setup import make_brain, make_client, parse_llm_flag
-    from scenarios.loader import load_role
+    from scenarios.loader import load_role, shipped_role
     from tools.dataset import load_dataset
 
     ratios = sorted(set(ratios))
@@ -204,9 +204,8 @@ def run_alignment(
               time_split, cutoffs, tuning_users, llm_threads)
     role_cfg = role_path = None
     if brain != "none":
-        roles = Path(__file__).resolve().parents[1] / "scenarios" / "roles"
-        role_path = Path(role) if role else roles / (
-            "llm_user.yaml" if brain == "llm" else "utility_user.yaml")
+        role_path = Path(role) if role else shipped_role(
+            "llm_user" if brain == "llm" else "utility_user")
         role_cfg = load_role(role_path)
         if role_cfg.brain.kind != brain:
             raise ValueError(f"eval alignment: role {role_cfg.name!r} has brain "

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from agents.brains.utility import World
 from agents.profile import UserProfile, build_profiles
 from simulations.sampling import (
     MAX_RATIO,
@@ -51,6 +50,7 @@ from tools.dataset import (
     split_interactions,
 )
 from tools.item_space import item_embeddings
+from tools.world import World
 
 __all__ = [
     "MIN_HISTORY",

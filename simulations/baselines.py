@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.brains.utility import World
 from tools.dataset import Interactions
 from tools.recommenders import make_recommender
+from tools.world import World
 
 __all__ = [
     "TASTE_BASELINES",

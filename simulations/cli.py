@@ -19,44 +19,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
+from simulations.cli_alignment import add_alignment_parser
+from simulations.cli_analysis import add_analysis_parsers
+from simulations.cli_common import (
+    EXIT_FAIL,
+    EXIT_INPUT,
+    EXIT_INTERRUPT,
+    EXIT_OK,
+    CliError,
+    console_err,
+    console_out,
+    not_empty,
+)
+from simulations.cli_roles import add_roles_commands
+from simulations.cli_run import add_run_commands
+from simulations.cli_tasks import add_task_parser
+from simulations.cli_validity import add_validity_parser
 from simulations.stop_signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 from simulations.summary_table import metrics_table
 from simulations.trace_cli import add_trace_commands
 
 __all__ = ["main", "metrics_table"]
 
-EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_BUDGET, EXIT_INTERRUPT = 0, 1, 2, 3, 130
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _out() -> Console:
-    # Off a terminal rich assumes 80 columns, too narrow for the metrics table.
-    c = Console(highlight=False, soft_wrap=True)
-    return c if c.is_terminal else Console(highlight=False, soft_wrap=True, width=120)
-
-
-def _err() -> Console:
-    # soft_wrap: a message is one line however narrow the terminal or log (a path split
-    # over lines cannot be copied).
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _fmt(v: Any, digits: int = 3) -> str:
-    return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-
 
 # ----------------------------------------------------------------------------- commands
 
-
-def _not_empty(path: Path) -> bool:
-    return path.exists() and (not path.is_dir() or any(path.iterdir()))
 
 
 def cmd_schema(a: argparse.Namespace) -> int:
@@ -72,7 +59,7 @@ def cmd_download(a: argparse.Namespace) -> int:
     from simulations.download import DownloadError, download
 
     target = Path(a.to) / a.name
-    if _not_empty(target):  # an invalid argument, like run --out
+    if not_empty(target):  # an invalid argument, like run --out
         raise CliError(f"--to: {target} already exists and is not empty; nothing downloaded")
     try:
         path = download(a.name, a.to, url=a.url)
@@ -92,29 +79,15 @@ def cmd_eval_offline(a: argparse.Namespace) -> int:
         raise CliError(f"eval offline: --data DIR is required (or set {DATA_ENV})")
     ds = load_dataset(data)
     models = [m.strip() for m in a.models.split(",") if m.strip()]
-    err = _err()
+    err = console_err()
     with err.status("evaluating...") as status:
         res = evaluate_offline(ds, models, k=a.k, seed=a.seed,
                                on_model=lambda m: status.update(f"evaluating {m}..."))
     if a.json:
         print(json.dumps(res, indent=2))
     else:
-        _out().print(format_offline_table(res))
+        console_out().print(format_offline_table(res))
     return EXIT_OK
-
-
-def _progress(progress: Any) -> Any:
-    return lambda name, total: (lambda t: lambda: progress.advance(t))(
-        progress.add_task(name, total=total))
-
-
-def _ci(v: dict[str, Any], digits: int = 3) -> str:
-    """``mean ± half-width`` of a 95% interval from simulations.stats."""
-    if v.get("mean") is None:
-        return "-"
-    if v["n"] < 2:
-        return f"{v['mean']:.{digits}f}"
-    return f"{v['mean']:.{digits}f} ± {(v['hi'] - v['lo']) / 2:.{digits}f}"
 
 
 # ----------------------------------------------------------------------------- parser
@@ -161,7 +134,6 @@ def build_parser() -> _Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
                            metavar="COMMAND")
 
-    from simulations.cli_run import add_run_commands
 
     add_run_commands(lambda name, help: p.command(sub, name, help))
 
@@ -197,22 +169,18 @@ def build_parser() -> _Parser:
     eo.add_argument("--json", action="store_true", help="print the result as JSON")
     eo.set_defaults(fn=cmd_eval_offline)
 
-    from simulations.cli_alignment import add_alignment_parser
 
     add_alignment_parser(lambda name, help: ev.command(e, name, help))
 
-    from simulations.cli_validity import add_validity_parser
 
     add_validity_parser(lambda name, help: ev.command(e, name, help))
 
-    from simulations.cli_tasks import add_task_parser
 
     add_task_parser(lambda name, help: ev.command(e, name, help))
 
     ro = p.command(sub, "roles", "scaffold a new role file, or list the shipped roles")
     ros = ro.add_subparsers(dest="roles_command", required=True, parser_class=_Parser,
                            metavar="COMMAND")
-    from simulations.cli_roles import add_roles_commands
 
     add_roles_commands(lambda name, help: ro.command(ros, name, help))
 
@@ -222,7 +190,6 @@ def build_parser() -> _Parser:
                           metavar="COMMAND")
     add_trace_commands(lambda name, help: tr.command(t, name, help))
 
-    from simulations.cli_analysis import add_analysis_parsers
 
     add_analysis_parsers(lambda name, help: p.command(sub, name, help))
     return p

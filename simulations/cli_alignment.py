@@ -16,7 +16,14 @@ from typing import Any
 from rich.table import Table
 
 from agents.flags import LLM_FLAG_HELP
-from simulations.cli import EXIT_OK, CliError, _ci, _err, _out, _progress
+from simulations.cli_common import (
+    EXIT_OK,
+    CliError,
+    console_err,
+    console_out,
+    fmt_ci,
+    progress_hook,
+)
 
 __all__ = ["add_alignment_parser", "alignment_tables", "configuration_lines"]
 
@@ -60,7 +67,7 @@ def alignment_tables(res: dict[str, Any]) -> list[Table]:
             t.add_column(col, justify="right")
         for name, m in rows.items():
             t.add_row(_TASTE_LABELS.get(name, name),
-                      *(_ci(m[k]) if k in m else "" for k in
+                      *(fmt_ci(m[k]) if k in m else "" for k in
                         ("auc", "auc_pooled", "accuracy", "precision", "recall", "f1")))
         tables.append(t)
     dec = res["taste_alignment"].get("popularity_auc_by_decile_1to1", {})
@@ -70,7 +77,7 @@ def alignment_tables(res: dict[str, Any]) -> list[Table]:
     t.add_column("popularity AUC", justify="right")
     t.add_column("pairs per seed", justify="right")
     for d, row in dec.items():
-        t.add_row(d, _ci(row["popularity_auc"]), f"{row['pairs_per_seed']:.0f}")
+        t.add_row(d, fmt_ci(row["popularity_auc"]), f"{row['pairs_per_seed']:.0f}")
     tables.append(t)
     rf = res["rating_fidelity"]
     t = Table(title=f"rating fidelity: {rf['n_per_seed']} held-out ratings per seed, {who}"
@@ -83,8 +90,8 @@ def alignment_tables(res: dict[str, Any]) -> list[Table]:
     for name, m in (rf or {}).get("models", {}).items():
         if "rmse" not in m:
             continue
-        t.add_row(_RATING_LABELS.get(name, name), _ci(m["rmse"]), _ci(m["mae"]),
-                  _ci(m["w1"]) if "w1" in m else "")
+        t.add_row(_RATING_LABELS.get(name, name), fmt_ci(m["rmse"]), fmt_ci(m["mae"]),
+                  fmt_ci(m["w1"]) if "w1" in m else "")
     tables.append(t)
     return tables
 
@@ -105,17 +112,17 @@ def cmd_eval_alignment(a: argparse.Namespace) -> int:
     except ValueError:
         raise CliError(f"eval alignment: --ratios: not a list of integers: {a.ratios}") from None
     cutoffs = a.cutoffs if a.cutoffs is not None else (1 if a.time_split == "per_user" else 10)
-    with make_progress(console=_err(), disable=a.json) as progress:
+    with make_progress(console=console_err(), disable=a.json) as progress:
         res = run_alignment(
             data, users=a.users, seeds=a.seeds, seed=a.seed, negatives=a.negatives,
             brain=a.brain, llm=a.llm, llm_threads=a.llm_threads, role=a.role, ratios=ratios,
             positives=a.positives, rating_items=a.rating_items, tuning_users=a.tuning_users,
             split=a.split, time_split=a.time_split, cutoffs=cutoffs, out=a.out,
-            replay=a.replay, progress=_progress(progress))
+            replay=a.replay, progress=progress_hook(progress))
     if a.json:
         print(json.dumps(res, indent=2))
         return EXIT_OK
-    out_c = _out()
+    out_c = console_out()
     out_c.print("frozen configuration evaluated:")
     for line in configuration_lines(res):
         out_c.print(f"  {line}")

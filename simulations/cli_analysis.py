@@ -12,7 +12,7 @@ from typing import Any
 from rich.table import Table
 
 from agents.flags import LLM_FLAG_HELP
-from simulations.cli import EXIT_OK, CliError, _err, _out
+from simulations.cli_common import EXIT_OK, CliError, console_err, console_out
 
 __all__ = ["ROBUST_LEGEND", "add_analysis_parsers", "compare_tables", "robustness_table",
            "spread_tables"]
@@ -128,7 +128,7 @@ def _cmd_compare_taste(a: argparse.Namespace, names: list[str] | None, opt: Any)
         raise CliError("compare: --taste runs one scenario file once per family "
                        "(not run folders, not --seeds)")
     loaded = [load_scenario(x) for x in a.inputs]
-    err = _err()
+    err = console_err()
     status = None if a.quiet or a.json else err.status("running...")
     try:
         with status if status is not None else contextlib.nullcontext():
@@ -141,7 +141,7 @@ def _cmd_compare_taste(a: argparse.Namespace, names: list[str] | None, opt: Any)
     if a.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
-    out = _out()
+    out = console_out()
     out.print(robustness_table(result))
     out.print(ROBUST_LEGEND.format(alpha=result["alpha"]))
     out.print(f"runs and robustness.json in {result['out']}")
@@ -174,7 +174,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
             loaded = [load_scenario(x) for x in a.inputs]
             if len(loaded) == 1 and names is not None and len(names) < 2:
                 raise CliError("compare: --recommenders: name at least two, e.g. pop,ease")
-            err = _err()
+            err = console_err()
             status = None if a.quiet or a.json else err.status("running...")
             with status if status is not None else contextlib.nullcontext():
                 result = run_comparison(
@@ -191,7 +191,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
-    out = _out()
+    out = console_out()
     first = result["per_seed"][0]  # with several seeds: the first seed's tables, then spread
     label = f" (seed {first['seed']})" if first.get("seed") is not None else ""
     out.print(f"[bold]{', '.join(first['arms'])}[/]{label}: paired on {first['users']} "
@@ -217,7 +217,7 @@ def cmd_report(a: argparse.Namespace) -> int:
         if not Path(d).is_dir():
             raise CliError(f"{d}: not a run folder")
     try:
-        with _err().status("building the report..."):
+        with console_err().status("building the report..."):
             p = write_report(a.runs, a.out, resamples=a.resamples)
     except ReportError as e:
         raise CliError(str(e)) from None

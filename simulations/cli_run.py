@@ -12,18 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from agents.flags import LLM_FLAG_HELP
-from simulations.cli import (
+from simulations.cli_common import (
     EXIT_BUDGET,
     EXIT_INPUT,
     EXIT_INTERRUPT,
     EXIT_OK,
     CliError,
-    _err,
-    _not_empty,
-    _out,
-    metrics_table,
+    console_err,
+    console_out,
+    not_empty,
 )
 from simulations.stop_signals import EXIT_SIGTERM
+from simulations.summary_table import metrics_table
 
 __all__ = ["add_run_commands", "cmd_resume", "cmd_run", "cmd_validate", "llm_line"]
 
@@ -43,13 +43,13 @@ def cmd_run(a: argparse.Namespace) -> int:
         if not cache.is_file():
             raise CliError(f"--replay: no LLM cache at {cache} (give a run folder of an LLM "
                            "run or its llm_cache.sqlite)")
-    if a.out and _not_empty(Path(a.out)):
+    if a.out and not_empty(Path(a.out)):
         raise CliError(f"--out: {a.out} exists and is not an empty folder; choose another "
                        "(a run never writes into an earlier run)")
     if a.replay is None:  # a replay answers every call from its cache: no key needed
         check_api_keys(loaded, a.llm)
     families = _robustness_families(a, loaded)
-    err = _err()
+    err = console_err()
     with err.status("loading data and building agents..."):
         prep = prepare(loaded, seed=a.seed, users=a.users, data=a.data, llm=a.llm,
                        executor=_executor_flags(a))
@@ -96,7 +96,7 @@ def _run_robustness(a: argparse.Namespace, loaded: Any, families: list[str], see
     from simulations.compare import CompareError
     from simulations.compare_taste import ROBUSTNESS_FILE, run_taste_comparison
 
-    err = _err()
+    err = console_err()
     status = None if a.quiet or a.json else err.status("robustness check...")
     try:
         with status if status is not None else contextlib.nullcontext():
@@ -118,7 +118,7 @@ def _print_estimate(prep: Any, replay: bool) -> None:
 
     est = None if replay else estimate_prepared(prep)
     if est is not None and est.seconds > PRINT_AFTER_S:
-        _err().print(est.line(), highlight=False, soft_wrap=True)
+        console_err().print(est.line(), highlight=False, soft_wrap=True)
 
 
 def _executor_flags(a: argparse.Namespace) -> dict[str, Any] | None:
@@ -138,7 +138,7 @@ def _report(a: argparse.Namespace, result: Any, title: str,
             doc["robustness"] = {k: v for k, v in robustness.items() if k != "per_family"}
         print(json.dumps(doc, indent=2))
     else:
-        out = _out()
+        out = console_out()
         out.print(metrics_table(result.metrics, title))
         if result.llm:
             out.print(llm_line(result.llm, result.metrics))
@@ -151,15 +151,16 @@ def _report(a: argparse.Namespace, result: Any, title: str,
         out.print(f"run folder: {result.run_dir}  ({result.events} events)")
     failures = sum(m.get("decision_failures", 0) for m in result.metrics["arms"].values())
     if failures:
-        _err().print(f"warning: {failures} LLM decisions failed and are left out of the "
+        console_err().print(f"warning: {failures} LLM decisions failed and are left out of the "
                      "metrics above (their raw answers are decision_failure events in the "
                      "trace)", style="bold yellow")
     if result.status == "budget_exhausted":
-        _err().print(f"stopped at the LLM budget; trace written up to there: {result.run_dir}")
+        console_err().print("stopped at the LLM budget; trace written up to there: "
+                            f"{result.run_dir}")
         return EXIT_BUDGET
     if result.status == "interrupted":
         by = " by SIGTERM" if result.reason == "SIGTERM" else ""
-        _err().print(f"interrupted{by}: the run is incomplete; trace written up to there: "
+        console_err().print(f"interrupted{by}: the run is incomplete; trace written up to there: "
                      f"{result.run_dir} (recarena resume {result.run_dir} continues it)")
         return EXIT_SIGTERM if result.reason == "SIGTERM" else EXIT_INTERRUPT
     return EXIT_OK
@@ -169,7 +170,7 @@ def cmd_resume(a: argparse.Namespace) -> int:
     from simulations.progress import RunProgress
     from simulations.runner import load_resumable, resume
 
-    err = _err()
+    err = console_err()
     with err.status("loading data and building agents..."):
         r = load_resumable(Path(a.run_dir), check_keys=True)
     scn = r.prep.scenario

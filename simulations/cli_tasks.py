@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from agents.flags import LLM_FLAG_HELP
-from simulations.cli import EXIT_OK, CliError, _ci, _err, _out
+from simulations.cli_common import EXIT_OK, CliError, console_err, console_out, fmt_ci
 
 __all__ = ["add_task_parser", "task_table"]
 
@@ -51,7 +51,7 @@ def task_table(res: dict[str, Any]) -> Table:
     for name, r in res["models"].items():
         tok = r["tokens_per_instance"]
         label = f"{name} (agent)" if r["kind"] == "agent" else _NAMES.get(name, name)
-        t.add_row(label, *(_ci(r["metrics"][m], digits).replace(" ± ", "±") for m in metrics),
+        t.add_row(label, *(fmt_ci(r["metrics"][m], digits).replace(" ± ", "±") for m in metrics),
                   f"{r['failures']}/{r['instances']}",
                   f"{tok['input']:.0f}/{tok['output']:.0f}" if r["kind"] == "agent" else "-",
                   f"{r['seconds_per_instance']:.3f}",
@@ -102,7 +102,7 @@ def cmd_eval_task(a: argparse.Namespace) -> int:
     except ValueError as e:
         raise CliError(f"eval task: {e}") from None
     progress = make_progress("[progress.description]{task.description}", BarColumn(),
-                             MofNCompleteColumn(), TimeElapsedColumn(), console=_err(),
+                             MofNCompleteColumn(), TimeElapsedColumn(), console=console_err(),
                              disable=a.json)
 
     started: list[bool] = []
@@ -128,7 +128,7 @@ def cmd_eval_task(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(res, indent=2))
         return EXIT_OK
-    out = _out()
+    out = console_out()
     out.print(task_table(res))
     for line in _notes(res):
         out.print(line)

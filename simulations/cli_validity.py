@@ -10,7 +10,15 @@ from typing import Any
 
 from rich.table import Table
 
-from simulations.cli import EXIT_OK, CliError, _ci, _err, _fmt, _out, _progress
+from simulations.cli_common import (
+    EXIT_OK,
+    CliError,
+    console_err,
+    console_out,
+    fmt_ci,
+    fmt_value,
+    progress_hook,
+)
 
 __all__ = ["add_validity_parser", "grid_tables", "validity_tables"]
 
@@ -26,21 +34,21 @@ def validity_tables(res: dict[str, Any]) -> list[Table]:
         t.add_column(col, justify="right")
     for m in res["heldout_order"]:
         arm = res["arms"][m]
-        t.add_row(m, *(_ci(arm[k]) for k in ("watch_rate", "satisfaction", "exit_page",
+        t.add_row(m, *(fmt_ci(arm[k]) for k in ("watch_rate", "satisfaction", "exit_page",
                                             "hr@10", "ndcg@10")))
     c = Table(title="Spearman's rank correlation across recommenders (all arms)")
     c.add_column("simulated metric", style="bold")
     c.add_column("vs HR@10", justify="right")
     c.add_column("vs NDCG@10", justify="right")
     for s, row in res["spearman"].items():
-        c.add_row(s.replace("_", " "), _fmt(row["hr@10"]), _fmt(row["ndcg@10"]))
+        c.add_row(s.replace("_", " "), fmt_value(row["hr@10"]), fmt_value(row["ndcg@10"]))
     n = Table(title="neighbours in held-out order: paired difference (better - worse)")
     n.add_column("pair", style="bold", no_wrap=True)
     for col in ("watch rate", "satisfaction", "HR@10", "NDCG@10"):
         n.add_column(col, justify="right")
     for p in res["neighbours"]:
-        n.add_row(f"{p['better']} - {p['worse']}", _ci(p["watch_rate"]),
-                  _ci(p["satisfaction"], 2), _ci(p["hr@10"]), _ci(p["ndcg@10"]))
+        n.add_row(f"{p['better']} - {p['worse']}", fmt_ci(p["watch_rate"]),
+                  fmt_ci(p["satisfaction"], 2), fmt_ci(p["hr@10"]), fmt_ci(p["ndcg@10"]))
     out = [t, c, n]
     if res.get("learned"):
         out.append(_learned_table({res.get("taste", "ease"): res["learned"]},
@@ -116,7 +124,7 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
     # One family at one seed: the full tables; several families or seeds: the grid.
     grid = a.seeds is not None or (a.taste is not None and (a.taste == "all" or "," in a.taste))
     try:
-        with make_progress(console=_err(), disable=a.json) as progress:
+        with make_progress(console=console_err(), disable=a.json) as progress:
             if grid:
                 from simulations.taste_roles import parse_families
                 from simulations.validity_grid import CUTOFFS, HISTORY_FRACTION, NULLS, run_grid
@@ -129,7 +137,7 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
                                which=a.users_of,
                                history_fraction=a.history_fraction or HISTORY_FRACTION,
                                cutoffs=CUTOFFS if a.cutoffs is None else a.cutoffs,
-                               progress=_progress(progress))
+                               progress=progress_hook(progress))
             else:
                 from simulations.taste_roles import parse_families
                 from simulations.validity import run_validity
@@ -139,13 +147,13 @@ def cmd_eval_validity(a: argparse.Namespace) -> int:
 
                 res = run_validity(data, seed=a.seed, users=a.users, models=models,
                                    role=a.role, taste=a.taste, out=a.out, split=a.split,
-                                   progress=_progress(progress))
+                                   progress=progress_hook(progress))
     except ValueError as e:
         raise CliError(str(e)) from None
     if a.json:
         print(json.dumps(res, indent=2))
         return EXIT_OK
-    out_c = _out()
+    out_c = console_out()
     for t in (grid_tables(res) if grid else validity_tables(res)):
         out_c.print(t)
     if not grid:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
+from simulations.diversity import genre_entropy, gini
 from simulations.outcomes import RunMetrics, no_plugin_note, outcomes_for, rating_metrics
 from simulations.outcomes_conversation import LABELS as CONVERSATION_LABELS_
 from simulations.outcomes_feed import FEED, NEW_ITEM_METRICS
@@ -48,31 +45,6 @@ def labels_for(environment: str) -> dict[str, str]:
     """The table columns of an environment's metrics (none without an outcome plug-in)."""
     o = outcomes_for(environment)
     return dict(o.labels) if o is not None else {}
-
-
-def gini(counts: Sequence[float] | np.ndarray) -> float:
-    """Gini coefficient of non-negative values (0 = equal exposure, -> 1 = concentrated)."""
-    x = np.sort(np.asarray(counts, dtype=np.float64))
-    n = x.size
-    if n == 0 or x.sum() == 0:
-        return 0.0
-    ranks = np.arange(1, n + 1)
-    return float((2.0 * (ranks * x).sum()) / (n * x.sum()) - (n + 1.0) / n)
-
-
-def genre_entropy(genre_lists: Iterable[Sequence[str]]) -> float:
-    """Shannon entropy (bits) of the genre distribution of a set of items.
-
-    Each item spreads one unit of weight evenly over its genres.
-    """
-    w: dict[str, float] = defaultdict(float)
-    for gs in genre_lists:
-        for g in gs:
-            w[g] += 1.0 / len(gs)
-    total = sum(w.values())
-    if total <= 0:
-        return 0.0
-    return float(-sum((v / total) * math.log2(v / total) for v in w.values() if v > 0))
 
 
 def _round(v: float | None) -> float | None:

@@ -34,6 +34,7 @@ __all__ = [
     "Scoped",
     "UserAcc",
     "all_labels",
+    "clip",
     "describers",
     "metric_event_types",
     "no_plugin_note",
@@ -187,6 +188,12 @@ class Outcomes:
     result_types: tuple[str, ...] = ()
     step_title: Callable[[str], str | None] | None = None
     setting: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+def clip(text: Any, n: int = 160) -> str:
+    """``text`` on one line, at most ``n`` characters (for one-line event descriptions)."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= n else s[: n - 1] + "…"
 
 
 _REGISTRY: dict[str, Outcomes] = {}

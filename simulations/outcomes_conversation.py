@@ -17,6 +17,7 @@ from simulations.outcomes import (
     ReportSection,
     Scoped,
     UserAcc,
+    clip,
     register_outcomes,
 )
 
@@ -113,8 +114,6 @@ def _start(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
 
 
 def _utterance(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
-    from simulations.inspection.render import clip
-
     return f"{m.b('says')}: “{m.e(clip(ev.get('text', ''), 300))}”"
 
 
@@ -124,8 +123,6 @@ def _recommendation(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -
 
 
 def _verdict(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
-    from simulations.inspection.render import clip
-
     if ev.get("accept") is not None:
         return f"{m.b('accepts')} {m.e(title(ev.get('accept')))}"
     if ev.get("give_up"):

@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from simulations.inspection.render import clip
-from simulations.outcomes import Marks, Outcomes, ReportSection, UserAcc, register_outcomes
+from simulations.diversity import genre_entropy, gini
+from simulations.outcomes import Marks, Outcomes, ReportSection, UserAcc, clip, register_outcomes
 
 if TYPE_CHECKING:
     from simulations.arm_stats import UserSums
@@ -72,7 +72,6 @@ class _Acc:
         self.new_watches = 0
 
     def result(self, n_items: int) -> dict[str, float | None]:
-        from simulations.metrics import genre_entropy, gini
 
         exposure = list(self.exposure.values()) + [0] * max(n_items - len(self.exposure), 0)
         entropies = [genre_entropy(v) for v in self.watched_genres.values()]
@@ -204,8 +203,6 @@ def _user_event(a: UserAcc, ev: dict[str, Any]) -> bool:
 
 def _user_finish(a: UserAcc) -> None:
     """Genre entropy is summed over (user, round) sessions with at least one watch."""
-    from simulations.metrics import genre_entropy
-
     for g in a.extra.values():
         a.f["entropy_sum"] += genre_entropy(g)
         a.f["entropy_sessions"] += 1

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from agents.brains.utility import World
 from agents.population import assign_roles
 from agents.profile import UserProfile
 from agents.setup import capability_problem, missing_api_key, missing_extra, parse_llm_flag
@@ -29,6 +28,7 @@ from simulations.environments import interaction_kinds
 from simulations.executors import ExecutorError, check_executor
 from simulations.worlds import taste_worlds
 from tools.dataset import Dataset, Interactions, newest_items, split_interactions
+from tools.world import World
 
 __all__ = [
     "DATA_ENV",

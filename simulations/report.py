@@ -27,7 +27,7 @@ from simulations.paired import value_ci
 from simulations.report_data import ReportError, load_run, series_of
 from simulations.report_data import Run as _Run
 from simulations.report_data import Series as _Series
-from simulations.report_figures import CSS
+from simulations.report_figures import CSS, plotly_js
 from simulations.report_figures import Figures as _Figures
 from simulations.report_figures import ci_bar as _ci_bar
 from simulations.report_figures import label as _label
@@ -245,7 +245,7 @@ def build_report(run_dirs: Sequence[str | Path], *, resamples: int = 1000,
                  seed: int = 0) -> str:
     """The report of these run folders as one HTML document."""
     try:
-        from plotly.offline import get_plotlyjs
+        script = plotly_js()
     except ImportError:
         raise ReportError("the HTML report needs plotly: pip install 'recarena[report]'"
                           ) from None
@@ -276,7 +276,7 @@ def build_report(run_dirs: Sequence[str | Path], *, resamples: int = 1000,
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{CSS}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
+        f'<script type="text/javascript">{script}</script></head><body>'
         f"<header><h1>{html.escape(title)}</h1></header><nav>{nav}</nav>"
         f"<main>{parts}</main></body></html>\n")
 

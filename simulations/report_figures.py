@@ -11,7 +11,15 @@ from typing import Any
 from simulations.arm_stats import SCALES
 from simulations.outcomes import all_labels
 
-__all__ = ["CSS", "LEGEND", "Figures", "ci_bar", "label", "note"]
+__all__ = ["CSS", "LEGEND", "Figures", "ci_bar", "label", "note", "plotly_js"]
+
+
+def plotly_js() -> str:
+    """plotly.js, inlined once in the report's head (this module is the only one that
+    imports plotly). Raises ImportError without the 'report' extra."""
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
 
 
 class Figures:

@@ -403,7 +403,8 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
                 agents[name] = agent_from(loaded_agent, AgentEnv(
                     library=library, seed=scn.seed, run_dir=run_dir, llm=prep.llm,
                     replay=replay, chat_model=chat_model, emit=trace.emit,
-                    cache=executor.shared_cache(), keep_prompts=scn.output.keep_prompts,
+                    cache=executor.shared_cache(), service=executor.llm_service(),
+                    keep_prompts=scn.output.keep_prompts,
                     on_llm_call=on_llm_call))
             if cursor is not None:
                 loop.rebuild(cursor)

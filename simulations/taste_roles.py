@@ -12,6 +12,7 @@ popularity-only user).
 from __future__ import annotations
 
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from scenarios.taste import LEARNED_FAMILIES, NULL_FAMILIES, TASTE_FAMILIES, Tas
 __all__ = ["CALIBRATION", "calibration", "parse_families", "role_for_family"]
 
 # JSON beside the scenarios (not in roles/: every YAML file there is a role).
-CALIBRATION = Path(__file__).resolve().parents[1] / "scenarios" / "taste_calibration.json"
+CALIBRATION = Path(str(files("scenarios"))) / "taste_calibration.json"
 
 
 def calibration(path: Path | None = None) -> dict[str, dict[str, float]]:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from scenarios.loader import LoadedScenario, load_role
+from scenarios.loader import LoadedScenario, load_role, shipped_role
 from scenarios.schema import RoleConfig, Scenario
 from simulations.sampling import user_split
 from simulations.stats import interval, paired_interval
@@ -170,7 +170,7 @@ def check_models(models: Sequence[str]) -> None:
 def utility_role(role: str | Path | RoleConfig | None) -> RoleConfig:
     """The role to simulate with (default: the shipped utility role); utility only."""
     if role is None:
-        role = Path(__file__).resolve().parents[1] / "scenarios" / "roles" / "utility_user.yaml"
+        role = shipped_role("utility_user")
     role_cfg = role if isinstance(role, RoleConfig) else load_role(role)
     if role_cfg.brain.kind != "utility":
         raise ValueError("eval validity: only utility roles (an LLM run of six arms over "

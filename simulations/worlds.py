@@ -8,11 +8,11 @@ same history.
 
 from __future__ import annotations
 
-from agents.brains.utility import World
 from agents.profile import UserProfile, build_profiles
 from scenarios.loader import LoadedScenario
 from tools.dataset import Dataset, Interactions
 from tools.taste import TasteSpace, taste_space
+from tools.world import World
 
 __all__ = ["taste_worlds"]
 

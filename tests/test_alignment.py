@@ -33,6 +33,7 @@ from simulations.sampling import (
     user_split,
 )
 from simulations.stats import auc, interval
+from tests.shipped import shipped
 from tools.dataset import Catalog, Dataset, Interactions, global_split, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -239,7 +240,7 @@ def test_rating_baselines_against_hand_computed_values() -> None:
 
 
 def test_taste_baselines_and_thresholds_on_a_tiny_dataset() -> None:
-    from agents.brains.utility import World
+    from tools.world import World
 
     ds = _tiny()
     inter = ds.interactions
@@ -347,7 +348,7 @@ def test_runner_world_and_recommenders_ignore_held_out_data(
         fh.write("user_id:token\titem_id:token\trating:float\ttimestamp:float\n")
         for u, i, r, t in zip(inter.user, inter.item, inter.rating, inter.ts, strict=True):
             fh.write(f"{dataset.user_ids[u]}\t{dataset.catalog.item_ids[i]}\t{r:g}\t{t:.0f}\n")
-    role = load_role(REPO / "scenarios" / "roles" / "utility_user.yaml")
+    role = load_role(shipped("roles", "utility_user.yaml"))
     preps = [prepare(validity_scenario(d, role, seed=3, users=20), data=str(d))
              for d in (ml100k, folder)]
     a, b = preps
@@ -410,7 +411,7 @@ def test_protocol_arithmetic_with_a_trivial_simulator(origins: list[AlignmentSet
 
 
 def test_utility_brain_tracks_ease_and_is_deterministic(origins: list[AlignmentSetup]) -> None:
-    role = load_role(REPO / "scenarios" / "roles" / "utility_user.yaml")
+    role = load_role(shipped("roles", "utility_user.yaml"))
     brain = UtilityBrain(origins[0].world, role.brain.params)
     a = _seed_run(origins, brain, "development", 5, (1,))
     b = _seed_run(origins, brain, "development", 5, (1,))

@@ -24,12 +24,13 @@ from scenarios.loader import load_scenario
 from simulations.cli import build_parser, main
 from simulations.runner import config_hash
 from simulations.trace import read_trace, strip_volatile
+from tests.shipped import shipped
 from tools.dataset import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "scenarios" / "quickstart.yaml"
-MOVIELENS = REPO / "scenarios" / "movielens_feed.yaml"
-ROLE = REPO / "scenarios" / "roles" / "utility_user.yaml"
+QUICKSTART = shipped("quickstart.yaml")
+MOVIELENS = shipped("movielens_feed.yaml")
+ROLE = shipped("roles", "utility_user.yaml")
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
@@ -240,7 +241,7 @@ def test_an_llm_scenario_without_an_llm_block_fails_validation(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     scn = tmp_path / "llm.yaml"
     scn.write_text("kind: scenario\nname: t\nrecommenders:\n  - {name: p, model: pop}\n"
-                   f"population:\n  role: {REPO / 'scenarios' / 'roles' / 'llm_user.yaml'}\n")
+                   f"population:\n  role: {shipped('roles', 'llm_user.yaml')}\n")
     for argv in (["validate", scn], ["run", scn, "--out", tmp_path / "r", "--quiet"]):
         rc, _, err = cli(capsys, *argv)
         assert rc == 2
@@ -683,7 +684,7 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
 
 def test_replay_without_a_cache_is_an_input_error_before_any_work(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    scn = REPO / "scenarios" / "llm_feed.yaml"
+    scn = shipped("llm_feed.yaml")
     rc, _, err = cli(capsys, "run", str(scn), "--replay", str(tmp_path / "nothing"),
                      "--out", str(tmp_path / "out"))
     assert rc == 2 and err.startswith("--replay: no LLM cache at") and err.count("\n") == 1

@@ -13,11 +13,12 @@ import yaml
 
 from simulations.cli import build_parser, main
 from simulations.stop_signals import Terminated
-from tests.test_cli import QUICKSTART, REPO, assert_one_line, cli
+from tests.shipped import shipped
+from tests.test_cli import QUICKSTART, assert_one_line, cli
 
-LLM_FEED = REPO / "scenarios" / "llm_feed.yaml"
-AGENT_CONVERSATION = REPO / "scenarios" / "agent_conversation.yaml"
-TEAM = REPO / "scenarios" / "teams" / "macrec.yaml"
+LLM_FEED = shipped("llm_feed.yaml")
+AGENT_CONVERSATION = shipped("agent_conversation.yaml")
+TEAM = shipped("teams", "macrec.yaml")
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_a_scenario_with_an_openai_block_names_its_file(
         no_key: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         tmp_path: Path) -> None:
     scn = yaml.safe_load(LLM_FEED.read_text())
-    scn["population"]["role"] = str(REPO / "scenarios" / "roles" / "llm_user.yaml")
+    scn["population"]["role"] = str(shipped("roles", "llm_user.yaml"))
     scn["llm"] = {"backend": "openai", "model": "gpt-4o-mini"}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(scn))
@@ -185,7 +186,7 @@ def test_validate_with_llm_checks_what_run_would(
         no_key: None, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     # An LLM role without an llm: block is an error for validate alone, and fine with --llm.
     scn = yaml.safe_load(LLM_FEED.read_text())
-    scn["population"]["role"] = str(REPO / "scenarios" / "roles" / "llm_user.yaml")
+    scn["population"]["role"] = str(shipped("roles", "llm_user.yaml"))
     del scn["llm"]
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(scn))

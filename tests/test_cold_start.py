@@ -18,13 +18,14 @@ from simulations.cli import metrics_table
 from simulations.metrics import compute_metrics
 from simulations.runner import prepare, run
 from simulations.trace import read_trace
+from tests.shipped import shipped
 from tools.dataset import Catalog, Dataset, Interactions, load_dataset, newest_items
 from tools.item_space import content_features, item_embeddings
 from tools.recommenders import ColdStartRecommender, Popularity, make_recommender
 from tools.recommenders.cold_start import merge_reserved
 
 REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "scenarios" / "quickstart.yaml"
+QUICKSTART = shipped("quickstart.yaml")
 
 
 # ----------------------------------------------------------------------------- which items

@@ -31,10 +31,11 @@ from simulations.user_stats import (
     user_groups,
     user_metrics,
 )
+from tests.shipped import shipped
 from tests.test_llm_brain import _answer_all, _llm_scenario
 
 REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "scenarios" / "quickstart.yaml"
+QUICKSTART = shipped("quickstart.yaml")
 
 
 def _feed_events(watches: dict[str, list[int]], shown: int = 10,
@@ -309,7 +310,7 @@ def test_cli_compare_json_and_table(tmp_path: Path, capsys: pytest.CaptureFixtur
     (["compare", str(QUICKSTART), "--seeds", "0"], "--seeds"),
     (["compare", str(QUICKSTART), "--confidence", "95"], "between 0 and 1"),
     (["compare", str(QUICKSTART), str(QUICKSTART), "--recommenders", "pop,x"], "no arm 'x'"),
-    (["compare", str(REPO / "scenarios" / "llm_feed.yaml"), "--recommenders", "pop,pop"],
+    (["compare", str(shipped("llm_feed.yaml")), "--recommenders", "pop,pop"],
      "named twice"),
 ])
 def test_cli_compare_bad_input(argv: list[str], message: str,

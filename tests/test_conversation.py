@@ -17,6 +17,7 @@ from scenarios.loader import LoadedScenario, load_scenario
 from simulations.metrics import compute_metrics
 from simulations.runner import prepare, run
 from simulations.trace import read_trace
+from tests.shipped import shipped
 from tools.dataset import Catalog
 from tools.recommenders import make_recommender
 from tools.recommenders.conversational import ConversationalRanker
@@ -26,7 +27,7 @@ Transcript = list[tuple[str, str]]
 
 
 def _loaded(**env: Any) -> LoadedScenario:
-    loaded = load_scenario(REPO / "scenarios/conversation.yaml")
+    loaded = load_scenario(shipped("conversation.yaml"))
     scn = loaded.scenario
     conv = scn.environment.conversation.model_copy(update=env)
     new = scn.model_copy(update={"environment": scn.environment.model_copy(
@@ -176,7 +177,7 @@ def test_conversation_switches_recommender_and_rejects_retrain(tmp_path: Path) -
     assert starts[("pop", 2)] == "conversational(ease)"
     assert any(e["type"] == "event" and e["action"] == "switch_recommender" for e in events)
     bad = tmp_path / "bad.yaml"
-    bad.write_text((REPO / "scenarios/conversation.yaml").read_text().replace(
+    bad.write_text(shipped("conversation.yaml").read_text().replace(
         "{name: ease, model: ease, params: {l2: 100.0}}",
         "{name: ease, model: ease, params: {l2: 100.0}, retrain: true}"))
     with pytest.raises(ScenarioError, match="no watches to retrain on"):

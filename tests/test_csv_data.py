@@ -15,6 +15,7 @@ from rich.console import Console
 from scenarios.loader import load_scenario
 from simulations.cli import main, metrics_table
 from simulations.runner import prepare, run
+from tests.shipped import shipped
 from tools.csv_data import load_csv
 from tools.dataset import DataError, load_dataset
 
@@ -176,7 +177,7 @@ def test_alignment_rating_table_says_na() -> None:
 def test_shipped_csv_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # RECARENA_DATA (a MovieLens folder in CI) must not replace the scenario's own CSV.
     monkeypatch.setenv("RECARENA_DATA", str(tmp_path / "elsewhere"))
-    loaded = load_scenario(REPO / "scenarios" / "csv_example.yaml")
+    loaded = load_scenario(shipped("csv_example.yaml"))
     prep = prepare(loaded)
     assert prep.dataset.name == "csv_example" and prep.dataset.has_ratings
     assert 200 <= len(prep.dataset.interactions) <= 1000  # a few hundred rows

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from simulations.cli import main
+from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = (REPO / "docs" / "authoring-roles.md").read_text(encoding="utf-8")
@@ -32,7 +33,7 @@ def _inline_commands() -> list[list[str]]:
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "scenarios").symlink_to(REPO / "scenarios")
+    (tmp_path / "scenarios").symlink_to(shipped())
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

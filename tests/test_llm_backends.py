@@ -27,6 +27,7 @@ from agents.llm import (
 )
 from agents.llm.backends import llama_server_command
 from scenarios.schema import LLMConfig
+from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
 ALIAS = "gemma-3-270m"
@@ -312,7 +313,7 @@ def test_local_run_keeps_the_console_clean(tmp_path: Path,
     from simulations.trace import read_trace
 
     _llama_cpp()
-    loaded = load_scenario(REPO / "scenarios" / "llm_feed.yaml")
+    loaded = load_scenario(shipped("llm_feed.yaml"))
     role = loaded.role.model_copy(update={"memory": loaded.role.memory.model_copy(
         update={"long_term": loaded.role.memory.long_term.model_copy(
             update={"enabled": False})})})

@@ -19,10 +19,9 @@ from agents.brains.base import (
     SessionSummary,
 )
 from agents.brains.llm import LLMBrain
-from agents.brains.utility import World
+from agents.brains.prompts import render
 from agents.llm import FakeChatModel, LLMClient
 from agents.profile import UserProfile
-from agents.prompts import render
 from scenarios.loader import ScenarioError, load_role, load_scenario
 from scenarios.schema import (
     PROMPT_VARIABLES,
@@ -33,7 +32,9 @@ from scenarios.schema import (
 )
 from simulations.runner import RunError, prepare, run
 from simulations.trace import read_trace, strip_volatile
+from tests.shipped import shipped
 from tools.dataset import Catalog
+from tools.world import World
 
 REPO = Path(__file__).resolve().parents[1]
 Transcript = list[tuple[str, str]]
@@ -342,7 +343,7 @@ def test_scored_satisfaction_asks_on_the_scale_it_reads() -> None:
 
 
 def _llm_scenario(tmp_path: Path, **llm: Any) -> Any:
-    loaded = load_scenario(REPO / "scenarios" / "llm_feed.yaml")
+    loaded = load_scenario(shipped("llm_feed.yaml"))
     role = loaded.role.model_copy(update={"memory": loaded.role.memory.model_copy(
         update={"long_term": loaded.role.memory.long_term.model_copy(
             update={"embedder": "hash"})})})

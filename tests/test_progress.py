@@ -17,6 +17,7 @@ from scenarios.loader import load_scenario
 from simulations.progress import PlainProgress, RunProgress, make_progress
 from simulations.runner import prepare, resume, run
 from simulations.trace import read_trace
+from tests.shipped import shipped
 from tests.test_llm_brain import _answer_all
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,10 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 def _scenario_file(tmp_path: Path) -> Path:
     """scenarios/llm_feed.yaml, small, on the fake backend, as files (a resume reloads
     them)."""
-    role = yaml.safe_load((REPO / "scenarios/roles/llm_user.yaml").read_text())
+    role = yaml.safe_load(shipped("roles", "llm_user.yaml").read_text())
     role["memory"]["long_term"]["embedder"] = "hash"
     (tmp_path / "role.yaml").write_text(yaml.safe_dump(role))
-    scn = yaml.safe_load((REPO / "scenarios/llm_feed.yaml").read_text())
+    scn = yaml.safe_load(shipped("llm_feed.yaml").read_text())
     scn["population"]["role"] = "role.yaml"
     scn["recommenders"] = scn["recommenders"][:1]
     scn["environment"].update(rounds=1, max_pages=2)
@@ -130,7 +131,7 @@ def test_a_run_piped_to_a_file_logs_plain_lines(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
     env.update(PYTHONPATH=str(REPO), RECARENA_PROGRESS_EVERY="0", COLUMNS="60")
     proc = subprocess.run(
-        [sys.executable, "-m", "simulations.cli", "run", str(REPO / "scenarios/quickstart.yaml"),
+        [sys.executable, "-m", "simulations.cli", "run", str(shipped("quickstart.yaml")),
          "--users", "4", "--out", str(tmp_path / "run")],
         env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -24,6 +24,7 @@ from simulations.executors.ray_shards import LOCAL_ONLY_ENV
 from simulations.runner import prepare, run
 from simulations.trace import read_trace, strip_volatile
 from tests.feed_world import write_feed_scenario
+from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = {"kind": "ray", "workers": 2}
@@ -103,10 +104,10 @@ def _answer(t: Any) -> str:
 @pytest.fixture(scope="module")
 def llm_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("llm")
-    role = yaml.safe_load((REPO / "scenarios" / "roles" / "llm_user.yaml").read_text())
+    role = yaml.safe_load(shipped("roles", "llm_user.yaml").read_text())
     role["memory"]["long_term"].update(embedder="hash", reflect_every=4)
     (folder / "role.yaml").write_text(yaml.safe_dump(role))
-    scn = yaml.safe_load((REPO / "scenarios" / "llm_feed.yaml").read_text())
+    scn = yaml.safe_load(shipped("llm_feed.yaml").read_text())
     scn["population"]["role"] = "role.yaml"
     scn["population"]["size"] = 6
     scn["llm"] = {"backend": "fake", "model": "fake", "concurrency": 2}

@@ -19,6 +19,7 @@ from scenarios.loader import load_scenario
 from simulations.cli import main
 from simulations.report import SECTIONS, _deciles, build_report
 from simulations.runner import prepare, run
+from tests.shipped import shipped
 from tests.test_llm_brain import _answer_all, _llm_scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,13 +34,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A feed run with new items, a conversation run and an LLM run (fake model)."""
     root = tmp_path_factory.mktemp("report_runs")
-    feed = run(prepare(load_scenario(REPO / "scenarios" / "quickstart.yaml"), users=12,
+    feed = run(prepare(load_scenario(shipped("quickstart.yaml")), users=12,
                        seed=5), root / "feed").run_dir
-    conv = run(prepare(load_scenario(REPO / "scenarios" / "conversation.yaml"), users=10),
+    conv = run(prepare(load_scenario(shipped("conversation.yaml")), users=10),
                root / "conv").run_dir
     base = _llm_scenario(root)
     llm = dataclasses.replace(base, scenario=base.scenario.model_copy(update={
-        "recommenders": load_scenario(REPO / "scenarios" / "llm_feed.yaml"
+        "recommenders": load_scenario(shipped("llm_feed.yaml")
                                       ).scenario.recommenders}))
     llm_dir = run(prepare(llm, users=3), root / "llm",
                   chat_model=FakeChatModel(responses=_answer_all)).run_dir
@@ -128,7 +129,7 @@ def test_report_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 @pytest.mark.slow
 def test_movielens_report_has_real_ratings_and_demographic_groups(
         ml100k: Path, tmp_path: Path) -> None:
-    loaded = load_scenario(REPO / "scenarios" / "movielens_feed.yaml")
+    loaded = load_scenario(shipped("movielens_feed.yaml"))
     d = run(prepare(loaded, users=40, data=str(ml100k)), tmp_path / "ml").run_dir
     ref = json.loads((d / "reference.json").read_text())
     assert ref["real_ratings"] and set(ref["heldout_ratings"]) == {"1", "2", "3", "4", "5"}

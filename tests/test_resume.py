@@ -21,6 +21,7 @@ import yaml
 from simulations.cli import main
 from simulations.trace import read_trace, strip_volatile
 from tests.feed_world import feed_scenario, write_feed_scenario
+from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -223,10 +224,10 @@ print(calls[0])
 @pytest.fixture(scope="module")
 def llm_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("llm")
-    role = yaml.safe_load((REPO / "scenarios" / "roles" / "llm_user.yaml").read_text())
+    role = yaml.safe_load(shipped("roles", "llm_user.yaml").read_text())
     role["memory"]["long_term"].update(embedder="hash", reflect_every=4)
     (folder / "role.yaml").write_text(yaml.safe_dump(role))
-    scn = yaml.safe_load((REPO / "scenarios" / "llm_feed.yaml").read_text())
+    scn = yaml.safe_load(shipped("llm_feed.yaml").read_text())
     scn["population"]["role"] = "role.yaml"
     scn["llm"] = {"backend": "fake", "model": "fake", "concurrency": 1}
     scn["recommenders"][1]["retrain"] = True

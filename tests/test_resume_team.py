@@ -20,10 +20,11 @@ from agents.run_stores import (
     store_dir,
 )
 from simulations.trace import read_trace
+from tests.shipped import shipped
 from tests.test_resume import _assert_same, _manifest, _recarena, _summary
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIO = REPO / "scenarios" / "agent_conversation.yaml"
+SCENARIO = shipped("agent_conversation.yaml")
 ARGS = ("--llm", "fake", "--users", "2", "--quiet")
 
 

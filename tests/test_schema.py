@@ -23,6 +23,7 @@ from scenarios.loader import (
     validate_file,
 )
 from scenarios.schema import AddItemsEvent, RoleConfig, Scenario, SwitchRecommenderEvent
+from tests.shipped import shipped
 
 GOOD_ROLE = """\
 kind: role
@@ -357,33 +358,32 @@ def test_scenario_error_format() -> None:
 # ----------------------------------------------------------------------------- good files
 
 
-SHIPPED = ["scenarios/quickstart.yaml", "scenarios/movielens_feed.yaml",
-           "scenarios/roles/utility_user.yaml", "scenarios/llm_feed.yaml",
-           "scenarios/roles/llm_user.yaml"]
+SHIPPED = ["quickstart.yaml", "movielens_feed.yaml", "roles/utility_user.yaml",
+           "llm_feed.yaml", "roles/llm_user.yaml"]
 
 
 @pytest.mark.parametrize("rel", SHIPPED)
 def test_shipped_files_validate(repo: Path, rel: str) -> None:
-    assert validate_file(repo / rel) == ("role" if "roles/" in rel else "scenario")
+    assert validate_file(shipped(rel)) == ("role" if "roles/" in rel else "scenario")
 
 
 @pytest.mark.parametrize("rel", SHIPPED[:2])
 def test_shipped_scenarios_load_with_their_role(repo: Path, rel: str) -> None:
-    loaded = load_scenario(repo / rel)
-    raw = yaml.safe_load((repo / rel).read_text())
+    loaded = load_scenario(shipped(rel))
+    raw = yaml.safe_load(shipped(rel).read_text())
     scn = loaded.scenario
     assert scn.name == raw["name"] and scn.seed == raw["seed"]
     assert [(r.name, r.model) for r in scn.recommenders] == [
         (r["name"], r["model"]) for r in raw["recommenders"]]
     assert scn.environment.rounds == raw["environment"]["rounds"]
-    role_file = (repo / "scenarios" / raw["population"]["role"]).resolve()
+    role_file = (shipped() / raw["population"]["role"]).resolve()
     assert loaded.role_path == role_file
     assert loaded.role.name == role_file.stem
     assert loaded.role == load_role(role_file)
 
 
 def test_quickstart_events_are_typed(repo: Path) -> None:
-    scn = load_scenario(repo / "scenarios" / "quickstart.yaml").scenario
+    scn = load_scenario(shipped("quickstart.yaml")).scenario
     assert scn.events and all(isinstance(e, AddItemsEvent) for e in scn.events)
     assert scn.events[0].at_round <= scn.environment.rounds
 
@@ -421,7 +421,7 @@ def test_inline_role_and_defaults(folder: Path) -> None:
 
 
 def test_resolved_config_inlines_the_role_file(repo: Path) -> None:
-    loaded = load_scenario(repo / "scenarios" / "quickstart.yaml")
+    loaded = load_scenario(shipped("quickstart.yaml"))
     cfg = loaded.resolved_config()
     assert cfg["population"]["role"] == loaded.role.model_dump(mode="json")
     assert cfg["seed"] == loaded.scenario.seed
@@ -430,7 +430,7 @@ def test_resolved_config_inlines_the_role_file(repo: Path) -> None:
 
 
 def test_models_are_frozen(repo: Path) -> None:
-    loaded = load_scenario(repo / "scenarios" / "quickstart.yaml")
+    loaded = load_scenario(shipped("quickstart.yaml"))
     scn, role = loaded.scenario, loaded.role
     with pytest.raises(ValidationError, match="frozen"):
         scn.seed = 1  # type: ignore[misc]
@@ -446,7 +446,7 @@ def test_models_are_frozen(repo: Path) -> None:
 
 
 def test_model_copy_leaves_the_original(repo: Path) -> None:
-    scn = load_scenario(repo / "scenarios" / "quickstart.yaml").scenario
+    scn = load_scenario(shipped("quickstart.yaml")).scenario
     other = scn.model_copy(update={"seed": scn.seed + 1})
     assert other.seed == scn.seed + 1 and scn.seed == 42
 
@@ -480,14 +480,14 @@ def _validator(schema: dict[str, Any]) -> Any:
 def test_shipped_files_validate_against_the_json_schema(repo: Path, rel: str) -> None:
     kind = "role" if "roles/" in rel else "scenario"
     v = _validator(json_schemas()[kind])
-    data = yaml.safe_load((repo / rel).read_text())
+    data = yaml.safe_load(shipped(rel).read_text())
     errors = [e.message for e in v.iter_errors(data)]
     assert errors == []
 
 
 def test_json_schema_rejects_what_the_loader_rejects(repo: Path) -> None:
     v = _validator(json_schemas()["scenario"])
-    good = yaml.safe_load((repo / "scenarios" / "quickstart.yaml").read_text())
+    good = yaml.safe_load(shipped("quickstart.yaml").read_text())
     assert v.is_valid(good)
     bad_key = {**good, "bogus": 1}
     # Not a model name or import path (a bare name may be an installed entry point, which
@@ -507,7 +507,7 @@ def test_json_schema_rejects_what_the_loader_rejects(repo: Path) -> None:
 
 def test_copied_scenario_folder_validates(repo: Path, tmp_path: Path) -> None:
     # The shipped scenarios only depend on files inside scenarios/.
-    shutil.copytree(repo / "scenarios", tmp_path / "scenarios",
+    shutil.copytree(shipped(), tmp_path / "scenarios",
                     ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     loaded = load_scenario(tmp_path / "scenarios" / "quickstart.yaml")
     assert isinstance(loaded, LoadedScenario)

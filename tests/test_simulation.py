@@ -16,9 +16,10 @@ from agents.setup import missing_extra
 from scenarios.loader import LoadedScenario, load_scenario
 from simulations.runner import RunError, prepare, run
 from simulations.trace import read_trace, strip_volatile
+from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = sorted((REPO / "scenarios").glob("*.yaml"))
+SHIPPED = sorted(shipped().glob("*.yaml"))
 
 
 def small(loaded: LoadedScenario, **env: Any) -> LoadedScenario:
@@ -94,7 +95,7 @@ def test_shipped_scenarios_run(path: Path, tmp_path: Path, ml100k: Path) -> None
 
 
 def test_profiles_in_trace_have_traits_and_tastes(tmp_path: Path) -> None:
-    events = run_small(small(load_scenario(REPO / "scenarios/quickstart.yaml")), tmp_path / "r")
+    events = run_small(small(load_scenario(shipped("quickstart.yaml"))), tmp_path / "r")
     prof = [e for e in events if e["type"] == "profile"]
     assert len(prof) == 6
     for p in prof:
@@ -104,7 +105,7 @@ def test_profiles_in_trace_have_traits_and_tastes(tmp_path: Path) -> None:
 
 
 def test_same_seed_same_trace_other_seed_differs(tmp_path: Path) -> None:
-    loaded = small(load_scenario(REPO / "scenarios/quickstart.yaml"))
+    loaded = small(load_scenario(shipped("quickstart.yaml")))
 
     def lines(out: Path, seed: int) -> list[str]:
         run_small(loaded, out, seed=seed)
@@ -117,7 +118,7 @@ def test_same_seed_same_trace_other_seed_differs(tmp_path: Path) -> None:
 
 
 def test_retraining_adds_simulated_watches(tmp_path: Path) -> None:
-    loaded = small(load_scenario(REPO / "scenarios/quickstart.yaml"), rounds=3)
+    loaded = small(load_scenario(shipped("quickstart.yaml")), rounds=3)
     events = run_small(loaded, tmp_path / "r", users=20)
     retrains = [e for e in events if e["type"] == "retrain"]
     assert [e["round"] for e in retrains] == [1, 2]  # ease only, not after the last round
@@ -129,7 +130,7 @@ def test_retraining_adds_simulated_watches(tmp_path: Path) -> None:
 
 
 def test_add_items_withholds_until_release(tmp_path: Path) -> None:
-    loaded = load_scenario(REPO / "scenarios/quickstart.yaml")  # 20 items arrive in round 3
+    loaded = load_scenario(shipped("quickstart.yaml"))  # 20 items arrive in round 3
     loaded = small(loaded, rounds=3, max_pages=5)
     events = run_small(loaded, tmp_path / "r", users=30)
     released = next(e for e in events if e["type"] == "event" and e["arm"] == "random")
@@ -143,7 +144,7 @@ def test_add_items_withholds_until_release(tmp_path: Path) -> None:
 
 
 def test_switch_recommender_event(tmp_path: Path) -> None:
-    loaded = small(load_scenario(REPO / "scenarios/quickstart.yaml"))
+    loaded = small(load_scenario(shipped("quickstart.yaml")))
     scn = loaded.scenario.model_validate({
         **loaded.scenario.model_dump(),
         "events": [{"action": "switch_recommender", "at_round": 2, "recommender": "pop",
@@ -168,7 +169,7 @@ def test_failure_leaves_readable_trace(tmp_path: Path, monkeypatch: pytest.Monke
         return original(self, *a, **k)
 
     monkeypatch.setattr(base.Recommender, "recommend", flaky)
-    loaded = small(load_scenario(REPO / "scenarios/quickstart.yaml"))
+    loaded = small(load_scenario(shipped("quickstart.yaml")))
     with pytest.raises(RunError, match="boom"):
         run(prepare(loaded, users=4), tmp_path / "r")
     events = read_trace(tmp_path / "r")

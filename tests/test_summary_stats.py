@@ -15,6 +15,7 @@ from rich.console import Console
 
 from simulations.cli import main, metrics_table
 from simulations.metrics import compute_metrics
+from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,11 +101,11 @@ def test_table_names_n_scales_and_intervals() -> None:
 def test_run_and_trace_summary_print_the_table(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    assert main(["run", str(REPO / "scenarios" / "quickstart.yaml"), "--users", "12",
+    assert main(["run", str(shipped("quickstart.yaml")), "--users", "12",
                  "--quiet", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "satisfaction (1-10)" in printed and "users" in printed and "[" in printed
-    assert main(["run", str(REPO / "scenarios" / "quickstart.yaml"), "--users", "12",
+    assert main(["run", str(shipped("quickstart.yaml")), "--users", "12",
                  "--json", "--out", str(tmp_path / "run2")]) == 0
     res = json.loads(capsys.readouterr().out)
     for arm in res["metrics"]["arms"].values():
@@ -119,5 +120,5 @@ def test_run_and_trace_summary_print_the_table(tmp_path: Path,
 
 
 def test_movielens_scenario_has_a_random_arm() -> None:
-    scn = yaml.safe_load((REPO / "scenarios" / "movielens_feed.yaml").read_text())
+    scn = yaml.safe_load(shipped("movielens_feed.yaml").read_text())
     assert any(r["model"] == "random" for r in scn["recommenders"])

@@ -39,6 +39,7 @@ from simulations.task_metrics import (
     title_variants,
 )
 from simulations.tasks import TaskOptions, evaluate_task
+from tests.shipped import shipped
 from tools.candidates import CandidateGenerator
 from tools.dataset import load_dataset
 from tools.history import UserHistories
@@ -405,8 +406,8 @@ def test_cli_refuses_a_used_out_folder(capsys: pytest.CaptureFixture[str], ml100
 
 
 REPO = Path(__file__).resolve().parents[1]
-TEAM = REPO / "scenarios" / "teams" / "macrec.yaml"
-LLMRANK = REPO / "scenarios" / "roles" / "llmrank.yaml"
+TEAM = shipped("teams", "macrec.yaml")
+LLMRANK = shipped("roles", "llmrank.yaml")
 
 
 def test_team_end_to_end_with_the_fake_model(ml100k: Path, tmp_path: Path) -> None:

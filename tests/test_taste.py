@@ -17,6 +17,7 @@ from scenarios.schema import RoleConfig
 from scenarios.taste import LEARNED_FAMILIES, TASTE_FAMILIES, TasteConfig
 from simulations.taste_roles import calibration, parse_families, role_for_family
 from tests.feed_world import ROLE, write_feed_scenario
+from tests.shipped import shipped
 from tools.dataset import temporal_split
 from tools.synthetic import make_world
 from tools.taste import taste_space
@@ -127,7 +128,7 @@ def test_ensemble_blocks_are_standardised(world: tuple) -> None:
 
 
 def test_role_for_family_applies_the_calibration() -> None:
-    role = load_role(REPO / "scenarios" / "roles" / "utility_user.yaml")
+    role = load_role(shipped("roles", "utility_user.yaml"))
     table = {"als": {"watch_threshold": 0.25, "exit_base": -1.0}}
     r = role_for_family(role, "als", table)
     assert r.brain.taste.family == "als" and r.brain.params.watch_threshold == 0.25

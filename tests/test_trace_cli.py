@@ -22,6 +22,7 @@ from simulations.inspection.index import INDEX_FILENAME, Where, build_index, ope
 from simulations.inspection.items import ITEMS_FILENAME
 from simulations.runner import prepare, run
 from simulations.trace import read_trace
+from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
 Transcript = list[tuple[str, str]]
@@ -31,7 +32,7 @@ Transcript = list[tuple[str, str]]
 
 
 def _utility(rounds: int = 2, **brain: float) -> LoadedScenario:
-    loaded = load_scenario(REPO / "scenarios" / "quickstart.yaml")
+    loaded = load_scenario(shipped("quickstart.yaml"))
     scn = loaded.scenario.model_copy(update={
         "environment": loaded.scenario.environment.model_copy(update={"rounds": rounds}),
         "events": []})
@@ -44,7 +45,7 @@ def _utility(rounds: int = 2, **brain: float) -> LoadedScenario:
 
 
 def _llm(keep_prompts: bool = True, **llm: Any) -> LoadedScenario:
-    loaded = load_scenario(REPO / "scenarios" / "llm_feed.yaml")
+    loaded = load_scenario(shipped("llm_feed.yaml"))
     role = loaded.role.model_copy(update={"memory": loaded.role.memory.model_copy(
         update={"long_term": loaded.role.memory.long_term.model_copy(
             update={"embedder": "hash", "reflect_every": 4})})})
@@ -282,7 +283,7 @@ def test_unknown_agent_is_an_input_error(util_run: Path,
 
 def test_conversation_story(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "conv"
-    run(prepare(load_scenario(REPO / "scenarios" / "conversation.yaml"), users=4), out)
+    run(prepare(load_scenario(shipped("conversation.yaml")), users=4), out)
     user = next(e["user"] for e in read_trace(out) if e["type"] == "conversation_start")
     code, text, _ = _cli(capsys, "agent", str(out), user, "--no-pager")
     assert code == 0 and "hidden target" in text and "says:" in text and "suggests" in text

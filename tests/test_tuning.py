@@ -12,6 +12,7 @@ from scenarios.loader import load_role
 from scenarios.schema import UtilityParams
 from simulations.alignment import prepare_origins
 from simulations.sampling import user_split
+from tests.shipped import shipped
 from tools.dataset import Dataset, Interactions, global_split, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +28,7 @@ def test_write_role_round_trips(tmp_path: Path) -> None:
 
 
 def test_shipped_role_holds_tuned_parameters() -> None:
-    params = load_role(REPO / "scenarios" / "roles" / "utility_user.yaml").brain.params
+    params = load_role(shipped("roles", "utility_user.yaml")).brain.params
     assert params != UtilityParams()  # written by the tuner, not the schema defaults
 
 

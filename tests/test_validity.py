@@ -11,6 +11,7 @@ import pytest
 from simulations.cli import main
 from simulations.sampling import user_split
 from simulations.validity import heldout_accuracy, run_validity, validity_scenario
+from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,7 +56,7 @@ def test_heldout_accuracy_by_hand(ml100k: Path) -> None:
     from simulations.runner import prepare
     from tools.recommenders import make_recommender
 
-    role = load_role(REPO / "scenarios" / "roles" / "utility_user.yaml")
+    role = load_role(shipped("roles", "utility_user.yaml"))
     prep = prepare(validity_scenario(ml100k, role, seed=1, models=["pop", "ease", "als"]),
                    data=str(ml100k))
     has_future = set(prep.future.user.tolist())

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from tools.dataset import Catalog, DataError, Dataset, Interactions
+from tools.data_model import Catalog, DataError, Dataset, Interactions
 
 __all__ = ["CSV_COLUMNS", "load_csv", "sniff_delimiter"]
 

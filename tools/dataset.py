@@ -14,13 +14,12 @@ same indices.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
+
+from tools.csv_data import load_csv
+from tools.data_model import Catalog, DataError, Dataset, Interactions, default_description
 
 # The splits live in tools/splits.py; re-exported here, where callers have always found them.
 from tools.splits import (
@@ -62,169 +61,6 @@ GROUPLENS_GENRES = (
 )
 
 
-class DataError(ValueError):
-    """A data file is missing or malformed; the message names file and line."""
-
-
-def default_description(title: str, year: str, genres: Sequence[str]) -> str:
-    """What an item without a description is described as: its title, year and genres."""
-    kinds = ", ".join(genres) or "unclassified"
-    return f"{title} ({year}), {kinds}." if year else f"{title}, {kinds}."
-
-
-@dataclass(frozen=True, eq=False)
-class Catalog:
-    """Items with their descriptive fields, indexed 0..n_items-1."""
-
-    item_ids: tuple[str, ...]
-    titles: tuple[str, ...]
-    genres: tuple[tuple[str, ...], ...]
-    years: tuple[str, ...] = ()
-    descriptions: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        n = len(self.item_ids)
-        if not self.years:
-            object.__setattr__(self, "years", ("",) * n)
-        if not self.descriptions:
-            object.__setattr__(
-                self,
-                "descriptions",
-                tuple(default_description(t, y, g)
-                      for t, y, g in zip(self.titles, self.years, self.genres, strict=True)),
-            )
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
-
-    @cached_property
-    def index(self) -> dict[str, int]:
-        return {iid: i for i, iid in enumerate(self.item_ids)}
-
-    @cached_property
-    def genre_names(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for gs in self.genres:
-            for g in gs:
-                seen.setdefault(g, None)
-        return tuple(sorted(seen))
-
-    @cached_property
-    def genre_matrix(self) -> np.ndarray:
-        """Items x genres, 0/1 float32."""
-        col = {g: j for j, g in enumerate(self.genre_names)}
-        m = np.zeros((self.n_items, len(col)), dtype=np.float32)
-        for i, gs in enumerate(self.genres):
-            for g in gs:
-                m[i, col[g]] = 1.0
-        return m
-
-
-@dataclass(frozen=True, eq=False)
-class Interactions:
-    """Parallel arrays of (user, item, rating, timestamp), dense indices."""
-
-    user: np.ndarray
-    item: np.ndarray
-    rating: np.ndarray
-    ts: np.ndarray
-
-    @staticmethod
-    def empty() -> Interactions:
-        return Interactions(
-            np.zeros(0, np.int32), np.zeros(0, np.int32),
-            np.zeros(0, np.float32), np.zeros(0, np.float64),
-        )
-
-    @staticmethod
-    def from_lists(
-        user: Sequence[int], item: Sequence[int], rating: Sequence[float], ts: Sequence[float]
-    ) -> Interactions:
-        return Interactions(
-            np.asarray(user, np.int32), np.asarray(item, np.int32),
-            np.asarray(rating, np.float32), np.asarray(ts, np.float64),
-        )
-
-    def __len__(self) -> int:
-        return int(self.user.shape[0])
-
-    def select(self, mask: np.ndarray) -> Interactions:
-        return Interactions(self.user[mask], self.item[mask], self.rating[mask], self.ts[mask])
-
-    def concat(self, other: Interactions) -> Interactions:
-        return Interactions(
-            np.concatenate([self.user, other.user]),
-            np.concatenate([self.item, other.item]),
-            np.concatenate([self.rating, other.rating]),
-            np.concatenate([self.ts, other.ts]),
-        )
-
-    def matrix(self, n_users: int, n_items: int, *, binary: bool = True) -> sp.csr_matrix:
-        """User x item CSR; duplicates keep the last value (binary: 1.0)."""
-        vals = np.ones(len(self), np.float32) if binary else self.rating.astype(np.float32)
-        # Later interactions overwrite earlier ones: dedupe by keeping the last occurrence.
-        key = self.user.astype(np.int64) * n_items + self.item
-        _, last = np.unique(key[::-1], return_index=True)
-        keep = len(self) - 1 - last
-        m = sp.csr_matrix(
-            (vals[keep], (self.user[keep], self.item[keep])), shape=(n_users, n_items),
-            dtype=np.float32,
-        )
-        m.sort_indices()
-        return m
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """A catalogue, a list of users and their interactions."""
-
-    name: str
-    catalog: Catalog
-    user_ids: tuple[str, ...]
-    interactions: Interactions
-    user_attrs: tuple[dict[str, str], ...] = ()
-    # Optional ground-truth item vectors (the synthetic world has them); None for real data.
-    item_vectors: np.ndarray | None = field(default=None, repr=False)
-    # The folder the files came from (None: generated); side files such as a knowledge
-    # graph (NAME.kg, NAME.link) are looked up there.
-    source: Path | None = None
-    # False for implicit feedback (a CSV without a rating column): every interaction is
-    # 1.0 and rating figures (mean rating, RMSE, rating histograms) are "n/a".
-    has_ratings: bool = True
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        return self.catalog.n_items
-
-    @cached_property
-    def item_mean_rating(self) -> np.ndarray:
-        """Mean rating per item, shrunk towards the global mean (5 pseudo-ratings)."""
-        inter = self.interactions
-        g = float(inter.rating.mean()) if len(inter) else 3.0
-        s = np.bincount(inter.item, weights=inter.rating, minlength=self.n_items)
-        c = np.bincount(inter.item, minlength=self.n_items)
-        return ((s + 5.0 * g) / (c + 5.0)).astype(np.float32)
-
-    @cached_property
-    def item_popularity(self) -> np.ndarray:
-        return np.bincount(self.interactions.item, minlength=self.n_items).astype(np.int64)
-
-    def liked(self, inter: Interactions) -> np.ndarray:
-        """Which of ``inter`` the user liked: rated 4 or more, or (implicit feedback,
-        no ratings) every interaction."""
-        if not self.has_ratings:
-            return np.ones(len(inter), dtype=bool)
-        return inter.rating >= 4
-
-    def with_interactions(self, inter: Interactions) -> Dataset:
-        return Dataset(self.name, self.catalog, self.user_ids, inter, self.user_attrs,
-                       self.item_vectors, self.source, self.has_ratings)
-
 
 # ----------------------------------------------------------------------------- loading
 
@@ -236,8 +72,6 @@ def load_dataset(path: str | Path) -> Dataset:
     if not root.exists():
         raise DataError(f"{root}: no such data folder")
     if root.is_file() and root.suffix.lower() in (".csv", ".tsv"):
-        from tools.csv_data import load_csv
-
         return load_csv(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-if TYPE_CHECKING:  # only its methods are used here: no import cycle with tools.dataset
-    from tools.dataset import Interactions
+if TYPE_CHECKING:  # only its methods are used here
+    from tools.data_model import Interactions
 
 __all__ = [
     "SPLIT_KINDS",

@@ -40,8 +40,7 @@ from agents.brains.base import (
     SessionSummary,
     TurnVerdict,
 )
-from agents.profile import UserProfile
-from agents.prompts import (
+from agents.brains.prompts import (
     conversation_vars,
     item_line,
     page_vars,
@@ -49,6 +48,7 @@ from agents.prompts import (
     render,
     session_vars,
 )
+from agents.profile import UserProfile
 from scenarios.schema import SATISFACTION_WORDS, BrainConfig
 from tools.world import World
 

@@ -6,12 +6,14 @@ retry, how long to wait), ``limits`` (token buckets, slots shared by threads and
 ``budget`` (prices, charging, limits), ``usage`` (per-agent totals), ``tokens`` (token
 counting with the model's tokenizer), ``cache`` (the SQLite call store), ``replay`` (record
 / replay policy over it), ``native`` (structured output asked of the endpoint),
-``structured`` (JSON parsing and the repair loop), ``backends`` (building chat models),
+``structured`` (JSON parsing and the repair loop), ``backends`` (building chat models:
+``openai_chat``, ``local``, ``endpoint``),
 ``fake`` (the test double), ``replies`` (what calls return), and ``client`` (``LLMClient``,
 which composes them).
 
-Importing this package imports no provider SDK: ``openai``, ``langchain_openai`` and
-``llama_cpp`` are imported by ``agents.llm.backends`` only when a model is built.
+Importing this package imports no provider SDK: ``openai`` and ``langchain_openai`` are
+imported by ``agents.llm.openai_chat`` only, and ``llama_cpp`` by ``agents.llm.local`` only,
+both when a model is built (``endpoint`` holds the SDK-free URL and key rules).
 """
 
 from agents.llm.backends import (

@@ -29,6 +29,7 @@ __all__ = [
     "CallCache",
     "CallKind",
     "cache_key",
+    "open_run_cache",
     "resolve_cache_path",
 ]
 
@@ -181,3 +182,28 @@ class CallCache:
 
     def __repr__(self) -> str:
         return f"CallCache({str(self.path)!r})"
+
+
+def _copy_cache(src: Path, dest: Path) -> None:
+    # The SQLite backup API copies a consistent snapshot even if the source has a WAL.
+    with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as s, sqlite3.connect(dest) as d:
+        s.backup(d)
+
+
+def open_run_cache(run_dir: Path, replay_from: str | None,
+                   warm_from: str | None = None) -> CallCache:
+    """The run's LLM cache: recording into ``run_dir``, or a copy of another run's to
+    replay; ``warm_from`` records on top of a copy of another run's cache (calls it
+    already holds are not asked again)."""
+    dest = run_dir / CACHE_FILENAME
+    if warm_from is not None and replay_from is None:
+        src = resolve_cache_path(warm_from)
+        if src.is_file():
+            _copy_cache(src, dest)
+    if replay_from is not None:
+        src = resolve_cache_path(replay_from)
+        if not src.is_file():
+            raise FileNotFoundError(f"--replay: no LLM cache at {src}")
+        _copy_cache(src, dest)
+        return CallCache(dest, must_exist=True)
+    return CallCache(dest)

@@ -27,24 +27,21 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from agents.llm import native as nat
-from agents.llm.backends import describe_endpoint, key_params, model_identity
-from agents.llm.budget import Budget
-from agents.llm.cache import CachedCall, CallCache, CallKind, cache_key
-from agents.llm.errors import LLMError, ReplayMissError, ScoringUnsupportedError
-from agents.llm.limits import KeyLocks, Slots, TokenBucket
-from agents.llm.models import ModelPool
+from agents.llm.cache import CallCache, CallKind, cache_key
+from agents.llm.calls import Answer, Call, Done, score_on, to_langchain, unpack_message
+from agents.llm.endpoint import describe_endpoint, key_params, model_identity
+from agents.llm.errors import LLMError, ReplayMissError
 from agents.llm.openai_chat import OpenAIChat
 from agents.llm.replay import Recorder
 from agents.llm.replies import CallRecord, ChatReply, ScoreReply
 from agents.llm.retry import RetryPolicy
+from agents.llm.share import ModelShare
 from agents.llm.tokens import TokenCounter, counter_for
 from agents.llm.usage import UsageMeter
 from scenarios.schema import LLMConfig
@@ -53,75 +50,6 @@ __all__ = ["LLMClient"]
 
 ROLES = ("system", "user", "assistant")
 _T = TypeVar("_T")
-# (value, input tokens, output tokens) of one live answer
-_Answer = tuple[_T, int, int]
-
-
-@dataclass
-class _Call(Generic[_T]):
-    """One call as the pipeline sees it: its key, how to read it from the cache, how to ask
-    the model (sync and async), and what to store."""
-
-    kind: CallKind
-    request: dict[str, Any]
-    key: str
-    from_cache: Callable[[CachedCall], _T | None]
-    stored: Callable[[_T], dict[str, Any]]
-    estimate: Callable[[TokenCounter], int]
-    invoke: Callable[[BaseChatModel, TokenCounter], _Answer[_T]]
-    ainvoke: Callable[[BaseChatModel, TokenCounter], Awaitable[_Answer[_T]]]
-    native: bool = False
-    # The openai backend's async path without LangChain (agents.llm.openai_chat).
-    adirect: Callable[[OpenAIChat, TokenCounter], Awaitable[_Answer[_T]]] | None = None
-
-
-@dataclass(frozen=True)
-class _Done(Generic[_T]):
-    value: _T
-    n_in: int
-    n_out: int
-    attempts: int
-    key: str
-    charged: bool
-    rec: CallRecord
-    native: bool
-
-
-def _to_lc(messages: Sequence[tuple[str, str]]) -> list[BaseMessage]:
-    out: list[BaseMessage] = []
-    for role, content in messages:
-        if role == "system":
-            out.append(SystemMessage(content=content))
-        elif role == "user":
-            out.append(HumanMessage(content=content))
-        else:
-            out.append(AIMessage(content=content))
-    return out
-
-
-def _unpack(msg: Any, msgs: Sequence[tuple[str, str]],
-            counter: TokenCounter) -> tuple[str, int, int]:
-    text = msg.text if isinstance(msg, AIMessage) else str(msg)
-    usage = getattr(msg, "usage_metadata", None) or {}
-    n_in = int(usage.get("input_tokens") or 0) or counter.count_messages(msgs)
-    n_out = int(usage.get("output_tokens") or 0)
-    if not usage.get("output_tokens") and text:
-        n_out = counter.count(text)
-    return text, n_in, n_out
-
-
-def _score_on(model: BaseChatModel, prompt: str, options: list[str],
-              counter: TokenCounter) -> tuple[list[float], int]:
-    with_usage = getattr(model, "score_with_usage", None)
-    if callable(with_usage):
-        scores, n_in = with_usage(prompt, options)
-        return [float(x) for x in scores], int(n_in)
-    plain = getattr(model, "score_options", None)
-    if callable(plain):
-        return [float(x) for x in plain(prompt, options)], counter.count(prompt)
-    raise ScoringUnsupportedError(
-        f"the {type(model).__name__} chat model cannot score answers by log-probability;"
-        " use decision_mode: structured")
 
 
 class LLMClient:
@@ -137,6 +65,9 @@ class LLMClient:
         sleep, asleep, clock: Injected for tests (no real waiting).
         on_call: Called with a CallRecord after each finished call (from the calling
             thread or task).
+        share: The model, limits and budget this client shares with the run's other
+            clients of ``cfg`` (``agents.llm.service.LLMService``); default: its own
+            (``chat_model`` is then its model).
     """
 
     def __init__(
@@ -151,22 +82,22 @@ class LLMClient:
         asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         on_call: Callable[[CallRecord], None] | None = None,
+        share: ModelShare | None = None,
     ) -> None:
         self.cfg = cfg
         self.recorder = Recorder(cache, replay=replay)
         self.on_call = on_call
-        self.budget = Budget(cfg.budget, charge_once=cache is not None)
         self.meter = UsageMeter()
         self.retry = RetryPolicy(cfg, endpoint=describe_endpoint(cfg), seed=seed)
-        self._models = ModelPool(cfg, chat_model)
         self._sleep, self._asleep, self._clock = sleep, asleep, clock
-        self._slots = Slots(cfg.concurrency)
-        self._keys = KeyLocks()
-        # Requests per minute: evenly spaced (a bucket of one request), the first at once.
-        self._rpm = (None if cfg.requests_per_minute is None else TokenBucket(
-            1, cfg.requests_per_minute / 60.0, clock=clock))
-        self._tpm = (None if cfg.tokens_per_minute is None
-                     else TokenBucket.per_minute(cfg.tokens_per_minute, clock=clock))
+        if share is None:
+            share = ModelShare.build(cfg, chat_model=chat_model, cached=cache is not None,
+                                     clock=clock)
+            share.spend = self.meter  # alone: the budget is checked on this client's usage
+        self.share = share
+        self.budget = share.budget
+        self._models, self._slots, self._keys = share.models, share.slots, share.keys
+        self._rpm, self._tpm = share.rpm, share.tpm
         self._structured: Literal["native", "text"] = nat.initial_mode(cfg)
         self.structured_fallback: str | None = None
         self._state_lock = threading.Lock()
@@ -256,7 +187,7 @@ class LLMClient:
         return reply
 
     @staticmethod
-    def _chat_reply(d: _Done[str]) -> ChatReply:
+    def _chat_reply(d: Done[str]) -> ChatReply:
         return ChatReply(text=d.value, input_tokens=d.n_in, output_tokens=d.n_out,
                          cost_usd=d.rec.cost_usd, cached=d.rec.cached, attempts=d.attempts,
                          latency_s=d.rec.latency_s, key=d.key, charged=d.charged,
@@ -288,7 +219,7 @@ class LLMClient:
                     else f"endpoint refused native structured output: {exc}")
 
     def _chat_call(self, msgs: list[tuple[str, str]],
-                   schema: type[BaseModel] | None) -> _Call[str]:
+                   schema: type[BaseModel] | None) -> Call[str]:
         request: dict[str, Any] = {"messages": [[r, c] for r, c in msgs]}
         json_schema = None if schema is None else nat.json_schema_of(schema)
         if json_schema is not None:
@@ -301,22 +232,22 @@ class LLMClient:
         def runnable(model: BaseChatModel) -> Any:
             return model if json_schema is None else nat.native_runnable(model, json_schema)
 
-        def read(out: Any, counter: TokenCounter) -> _Answer[str]:
+        def read(out: Any, counter: TokenCounter) -> Answer[str]:
             msg = out if json_schema is None else nat.raw_text(out)
-            return _unpack(msg, msgs, counter)
+            return unpack_message(msg, msgs, counter)
 
-        def invoke(model: BaseChatModel, counter: TokenCounter) -> _Answer[str]:
-            return read(runnable(model).invoke(_to_lc(msgs)), counter)
+        def invoke(model: BaseChatModel, counter: TokenCounter) -> Answer[str]:
+            return read(runnable(model).invoke(to_langchain(msgs)), counter)
 
-        async def ainvoke(model: BaseChatModel, counter: TokenCounter) -> _Answer[str]:
-            return read(await runnable(model).ainvoke(_to_lc(msgs)), counter)
+        async def ainvoke(model: BaseChatModel, counter: TokenCounter) -> Answer[str]:
+            return read(await runnable(model).ainvoke(to_langchain(msgs)), counter)
 
-        async def adirect(chat: OpenAIChat, counter: TokenCounter) -> _Answer[str]:
+        async def adirect(chat: OpenAIChat, counter: TokenCounter) -> Answer[str]:
             text, n_in, n_out = await chat.achat(msgs, json_schema)
             return (text, n_in or counter.count_messages(msgs),
                     n_out if n_out is not None else (counter.count(text) if text else 0))
 
-        return _Call(kind="chat", request=request, key=self._key("chat", request),
+        return Call(kind="chat", request=request, key=self._key("chat", request),
                      from_cache=lambda hit: hit.text, stored=lambda text: {"text": text},
                      estimate=estimate, invoke=invoke, ainvoke=ainvoke,
                      native=json_schema is not None, adirect=adirect)
@@ -341,12 +272,12 @@ class LLMClient:
             await self._arun(self._score_call(prompt, options), agent, purpose))
 
     @staticmethod
-    def _score_reply(d: _Done[list[float]]) -> ScoreReply:
+    def _score_reply(d: Done[list[float]]) -> ScoreReply:
         return ScoreReply(logprobs=d.value, input_tokens=d.n_in, cost_usd=d.rec.cost_usd,
                           cached=d.rec.cached, attempts=d.attempts,
                           latency_s=d.rec.latency_s, key=d.key, charged=d.charged)
 
-    def _score_call(self, prompt: str, options: Sequence[str]) -> _Call[list[float]]:
+    def _score_call(self, prompt: str, options: Sequence[str]) -> Call[list[float]]:
         opts = [str(o) for o in options]
         if not opts:
             raise ValueError("score needs at least one option")
@@ -355,22 +286,22 @@ class LLMClient:
         def estimate(counter: TokenCounter) -> int:
             return counter.count(prompt) + sum(counter.count(o) for o in opts)
 
-        def invoke(model: BaseChatModel, counter: TokenCounter) -> _Answer[list[float]]:
-            logprobs, n_in = _score_on(model, prompt, opts, counter)
+        def invoke(model: BaseChatModel, counter: TokenCounter) -> Answer[list[float]]:
+            logprobs, n_in = score_on(model, prompt, opts, counter)
             return logprobs, n_in, 0
 
         async def ainvoke(model: BaseChatModel,
-                          counter: TokenCounter) -> _Answer[list[float]]:
+                          counter: TokenCounter) -> Answer[list[float]]:
             return await asyncio.to_thread(invoke, model, counter)
 
-        return _Call(kind="score", request=request, key=self._key("score", request),
+        return Call(kind="score", request=request, key=self._key("score", request),
                      from_cache=lambda hit: None if hit.logprobs is None else list(hit.logprobs),
                      stored=lambda logprobs: {"logprobs": logprobs}, estimate=estimate,
                      invoke=invoke, ainvoke=ainvoke)
 
     # ------------------------------------------------------------------ the pipeline
 
-    def _run(self, call: _Call[_T], agent: str, purpose: str) -> _Done[_T]:
+    def _run(self, call: Call[_T], agent: str, purpose: str) -> Done[_T]:
         with self._keys.hold(call.key):
             t0 = self._clock()
             charged, hit = self._begin(call, agent, purpose)
@@ -382,7 +313,7 @@ class LLMClient:
             return self._finish(call, agent, purpose, value, n_in, n_out, charged,
                                 attempts, t0)
 
-    async def _arun(self, call: _Call[_T], agent: str, purpose: str) -> _Done[_T]:
+    async def _arun(self, call: Call[_T], agent: str, purpose: str) -> Done[_T]:
         async with self._keys.ahold(call.key):
             t0 = self._clock()
             charged, hit = self._begin(call, agent, purpose)
@@ -394,12 +325,12 @@ class LLMClient:
             return self._finish(call, agent, purpose, value, n_in, n_out, charged,
                                 attempts, t0)
 
-    def _begin(self, call: _Call[_T], agent: str,
+    def _begin(self, call: Call[_T], agent: str,
                purpose: str) -> tuple[bool, tuple[_T, int, int, int] | None]:
         """Budget check and cache lookup: (charged?, the cached answer or None)."""
         charged = self.budget.will_charge(call.key)
         if charged:
-            self.budget.check(self.meter.total)
+            self.budget.check(self.share.spend.total)
         hit = self.recorder.lookup(call.key)
         value = call.from_cache(hit) if hit is not None else None
         if hit is not None and value is not None:
@@ -407,7 +338,7 @@ class LLMClient:
         self.recorder.must_call(call.key, agent=agent, purpose=purpose)
         return charged, None
 
-    def _live(self, call: _Call[_T]) -> tuple[_T, int, int, int]:
+    def _live(self, call: Call[_T]) -> tuple[_T, int, int, int]:
         model, counter = self._models.get()
         estimate = call.estimate(counter)
         attempt = 0
@@ -428,7 +359,7 @@ class LLMClient:
             # the context of ours (its text may echo credentials).
             self._sleep(self.retry.after_failure(error, attempt))
 
-    async def _alive(self, call: _Call[_T]) -> tuple[_T, int, int, int]:
+    async def _alive(self, call: Call[_T]) -> tuple[_T, int, int, int]:
         direct = self._models.direct() if call.adirect is not None else None
         model, counter = self._models.amodel() if direct is None else self._models.get()
         estimate = call.estimate(counter)
@@ -467,19 +398,22 @@ class LLMClient:
         if self._tpm is not None:
             self._tpm.settle(used - estimate)
 
-    def _record(self, call: _Call[_T], value: _T, n_in: int, n_out: int) -> None:
+    def _record(self, call: Call[_T], value: _T, n_in: int, n_out: int) -> None:
         self.recorder.record(call.key, kind=call.kind, backend=self.cfg.backend,
                              model=model_identity(self.cfg), request=call.request,
                              input_tokens=n_in, output_tokens=n_out, **call.stored(value))
 
-    def _finish(self, call: _Call[_T], agent: str, purpose: str, value: _T, n_in: int,
-                n_out: int, charged: bool, attempts: int, t0: float) -> _Done[_T]:
+    def _finish(self, call: Call[_T], agent: str, purpose: str, value: _T, n_in: int,
+                n_out: int, charged: bool, attempts: int, t0: float) -> Done[_T]:
         cost = self.budget.cost_of(n_in, n_out) if charged else 0.0
         if charged:
             self.budget.mark_charged(call.key)
         cached = attempts == 0
         self.meter.add(agent, cached=cached, input_tokens=n_in if charged else 0,
                        output_tokens=n_out if charged else 0, cost_usd=cost)
+        if self.share.spend is not self.meter:
+            self.share.spend.add(agent, cached=cached, input_tokens=n_in if charged else 0,
+                                 output_tokens=n_out if charged else 0, cost_usd=cost)
         rec = CallRecord(agent=agent, purpose=purpose, kind=call.kind, key=call.key,
                          input_tokens=n_in, output_tokens=n_out, cost_usd=cost,
                          charged=charged, cached=cached, latency_s=self._clock() - t0,
@@ -489,7 +423,7 @@ class LLMClient:
             self._records.append(rec)
         if self.on_call is not None:
             self.on_call(rec)
-        return _Done(value, n_in, n_out, attempts, call.key, charged, rec, call.native)
+        return Done(value, n_in, n_out, attempts, call.key, charged, rec, call.native)
 
     # ------------------------------------------------------------------ closing
 

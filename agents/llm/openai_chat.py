@@ -12,6 +12,11 @@ client's retry classifier is unchanged. The transport is the SDK's
 ``DefaultAioHttpClient`` (aiohttp; cheaper per request than httpx's pure-Python pool),
 with httpx as the fallback if aiohttp is missing.
 
+The module is the openai seam: the only one that imports the ``openai`` SDK or
+``langchain_openai`` (always inside a function, so importing it costs nothing). It also
+builds the sync path's ``ChatOpenAI`` (``openai_chat_model``) and the embedding function of
+long-term memory's ``openai`` embedder (``make_embedding_fn``).
+
 The request is what ``ChatOpenAI`` sends for the same call (model, messages, temperature,
 ``max_completion_tokens`` plus ``max_tokens`` for servers that are not OpenAI itself, a
 JSON-schema ``response_format`` for native structured output), and the cache key never
@@ -21,13 +26,21 @@ depended on the transport: recordings made either way replay either way. The syn
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from agents.llm.backends import api_key_of, resolve_base_url, wants_classic_max_tokens
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from agents.llm.endpoint import (
+    api_key_of,
+    describe_endpoint,
+    resolve_base_url,
+    wants_classic_max_tokens,
+)
+from agents.llm.errors import LLMConfigError, LLMUnavailableError, describe_error
 from scenarios.schema import LLMConfig
 
-__all__ = ["OpenAIChat"]
+__all__ = ["OpenAIChat", "make_embedding_fn", "openai_chat_model"]
 
 
 def _http_client(timeout_s: float) -> Any:
@@ -96,3 +109,75 @@ class OpenAIChat:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def openai_chat_model(cfg: LLMConfig) -> BaseChatModel:
+    """The sync chat model of the openai backend: LangChain's ``ChatOpenAI``."""
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError as exc:  # pragma: no cover - a dependency of the project
+        raise LLMConfigError("the openai backend needs langchain-openai "
+                             "(pip install langchain-openai)") from exc
+    import openai
+    from pydantic import SecretStr
+
+    base_url = resolve_base_url(cfg)
+    key = api_key_of(cfg, base_url)
+    extra: dict[str, Any] = {}
+    if wants_classic_max_tokens(base_url):
+        extra["extra_body"] = {"max_tokens": cfg.max_tokens}
+    return ChatOpenAI(
+        model=cfg.model,
+        base_url=base_url,
+        api_key=SecretStr(key),
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        timeout=cfg.timeout_s,
+        max_retries=0,  # LLMClient retries, with its own backoff and accounting
+        # An async HTTP client of this model's own: langchain-openai's default is cached
+        # for the whole process and bound to the first event loop that used it, so a second
+        # asyncio.run (the next run, the next test) would fail with "Event loop is closed".
+        http_async_client=openai.DefaultAsyncHttpxClient(timeout=cfg.timeout_s),
+        **extra,
+    )
+
+
+async def aclose_chat_model(model: BaseChatModel) -> None:
+    """Close the async HTTP client a model built by ``make_chat_model`` holds (on the loop
+    it is bound to); other models hold none."""
+    client = getattr(model, "root_async_client", None)
+    if client is not None and hasattr(client, "close"):
+        await client.close()
+
+
+def close_chat_model(model: BaseChatModel) -> None:
+    """Close the sync HTTP client a model built by ``make_chat_model`` holds."""
+    client = getattr(model, "root_client", None)
+    if client is not None and hasattr(client, "close"):
+        client.close()
+
+
+def make_embedding_fn(cfg: LLMConfig, model: str) -> Callable[[list[str]], list[list[float]]]:
+    """Embeddings from the OpenAI-compatible endpoint of ``cfg`` (same URL and key rules).
+
+    The returned function raises LLMUnavailableError (one line) when the endpoint fails.
+    """
+    import openai
+
+    base_url = resolve_base_url(cfg)
+    key = api_key_of(cfg, base_url)
+    client = openai.OpenAI(base_url=base_url, api_key=key, timeout=cfg.timeout_s,
+                           max_retries=cfg.max_retries)
+    where = describe_endpoint(cfg)
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        try:
+            resp = client.embeddings.create(model=model, input=list(texts))
+        except openai.OpenAIError as exc:
+            raise LLMUnavailableError(
+                f"embedding endpoint {where} failed: {describe_error(exc, [key])}") from exc
+        return [list(d.embedding) for d in sorted(resp.data, key=lambda d: d.index)]
+
+    return embed

@@ -23,7 +23,7 @@ from agents.recsys.protocol import (
     Rating,
 )
 from agents.recsys.role import RoleAgent, RoleAnswer, Task
-from agents.recsys.runtime import Emit, RecRuntime, no_emit
+from agents.recsys.runtime import RECOMMENDERS, Emit, RecRuntime, no_emit
 from agents.recsys.team import TeamAgent
 from scenarios.recsys_loader import LoadedAgent, LoadedTeam, load_agent
 from scenarios.schema import LLMConfig
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from agents.llm import CallCache, CallRecord
+    from agents.llm.service import LLMService
 
 __all__ = ["AgentEnv", "LLMAgent", "agent_from", "make_recommender_agent"]
 
@@ -48,6 +49,7 @@ class AgentEnv:
     chat_model: BaseChatModel | None = None  # tests: agents.llm.FakeChatModel
     emit: Emit = field(default=no_emit)  # the trace writer's emit(type, id, **fields)
     cache: CallCache | None = None  # share the host's LLM cache (else one in run_dir)
+    service: LLMService | None = None  # the run's LLM service, shared with user agents
     keep_prompts: bool = True  # prompts and raw answers in llm_call events
     on_llm_call: Callable[[CallRecord], None] | None = None  # progress: every finished call
 
@@ -59,7 +61,11 @@ class LLMAgent:
         self.loaded = loaded
         self.rt = RecRuntime(library=env.library, seed=env.seed, run_dir=env.run_dir,
                              llm=env.llm, replay=env.replay, chat_model=env.chat_model,
-                             emit=env.emit, cache=env.cache, keep_prompts=env.keep_prompts,
+                             emit=env.emit, cache=env.cache, service=env.service,
+                             # Each agent files its calls under its own steps: its own
+                             # clients (sharing the model's limits and budget).
+                             caller=f"{RECOMMENDERS}:{loaded.config.name}",
+                             keep_prompts=env.keep_prompts,
                              on_llm_call=env.on_llm_call)
         self.inner: RoleAgent | TeamAgent
         if isinstance(loaded, LoadedTeam):

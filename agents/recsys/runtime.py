@@ -1,7 +1,8 @@
 """What recommender agents of one run share, and how one role talks to its model.
 
-``RecRuntime`` owns the LLM clients (one per model config, one call cache), the teams'
-shared memories and the trace: every LLM call is written as an ``llm_call`` event under
+``RecRuntime`` holds the recommender agents' clients of the run's ``LLMService`` (the
+object user agents use: one cache, one set of limits and budget per model config), the
+teams' shared memories and the trace: every LLM call is written as an ``llm_call`` event under
 the step that made it. ``RecBrain`` is one role's access to its model: JSON answers of a
 pydantic schema (chat models: native structured output or validated text, repaired a
 bounded number of times), next-token scores over fixed options (base models), or free
@@ -10,7 +11,6 @@ text.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from agents.library import Library
+from agents.llm.service import LLMService
 from agents.population import call_event
-from agents.setup import make_cache, make_client
 from scenarios.recsys import RecommenderRole
 from scenarios.schema import LLMConfig
 
@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from agents.llm import CallCache, CallRecord, LLMClient, StructuredResult
     from memory.shared import SharedMemory
 
-__all__ = ["Emit", "RecBrain", "RecRuntime", "no_emit"]
+__all__ = ["RECOMMENDERS", "Emit", "RecBrain", "RecRuntime", "no_emit"]
+
+RECOMMENDERS = "recommenders"  # the default caller name of recommender agents' clients
 
 T = TypeVar("T", bound=BaseModel)
 Emit = Callable[..., None]  # TraceWriter.emit(type, id, **fields)
@@ -53,12 +55,13 @@ class RecRuntime:
     replay: str | None = None
     chat_model: BaseChatModel | None = None
     emit: Emit = no_emit
-    cache: CallCache | None = None  # share another component's cache (the runner's)
+    cache: CallCache | None = None  # share another component's cache (without a service)
+    service: LLMService | None = None  # the run's LLM service (default: one of its own)
+    caller: str = RECOMMENDERS  # this runtime's clients in the service (one per agent)
     keep_prompts: bool = True
     on_llm_call: Callable[[CallRecord], None] | None = None  # progress: every finished call
-    clients: dict[str, LLMClient] = field(default_factory=dict)
     shared: dict[str, SharedMemory] = field(default_factory=dict)
-    _own_cache: bool = False
+    _own_service: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _base: str = "agent"
     _where: dict[str, Any] = field(default_factory=dict)
@@ -71,17 +74,24 @@ class RecRuntime:
                              "given (scenario llm: or --llm)")
         return cfg
 
+    def __post_init__(self) -> None:
+        if self.service is None:
+            self.service = LLMService(self.run_dir, seed=self.seed, replay=self.replay,
+                                      chat_model=self.chat_model, cache=self.cache)
+            self._own_service = True
+
+    @property
+    def llm_service(self) -> LLMService:
+        assert self.service is not None  # __post_init__ set it
+        return self.service
+
+    @property
+    def clients(self) -> dict[str, LLMClient]:
+        """The recommender agents' clients, by model config."""
+        return self.llm_service.clients(self.caller)
+
     def client(self, cfg: LLMConfig) -> LLMClient:
-        key = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
-        with self._lock:
-            got = self.clients.get(key)
-            if got is None:
-                if self.cache is None:
-                    self.cache, self._own_cache = make_cache(self.run_dir, self.replay), True
-                got = self.clients[key] = make_client(
-                    cfg, self.run_dir, replay_from=self.replay, seed=self.seed,
-                    on_call=self._on_call, chat_model=self.chat_model, cache=self.cache)
-            return got
+        return self.llm_service.client(cfg, caller=self.caller, on_call=self._on_call)
 
     def note(self, type_: str, id_: str, where: dict[str, Any], **fields: Any) -> None:
         """A trace event at ``where`` (arm, round, user...); ``fields`` win on clashes."""
@@ -124,17 +134,14 @@ class RecRuntime:
             return sm
 
     def usage(self) -> tuple[int, int, float]:
-        totals = [c.usage.total for c in self.clients.values()]
-        return (sum(t.input_tokens for t in totals), sum(t.output_tokens for t in totals),
-                sum(t.cost_usd for t in totals))
+        return self.llm_service.usage(self.caller)
 
     def close(self) -> None:
         for sm in self.shared.values():
             sm.store.close()
         self.shared.clear()
-        if self._own_cache and self.cache is not None:
-            self.cache.close()
-            self.cache = None
+        if self._own_service:
+            self.llm_service.close()
 
 
 class RecBrain:

@@ -217,16 +217,14 @@ def register(kind: str, *, kinds: Sequence[InteractionKind[Any]] = (),
 
 
 def interaction_kinds(kind: str) -> tuple[InteractionKind[Any], ...]:
-    """The interaction kinds the environment ``kind`` sends (empty if unknown)."""
-    import simulations.environments  # noqa: F401  (registers the shipped ones)
-
+    """The interaction kinds the environment ``kind`` sends (empty if unknown; the shipped
+    ones are registered: importing this module imported its package, which imports them)."""
     return _INTERACTIONS.get(kind, ())
 
 
 def make_environment(kind: str, setup: EnvSetup) -> Environment:
-    # Importing the package registers the shipped environments.
-    import simulations.environments  # noqa: F401
-
+    # The shipped environments are registered: importing this module imported its package
+    # (simulations.environments), which imports them.
     try:
         factory = ENVIRONMENTS[kind]
     except KeyError:

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from agents.brains.base import ConversationView
 from agents.brains.capabilities import ConversationSeeker
+from agents.brains.prompts import item_line
 from agents.group import AgentGroup
 from agents.kinds import (
     InteractionKind,
@@ -25,7 +26,6 @@ from agents.kinds import (
     make_plan_request,
 )
 from agents.observations import Action, Observation
-from agents.prompts import item_line
 from agents.seeding import user_rng
 
 __all__ = [

@@ -28,6 +28,7 @@ from simulations.loop import Actor
 
 if TYPE_CHECKING:
     from agents.llm import CallCache, CallRecord
+    from agents.llm.service import LLMService
     from agents.llm.usage import Usage
     from scenarios.schema import LLMConfig
 
@@ -80,6 +81,11 @@ class Executor(Protocol):
     def for_arm(self, arm: str) -> Actor: ...
 
     def shared_cache(self) -> CallCache: ...
+
+    def llm_service(self) -> LLMService | None:
+        """The run's LLM service, when the user agents' clients live in this process
+        (recommender agents then share their limits and budget); else None."""
+        ...
 
     def set_replay(self, on: bool) -> None: ...
 

@@ -25,6 +25,7 @@ from simulations.executors.spec import PopulationSpec
 
 if TYPE_CHECKING:
     from agents.llm import CallCache
+    from agents.llm.service import LLMService
 
 __all__ = ["DefaultExecutor", "OrderedPopulation"]
 
@@ -143,6 +144,9 @@ class DefaultExecutor:
 
     def shared_cache(self) -> CallCache:
         return self.factory.shared_cache()
+
+    def llm_service(self) -> LLMService:
+        return self.factory.llm_service
 
     def set_replay(self, on: bool) -> None:
         self.factory.set_replay(on)

@@ -227,6 +227,9 @@ class RayExecutor:
             self.cache = make_cache(self.run_dir, self._replay, self._warm)
         return self.cache
 
+    def llm_service(self) -> None:
+        return None  # the user agents' clients live in the workers
+
     def set_replay(self, on: bool) -> None:
         _unwrap(self.ray, [a.set_replay.remote(on) for a in self.actors])
 

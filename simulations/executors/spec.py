@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agents.brains.utility import World
 from agents.group import Emit
 from agents.library import EmbedderKind, Library
 from agents.population import PopulationFactory
@@ -24,6 +23,7 @@ from agents.profile import UserProfile
 from scenarios.loader import LoadedRole
 from scenarios.schema import LLMConfig
 from tools.dataset import Interactions
+from tools.world import World
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console, RenderableType
 from rich.markup import escape
 
-from simulations.outcomes import Marks, describers
+from simulations.outcomes import Marks, clip, describers
 
 __all__ = ["clip", "console", "describe", "fmt", "print_paged", "referenced_items", "short_id",
            "step_of"]
@@ -44,11 +44,6 @@ def fmt(v: Any, digits: int = 3) -> str:
     if isinstance(v, float):
         return f"{v:.{digits}f}"
     return str(v)
-
-
-def clip(text: Any, n: int = 160) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= n else s[: n - 1] + "…"
 
 
 def step_of(id_: str) -> str | None:

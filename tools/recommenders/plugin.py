@@ -14,7 +14,7 @@ import importlib.metadata
 import inspect
 import re
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,6 +32,8 @@ __all__ = [
     "is_plugin_spec",
     "load_plugin",
     "plugin_param_problems",
+    "register_recommender",
+    "registered_recommenders",
 ]
 
 ENTRY_POINT_GROUP = "recarena.recommenders"
@@ -79,6 +81,46 @@ class IncrementalRecommender(RecommenderPlugin, Protocol):
     def update(self, matrix: sp.csr_matrix) -> None: ...
 
 
+# Classes registered in this process by name (``register_recommender``): scripts and
+# notebooks name their own class in a scenario without packaging it.
+_REGISTERED: dict[str, type] = {}
+
+
+def register_recommender(name: str, cls: type) -> None:
+    """Make ``cls`` available as ``model: NAME`` in this process (scenarios loaded and run
+    after the call; e.g. from a script or a notebook, without packaging the class).
+
+    Raises:
+        PluginError: ``name`` is a built-in model, not a valid name, or already registered
+            to another class; or ``cls`` lacks ``fit``/``recommend``.
+    """
+    if name in {m.strip() for m in BUILTIN.split(",")} or name == "agent":
+        raise PluginError(f"register_recommender: {name!r} is a built-in model; choose "
+                          "another name")
+    if not _SPEC.match(name) or ":" in name:
+        raise PluginError(f"register_recommender: {name!r} is not a valid model name "
+                          "(letters, digits, _ . -)")
+    _check_class(cls, "registered", name)
+    if _REGISTERED.get(name, cls) is not cls:
+        raise PluginError(f"register_recommender: {name!r} is already registered to "
+                          f"{_REGISTERED[name].__qualname__}")
+    _REGISTERED[name] = cls
+
+
+def registered_recommenders() -> dict[str, type]:
+    """The classes ``register_recommender`` registered, by name."""
+    return dict(_REGISTERED)
+
+
+def _check_class(obj: Any, how: str, target: str) -> None:
+    if not inspect.isclass(obj):
+        raise PluginError(f"{how} {target} is not a class (got {type(obj).__name__})")
+    missing = [m for m in ("fit", "recommend") if not callable(getattr(obj, m, None))]
+    if missing:
+        raise PluginError(f"{how} {target}: a recommender needs fit() and recommend(); "
+                          f"it lacks {', '.join(missing)} (see docs/recommenders.md)")
+
+
 def is_plugin_spec(spec: str) -> bool:
     """Whether ``spec`` can name a plug-in (an import path or an entry-point name)."""
     return bool(_SPEC.match(spec))
@@ -101,6 +143,8 @@ def load_plugin(spec: str) -> type:
     Raises:
         PluginError: one line naming ``spec`` and what failed.
     """
+    if spec in _REGISTERED:
+        return _REGISTERED[spec]
     if ":" in spec:
         how, target = "import path", spec
     else:
@@ -122,13 +166,8 @@ def load_plugin(spec: str) -> type:
         first = str(e).splitlines()[0] if str(e) else ""
         raise PluginError(f"cannot load {how} {target}: {type(e).__name__}: {first}"
                           ) from None
-    if not inspect.isclass(obj):
-        raise PluginError(f"{how} {target} is not a class (got {type(obj).__name__})")
-    missing = [m for m in ("fit", "recommend") if not callable(getattr(obj, m, None))]
-    if missing:
-        raise PluginError(f"{how} {target}: a recommender needs fit() and recommend(); "
-                          f"it lacks {', '.join(missing)} (see docs/recommenders.md)")
-    return obj
+    _check_class(obj, how, target)
+    return cast(type, obj)
 
 
 def _signature(cls: type) -> inspect.Signature:
