@@ -41,6 +41,7 @@ MOVES: dict[str, str] = {
     "runner": "run.runner",
     # The loop that steps an environment with an actor (executors implement the actor).
     "loop": "environments.loop",
+    "pipeline": "environments.pipeline",
     "data_source": "run.data_source",
     "download": "run.download",
     "estimate": "run.estimate",
@@ -58,6 +59,11 @@ MOVES: dict[str, str] = {
     "arm_stats": "analysis.arm_stats",
     "stats": "analysis.stats",
     "paired": "analysis.paired",
+    "diversity": "analysis.diversity",
+    # What an environment's trace means (its outcome plug-in) and the shipped plug-ins
+    "outcomes": "analysis.outcomes",
+    "outcomes_feed": "analysis.outcomes_feed",
+    "outcomes_conversation": "analysis.outcomes_conversation",
     # cli/: the recarena command (cli.py becomes cli/main.py)
     "cli": "cli.main",
     "cli_common": "cli.common",
@@ -93,6 +99,8 @@ MOVES: dict[str, str] = {
     "report": "report.html",
     "report_figures": "report.figures",
     "report_robust": "report.robust",
+    "report_data": "report.data",
+    "report_sections": "report.sections",
     "summary_table": "report.summary_table",
 }
 # Stay where they are: environments/ (which gains loop.py), executors/, inspection/ and

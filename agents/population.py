@@ -91,7 +91,7 @@ def call_event(rec: CallRecord, keep_prompts: bool = True) -> dict[str, Any]:
     """The trace fields of one LLM call.
 
     ``volatile`` holds what differs between a recording and its replay (cache hit,
-    latency, attempts; see simulations.trace.VOLATILE_FIELDS). ``request`` (the rendered
+    latency, attempts; see simulations.record.trace.VOLATILE_FIELDS). ``request`` (the rendered
     prompt) and ``response`` (the raw answer) only when the scenario keeps prompts.
     """
     ev: dict[str, Any] = {

@@ -259,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     import datetime as dt
 
-    from simulations.alignment import run_alignment
+    from simulations.eval.alignment import run_alignment
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.part != "doc":

@@ -41,10 +41,10 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from scenarios.loader import load_scenario
-    from simulations.compare import CompareOptions, compare_runs
-    from simulations.report import write_report
-    from simulations.runner import prepare, run
-    from simulations.trace import read_trace
+    from simulations.eval.compare import CompareOptions, compare_runs
+    from simulations.record.trace import read_trace
+    from simulations.report.html import write_report
+    from simulations.run.runner import prepare, run
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)

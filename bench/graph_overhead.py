@@ -76,7 +76,7 @@ def agent_graph(batch: int) -> Callable[[], Any]:
     from scenarios.loader import LoadedRole, load_scenario
     from scenarios.schema import RoleConfig
     from simulations.environments.feed_kind import FeedPage
-    from simulations.runner import prepare
+    from simulations.run.runner import prepare
 
     loaded = load_scenario(ROOT / "scenarios" / "quickstart.yaml")
     prep = prepare(loaded, users=max(batch, 2))

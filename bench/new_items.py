@@ -64,7 +64,7 @@ def taste_scale(loaded: Any, data: str | None) -> dict[str, tuple[float, float, 
     """Mean taste term of new and catalogue items, and user correlation with the oracle."""
     from agents.brains.utility import UtilityBrain
     from agents.profile import build_profiles
-    from simulations.runner import prepare
+    from simulations.run.runner import prepare
     from tools.dataset import temporal_split
     from tools.item_space import item_embeddings
 
@@ -104,7 +104,7 @@ def taste_scale(loaded: Any, data: str | None) -> dict[str, tuple[float, float, 
 def exposure(loaded: Any, data: str | None, policy: str) -> dict[str, tuple[int, int, int]]:
     """Per arm: impressions and watches of new items in their arrival round, and all
     impressions in that round."""
-    from simulations.runner import prepare, run
+    from simulations.run.runner import prepare, run
 
     scn = loaded.scenario
     recs = [r.model_copy(update={"cold_start": r.cold_start.model_copy(

@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     from rich.console import Console
 
-    from simulations.offline_eval import evaluate_offline, format_offline_table
+    from simulations.eval.offline_eval import evaluate_offline, format_offline_table
     from tools.dataset import DataError, load_dataset
 
     console = Console(stderr=True)

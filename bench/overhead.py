@@ -44,8 +44,8 @@ START, END = "<!-- overhead:start -->", "<!-- overhead:end -->"
 def measure(data: str, repeats: int) -> dict[str, float]:
     from scenarios.loader import load_scenario
     from scenarios.schema import RecommenderConfig
-    from simulations.runner import prepare, run
-    from simulations.trace import read_trace
+    from simulations.record.trace import read_trace
+    from simulations.run.runner import prepare, run
 
     loaded = load_scenario(ROOT / "scenarios" / "movielens_feed.yaml")
     role = loaded.role.model_copy(update={"brain": loaded.role.brain.model_copy(update={
@@ -77,8 +77,8 @@ def measure(data: str, repeats: int) -> dict[str, float]:
 def measure_conversation(data: str, repeats: int) -> dict[str, float]:
     from scenarios.loader import load_scenario
     from scenarios.schema import RecommenderConfig
-    from simulations.runner import prepare, run
-    from simulations.trace import read_trace
+    from simulations.record.trace import read_trace
+    from simulations.run.runner import prepare, run
 
     loaded = load_scenario(ROOT / "scenarios" / "conversation.yaml")
     scn = loaded.scenario.model_copy(update={

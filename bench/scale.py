@@ -90,7 +90,7 @@ def measure(users: int, extra: Sequence[str] = ()) -> dict[str, Any]:
         scenario.write_text(SCENARIO.format(users=users), encoding="utf-8")
         out = folder / "run"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        cmd = [sys.executable, "-m", "simulations.cli", "run", str(scenario), "--out",
+        cmd = [sys.executable, "-m", "simulations.cli.main", "run", str(scenario), "--out",
                str(out), "--quiet", "--json", *extra]
         t0 = time.perf_counter()
         with (folder / "stdout").open("wb") as so, (folder / "stderr").open("wb") as se:

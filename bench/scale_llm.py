@@ -108,7 +108,7 @@ def _loaded(url: str, users: int, pages: int, concurrency: int, memory: bool = T
 def measure(url: str, users: int, pages: int, concurrency: int,
             memory: bool = True) -> dict[str, Any]:
     """One run in this process: wall, CPU and LLM calls of ``run`` (after ``prepare``)."""
-    from simulations.runner import prepare, run
+    from simulations.run.runner import prepare, run
 
     prep = prepare(_loaded(url, users, pages, concurrency, memory), users=users)
     with tempfile.TemporaryDirectory() as tmp:

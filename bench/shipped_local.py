@@ -10,7 +10,7 @@ arm uses a model; the shipped LLM scenarios already name the local backend) one 
 at a time, in a subprocess, and records its wall time, its CPU time (user + system of the
 subprocess: what the run costs on an idle machine), the 1-minute load average before and
 after (the machine's cores may be shared), the LLM calls the run made and the estimate
-``recarena run`` prints before it starts (``simulations/estimate.py``). Each scenario's
+``recarena run`` prints before it starts (``simulations/run/estimate.py``). Each scenario's
 result is saved in ``bench/results/shipped_local.json``; the section between
 ``<!-- shipped-local:start -->`` and ``<!-- shipped-local:end -->`` of docs/benchmarks.md
 is rebuilt from every saved result.
@@ -45,8 +45,8 @@ GOAL_S = 600.0
 
 def _estimate(path: Path, users: int, data: str | None) -> dict[str, Any] | None:
     from scenarios.loader import load_scenario
-    from simulations.estimate import estimate_prepared
-    from simulations.runner import prepare
+    from simulations.run.estimate import estimate_prepared
+    from simulations.run.runner import prepare
 
     est = estimate_prepared(prepare(load_scenario(path), users=users, data=data))
     if est is None:
@@ -60,7 +60,7 @@ def measure(name: str, users: int, data: str | None) -> dict[str, Any]:
     path = ROOT / "scenarios" / f"{name}.yaml"
     est = _estimate(path, users, data)
     with tempfile.TemporaryDirectory(prefix="recarena-shipped-") as tmp:
-        cmd = [sys.executable, "-m", "simulations.cli", "run", str(path), "--users",
+        cmd = [sys.executable, "-m", "simulations.cli.main", "run", str(path), "--users",
                str(users), "--out", str(Path(tmp) / "run"), "--json", "--quiet"]
         if data and name == "movielens_feed":
             cmd += ["--data", data]
@@ -116,7 +116,7 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
         "and these cores were shared with other work (load average: the 1-minute figure "
         "before / after the run; 2 means both cores busy). Calls: LLM calls the run made; "
         "estimate: what `recarena run` predicted before starting (an upper bound on calls; "
-        "time at the per-call figures of `simulations/estimate.py`), printed when above 3 "
+        "time at the per-call figures of `simulations/run/estimate.py`), printed when above 3 "
         "minutes. Runs were niced (`nice -n 5`).",
         "",
         "| command | model | LLM calls | estimate | wall | CPU | load | CPU < 10 min |",

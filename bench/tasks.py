@@ -8,7 +8,7 @@ Usage::
     .venv/bin/python bench/tasks.py --doc-only
 
 Each ``--agent`` runs the three tasks through ``recarena eval task``'s code
-(simulations/task_run.py) with ``--llm local`` on a few small disjoint samples of test
+(simulations/tasks/run.py) with ``--llm local`` on a few small disjoint samples of test
 users (the local Gemma 3 270M answers one prompt in seconds on 2 cores; ``--users`` and
 ``--samples`` set the size), saves every task's result under bench/results/tasks-AGENT.json
 and rebuilds the section between ``<!-- tasks:start -->`` and ``<!-- tasks:end -->`` of
@@ -62,8 +62,8 @@ def run_agent(data: str, agent: str, *, users: int, samples: int, seed: int,
     """The tasks for one agent, added to ``res`` (earlier results of other tasks); every
     result keeps its wall time and the run that made it, and is saved as soon as it is
     done (a long run stopped midway keeps its finished tasks)."""
-    from simulations.task_run import run_eval_task
-    from simulations.tasks import TASKS, TaskOptions
+    from simulations.tasks.run import run_eval_task
+    from simulations.tasks.suite import TASKS, TaskOptions
 
     team = AGENTS[agent]
     res = dict(res or {})
@@ -106,7 +106,7 @@ def build_section(parts: dict[str, dict[str, Any]]) -> list[str]:
     body = [
         "## Offline tasks (MACRec's rp, sr, gen) on MovieLens 100K",
         "",
-        "`recarena eval task` (simulations/tasks.py): each user's ratings are split in time "
+        "`recarena eval task` (simulations/tasks/suite.py): each user's ratings are split in time "
         "(earliest 80% history); everything a model or tool sees is history, and every "
         "request carries the user's clock (their first future rating), so clock-bounded "
         "tools reveal nothing after it. Test users only (hash split; the bias model's "

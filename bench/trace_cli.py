@@ -11,7 +11,7 @@ Without ``--run`` it first makes the run (``recarena run scenarios/movielens_fee
 runs it (a fresh ``recarena`` process, Python start-up included, output to a file), three
 times; the table shows the median wall time and the median CPU time (user + system) of
 the process. The baseline is what a command would cost without the index: reading the
-whole JSONL trace (``simulations.trace.read_trace``) and filtering it, in-process.
+whole JSONL trace (``simulations.record.trace.read_trace``) and filtering it, in-process.
 Writes the section between ``<!-- trace_cli:start -->`` and ``<!-- trace_cli:end -->`` of
 docs/benchmarks.md.
 """
@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the packages importable
 from bench.report import write_section  # noqa: E402
 
 START, END = "<!-- trace_cli:start -->", "<!-- trace_cli:end -->"
-RECARENA = [sys.executable, "-m", "simulations.cli"]
+RECARENA = [sys.executable, "-m", "simulations.cli.main"]
 
 
 def _env() -> dict[str, str]:
@@ -83,7 +83,7 @@ class Result:
 
 def measure(run_dir: Path, repeats: int) -> Result:
     from simulations.inspection.index import INDEX_FILENAME, build_index, open_index
-    from simulations.trace import read_trace
+    from simulations.record.trace import read_trace
 
     trace = run_dir / "trace.jsonl"
     t0 = time.perf_counter()

@@ -22,7 +22,7 @@ keep eight families within about half an hour on two shared cores).
 The null families (``random``, ``none``) get stage 3 only (their taste carries nothing
 for stages 1-2 to fit). The result goes to scenarios/taste_calibration.json, which
 ``--taste`` (``recarena eval validity``, ``recarena compare``) lays over the role's
-parameters (simulations/taste_roles.py).
+parameters (simulations/run/taste_roles.py).
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ from bench.tune_utility import (  # noqa: E402
 from scenarios.loader import load_role  # noqa: E402
 from scenarios.schema import RoleConfig, UtilityParams  # noqa: E402
 from scenarios.taste import LEARNED_FAMILIES, NULL_FAMILIES  # noqa: E402
-from simulations.alignment_setup import AlignmentSetup, prepare_origins  # noqa: E402
-from simulations.taste_roles import CALIBRATION, calibration, role_for_family  # noqa: E402
-from simulations.validity_grid import HISTORY_FRACTION  # noqa: E402
+from simulations.eval.alignment_setup import AlignmentSetup, prepare_origins  # noqa: E402
+from simulations.eval.validity_grid import HISTORY_FRACTION  # noqa: E402
+from simulations.run.taste_roles import CALIBRATION, calibration, role_for_family  # noqa: E402
 from tools.memo import memo  # noqa: E402
 from tools.world import World  # noqa: E402
 
@@ -70,8 +70,8 @@ def tune_feed_sample(data: str, role: RoleConfig, steps: int, users: int
     bracket centred on the role's current values and without the interview's centre
     (it changes no decision, so no validity figure).
     """
-    from simulations.runner import prepare
-    from simulations.validity import test_population, validity_scenario
+    from simulations.eval.validity import test_population, validity_scenario
+    from simulations.run.runner import prepare
 
     full = prepare(validity_scenario(data, role, seed=TUNE_SEED,
                                      history_fraction=HISTORY_FRACTION), data=data)

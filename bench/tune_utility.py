@@ -5,12 +5,12 @@ Usage::
 
     .venv/bin/python bench/tune_utility.py --data ../shared/data/ml-100k [--no-write]
 
-Users are split by a fixed hash of their id (``simulations.sampling.user_split``) into
+Users are split by a fixed hash of their id (``simulations.run.sampling.user_split``) into
 tuning (30%), development (20%) and test (50%) users. Parameters are fitted on tuning
 users; where a stage has several near-equal candidates, the choice among them is made on
 development users; test users are never read here (``recarena eval alignment`` reads them
 and prints the frozen configuration). Data are leak-free: ten rolling global cutoffs,
-each user at one of them, everything fitted before it (simulations/alignment_setup.py).
+each user at one of them, everything fitted before it (simulations/eval/alignment_setup.py).
 
 0. Taste space: the EASE item space's ``factors`` and ``l2`` (tools/item_space.py) on a
    grid; the mean per-user AUC of the taste score alone (uniform and popularity-matched
@@ -29,7 +29,7 @@ each user at one of them, everything fitted before it (simulations/alignment_set
    ``satisfaction_center`` are set so that tuning users browsing the six recommenders'
    feeds (4 items x 5 pages, one round, leak-free split) average the only published
    reference, Agent4Rec's LLM users: watch rate 0.5, exit page 3.2, satisfaction 3.9 of 10
-   (bisection, one feed run per step, through ``simulations.validity``: threshold and exit
+   (bisection, one feed run per step, through ``simulations.eval.validity``: threshold and exit
    together, then the interview's centre, which changes no decision).
 """
 
@@ -54,12 +54,12 @@ from agents.brains.base import PageObservation  # noqa: E402
 from agents.brains.utility import UtilityBrain  # noqa: E402
 from scenarios.loader import load_role  # noqa: E402
 from scenarios.schema import RoleConfig, UtilityParams  # noqa: E402
-from simulations.alignment_setup import (  # noqa: E402
+from simulations.analysis.stats import auc  # noqa: E402
+from simulations.eval.alignment_setup import (  # noqa: E402
     AlignmentSetup,
     make_tasks,
     prepare_origins,
 )
-from simulations.stats import auc  # noqa: E402
 
 ROLE = ROOT / "scenarios" / "roles" / "utility_user.yaml"
 TARGETS = {"watch_rate": 0.5, "exit_page": 3.2, "satisfaction": 3.9}
@@ -225,7 +225,7 @@ def _feed(prep: Any, params: UtilityParams, role: RoleConfig) -> dict[str, float
     """Mean over arms of the per-user mean watch rate, exit page and satisfaction."""
     import tempfile
 
-    from simulations.validity import SIM_METRICS, simulate_feed
+    from simulations.eval.validity import SIM_METRICS, simulate_feed
 
     # Keep the rest of the brain (its taste family): only the parameters change.
     new_role = role.model_copy(update={"brain": role.brain.model_copy(
@@ -241,9 +241,9 @@ def _feed(prep: Any, params: UtilityParams, role: RoleConfig) -> dict[str, float
 def tune_feed(data: str, base: UtilityParams, role: RoleConfig,
               steps: int) -> tuple[UtilityParams, dict]:
     """Stage 3: bisection of the three calibration parameters against TARGETS."""
-    from simulations.runner import prepare
-    from simulations.sampling import user_split
-    from simulations.validity import validity_scenario
+    from simulations.eval.validity import validity_scenario
+    from simulations.run.runner import prepare
+    from simulations.run.sampling import user_split
 
     loaded = validity_scenario(data, role, seed=TUNE_SEED)  # leak-free global split
     full = prepare(loaded, data=data)

@@ -4,7 +4,7 @@ Usage::
 
     nice -n 10 .venv/bin/python bench/validity.py --data ../shared/data/ml-100k
 
-Runs ``recarena eval validity --taste all --seeds 0-9`` (simulations/validity_grid.py):
+Runs ``recarena eval validity --taste all --seeds 0-9`` (simulations/eval/validity_grid.py):
 at every seed the same test users (leak-free global time split) browse the six arms once
 per taste family (ease, als, itemknn, bpr, puresvd, ensemble; each with its calibration
 from tuning users) and once per null simulator (random-taste users, popularity-only users).
@@ -248,8 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.merge:
         return _merge(args, argv)
-    from simulations.taste_roles import parse_families
-    from simulations.validity_grid import CUTOFFS, HISTORY_FRACTION, NULLS, run_grid
+    from simulations.eval.validity_grid import CUTOFFS, HISTORY_FRACTION, NULLS, run_grid
+    from simulations.run.taste_roles import parse_families
 
     lo, _, hi = args.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
@@ -276,8 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _merge(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     """One result from several (same settings, disjoint seeds); summary recomputed."""
-    from simulations.validity_grid import summarise
-    from simulations.validity_stats import learned_arms
+    from simulations.eval.validity_grid import summarise
+    from simulations.eval.validity_stats import learned_arms
 
     parts = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args.merge]
     res = dict(parts[0])

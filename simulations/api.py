@@ -10,7 +10,7 @@ it, read its summary as a pandas DataFrame, and register your own recommender.
 
 Everything here is what ``recarena run`` does, with the same checks and the same run
 folder; nothing is validated less. See docs/api.md. These names are the stable surface:
-what they call may move (simulations.runner, scenarios.loader), these will not.
+what they call may move (simulations.run.runner, scenarios.loader), these will not.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from scenarios.loader import LoadedScenario, ScenarioError, load_scenario
-from simulations.prepare import check_api_keys, prepare
-from simulations.runner import RunResult
-from simulations.runner import run as run_prepared
+from simulations.run.prepare import check_api_keys, prepare
+from simulations.run.runner import RunResult
+from simulations.run.runner import run as run_prepared
 from tools.recommenders.plugin import register_recommender, registered_recommenders
 
 if TYPE_CHECKING:

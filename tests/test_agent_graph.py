@@ -16,8 +16,8 @@ from agents.llm import FakeChatModel
 from agents.population import assign_roles
 from scenarios.loader import LoadedRole, load_scenario
 from scenarios.schema import RoleConfig, Scenario
-from simulations.runner import prepare, run
-from simulations.trace import read_trace
+from simulations.record.trace import read_trace
+from simulations.run.runner import prepare, run
 
 REPO = Path(__file__).resolve().parents[1]
 Transcript = list[tuple[str, str]]

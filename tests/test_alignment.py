@@ -12,18 +12,19 @@ from agents.brains.base import ItemDecision, PageDecision, PageObservation
 from agents.brains.utility import UtilityBrain
 from agents.profile import UserProfile
 from scenarios.loader import load_role
-from simulations.alignment import (
+from simulations.analysis.stats import auc, interval
+from simulations.cli.main import main
+from simulations.eval.alignment import (
     AlignmentSetup,
     make_tasks,
     prepare_alignment,
     prepare_origins,
     run_alignment,
 )
-from simulations.alignment_ratings import rating_one_seed, summarise_ratings
-from simulations.alignment_taste import pooled_auc, summarise_taste, taste_one_seed
-from simulations.baselines import fit_bias_model, fit_threshold, taste_scorers, user_means
-from simulations.cli import main
-from simulations.sampling import (
+from simulations.eval.alignment_ratings import rating_one_seed, summarise_ratings
+from simulations.eval.alignment_taste import pooled_auc, summarise_taste, taste_one_seed
+from simulations.eval.baselines import fit_bias_model, fit_threshold, taste_scorers, user_means
+from simulations.run.sampling import (
     TUNING_SHARE,
     disjoint_samples,
     is_tuning_user,
@@ -32,7 +33,6 @@ from simulations.sampling import (
     split_users,
     user_split,
 )
-from simulations.stats import auc, interval
 from tests.shipped import shipped
 from tools.dataset import Catalog, Dataset, Interactions, global_split, load_dataset
 
@@ -333,8 +333,8 @@ def test_runner_world_and_recommenders_ignore_held_out_data(
     """The feed's world, profiles and recommenders (eval validity) see history only."""
     import shutil
 
-    from simulations.runner import prepare
-    from simulations.validity import heldout_accuracy, validity_scenario
+    from simulations.eval.validity import heldout_accuracy, validity_scenario
+    from simulations.run.runner import prepare
     from tools.recommenders import make_recommender
 
     scrambled = _scrambled_future(dataset, setup)
@@ -425,7 +425,7 @@ def test_utility_brain_tracks_ease_and_is_deterministic(origins: list[AlignmentS
 
 
 def test_rating_fidelity_of_a_constant_rater(origins: list[AlignmentSetup]) -> None:
-    from simulations.baselines import fit_bias_model as fit
+    from simulations.eval.baselines import fit_bias_model as fit
 
     users = [o.test for o in origins]
     biases = [fit(o.history, o.dataset.n_users, o.dataset.n_items) for o in origins]

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from scenarios.loader import load_scenario
-from simulations.cli import build_parser, main
-from simulations.runner import config_hash
-from simulations.trace import read_trace, strip_volatile
+from simulations.cli.main import build_parser, main
+from simulations.record.trace import read_trace, strip_volatile
+from simulations.run.runner import config_hash
 from tests.shipped import shipped
 from tools.dataset import load_dataset
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulations.cli import build_parser, main
-from simulations.stop_signals import Terminated
+from simulations.cli.main import build_parser, main
+from simulations.run.stop_signals import Terminated
 from tests.shipped import shipped
 from tests.test_cli import QUICKSTART, assert_one_line, cli
 
@@ -36,7 +36,7 @@ def _no_work(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("data")
         raise AssertionError("data loaded before the API key was checked")
 
-    monkeypatch.setattr("simulations.prepare.load_data", load)
+    monkeypatch.setattr("simulations.run.prepare.load_data", load)
     return calls
 
 
@@ -234,7 +234,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_trace_command_runs_with_no_pager(small_run: Path,
                                                 capsys: pytest.CaptureFixture[str],
                                                 tmp_path: Path) -> None:
-    from simulations.trace import read_trace
+    from simulations.record.trace import read_trace
 
     events = read_trace(small_run)
     user = str(next(e["user"] for e in events if e["type"] == "profile"))

@@ -1,4 +1,4 @@
-"""``python -m simulations.cli`` behaves as the installed ``recarena`` command."""
+"""``python -m simulations.cli.main`` behaves as the installed ``recarena`` command."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def test_module_form_reports_subcommand_errors_as_input_errors(tmp_path: Path) -
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("RECARENA_DATA", None)
     for args in (["compare", "foo", "bar"], ["eval", "task", "--task", "sr"]):
-        p = subprocess.run([sys.executable, "-m", "simulations.cli", *args], cwd=tmp_path,
+        p = subprocess.run([sys.executable, "-m", "simulations.cli.main", *args], cwd=tmp_path,
                            env=env, capture_output=True, text=True, timeout=120)
         assert p.returncode == 2, (args, p.stderr)
         assert "internal error" not in p.stderr and "Traceback" not in p.stderr

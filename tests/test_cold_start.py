@@ -14,10 +14,10 @@ import scipy.sparse as sp
 
 from agents.brains.utility import UtilityBrain
 from scenarios.loader import ScenarioError, load_scenario
-from simulations.cli import metrics_table
-from simulations.metrics import compute_metrics
-from simulations.runner import prepare, run
-from simulations.trace import read_trace
+from simulations.analysis.metrics import compute_metrics
+from simulations.cli.main import metrics_table
+from simulations.record.trace import read_trace
+from simulations.run.runner import prepare, run
 from tests.shipped import shipped
 from tools.dataset import Catalog, Dataset, Interactions, load_dataset, newest_items
 from tools.item_space import content_features, item_embeddings

@@ -16,13 +16,9 @@ from scipy import stats
 from agents.llm import FakeChatModel
 from scenarios.loader import load_scenario
 from scenarios.schema import RecommenderConfig
-from simulations.cli import main
-from simulations.compare import compare_runs, compare_sources, load_source, run_comparison
-from simulations.metrics import compute_metrics
-from simulations.paired import holm, paired_difference, sign_flip_pvalue, spread
-from simulations.runner import prepare, run
-from simulations.trace import read_trace
-from simulations.user_stats import (
+from simulations.analysis.metrics import compute_metrics
+from simulations.analysis.paired import holm, paired_difference, sign_flip_pvalue, spread
+from simulations.analysis.user_stats import (
     ArmTable,
     age_band,
     arm_tables,
@@ -31,6 +27,10 @@ from simulations.user_stats import (
     user_groups,
     user_metrics,
 )
+from simulations.cli.main import main
+from simulations.eval.compare import compare_runs, compare_sources, load_source, run_comparison
+from simulations.record.trace import read_trace
+from simulations.run.runner import prepare, run
 from tests.shipped import shipped
 from tests.test_llm_brain import _answer_all, _llm_scenario
 
@@ -189,7 +189,7 @@ def test_spread_across_seeds() -> None:
 
 
 def _source(events: list[dict[str, Any]]) -> Any:
-    from simulations.compare import Source
+    from simulations.eval.compare import Source
 
     return Source(Path("mem"), "mem", 0, arm_tables(events), "completed")
 

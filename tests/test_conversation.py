@@ -14,9 +14,9 @@ import pytest
 
 from agents.llm import FakeChatModel
 from scenarios.loader import LoadedScenario, load_scenario
-from simulations.metrics import compute_metrics
-from simulations.runner import prepare, run
-from simulations.trace import read_trace
+from simulations.analysis.metrics import compute_metrics
+from simulations.record.trace import read_trace
+from simulations.run.runner import prepare, run
 from tests.shipped import shipped
 from tools.dataset import Catalog
 from tools.recommenders import make_recommender

@@ -13,8 +13,8 @@ import yaml
 from rich.console import Console
 
 from scenarios.loader import load_scenario
-from simulations.cli import main, metrics_table
-from simulations.runner import prepare, run
+from simulations.cli.main import main, metrics_table
+from simulations.run.runner import prepare, run
 from tests.shipped import shipped
 from tools.csv_data import load_csv
 from tools.dataset import DataError, load_dataset
@@ -152,7 +152,7 @@ def test_implicit_feedback_says_na_everywhere(tmp_path: Path,
 
 def test_implicit_report_has_no_rating_panel(tmp_path: Path) -> None:
     pytest.importorskip("plotly")
-    from simulations.report import build_report
+    from simulations.report.html import build_report
 
     _write_csv(tmp_path / "d.csv", rating=False)
     res = run(prepare(load_scenario(_scenario(tmp_path, "d.csv"))), tmp_path / "run")
@@ -162,7 +162,7 @@ def test_implicit_report_has_no_rating_panel(tmp_path: Path) -> None:
 
 
 def test_alignment_rating_table_says_na() -> None:
-    from simulations.cli_alignment import alignment_tables
+    from simulations.cli.alignment import alignment_tables
 
     res = {"brain": "utility", "negatives": "uniform", "users": 2, "seeds": [0],
            "configuration": {"user_split": "test"}, "taste_alignment": {"ratios": {}},

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulations.cli import main
+from simulations.cli.main import main
 from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""The estimate a run prints before it starts (simulations/estimate.py): an upper bound on
+"""The estimate a run prints before it starts (simulations/run/estimate.py): an upper bound on
 the LLM calls it makes, checked against real runs of the shipped scenarios with the fake
 chat model, and the per-call times of each backend."""
 
@@ -10,9 +10,9 @@ import pytest
 
 from agents.llm import FakeChatModel, plausible_reply
 from scenarios.loader import SHIPPED_ROLES, load_scenario
-from simulations.estimate import SECONDS_PER_CALL, estimate_prepared
-from simulations.runner import prepare, run
-from simulations.trace import read_trace
+from simulations.record.trace import read_trace
+from simulations.run.estimate import SECONDS_PER_CALL, estimate_prepared
+from simulations.run.runner import prepare, run
 
 SCENARIOS = SHIPPED_ROLES.parent
 
@@ -84,7 +84,7 @@ def test_the_estimate_bounds_the_calls_a_run_makes(tmp_path: Path, name: str,
 
 def test_run_prints_the_estimate_only_before_a_long_run(
         capsys: pytest.CaptureFixture[str]) -> None:
-    from simulations.cli_run import _print_estimate
+    from simulations.cli.run import _print_estimate
 
     long = prepare(load_scenario(SCENARIOS / "agent_conversation.yaml"), users=2)
     _print_estimate(long, False)

@@ -18,8 +18,8 @@ from agents.llm import FakeChatModel
 from agents.llm.fake import Transcript
 from bench.stub_server import serve
 from scenarios.schema import LLMConfig
-from simulations.runner import prepare, run
-from simulations.trace import read_trace, strip_volatile
+from simulations.record.trace import read_trace, strip_volatile
+from simulations.run.runner import prepare, run
 from tests.test_llm_brain import _answer_all, _llm_scenario
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from simulations.cli import main
+from simulations.cli.main import main
 from simulations.executors.base import EventBuffer, group_events
 
 ROLE: dict[str, Any] = {

@@ -15,7 +15,7 @@ import pytest
 from agents.llm import LLMConfigError, LocalLlamaChat
 from agents.setup import EXTRAS
 from memory.embedders import EmbedderError, MiniLMEmbedder
-from simulations.cli import main
+from simulations.cli.main import main
 from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,7 +118,7 @@ CORE_ONLY = """
 import sys
 for m in {hidden!r}:
     sys.modules[m] = None  # as if the extras were not installed
-from simulations.cli import main
+from simulations.cli.main import main
 rc = main(["run", {scenario!r}, "--users", "4", "--out", {out!r}, "--quiet"])
 loaded = sorted(m for m in {hidden!r} if sys.modules.get(m) is not None)
 print(rc, loaded)

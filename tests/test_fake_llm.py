@@ -15,7 +15,7 @@ import yaml
 from agents.library import Library
 from agents.toolbox import KG_TOOLS, offered
 from scenarios.loader import load_scenario
-from simulations.trace import read_trace, strip_volatile
+from simulations.record.trace import read_trace, strip_volatile
 from tests.shipped import shipped
 from tests.test_cli import assert_one_line, cli
 

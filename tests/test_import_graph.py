@@ -27,7 +27,7 @@ def test_each_sdk_has_one_seam() -> None:
     seams = {"openai": {"agents.llm.openai_chat"}, "langchain_openai": {"agents.llm.openai_chat"},
              "llama_cpp": {"agents.llm.local"}, "chromadb": {"memory.long_term"},
              "ray": {"simulations.executors.ray_shards"}, "networkx": {"tools.kg"},
-             "bm25s": {"tools.search"}, "plotly": {"simulations.report_figures"}}
+             "bm25s": {"tools.search"}, "plotly": {"simulations.report.figures"}}
     for sdk, allowed in seams.items():
         importers = graph.find_modules_that_directly_import(sdk) if sdk in graph.modules \
             else set()

@@ -309,8 +309,8 @@ def test_local_run_keeps_the_console_clean(tmp_path: Path,
     import dataclasses
 
     from scenarios.loader import load_scenario
-    from simulations.runner import prepare, run
-    from simulations.trace import read_trace
+    from simulations.record.trace import read_trace
+    from simulations.run.runner import prepare, run
 
     _llama_cpp()
     loaded = load_scenario(shipped("llm_feed.yaml"))

@@ -30,8 +30,8 @@ from scenarios.schema import (
     LLMConfig,
     PromptTemplates,
 )
-from simulations.runner import RunError, prepare, run
-from simulations.trace import read_trace, strip_volatile
+from simulations.record.trace import read_trace, strip_volatile
+from simulations.run.runner import RunError, prepare, run
 from tests.shipped import shipped
 from tools.dataset import Catalog
 from tools.world import World

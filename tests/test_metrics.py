@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from simulations.metrics import compute_metrics, genre_entropy, gini
+from simulations.analysis.metrics import compute_metrics, genre_entropy, gini
 
 
 def test_gini_hand_values() -> None:

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 from rich.table import Table
 
-from simulations.offline_eval import evaluate_offline, format_offline_table, rank_targets
+from simulations.eval.offline_eval import evaluate_offline, format_offline_table, rank_targets
 from tools.dataset import Catalog, Dataset, Interactions, load_dataset
 from tools.recommenders import Recommender, make_recommender
 

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from simulations.arm_stats import UserSums, arm_stats
-from simulations.cli import main
-from simulations.metrics import compute_metrics
-from simulations.outcomes import (
+from simulations.analysis.arm_stats import UserSums, arm_stats
+from simulations.analysis.metrics import compute_metrics
+from simulations.analysis.outcomes import (
     Marks,
     Outcomes,
     ReportSection,
@@ -26,8 +25,9 @@ from simulations.outcomes import (
     outcomes_for,
     temporarily_registered,
 )
-from simulations.trace import TraceWriter, read_trace
-from simulations.user_stats import arm_tables, metric_names, user_metrics
+from simulations.analysis.user_stats import arm_tables, metric_names, user_metrics
+from simulations.cli.main import main
+from simulations.record.trace import TraceWriter, read_trace
 
 # ----------------------------------------------------------------------------- the plug-in
 
@@ -81,7 +81,7 @@ def _describe(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
 
 
 def _section(f: Any, series: list[Any], resamples: int, seed: int) -> str:
-    from simulations.paired import value_ci
+    from simulations.analysis.paired import value_ci
 
     rows = [(s.label, value_ci(s.table, "like_rate", resamples=resamples, seed=seed))
             for s in series if s.run.environment == "tasting"]
@@ -277,7 +277,7 @@ def test_builtin_plugins_match_the_scenario_vocabulary() -> None:
         assert o is not None and o.defaults == ENVIRONMENT_METRICS[env]
         assert set(o.defaults) <= set(o.labels)
     with pytest.raises(ValueError, match="already has an outcome plug-in"):
-        from simulations.outcomes import register_outcomes
+        from simulations.analysis.outcomes import register_outcomes
 
         register_outcomes(Outcomes(environment="feed", labels={}, defaults=(),
                                    metrics=_TastingMetrics, event_types=()))

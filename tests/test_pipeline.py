@@ -1,5 +1,5 @@
-"""Pipelined phases (simulations/pipeline.py): lanes of agents move through the feed's pages
-on their own, and the run's trace, metrics and memories are the lock-step loop's.
+"""Pipelined phases (simulations/environments/pipeline.py): lanes of agents move through
+the feed's pages on their own, and the run's trace, metrics and memories are the lock-step loop's.
 
 Nothing is timed: the fake chat model reports, for every call, which page it is for, so
 the tests see a lane's next page being asked while another lane's previous page is still
@@ -24,8 +24,8 @@ import yaml
 
 from agents.llm import FakeChatModel
 from agents.llm.fake import Transcript
-from simulations.pipeline import LOCKSTEP_ENV
-from simulations.runner import prepare, run
+from simulations.environments.pipeline import LOCKSTEP_ENV
+from simulations.run.runner import prepare, run
 from tests.test_executor import _chroma_rows, _jitter, _scenario, _trace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,7 +152,7 @@ def test_a_role_that_shares_a_store_is_not_pipelined(tmp_path: Path) -> None:
 
 def test_pipelined_conversations_equal_the_lockstep_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import simulations.loop as loop_module
+    import simulations.environments.loop as loop_module
     from scenarios.schema import LLMConfig
     from tests.test_conversation import _chat_user, _llm, _loaded
 
@@ -197,7 +197,7 @@ import json, os, re, signal, sys, zlib
 from pathlib import Path
 from agents.llm import FakeChatModel
 from scenarios.loader import load_scenario
-from simulations.runner import prepare, resume, run
+from simulations.run.runner import prepare, resume, run
 
 mode, scenario, out, crash_at = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 calls = [0]

@@ -14,8 +14,8 @@ import scipy.sparse as sp
 import yaml
 
 from scenarios.loader import ScenarioError, load_scenario
-from simulations.runner import prepare, run
-from simulations.trace import read_trace
+from simulations.record.trace import read_trace
+from simulations.run.runner import prepare, run
 from tests.feed_world import ROLE
 from tools.recommenders import RecommenderPlugin, make_recommender
 
@@ -147,7 +147,7 @@ def test_missing_required_parameter_and_import_failures(tmp_path: Path) -> None:
 
 def test_cli_reports_a_bad_plugin_in_one_line(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from simulations.cli import main
+    from simulations.cli.main import main
 
     p = _scenario(tmp_path, [{"name": "x", "model": "no_such_pkg.mod:Rec"}])
     assert main(["run", str(p), "--out", str(tmp_path / "r")]) == 2
@@ -204,15 +204,15 @@ def test_plugin_score_is_its_ranking() -> None:
 
 
 def test_compare_offline_and_validity_accept_plugins(tmp_path: Path) -> None:
-    from simulations.compare import select_arms
-    from simulations.offline_eval import evaluate_offline
-    from simulations.validity import run_validity, validity_scenario
+    from simulations.eval.compare import select_arms
+    from simulations.eval.offline_eval import evaluate_offline
+    from simulations.eval.validity import run_validity, validity_scenario
     from tools.synthetic import make_world
 
     p = _scenario(tmp_path, [{"name": "ease", "model": "ease"}])
     loaded = select_arms(load_scenario(p), ["pop", f"{HERE}:MostPopular"])
     assert [r.model for r in loaded.scenario.recommenders] == ["pop", f"{HERE}:MostPopular"]
-    from simulations.compare import CompareError
+    from simulations.eval.compare import CompareError
     with pytest.raises(CompareError, match="no_such"):
         select_arms(load_scenario(p), ["no_such.mod:X"])
     ds = make_world(60, 120, 6, 8, 15, seed=1)
@@ -227,7 +227,7 @@ def test_compare_offline_and_validity_accept_plugins(tmp_path: Path) -> None:
 
 
 def test_validity_runs_a_plugin_arm(ml100k: Path, tmp_path: Path) -> None:
-    from simulations.validity import run_validity
+    from simulations.eval.validity import run_validity
 
     res = run_validity(ml100k, seed=3, users=15,
                        models=["random", "pop", f"{HERE}:MostPopular"])

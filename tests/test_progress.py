@@ -14,9 +14,9 @@ from rich.console import Console
 
 from agents.llm import CallRecord, FakeChatModel
 from scenarios.loader import load_scenario
-from simulations.progress import PlainProgress, RunProgress, make_progress
-from simulations.runner import prepare, resume, run
-from simulations.trace import read_trace
+from simulations.cli.progress import PlainProgress, RunProgress, make_progress
+from simulations.record.trace import read_trace
+from simulations.run.runner import prepare, resume, run
 from tests.shipped import shipped
 from tests.test_llm_brain import _answer_all
 
@@ -131,7 +131,7 @@ def test_a_run_piped_to_a_file_logs_plain_lines(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
     env.update(PYTHONPATH=str(REPO), RECARENA_PROGRESS_EVERY="0", COLUMNS="60")
     proc = subprocess.run(
-        [sys.executable, "-m", "simulations.cli", "run", str(shipped("quickstart.yaml")),
+        [sys.executable, "-m", "simulations.cli.main", "run", str(shipped("quickstart.yaml")),
          "--users", "4", "--out", str(tmp_path / "run")],
         env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -21,8 +21,8 @@ import yaml
 from agents.llm import FakeChatModel
 from scenarios.loader import load_scenario
 from simulations.executors.ray_shards import LOCAL_ONLY_ENV
-from simulations.runner import prepare, run
-from simulations.trace import read_trace, strip_volatile
+from simulations.record.trace import read_trace, strip_volatile
+from simulations.run.runner import prepare, run
 from tests.feed_world import write_feed_scenario
 from tests.shipped import shipped
 
@@ -176,7 +176,7 @@ def test_a_ray_recording_merges_its_cache_shards_and_replays_in_one_process(
 
 def test_an_unpicklable_chat_model_is_a_one_line_error(llm_scenario: Path,
                                                        tmp_path: Path) -> None:
-    from simulations.runner import RunError
+    from simulations.run.runner import RunError
 
     with pytest.raises(RunError, match="cannot be sent to Ray workers") as e:
         run(prepare(load_scenario(llm_scenario), executor=RAY), tmp_path / "run",
@@ -188,7 +188,7 @@ def _recarena(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     # Without RAY_ADDRESS (set by this module's ray.init) the child starts its own Ray.
     full = {k: v for k, v in os.environ.items() if k not in ("RECARENA_CRASH_AT", "RAY_ADDRESS")}
     full.update(PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0", **env)
-    return subprocess.run([sys.executable, "-m", "simulations.cli", *args], env=full,
+    return subprocess.run([sys.executable, "-m", "simulations.cli.main", *args], env=full,
                           capture_output=True, text=True, timeout=600, check=False)
 
 

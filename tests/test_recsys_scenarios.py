@@ -11,9 +11,9 @@ import yaml
 
 from agents.llm import FakeChatModel, plausible_reply
 from scenarios.loader import SHIPPED_ROLES, ScenarioError, load_scenario
-from simulations.cli import main
-from simulations.runner import prepare, run
-from simulations.trace import read_trace
+from simulations.cli.main import main
+from simulations.record.trace import read_trace
+from simulations.run.runner import prepare, run
 
 SCENARIOS = SHIPPED_ROLES.parent
 MANAGER = SHIPPED_ROLES / "manager.yaml"

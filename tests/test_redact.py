@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from simulations.redact import Redactor, secret_env_names
-from simulations.trace import TraceWriter, read_trace
+from simulations.record.redact import Redactor, secret_env_names
+from simulations.record.trace import TraceWriter, read_trace
 
 ENV = {"OPENAI_API_KEY": "sk-live-0123456789abcdefghij", "HF_TOKEN": 'quote"and\\slash-123',
        "MY_PASSWORD": "correct-horse-battery", "PATH": "/usr/bin:/bin", "SHORT_KEY": "1",

@@ -16,9 +16,9 @@ import pytest
 
 from agents.llm import FakeChatModel
 from scenarios.loader import load_scenario
-from simulations.cli import main
-from simulations.report import SECTIONS, _deciles, build_report
-from simulations.runner import prepare, run
+from simulations.cli.main import main
+from simulations.report.html import SECTIONS, _deciles, build_report
+from simulations.run.runner import prepare, run
 from tests.shipped import shipped
 from tests.test_llm_brain import _answer_all, _llm_scenario
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from simulations.report import SECTIONS, build_report
+from simulations.report.html import SECTIONS, build_report
 from tests.test_report import runs  # noqa: F401  (the module's run fixture)
 
 pytest.importorskip("plotly")

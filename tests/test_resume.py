@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from simulations.cli import main
-from simulations.trace import read_trace, strip_volatile
+from simulations.cli.main import main
+from simulations.record.trace import read_trace, strip_volatile
 from tests.feed_world import feed_scenario, write_feed_scenario
 from tests.shipped import shipped
 
@@ -35,7 +35,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _recarena(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "simulations.cli", *args], env=_env(**env),
+    return subprocess.run([sys.executable, "-m", "simulations.cli.main", *args], env=_env(**env),
                           capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -110,7 +110,7 @@ def test_killed_from_outside_once_the_trace_has_grown(
     out = tmp_path / "run"
     size = (reference / "trace.jsonl").stat().st_size
     child = subprocess.Popen(
-        [sys.executable, "-m", "simulations.cli", "run", str(scenario), "--out", str(out),
+        [sys.executable, "-m", "simulations.cli.main", "run", str(scenario), "--out", str(out),
          "--quiet"], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     trace = out / "trace.jsonl"
     try:
@@ -190,7 +190,7 @@ import json, os, re, signal, sys
 from pathlib import Path
 from agents.llm import FakeChatModel
 from scenarios.loader import load_scenario
-from simulations.runner import prepare, resume, run
+from simulations.run.runner import prepare, resume, run
 
 mode, scenario, out, crash_at = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 calls = [0]

@@ -19,7 +19,7 @@ from agents.run_stores import (
     reset_stores,
     store_dir,
 )
-from simulations.trace import read_trace
+from simulations.record.trace import read_trace
 from tests.shipped import shipped
 from tests.test_resume import _assert_same, _manifest, _recarena, _summary
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from simulations.robust import DEPENDS, NOT_SEPARATED, ROBUST, classify, pairwise, robustness
-from simulations.user_stats import arm_tables
+from simulations.analysis.user_stats import arm_tables
+from simulations.eval.robust import DEPENDS, NOT_SEPARATED, ROBUST, classify, pairwise, robustness
 from tests.test_compare import _feed_events
 
 
@@ -65,8 +65,8 @@ def test_pairwise_and_robustness_from_arm_tables() -> None:
 
 
 def test_compare_taste_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from simulations import taste_roles
-    from simulations.cli import main
+    import simulations.run.taste_roles as taste_roles
+    from simulations.cli.main import main
     from tests.feed_world import write_feed_scenario
 
     # The shipped calibration is fitted on MovieLens; this synthetic world keeps its role's
@@ -93,7 +93,7 @@ def test_compare_taste_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     # Each family's run folder carries the verdicts for the report.
     runs = sorted(out.glob("*/ab-seed*/robustness.json"))
     assert len(runs) == 2
-    from simulations.report import build_report
+    from simulations.report.html import build_report
 
     pytest.importorskip("plotly")
     html = build_report([runs[0].parent])
@@ -104,7 +104,7 @@ def test_compare_taste_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_compare_taste_bad_family_is_one_line(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from simulations.cli import main
+    from simulations.cli.main import main
     from tests.feed_world import write_feed_scenario
 
     p = write_feed_scenario(tmp_path, "ab", seed=2, users=5)
@@ -116,8 +116,8 @@ def test_compare_taste_bad_family_is_one_line(tmp_path: Path,
 def test_run_robustness_flag_writes_verdicts_beside_the_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from simulations import taste_roles
-    from simulations.cli import main
+    import simulations.run.taste_roles as taste_roles
+    from simulations.cli.main import main
     from tests.feed_world import feed_scenario, write_feed_scenario
 
     monkeypatch.setattr(taste_roles, "CALIBRATION", tmp_path / "none.yaml")
@@ -150,7 +150,7 @@ def test_run_robustness_flag_writes_verdicts_beside_the_run(
 ])
 def test_run_robustness_bad_flag_fails_before_any_work(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, message: str) -> None:
-    from simulations.cli import main
+    from simulations.cli.main import main
     from tests.feed_world import write_feed_scenario
 
     p = write_feed_scenario(tmp_path, "ab", seed=2, users=5)

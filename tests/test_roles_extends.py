@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from scenarios.loader import SHIPPED_ROLES, ScenarioError, load_role
-from simulations.cli import main
+from simulations.cli.main import main
 
 
 def _line(path: Path, text: str) -> int:

@@ -14,8 +14,8 @@ from agents.graph import build_agent_graph
 from agents.llm import FakeChatModel, plausible_reply
 from agents.setup import missing_extra
 from scenarios.loader import LoadedScenario, load_scenario
-from simulations.runner import RunError, prepare, run
-from simulations.trace import read_trace, strip_volatile
+from simulations.record.trace import read_trace, strip_volatile
+from simulations.run.runner import RunError, prepare, run
 from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations.sampling import (
+from simulations.run.sampling import (
     USER_SPLITS,
     is_tuning_user,
     split_users,

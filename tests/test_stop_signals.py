@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from simulations.stop_signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
+from simulations.run.stop_signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 from tests.feed_world import write_feed_scenario
 from tests.test_resume import _assert_same, _env, _manifest, _recarena, _summary
 
@@ -36,7 +36,7 @@ def test_sigterm_is_an_interrupt_the_run_records_and_resume_finishes(
     out = tmp_path / "run"
     size = (reference / "trace.jsonl").stat().st_size
     child = subprocess.Popen(
-        [sys.executable, "-m", "simulations.cli", "run", str(scenario), "--out", str(out),
+        [sys.executable, "-m", "simulations.cli.main", "run", str(scenario), "--out", str(out),
          "--quiet"], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     trace = out / "trace.jsonl"
     sent = False

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from rich.console import Console
 
-from simulations.cli import main, metrics_table
-from simulations.metrics import compute_metrics
+from simulations.analysis.metrics import compute_metrics
+from simulations.cli.main import main, metrics_table
 from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]

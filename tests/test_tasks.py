@@ -21,16 +21,16 @@ from agents.recsys.protocol import (
     Rating,
     RecommenderAgent,
 )
-from simulations.baselines import fit_bias_model
-from simulations.cli import main
-from simulations.task_baselines import (
+from simulations.cli.main import main
+from simulations.eval.baselines import fit_bias_model
+from simulations.tasks.baselines import (
     ClassicRecommender,
     TemplateExplainer,
     ranking_baselines,
     rating_baselines,
 )
-from simulations.task_data import TaskSetup, prepare_tasks, rank_instances, rating_instances
-from simulations.task_metrics import (
+from simulations.tasks.data import TaskSetup, prepare_tasks, rank_instances, rating_instances
+from simulations.tasks.metrics import (
     distinct_share,
     grounding,
     rank_metrics,
@@ -38,7 +38,7 @@ from simulations.task_metrics import (
     rating_errors,
     title_variants,
 )
-from simulations.tasks import TaskOptions, evaluate_task
+from simulations.tasks.suite import TaskOptions, evaluate_task
 from tests.shipped import shipped
 from tools.candidates import CandidateGenerator
 from tools.dataset import load_dataset
@@ -96,7 +96,7 @@ def setup(ml100k: Path) -> TaskSetup:
 
 
 def test_default_split_is_leak_free(ml100k: Path) -> None:
-    from simulations.sampling import user_split
+    from simulations.run.sampling import user_split
 
     s = prepare_tasks(load_dataset(ml100k))
     h, f = s.history, s.future
@@ -323,7 +323,7 @@ def test_rp_figures_of_the_bias_model_beat_the_global_mean(setup: TaskSetup) -> 
 
 def test_bias_regularisation_is_fitted_on_tuning_users_only(
         setup: TaskSetup, monkeypatch: pytest.MonkeyPatch) -> None:
-    import simulations.tasks as tasks
+    import simulations.tasks.suite as tasks
 
     seen: list[int] = []
 
@@ -414,8 +414,8 @@ def test_team_end_to_end_with_the_fake_model(ml100k: Path, tmp_path: Path) -> No
     from agents.llm import FakeChatModel
     from agents.llm.fake_replies import plausible_reply
     from simulations.inspection.index import open_index
-    from simulations.task_run import run_eval_task
-    from simulations.trace import read_trace
+    from simulations.record.trace import read_trace
+    from simulations.tasks.run import run_eval_task
 
     fake = FakeChatModel(responses=plausible_reply)
     opt = TaskOptions(task="sr", users=2, samples=2)
@@ -467,9 +467,9 @@ def test_cli_runs_a_role_with_the_fake_model(capsys: pytest.CaptureFixture[str],
                                              ml100k: Path) -> None:
     import functools
 
+    import simulations.tasks.run as task_run
     from agents.llm import FakeChatModel
     from agents.llm.fake_replies import plausible_reply
-    from simulations import task_run
 
     fake = FakeChatModel(responses=plausible_reply)
     monkeypatch.setattr(task_run, "run_eval_task",

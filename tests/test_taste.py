@@ -15,7 +15,7 @@ from agents.profile import build_profiles
 from scenarios.loader import ScenarioError, load_role, load_scenario, validate_file
 from scenarios.schema import RoleConfig
 from scenarios.taste import LEARNED_FAMILIES, TASTE_FAMILIES, TasteConfig
-from simulations.taste_roles import calibration, parse_families, role_for_family
+from simulations.run.taste_roles import calibration, parse_families, role_for_family
 from tests.feed_world import ROLE, write_feed_scenario
 from tests.shipped import shipped
 from tools.dataset import temporal_split
@@ -144,7 +144,7 @@ def test_role_for_family_applies_the_calibration() -> None:
 
 
 def test_a_role_with_its_own_family_gets_its_own_world(tmp_path: Path) -> None:
-    from simulations.runner import prepare
+    from simulations.run.runner import prepare
 
     p = write_feed_scenario(tmp_path, "w", seed=1, users=10)
     other = {**ROLE, "name": "other", "brain": {**ROLE["brain"], "taste": {"family": "puresvd"}}}

@@ -21,8 +21,8 @@ import pytest
 
 from agents.llm import FakeChatModel
 from scenarios.loader import load_scenario
-from simulations.runner import prepare, run
-from simulations.trace import read_trace
+from simulations.record.trace import read_trace
+from simulations.run.runner import prepare, run
 from tools.dataset import Dataset, Interactions, global_split, load_dataset
 from tools.synthetic import make_world
 

@@ -28,12 +28,12 @@ from agents.kinds import InteractionKind, MemoryWrite, Recalled, registered_kind
 from agents.observations import Action, Failure, Observation
 from agents.seeding import user_rng
 from scenarios.loader import load_scenario
-from simulations.arm_stats import UserSums, arm_stats
-from simulations.cli import main
+from simulations.analysis.arm_stats import UserSums, arm_stats
+from simulations.analysis.outcomes import Marks, Outcomes, Scoped, UserAcc, temporarily_registered
+from simulations.cli.main import main
 from simulations.environments.base import ArmEnvironment, EnvSetup, register
-from simulations.outcomes import Marks, Outcomes, Scoped, UserAcc, temporarily_registered
-from simulations.runner import prepare, run
-from simulations.trace import read_trace
+from simulations.record.trace import read_trace
+from simulations.run.runner import prepare, run
 
 # ----------------------------------------------------------------------------- the world
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simulations.trace import TRACE_VERSION, TraceWriter, read_trace, strip_volatile
+from simulations.record.trace import TRACE_VERSION, TraceWriter, read_trace, strip_volatile
 
 
 def test_writer_assigns_seq_version_and_flushes(tmp_path: Path) -> None:

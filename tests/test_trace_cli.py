@@ -17,11 +17,11 @@ import pytest
 from agents.llm import FakeChatModel
 from scenarios.loader import LoadedScenario, load_scenario
 from scenarios.schema import LLMConfig
-from simulations.cli import main
+from simulations.cli.main import main
 from simulations.inspection.index import INDEX_FILENAME, Where, build_index, open_index
 from simulations.inspection.items import ITEMS_FILENAME
-from simulations.runner import prepare, run
-from simulations.trace import read_trace
+from simulations.record.trace import read_trace
+from simulations.run.runner import prepare, run
 from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,7 +215,7 @@ def test_summary_text_and_json(util_run: Path, capsys: pytest.CaptureFixture[str
 
 def test_summary_does_not_trust_an_edited_summary_json(util_run: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from simulations.metrics import compute_metrics
+    from simulations.analysis.metrics import compute_metrics
 
     copy = tmp_path / "copy"
     shutil.copytree(util_run, copy)

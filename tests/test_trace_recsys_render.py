@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from simulations.cli import main
+from simulations.cli.main import main
 from simulations.inspection.index import open_index
 from simulations.inspection.render import describe
 from simulations.inspection.step import step_detail
-from simulations.trace import TraceWriter
+from simulations.record.trace import TraceWriter
 
 TITLES = {"45": "The Crimson Lantern (1995)", "2": "The Distant Kingdom (1996)"}
 

@@ -10,8 +10,8 @@ import pytest
 from bench.tune_utility import tune_choice, tune_ratings, write_role
 from scenarios.loader import load_role
 from scenarios.schema import UtilityParams
-from simulations.alignment import prepare_origins
-from simulations.sampling import user_split
+from simulations.eval.alignment import prepare_origins
+from simulations.run.sampling import user_split
 from tests.shipped import shipped
 from tools.dataset import Dataset, Interactions, global_split, load_dataset
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations.cli import main
-from simulations.sampling import user_split
-from simulations.validity import heldout_accuracy, run_validity, validity_scenario
+from simulations.cli.main import main
+from simulations.eval.validity import heldout_accuracy, run_validity, validity_scenario
+from simulations.run.sampling import user_split
 from tests.shipped import shipped
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ def result(ml100k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_validity_runs_six_arms_on_test_users(result: dict) -> None:
-    from simulations.trace import read_trace
+    from simulations.record.trace import read_trace
 
     res = result["res"]
     assert res["users"] == 40 and res["models"] == ["random", "pop", "itemknn", "ease", "als",
@@ -53,7 +53,7 @@ def test_validity_runs_six_arms_on_test_users(result: dict) -> None:
 
 def test_heldout_accuracy_by_hand(ml100k: Path) -> None:
     from scenarios.loader import load_role
-    from simulations.runner import prepare
+    from simulations.run.runner import prepare
     from tools.recommenders import make_recommender
 
     role = load_role(shipped("roles", "utility_user.yaml"))

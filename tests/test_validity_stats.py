@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations.robust import ROBUST
-from simulations.validity_stats import (
+from simulations.eval.robust import ROBUST
+from simulations.eval.validity_stats import (
     learned_arms,
     rank_stats,
     significant_pairs,
@@ -62,7 +62,7 @@ def test_only_significant_pairs_count() -> None:
 
 
 def test_grid_runs_families_and_nulls_through_the_pipeline(ml100k: Path) -> None:
-    from simulations.validity_grid import run_grid
+    from simulations.eval.validity_grid import run_grid
 
     models = ["random", "pop", "itemknn", "ease", "als"]
     # A fixed calibration, so the test does not follow the shipped file: low thresholds let
@@ -99,7 +99,7 @@ def test_grid_runs_families_and_nulls_through_the_pipeline(ml100k: Path) -> None
 
 def test_cli_taste_table_and_bad_family(ml100k: Path, capsys: pytest.CaptureFixture[str]
                                         ) -> None:
-    from simulations.cli import main
+    from simulations.cli.main import main
 
     assert main(["eval", "validity", "--data", str(ml100k), "--taste", "ease,sasrec"]) == 2
     err = capsys.readouterr().err.strip()

@@ -3,7 +3,7 @@
 An environment owns turn-taking, its own state and its metrics' raw events. Each step it
 hands the run loop a list of typed observations (agents.observations) and receives one
 typed action per observation; it never reads or writes an agent's memory and never plans
-for it. The loop (simulations/runner.py) is the same for every environment::
+for it. The loop (simulations/run/runner.py) is the same for every environment::
 
     env.begin_round(r)
     while observations := env.observe():
@@ -13,7 +13,7 @@ for it. The loop (simulations/runner.py) is the same for every environment::
 An environment whose agents are independent within a phase (the feed's pages) may also
 offer ``lanes`` and ``join`` (``LaneEnvironment``): the loop then runs the phase lane by
 lane, each lane moving on as soon as its own actions are applied, and writes the trace in
-the canonical order above (simulations/pipeline.py).
+the canonical order above (simulations/environments/pipeline.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ agents' trace events reach the run's single trace.
 An executor schedules the agents of a run (``agents.population``); the driver keeps the
 environment, the recommender and the trace. Its contract:
 
-- ``for_arm(arm)``: fresh agents for one arm, as an ``Actor`` (``simulations.loop``);
+- ``for_arm(arm)``: fresh agents for one arm, as an ``Actor`` (``simulations.environments.loop``);
 - ``set_replay(on)``: every agent LLM client answers from the cache only (or records again);
 - ``clients()``: the agents' LLM clients (or snapshots of them) for the run's usage lines;
 - ``shared_cache()``: the run's LLM cache, for callers in the driver (recommender agents);
@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agents.observations import Observation
-from simulations.loop import Actor
+from simulations.environments.loop import Actor
 
 if TYPE_CHECKING:
     from agents.llm import CallCache, CallRecord
@@ -94,8 +94,9 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-# A pipelined phase's lane collects its agents' events on its own (simulations.pipeline):
-# the lane's task sets this, and every task it starts inherits it.
+# A pipelined phase's lane collects its agents' events on its own
+# (simulations.environments.pipeline): the lane's task sets this, and every task it
+# starts inherits it.
 LANE_EVENTS: ContextVar[list[Event] | None] = ContextVar("recarena_lane_events",
                                                          default=None)
 

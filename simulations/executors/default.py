@@ -35,9 +35,10 @@ class OrderedPopulation:
     """A population whose agents' events reach the trace in the canonical order
     (``simulations.executors.base``) once ``act`` returns.
 
-    ``lane_size`` > 0: its agents may run a pipelined phase (``simulations.pipeline``) in
-    lanes of that many agents (the largest ``llm.concurrency`` of its roles: a lane is as
-    many agents as the endpoint takes at once); 0: lock-step only (no role waits on an
+    ``lane_size`` > 0: its agents may run a pipelined phase
+    (``simulations.environments.pipeline``) in lanes of that many agents (the largest
+    ``llm.concurrency`` of its roles: a lane is as many agents as the endpoint takes at
+    once); 0: lock-step only (no role waits on an
     endpoint, or a role shares a store, which couples its agents).
     """
 

@@ -188,7 +188,7 @@ def _delta(v: Any) -> str:
 
 def render_diff(d: dict[str, Any], ia: TraceIndex, ib: TraceIndex,
                 limit: int = 20) -> list[RenderableType]:
-    from simulations.outcomes import registered
+    from simulations.analysis.outcomes import registered
 
     labels = {k: v for o in registered().values() for k, v in o.labels.items()}
     parts: list[RenderableType] = []

@@ -29,7 +29,7 @@ from typing import Any
 
 from simulations.inspection.index import TraceIndex
 from simulations.inspection.render import step_of
-from simulations.redact import Redactor
+from simulations.record.redact import Redactor
 
 __all__ = ["FORMATS", "TABLES", "export_rows", "write_table"]
 

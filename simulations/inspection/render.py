@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console, RenderableType
 from rich.markup import escape
 
-from simulations.outcomes import Marks, clip, describers
+from simulations.analysis.outcomes import Marks, clip, describers
 
 __all__ = ["clip", "console", "describe", "fmt", "print_paged", "referenced_items", "short_id",
            "step_of"]

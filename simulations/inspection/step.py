@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
+from simulations.analysis.outcomes import step_types
 from simulations.inspection.index import TraceIndex
 from simulations.inspection.render import describe, referenced_items, short_id, step_of
-from simulations.outcomes import step_types
 
 __all__ = ["render_step", "step_detail"]
 

@@ -8,9 +8,9 @@ from rich.console import RenderableType
 from rich.markup import escape
 from rich.text import Text
 
+from simulations.analysis.outcomes import no_plugin_note, outcomes_for, registered
 from simulations.inspection.index import TraceIndex
 from simulations.inspection.render import clip, describe, referenced_items, step_of
-from simulations.outcomes import no_plugin_note, outcomes_for, registered
 
 __all__ = ["agent_story", "normalise_agent", "render_story"]
 

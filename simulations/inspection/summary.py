@@ -11,10 +11,10 @@ from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
+from simulations.analysis.metrics import fmt_metric
+from simulations.analysis.outcomes import metric_event_types, no_plugin_note, outcomes_for
 from simulations.inspection.index import TraceIndex
 from simulations.inspection.render import clip
-from simulations.metrics import fmt_metric
-from simulations.outcomes import metric_event_types, no_plugin_note, outcomes_for
 
 __all__ = ["render_summary", "run_metrics", "summarise"]
 
@@ -22,7 +22,7 @@ __all__ = ["render_summary", "run_metrics", "summarise"]
 
 def _metric_types() -> tuple[str, ...]:
     """The events metrics are computed from: every environment's, its outcome plug-in says
-    which (simulations/outcomes.py)."""
+    which (simulations/analysis/outcomes.py)."""
     return ("run_start", *metric_event_types(), "decision_failure")
 
 
@@ -57,7 +57,7 @@ def run_metrics(ix: TraceIndex) -> dict[str, Any]:
     if _agrees(metrics, ix):
         metrics["source"] = "summary.json, checked against the trace's metric events"
     else:
-        from simulations.metrics import compute_metrics
+        from simulations.analysis.metrics import compute_metrics
 
         types = _metric_types()
         marks = ", ".join("?" * len(types))
@@ -190,8 +190,8 @@ def _metric_table(title: str, labels: dict[str, str],
 
 
 def render_summary(s: dict[str, Any], out: Console) -> list[RenderableType]:
-    from simulations.metrics import labels_for
-    from simulations.summary_table import metrics_table
+    from simulations.analysis.metrics import labels_for
+    from simulations.report.summary_table import metrics_table
 
     c = s["config"]
     parts: list[RenderableType] = []

@@ -1,0 +1,3 @@
+"""Reading a trace: metrics, per-user statistics, intervals, paired tests."""
+
+__all__: list[str] = []

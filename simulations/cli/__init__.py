@@ -1,0 +1,3 @@
+"""The ``recarena`` command line (``main``) and its subcommand modules."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""The HTML report and the results table."""
+
+__all__: list[str] = []
