@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve()
 # --measure under --before: import the packages (and scenarios) of another checkout.
@@ -41,11 +42,27 @@ sys.path[:] = [str(ROOT), str(HERE.parents[1]),
 START, END = "<!-- overhead:start -->", "<!-- overhead:end -->"
 
 
+def _engine() -> Any:
+    """``prepare``, ``run`` and ``read_trace`` of the code measured: this tree's layout
+    (simulations/run/, simulations/record/) or, under ``--before``, an older one's."""
+    import importlib
+    import types
+
+    try:
+        runner = importlib.import_module("simulations.run.runner")
+        trace = importlib.import_module("simulations.record.trace")
+    except ModuleNotFoundError:  # before simulations/ was split into rooms
+        runner = importlib.import_module("simulations.runner")
+        trace = importlib.import_module("simulations.trace")
+    return types.SimpleNamespace(prepare=runner.prepare, run=runner.run,
+                                 read_trace=trace.read_trace)
+
+
 def measure(data: str, repeats: int) -> dict[str, float]:
     from scenarios.loader import load_scenario
     from scenarios.schema import RecommenderConfig
-    from simulations.record.trace import read_trace
-    from simulations.run.runner import prepare, run
+    eng = _engine()
+    prepare, run, read_trace = eng.prepare, eng.run, eng.read_trace
 
     loaded = load_scenario(ROOT / "scenarios" / "movielens_feed.yaml")
     role = loaded.role.model_copy(update={"brain": loaded.role.brain.model_copy(update={
@@ -77,8 +94,8 @@ def measure(data: str, repeats: int) -> dict[str, float]:
 def measure_conversation(data: str, repeats: int) -> dict[str, float]:
     from scenarios.loader import load_scenario
     from scenarios.schema import RecommenderConfig
-    from simulations.record.trace import read_trace
-    from simulations.run.runner import prepare, run
+    eng = _engine()
+    prepare, run, read_trace = eng.prepare, eng.run, eng.read_trace
 
     loaded = load_scenario(ROOT / "scenarios" / "conversation.yaml")
     scn = loaded.scenario.model_copy(update={

@@ -50,6 +50,22 @@ CODE = Path(os.environ.get("RECARENA_BENCH_CODE") or HERE.parents[1])
 sys.path[:] = [str(CODE), *(p for p in sys.path if p not in (str(CODE), str(HERE.parent)))]
 
 START, END = "<!-- scale-llm:start -->", "<!-- scale-llm:end -->"
+
+
+def _engine() -> Any:
+    """``prepare``, ``run`` and ``read_trace`` of the code measured: this tree's layout
+    (simulations/run/, simulations/record/) or, under ``--before``, an older one's."""
+    import importlib
+    import types
+
+    try:
+        runner = importlib.import_module("simulations.run.runner")
+        trace = importlib.import_module("simulations.record.trace")
+    except ModuleNotFoundError:  # before simulations/ was split into rooms
+        runner = importlib.import_module("simulations.runner")
+        trace = importlib.import_module("simulations.trace")
+    return types.SimpleNamespace(prepare=runner.prepare, run=runner.run,
+                                 read_trace=trace.read_trace)
 KEY_ENV = "RECARENA_STUB_KEY"
 CASES = {"big": (1000, 5, 64), "issue": (64, 3, 16)}  # users, pages, concurrency
 _IDS = re.compile(r"Refer to items only by their id \(([^)]*)\)")
@@ -108,7 +124,8 @@ def _loaded(url: str, users: int, pages: int, concurrency: int, memory: bool = T
 def measure(url: str, users: int, pages: int, concurrency: int,
             memory: bool = True) -> dict[str, Any]:
     """One run in this process: wall, CPU and LLM calls of ``run`` (after ``prepare``)."""
-    from simulations.run.runner import prepare, run
+    eng = _engine()
+    prepare, run = eng.prepare, eng.run
 
     prep = prepare(_loaded(url, users, pages, concurrency, memory), users=users)
     with tempfile.TemporaryDirectory() as tmp:

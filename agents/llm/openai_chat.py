@@ -142,21 +142,6 @@ def openai_chat_model(cfg: LLMConfig) -> BaseChatModel:
     )
 
 
-async def aclose_chat_model(model: BaseChatModel) -> None:
-    """Close the async HTTP client a model built by ``make_chat_model`` holds (on the loop
-    it is bound to); other models hold none."""
-    client = getattr(model, "root_async_client", None)
-    if client is not None and hasattr(client, "close"):
-        await client.close()
-
-
-def close_chat_model(model: BaseChatModel) -> None:
-    """Close the sync HTTP client a model built by ``make_chat_model`` holds."""
-    client = getattr(model, "root_client", None)
-    if client is not None and hasattr(client, "close"):
-        client.close()
-
-
 def make_embedding_fn(cfg: LLMConfig, model: str) -> Callable[[list[str]], list[list[float]]]:
     """Embeddings from the OpenAI-compatible endpoint of ``cfg`` (same URL and key rules).
 
