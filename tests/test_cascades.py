@@ -459,6 +459,9 @@ def test_shuffled_control() -> None:
                              repeats=5)
     assert refit.fit is not None and refit.p < 0.7
     assert refit.fit.mean_size == pytest.approx(refit.fit.target_mean_size, rel=0.05)
+    # At the same mean size, the ring's cascades are deeper chains, the shuffled ones bushier.
+    assert np.mean([c.max_depth for c in real]) > 1.5 * np.mean(
+        [c.max_depth for c in refit.cascades])
     broken = [row[:] for row in ring]
     broken[3] = [5, 7]
     with pytest.raises(ValueError, match="does not preserve degrees: node 4 has in-degree 1"):
