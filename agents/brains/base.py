@@ -36,6 +36,10 @@ class PageObservation:
     recalled: tuple[str, ...] = ()  # long-term memories retrieved for this page, best first
     guidance: str = ""  # what the planner concluded, for the brain's prompt ({plan})
     shortlist: tuple[int, ...] | None = None  # items the plan settled on (None: no view)
+    # A social world: per item, the strongest tie it was heard from (0: not heard), and
+    # the world's weight of that pull (empty / 0: no social term, as in the feed).
+    heard_ties: tuple[float, ...] = ()
+    social_weight: float = 0.0
 
 
 @dataclass(frozen=True)

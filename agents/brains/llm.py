@@ -40,6 +40,7 @@ from agents.brains.base import (
     SessionSummary,
     TurnVerdict,
 )
+from agents.brains.llm_social import LLMSocial
 from agents.brains.prompts import (
     conversation_vars,
     item_line,
@@ -167,7 +168,7 @@ class _Calls:
                                      purpose=purpose, max_repairs=max_repairs, check=check)
 
 
-class LLMBrain:
+class LLMBrain(LLMSocial):
     """Decides with a chat model through ``LLMClient`` (limits, cache, budget live there)."""
 
     name = "llm"

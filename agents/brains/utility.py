@@ -39,6 +39,7 @@ from agents.brains.base import (
     SessionSummary,
     TurnVerdict,
 )
+from agents.brains.social import UtilitySocial, conformity_factor
 from agents.profile import UserProfile
 from scenarios.schema import UtilityParams
 from tools.world import World
@@ -56,8 +57,9 @@ def _sigmoid(x: float) -> float:
     return float(1.0 / (1.0 + np.exp(-x)))
 
 
-class UtilityBrain:
-    """Decides watch / skip, rating, leave and satisfaction from numbers alone."""
+class UtilityBrain(UtilitySocial):
+    """Decides watch / skip, rating, leave and satisfaction from numbers alone (and, in a
+    social world, what to do at a tick and what to tell: ``UtilitySocial``)."""
 
     name = "utility"
 
@@ -88,7 +90,13 @@ class UtilityBrain:
         eps = p.noise * noise
         parts = {"taste": taste, "conformity": conform, "popularity": pop,
                  "fatigue": fatigue, "repetition": repetition, "noise": eps}
-        return taste + conform + pop + fatigue + repetition + eps, parts
+        total = taste + conform + pop + fatigue + repetition + eps
+        if obs.social_weight and obs.heard_ties:  # a social world: heard from a tie
+            social = (obs.social_weight * conformity_factor(prof)
+                      * np.asarray(obs.heard_ties, dtype=np.float64))
+            parts["social"] = social
+            total = total + social
+        return total, parts
 
     def _baseline(self, prof: UserProfile) -> tuple[float, float]:
         """Mean and spread of the user's taste similarity over the catalogue (cached).

@@ -7,7 +7,10 @@ gets an answer of the shape it asks for, built from what the prompt contains.
   name them), then the rest in order; ratings, explanations and replies name the item;
 - user roles: a page watches its first item; a conversation turn accepts the target when
   it is among the suggestions; interviews and reflections answer briefly;
-- ReAct planners call their first tool once, then finish.
+- ReAct planners call their first tool once, then finish;
+- social users search for the first movie they heard about, else chat with their first
+  free friend every third tick, post about a recent watch the tick after, and browse;
+  a chat line or post mentions the first recent watch.
 
 Use ``FakeChatModel(responses=plausible_reply)``. Deterministic: the same prompt always
 gets the same answer (so record and replay agree).
@@ -52,6 +55,26 @@ def _delegation(text: str) -> dict[str, object]:
     ranking = _ranked(text)
     return {"action": "finish", "ranking": ranking, "rating": 4,
             "explanation": "It matches the genres the user rated highly."}
+
+
+_ITEM_LINE = re.compile(r"^- ([^\s|]+) \|", re.MULTILINE)
+
+
+def _social_choice(text: str) -> dict[str, object]:
+    allowed = re.search(r"One of: ([a-z, ]+)\.", text)
+    can = set((allowed.group(1) if allowed else "browse").replace(" ", "").split(","))
+    tick = int(m.group(1)) if (m := re.search(r"\(tick (\d+)\)", text)) else 1
+    heard = _ITEM_LINE.findall(_section(text, "Movies your friends told you about:"))
+    friends = re.findall(r"^- user (\d+)", _section(text, "Friends free to chat:"),
+                         re.MULTILINE)
+    recent = _ITEM_LINE.findall(_section(text, "You recently watched:"))
+    if heard and "search" in can:
+        return {"activity": "search", "item_id": heard[0], "reason": "a friend told me"}
+    if tick % 3 == 0 and friends and "chat" in can:
+        return {"activity": "chat", "partner": friends[0], "reason": "catch up"}
+    if tick % 3 == 1 and recent and "post" in can:
+        return {"activity": "post", "reason": "worth telling"}
+    return {"activity": "browse" if "browse" in can else "idle", "reason": "see what's new"}
 
 
 def plausible_reply(transcript: list[tuple[str, str]]) -> str:
@@ -99,6 +122,12 @@ def plausible_reply(transcript: list[tuple[str, str]]) -> str:
                                       "rating": 4 if n == 0 else None, "reason": "ok"}
                                      for n, i in enumerate(ids)],
                            "feeling": "fine", "leave": False})
+    if '"activity": "browse"' in text:
+        return json.dumps(_social_choice(text))
+    if '"mentions": ["ID"]' in text:
+        recent = _ITEM_LINE.findall(_section(text, "You recently watched:"))
+        return json.dumps({"text": "I watched something worth telling." if recent
+                           else "Nothing new from me.", "mentions": recent[:1]})
     if '"satisfaction":' in text:
         return json.dumps({"satisfaction": 6, "reason": "some were good"})
     if '"accept": "ID or null"' in text:

@@ -21,6 +21,8 @@ __all__ = [
     "DEFAULT_SCORED_RATING",
     "DEFAULT_SCORED_SATISFACTION",
     "DEFAULT_SCORED_WATCH",
+    "DEFAULT_SOCIAL_CHOICE",
+    "DEFAULT_SOCIAL_SPEAK",
     "DEFAULT_SYSTEM",
     "PROMPT_VARIABLES",
     "SATISFACTION_WORDS",
@@ -58,6 +60,15 @@ PROMPT_VARIABLES: dict[str, str] = {
     "turn": "conversation: the turn number, 1-based",
     "reply": "conversation: 'The recommender says: ...' and a newline when a recommender "
              "agent said something with its recommendations, else empty",
+    "tick": "social world: the tick number within the round, 1-based",
+    "activities": "social world: what the user may do now, comma-separated",
+    "friends": "social world: ties free to chat, one per line: user id, tie strength",
+    "heard": "social world: items heard about and not watched, as lines of `items` with "
+             "who told and how",
+    "recent": "social world: recent watches with their ratings, as lines of `items`",
+    "mode": "social world: 'chat' or 'post'",
+    "partner": "social world: the chat partner's user id (empty for a post)",
+    "transcript": "social world: the chat so far, one line per turn: user id: text",
 }
 
 _PROFILE_VARS = ("role", "instructions", "activity", "conformity", "diversity",
@@ -65,6 +76,7 @@ _PROFILE_VARS = ("role", "instructions", "activity", "conformity", "diversity",
 _PAGE_VARS = ("memories", "page", "max_pages", "items", "item_ids", "plan")
 _SESSION_VARS = ("watched", "n_watched", "n_shown", "pages_seen")
 _CONVERSATION_VARS = ("target", "said", "recommended", "turn", "plan", "reply")
+_SOCIAL_VARS = ("memories", "tick", "heard", "recent")
 
 # Exactly the variables each template is rendered with: the loader rejects any other
 # name in a template, and the LLM brain renders every template with exactly this set
@@ -83,6 +95,8 @@ TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
     "conversation_open": _PROFILE_VARS + _CONVERSATION_VARS,
     "conversation_turn": _PROFILE_VARS + _CONVERSATION_VARS,
     "scored_match": (*_PROFILE_VARS, "item", "target"),
+    "social_choice": _PROFILE_VARS + _SOCIAL_VARS + ("activities", "friends"),
+    "social_speak": _PROFILE_VARS + _SOCIAL_VARS + ("mode", "partner", "transcript"),
 }
 
 # Scored answers are read as the most likely of these next words (satisfaction 1-10).
@@ -130,6 +144,25 @@ DEFAULT_CONVERSATION_TURN = (
     "in one sentence what is wrong, without naming the movie; give up if you are tired of "
     'trying. Answer with JSON only: {{"accept": "ID or null", "give_up": false, '
     '"feedback": "..."}}'
+)
+DEFAULT_SOCIAL_CHOICE = (
+    "You are on a movie social network (tick {tick}). What you remember:\n{memories}\n\n"
+    "Movies your friends told you about:\n{heard}\n\nYou recently watched:\n{recent}\n\n"
+    "Friends free to chat:\n{friends}\n\n"
+    "What do you do now? One of: {activities}. browse: look at the recommender's page; "
+    "search: look for a movie (give the id of one you heard about, or words to search); "
+    "chat: talk with one of the friends above (give the user id); post: tell your "
+    "followers about a movie you watched; idle: nothing.\n"
+    'Answer with JSON only: {{"activity": "browse", "partner": null, "item_id": null, '
+    '"query": "", "reason": "..."}}'
+)
+DEFAULT_SOCIAL_SPEAK = (
+    "You are on a movie social network (tick {tick}). What you remember:\n{memories}\n\n"
+    "You recently watched:\n{recent}\n\nMovies you heard about:\n{heard}\n\n"
+    "You are writing a {mode} (partner: {partner}). So far:\n{transcript}\n\n"
+    "Write one or two sentences, in character. List in mentions the ids of the movies "
+    "you talk about (only ids from the lists above).\n"
+    'Answer with JSON only: {{"text": "...", "mentions": ["ID"]}}'
 )
 # Scored decisions (base models): the answer is read from next-token log-probabilities.
 DEFAULT_SCORED_WATCH = (
@@ -211,6 +244,13 @@ class PromptTemplates(FrozenModel):
     conversation_turn: str = _prompt_field(
         "conversation_turn", DEFAULT_CONVERSATION_TURN,
         "Conversation, structured mode: accept, reject with feedback or give up (JSON).")
+    social_choice: str = _prompt_field(
+        "social_choice", DEFAULT_SOCIAL_CHOICE,
+        "Social world, structured mode: what to do at a tick (JSON).")
+    social_speak: str = _prompt_field(
+        "social_speak", DEFAULT_SOCIAL_SPEAK,
+        "Social world, structured mode: one chat line or post, with the items it mentions "
+        "(JSON).")
     scored_match: str = _prompt_field(
         "scored_match", DEFAULT_SCORED_MATCH,
         "Conversation, scored mode: is this suggestion the target? ' yes' / ' no'.")

@@ -51,6 +51,7 @@ __all__ = [
 
 # The environments RecArena ships, and the modules that declare them (imported on first use).
 BUILTIN = {"feed": "simulations.analysis.outcomes_feed",
+           "social": "simulations.analysis.outcomes_social",
            "conversation": "simulations.analysis.outcomes_conversation"}
 
 

@@ -10,6 +10,7 @@ from simulations.environments.base import (
 )
 from simulations.environments.conversation import ConversationEnvironment
 from simulations.environments.feed import FeedEnvironment
+from simulations.environments.social import SocialEnvironment
 
 __all__ = [
     "ENVIRONMENTS",
@@ -17,6 +18,7 @@ __all__ = [
     "EnvSetup",
     "Environment",
     "FeedEnvironment",
+    "SocialEnvironment",
     "interaction_kinds",
     "make_environment",
     "register",

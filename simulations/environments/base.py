@@ -93,6 +93,7 @@ class EnvSetup:
     fit: Fit  # fits a recommender config on interactions
     role_of: dict[int, str] = field(default_factory=dict)
     on_session_end: Callable[[int], None] = lambda n: None
+    activity: dict[int, int] = field(default_factory=dict)  # user -> activity trait (1-3)
 
     def user_id(self, u: int) -> str:
         return self.dataset.user_ids[u]

@@ -216,8 +216,15 @@ def _open_arm(prep: Prepared, cfg: RecommenderConfig, executor: Executor,
         future=prep.future, world=prep.world, users=prep.population,
         withheld=prep.withheld, trace=trace,
         fit=lambda c, train, released: _fit(c, scn.seed, prep, train, cfg, released, agent),
-        role_of=executor.role_of, on_session_end=on_session_end))
+        role_of=executor.role_of, on_session_end=on_session_end,
+        activity=_activity(prep, executor.role_of)))
     return population, env
+
+
+def _activity(prep: Prepared, role_of: dict[int, str]) -> dict[int, int]:
+    """Each simulated user's activity trait (1-3) in the role it plays."""
+    return {u: prep.role_profiles[role][u].activity for u, role in role_of.items()
+            if role in prep.role_profiles}
 
 
 def _llm_summary(clients: Sequence[ClientView]) -> dict[str, Any] | None:

@@ -1,0 +1,249 @@
+"""What a social world's trace means: its metrics, per-user sums and trace-view lines.
+
+Per arm, overall and per round (RecAgent's filter-bubble measure is per round):
+
+- ``watch_rate``, ``mean_rating``: over the items shown on pages (browse and search).
+- ``shown_entropy``, ``watched_entropy``: genre entropy (bits) of what each user was
+  shown / watched in a round, averaged over (user, round) pairs with at least one.
+- ``gini``, ``coverage``: exposure of the catalogue on pages.
+- ``feed_share``, ``search_share``, ``friend_share``: where watches came from. A watch is
+  "friend" when the item was on the user's heard list (whatever page showed it),
+  "search" when a search it typed showed it, "feed" otherwise.
+- ``social_lift``: watch rate of heard items shown minus that of the unheard items shown
+  beside them (the same pages), so both see the same user, round and recommender.
+- ``mentions``, ``chat_lines``, ``posts``: how much users told each other.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from simulations.analysis.arm_stats import UserSums, arm_stats
+from simulations.analysis.diversity import genre_entropy, gini
+from simulations.analysis.outcomes import (
+    Marks,
+    Outcomes,
+    Scoped,
+    UserAcc,
+    clip,
+    register_outcomes,
+)
+
+__all__ = ["SOCIAL", "SOCIAL_FIELDS", "SocialMetrics"]
+
+LABELS = {
+    "watch_rate": "watch rate",
+    "mean_rating": "rating",
+    "shown_entropy": "shown H",
+    "watched_entropy": "watched H",
+    "gini": "Gini",
+    "coverage": "coverage",
+    "feed_share": "from feed",
+    "search_share": "from search",
+    "friend_share": "from friends",
+    "social_lift": "social lift",
+    "mentions": "mentions",
+    "chat_lines": "chat lines",
+    "posts": "posts",
+}
+SOCIAL_FIELDS = ("impressions", "watches", "rating_sum", "ratings", "feed_watches",
+                 "search_watches", "friend_watches", "heard_impressions", "heard_watches",
+                 "unheard_impressions", "unheard_watches", "sessions")
+_RATIOS = {"watch_rate": ("watches", "impressions"), "mean_rating": ("rating_sum", "ratings"),
+           "friend_share": ("friend_watches", "watches"),
+           "search_share": ("search_watches", "watches"),
+           "heard_watch_rate": ("heard_watches", "heard_impressions")}
+_STATS = ("watch_rate", "mean_rating", "friend_share", "heard_watch_rate")
+_TYPES = ("page", "decision", "mention", "chat", "post")
+
+
+class _Acc:
+    def __init__(self) -> None:
+        self.f: dict[str, float] = defaultdict(float)
+        self.exposure: dict[str, int] = defaultdict(int)
+        self.shown: dict[tuple[str, Any], list[tuple[str, ...]]] = defaultdict(list)
+        self.watched: dict[tuple[str, Any], list[tuple[str, ...]]] = defaultdict(list)
+
+    def result(self, n_items: int) -> dict[str, Any]:
+        f = self.f
+
+        def ratio(a: str, b: str) -> float | None:
+            return f[a] / f[b] if f[b] else None
+
+        heard, unheard = ratio("heard_watches", "heard_impressions"), \
+            ratio("unheard_watches", "unheard_impressions")
+        exposure = list(self.exposure.values()) + [0] * max(n_items - len(self.exposure), 0)
+
+        def mean_h(d: dict[tuple[str, Any], list[tuple[str, ...]]]) -> float | None:
+            hs = [genre_entropy(v) for v in d.values() if v]
+            return sum(hs) / len(hs) if hs else None
+
+        return {
+            "watch_rate": ratio("watches", "impressions"),
+            "mean_rating": ratio("rating_sum", "ratings"),
+            "shown_entropy": mean_h(self.shown), "watched_entropy": mean_h(self.watched),
+            "gini": gini(exposure) if self.exposure else None,
+            "coverage": len(self.exposure) / n_items if n_items else None,
+            "feed_share": ratio("feed_watches", "watches"),
+            "search_share": ratio("search_watches", "watches"),
+            "friend_share": ratio("friend_watches", "watches"),
+            "social_lift": heard - unheard if heard is not None and unheard is not None
+            else None,
+            "mentions": int(f["mentions"]), "chat_lines": int(f["chat_lines"]),
+            "posts": int(f["posts"]),
+        }
+
+
+def _count(f: Any, ev: dict[str, Any]) -> None:
+    """One decision of a page into sums (``f`` a defaultdict or a user's counter)."""
+    watch = ev["action"] == "watch"
+    f["impressions"] += 1
+    side = "heard" if ev.get("heard") else "unheard"
+    f[f"{side}_impressions"] += 1
+    if watch:
+        f["watches"] += 1
+        f[f"{side}_watches"] += 1
+        f[f"{ev.get('source', 'feed')}_watches"] += 1
+        if ev.get("rating") is not None:
+            f["rating_sum"] += float(ev["rating"])
+            f["ratings"] += 1
+
+
+class SocialMetrics:
+    """The social world's ``RunMetrics``."""
+
+    def __init__(self) -> None:
+        self.scopes: Scoped[_Acc] = Scoped(_Acc)
+        self.users: dict[str, UserSums] = {}
+
+    def add(self, ev: dict[str, Any]) -> None:
+        t = ev.get("type")
+        if t not in _TYPES:
+            return
+        targets = self.scopes.targets(ev)
+        if t == "decision" and ev.get("action") in ("watch", "skip"):
+            genres = tuple(ev.get("genres") or ())
+            key = (str(ev["user"]), ev["round"])
+            for a in targets:
+                _count(a.f, ev)
+                a.shown[key].append(genres)
+                if ev["action"] == "watch":
+                    a.watched[key].append(genres)
+            us = self.users.setdefault(ev["arm"], UserSums(SOCIAL_FIELDS))
+            for name, v in _user_sums(ev).items():
+                us.add(ev["user"], name, v)
+        elif t == "page":
+            for a in targets:
+                for iid in ev["items"]:
+                    a.exposure[str(iid)] += 1
+            self.users.setdefault(ev["arm"], UserSums(SOCIAL_FIELDS)).add(ev["user"],
+                                                                          "sessions")
+        else:
+            name = {"mention": "mentions", "chat": "chat_lines", "post": "posts"}[str(t)]
+            for a in targets:
+                a.f[name] += 1
+
+    def arms(self, n_items: int, ratings: bool) -> dict[str, dict[str, Any]]:
+        return {arm: {**self.scopes.result(arm, lambda a: a.result(n_items)),
+                      "stats": arm_stats(self.users.get(arm, UserSums(SOCIAL_FIELDS)),
+                                         names=_STATS, sessions="sessions", figures=_RATIOS,
+                                         ratings=ratings)}
+                for arm in self.scopes.overall}
+
+
+def _user_sums(ev: dict[str, Any]) -> dict[str, float]:
+    f: dict[str, float] = defaultdict(float)
+    _count(f, ev)
+    return f
+
+
+def _user_event(a: UserAcc, ev: dict[str, Any]) -> bool:
+    t = ev.get("type")
+    if t == "page":
+        for iid in ev["items"]:
+            a.exposure[str(iid)] += 1
+        a.f["sessions"] += 1
+        return True
+    if t == "decision" and ev.get("action") in ("watch", "skip"):
+        for name, v in _user_sums(ev).items():
+            a.f[name] += v
+    return False
+
+
+# ----------------------------------------------------------------------------- trace agent
+
+
+def _choice(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
+    what = {"browse": "browses the recommender", "idle": "does nothing",
+            "post": "writes a post", "chat_refused": "wanted to chat; the partner was busy"}
+    act = str(ev.get("outcome") or ev.get("activity"))
+    if act == "search":
+        return f"{m.b('searches')} for {m.e(ev.get('query') or '')}"
+    if act == "chat":
+        return f"{m.b('chats')} with user {m.e(ev.get('partner'))}"
+    return m.e(what.get(act, act))
+
+
+def _said(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
+    told = ", ".join(m.e(title(i)) for i in ev.get("mentions", []))
+    to = (f"to user {m.e(ev.get('partner'))}" if ev.get("type") == "chat"
+          else f"to {ev.get('audience', 0)} followers")
+    return (f"{m.b('says')} {to}: “{m.e(clip(ev.get('text', ''), 200))}”"
+            + (f" {m.d('(mentions ' + told + ')')}" if told else ""))
+
+
+def _page(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
+    names = "; ".join(m.e(title(i)) for i in ev.get("items", []))
+    src = f"search “{m.e(ev.get('query'))}”" if ev.get("via") == "search" \
+        else f"{m.e(ev.get('recommender'))}"
+    return f"page from {src}: {names}"
+
+
+def _decision(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
+    name = m.e(title(ev.get("item")))
+    heard = " " + m.d("(heard about it)") if ev.get("heard") else ""
+    if ev.get("action") == "watch":
+        return f"{m.b('watched')} {name} ★{ev.get('rating')}{heard}"
+    return f"skipped {name}{heard}"
+
+
+def _mention(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
+    src = f"heard from user {m.e(ev['parent'])}" if ev.get("parent") else "found it"
+    return f"told {len(ev.get('to', []))} about {m.e(title(ev.get('item')))} ({src})"
+
+
+def _step_title(name: str) -> str | None:
+    return f"tick {name[1:]}" if name[:1] == "t" and name[1:].isdigit() else None
+
+
+SOCIAL = register_outcomes(Outcomes(
+    environment="social",
+    labels=LABELS,
+    defaults=tuple(LABELS),
+    metrics=SocialMetrics,
+    event_types=_TYPES,
+    user_fields=SOCIAL_FIELDS,
+    user_event=_user_event,
+    ratios={k: v for k, v in _RATIOS.items() if k in LABELS},
+    compared=("watch_rate", "friend_share", "coverage", "gini"),
+    rating_metrics=("mean_rating",),
+    summary_columns=lambda m: (["watch_rate", "friend_share"],
+                               ["shown_entropy", "watched_entropy", "gini", "social_lift",
+                                "mentions"]),
+    summary_note=lambda m, ci: ("from friends: share of watches of items heard from a tie; "
+                                "shown H / watched H: genre entropy per user and round; "
+                                "social lift: watch rate of heard minus unheard items on "
+                                "the same pages."),
+    stat_labels={"heard_watch_rate": "heard watch rate"},
+    group_metrics=("watch_rate", "friend_share"),
+    describe={"social_choice": _choice, "chat": _said, "post": _said, "page": _page,
+              "decision": _decision, "mention": _mention},
+    seen_types=("page",),
+    result_types=("social_choice", "decision", "chat", "post"),
+    step_title=_step_title,
+    setting=lambda env: {"rounds": env.get("rounds"), **{
+        k: v for k, v in (env.get("settings") or {}).items() if k != "graph"},
+        "graph": (env.get("settings") or {}).get("graph", {}).get("kind")},
+))
