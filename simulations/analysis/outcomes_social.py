@@ -12,6 +12,10 @@ Per arm, overall and per round (RecAgent's filter-bubble measure is per round):
 - ``social_lift``: watch rate of heard items shown minus that of the unheard items shown
   beside them (the same pages), so both see the same user, round and recommender.
 - ``mentions``, ``chat_lines``, ``posts``: how much users told each other.
+- ``cascades``, ``cascade_size``, ``cascade_depth``, ``virality``: the mention cascades of
+  items (simulations.analysis.cascades): how many, their mean size and maximum depth
+  (over users who passed the item on, the root at depth 1 as Twitter15 counts it) and
+  mean structural virality.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from simulations.analysis.arm_stats import UserSums, arm_stats
+from simulations.analysis.cascades import cascades_from_events
 from simulations.analysis.diversity import genre_entropy, gini
 from simulations.analysis.outcomes import (
     Marks,
@@ -47,6 +52,10 @@ LABELS = {
     "mentions": "mentions",
     "chat_lines": "chat lines",
     "posts": "posts",
+    "cascades": "cascades",
+    "cascade_size": "cascade size",
+    "cascade_depth": "cascade depth",
+    "virality": "virality",
 }
 SOCIAL_FIELDS = ("impressions", "watches", "rating_sum", "ratings", "feed_watches",
                  "search_watches", "friend_watches", "heard_impressions", "heard_watches",
@@ -65,6 +74,7 @@ class _Acc:
         self.exposure: dict[str, int] = defaultdict(int)
         self.shown: dict[tuple[str, Any], list[tuple[str, ...]]] = defaultdict(list)
         self.watched: dict[tuple[str, Any], list[tuple[str, ...]]] = defaultdict(list)
+        self.mentions: list[dict[str, Any]] = []
 
     def result(self, n_items: int) -> dict[str, Any]:
         f = self.f
@@ -92,8 +102,21 @@ class _Acc:
             "social_lift": heard - unheard if heard is not None and unheard is not None
             else None,
             "mentions": int(f["mentions"]), "chat_lines": int(f["chat_lines"]),
-            "posts": int(f["posts"]),
+            "posts": int(f["posts"]), **_cascade_figures(self.mentions),
         }
+
+
+def _cascade_figures(mentions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Count and means of the mention cascades (size and depth over mentioners, root at
+    depth 1; structural virality: simulations.analysis.cascades)."""
+    cs = cascades_from_events(mentions)
+    if not cs:
+        return {"cascades": 0, "cascade_size": None, "cascade_depth": None,
+                "virality": None}
+    n = len(cs)
+    return {"cascades": n, "cascade_size": sum(c.size for c in cs) / n,
+            "cascade_depth": sum(c.max_depth for c in cs) / n,
+            "virality": sum(c.structural_virality for c in cs) / n}
 
 
 def _count(f: Any, ev: dict[str, Any]) -> None:
@@ -144,6 +167,8 @@ class SocialMetrics:
             name = {"mention": "mentions", "chat": "chat_lines", "post": "posts"}[str(t)]
             for a in targets:
                 a.f[name] += 1
+                if t == "mention":
+                    a.mentions.append(ev)
 
     def arms(self, n_items: int, ratings: bool) -> dict[str, dict[str, Any]]:
         return {arm: {**self.scopes.result(arm, lambda a: a.result(n_items)),
@@ -231,7 +256,7 @@ SOCIAL = register_outcomes(Outcomes(
     rating_metrics=("mean_rating",),
     summary_columns=lambda m: (["watch_rate", "friend_share"],
                                ["shown_entropy", "watched_entropy", "gini", "social_lift",
-                                "mentions"]),
+                                "mentions", "cascade_depth"]),
     summary_note=lambda m, ci: ("from friends: share of watches of items heard from a tie; "
                                 "shown H / watched H: genre entropy per user and round; "
                                 "social lift: watch rate of heard minus unheard items on "
