@@ -9,7 +9,7 @@ The files state most facts twice, once per direction (``film.film.directed_by`` 
 triples mostly reappear reversed under one other relation) and folded: the graph keeps one
 edge per fact, under the relation with more triples, and a query may name either one.
 
-One undirected :mod:`networkx` graph holds the facts; each edge keeps its
+One undirected networkx graph (through tools/graphs.py) holds the facts; each edge keeps its
 ``(head, relation)`` pairs, so a fact reads in the right direction from either end.
 Paths prefer specific connections: passing through an entity costs ``log(1 + degree)``,
 so a shared actor beats the genre "Drama" that hundreds of movies share.
@@ -26,9 +26,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from tools.dataset import DataError
+from tools.graphs import Graph, graph_from_edges, shortest_path
 
 __all__ = [
     "ACTOR",
@@ -102,7 +101,7 @@ class KnowledgeGraph:
         n_triples: Lines of the triples file (before folding duplicates).
     """
 
-    graph: nx.Graph
+    graph: Graph
     entity_of: dict[str, str]
     item_of: dict[str, str]
     inverse: dict[str, str]
@@ -263,8 +262,7 @@ def _load(kg_path: str, link_path: str, *_version: int) -> KnowledgeGraph:
         if r in folded:
             h, r, t = t, folded[r], h
         facts[(h, t) if h <= t else (t, h)].add((h, r))
-    g = nx.Graph()
-    g.add_edges_from((a, b, {"facts": tuple(sorted(f))}) for (a, b), f in facts.items())
+    g = graph_from_edges((a, b, {"facts": tuple(sorted(f))}) for (a, b), f in facts.items())
     stored = sorted({r for f in facts.values() for _, r in f})
     return KnowledgeGraph(graph=g, entity_of=entity_of, item_of=item_of, inverse=inverse,
                           relations=tuple(stored),
@@ -335,9 +333,8 @@ def paths(kg: KnowledgeGraph, source: str, target: str, k: int = 3, max_hops: in
 
     out: list[list[Hop]] = []
     while len(out) < k:
-        try:
-            _, nodes = nx.bidirectional_dijkstra(kg.graph, a, b, weight=weight)
-        except nx.NetworkXNoPath:
+        nodes = shortest_path(kg.graph, a, b, weight)
+        if nodes is None:
             break
         if len(nodes) - 1 > max_hops:
             break

@@ -6,8 +6,8 @@ file says how one kind of agent behaves: its instructions, trait overrides, memo
 planner and brain.
 
 One module per concern (``base``, ``llm``, ``prompts``, ``role``, ``recommender``,
-``environment``, ``events``, ``scenario``); every public name is re-exported here, so
-``from scenarios.schema import X`` is the stable import.
+``environment``, ``events``, ``social``, ``scenario``); every public name is re-exported
+here, so ``from scenarios.schema import X`` is the stable import.
 """
 
 from __future__ import annotations
@@ -96,9 +96,24 @@ from scenarios.schema.scenario import (
     scenario_problems,
     sharding_problem,
 )
+from scenarios.schema.social import (
+    AGE_BANDS,
+    BLOCK_ATTRIBUTES,
+    GRAPH_KINDS,
+    BarabasiAlbertGraph,
+    BlockAttribute,
+    FileGraph,
+    GraphConfig,
+    SBMGraph,
+    WattsStrogatzGraph,
+    age_band,
+    graph_config,
+)
 from scenarios.taste import TasteConfig
 
 __all__ = [
+    "AGE_BANDS",
+    "BLOCK_ATTRIBUTES",
     "DEFAULT_CONVERSATION_OPEN",
     "DEFAULT_CONVERSATION_TURN",
     "DEFAULT_INTERVIEW",
@@ -112,6 +127,7 @@ __all__ = [
     "DEFAULT_SCORED_WATCH",
     "DEFAULT_SYSTEM",
     "ENVIRONMENT_METRICS",
+    "GRAPH_KINDS",
     "LLM_PLANNERS",
     "MODEL_PARAMS",
     "PROMPT_VARIABLES",
@@ -122,6 +138,8 @@ __all__ = [
     "AddItemsEvent",
     "ArmModel",
     "BPRParams",
+    "BarabasiAlbertGraph",
+    "BlockAttribute",
     "BrainConfig",
     "BudgetConfig",
     "BuiltinModel",
@@ -136,7 +154,9 @@ __all__ = [
     "Event",
     "ExecutorConfig",
     "FeedMetric",
+    "FileGraph",
     "FrozenModel",
+    "GraphConfig",
     "ItemKNNParams",
     "LLMConfig",
     "LongTermMemoryConfig",
@@ -156,6 +176,7 @@ __all__ = [
     "RoleConfig",
     "RoleRef",
     "RoleShare",
+    "SBMGraph",
     "Scenario",
     "StaticStep",
     "SwitchRecommenderEvent",
@@ -164,7 +185,10 @@ __all__ = [
     "ToolName",
     "TraitOverrides",
     "UtilityParams",
+    "WattsStrogatzGraph",
+    "age_band",
     "check_params",
+    "graph_config",
     "params_doc",
     "params_json_schema",
     "scenario_problems",

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from scenarios.demographics import AGE_BANDS, age_band
 from simulations.analysis.outcomes import UserAcc, outcomes_for, ratio_of, registered
 from simulations.analysis.outcomes_conversation import CONVERSATION_FIELDS
 from simulations.analysis.outcomes_feed import FEED_FIELDS
@@ -54,25 +55,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-# MovieLens-1M's age bands, the usual ones in fairness studies of MovieLens.
-_AGE_BANDS = ((18, "<18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (50, "45-49"),
-              (56, "50-55"))
-
-
 def metric_names(environment: str) -> tuple[str, ...]:
     """The metrics a paired comparison reports for an environment (its outcome plug-in's
     ``compared``; none without one)."""
     o = outcomes_for(environment)
     return o.compared if o is not None else ()
-
-
-def age_band(age: str | int | None) -> str | None:
-    """MovieLens-1M age band of an age (None when it is not a number)."""
-    try:
-        a = int(str(age))
-    except (TypeError, ValueError):
-        return None
-    return next((label for upper, label in _AGE_BANDS if a < upper), "56+")
 
 
 @dataclass(frozen=True)
@@ -283,5 +270,4 @@ def user_groups(users: Sequence[str], info: dict[str, UserInfo]
 
 
 def _band_order(label: str) -> int:
-    order = [b for _, b in _AGE_BANDS] + ["56+"]
-    return order.index(label) if label in order else len(order)
+    return AGE_BANDS.index(label) if label in AGE_BANDS else len(AGE_BANDS)
