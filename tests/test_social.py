@@ -139,7 +139,7 @@ def test_trace_agent_tells_a_users_chats_and_posts(
     talker = next(e["user"] for e in events if e["type"] == "chat" and e["mentions"])
     assert main(["trace", "agent", str(out), f"u{talker}", "--no-pager"]) == 0
     text = capsys.readouterr().out
-    assert "says to user" in text and "tick" in text
+    assert "says to user" in text and "chats with user" in text
     assert main(["trace", "summary", str(out), "--no-pager"]) == 0
     text = capsys.readouterr().out
     assert "from friends" in text and "social" in text

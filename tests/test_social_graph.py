@@ -5,12 +5,14 @@ degree-preserving rewirings."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from scenarios.schema import AGE_BANDS, GRAPH_KINDS, age_band, graph_config
@@ -381,3 +383,11 @@ def test_arrays_are_read_only(ml: Dataset) -> None:
     g = ml_graph(ml, kind="watts_strogatz", k=4)
     with pytest.raises(ValueError, match="read-only"):
         g.neighbors[0][0] = 5
+
+
+def test_the_doc_blocks_validate(repo: Path) -> None:
+    doc = (repo / "docs" / "social.md").read_text(encoding="utf-8")
+    blocks = [yaml.safe_load(b)["graph"] for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)]
+    assert [b["kind"] for b in blocks] == list(GRAPH_KINDS)
+    for b in blocks:
+        assert graph_config(b).kind == b["kind"]

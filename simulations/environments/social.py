@@ -71,8 +71,7 @@ class SocialEnvironment(ArmEnvironment):
         self.page_size = setup.scenario.environment.items_per_page
         ds, seed = setup.dataset, setup.scenario.seed
         attrs = [ds.user_attrs[u] for u in setup.users]
-        graph = build_graph(self.cfg.graph, setup.users, attrs,
-                            [ds.user_ids[u] for u in setup.users], seed=seed)
+        graph = build_graph(self.cfg.graph, setup.users, attrs, ds.user_ids, seed=seed)
         if self.cfg.rewire_heterophily > 0:
             graph = rewire_heterophilous(graph, attrs, self.cfg.rewire_heterophily, seed)
         self.graph = graph
@@ -212,12 +211,12 @@ class SocialEnvironment(ArmEnvironment):
         then every page, post and first chat line at once."""
         trace = self.s.trace
         chose: dict[int, SocialChoice] = {}
-        for obs, a in zip(observations, actions, strict=True):
-            if isinstance(a, Failure):
-                self._failure(obs, a)
+        for obs, act in zip(observations, actions, strict=True):
+            if isinstance(act, Failure):
+                self._failure(obs, act)
                 continue
-            assert isinstance(a, SocialChoice)
-            chose[obs.agent] = a
+            assert isinstance(act, SocialChoice)
+            chose[obs.agent] = act
         busy = {u for u, a in chose.items() if a.activity != "idle"}
         paired: set[int] = set()
         self.chats = []
@@ -230,7 +229,7 @@ class SocialEnvironment(ArmEnvironment):
             a = chose.get(u)
             if a is None:
                 continue
-            outcome = a.activity
+            outcome: str = a.activity
             if a.activity == "chat":
                 p = a.partner
                 mutual = p is not None and chose.get(p) is not None \
@@ -293,7 +292,8 @@ class SocialEnvironment(ArmEnvironment):
         items each, none watched, shown before or withheld."""
         if not users:
             return {}
-        rows, cols = [], []
+        rows: list[int] = []
+        cols: list[int] = []
         for k, u in enumerate(users):
             excl = set(self.seen.rows[u]) | self.shown[u] | self.withheld
             rows.extend([k] * len(excl))

@@ -93,6 +93,7 @@ class SocialPage(Observation):
 
     kind: Literal["social_page"] = "social_page"
     tick: int
+    page: int = 1  # one page per browse or search (its memory reads like a feed page's)
     via: Literal["browse", "search"]
     query: str = ""
     items: list[int]
