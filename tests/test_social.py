@@ -160,3 +160,39 @@ def test_friends_recommender_ranks_what_close_ties_watched() -> None:
     assert list(rec.recommend(np.array([3]), 1, x[[3]])[0]) == [0]  # no ties: popularity
     with pytest.raises(ValueError, match="blend"):
         FriendsRecommender(blend=-1)
+
+
+def test_llm_users_choose_chat_and_post_with_the_fake_model(tmp_path: Path) -> None:
+    """LLM brains decide the tick and write chats and posts as structured output: the
+    items they mention are catalogue ids the fake model read from the prompt."""
+    role = {"name": "llm_social", "brain": {"kind": "llm", "decision_mode": "structured"},
+            "memory": {"short_term_window": 6}}
+    path = _scenario(tmp_path, {"ticks": 4, "activity": 1.0}, rounds=1, role=role,
+                     population={"size": 8, "role": role})
+    out = tmp_path / "run"
+    run(prepare(load_scenario(path, llm_flag=True), llm="fake"), out)
+    events = list(read_trace(out))
+    purposes = Counter(e["purpose"] for e in events if e["type"] == "llm_call")
+    assert purposes["social_choice"] > 0 and purposes["page"] > 0
+    said = [e for e in events if e["type"] in ("chat", "post")]
+    assert said and any(e["mentions"] for e in said)
+    items = {json.loads(line)["id"] for line in (out / "items.jsonl").read_text().splitlines()}
+    assert all(m in items for e in said for m in e["mentions"])
+    assert not [e for e in events if e["type"] == "decision_failure"]
+
+
+def test_a_bad_graph_is_a_load_time_error(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """An edge list naming an unknown user, or a missing file, is refused when the run is
+    prepared, in one line naming the scenario and environment.settings, before any work."""
+    (tmp_path / "edges.csv").write_text("source,target\n1,2\n1,nobody\n")
+    path = _scenario(tmp_path, {"graph": {"kind": "file", "path": "edges.csv"}})
+    out = tmp_path / "never"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "environment.settings" in err and "nobody" in err and str(path) in err
+    assert not (out / "trace.jsonl").exists()
+    path = _scenario(tmp_path, {"graph": {"kind": "file", "path": "missing.csv"}})
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) != 0
+    assert "missing.csv" in capsys.readouterr().err

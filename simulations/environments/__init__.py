@@ -4,8 +4,10 @@ from simulations.environments.base import (
     ENVIRONMENTS,
     Environment,
     EnvSetup,
+    PrepareInput,
     interaction_kinds,
     make_environment,
+    prepare_hook,
     register,
 )
 from simulations.environments.conversation import ConversationEnvironment
@@ -18,8 +20,10 @@ __all__ = [
     "EnvSetup",
     "Environment",
     "FeedEnvironment",
+    "PrepareInput",
     "SocialEnvironment",
     "interaction_kinds",
     "make_environment",
+    "prepare_hook",
     "register",
 ]

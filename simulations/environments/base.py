@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
@@ -39,10 +40,12 @@ __all__ = [
     "Environment",
     "Lane",
     "LaneEnvironment",
+    "PrepareInput",
     "TraceBuffer",
     "TraceSink",
     "interaction_kinds",
     "make_environment",
+    "prepare_hook",
     "register",
 ]
 
@@ -195,8 +198,26 @@ ENVIRONMENTS: dict[str, Callable[[EnvSetup], Environment]] = {}
 _INTERACTIONS: dict[str, tuple[InteractionKind[Any], ...]] = {}
 
 
+@dataclass(frozen=True)
+class PrepareInput:
+    """What an environment's ``prepare`` hook sees, once per run, before any work."""
+
+    settings: dict[str, Any]  # environment.settings as the scenario gives them
+    scenario_dir: Path | None  # the scenario file's folder (relative paths start there)
+    dataset: Dataset
+    users: list[int]  # the population
+    seed: int
+
+
+# environment.kind -> (PrepareInput -> settings to run with); raises ValueError when the
+# data or the population cannot make the world the settings describe.
+Prepare = Callable[[PrepareInput], dict[str, Any]]
+_PREPARE: dict[str, Prepare] = {}
+
+
 def register(kind: str, *, kinds: Sequence[InteractionKind[Any]] = (),
-             settings: type[BaseModel] | None = None) -> Callable[[Any], Any]:
+             settings: type[BaseModel] | None = None,
+             prepare: Prepare | None = None) -> Callable[[Any], Any]:
     """Class decorator: make an environment available as ``environment.kind: KIND``.
 
     Args:
@@ -207,12 +228,18 @@ def register(kind: str, *, kinds: Sequence[InteractionKind[Any]] = (),
         settings: A pydantic model of the environment's own settings, read from the
             scenario's ``environment.settings`` and validated at load (the environment
             gets them back as ``setup.scenario.environment.settings``, a dict).
+        prepare: Checks the settings against the data and the population once, when the
+            run is prepared (before any work), and returns the settings to run with (e.g.
+            with a relative file path made absolute). A ``ValueError`` is a one-line
+            scenario error at ``environment.settings``.
     """
     def deco(cls: Any) -> Any:
         cls.kind = kind
         ENVIRONMENTS[kind] = cls
         _INTERACTIONS[kind] = tuple(register_kind(k) for k in kinds)
         register_environment_kind(kind, settings)
+        if prepare is not None:
+            _PREPARE[kind] = prepare
         return cls
     return deco
 
@@ -221,6 +248,11 @@ def interaction_kinds(kind: str) -> tuple[InteractionKind[Any], ...]:
     """The interaction kinds the environment ``kind`` sends (empty if unknown; the shipped
     ones are registered: importing this module imported its package, which imports them)."""
     return _INTERACTIONS.get(kind, ())
+
+
+def prepare_hook(kind: str) -> Prepare | None:
+    """The environment ``kind``'s preparation hook (None: it needs none)."""
+    return _PREPARE.get(kind)
 
 
 def make_environment(kind: str, setup: EnvSetup) -> Environment:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +29,7 @@ from agents.observations import Action, Failure, Observation
 from agents.seeding import user_rng
 from scenarios.schema import SwitchRecommenderEvent
 from scenarios.schema.social_world import SocialSettings
-from simulations.environments.base import ArmEnvironment, EnvSetup, register
+from simulations.environments.base import ArmEnvironment, EnvSetup, PrepareInput, register
 from simulations.environments.feed_kind import PageAction
 from simulations.environments.social_kind import (
     HeardItem,
@@ -44,7 +46,7 @@ from tools.dataset import Interactions
 from tools.recommenders import ColdStartRecommender
 from tools.recommenders.social import GraphAware
 from tools.search import BM25Index
-from tools.social_graph import build_graph, graph_stats, rewire_heterophilous
+from tools.social_graph import GraphError, build_graph, graph_stats, rewire_heterophilous
 
 __all__ = ["SocialEnvironment"]
 
@@ -60,8 +62,28 @@ class _Chat:
     mentioned: list[int] = field(default_factory=list)
 
 
+def _prepare(inp: PrepareInput) -> dict[str, Any]:
+    """The graph block checked against the data and the population before any work (a
+    bad edge list, a parameter the population cannot meet, a disconnected graph), with a
+    relative edge-list path made absolute from the scenario's folder."""
+    settings = dict(inp.settings)
+    graph = dict(settings.get("graph") or {})
+    if graph.get("kind") == "file" and inp.scenario_dir is not None:
+        path = Path(str(graph["path"])).expanduser()
+        graph["path"] = str(path if path.is_absolute() else (inp.scenario_dir / path).resolve())
+        settings["graph"] = graph
+    cfg = SocialSettings.model_validate(settings)
+    ds = inp.dataset
+    try:
+        build_graph(cfg.graph, inp.users, [ds.user_attrs[u] for u in inp.users],
+                    ds.user_ids, seed=inp.seed)
+    except GraphError as e:
+        raise ValueError(f"graph: {e}") from None
+    return settings
+
+
 @register("social", kinds=(SocialTickKind(), SocialPageKind(), SpeakKind()),
-          settings=SocialSettings)
+          settings=SocialSettings, prepare=_prepare)
 class SocialEnvironment(ArmEnvironment):
     kind = "social"
 

@@ -23,7 +23,7 @@ from agents.setup import capability_problem, missing_api_key, missing_extra, par
 from scenarios.loader import LoadedScenario, ScenarioError, line_of
 from scenarios.recsys_loader import LoadedTeam
 from scenarios.schema import AddItemsEvent, LLMConfig, Scenario
-from simulations.environments import interaction_kinds
+from simulations.environments import PrepareInput, interaction_kinds, prepare_hook
 from simulations.executors import ExecutorError, check_executor
 from simulations.run.data_source import DATA_ENV, load_data, resolve_data_path
 from simulations.run.worlds import taste_worlds
@@ -175,6 +175,7 @@ def prepare(
         loc = ("population", "roles")
         raise ScenarioError(loaded.path, line_of(loaded.path, loc), "population.roles",
                             str(e).removeprefix("population.roles: ")) from None
+    scn = _prepared_environment(loaded, scn, ds, [int(u) for u in population])
     path = (resolve_data_path(loaded, data)
             if scn.dataset.source in ("files", "csv") or data else None)
     args = {"seed": seed, "users": users, "llm": llm, "executor": executor,
@@ -182,6 +183,26 @@ def prepare(
     return Prepared(scn, loaded, ds, history, future, world, profiles,
                     [int(u) for u in population], withheld, llm_cfg, role_profiles,
                     role_worlds=role_worlds, args=args)
+
+
+def _prepared_environment(loaded: LoadedScenario, scn: Scenario, ds: Dataset,
+                          population: list[int]) -> Scenario:
+    """The scenario with the environment's settings as its ``prepare`` hook returns them
+    (checked against the data and the population; ``ScenarioError`` if they cannot be)."""
+    hook = prepare_hook(scn.environment.kind)
+    if hook is None:
+        return scn
+    path = Path(loaded.path) if loaded.path else None
+    try:
+        settings = hook(PrepareInput(dict(scn.environment.settings or {}),
+                                     path.parent if path is not None else None, ds,
+                                     population, scn.seed))
+    except ValueError as e:
+        loc = ("environment", "settings")
+        raise ScenarioError(loaded.path, line_of(loaded.path, loc), "environment.settings",
+                            str(e)) from None
+    return scn.model_copy(update={"environment": scn.environment.model_copy(
+        update={"settings": settings})})
 
 
 def check_api_keys(loaded: LoadedScenario, llm: str | None) -> None:
