@@ -20,6 +20,8 @@ __all__ = [
     "DEFAULT_SCORED_MATCH",
     "DEFAULT_SCORED_RATING",
     "DEFAULT_SCORED_SATISFACTION",
+    "DEFAULT_SCORED_SOCIAL_CHOICE",
+    "DEFAULT_SCORED_SOCIAL_TEXT",
     "DEFAULT_SCORED_WATCH",
     "DEFAULT_SOCIAL_CHOICE",
     "DEFAULT_SOCIAL_SPEAK",
@@ -97,6 +99,8 @@ TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
     "scored_match": (*_PROFILE_VARS, "item", "target"),
     "social_choice": _PROFILE_VARS + _SOCIAL_VARS + ("activities", "friends"),
     "social_speak": _PROFILE_VARS + _SOCIAL_VARS + ("mode", "partner", "transcript"),
+    "scored_social_choice": (*_PROFILE_VARS, "tick", "heard", "activities"),
+    "scored_social_text": (*_PROFILE_VARS, "mode", "partner", "item", "transcript"),
 }
 
 # Scored answers are read as the most likely of these next words (satisfaction 1-10).
@@ -186,6 +190,15 @@ DEFAULT_SCORED_FEELING = (
     "{n_watched} of these {n_shown}.\nQuestion: How does {role} feel about these "
     "recommendations? Answer pleased, mixed or bored.\nAnswer:"
 )
+DEFAULT_SCORED_SOCIAL_CHOICE = (
+    "{role} likes {liked_genres} movies such as {liked_titles}. On a movie social network, "
+    "friends told {role} about: {heard}\nQuestion: What does {role} do now, one of "
+    "{activities}?\nAnswer:"
+)
+DEFAULT_SCORED_SOCIAL_TEXT = (
+    "{role} likes {liked_genres} movies. {role} watched {item}.\n{transcript}"
+    "In a {mode} (to {partner}), {role} writes about it: \""
+)
 DEFAULT_SCORED_SATISFACTION = (
     "{role} browsed {pages_seen} pages of movie recommendations and watched {n_watched} "
     "of {n_shown}: {watched}.\nOn a scale of "
@@ -251,6 +264,14 @@ class PromptTemplates(FrozenModel):
         "social_speak", DEFAULT_SOCIAL_SPEAK,
         "Social world, structured mode: one chat line or post, with the items it mentions "
         "(JSON).")
+    scored_social_choice: str = _prompt_field(
+        "scored_social_choice", DEFAULT_SCORED_SOCIAL_CHOICE,
+        "Social world, scored mode: the activity, read as the most likely of ' browse', "
+        "' search', ' chat', ' post', ' idle' (those allowed).")
+    scored_social_text: str = _prompt_field(
+        "scored_social_text", DEFAULT_SCORED_SOCIAL_TEXT,
+        "Social world, scored mode: the model continues a chat line or post about the "
+        "movie the user tells (chosen as the utility brain would), up to the closing quote.")
     scored_match: str = _prompt_field(
         "scored_match", DEFAULT_SCORED_MATCH,
         "Conversation, scored mode: is this suggestion the target? ' yes' / ' no'.")

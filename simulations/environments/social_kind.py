@@ -215,4 +215,4 @@ class SpeakKind(InteractionKind[SpeakTurn]):
                    "round": obs.round, "tick": obs.tick},
             key=f"t{obs.tick}-{obs.mode}-{len(obs.transcript)}",
             text=f"in {where} I said: {action.text}",
-            meta={"mentions": [cat.item_ids[i] for i in action.mentions]}),)
+            meta={"mentions": ",".join(cat.item_ids[i] for i in action.mentions)}),)
