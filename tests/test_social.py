@@ -196,3 +196,19 @@ def test_a_bad_graph_is_a_load_time_error(tmp_path: Path,
     path = _scenario(tmp_path, {"graph": {"kind": "file", "path": "missing.csv"}})
     assert main(["run", str(path), "--out", str(out), "--quiet"]) != 0
     assert "missing.csv" in capsys.readouterr().err
+
+
+def test_the_shipped_social_scenario_runs_a_few_seeded_ticks(
+        ml100k: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """scenarios/social.yaml on MovieLens users (fewer users, one round of its ticks)."""
+    from tests.shipped import shipped
+
+    path = shipped("social.yaml")
+    code = main(["run", str(path), "--data", str(ml100k), "--users", "40", "--out",
+                 str(tmp_path / "run"), "--json", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    res = json.loads(capsys.readouterr().out)
+    assert res["status"] == "completed"
+    assert set(res["metrics"]["arms"]) == {"pop", "ease", "friends"}
+    graphs = [e for e in read_trace(tmp_path / "run") if e["type"] == "social_graph"]
+    assert len(graphs) == 3 and graphs[0]["nodes"] == 40
