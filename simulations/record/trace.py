@@ -33,6 +33,12 @@ Event types (version 1):
 ``conversation_*`` ``conversation_start`` (the hidden target), ``utterance``,
                    ``recommendation`` (items and what the recommender understood),
                    ``verdict`` (accept / reject / give up), ``conversation_end``
+social world:      ``social_graph`` (the arm's graph statistics), ``tick`` (active users),
+                   ``social_choice`` (activity, outcome, partner, searched item),
+                   ``chat`` / ``post`` (text, mentioned items, partner or audience),
+                   ``mention`` (item, via, ``to``: who heard it, ``parent``: whom the
+                   speaker heard it from; docs/social.md); its ``page`` and ``decision``
+                   carry ``tick``, ``via`` (browse/search), ``source`` and ``heard``
 ``retrain``        arm, round, interactions used
 ``event``          a scripted event taking effect
 ``metric``         name, arm, round (or null for the whole run), value
