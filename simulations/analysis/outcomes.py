@@ -157,6 +157,8 @@ class Outcomes:
         summary_columns: The run table's columns for a run's metrics: those with an
             interval (keys of ``stats``) and plain ones (keys of ``overall``).
         summary_note: The run table's footnote, given the metrics and interval columns.
+        summary_lines: Lines under the run table (``recarena run``, ``trace summary``):
+            facts of the run that are no per-user figure (the social world's graph).
         stat_labels: Labels of interval figures that are not in ``labels``.
         group_metrics: Metrics of the report's "by user group" panels.
         report_sections: Sections it adds to the HTML report.
@@ -182,6 +184,7 @@ class Outcomes:
     rating_metrics: tuple[str, ...] = ()
     summary_columns: Callable[[dict[str, Any]], tuple[list[str], list[str]]] = _no_columns
     summary_note: Callable[[dict[str, Any], list[str]], str] | None = None
+    summary_lines: Callable[[dict[str, Any]], list[str]] | None = None
     stat_labels: Mapping[str, str] = field(default_factory=dict)
     group_metrics: tuple[str, ...] = ()
     report_sections: tuple[ReportSection, ...] = ()

@@ -1,0 +1,81 @@
+"""Reading a social run: graph statistics in the summary, per-user sums behind `recarena
+compare`, and the report's social sections (filter bubble, degree distribution, cascades)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulations.analysis.metrics import compute_metrics
+from simulations.analysis.user_stats import arm_tables
+from simulations.cli.main import main
+from simulations.eval.compare import CompareOptions, compare_runs
+from tests.test_social import _run, _scenario
+
+
+@pytest.fixture(scope="module")
+def social_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    folder = tmp_path_factory.mktemp("social")
+    out = folder / "run"
+    return out, _run(_scenario(folder), out)
+
+
+def test_graph_statistics_are_in_the_summary(
+        social_run: tuple[Path, list[dict[str, Any]]],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out, events = social_run
+    graph = {e["arm"]: e for e in events if e["type"] == "social_graph"}
+    summary = json.loads((out / "summary.json").read_text())["metrics"]
+    for arm, g in graph.items():
+        m = summary["arms"][arm]
+        o = m["overall"]
+        assert o["graph_nodes"] == g["nodes"] == 40 and o["graph_edges"] == g["edges"]
+        assert o["graph_mean_degree"] == pytest.approx(g["degree"]["mean"], abs=1e-6)
+        assert o["graph_max_degree"] == g["degree"]["max"]
+        assert o["graph_clustering"] == pytest.approx(g["clustering"], abs=1e-6)
+        assert o["graph_largest_component_share"] == 1.0
+        for a, v in g["assortativity"].items():
+            assert o[f"graph_assortativity_{a}"] == pytest.approx(v, abs=1e-6)
+        for a, v in g["same_share"].items():
+            assert o[f"graph_same_{a}_share"] == pytest.approx(v, abs=1e-6)
+        # Only scalars, and only overall: a graph has no rounds.
+        assert all(not isinstance(v, dict | list) for k, v in o.items() if k.startswith("graph"))
+        assert not any(k.startswith("graph_") for r in m["rounds"].values() for k in r)
+    assert compute_metrics(events)["arms"]["pop"]["overall"]["graph_edges"] == \
+        graph["pop"]["edges"]
+    assert main(["trace", "summary", str(out), "--no-pager"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "graph (every arm): 40 users" in text and "clustering" in text
+    assert "assortativity: degree" in text
+
+
+def test_entropies_have_per_user_sums_and_compare(
+        social_run: tuple[Path, list[dict[str, Any]]]) -> None:
+    out, events = social_run
+    metrics = compute_metrics(events)
+    tables = arm_tables(events)
+    for arm, t in tables.arms.items():
+        overall = metrics["arms"][arm]["overall"]
+        for m in ("shown_entropy", "watched_entropy", "watch_rate", "friend_share"):
+            num, den = (t.sums[:, t.fields.index(f)].sum() for f in {
+                "shown_entropy": ("shown_entropy_sum", "shown_entropy_sessions"),
+                "watched_entropy": ("watched_entropy_sum", "watched_entropy_sessions"),
+                "watch_rate": ("watches", "impressions"),
+                "friend_share": ("friend_watches", "watches")}[m])
+            assert num / den == pytest.approx(overall[m], abs=1e-6), (arm, m)
+        stats = metrics["arms"][arm]["stats"]["shown_entropy"]
+        assert stats["lo"] <= stats["value"] <= stats["hi"]
+    res = compare_runs([out], options=CompareOptions(resamples=200, permutations=199,
+                                                     groups=False))
+    rows = {r["metric"]: r for r in res["per_seed"][0]["rows"] if r["group"] == "all"
+            and r["arm"] == "friends"}
+    assert {"watch_rate", "friend_share", "shown_entropy", "watched_entropy"} <= set(rows)
+    for m in ("shown_entropy", "watched_entropy", "friend_share"):
+        r = rows[m]
+        assert r["ci_low"] is not None and r["ci_low"] <= r["diff"] <= r["ci_high"], m
+        assert r["diff"] == pytest.approx(
+            metrics["arms"]["friends"]["overall"][m] - metrics["arms"]["pop"]["overall"][m],
+            abs=1e-5)
