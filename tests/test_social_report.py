@@ -3,16 +3,23 @@ compare`, and the report's social sections (filter bubble, degree distribution, 
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scenarios.loader import load_scenario
+from simulations.analysis.cascades import CASCADES_ENV, cascades_from_events
 from simulations.analysis.metrics import compute_metrics
 from simulations.analysis.user_stats import arm_tables
 from simulations.cli.main import main
 from simulations.eval.compare import CompareOptions, compare_runs
+from simulations.report.html import build_report
+from simulations.run.runner import prepare, run
+from tests.shipped import shipped
 from tests.test_social import _run, _scenario
 
 
@@ -79,3 +86,60 @@ def test_entropies_have_per_user_sums_and_compare(
         assert r["diff"] == pytest.approx(
             metrics["arms"]["friends"]["overall"][m] - metrics["arms"]["pop"]["overall"][m],
             abs=1e-5)
+
+
+SOCIAL_SECTIONS = ("social-bubble", "social-graph", "social-cascades")
+T15 = ("id,source,label,num_users,max_depth,mean_time,median_time,max_time,topic_category,"
+       "start_time\n" + "".join(
+           f"{k},twitter15,True,200,{d},1.0,0.9,2.0,Politics,2014-09-22 17:37:41+00:00\n"
+           for k, d in enumerate((2, 3, 3, 4), start=1)))
+
+
+def _sections(text: str) -> dict[str, str]:
+    return dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', text, flags=re.S))
+
+
+@pytest.fixture(scope="module")
+def feed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("feed")
+    return run(prepare(load_scenario(shipped("quickstart.yaml")), users=8, seed=5),
+               root / "feed").run_dir
+
+
+def test_report_has_the_social_sections_beside_a_feed_run(
+        social_run: tuple[Path, list[dict[str, Any]]], feed_run: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    out, events = social_run
+    (tmp_path / "t15").mkdir()
+    (tmp_path / "t15" / "twitter15.csv").write_text(T15)
+    monkeypatch.setenv(CASCADES_ENV, str(tmp_path / "t15"))
+    secs = _sections(build_report([feed_run, out], resamples=100))
+    for sid in SOCIAL_SECTIONS:  # each with its plot
+        assert sid in secs and 'class="plotly-graph-div"' in secs[sid], sid
+    assert "headline" in secs and "filter-bubble" in secs  # the feed's own still there
+    # The filter bubble: shown and watched entropy per round, with intervals over users.
+    assert "items shown" in secs["social-bubble"] and "items watched" in secs["social-bubble"]
+    assert '"error_y"' in secs["social-bubble"]
+    # The degree histogram of the graph (one series: both arms share it) and its figures.
+    graph = next(e for e in events if e["type"] == "social_graph")
+    assert "every arm" in secs["social-graph"] and "clustering" in secs["social-graph"]
+    assert f"<td>{graph['edges']}</td>" in secs["social-graph"]
+    assert "assortativity by degree" in secs["social-graph"]
+    # The largest cascades by title, and the depths beside the reference.
+    cascades = secs["social-cascades"]
+    assert "<table" in cascades and "virality" in cascades
+    titles = {json.loads(line)["id"]: json.loads(line)["title"]
+              for line in (out / "items.jsonl").read_text().splitlines()}
+    top = max(cascades_from_events(events), key=lambda c: (c.size, c.reach))
+    assert html.escape(titles[top.item]) in cascades
+    assert "Twitter15 (4 cascades)" in cascades and "Wasserstein" in cascades
+    # Without the reference, the section says where it looked.
+    monkeypatch.setenv(CASCADES_ENV, str(tmp_path / "nowhere"))
+    cascades = _sections(build_report([out], resamples=50))["social-cascades"]
+    assert "Twitter15 reference not found" in cascades and "Twitter15 (" not in cascades
+    assert 'class="plotly-graph-div"' in cascades
+
+
+def test_a_feed_report_has_no_social_section(feed_run: Path) -> None:
+    secs = _sections(build_report([feed_run], resamples=50))
+    assert not set(SOCIAL_SECTIONS) & set(secs) and "headline" in secs

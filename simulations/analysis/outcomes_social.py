@@ -41,6 +41,7 @@ from simulations.analysis.diversity import genre_entropy, gini
 from simulations.analysis.outcomes import (
     Marks,
     Outcomes,
+    ReportSection,
     Scoped,
     UserAcc,
     clip,
@@ -268,7 +269,7 @@ def _graph_line(g: dict[str, Any]) -> str:
         return "-" if v is None else format(v, fmt) if isinstance(v, float) else str(v)
 
     attrs = sorted((k[len("graph_assortativity_"):] for k in g
-                    if k.startswith("graph_assortativity_")), key=lambda a: a != "degree")
+                    if k.startswith("graph_assortativity_")), key=lambda a: (a != "degree", a))
     assort = ", ".join(f"{a.replace('_', ' ')} {f('graph_assortativity_' + a, '.2f')}"
                        for a in attrs)
     same = ", ".join(f"{a.replace('_', ' ')} {f(f'graph_same_{a}_share', '.0%')}"
@@ -344,6 +345,7 @@ def _step_title(name: str) -> str | None:
     return f"tick {name[1:]}" if name[:1] == "t" and name[1:].isdigit() else None
 
 
+_SECTIONS = "simulations.report.social"
 SOCIAL = register_outcomes(Outcomes(
     environment="social",
     labels=LABELS,
@@ -368,6 +370,13 @@ SOCIAL = register_outcomes(Outcomes(
                                 "the same pages."),
     stat_labels={"heard_watch_rate": "heard watch rate"},
     group_metrics=("watch_rate", "friend_share"),
+    report_sections=(
+        ReportSection("social-bubble", "Genre entropy of shown and watched items per round "
+                      "(social filter bubble)", f"{_SECTIONS}:filter_bubble", 32),
+        ReportSection("social-graph", "The social graph: degree distribution",
+                      f"{_SECTIONS}:degrees", 34),
+        ReportSection("social-cascades", "Mention cascades", f"{_SECTIONS}:cascades", 36)),
+    report_data=f"{_SECTIONS}:collect",
     describe={"social_choice": _choice, "chat": _said, "post": _said, "page": _page,
               "decision": _decision, "mention": _mention},
     seen_types=("page",),
