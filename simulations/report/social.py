@@ -259,25 +259,36 @@ def cascades(f: Figures, series: list[Series], resamples: int, seed: int) -> str
     except CascadeDataError as e:
         ref, ref_note = [], f"Twitter15 reference not read: {e}"
     depths = {s.label: [c.max_depth for c in s.run.data.cascades[s.arm]] for s in social}
+    spread = {s.label: [c.max_depth for c in s.run.data.cascades[s.arm] if c.size >= 2]
+              for s in social}
     top = max([*(max(d) for d in depths.values()), *ref, 1])
     xs = list(range(1, top + 1))
-    fig = f.go.Figure()
-    for s in social:
-        d = np.bincount(depths[s.label], minlength=top + 1)[1:]
-        fig.add_trace(f.go.Bar(name=s.label, x=xs, y=(d / d.sum()).tolist(),
-                               marker_color=s.color))
-    lines = []
-    if ref:
-        d = np.bincount(ref, minlength=top + 1)[1:]
-        fig.add_trace(f.go.Bar(name=f"Twitter15 ({len(ref)} cascades)", x=xs,
-                               y=(d / d.sum()).tolist(), marker_color="#333333",
-                               marker_pattern_shape="/"))
+    fig = f.make_subplots(rows=1, cols=2, subplot_titles=(
+        "all cascades", "cascades passed on beyond the root (size 2 or more)"))
+    for col, per in ((1, depths), (2, spread)):
         for s in social:
-            w = depth_distance_interval(depths[s.label], ref, resamples=min(resamples, 1000),
-                                        seed=seed)
-            lines.append(f"{s.label} {w['value']:.2f} [{w['lo']:.2f}, {w['hi']:.2f}]")
-    fig.update_layout(barmode="group", xaxis_title="maximum depth (root = 1)",
-                      yaxis_title="share of cascades", xaxis={"dtick": 1})
+            d = np.bincount(per[s.label], minlength=top + 1)[1:]
+            fig.add_trace(f.go.Bar(name=s.label, x=xs,
+                                   y=(d / max(d.sum(), 1)).tolist(), marker_color=s.color,
+                                   legendgroup=s.label, showlegend=col == 1), row=1, col=col)
+        if ref:
+            d = np.bincount(ref, minlength=top + 1)[1:]
+            fig.add_trace(f.go.Bar(name=f"Twitter15 ({len(ref)} cascades)", x=xs,
+                                   y=(d / d.sum()).tolist(), marker_color="#333333",
+                                   marker_pattern_shape="/", legendgroup="twitter15",
+                                   showlegend=col == 1), row=1, col=col)
+    lines = []
+    for s in social if ref else ():
+        parts = []
+        for what, per in (("all", depths), ("passed on", spread)):
+            if per[s.label]:
+                w = depth_distance_interval(per[s.label], ref,
+                                            resamples=min(resamples, 1000), seed=seed)
+                parts.append(f"{what} {w['value']:.2f} [{w['lo']:.2f}, {w['hi']:.2f}]")
+        lines.append(f"{s.label}: {', '.join(parts)}")
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text="maximum depth (root = 1)", dtick=1)
+    fig.update_yaxes(title_text="share of cascades", row=1, col=1)
     counts = "; ".join(
         f"{s.label}: {len(depths[s.label])} cascades, "
         f"{sum(c.size >= 2 for c in s.run.data.cascades[s.arm])} passed on beyond the root"
@@ -294,4 +305,4 @@ def cascades(f: Figures, series: list[Series], resamples: int, seed: int) -> str
                              "bootstrap interval): " + "; ".join(lines) + "." if lines else ""))
     if ref_note:
         text += note(ref_note)
-    return text + f.div(fig, rates=("yaxis",))
+    return text + f.div(fig, rates=("yaxis", "yaxis2"))
