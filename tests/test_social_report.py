@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from scenarios.loader import load_scenario
+from scenarios.loader import ScenarioError, load_scenario
 from simulations.analysis.cascades import CASCADES_ENV, cascades_from_events
 from simulations.analysis.metrics import compute_metrics
 from simulations.analysis.user_stats import arm_tables
@@ -57,6 +57,10 @@ def test_graph_statistics_are_in_the_summary(
     text = " ".join(capsys.readouterr().out.split())
     assert "graph (every arm): 40 users" in text and "clustering" in text
     assert "assortativity: degree" in text
+    # The run's metric events let trace summary read summary.json (the social metrics are
+    # in the scenario vocabulary, scenarios.schema.ENVIRONMENT_METRICS).
+    assert any(e["type"] == "metric" and e["name"] == "friend_share" for e in events)
+    assert "metrics: summary.json, checked against the trace's metric events" in text
 
 
 def test_entropies_have_per_user_sums_and_compare(
@@ -143,3 +147,10 @@ def test_report_has_the_social_sections_beside_a_feed_run(
 def test_a_feed_report_has_no_social_section(feed_run: Path) -> None:
     secs = _sections(build_report([feed_run], resamples=50))
     assert not set(SOCIAL_SECTIONS) & set(secs) and "headline" in secs
+
+
+def test_a_social_scenario_lists_social_metrics(tmp_path: Path) -> None:
+    scn = load_scenario(_scenario(tmp_path, metrics=["friend_share", "virality"])).scenario
+    assert scn.metric_names() == ["friend_share", "virality"]
+    with pytest.raises(ScenarioError, match="does not compute 'exit_page'"):
+        load_scenario(_scenario(tmp_path, metrics=["exit_page"]))
