@@ -372,10 +372,10 @@ SOCIAL = register_outcomes(Outcomes(
     group_metrics=("watch_rate", "friend_share"),
     report_sections=(
         ReportSection("social-bubble", "Genre entropy of shown and watched items per round "
-                      "(social filter bubble)", f"{_SECTIONS}:filter_bubble", 32),
+                      "(social filter bubble)", f"{_SECTIONS}:filter_bubble", 42),
         ReportSection("social-graph", "The social graph: degree distribution",
-                      f"{_SECTIONS}:degrees", 34),
-        ReportSection("social-cascades", "Mention cascades", f"{_SECTIONS}:cascades", 36)),
+                      f"{_SECTIONS}:degrees", 44),
+        ReportSection("social-cascades", "Mention cascades", f"{_SECTIONS}:cascades", 46)),
     report_data=f"{_SECTIONS}:collect",
     describe={"social_choice": _choice, "chat": _said, "post": _said, "page": _page,
               "decision": _decision, "mention": _mention},
