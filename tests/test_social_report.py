@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from scenarios.loader import ScenarioError, load_scenario
@@ -18,6 +19,7 @@ from simulations.analysis.user_stats import arm_tables
 from simulations.cli.main import main
 from simulations.eval.compare import CompareOptions, compare_runs
 from simulations.report.html import build_report
+from simulations.report.social import collect, mean_interval
 from simulations.run.runner import prepare, run
 from tests.shipped import shipped
 from tests.test_social import _run, _scenario
@@ -154,3 +156,22 @@ def test_a_social_scenario_lists_social_metrics(tmp_path: Path) -> None:
     assert scn.metric_names() == ["friend_share", "virality"]
     with pytest.raises(ScenarioError, match="does not compute 'exit_page'"):
         load_scenario(_scenario(tmp_path, metrics=["exit_page"]))
+
+
+def test_report_entropies_per_round_are_the_metrics(
+        social_run: tuple[Path, list[dict[str, Any]]]) -> None:
+    """The filter-bubble points are the per-round metrics; the intervals hold them."""
+    _, events = social_run
+    data = collect(events)
+    metrics = compute_metrics(events)
+    for arm, m in metrics["arms"].items():
+        for r, rm in m["rounds"].items():
+            for name, per in (("shown_entropy", data.shown), ("watched_entropy", data.watched)):
+                x = np.asarray(per[arm][int(r)])
+                mean, lo, hi = mean_interval(x, 200, 0)
+                assert mean == pytest.approx(rm[name], abs=1e-6), (arm, r, name)
+                assert lo is not None and hi is not None and lo <= mean <= hi
+    assert mean_interval(np.asarray([]), 100, 0) == (None, None, None)
+    assert mean_interval(np.asarray([1.5]), 100, 0) == (1.5, None, None)
+    assert {a: len(cs) for a, cs in data.cascades.items()} == {
+        a: m["overall"]["cascades"] for a, m in metrics["arms"].items()}
