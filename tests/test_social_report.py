@@ -18,8 +18,10 @@ from simulations.analysis.metrics import compute_metrics
 from simulations.analysis.user_stats import arm_tables
 from simulations.cli.main import main
 from simulations.eval.compare import CompareOptions, compare_runs
+from simulations.report.data import load_run, series_of
+from simulations.report.figures import Figures
 from simulations.report.html import build_report
-from simulations.report.social import collect, mean_interval
+from simulations.report.social import collect, degrees, mean_interval
 from simulations.run.runner import prepare, run
 from tests.shipped import shipped
 from tests.test_social import _run, _scenario
@@ -175,3 +177,17 @@ def test_report_entropies_per_round_are_the_metrics(
     assert mean_interval(np.asarray([1.5]), 100, 0) == (1.5, None, None)
     assert {a: len(cs) for a, cs in data.cascades.items()} == {
         a: m["overall"]["cascades"] for a, m in metrics["arms"].items()}
+
+
+def test_degree_section_splits_distinct_graphs_and_draws_directed_degrees(
+        social_run: tuple[Path, list[dict[str, Any]]]) -> None:
+    out, _ = social_run
+    series = series_of([load_run(out)])
+    data = series[0].run.data
+    g = data.graphs["friends"]
+    data.graphs["friends"] = {**g, "directed": True, "edges": g["edges"] * 2,
+                              "in_degree": g["degree"], "out_degree": g["degree"]}
+    body = degrees(Figures(), series)
+    assert body.count('class="plotly-graph-div"') == 1 and "every arm" not in body
+    assert "in-degree" in body and "out-degree" in body
+    assert "<th>pop</th><th>friends</th>" in body and f"<td>{g['edges'] * 2}</td>" in body
