@@ -166,7 +166,7 @@ def graph_figures(ev: dict[str, Any]) -> dict[str, Any]:
         out[f"graph_assortativity_{a}"] = v
     for a, v in (ev.get("same_share") or {}).items():
         out[f"graph_same_{a}_share"] = v
-    return {k: float(v) if isinstance(v, float) else v for k, v in out.items()}
+    return out
 
 
 def _entropy_sums(us: UserSums, shown: dict[tuple[str, Any], list[tuple[str, ...]]],
