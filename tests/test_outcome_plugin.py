@@ -272,7 +272,7 @@ def test_builtin_plugins_match_the_scenario_vocabulary() -> None:
     # declare the same defaults, so `metrics:` validation and the run agree.
     from scenarios.schema import ENVIRONMENT_METRICS
 
-    for env in ("feed", "conversation"):
+    for env in ("feed", "conversation", "social"):
         o = outcomes_for(env)
         assert o is not None and o.defaults == ENVIRONMENT_METRICS[env]
         assert set(o.defaults) <= set(o.labels)

@@ -21,6 +21,7 @@ from simulations.report.html import SECTIONS, _deciles, build_report
 from simulations.run.runner import prepare, run
 from tests.shipped import shipped
 from tests.test_llm_brain import _answer_all, _llm_scenario
+from tests.test_social import _scenario as _social_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -32,7 +33,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A feed run with new items, a conversation run and an LLM run (fake model)."""
+    """A feed run with new items, a conversation run, an LLM run (fake model) and a social
+    run (its own sections: tests/test_social_report.py)."""
     root = tmp_path_factory.mktemp("report_runs")
     feed = run(prepare(load_scenario(shipped("quickstart.yaml")), users=12,
                        seed=5), root / "feed").run_dir
@@ -44,13 +46,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                       ).scenario.recommenders}))
     llm_dir = run(prepare(llm, users=3), root / "llm",
                   chat_model=FakeChatModel(responses=_answer_all)).run_dir
-    return {"feed": feed, "conv": conv, "llm": llm_dir}
+    social = run(prepare(load_scenario(_social_scenario(root, rounds=2))),
+                 root / "social").run_dir
+    return {"feed": feed, "conv": conv, "llm": llm_dir, "social": social}
 
 
 @pytest.fixture(scope="module")
 def report_html(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "report.html"
     assert main(["report", str(runs["feed"]), str(runs["conv"]), str(runs["llm"]),
+                 str(runs["social"]),
                  "-o", str(out)]) == 0
     return out
 

@@ -24,6 +24,7 @@ from scenarios.schema.environment import (
     EnvironmentConfig,
     FeedMetric,
     MetricName,
+    SocialMetric,
 )
 from scenarios.schema.events import (
     AddItemsEvent,
@@ -178,6 +179,7 @@ __all__ = [
     "RoleShare",
     "SBMGraph",
     "Scenario",
+    "SocialMetric",
     "StaticStep",
     "SwitchRecommenderEvent",
     "SyntheticConfig",

@@ -16,6 +16,7 @@ __all__ = [
     "EnvironmentConfig",
     "FeedMetric",
     "MetricName",
+    "SocialMetric",
 ]
 
 FeedMetric = Literal[
@@ -23,9 +24,15 @@ FeedMetric = Literal[
     "genre_entropy", "new_item_impressions", "new_item_watches",
 ]
 ConversationMetric = Literal["success_rate", "turns_to_success", "recall_at_k"]
-MetricName = Literal[FeedMetric, ConversationMetric]
+SocialMetric = Literal[
+    "watch_rate", "mean_rating", "shown_entropy", "watched_entropy", "gini", "coverage",
+    "feed_share", "search_share", "friend_share", "social_lift", "mentions", "chat_lines",
+    "posts", "cascades", "cascade_size", "cascade_depth", "virality",
+]
+MetricName = Literal[FeedMetric, ConversationMetric, SocialMetric]
 ENVIRONMENT_METRICS: dict[str, tuple[str, ...]] = {
-    "feed": get_args(FeedMetric), "conversation": get_args(ConversationMetric)}
+    "feed": get_args(FeedMetric), "conversation": get_args(ConversationMetric),
+    "social": get_args(SocialMetric)}
 
 
 class ConversationConfig(FrozenModel):

@@ -44,6 +44,7 @@ __all__ = [
     "register_outcomes",
     "registered",
     "report_sections",
+    "resolve",
     "step_types",
     "temporarily_registered",
     "unregister_outcomes",
@@ -109,11 +110,16 @@ class ReportSection:
     rank: int = 95
 
     def renderer(self) -> SectionRender:
-        if callable(self.render):
-            return self.render
-        module, _, name = self.render.partition(":")
-        fn: SectionRender = getattr(importlib.import_module(module), name)
+        fn: SectionRender = resolve(self.render)
         return fn
+
+
+def resolve(ref: Any) -> Any:
+    """A callable, or the one a ``"module:function"`` string names (imported now)."""
+    if callable(ref):
+        return ref
+    module, _, name = str(ref).partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class UserAcc:
@@ -157,9 +163,14 @@ class Outcomes:
         summary_columns: The run table's columns for a run's metrics: those with an
             interval (keys of ``stats``) and plain ones (keys of ``overall``).
         summary_note: The run table's footnote, given the metrics and interval columns.
+        summary_lines: Lines under the run table (``recarena run``, ``trace summary``):
+            facts of the run that are no per-user figure (the social world's graph).
         stat_labels: Labels of interval figures that are not in ``labels``.
         group_metrics: Metrics of the report's "by user group" panels.
         report_sections: Sections it adds to the HTML report.
+        report_data: What its sections read from a run beyond the metrics and per-user
+            sums: called (a callable or ``"module:function"``) with a run's events when a
+            report is built; the report's ``Run.data`` holds the result.
         describe: Event type -> one-line description (``trace agent``, ``trace step``).
         seen_types: Event types that are what an agent saw (``trace step``'s "saw").
         result_types: Event types that are what an agent did (its "parsed result").
@@ -182,9 +193,11 @@ class Outcomes:
     rating_metrics: tuple[str, ...] = ()
     summary_columns: Callable[[dict[str, Any]], tuple[list[str], list[str]]] = _no_columns
     summary_note: Callable[[dict[str, Any], list[str]], str] | None = None
+    summary_lines: Callable[[dict[str, Any]], list[str]] | None = None
     stat_labels: Mapping[str, str] = field(default_factory=dict)
     group_metrics: tuple[str, ...] = ()
     report_sections: tuple[ReportSection, ...] = ()
+    report_data: Callable[[list[dict[str, Any]]], Any] | str | None = None
     describe: Mapping[str, Describer] = field(default_factory=dict)
     seen_types: tuple[str, ...] = ()
     result_types: tuple[str, ...] = ()

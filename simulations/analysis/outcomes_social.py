@@ -16,6 +16,17 @@ Per arm, overall and per round (RecAgent's filter-bubble measure is per round):
   items (simulations.analysis.cascades): how many, their mean size and maximum depth
   (over users who passed the item on, the root at depth 1 as Twitter15 counts it) and
   mean structural virality.
+- ``graph_*``: the arm's social graph (its ``social_graph`` event, tools.social_graph's
+  ``graph_stats``), in ``overall`` only: nodes, edges, directed (0/1), degree mean,
+  median and max, mean tie, clustering, components, largest component share,
+  assortativity by degree and by each attribute (``graph_assortativity_gender``...) and
+  the share of ties within one level of each attribute (``graph_same_gender_share``...).
+  The degree histogram is in the event (and the report), not in the metrics.
+
+Per-user sums (``user_stats``, ``recarena compare``, the report's intervals) follow the
+same definitions; the genre entropies are sums over a user's rounds
+(``shown_entropy_sum`` / ``shown_entropy_sessions``), so their ratio over all users is
+the metric above.
 """
 
 from __future__ import annotations
@@ -30,13 +41,14 @@ from simulations.analysis.diversity import genre_entropy, gini
 from simulations.analysis.outcomes import (
     Marks,
     Outcomes,
+    ReportSection,
     Scoped,
     UserAcc,
     clip,
     register_outcomes,
 )
 
-__all__ = ["SOCIAL", "SOCIAL_FIELDS", "SocialMetrics"]
+__all__ = ["GRAPH", "SOCIAL", "SOCIAL_FIELDS", "SocialMetrics", "graph_figures", "graph_lines"]
 
 LABELS = {
     "watch_rate": "watch rate",
@@ -59,13 +71,19 @@ LABELS = {
 }
 SOCIAL_FIELDS = ("impressions", "watches", "rating_sum", "ratings", "feed_watches",
                  "search_watches", "friend_watches", "heard_impressions", "heard_watches",
-                 "unheard_impressions", "unheard_watches", "sessions")
+                 "unheard_impressions", "unheard_watches", "sessions",
+                 "shown_entropy_sum", "shown_entropy_sessions", "watched_entropy_sum",
+                 "watched_entropy_sessions")
 _RATIOS = {"watch_rate": ("watches", "impressions"), "mean_rating": ("rating_sum", "ratings"),
            "friend_share": ("friend_watches", "watches"),
            "search_share": ("search_watches", "watches"),
-           "heard_watch_rate": ("heard_watches", "heard_impressions")}
-_STATS = ("watch_rate", "mean_rating", "friend_share", "heard_watch_rate")
+           "heard_watch_rate": ("heard_watches", "heard_impressions"),
+           "shown_entropy": ("shown_entropy_sum", "shown_entropy_sessions"),
+           "watched_entropy": ("watched_entropy_sum", "watched_entropy_sessions")}
+_STATS = ("watch_rate", "mean_rating", "friend_share", "heard_watch_rate", "shown_entropy",
+          "watched_entropy")
 _TYPES = ("page", "decision", "mention", "chat", "post")
+GRAPH = "social_graph"
 
 
 class _Acc:
@@ -134,15 +152,46 @@ def _count(f: Any, ev: dict[str, Any]) -> None:
             f["ratings"] += 1
 
 
+def graph_figures(ev: dict[str, Any]) -> dict[str, Any]:
+    """The scalars of a ``social_graph`` event (``graph_stats``), as ``graph_*`` metrics."""
+    deg = ev.get("degree") or {}
+    out: dict[str, Any] = {
+        "graph_nodes": ev.get("nodes"), "graph_edges": ev.get("edges"),
+        "graph_directed": int(bool(ev.get("directed"))),
+        "graph_mean_degree": deg.get("mean"), "graph_median_degree": deg.get("median"),
+        "graph_max_degree": deg.get("max"), "graph_mean_tie": ev.get("mean_tie"),
+        "graph_clustering": ev.get("clustering"), "graph_components": ev.get("components"),
+        "graph_largest_component_share": ev.get("largest_component_share")}
+    for a, v in (ev.get("assortativity") or {}).items():
+        out[f"graph_assortativity_{a}"] = v
+    for a, v in (ev.get("same_share") or {}).items():
+        out[f"graph_same_{a}_share"] = v
+    return out
+
+
+def _entropy_sums(us: UserSums, shown: dict[tuple[str, Any], list[tuple[str, ...]]],
+                  watched: dict[tuple[str, Any], list[tuple[str, ...]]]) -> None:
+    for name, d in (("shown", shown), ("watched", watched)):
+        for (user, _), genres in d.items():
+            if genres:
+                us.add(user, f"{name}_entropy_sum", genre_entropy(genres))
+                us.add(user, f"{name}_entropy_sessions")
+
+
 class SocialMetrics:
     """The social world's ``RunMetrics``."""
 
     def __init__(self) -> None:
         self.scopes: Scoped[_Acc] = Scoped(_Acc)
         self.users: dict[str, UserSums] = {}
+        self.graphs: dict[str, dict[str, Any]] = {}
+        self.finished: set[str] = set()
 
     def add(self, ev: dict[str, Any]) -> None:
         t = ev.get("type")
+        if t == GRAPH:
+            self.graphs[str(ev["arm"])] = graph_figures(ev)
+            return
         if t not in _TYPES:
             return
         targets = self.scopes.targets(ev)
@@ -171,11 +220,17 @@ class SocialMetrics:
                     a.mentions.append(ev)
 
     def arms(self, n_items: int, ratings: bool) -> dict[str, dict[str, Any]]:
-        return {arm: {**self.scopes.result(arm, lambda a: a.result(n_items)),
-                      "stats": arm_stats(self.users.get(arm, UserSums(SOCIAL_FIELDS)),
-                                         names=_STATS, sessions="sessions", figures=_RATIOS,
-                                         ratings=ratings)}
-                for arm in self.scopes.overall}
+        out: dict[str, dict[str, Any]] = {}
+        for arm, acc in self.scopes.overall.items():
+            us = self.users.setdefault(arm, UserSums(SOCIAL_FIELDS))
+            if arm not in self.finished:  # entropies need a user's whole round
+                self.finished.add(arm)
+                _entropy_sums(us, acc.shown, acc.watched)
+            r = self.scopes.result(arm, lambda a: a.result(n_items))
+            r["overall"].update(self.graphs.get(arm, {}))
+            out[arm] = {**r, "stats": arm_stats(us, names=_STATS, sessions="sessions",
+                                                figures=_RATIOS, ratings=ratings)}
+        return out
 
 
 def _user_sums(ev: dict[str, Any]) -> dict[str, float]:
@@ -194,7 +249,54 @@ def _user_event(a: UserAcc, ev: dict[str, Any]) -> bool:
     if t == "decision" and ev.get("action") in ("watch", "skip"):
         for name, v in _user_sums(ev).items():
             a.f[name] += v
+        genres = tuple(ev.get("genres") or ())
+        a.extra.setdefault(("shown", ev.get("round")), []).append(genres)
+        if ev["action"] == "watch":
+            a.extra.setdefault(("watched", ev.get("round")), []).append(genres)
     return False
+
+
+def _user_finish(a: UserAcc) -> None:
+    """Genre entropies summed over the user's rounds with something shown / watched."""
+    for (name, _), genres in a.extra.items():
+        a.f[f"{name}_entropy_sum"] += genre_entropy(genres)
+        a.f[f"{name}_entropy_sessions"] += 1
+
+
+def _graph_line(g: dict[str, Any]) -> str:
+    def f(k: str, fmt: str = ".3f") -> str:
+        v = g.get(k)
+        return "-" if v is None else format(v, fmt) if isinstance(v, float) else str(v)
+
+    attrs = sorted((k[len("graph_assortativity_"):] for k in g
+                    if k.startswith("graph_assortativity_")), key=lambda a: (a != "degree", a))
+    assort = ", ".join(f"{a.replace('_', ' ')} {f('graph_assortativity_' + a, '.2f')}"
+                       for a in attrs)
+    same = ", ".join(f"{a.replace('_', ' ')} {f(f'graph_same_{a}_share', '.0%')}"
+                     for a in attrs if f"graph_same_{a}_share" in g)
+    comp = g.get("graph_components")
+    return (f"{f('graph_nodes')} users, {f('graph_edges')} "
+            f"{'directed' if g.get('graph_directed') else 'undirected'} ties; degree mean "
+            f"{f('graph_mean_degree', '.2f')}, median {f('graph_median_degree', 'g')}, max "
+            f"{f('graph_max_degree')}; clustering {f('graph_clustering')}; {comp} "
+            f"component{'s' if comp != 1 else ''} (largest "
+            f"{f('graph_largest_component_share', '.0%')}); mean tie "
+            f"{f('graph_mean_tie')}" + (f"; assortativity: {assort}" if assort else "")
+            + (f"; ties within a level: {same}" if same else ""))
+
+
+def graph_lines(metrics: dict[str, Any]) -> list[str]:
+    """The social graph of each arm in one line (one for all arms when they share it)."""
+    per = {a: {k: v for k, v in (m.get("overall") or {}).items() if k.startswith("graph_")}
+           for a, m in (metrics.get("arms") or {}).items()}
+    per = {a: g for a, g in per.items() if g}
+    if not per:
+        return []
+    lines = {a: _graph_line(g) for a, g in per.items()}
+    if len(set(lines.values())) == 1:
+        return [f"graph ({'every arm' if len(lines) > 1 else next(iter(lines))}): "
+                + next(iter(lines.values()))]
+    return [f"graph ({a}): {line}" for a, line in lines.items()]
 
 
 # ----------------------------------------------------------------------------- trace agent
@@ -243,26 +345,38 @@ def _step_title(name: str) -> str | None:
     return f"tick {name[1:]}" if name[:1] == "t" and name[1:].isdigit() else None
 
 
+_SECTIONS = "simulations.report.social"
 SOCIAL = register_outcomes(Outcomes(
     environment="social",
     labels=LABELS,
     defaults=tuple(LABELS),
     metrics=SocialMetrics,
-    event_types=_TYPES,
+    event_types=(*_TYPES, GRAPH),
     user_fields=SOCIAL_FIELDS,
     user_event=_user_event,
+    user_finish=_user_finish,
     ratios={k: v for k, v in _RATIOS.items() if k in LABELS},
-    compared=("watch_rate", "friend_share", "coverage", "gini"),
+    compared=("watch_rate", "friend_share", "search_share", "shown_entropy",
+              "watched_entropy", "coverage", "gini"),
     rating_metrics=("mean_rating",),
-    summary_columns=lambda m: (["watch_rate", "friend_share"],
-                               ["shown_entropy", "watched_entropy", "gini", "social_lift",
-                                "mentions", "cascade_depth"]),
+    summary_columns=lambda m: (["watch_rate", "friend_share", "shown_entropy",
+                                "watched_entropy"],
+                               ["gini", "social_lift", "mentions", "cascade_depth"]),
+    summary_lines=graph_lines,
     summary_note=lambda m, ci: ("from friends: share of watches of items heard from a tie; "
-                                "shown H / watched H: genre entropy per user and round; "
+                                "shown H / watched H: genre entropy (bits) per user and round, "
+                                "with a 95% bootstrap interval over users; "
                                 "social lift: watch rate of heard minus unheard items on "
                                 "the same pages."),
     stat_labels={"heard_watch_rate": "heard watch rate"},
     group_metrics=("watch_rate", "friend_share"),
+    report_sections=(
+        ReportSection("social-bubble", "Genre entropy of shown and watched items per round "
+                      "(social filter bubble)", f"{_SECTIONS}:filter_bubble", 42),
+        ReportSection("social-graph", "The social graph: degree distribution",
+                      f"{_SECTIONS}:degrees", 44),
+        ReportSection("social-cascades", "Mention cascades", f"{_SECTIONS}:cascades", 46)),
+    report_data=f"{_SECTIONS}:collect",
     describe={"social_choice": _choice, "chat": _said, "post": _said, "page": _page,
               "decision": _decision, "mention": _mention},
     seen_types=("page",),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simulations.analysis.metrics import compute_metrics
+from simulations.analysis.outcomes import outcomes_for, resolve
 from simulations.analysis.user_stats import ArmTable, RunTables, arm_tables
 from simulations.record.trace import read_trace
 
@@ -45,6 +46,8 @@ class Run:
         default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [0, 0, 0])))
     tokens: dict[str, dict[str, list[float]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [0.0, 0.0])))
+    # What the environment's report sections read (its plug-in's ``report_data``).
+    data: Any = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ def load_run(run_dir: Path) -> Run:
             acc = run.tokens[arm][agent]
             acc[0] += ev.get("input_tokens", 0) + ev.get("output_tokens", 0)
             acc[1] += ev.get("cost_usd", 0.0)
+    plugin = outcomes_for(run.environment)
+    if plugin is not None and plugin.report_data is not None:
+        run.data = resolve(plugin.report_data)(events)
     return run
 
 

@@ -77,6 +77,8 @@ def metrics_table(metrics: dict[str, Any], title: str = "") -> Group:
             rt.add_row(f"{a} / {r}", *(fmt_metric(metrics, k, rm.get(k)) for k in keys))
         parts.append(rt)
     o = outcomes_for(metrics.get("environment"))
+    if o is not None and o.summary_lines is not None:
+        parts += [Text(line) for line in o.summary_lines(metrics)]
     note = (no_plugin_note(str(metrics.get("environment"))) if o is None else
             o.summary_note(metrics, ci) if o.summary_note is not None else "")
     if metrics.get("ratings") is False:
