@@ -28,9 +28,15 @@ PAIRS = [("ease + 2 random", "ease"), ("ease + 2 random", "ease, 6-item pages"),
 UserRound = dict[tuple[str, int], float]
 
 
-def entropies(rd: RunData, arm: str) -> UserRound:
+def pages(rd: RunData, arm: str, measure: str) -> dict[tuple[str, int], list[tuple[str, ...]]]:
+    """``all``: every recommender-page item of each (user, round); ``first``: the items of
+    its first recommender page of the round (a fixed count: the page size)."""
+    return (rd.first if measure == "first" else rd.browse).get(arm, {})
+
+
+def entropies(rd: RunData, arm: str, measure: str = "all") -> UserRound:
     """Genre entropy (bits) of the recommender-page items of each (user, round)."""
-    return {k: genre_entropy(v) for k, v in rd.browse.get(arm, {}).items() if v}
+    return {k: genre_entropy(v) for k, v in pages(rd, arm, measure).items() if v}
 
 
 def round_means(h: UserRound, rounds: int) -> list[float | None]:
@@ -65,10 +71,13 @@ def _pooled(diffs: list[list[float]]) -> dict[str, Any]:
 
 
 def analyse(runs: dict[tuple[int, str], RunData], seeds: Sequence[int],
-            rounds: int) -> dict[str, Any]:
-    """Everything the doc and the JSON report about the bubble."""
-    h = {(s, lab): entropies(runs[(s, c)], arm) for s in seeds
+            rounds: int, measure: str = "all") -> dict[str, Any]:
+    """Everything the doc and the JSON report about the bubble, for one measure."""
+    h = {(s, lab): entropies(runs[(s, c)], arm, measure) for s in seeds
          for lab, (c, arm) in CONDITIONS.items() if (s, c) in runs}
+    n_items = {(s, lab): {k: float(len(v)) for k, v in pages(runs[(s, c)], arm,
+                                                               measure).items() if v}
+               for s in seeds for lab, (c, arm) in CONDITIONS.items() if (s, c) in runs}
     labels = [lab for lab in CONDITIONS if all((s, lab) in h for s in seeds)]
     out: dict[str, Any] = {"conditions": {}, "paired": {}}
     for lab in labels:
@@ -85,6 +94,9 @@ def analyse(runs: dict[tuple[int, str], RunData], seeds: Sequence[int],
                                      for ms in per_seed],
             "rounds": [interval([x for x in (ms[r] for ms in per_seed) if x is not None])
                        for r in range(rounds)],
+            "items": [round(x, 2) if np.isfinite(x) else None for x in np.mean(
+                [[np.nan if m is None else m for m in round_means(n_items[(s, lab)], rounds)]
+                 for s in seeds], axis=0).tolist()],
             "slope": {**interval([x for x in slopes if x is not None]),
                       "per_seed": [None if x is None else round(x, 4) for x in slopes]},
             "last_minus_first": _pooled(drops),
@@ -127,12 +139,15 @@ def _excl(d: dict[str, Any]) -> str:
 def tables(res: dict[str, Any], rounds: int) -> list[str]:
     conds = res["conditions"]
     head = " | ".join(f"round {r}" for r in range(1, rounds + 1))
-    rows = [f"| condition | {head} | slope / round | last − first round (per user) |",
-            "| --- |" + " ---: |" * (rounds + 2)]
+    rows = [f"| condition | {head} | slope / round | last − first round (per user) | "
+            "items / user-round, first → last round |",
+            "| --- |" + " ---: |" * (rounds + 3)]
     for lab, c in conds.items():
         cells = " | ".join(_iv(x, 2) for x in c["rounds"])
+        items = c.get("items") or [None]
         rows.append(f"| {lab} | {cells} | {_iv(c['slope'], 3)} | "
-                    f"{_iv(c['last_minus_first']['per_user'], 3)} |")
+                    f"{_iv(c['last_minus_first']['per_user'], 3)} | "
+                    f"{items[0]} → {items[-1]} |")
     rows += ["", "Paired differences (same users, same seed; 95% intervals):", "",
              "| difference | mean over rounds, per user | per seed (n = seeds) | "
              "last round, per user | slope difference (per seed) |",
@@ -167,13 +182,23 @@ def verdicts(res: dict[str, Any]) -> list[str]:
                        + ("**met**." if d["lo"] is not None and d["lo"] > 0
                           else "**disagrees**." if d["hi"] is not None and d["hi"] < 0
                           else "**not shown** (the interval includes 0)."))
+            if key.startswith("ease, rewired"):
+                sd, ld = p[key]["slope"], p[key]["last_round"]["per_user"]
+                out.append(f"  Its slope difference {_iv(sd)} per round ({_excl(sd)}), last "
+                           f"round {_iv(ld)} per user ({_excl(ld)}).")
     key = "ease + 2 random - ease, 6-item pages"
     if key in p:
         d = p[key]["mean_over_rounds"]["per_seed"]
         out.append(f"- Against the size-matched control (6 EASE items per page, as many items "
-                   f"as 4 + 2): {_iv(d)} per seed ({_excl(d)}): the random items' gain is "
-                   + ("not just more items per page." if d["lo"] is not None and d["lo"] > 0
-                      else "not separated from the effect of a longer page."))
+                   f"as 4 + 2): {_iv(d)} per seed ({_excl(d)}): "
+                   + ("the random items add diversity beyond a longer page."
+                      if d["lo"] is not None and d["lo"] > 0 else
+                      "4 EASE + 2 random items are *less* diverse than 6 EASE items, so the "
+                      "rise over the base is the longer page (entropy grows with the items "
+                      "counted), not the random items: **RecAgent's direction is not "
+                      "reproduced once page length is held fixed**."
+                      if d["hi"] is not None and d["hi"] < 0 else
+                      "the random items' gain is not separated from that of a longer page."))
     if "random (null)" in c:
         s = c["random (null)"]["slope"]
         out.append(f"- **Null: the random recommender** should not narrow: slope {_iv(s)} "
@@ -192,4 +217,29 @@ def verdicts(res: dict[str, Any]) -> list[str]:
                       "the narrowing goes with the social features." if base_falls else
                       "it falls without the social features only." if off_falls else
                       "neither falls."))
+    return out
+
+
+def first_page_verdicts(res: dict[str, Any], main: dict[str, Any]) -> list[str]:
+    """The directions again on the first page of each round (a fixed number of items)."""
+    c, p = res["conditions"], res["paired"]
+    parts = []
+    if "ease" in c:
+        parts.append(f"EASE's slope {_iv(c['ease']['slope'])} ({_excl(c['ease']['slope'])})")
+    for key in ("ease + 2 random - ease, 6-item pages", "ease, rewired 0.5 - ease",
+                "ease, social off - ease", "random (null) - ease"):
+        if key in p:
+            d = p[key]["mean_over_rounds"]["per_seed"]
+            parts.append(f"{key} {_iv(d)} per seed ({_excl(d)})")
+    out = ["- **First page only** (the number of pages browsed taken out): "
+           + "; ".join(parts) + "."]
+    key = "ease, social off - ease"
+    if key in p and key in main["paired"]:
+        first = p[key]["mean_over_rounds"]["per_seed"]
+        every = main["paired"][key]["mean_over_rounds"]["per_seed"]
+        if first["hi"] is not None and first["hi"] < 0 < every["lo"]:
+            out.append("  So turning the social features off *raises* the all-pages entropy "
+                       "only because users then browse more pages a round; page for page, "
+                       "EASE shows a narrower mix without them (friends' watches, retrained "
+                       "into EASE, widen it).")
     return out
