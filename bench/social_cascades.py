@@ -135,6 +135,14 @@ def tables(res: dict[str, Any]) -> list[str]:
                 f"{ref['mean_depth']:.2f} | {hist(ref['depth_histogram'])} | "
                 f"itself: {_d(res['reference_vs_itself'])} | |")
     ps = [s for s in res["per_seed"] if s.get("simulated")]
+    mism = sum(x.get("parent_mismatches", 0) for x in ps)
+    rows += ["", f"Mentions whose declared `parent` differs from the first exposure on record "
+             f"(`parent_mismatches`, 0 in a consistent trace): {mism} over the {len(ps)} "
+             "seeds' cascades. The trees come from the `to` lists, so the figures above do "
+             "not use `parent`. The environment records a teller (`origin`) only when the "
+             "hearer has not watched the item (`SocialEnvironment._hear`), so a user who "
+             "watched it, heard of it, then posted it declares no parent (at seed 0 every "
+             "mismatching mention was of that kind).", ]
     rows += ["", "Fitted p per seed (same graph / shuffled): "
              + "; ".join(f"seed {s['seed']}: {s['ic']['p']:.4f} / {s['shuffled']['p']:.4f}"
                          for s in ps) + "."]
