@@ -13,7 +13,9 @@ half the within-group ties rewired across groups (``rewire_heterophily: 0.5``), 
 features off (``social: false``), and a size-matched control for the random items
 (6-item EASE pages). The figure: genre entropy (bits) of the items on each user's
 recommender pages in a round (search pages left out), averaged over users, per round;
-its slope over rounds per seed; paired differences per user and per seed.
+its slope over rounds per seed; paired differences per user and per seed; the same on
+each user's first recommender page of the round (a fixed number of items: entropy grows
+with the items counted, and users browse more pages when the social features are off).
 
 ``--part cascades``: the shipped ``scenarios/social.yaml`` (three arms, 3 rounds x 10 ticks)
 at each seed; the max depths of its mention cascades against Twitter15's (Wasserstein-1
@@ -25,7 +27,8 @@ Every run sets ``graph.allow_disconnected: true``: at 300 users the SBM graph of
 ``social.yaml`` leaves more than 1% of users outside the largest component at most seeds.
 Writes the section between ``<!-- social:start -->`` and ``<!-- social:end -->`` of
 docs/benchmarks.md and bench/results/social.json (a part run alone keeps the other
-part's results from the file).
+part's results from the file). ``--keep DIR`` keeps the run folders; ``--reuse DIR``
+re-reads the bubble's from there; ``--from-json`` rewrites the section from the JSON.
 """
 
 from __future__ import annotations
