@@ -7,6 +7,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/ml-100k
+CASCADES ?= ../shared/data/twitter-cascades
 TORCH  ?= 2.13.0
 
 .PHONY: run test lint pytest bench bench-install tune clean
@@ -51,6 +52,7 @@ bench: $(STAMP)
 	$(PY) bench/tasks.py --data $(DATA) --agent none --users 40 --samples 5
 	$(PY) bench/tasks.py --data $(DATA) --agent llmrank
 	$(PY) bench/tasks.py --data $(DATA) --agent macrec
+	nice -n 10 $(PY) bench/social.py --data $(DATA) --cascades $(CASCADES)
 
 # Install time and size of the core and the full install (fresh venvs; needs the network).
 bench-install: $(STAMP)
