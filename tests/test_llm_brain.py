@@ -3,6 +3,7 @@ and LLM runs end to end: failure events, budget stop, record/replay."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -20,6 +21,7 @@ from agents.brains.base import (
 )
 from agents.brains.llm import LLMBrain
 from agents.brains.prompts import render
+from agents.brains.social import Heard, SocialView, SpeakView
 from agents.llm import FakeChatModel, LLMClient
 from agents.profile import UserProfile
 from scenarios.loader import ScenarioError, load_role, load_scenario
@@ -282,6 +284,12 @@ def test_every_template_is_filled_with_exactly_its_variables() -> None:
             return "Something funny, please."
         if last.startswith("[conversation_turn]"):
             return json.dumps({"accept": None, "give_up": False, "feedback": "older"})
+        if last.startswith("[social_choice]"):
+            return json.dumps({"activity": "browse", "reason": "see what's new"})
+        if last.startswith("[social_speak]"):
+            return json.dumps({"text": "I liked it.", "mentions": ["m0"]})
+        if last.startswith("[scored_social_text]"):
+            return 'Loved it." more'
         return json.dumps({"ratings": [{"item_id": "m0", "rating": 3}]})
 
     def scorer(prompt: str, options: list[str]) -> list[float]:
@@ -304,6 +312,14 @@ def test_every_template_is_filled_with_exactly_its_variables() -> None:
         view = ConversationView(_profile(), 1, 1, 2, ("a comedy",), (0, 1))
         brain.describe(view, RNG)
         brain.judge(view, RNG)
+        social = SocialView(_profile(), 1, 2, allowed=("browse", "search", "chat", "idle"),
+                            weights={"browse": 1.0}, neighbours=(3,), ties=(0.5,),
+                            heard=(Heard(1, 3, 0.5, "chat", 1),), recent=((0, 5),))
+        said = asyncio.run(brain.achoose(social, RNG))
+        assert said.activity in social.allowed
+        line = asyncio.run(brain.aspeak(SpeakView(_profile(), 1, 2, "chat", partner=3,
+                                                  tie=0.5, recent=((0, 5),)), RNG))
+        assert line.mentions == (0,) and line.text
     for name, given in TEMPLATE_VARIABLES.items():
         rendered = [text for text in seen if text.startswith(f"[{name}]")]
         assert rendered, f"template {name} was never used"

@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from scenarios.schema import AGE_BANDS, GRAPH_KINDS, age_band, graph_config
+from scenarios.schema.social_world import SocialSettings
 from tools.dataset import Dataset, load_dataset
 from tools.social_graph import (
     GraphError,
@@ -387,7 +388,11 @@ def test_arrays_are_read_only(ml: Dataset) -> None:
 
 def test_the_doc_blocks_validate(repo: Path) -> None:
     doc = (repo / "docs" / "social.md").read_text(encoding="utf-8")
-    blocks = [yaml.safe_load(b)["graph"] for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)]
+    docs = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)]
+    blocks = [d["graph"] for d in docs if "graph" in d]
     assert [b["kind"] for b in blocks] == list(GRAPH_KINDS)
+    for d in docs:  # whole environment blocks: their settings validate too
+        if "environment" in d:
+            SocialSettings.model_validate(d["environment"]["settings"])
     for b in blocks:
         assert graph_config(b).kind == b["kind"]

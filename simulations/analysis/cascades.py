@@ -55,7 +55,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["CASCADES_ENV", "Cascade", "CascadeDataError", "ReferenceCascade",
            "bootstrap_interval", "cascade_summary", "cascades_data_path",
@@ -396,6 +395,8 @@ def depth_distance(simulated_depths: Sequence[float], reference_depths: Sequence
     b = np.asarray(list(reference_depths), dtype=np.float64)
     if a.size == 0 or b.size == 0:
         raise ValueError("depth_distance needs at least one simulated and one reference depth")
+    from scipy import stats  # scipy.stats is heavy: only when a distance is asked for
+
     return float(stats.wasserstein_distance(a, b))
 
 
@@ -426,6 +427,8 @@ def depth_distance_interval(simulated_depths: Sequence[float],
     value = depth_distance(a, b)
     rng = np.random.default_rng(seed)
     xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    from scipy import stats
+
     boot = [stats.wasserstein_distance(rng.choice(xa, xa.size), rng.choice(xb, xb.size))
             for _ in range(resamples)]
     lo, hi = np.percentile(boot, [50 * (1 - level), 50 * (1 + level)])

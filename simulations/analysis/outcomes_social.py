@@ -47,8 +47,12 @@ from simulations.analysis.outcomes import (
     clip,
     register_outcomes,
 )
+from simulations.analysis.outcomes_feed import FEED
 
 __all__ = ["GRAPH", "SOCIAL", "SOCIAL_FIELDS", "SocialMetrics", "graph_figures", "graph_lines"]
+
+# Event types this plug-in shares with the feed: a feed trace keeps the feed's words.
+feed_describe = FEED.describe
 
 LABELS = {
     "watch_rate": "watch rate",
@@ -322,6 +326,8 @@ def _said(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
 
 
 def _page(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
+    if "via" not in ev:  # a feed's page (the describers of every environment are merged)
+        return feed_describe["page"](ev, title, m)
     names = "; ".join(m.e(title(i)) for i in ev.get("items", []))
     src = f"search “{m.e(ev.get('query'))}”" if ev.get("via") == "search" \
         else f"{m.e(ev.get('recommender'))}"
@@ -329,6 +335,8 @@ def _page(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
 
 
 def _decision(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
+    if "via" not in ev:  # a feed's decision
+        return feed_describe["decision"](ev, title, m)
     name = m.e(title(ev.get("item")))
     heard = " " + m.d("(heard about it)") if ev.get("heard") else ""
     if ev.get("action") == "watch":
@@ -339,10 +347,6 @@ def _decision(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
 def _mention(ev: dict[str, Any], title: Callable[[Any], str], m: Marks) -> str:
     src = f"heard from user {m.e(ev['parent'])}" if ev.get("parent") else "found it"
     return f"told {len(ev.get('to', []))} about {m.e(title(ev.get('item')))} ({src})"
-
-
-def _step_title(name: str) -> str | None:
-    return f"tick {name[1:]}" if name[:1] == "t" and name[1:].isdigit() else None
 
 
 _SECTIONS = "simulations.report.social"
@@ -381,7 +385,6 @@ SOCIAL = register_outcomes(Outcomes(
               "decision": _decision, "mention": _mention},
     seen_types=("page",),
     result_types=("social_choice", "decision", "chat", "post"),
-    step_title=_step_title,
     setting=lambda env: {"rounds": env.get("rounds"), **{
         k: v for k, v in (env.get("settings") or {}).items() if k != "graph"},
         "graph": (env.get("settings") or {}).get("graph", {}).get("kind")},

@@ -45,7 +45,6 @@ from simulations.environments.social_kind import (
 from tools.dataset import Interactions
 from tools.recommenders import ColdStartRecommender
 from tools.recommenders.social import GraphAware
-from tools.search import BM25Index
 from tools.social_graph import GraphError, build_graph, graph_stats, rewire_heterophilous
 
 __all__ = ["SocialEnvironment"]
@@ -110,7 +109,7 @@ class SocialEnvironment(ArmEnvironment):
         self.origin: dict[tuple[int, int], int] = {}  # (hearer, item) -> first teller
         self.idle: dict[int, int] = dict.fromkeys(setup.users, 0)
         self.watches: list[tuple[int, int, int, int]] = []  # user, item, rating, round
-        self._search: BM25Index | None = None
+        self._search: Any = None  # tools.search.BM25Index, built at the first search
         self.tick, self.phase = 0, "done"
         self.chats: list[_Chat] = []
         self._pending: list[Observation] = []
@@ -284,6 +283,8 @@ class SocialEnvironment(ArmEnvironment):
         watched = set(self.seen.rows[u])
         if a.activity == "search":
             if self._search is None:
+                from tools.search import BM25Index  # bm25s only when someone searches
+
                 self._search = BM25Index.for_catalog(self.cat)
             hits = self._search.search(a.query or "", self.page_size, exclude=frozenset(watched)
                                        | frozenset(self.withheld))
@@ -413,9 +414,10 @@ class SocialEnvironment(ArmEnvironment):
                 self._hear(h, u, item, obs.mode)
 
     def _hear(self, h: int, teller: int, item: int, via: str) -> None:
+        # Who told first is kept even for a watched item: a later post of it names them.
+        self.origin.setdefault((h, item), teller)
         if self.seen[h, item]:
             return
-        self.origin.setdefault((h, item), teller)
         tie = self.graph.tie(self.node[h], self.node[teller]) or \
             self.graph.tie(self.node[teller], self.node[h])
         old = self.heard[h].get(item)

@@ -30,7 +30,13 @@ from agents.brains.social import (
     SpeakView,
 )
 from agents.group import AgentGroup
-from agents.kinds import InteractionKind, MemoryWrite, Recalled
+from agents.kinds import (
+    InteractionKind,
+    MemoryWrite,
+    PlanRequest,
+    Recalled,
+    make_plan_request,
+)
 from agents.observations import Action, Message, Observation
 from agents.seeding import user_rng
 from simulations.environments.feed_kind import FeedPageKind, ItemChoice, PageAction
@@ -166,12 +172,19 @@ class SocialPageKind(InteractionKind[SocialPage]):
         cat = g.world.catalog
         return "; ".join(f"{cat.titles[i]} ({', '.join(cat.genres[i])})" for i in obs.items)
 
+    def plan_request(self, g: AgentGroup, obs: SocialPage,
+                     recalled: Recalled) -> PlanRequest | None:
+        where = f"a search for '{obs.query}'" if obs.via == "search" else "the recommender"
+        return make_plan_request(g, obs, recalled, f"a page from {where} on a movie social "
+                                 "network: decide which of the items to watch", obs.items)
+
     async def decide(self, g: AgentGroup, obs: SocialPage, recalled: Recalled) -> Action:
         u = obs.agent
         brain = cast(PageDecider, g.brain)
         d = await brain.adecide_page(PageObservation(
             profile=g.profiles[u], round=obs.round, page=1, items=tuple(obs.items),
             memory=tuple(recalled.short), recalled=tuple(recalled.long),
+            plan=tuple(recalled.plan.steps) if recalled.plan else (),
             guidance=recalled.guidance, heard_ties=tuple(obs.heard_ties),
             social_weight=obs.social_weight),
             user_rng(g.seed, u, obs.round, _step(obs.tick, _PAGE)))
