@@ -183,6 +183,38 @@ class ArmEnvironment:
                               items=sorted(self.cat.item_ids[i] for i in arriving))
         return arriving
 
+    # The arm's training data and recommender (set by the environment).
+    train: Interactions
+    recommender: ColdStartRecommender
+
+    def _fitted(self, rec: ColdStartRecommender) -> ColdStartRecommender:
+        """A freshly fitted recommender, before use (an environment may hand it more)."""
+        return rec
+
+    def _retrain(self, round_: int, watches: Sequence[tuple[int, int, int, int]]) -> None:
+        """Between rounds, if the arm retrains: this round's watches (user, item, rating,
+        round) join the training data and the recommender is refitted (an incremental
+        plug-in is updated instead); traced as ``retrain``."""
+        s = self.s
+        if not (s.arm.retrain and round_ < s.scenario.environment.rounds):
+            return
+        new = [w for w in watches if w[3] == round_]
+        sim = Interactions.from_lists(
+            [w[0] for w in new], [w[1] for w in new], [w[2] for w in new],
+            [float(2_000_000_000 + round_) for _ in new])
+        self.train = self.train.concat(sim)
+        cfg = next((e for e in s.scenario.events if isinstance(e, SwitchRecommenderEvent)
+                    and e.recommender == self.arm and e.at_round <= round_), s.arm)
+        if self.recommender.incremental:  # a plug-in that learns without a refit
+            self.recommender.update(self.train.matrix(
+                s.dataset.n_users, s.dataset.n_items,
+                binary=not self.recommender.uses_ratings))
+        else:
+            self.recommender = self._fitted(s.fit(cfg, self.train, self.released))
+        s.trace.emit("retrain", f"{self.arm}/r{round_}/retrain", arm=self.arm,
+                     round=round_, added=len(new), interactions=len(self.train),
+                     recommender=self.recommender.name)
+
     def _switch(self, round_: int, refit: Callable[[SwitchRecommenderEvent], None]) -> None:
         """Apply this arm's ``switch_recommender`` events due this round."""
         for ev in self.s.scenario.events:

@@ -31,7 +31,6 @@ from simulations.environments.feed_kind import (
     InterviewRequest,
     PageAction,
 )
-from tools.dataset import Interactions
 
 __all__ = ["FeedEnvironment"]
 
@@ -107,25 +106,8 @@ class FeedEnvironment(ArmEnvironment):
     def end_round(self, round_: int) -> None:
         if self.phase == "interview":  # nobody was interviewed: close the sessions anyway
             self._record_interviews([], [])
-        s = self.s
-        if s.arm.retrain and round_ < s.scenario.environment.rounds:
-            new = [w for w in self.watches if w[3] == round_]
-            sim = Interactions.from_lists(
-                [w[0] for w in new], [w[1] for w in new], [w[2] for w in new],
-                [float(2_000_000_000 + round_) for _ in new])
-            self.train = self.train.concat(sim)
-            cfg = next((e for e in s.scenario.events if isinstance(e, SwitchRecommenderEvent)
-                        and e.recommender == self.arm and e.at_round <= round_), s.arm)
-            if self.recommender.incremental:  # a plug-in that learns without a refit
-                self.recommender.update(self.train.matrix(
-                    s.dataset.n_users, s.dataset.n_items,
-                    binary=not self.recommender.uses_ratings))
-            else:
-                self.recommender = s.fit(cfg, self.train, self.released)
-            s.trace.emit("retrain", f"{self.arm}/r{round_}/retrain", arm=self.arm,
-                         round=round_, added=len(new), interactions=len(self.train),
-                         recommender=self.recommender.name)
-        s.trace.flush()
+        self._retrain(round_, self.watches)
+        self.s.trace.flush()
 
     # ------------------------------------------------------------------ lanes
 

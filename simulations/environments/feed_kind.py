@@ -12,7 +12,7 @@ from typing import Any, Literal, cast
 
 from pydantic import Field
 
-from agents.brains.base import PageObservation, SessionSummary
+from agents.brains.base import PageDecision, PageObservation, SessionSummary
 from agents.brains.capabilities import Interviewee, PageDecider
 from agents.group import AgentGroup
 from agents.kinds import (
@@ -34,6 +34,7 @@ __all__ = [
     "InterviewRequest",
     "ItemChoice",
     "PageAction",
+    "page_action",
 ]
 
 
@@ -81,6 +82,16 @@ class InterviewAction(Action):
     inputs: dict[str, Any] = Field(default_factory=dict)
 
 
+def page_action(d: PageDecision) -> PageAction:
+    """The action of a page decision (the feed's, and any page decided like one)."""
+    return PageAction(
+        items=[ItemChoice(item=x.item, watch=x.watch, rating=x.rating, reason=x.reason,
+                          inputs=x.inputs) for x in d.items],
+        leave=d.leave, feeling=d.feeling,
+        feeling_source="model" if d.inputs.get("feeling_source") == "model" else "computed",
+        inputs={k: v for k, v in d.inputs.items() if k != "feeling_source"})
+
+
 def _shortlist(g: AgentGroup, p: PlanResult | None) -> tuple[int, ...] | None:
     if p is None or p.shortlist is None:
         return None
@@ -109,13 +120,7 @@ class FeedPageKind(InteractionKind[FeedPage]):
             memory=tuple(recalled.short), plan=tuple(p.steps) if p else (),
             recalled=tuple(recalled.long), guidance=recalled.guidance,
             shortlist=_shortlist(g, p)), user_rng(g.seed, u, obs.round, obs.page))
-        return PageAction(
-            items=[ItemChoice(item=x.item, watch=x.watch, rating=x.rating, reason=x.reason,
-                              inputs=x.inputs) for x in d.items],
-            leave=d.leave, feeling=d.feeling,
-            feeling_source="model" if d.inputs.get("feeling_source") == "model"
-            else "computed",
-            inputs={k: v for k, v in d.inputs.items() if k != "feeling_source"})
+        return page_action(d)
 
     def remember(self, g: AgentGroup, obs: FeedPage, action: Action) -> Sequence[MemoryWrite]:
         if not isinstance(action, PageAction):

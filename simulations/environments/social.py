@@ -42,7 +42,6 @@ from simulations.environments.social_kind import (
     SpeakTurn,
     Spoken,
 )
-from tools.dataset import Interactions
 from tools.recommenders import ColdStartRecommender
 from tools.recommenders.social import GraphAware
 from tools.social_graph import GraphError, build_graph, graph_stats, rewire_heterophilous
@@ -100,7 +99,7 @@ class SocialEnvironment(ArmEnvironment):
         setup.trace.emit("social_graph", f"{self.arm}/graph", arm=self.arm,
                          **graph_stats(graph, attrs))
         self.train = setup.history
-        self.recommender = self._wired(setup.fit(setup.arm, self.train, self.released))
+        self.recommender = self._fitted(setup.fit(setup.arm, self.train, self.released))
         self.seen = setup.history.matrix(ds.n_users, ds.n_items).tolil()
         self.shown: dict[int, set[int]] = {u: set() for u in setup.users}
         self.heard: dict[int, dict[int, HeardItem]] = {u: {} for u in setup.users}
@@ -125,7 +124,7 @@ class SocialEnvironment(ArmEnvironment):
             self.recommender.new_items = self.released
 
         def refit(ev: SwitchRecommenderEvent) -> None:
-            self.recommender = self._wired(s.fit(ev, self.train, self.released))
+            self.recommender = self._fitted(s.fit(ev, self.train, self.released))
 
         self._switch(round_, refit)
         s.trace.emit("round_start", f"{self.arm}/r{round_}", arm=self.arm, round=round_,
@@ -156,22 +155,11 @@ class SocialEnvironment(ArmEnvironment):
 
     def end_round(self, round_: int) -> None:
         s = self.s
-        if s.arm.retrain and round_ < s.scenario.environment.rounds:
-            new = [w for w in self.watches if w[3] == round_]
-            sim = Interactions.from_lists(
-                [w[0] for w in new], [w[1] for w in new], [w[2] for w in new],
-                [float(2_000_000_000 + round_) for _ in new])
-            self.train = self.train.concat(sim)
-            cfg = next((e for e in s.scenario.events if isinstance(e, SwitchRecommenderEvent)
-                        and e.recommender == self.arm and e.at_round <= round_), s.arm)
-            self.recommender = self._wired(s.fit(cfg, self.train, self.released))
-            s.trace.emit("retrain", f"{self.arm}/r{round_}/retrain", arm=self.arm,
-                         round=round_, added=len(new), interactions=len(self.train),
-                         recommender=self.recommender.name)
+        self._retrain(round_, self.watches)
         s.trace.flush()
         s.on_session_end(len(s.users))
 
-    def _wired(self, rec: ColdStartRecommender) -> ColdStartRecommender:
+    def _fitted(self, rec: ColdStartRecommender) -> ColdStartRecommender:
         """A recommender that uses the graph (a social arm) gets it."""
         plugin = getattr(rec.base, "plugin", None)
         if isinstance(plugin, GraphAware):

@@ -39,7 +39,7 @@ from agents.kinds import (
 )
 from agents.observations import Action, Message, Observation
 from agents.seeding import user_rng
-from simulations.environments.feed_kind import FeedPageKind, ItemChoice, PageAction
+from simulations.environments.feed_kind import FeedPageKind, page_action
 
 __all__ = [
     "HeardItem",
@@ -188,13 +188,7 @@ class SocialPageKind(InteractionKind[SocialPage]):
             guidance=recalled.guidance, heard_ties=tuple(obs.heard_ties),
             social_weight=obs.social_weight),
             user_rng(g.seed, u, obs.round, _step(obs.tick, _PAGE)))
-        return PageAction(
-            items=[ItemChoice(item=x.item, watch=x.watch, rating=x.rating, reason=x.reason,
-                              inputs=x.inputs) for x in d.items],
-            leave=d.leave, feeling=d.feeling,
-            feeling_source="model" if d.inputs.get("feeling_source") == "model"
-            else "computed",
-            inputs={k: v for k, v in d.inputs.items() if k != "feeling_source"})
+        return page_action(d)
 
     def remember(self, g: AgentGroup, obs: SocialPage, action: Action) -> Sequence[MemoryWrite]:
         return self._feed.remember(g, obs, action)  # type: ignore[arg-type]
