@@ -42,7 +42,7 @@ LABELS = {"llmrank": "LLMRank role (zero-shot ranker)", "macrec": "MACRec team",
 BASELINE_NAMES = {"global_mean": "global mean", "user_mean": "user mean",
                   "item_mean": "item mean", "bias": "bias (global + user + item)",
                   "pop": "popularity", "ease": "EASE", "random": "random"}
-METRICS = {"rp": ("rmse", "mae"), "sr": ("hr@1", "hr@5", "ndcg@5", "mrr"),
+METRICS = {"rp": ("rmse", "mae"), "sr": ("hr@1", "hr@5", "ndcg@1", "ndcg@5", "ndcg@10", "mrr"),
            "gen": ("hr@1", "grounded", "item_genre", "history_title", "words", "distinct")}
 
 

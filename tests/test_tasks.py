@@ -29,7 +29,13 @@ from simulations.tasks.baselines import (
     ranking_baselines,
     rating_baselines,
 )
-from simulations.tasks.data import TaskSetup, prepare_tasks, rank_instances, rating_instances
+from simulations.tasks.data import (
+    RankInstance,
+    TaskSetup,
+    prepare_tasks,
+    rank_instances,
+    rating_instances,
+)
 from simulations.tasks.metrics import (
     distinct_share,
     grounding,
@@ -65,6 +71,9 @@ def test_rank_metrics_hand_computed() -> None:
     assert m["mrr"] == pytest.approx((1 + 1 / 3 + 1 / 6) / 4)
     assert rank_metrics([5])["ndcg@5"] == pytest.approx(1 / math.log2(6))
     assert rank_metrics([6])["ndcg@5"] == 0.0
+    assert rank_metrics([6])["ndcg@10"] == pytest.approx(1 / math.log2(7))
+    assert rank_metrics([11])["ndcg@10"] == 0.0
+    assert rank_metrics([1, 2])["ndcg@1"] == rank_metrics([1, 2])["hr@1"] == 0.5
 
 
 def test_rating_errors_hand_computed() -> None:
@@ -146,6 +155,23 @@ def test_sampled_candidates_never_rated_and_positive_after_history(setup: TaskSe
     assert inst != rank_instances(setup, users, 19, seed=4)
     # Shuffled: the positive is not always in the same place.
     assert len({x.candidates.index(x.positive) for x in inst}) > 5
+
+
+def test_popularity_negatives_are_never_rated_and_more_popular(setup: TaskSetup) -> None:
+    users = setup.test[:40]
+    pop = np.bincount(setup.history.item, minlength=setup.dataset.n_items)
+    uni = rank_instances(setup, users, 9, seed=3)
+    hard = rank_instances(setup, users, 9, seed=3, sampler="popularity")
+    for x in hard:
+        negs = set(x.candidates) - {x.positive}
+        assert len(x.candidates) == 10 == len(set(x.candidates)) and x.positive in x.candidates
+        assert not negs & _rated(setup, x.user) and (pop[list(negs)] > 0).all()
+    # Drawn in proportion to popularity: the negatives are far more popular than uniform ones.
+    def mean_neg_pop(inst: list[RankInstance]) -> float:
+        return float(np.mean([pop[c] for x in inst for c in x.candidates if c != x.positive]))
+    assert mean_neg_pop(hard) > 2 * mean_neg_pop(uni)
+    with pytest.raises(ValueError, match="--sampler"):
+        TaskOptions(task="sr", sampler="hard").validate()
 
 
 def test_model_candidates_are_unseen_top_items(setup: TaskSetup) -> None:
@@ -355,7 +381,8 @@ def test_cli_json_shape(capsys: pytest.CaptureFixture[str], ml100k: Path) -> Non
     assert res["candidates"] == {"mode": "sampled", "negatives": 9,
                                  "sampler": "uniform, never rated"}
     for m in res["models"].values():
-        assert set(m["metrics"]) == {"hr@1", "hr@5", "ndcg@5", "mrr", "recall"}
+        assert set(m["metrics"]) == {"hr@1", "hr@5", "ndcg@1", "ndcg@5", "ndcg@10",
+                                     "mrr", "recall"}
         assert set(m["metrics"]["mrr"]) == {"mean", "lo", "hi", "n"}
         assert m["instances"] == 10 and m["failures"] == 0
 

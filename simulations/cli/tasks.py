@@ -15,8 +15,9 @@ from simulations.cli.common import EXIT_OK, CliError, console_err, console_out, 
 
 __all__ = ["add_task_parser", "task_table"]
 
-_LABELS = {"rmse": "RMSE", "mae": "MAE", "hr@1": "HR@1", "hr@5": "HR@5", "ndcg@5": "NDCG@5",
-           "mrr": "MRR", "recall": "positive in candidates", "grounded": "grounded",
+_LABELS = {"rmse": "RMSE", "mae": "MAE", "hr@1": "HR@1", "hr@5": "HR@5", "ndcg@1": "NDCG@1",
+           "ndcg@5": "NDCG@5", "ndcg@10": "NDCG@10", "mrr": "MRR",
+           "recall": "positive in candidates", "grounded": "grounded",
            "item_genre": "item genre", "history_title": "history title",
            "liked_genre": "liked genre", "words": "words", "distinct": "distinct"}
 _NAMES = {"global_mean": "global mean", "user_mean": "user mean", "item_mean": "item mean",
@@ -32,8 +33,9 @@ def task_table(res: dict[str, Any]) -> Table:
     cand = res.get("candidates", {})
     how = ""
     if cand:
-        how = (f", 1 positive + {cand['negatives']} never-rated items" if cand["mode"] ==
-               "sampled" else f", top {cand['n']} of {cand['model']}")
+        how = (f", 1 positive + {cand['negatives']} never-rated items "
+               f"({cand['sampler'].split(',')[0]})" if cand["mode"] == "sampled"
+               else f", top {cand['n']} of {cand['model']}")
     t = Table(title=f"{res['task']} ({_TITLES[res['task']]}) on {res['dataset']}{how}: "
               f"{res['samples']} x {res['users_per_sample']} test users, seed {res['seed']}"
               " (mean ± 95% interval over samples)")
@@ -91,6 +93,7 @@ def cmd_eval_task(a: argparse.Namespace) -> int:
     if not data:
         raise CliError(f"eval task: --data DIR is required (or set {DATA_ENV})")
     opt = TaskOptions(task=a.task, users=a.users, samples=a.samples, negatives=a.negatives,
+                      sampler=a.sampler,
                       candidates=a.candidates, per_user=a.per_user, seed=a.seed,
                       batch=a.batch, time_split=a.time_split)
     try:
@@ -143,7 +146,7 @@ def add_task_parser(command: Callable[[str, str], argparse.ArgumentParser]) -> N
                 "team beside classic baselines, on test users")
     p.add_argument("--task", required=True, choices=["rp", "sr", "gen"],
                    help="rp: rating prediction (RMSE, MAE); sr: sequential recommendation "
-                   "(HR@1, HR@5, NDCG@5, MRR); gen: explanation of a recommendation")
+                   "(HR@1, HR@5, NDCG@1/5/10, MRR); gen: explanation of a recommendation")
     p.add_argument("--team", metavar="FILE",
                    help="recommender role or team file (without it: baselines only)")
     p.add_argument("--data", help="data folder (else RECARENA_DATA)")
@@ -154,6 +157,10 @@ def add_task_parser(command: Callable[[str, str], argparse.ArgumentParser]) -> N
     p.add_argument("--negatives", type=int, default=19,
                    help="sr/gen: never-rated items beside the positive, or with --candidates "
                    "one less than the candidates taken (default: %(default)s)")
+    p.add_argument("--sampler", choices=["uniform", "popularity"], default="uniform",
+                   help="sr/gen: how negatives are drawn among never-rated items: uniform, or "
+                   "in proportion to their history popularity as in AgentCF "
+                   "(default: %(default)s)")
     p.add_argument("--candidates", metavar="MODEL",
                    help="sr/gen: candidates are this classic model's top N unseen items "
                    "(random, pop, itemknn, ease, als, bpr) instead of sampled negatives")

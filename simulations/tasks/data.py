@@ -113,8 +113,13 @@ def rating_instances(setup: TaskSetup, users: Sequence[int],
 
 
 def rank_instances(setup: TaskSetup, users: Sequence[int], negatives: int, seed: int,
-                   generator: CandidateGenerator | None = None) -> list[RankInstance]:
+                   generator: CandidateGenerator | None = None, *,
+                   sampler: str = "uniform") -> list[RankInstance]:
     """One instance per user: the next liked item and its candidates.
+
+    ``sampler`` draws the negatives among never-rated items available before the cutoff:
+    ``uniform``, or ``popularity`` (in proportion to history counts, AgentCF's hard
+    negatives: popularity alone no longer finds the positive).
 
     Raises:
         ValueError: A user has fewer unrated items than ``negatives``.
@@ -130,7 +135,15 @@ def rank_instances(setup: TaskSetup, users: Sequence[int], negatives: int, seed:
             rated = np.union1d(hist.item[hist.user == u], items)
             # Negatives only among items someone rated before the cutoff (available then).
             pool = np.setdiff1d(np.flatnonzero(pop > 0), rated)
-            neg = sample_negatives("uniform", rng, np.array([pos]), pool, pop, negatives)[0]
+            if sampler == "popularity":
+                if len(pool) < negatives:
+                    raise ValueError(f"user {u}: {len(pool)} candidate negatives cannot "
+                                     f"give {negatives}")
+                w = pop[pool].astype(np.float64)
+                neg = rng.choice(pool, size=negatives, replace=False, p=w / w.sum())
+            else:
+                neg = sample_negatives("uniform", rng, np.array([pos]), pool, pop,
+                                       negatives)[0]
             cand = np.concatenate([[pos], neg])
         else:
             cand = np.array([i for i, _ in generator.top(u, negatives + 1)], dtype=np.int64)

@@ -32,7 +32,7 @@ __all__ = [
     "title_variants",
 ]
 
-RANK_METRICS = ("hr@1", "hr@5", "ndcg@5", "mrr")
+RANK_METRICS = ("hr@1", "hr@5", "ndcg@1", "ndcg@5", "ndcg@10", "mrr")
 # MovieLens writes "Godfather, The"; explanations write "The Godfather".
 _ARTICLE = re.compile(r"^(?P<head>.+), (?P<art>The|A|An|Les|La|Le|Il|Das|Der|Die|El)$")
 # Titles this short match inside ordinary words ("Up", "It"): never counted as mentions.
@@ -57,15 +57,23 @@ def rank_of(answer: Sequence[int], positive: int, candidates: Sequence[int]) -> 
 
 
 def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float]:
-    """HR@1, HR@5, NDCG@5 and MRR averaged over instances (None: not ranked, 0)."""
+    """HR@1/5, NDCG@1/5/10 and MRR averaged over instances (None: not ranked, 0).
+
+    With one relevant item NDCG@k is ``1 / log2(rank + 1)`` inside the top k, so NDCG@1
+    equals HR@1; both are reported because AgentCF's tables list both.
+    """
     if not ranks:
         return {k: math.nan for k in RANK_METRICS}
     r = np.array([math.inf if x is None else float(x) for x in ranks])
-    hit5 = r <= 5
-    with np.errstate(divide="ignore"):
-        ndcg = np.where(hit5, 1.0 / np.log2(np.where(hit5, r, 1.0) + 1.0), 0.0)
-    return {"hr@1": float((r <= 1).mean()), "hr@5": float(hit5.mean()),
-            "ndcg@5": float(ndcg.mean()), "mrr": float((1.0 / r).mean())}
+
+    def ndcg(k: int) -> float:
+        hit = r <= k
+        with np.errstate(divide="ignore"):
+            return float(np.where(hit, 1.0 / np.log2(np.where(hit, r, 1.0) + 1.0), 0.0).mean())
+
+    return {"hr@1": float((r <= 1).mean()), "hr@5": float((r <= 5).mean()),
+            "ndcg@1": ndcg(1), "ndcg@5": ndcg(5), "ndcg@10": ndcg(10),
+            "mrr": float((1.0 / r).mean())}
 
 
 def rating_errors(pred: Sequence[float] | np.ndarray,

@@ -63,6 +63,7 @@ Progress = Callable[[str, int], Callable[[int], None]]
 Log = Callable[[dict[str, Any]], None]
 BIAS_GRID = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0)
 TUNING_USERS = 300
+NEGATIVES = ("uniform", "popularity")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class TaskOptions:
     users: int = 20
     samples: int = 3
     negatives: int = 19
+    sampler: str = "uniform"  # sr/gen negatives: uniform or popularity (AgentCF's)
     candidates: str | None = None  # a classic model proposing sr/gen candidates
     per_user: int = 1  # rp: held-out ratings per user
     seed: int = 0
@@ -90,6 +92,9 @@ class TaskOptions:
         if self.time_split not in ("global", "per_user"):
             raise ValueError(f"--time-split: expected global or per_user, got "
                              f"{self.time_split!r}")
+        if self.sampler not in NEGATIVES:
+            raise ValueError(f"--sampler: expected one of {', '.join(NEGATIVES)}, got "
+                             f"{self.sampler!r}")
         if self.candidates is not None:
             if self.task == "rp":
                 raise ValueError("--candidates: applies to sr and gen only")
@@ -317,9 +322,11 @@ def evaluate_task(
         explainer = TemplateExplainer(ds.catalog, UserHistories(setup.history, ds.n_users))
         models += ranking_baselines(setup.history, ds.n_users, ds.catalog, opt.seed,
                                     explainer if opt.task == "gen" else None)
-        samples = [rank_instances(setup, g, opt.negatives, opt.seed, gen) for g in groups]
+        samples = [rank_instances(setup, g, opt.negatives, opt.seed, gen,
+                                  sampler=opt.sampler) for g in groups]
         extra["candidates"] = (
-            {"mode": "sampled", "negatives": opt.negatives, "sampler": "uniform, never rated"}
+            {"mode": "sampled", "negatives": opt.negatives,
+             "sampler": f"{opt.sampler}, never rated"}
             if gen is None else {"mode": "model", "model": gen.name, "n": opt.negatives + 1})
     names = [m.name for m in models]
     if len(set(names)) != len(names):
