@@ -223,7 +223,8 @@ def _agents(scn: Scenario, p: Path, node: yaml.Node | None, llm_flag: bool) -> d
         roles = ([got.manager, *(m for m, _ in got.members)] if isinstance(got, LoadedTeam)
                  else [got])
         for role in roles:
-            if role.config.llm is None and scn.llm is None and not llm_flag:
+            if (role.config.needs_llm and role.config.llm is None and scn.llm is None
+                    and not llm_flag):
                 raise ScenarioError(
                     p, node_line(node, loc), field_name(loc),
                     f"recommender role {role.config.name!r} has no llm: block and neither "

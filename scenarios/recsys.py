@@ -28,15 +28,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scenarios.schema import LLMConfig, ToolName, template_names
 
 __all__ = [
+    "BLOCK_TEMPLATES",
     "OUTPUTS",
     "RECSYS_TEMPLATE_VARIABLES",
     "RECSYS_VARIABLES",
     "TEMPLATE_USES",
+    "ReasoningConfig",
     "RecBrainConfig",
     "RecMemoryConfig",
     "RecPlannerConfig",
     "RecPrompts",
     "RecommenderRole",
+    "RetrievalConfig",
+    "RuleRankerConfig",
     "TeamConfig",
     "TeamMember",
     "template_problems",
@@ -62,6 +66,10 @@ RECSYS_VARIABLES: dict[str, str] = {
     "item": "one item, as a line of `candidates`",
     "members": "the team's members the manager may ask, one per line: name: description",
     "answer": "the team's finished answer (for a reflector), in words",
+    "rationale": "ranking: the rationale chosen for this user and clock (reasoning: block), "
+                 "else empty; judge: the rationale to judge",
+    "draft": "rationale/queries: which draft this is (1..best_of), so drafts differ",
+    "n": "queries: how many search queries to write",
 }
 
 _BASE = ("role", "instructions", "task", "user", "history", "notes", "lessons")
@@ -72,8 +80,11 @@ _LIST = ("context", "candidates", "candidate_ids", "k")
 # exactly these). ``scored*`` templates serve base models: the answer is read from the
 # next-token log-probabilities of fixed options, so it is valid by construction.
 RECSYS_TEMPLATE_VARIABLES: dict[str, dict[str, tuple[str, ...]]] = {
-    "ranking": {"system": _BASE, "prompt": _BASE + _LIST,
-                "scored": (*_BASE, "context", "item")},
+    "ranking": {"system": _BASE, "prompt": (*_BASE, *_LIST, "rationale"),
+                "scored": (*_BASE, "context", "item", "rationale"),
+                # reasoning: block (OneRec-Think style) and retrieval: block (GPT4Rec style)
+                "rationale": (*_BASE, "draft"), "judge": (*_BASE, "rationale"),
+                "queries": (*_BASE, "draft", "n")},
     "rating": {"system": _BASE, "prompt": (*_BASE, "item"), "scored": (*_BASE, "item")},
     "explanation": {"system": _BASE, "prompt": (*_BASE, "item")},
     "chat_reply": {"system": _BASE, "prompt": _BASE + _LIST + ("item", "answer"),
@@ -82,6 +93,10 @@ RECSYS_TEMPLATE_VARIABLES: dict[str, dict[str, tuple[str, ...]]] = {
                    "scored": _BASE + _LIST + ("item", "members"),
                    "scored_item": (*_BASE, "context", "item")},
 }
+
+# Templates used only with a block of the role (reasoning:, retrieval:).
+BLOCK_TEMPLATES: dict[str, str] = {"rationale": "reasoning", "judge": "reasoning",
+                                   "queries": "retrieval"}
 
 # What each template is for (JSON-schema descriptions; `recarena roles new` comments).
 TEMPLATE_USES: dict[str, str] = {
@@ -93,6 +108,12 @@ TEMPLATE_USES: dict[str, str] = {
               "member to ask or ' finish'.",
     "scored_item": "Base models, delegation: the manager's final answer, one candidate at a "
                    "time (' yes' / ' no'; ratings read as ' 1'..' 5').",
+    "rationale": "reasoning: block: a rationale grounded in the user's history before now "
+                 "(chat models: JSON with the cited history ids; base models: free text).",
+    "judge": "reasoning: block with judge: llm: how good one rationale is (chat models: "
+             "JSON score 1-10; base models: ' yes' / ' no').",
+    "queries": "retrieval: block: search queries from the user's history (chat models: "
+               "JSON list; base models: free text, one query per line).",
 }
 
 
@@ -134,6 +155,9 @@ class RecPrompts(_Frozen):
     prompt: str | None = Field(None, description=TEMPLATE_USES["prompt"])
     scored: str | None = Field(None, description=TEMPLATE_USES["scored"])
     scored_item: str | None = Field(None, description=TEMPLATE_USES["scored_item"])
+    rationale: str | None = Field(None, description=TEMPLATE_USES["rationale"])
+    judge: str | None = Field(None, description=TEMPLATE_USES["judge"])
+    queries: str | None = Field(None, description=TEMPLATE_USES["queries"])
 
     def given(self) -> dict[str, str]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -176,6 +200,52 @@ class RecBrainConfig(_Frozen):
         "reply is empty (on a CPU, generating is most of a base model's run time).")
 
 
+class ReasoningConfig(_Frozen):
+    """Think, then rank (OneRec-Think style): a rationale grounded in the user's history
+    before the request's clock, prepared once per user, clock and round and reused."""
+
+    writer: Literal["llm", "rules"] = Field(
+        "llm", description="llm: the role's model writes it (template `rationale`); rules: "
+        "no model: the user's top liked genres and item-kNN neighbours of recent likes.")
+    best_of: int = Field(1, ge=1, le=8, description="Drafts written; the judge keeps one.")
+    judge: Literal["grounding", "llm"] = Field(
+        "grounding", description="grounding: deterministic (history items cited and liked "
+        "genres named, minus twice the ungrounded citations); llm: the role's model scores "
+        "each draft (template `judge`).")
+    reuse: bool = Field(True, description="Keep rationales per (user, clock, round, prompt "
+                        "version) and reuse them across requests.")
+    top_genres: int = Field(3, ge=1, le=10, description="rules: liked genres named.")
+    recent_likes: int = Field(5, ge=1, le=50, description="rules: recent liked items cited.")
+    neighbours: int = Field(5, ge=0, le=50, description="rules: item-kNN neighbours named.")
+    history_items: int = Field(20, ge=1, le=200, description="llm: history lines shown.")
+
+
+class RetrievalConfig(_Frozen):
+    """Generate search queries from the history, retrieve, rank (GPT4Rec style)."""
+
+    writer: Literal["llm", "rules"] = Field(
+        "llm", description="llm: the role's model writes the queries (template `queries`); "
+        "rules: no model: top liked genres and titles of recent likes.")
+    queries: int = Field(3, ge=1, le=10, description="Queries per user.")
+    search: Literal["bm25", "vector"] = Field(
+        "bm25", description="bm25: search_catalog's index; vector: semantic_search's.")
+    depth: int = Field(50, ge=1, le=5000, description="Items retrieved per query.")
+    fusion: Literal["rrf", "score"] = Field(
+        "rrf", description="rrf: sum of 1/(60 + rank) over queries; score: sum of scores "
+        "divided by each query's best.")
+    reuse: bool = Field(True, description="Keep queries per (user, clock, round).")
+
+
+class RuleRankerConfig(_Frozen):
+    """``ranker: rules``: prior + genre_weight * (share of the candidate's genres among the
+    rationale's genres) + neighbour_weight * (largest item-kNN cosine to an item the
+    rationale cites or names). Without a rationale: the prior alone."""
+
+    prior: Literal["pop", "item_mean", "none"] = "pop"
+    genre_weight: float = Field(1.0, ge=0.0, le=100.0)
+    neighbour_weight: float = Field(1.0, ge=0.0, le=100.0)
+
+
 class RecommenderRole(_Frozen):
     kind: Literal["recommender"] = "recommender"
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -193,6 +263,37 @@ class RecommenderRole(_Frozen):
     brain: RecBrainConfig = RecBrainConfig()
     llm: LLMConfig | None = Field(None, description="This role's model; default: the "
                                   "scenario's llm: block or --llm.")
+    reasoning: ReasoningConfig | None = Field(
+        None, description="ranking: write a grounded rationale first, then rank with it.")
+    retrieval: RetrievalConfig | None = Field(
+        None, description="ranking: generate search queries from the history and retrieve.")
+    ranker: Literal["llm", "rules", "retrieval"] = Field(
+        "llm", description="ranking: llm (the role's model), rules (rules:, conditioned on "
+        "the rationale if any; no model) or retrieval (fused retrieval scores; no model).")
+    rules: RuleRankerConfig = RuleRankerConfig()
+
+    @property
+    def needs_llm(self) -> bool:
+        """Whether any step of this role asks a model (rule-only controls do not)."""
+        r, q = self.reasoning, self.retrieval
+        return (self.ranker == "llm" or (r is not None and (
+            r.writer == "llm" or (r.judge == "llm" and r.best_of > 1)))
+            or (q is not None and q.writer == "llm"))
+
+    @model_validator(mode="after")
+    def _reasoning_blocks(self) -> RecommenderRole:
+        if self.output != "ranking" and (self.reasoning or self.retrieval
+                                         or self.ranker != "llm"):
+            raise ValueError("reasoning:, retrieval: and ranker: other than llm apply to "
+                             f"output: ranking only, not {self.output}")
+        if self.ranker == "retrieval" and self.retrieval is None:
+            raise ValueError("ranker: retrieval needs a retrieval: block")
+        given = self.prompts.given()
+        blocks = {"reasoning": self.reasoning, "retrieval": self.retrieval}
+        for name, block in BLOCK_TEMPLATES.items():
+            if name in given and blocks[block] is None:
+                raise ValueError(f"prompts.{name}: used only with a {block}: block")
+        return self
 
     @model_validator(mode="after")
     def _tools_for_planner(self) -> RecommenderRole:

@@ -1,6 +1,8 @@
 """Plausible scripted answers for ``FakeChatModel``: every prompt the shipped roles send
 gets an answer of the shape it asks for, built from what the prompt contains.
 
+- reasoning and query roles: a rationale cites the last two history ids and names drama;
+  a judge scores 7; queries are "drama romance" and "comedy";
 - recommender roles: a manager delegates to each member of "Your team:" once (a member
   counts as asked once its ``[name]`` report is in the prompt), then finishes; rankings
   put first the candidates the prompt mentions most often (tool results and reports
@@ -97,6 +99,15 @@ def plausible_reply(transcript: list[tuple[str, str]]) -> str:
         name, _, arg = tools[0]
         return json.dumps({"thought": "look it up", "action": name,
                            "input": items[0] if arg == "item" and items else ""})
+    if '"rationale": "...", "cited"' in text:  # a reasoning role's rationale
+        hist = re.findall(r"^([^\s:]+): .*; (?:rated|watched)", _section(
+            text, "Their ratings before now (oldest first):"), re.MULTILINE)
+        return json.dumps({"rationale": "The user liked these; they favour dramas.",
+                           "cited": hist[-2:], "tastes": ["Drama"]})
+    if '{"score": 7}' in text:  # a reasoning role's judge
+        return json.dumps({"score": 7})
+    if '"queries": ["...", "..."]' in text:  # a query-generating role
+        return json.dumps({"queries": ["drama romance", "comedy"]})
     if '"reply": "..."' in text:
         ranking = _ranked(text)
         if "judge this attempt" in text:

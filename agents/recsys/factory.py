@@ -104,13 +104,26 @@ class LLMAgent:
                      rating=ans.rating, text=ans.text[:1000] or None, failure=ans.failure)
         return ans
 
+    def stats(self) -> dict[str, Any]:
+        """Rationales and queries prepared and reused, their cost (reasoning roles), else
+        nothing."""
+        inner = self.inner.reasoned if isinstance(self.inner, RoleAgent) else None
+        return inner.stats() if inner is not None else {}
+
     def rank(self, requests: Sequence[RankRequest]) -> list[Ranking]:
         out = []
+        tasks = []
         for r in requests:
             where = {k: v for k, v in r.where.items() if k != "base"}
-            ans = self._run(Task(kind="rank", user=r.user, base=self._base(r.where, "rank"),
-                                 where=where, now=r.now, candidates=list(r.candidates),
-                                 k=r.k, context=r.context))
+            tasks.append(Task(kind="rank", user=r.user, base=self._base(r.where, "rank"),
+                              where=where, now=r.now, candidates=list(r.candidates),
+                              k=r.k, context=r.context))
+        reasoned = self.inner.reasoned if isinstance(self.inner, RoleAgent) else None
+        if reasoned is not None:  # rationales and queries of the batch, ahead of ranking
+            for task in tasks:
+                reasoned.prepare(task)
+        for r, task in zip(requests, tasks, strict=True):
+            ans = self._run(task)
             items = [i for i in dict.fromkeys(ans.ranking) if i in set(r.candidates)]
             if len(items) < min(r.k, len(r.candidates)):  # a ranking never drops candidates
                 items += [i for i in r.candidates if i not in items]

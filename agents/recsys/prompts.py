@@ -7,10 +7,11 @@ from typing import Any
 
 from scenarios.recsys import RECSYS_TEMPLATE_VARIABLES, RecommenderRole
 
-__all__ = ["DEFAULTS", "render", "template"]
+__all__ = ["BLOCK_DEFAULTS", "DEFAULTS", "SCORED_DEFAULTS", "render", "template"]
 
 _SYSTEM = ("You are {role}, part of a movie recommender system. {instructions}\n"
            "Answer only in the format asked.")
+_HISTORY = ("The user: {user}\nTheir ratings before now (oldest first):\n{history}\n")
 _ABOUT = ("The user: {user}\nTheir last ratings (oldest first):\n{history}\n"
           "What you found out:\n{notes}\nLessons from earlier tasks:\n{lessons}\n")
 
@@ -68,17 +69,56 @@ DEFAULTS: dict[str, dict[str, str]] = {
 }
 
 
-def template(role: RecommenderRole, name: str) -> str:
-    """The role's template ``name`` (its own, else the output type's default)."""
+# Defaults of the templates a ranking role's reasoning: / retrieval: block uses (chat
+# models: JSON answers).
+BLOCK_DEFAULTS: dict[str, str] = {
+    "rationale": (_HISTORY + "Task: before recommending, write a short rationale "
+                  "(draft {draft}): which of these movies show what the user likes, and "
+                  "which tastes (genres, eras, themes). Cite only ids from the list "
+                  'above. Answer with JSON only: {{"rationale": "...", "cited": ["ID"], '
+                  '"tastes": ["genre"]}}'),
+    "judge": (_HISTORY + "A rationale about this user:\n{rationale}\nTask: judge whether "
+              "the rationale is faithful to the ratings above (cites only movies in "
+              "them, names tastes they show). Answer with JSON only: "
+              '{{"score": 7}} (1 = unfaithful, 10 = faithful)'),
+    "queries": (_HISTORY + "Task: write {n} short search queries (draft {draft}) for a "
+                "movie catalogue that would find what this user wants to watch next: "
+                "genres, themes, titles like those they liked. Answer with JSON only: "
+                '{{"queries": ["...", "..."]}}'),
+}
+
+# Base models (scored mode) write free text, not JSON: the defaults of the templates they
+# generate from end where the text should begin.
+SCORED_DEFAULTS: dict[str, str] = {
+    "rationale": (_HISTORY + "Which of these movies show what the user likes, and which "
+                  "tastes (genres, eras, themes)? Draft {draft}.\nRationale: The user liked"),
+    "judge": (_HISTORY + "A rationale about this user:\n{rationale}\nQuestion: Is the "
+              "rationale faithful to the ratings above? Answer yes or no.\nAnswer:"),
+    "queries": (_HISTORY + "Write {n} short search queries for a movie catalogue that "
+                "would find what this user wants next (draft {draft}), one per line.\n"
+                "Queries:\n1."),
+}
+
+
+def template(role: RecommenderRole, name: str, scored: bool = False) -> str:
+    """The role's template ``name`` (its own, else the output type's default; with
+    ``scored``, the base-model default where there is one)."""
     own = role.prompts.given().get(name)
-    return own if own is not None else DEFAULTS[role.output][name]
+    if own is not None:
+        return own
+    if scored and name in SCORED_DEFAULTS:
+        return SCORED_DEFAULTS[name]
+    if name in BLOCK_DEFAULTS:
+        return BLOCK_DEFAULTS[name]
+    return DEFAULTS[role.output][name]
 
 
-def render(role: RecommenderRole, name: str, values: dict[str, Any]) -> str:
+def render(role: RecommenderRole, name: str, values: dict[str, Any],
+           scored: bool = False) -> str:
     """Fill template ``name`` with exactly its declared variables (others are dropped;
     a missing one is a bug, raised as KeyError)."""
     allowed = RECSYS_TEMPLATE_VARIABLES[role.output][name]
     missing = [v for v in allowed if v not in values]
     if missing:
         raise KeyError(f"{role.name}: template {name!r} needs {', '.join(missing)}")
-    return template(role, name).format(**{v: values[v] for v in allowed})
+    return template(role, name, scored).format(**{v: values[v] for v in allowed})

@@ -20,7 +20,7 @@ import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -32,6 +32,9 @@ from agents.recsys.runtime import RecBrain, RecRuntime
 from agents.toolbox import build_tools, offered
 from scenarios.recsys import RecommenderRole
 from tools.history import describe_user, history_lines
+
+if TYPE_CHECKING:
+    from agents.recsys.reasoned import Reasoned
 
 __all__ = ["NOTE_CHARS", "REPORT_CHARS", "RoleAgent", "RoleAnswer", "Task", "cand_line"]
 
@@ -141,11 +144,24 @@ class RoleAgent:
 
     def __init__(self, role: RecommenderRole, rt: RecRuntime, agent: str) -> None:
         self.role, self.rt, self.agent = role, rt, agent
-        self.brain = RecBrain(role, rt, agent)
+        self._brain: RecBrain | None = None
         self.graph = _build_graph()
+        # reasoning: / retrieval: / ranker: (agents/recsys/reasoned.py)
+        self.reasoned: Reasoned | None = None
+        if role.reasoning or role.retrieval or role.ranker != "llm":
+            from agents.recsys.reasoned import Reasoned
+
+            self.reasoned = Reasoned(self)
         self.shared = (rt.shared_memory(role.memory.shared, role.memory.embedder)
                        if role.memory.shared else None)
         self._lesson_step = 0
+
+    @property
+    def brain(self) -> RecBrain:
+        """The role's model, made on first use: a rule-only role never needs one."""
+        if self._brain is None:
+            self._brain = RecBrain(self.role, self.rt, self.agent)
+        return self._brain
 
     def run(self, task: Task) -> RoleAnswer:
         with self.rt.filed(f"{task.base}/{self.role.name}", task.where):
@@ -171,7 +187,7 @@ class RoleAgent:
             "candidates": "\n".join(cand_line(self, i) for i in t.candidates) or "(none)",
             "candidate_ids": ", ".join(cat.item_ids[i] for i in t.candidates),
             "item": cand_line(self, t.item) if t.item is not None else "",
-            "answer": t.answer, "members": "",
+            "answer": t.answer, "members": "", "rationale": "", "draft": 1, "n": 1,
         }
 
     # -------------------------------------------------------------- answers
@@ -342,6 +358,8 @@ def _answer(state: RoleState, runtime: Runtime[RoleCtx]) -> dict[str, Any]:
            "explain": ("explanation", "chat_reply")}.get(t.kind)
     if can is not None and out not in can:
         ans = RoleAnswer(failure=f"role {a.role.name!r} (output {out}) does not {t.kind}")
+    elif t.kind == "rank" and a.reasoned is not None:
+        ans = _reasoned_rank(a, t, v)
     elif t.kind == "rank":
         ans = a.rank(t, v)
     elif t.kind == "rate":
@@ -356,13 +374,23 @@ def _answer(state: RoleState, runtime: Runtime[RoleCtx]) -> dict[str, Any]:
     return {"answer": ans}
 
 
+def _reasoned_rank(a: RoleAgent, t: Task, v: dict[str, Any]) -> RoleAnswer:
+    """A ranking through the role's reasoning / retrieval steps (agents/recsys/reasoned.py)."""
+    assert a.reasoned is not None
+    ranking, reason, values = a.reasoned.rank(t, v)
+    if ranking is None:  # ranker: llm, with the rationale and retrieved items in its prompt
+        ans = a.rank(t, values)
+        return ans.model_copy(update={"reason": ans.reason or reason})
+    return RoleAnswer(ranking=ranking, reason=reason)
+
+
 def _report(a: RoleAgent, t: Task, v: dict[str, Any]) -> RoleAnswer:
     """A ranking or rating role consulted by a manager answers with its own output."""
     if a.role.output == "rating" and t.item is not None:
         r = a.rate(t, v)
         return r.model_copy(update={"text": f"predicted rating {r.rating}. {r.text}".strip()})
     cat = a.rt.library.world.catalog
-    r = a.rank(t, v)
+    r = _reasoned_rank(a, t, v) if a.reasoned is not None else a.rank(t, v)
     top = ", ".join(cat.item_ids[i] for i in r.ranking[:t.k])
     return r.model_copy(update={"text": f"my ranking: {top}. {r.reason}".strip()})
 

@@ -85,10 +85,12 @@ def scaffold(name: str, kind: str, output: str, path: Path) -> str:
         return _USER.format(name=name, description=description, path=path,
                             **_tuned_params())
     from agents.recsys.prompts import DEFAULTS
-    from scenarios.recsys import RECSYS_TEMPLATE_VARIABLES
+    from scenarios.recsys import BLOCK_TEMPLATES, RECSYS_TEMPLATE_VARIABLES
 
     parts = []
     for tname, variables in RECSYS_TEMPLATE_VARIABLES[output].items():
+        if tname in BLOCK_TEMPLATES:  # a reasoning:/retrieval: block's: not scaffolded
+            continue
         parts.append(f"  # variables: {', '.join(variables)}\n  {tname}: |-\n"
                      f"{_block(DEFAULTS[output][tname])}\n")
     tools = "[user_history, item_info]" if output != "delegation" else "[]"

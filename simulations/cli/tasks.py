@@ -13,7 +13,7 @@ from rich.table import Table
 from agents.flags import LLM_FLAG_HELP
 from simulations.cli.common import EXIT_OK, CliError, console_err, console_out, fmt_ci
 
-__all__ = ["add_task_parser", "task_table"]
+__all__ = ["add_task_parser", "reasoning_line", "task_table"]
 
 _LABELS = {"rmse": "RMSE", "mae": "MAE", "hr@1": "HR@1", "hr@5": "HR@5", "ndcg@1": "NDCG@1",
            "ndcg@5": "NDCG@5", "ndcg@10": "NDCG@10", "mrr": "MRR",
@@ -61,6 +61,29 @@ def task_table(res: dict[str, Any]) -> Table:
     return t
 
 
+def reasoning_line(st: dict[str, Any]) -> str:
+    """Rationales and queries of a reasoning role: prepared, reused, grounding, cost."""
+    parts = []
+    for kind, label in (("rationales", "rationales"), ("queries", "query sets")):
+        made, reused = st.get(f"{kind}_prepared", 0), st.get(f"{kind}_reused", 0)
+        if not made + reused:
+            continue
+        key = "rationale" if kind == "rationales" else "queries"
+        text = (f"{label} {made} written, {reused} reused (hit rate "
+                f"{st.get(f'{kind}_hit_rate', 0):.2f}), tokens in/out "
+                f"{st.get(f'{key}_tokens_in', 0)}/{st.get(f'{key}_tokens_out', 0)}, "
+                f"{st.get(f'{key}_ms', 0) / 1000:.1f} s")
+        if kind == "rationales":
+            text += (f"; citations {st.get('citations', 0)}, ungrounded "
+                     f"{st.get('ungrounded', 0)} (all drafts: "
+                     f"{st.get('draft_ungrounded', 0)}), failed drafts "
+                     f"{st.get('draft_failures', 0)}")
+        else:
+            text += f"; failed {st.get('query_failures', 0)}"
+        parts.append(text)
+    return "; ".join(parts)
+
+
 def _notes(res: dict[str, Any]) -> list[str]:
     out = []
     if res["task"] == "rp":
@@ -75,6 +98,10 @@ def _notes(res: dict[str, Any]) -> list[str]:
     if res.get("candidates", {}).get("mode") == "model":
         out.append("positive in candidates = recall of the candidate model; a positive "
                    "outside the candidates counts as a miss in every metric")
+    for name, r in res["models"].items():
+        st = r.get("reasoning")
+        if st:
+            out.append(f"{name}: " + reasoning_line(st))
     if res.get("out"):
         out.append(f"answers.jsonl and result.json in {res['out']}")
     return out

@@ -57,7 +57,7 @@ def check_team(path: Path, *, llm_given: bool) -> None:
     roles = ([loaded.manager, *(m for m, _ in loaded.members)]
              if isinstance(loaded, LoadedTeam) else [loaded])
     for r in roles:
-        if r.config.llm is None and not llm_given:
+        if r.config.needs_llm and r.config.llm is None and not llm_given:
             raise ValueError(f"--llm: role {r.config.name!r} of {path} has no llm: block; "
                              "give --llm local, openai or openai:MODEL")
 

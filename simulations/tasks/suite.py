@@ -349,6 +349,9 @@ def evaluate_task(
             res = (runner.rp(m, samples) if opt.task == "rp"
                    else runner.rank(m, samples, explain=opt.task == "gen"))
             res["kind"] = "agent" if m is agent else "baseline"
+            stats = getattr(m, "stats", None)  # reasoning roles: rationales, queries, reuse
+            if callable(stats) and stats():
+                res["reasoning"] = stats()
             results[m.name] = res
     finally:
         if answers is not None:
