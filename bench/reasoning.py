@@ -1,0 +1,241 @@
+"""Reasoning and query-generating recommenders on the sr task (issue 20, items 2-4).
+
+Usage::
+
+    .venv/bin/python bench/reasoning.py --data ../shared/data/ml-100k            # all
+    .venv/bin/python bench/reasoning.py --data ../shared/data/ml-100k --skip-llm
+    .venv/bin/python bench/reasoning.py --doc-only
+
+``recarena eval task --task sr --negatives 9`` with ``--sampler uniform`` and
+``--sampler popularity`` (through its code, simulations/tasks/suite.py), on MovieLens
+100K test users:
+
+1. the deterministic controls (scenarios/roles/rationale_control.yaml, its ablation
+   rationale_ablation.yaml: the same ranker without the rationale, query_control.yaml)
+   beside the classic baselines on the same instances (``--users`` x ``--samples``),
+   with the paired difference control - ablation over the same samples;
+2. with the local model (Gemma 3 270M, ``--llm local``), on a handful of instances
+   (``--llm-users`` x ``--llm-samples``): the reasoning role (reasoner.yaml), the query
+   role (gpt4rec.yaml) and LLMRank (llmrank.yaml), with the controls and baselines on the
+   same instances: plumbing and cost (tokens and seconds per instance, the rationale
+   cache's hit rate), not a quality claim. One reasoner agent serves both samplers: a
+   user's clock is the same in both, so the second sampler reuses the rationales.
+
+Results go to bench/results/reasoning.json and the section between
+``<!-- reasoning:start -->`` and ``<!-- reasoning:end -->`` of docs/benchmarks.md.
+The controls' settings come from bench/tune_reasoning.py (tuning users only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if sys.path[0] != str(ROOT):  # run as a script: the packages first
+    sys.path.insert(0, str(ROOT))
+
+from bench.report import command_line, machine_line, update_doc  # noqa: E402
+
+START, END = "<!-- reasoning:start -->", "<!-- reasoning:end -->"
+RESULTS = ROOT / "bench" / "results" / "reasoning.json"
+ROLES = ROOT / "scenarios" / "roles"
+CONTROLS = ("rationale_control", "rationale_ablation", "query_control")
+LLM_ROLES = ("reasoner", "gpt4rec", "llmrank")
+SAMPLERS = ("uniform", "popularity")
+METRICS = ("ndcg@1", "ndcg@5", "ndcg@10", "hr@1", "hr@5", "mrr")
+LABELS = {"pop": "popularity", "ease": "EASE", "item_mean": "item mean", "random": "random"}
+
+
+def _per_sample(answers: Path) -> dict[str, dict[int, list[int | None]]]:
+    """model -> sample -> ranks, from an eval task's answers.jsonl."""
+    out: dict[str, dict[int, list[int | None]]] = defaultdict(lambda: defaultdict(list))
+    for line in answers.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        out[rec["model"]][rec["sample"]].append(rec["rank"])
+    return out
+
+
+def run_sr(ctx: tuple[Any, Any], sampler: str, roles: list[str], *, users: int,
+           samples: int, seed: int, llm: str | None = None,
+           agents: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every role of ``roles`` on the same sr instances; baselines from the first run.
+    ``ctx``: the task setup and the tool library over its history (built once);
+    ``agents``: already built agents by role name (reused across samplers)."""
+    from simulations.tasks.metrics import rank_metrics
+    from simulations.tasks.suite import TaskOptions, evaluate_task
+
+    opt = TaskOptions(task="sr", users=users, samples=samples, negatives=9, sampler=sampler,
+                      seed=seed)
+    setup, lib = ctx
+    models: dict[str, Any] = {}
+    ranks: dict[str, dict[int, list[int | None]]] = {}
+    for role in roles:
+        agent = (agents or {}).get(role)
+        with tempfile.TemporaryDirectory(prefix="reasoning-") as d:
+            out = Path(d) / "out"
+            if agent is None:
+                agent = _agent(role, lib, seed, Path(d), llm)
+                close = True
+            else:
+                close = False
+            try:
+                res = evaluate_task(setup, opt, agent, out=out)
+            finally:
+                if close:
+                    agent.close()
+            per = _per_sample(out / "answers.jsonl")
+        for name, r in res["models"].items():
+            if r["kind"] == "agent" or name not in models:
+                models[name] = r
+                ranks[name] = per[name]
+    per_sample = {name: [rank_metrics(v) for _, v in sorted(s.items())]
+                  for name, s in ranks.items()}
+    return {"sampler": sampler, "users": users, "samples": samples, "seed": seed,
+            "instances": sum(len(v) for v in next(iter(ranks.values())).values()),
+            "models": models, "per_sample": per_sample}
+
+
+def context(data: str, seed: int) -> tuple[Any, Any]:
+    """The sr task's setup and the library ``recarena eval task`` builds over its history
+    (simulations/tasks/run.py: load_task_agent), once for every role."""
+    from agents.library import Library
+    from simulations.tasks.data import prepare_tasks
+    from tools.dataset import load_dataset
+
+    setup = prepare_tasks(load_dataset(data))
+    return setup, Library.for_dataset(setup.dataset, setup.history, seed=seed)
+
+
+def _agent(role: str, lib: Any, seed: int, run_dir: Path, llm: str | None) -> Any:
+    from agents.recsys.factory import AgentEnv, make_recommender_agent
+    from agents.setup import parse_llm_flag
+
+    cfg = parse_llm_flag(llm, None) if llm else None
+    return make_recommender_agent(ROLES / f"{role}.yaml", AgentEnv(
+        library=lib, seed=seed, run_dir=run_dir, llm=cfg))
+
+
+def paired(res: dict[str, Any], a: str, b: str) -> dict[str, Any]:
+    from simulations.analysis.stats import paired_interval
+
+    pa, pb = res["per_sample"][a], res["per_sample"][b]
+    return {m: paired_interval([x[m] for x in pa], [x[m] for x in pb]) for m in METRICS}
+
+
+# ------------------------------------------------------------------ the doc
+
+
+def _ci(v: dict[str, Any] | None, digits: int = 3) -> str:
+    if not v or v.get("mean") is None:
+        return ""
+    if v["n"] < 2:
+        return f"{v['mean']:.{digits}f}"
+    return f"{v['mean']:.{digits}f} [{v['lo']:.{digits}f}, {v['hi']:.{digits}f}]"
+
+
+def _table(res: dict[str, Any], cost: bool) -> list[str]:
+    head = "| model | " + " | ".join(m.upper().replace("NDCG", "NDCG") for m in METRICS)
+    head += " | tokens in/out per inst. | s per inst. |" if cost else " |"
+    lines = [head, "|" + " --- |" * (len(METRICS) + 1 + 2 * cost)]
+    for name, r in res["models"].items():
+        row = f"| {LABELS.get(name, name)} | " + " | ".join(_ci(r["metrics"][m]) for m in METRICS)
+        if cost:
+            t = r["tokens_per_instance"]
+            row += (f" | {t['input']:.0f}/{t['output']:.0f} | {r['seconds_per_instance']:.2f}"
+                    if r["kind"] == "agent" else " | - | - ")
+        lines.append(row + " |")
+    return lines
+
+
+def render(doc: dict[str, Any]) -> str:
+    from simulations.cli.tasks import reasoning_line
+
+    out = [START, "## Reasoning and query-generating recommenders (issue 20)", "",
+           "`recarena eval task --task sr --negatives 9` (1 held-out liked item + 9 "
+           "never-rated items, global time split, histories cut at each user's clock) on "
+           "MovieLens 100K test users, with uniform and popularity-sampled negatives. "
+           "Mean and 95% t-interval over disjoint samples of test users; every row of a "
+           "table answers the same instances. The controls' settings were chosen on the 30 "
+           "tuning users by `bench/tune_reasoning.py` (bench/results/tune-reasoning.json).",
+           "", f"Command: `{doc['command']}`", "", f"Machine: {doc['machine']}", ""]
+    for part, title in (("controls", "Deterministic controls (no model)"),
+                        ("llm", "LLM roles with the local model (plumbing and cost)")):
+        runs = doc.get(part)
+        if not runs:
+            continue
+        out += [f"### {title}", ""]
+        for res in runs:
+            out += [f"**{res['sampler']} negatives**: {res['samples']} samples x "
+                    f"{res['users']} users ({res['instances']} instances), seed "
+                    f"{res['seed']}.", ""]
+            out += _table(res, cost=part == "llm")
+            out.append("")
+            if "rationale_control" in res["models"] and "rationale_ablation" in res["models"]:
+                d = paired(res, "rationale_control", "rationale_ablation")
+                out.append("Paired difference rationale_control - rationale_ablation "
+                           "(same samples): " + "; ".join(
+                               f"{m.upper()} {_ci(d[m])}" for m in METRICS) + ".")
+                out.append("")
+            for name, r in res["models"].items():
+                if r.get("reasoning"):
+                    out.append(f"- {name}: {reasoning_line(r['reasoning'])}")
+            out.append("")
+        if part == "llm" and doc.get("llm_seconds"):
+            out += [f"Wall time of the LLM part: {doc['llm_seconds']:.0f} s.", ""]
+    out += [doc.get("reading", ""), END]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--users", type=int, default=5)
+    ap.add_argument("--samples", type=int, default=9)
+    ap.add_argument("--llm-users", type=int, default=2)
+    ap.add_argument("--llm-samples", type=int, default=3)
+    ap.add_argument("--llm", default="local")
+    ap.add_argument("--skip-llm", action="store_true")
+    ap.add_argument("--doc-only", action="store_true")
+    a = ap.parse_args(argv)
+    doc: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if not a.doc_only:
+        if not a.data:
+            ap.error("--data is required")
+        doc.update(command=command_line("bench/reasoning.py", sys.argv[1:] if argv is None
+                                        else argv), machine=machine_line())
+        ctx = context(a.data, a.seed)
+        doc["controls"] = [run_sr(ctx, s, list(CONTROLS), users=a.users,
+                                  samples=a.samples, seed=a.seed) for s in SAMPLERS]
+        if not a.skip_llm:
+            t0 = time.perf_counter()
+            doc["llm"] = _llm_part(a, ctx)
+            doc["llm_seconds"] = time.perf_counter() - t0
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+    update_doc(ROOT / "docs" / "benchmarks.md", START, END, render(doc))
+    print(render(doc))
+    return 0
+
+
+def _llm_part(a: argparse.Namespace, ctx: tuple[Any, Any]) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="reasoning-llm-") as d:
+        # One reasoner for both samplers: the same users and clocks, so rationales reuse.
+        keep = {"reasoner": _agent("reasoner", ctx[1], a.seed, Path(d), a.llm)}
+        try:
+            return [run_sr(ctx, s, [*LLM_ROLES, *CONTROLS], users=a.llm_users,
+                           samples=a.llm_samples, seed=a.seed, llm=a.llm, agents=keep)
+                    for s in SAMPLERS]
+        finally:
+            keep["reasoner"].close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
