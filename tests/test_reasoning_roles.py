@@ -184,6 +184,20 @@ def test_reasoner_cache_reuses_rationales_per_user_clock_and_round(tmp_path: Pat
     agent.close()
 
 
+def test_a_later_request_with_the_same_trace_base_still_counts_as_reuse(
+        tmp_path: Path) -> None:
+    # The sr task names a request's trace base after model, sample and user only: the
+    # same user asked again (another sampler, same clock) must reuse, and say so.
+    role = load_recommender_role(shipped("roles", "reasoner.yaml"))
+    events: list[dict[str, Any]] = []
+    agent, _ = _agent(role, tmp_path, events=events)
+    agent.rank([_req(base="reasoner/sr/s0/u0")])
+    agent.rank([_req(base="reasoner/sr/s0/u0", cands=(5, 3))])
+    assert [e["reused"] for e in events if e["type"] == "rationale"] == [False, True]
+    assert agent.stats()["rationales_reused"] == 1
+    agent.close()
+
+
 def test_reuse_off_writes_every_time(tmp_path: Path) -> None:
     base = load_recommender_role(shipped("roles", "reasoner.yaml"))
     role = base.model_copy(update={"reasoning": base.reasoning.model_copy(

@@ -100,9 +100,9 @@ class Reasoned:
         self._sims: ItemSims | None = None
         self._rationales: dict[tuple[Any, ...], Rationale | None] = {}
         self._queries: dict[tuple[Any, ...], list[str]] = {}
-        # (kind, request base, key) already served: a request's ranking step finds what its
-        # own prepare step wrote or reused, and that is not counted again.
-        self._served: set[tuple[Any, ...]] = set()
+        # Prepared ahead and not yet ranked, per (kind, key): the ranking step of a request
+        # takes what its own prepare step wrote or reused, without counting it again.
+        self._pending: Counter[tuple[Any, ...]] = Counter()
         self.counts: Counter[str] = Counter()
         self.version = self._version()
 
@@ -162,9 +162,9 @@ class Reasoned:
         if cfg is None:
             return None
         key = self._key(t)
-        if ("r", t.base, *key) in self._served:
+        if self._pending["r", key] > 0:
+            self._pending["r", key] -= 1
             return self._rationales[key]
-        self._served.add(("r", t.base, *key))
         if cfg.reuse and key in self._rationales:
             got = self._rationales[key]
             self.counts["rationales_reused"] += 1
@@ -258,9 +258,9 @@ class Reasoned:
         if cfg is None:
             return []
         key = self._key(t)
-        if ("q", t.base, *key) in self._served:
+        if self._pending["q", key] > 0:
+            self._pending["q", key] -= 1
             return self._queries[key]
-        self._served.add(("q", t.base, *key))
         if cfg.reuse and key in self._queries:
             self.counts["queries_reused"] += 1
             self._emit("queries", t, reused=True, queries=self._queries[key])
@@ -305,8 +305,13 @@ class Reasoned:
     def prepare(self, t: TaskLike) -> None:
         """Write (or find) the rationale and queries of ``t`` ahead of ranking it."""
         with self.rt.filed(f"{t.base}/{self.role.name}/prep", t.where):
-            self.rationale(t)
-            self.queries(t)
+            key = self._key(t)
+            if self.role.reasoning is not None:
+                self.rationale(t)
+                self._pending["r", key] += 1
+            if self.role.retrieval is not None:
+                self.queries(t)
+                self._pending["q", key] += 1
 
     def rank(self, t: TaskLike, v: dict[str, Any]
              ) -> tuple[list[int] | None, str, dict[str, Any]]:
