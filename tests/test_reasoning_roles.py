@@ -174,7 +174,7 @@ def test_reasoner_cache_reuses_rationales_per_user_clock_and_round(tmp_path: Pat
     assert first["user"] == "u0" and len(first["drafts"]) == role.reasoning.best_of
     # The fake cites the last two history ids before the clock: 11 and 12, both grounded.
     assert first["drafts"][0]["cited"] == ["11", "12"] and first["drafts"][0]["ungrounded"] == []
-    assert first["tokens_in"] > 0 and first["seconds"] >= 0
+    assert first["tokens_in"] > 0 and first["volatile"]["seconds"] >= 0
     st = agent.stats()
     assert st["rationales_prepared"] == 2 and st["rationales_reused"] == 2
     assert st["rationales_hit_rate"] == 0.5 and st["citations"] == 4
@@ -395,3 +395,32 @@ def test_a_rule_role_in_a_scenario_needs_no_llm_block(tmp_path: Path) -> None:
         "recommenders": [{"name": "q", "model": "agent",
                           "agent": str(shipped("roles", "query_control.yaml"))}]}))
     assert load_scenario(tmp_path / "s.yaml").agents["q"].config.name == "query_control"
+
+
+def test_eval_task_line_says_reuse_grounding_and_cost() -> None:
+    from simulations.cli.tasks import reasoning_line
+
+    line = reasoning_line({"rationales_prepared": 3, "rationales_reused": 1,
+                           "rationales_hit_rate": 0.25, "rationale_tokens_in": 900,
+                           "rationale_tokens_out": 40, "rationale_ms": 2500, "citations": 5,
+                           "ungrounded": 1, "draft_ungrounded": 2, "draft_failures": 0,
+                           "queries_prepared": 2, "query_failures": 1})
+    assert line == ("rationales 3 written, 1 reused (hit rate 0.25), tokens in/out 900/40, "
+                    "2.5 s; citations 5, ungrounded 1 (all drafts: 2), failed drafts 0; "
+                    "query sets 2 written, 0 reused (hit rate 0.00), tokens in/out 0/0, "
+                    "0.0 s; failed 1")
+
+
+def test_rationale_events_are_reproducible_but_for_their_volatile_block(tmp_path: Path
+                                                                         ) -> None:
+    from simulations.record.trace import strip_volatile
+
+    role = load_recommender_role(shipped("roles", "reasoner.yaml"))
+    runs = []
+    for k in range(2):
+        events: list[dict[str, Any]] = []
+        agent, _ = _agent(role, tmp_path / str(k), events=events)
+        agent.rank([_req(round=1), _req(round=1, cands=(4, 5))])
+        agent.close()
+        runs.append([strip_volatile(e) for e in events if e["type"] in ("rationale",)])
+    assert runs[0] == runs[1] and runs[0] and "seconds" not in runs[0][0]

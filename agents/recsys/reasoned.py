@@ -142,7 +142,9 @@ class Reasoned:
         (i0, o0, _), t0 = start
         i1, o1, _ = self.rt.usage()
         return {"tokens_in": i1 - i0, "tokens_out": o1 - o0,
-                "seconds": round(time.perf_counter() - t0, 4)}
+                # Wall clock: in the trace's volatile block, which a replay or a resume's
+                # re-execution does not compare.
+                "volatile": {"seconds": round(time.perf_counter() - t0, 4)}}
 
     def _emit(self, kind: str, t: TaskLike, **fields: Any) -> None:
         self.rt.note(kind, f"{t.base}/{self.role.name}/{kind}", t.where,
@@ -152,7 +154,7 @@ class Reasoned:
     def _add_cost(self, prefix: str, cost: dict[str, Any]) -> None:
         self.counts[f"{prefix}_tokens_in"] += cost["tokens_in"]
         self.counts[f"{prefix}_tokens_out"] += cost["tokens_out"]
-        self.counts[f"{prefix}_ms"] += round(cost["seconds"] * 1000)
+        self.counts[f"{prefix}_ms"] += round(cost["volatile"]["seconds"] * 1000)
 
     # ------------------------------------------------------------------ rationale
 
