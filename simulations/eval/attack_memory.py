@@ -146,10 +146,15 @@ def run_condition(cat: Catalog, vics: Sequence[Victim], *, benign: int, poisoned
                           for t in poison]
             if store == "shared":
                 team = SharedMemory(lt, f"team{n}")
-                for s, t in enumerate(texts):
-                    team.write("member", t, step=s, round=1)
-                for s, t in enumerate(poison):
-                    team.write("compromised", t, step=len(texts) + s, round=1)
+                # SharedMemory.write's records, added in one batch (one chromadb write,
+                # not one per note).
+                owner = f"shared:{team.name}"
+                lt.add([MemoryRecord(id=f"{owner}/{s}", agent=owner, text=t, kind="factual",
+                                     importance=0.5, step=s, round=1,
+                                     meta={"author": who, "note_kind": "note"})
+                        for s, (who, t) in enumerate(
+                            [("member", t) for t in texts]
+                            + [("compromised", t) for t in poison])])
                 hits = team.read(_query(cat, v.page), top_k,
                                  now_step=len(texts) + len(poison))
             else:

@@ -157,8 +157,9 @@ def prepare(
     if scn.attack is not None and scn.attack.memory is not None:
         loc = ("attack", "memory")
         raise ScenarioError(loaded.path, line_of(loaded.path, loc), "attack.memory",
-                            "poisoned memories are measured by `recarena eval injection "
-                            "SCENARIO`, not applied by a run; drop attack.memory here")
+                            "poisoned memories are measured by bench/attack_injection.py "
+                            "(simulations.eval.attack_memory), not applied by a run; drop "
+                            "attack.memory here")
     # Poison and defences change the catalogue every later step reads (one place).
     ds, item_attack = attacked_dataset(loaded, scn, ds, history)
     role_profiles, role_worlds = taste_worlds(ds, history, loaded, scn.seed)
