@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("the a an of and in on to for with from at by is it its de la le".split())
+_STOP = frozenset(re.findall(r"\S+", "the a an of and in on to for with from at by is it its "
+                                      "de la le"))
 
 
 @dataclass(frozen=True)

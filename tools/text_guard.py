@@ -77,9 +77,9 @@ _UNIVERSAL = re.compile(
     r"loved by (all|every)|exactly what you|of all time|regrets? (it|skipping|missing))\b", re.I)
 _WORD = re.compile(r"[a-z0-9']+")
 # Function words repeat in any sentence ("The Good, The Bad and The Ugly"): not stuffing.
-_STOPWORDS = frozenset(
-    "the a an of and or in on to for with from at by is it its as be this that de la le "
-    "du des el los las il di".split())
+_STOPWORDS = frozenset(re.findall(
+    r"\S+", "the a an of and or in on to for with from at by is it its as be this that de "
+    "la le du des el los las il di"))
 _SPLIT = re.compile(r"(?<=[.!?])\s+|\s*\n\s*|\s+[—–|]\s+|\s+-{2}\s+")
 
 
@@ -172,7 +172,8 @@ def guard_note(defences: Sequence[str]) -> str:
     return "\n".join(notes)
 
 
-def defend_catalog(catalog: Catalog, defences: Sequence[str]) -> tuple[Catalog, dict[int, list[str]]]:
+def defend_catalog(catalog: Catalog, defences: Sequence[str],
+                   ) -> tuple[Catalog, dict[int, list[str]]]:
     """``catalog`` as agents see it under ``defences`` (``filter``: flagged segments
     removed; ``delimit``: escaped titles, escaped and fenced descriptions), and, per item
     the filter changed, the reasons."""

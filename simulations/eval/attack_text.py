@@ -122,6 +122,7 @@ class Searcher:
         self.embedder = embedder or HashEmbedder()
         self.texts = item_texts(catalog)
         self.vectors = self.embedder.embed(self.texts)
+        self.queries: dict[str, np.ndarray] = {}  # query vectors, shared by every variant
 
     def variant(self, catalog: Catalog) -> _Variant:
         texts = item_texts(catalog)
@@ -130,20 +131,19 @@ class Searcher:
         if changed:
             vecs = vecs.copy()
             vecs[changed] = self.embedder.embed([texts[i] for i in changed])
-        return _Variant(BM25Index(texts), vecs, self.embedder)
+        return _Variant(BM25Index(texts), vecs, self)
 
 
 class _Variant:
-    def __init__(self, bm25: BM25Index, vectors: np.ndarray, embedder: Embedder) -> None:
-        self.bm25, self.vectors, self.embedder = bm25, vectors, embedder
-        self._q: dict[str, np.ndarray] = {}
+    def __init__(self, bm25: BM25Index, vectors: np.ndarray, searcher: Searcher) -> None:
+        self.bm25, self.vectors, self.searcher = bm25, vectors, searcher
 
     def top(self, path: str, query: str, k: int) -> list[int]:
         if path == "bm25":
             return [i for i, _ in self.bm25.search(query, k)]
-        q = self._q.get(query)
+        q = self.searcher.queries.get(query)
         if q is None:
-            q = self._q[query] = self.embedder.embed([query])[0]
+            q = self.searcher.queries[query] = self.searcher.embedder.embed([query])[0]
         sims = self.vectors @ q
         order = np.lexsort((np.arange(len(sims)), -sims))  # ties to the lower item
         return [int(i) for i in order[:k]]
