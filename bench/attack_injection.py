@@ -55,7 +55,7 @@ from simulations.record.trace import read_trace  # noqa: E402
 from tools.dataset import load_dataset, split_interactions  # noqa: E402
 
 START, END = "<!-- attack-injection:start -->", "<!-- attack-injection:end -->"
-DEFENCES = ("none", "delimit", "hierarchy", "filter")
+DEFENCES = ("none", "delimit", "filter")
 
 
 def _ci(d: dict[str, Any] | None, rate: bool = True) -> str:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", type=int, default=300)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--victims", type=int, default=50)
-    ap.add_argument("--embedder", choices=("minilm", "hash"), default="minilm")
+    ap.add_argument("--embedder", choices=("minilm", "hash"), default="hash")
     ap.add_argument("--local-run", default=None)
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--render", action="store_true",
@@ -147,11 +147,11 @@ def _section(r: dict[str, Any], args: argparse.Namespace) -> list[str]:
         "`genres` queries: the user's two most-watched liked genres and \"movies\"; "
         "`title`: \"movies like\" their latest liked title. BM25: `search_catalog`; vectors: "
         f"`semantic_search`'s ranking ({r['embedder']}, exact cosine). `hierarchy` changes "
-        "only system prompts, so on these paths it equals `none` (computed, not copied).",
+        "only system prompts, never the catalogue (`defend_catalog` returns the same object, "
+        "tested), so on these paths it is `none` by construction and has no column.",
         "",
-        "| family | poisoned | path | query | clean | none | delimit | hierarchy | filter "
-        "| cut by filter |",
-        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| family | poisoned | path | query | clean | none | delimit | filter | cut by filter |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     by: dict[tuple[Any, ...], dict[str, Any]] = {}
     for c in r["cells"]:
@@ -161,7 +161,7 @@ def _section(r: dict[str, Any], args: argparse.Namespace) -> list[str]:
         lines.append(
             f"| {fam} | {n} | {path} | {q} | {_ci(row['none']['clean'])} | "
             f"{_ci(row['none']['success'])} | {_ci(row['delimit']['success'])} | "
-            f"{_ci(row['hierarchy']['success'])} | {_ci(row['filter']['success'])} | "
+            f"{_ci(row['filter']['success'])} | "
             f"{_ci(row['filter']['cut'], rate=False)} |")
     fp = r["false_positives"]
     lines += [
