@@ -157,3 +157,40 @@ def test_stuffing_wins_search_and_the_filter_cuts_it(movielens: Any) -> None:
                        defences=("none", "filter"), paths=("bm25",))
     cut = next(c for c in cells if c.defence == "filter" and c.query == "genres")
     assert cut.cut is not None and cut.cut["mean"] >= 0.8
+
+
+def test_the_defence_note_leads_every_system_prompt_and_scored_prompt() -> None:
+    from agents.llm import FakeChatModel
+    from agents.llm.client import LLMClient
+    from agents.llm.service import LLMService
+    from scenarios.schema import LLMConfig
+
+    seen: list[list[tuple[str, str]]] = []
+    prompts: list[str] = []
+
+    def reply(transcript: list[tuple[str, str]]) -> str:
+        seen.append(transcript)
+        return "ok"
+
+    def scorer(prompt: str, options: Any) -> list[float]:
+        prompts.append(prompt)
+        return [0.0 for _ in options]
+
+    model = FakeChatModel(responses=reply, scorer=scorer)
+    cfg = LLMConfig(backend="fake", model="fake-1")
+    note = guard_note(["delimit", "hierarchy"])
+    client = LLMClient(cfg, chat_model=model, note=note)
+    client.chat([("system", "You rank movies."), ("user", "hi")], agent="a", purpose="p")
+    client.chat([("user", "no system message")], agent="a", purpose="p")
+    client.score("Is it good? Answer:", [" yes", " no"], agent="a", purpose="p")
+    assert seen[0][0] == ("system", f"{note}\n\nYou rank movies.") and seen[0][1][0] == "user"
+    assert seen[1][0] == ("system", note)
+    assert prompts and prompts[0].startswith(note)
+    # The service hands the note to clients built before and after it is set.
+    service = LLMService(None, seed=0, chat_model=model)
+    service.set_note(note)
+    assert service.note == note
+    plain = LLMClient(cfg, chat_model=model)
+    seen.clear()
+    plain.chat([("system", "S"), ("user", "u")], agent="a", purpose="p")
+    assert seen[0][0] == ("system", "S")  # without a note nothing is added
