@@ -172,12 +172,13 @@ def _section(r: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"Filter false positives on the clean catalogue: {fp['flagged']} of {fp['items']} "
         f"items ({100 * fp['rate']:.2f}%).",
         "",
-        "| path | query | defence | items changed | HR@10 none | HR@10 defended | "
+        "| path | query | defence | users | items changed | HR@10 none | HR@10 defended | "
         "difference (points) |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for q in r["quality"]:
-        lines.append(f"| {q['path']} | {q['query']} | {q['defence']} | {q['items_changed']} | "
+        lines.append(f"| {q['path']} | {q['query']} | {q['defence']} | "
+                     f"{q['hr10_none']['n']} | {q['items_changed']} | "
                      f"{_ci(q['hr10_none'])} | {_ci(q['hr10_defended'])} | "
                      f"{_ci(q['difference'], rate=False)} |")
     lines += [
