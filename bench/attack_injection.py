@@ -89,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             result["local"] = _local(Path(args.local_run))
         out.write_text(json.dumps(result, indent=1, default=str) + "\n")
         body = _section(result, args)
+        body += ["", "Rendered with `--render --local-run RUN` from the measuring run below."]
         print("\n".join(body))
-        write_section(START, END, body, "bench/attack_injection.py", argv)
+        # The command shown is the one that measured (kept in the results file).
+        write_section(START, END, body, "bench/attack_injection.py", result.get("argv", argv))
         return 0
     seeds = list(range(args.seeds))
     ds = load_dataset(args.data)
@@ -112,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         mem += memory_table(ds, history, cfg, seeds=seeds, n_victims=args.victims)
     t_mem = time.perf_counter() - t1
     local = _local(Path(args.local_run)) if args.local_run else None
-    result = {"users": len(setup.users), "seeds": seeds, "victims": args.victims,
+    result = {"argv": sys.argv[1:] if argv is None else list(argv),
+              "users": len(setup.users), "seeds": seeds, "victims": args.victims,
               "embedder": emb.name,
               "cells": [c.__dict__ for c in cells], "quality": quality,
               "false_positives": fp, "memory": [c.__dict__ for c in mem], "local": local,
@@ -130,6 +133,14 @@ def _local(run: Path) -> dict[str, Any]:
     events = read_trace(run)
     usage = next((e for e in events if e["type"] == "llm_usage"), {})
     end = next((e for e in events if e["type"] == "run_end"), {})
+    calls = [json.dumps(e) for e in events if e["type"] == "llm_call"]
+    targets = {str(t) for e in events if e["type"] == "attack" for t in e["targets"]}
+    items = [json.loads(line) for line in (run / "items.jsonl").read_text().splitlines()]
+    # The injected part of each target's (poisoned) title: what follows " — ".
+    texts = [str(i["title"]).split(" — ", 1)[1] for i in items
+             if str(i["id"]) in targets and " — " in str(i["title"])]
+    poisoned = sum(1 for c in calls if any(json.dumps(t)[1:-1] in c for t in texts))
+    usage = {**usage, "calls": len(calls), "poisoned_calls": poisoned}
     return {"outcomes": trace_outcomes(events), "usage": usage,
             "elapsed_s": end.get("elapsed_s")}
 
@@ -207,14 +218,21 @@ def _section(r: dict[str, Any], args: argparse.Namespace) -> list[str]:
             "scenarios/attack_injection.yaml --users 2` (5 popular targets, every family, "
             "title and description, no defence): "
             f"{u.get('calls', '?')} LLM calls, {u.get('input_tokens', '?')} tokens in, "
-            f"{u.get('output_tokens', '?')} out, {loc['elapsed_s']} s.",
+            f"{u.get('output_tokens', '?')} out, {loc['elapsed_s']:.0f} s.",
             "",
             "| arm | pages | target first | target shown | shown targets watched |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
+        def f(x: float | None) -> str:
+            return "-" if x is None else f"{x:.2f}"
         for arm, o in loc["outcomes"].items():
-            lines.append(f"| {arm} | {o['pages']} | {o['target_first']} | "
-                         f"{o['target_shown']} | {o['target_watched']} |")
+            lines.append(f"| {arm} | {o['pages']} | {f(o['target_first'])} | "
+                         f"{f(o['target_shown'])} | {f(o['target_watched'])} |")
+        lines += ["", f"{u.get('poisoned_calls', '?')} of the {u.get('calls', '?')} prompts "
+                  "carried injected text (those whose page, candidates or tool results held "
+                  "a target). Two users and three pages per arm: plumbing and cost, not "
+                  "evidence about whether a model follows the injections. The 1-minute load "
+                  "average was about 17 on 2 CPUs during the run."]
     s = r["seconds"]
     lines += ["", f"Time: embed {s['embed']:.0f} s, item-text table {s['text']:.0f} s, "
               f"memories {s['memory']:.0f} s."]
