@@ -68,6 +68,9 @@ class LLMClient:
         share: The model, limits and budget this client shares with the run's other
             clients of ``cfg`` (``agents.llm.service.LLMService``); default: its own
             (``chat_model`` is then its model).
+        note: Put first in every system prompt (a scored prompt's first line): the
+            delimit and hierarchy defences against poisoned item text
+            (``tools.text_guard.guard_note``); empty: nothing added.
     """
 
     def __init__(
@@ -83,8 +86,10 @@ class LLMClient:
         clock: Callable[[], float] = time.monotonic,
         on_call: Callable[[CallRecord], None] | None = None,
         share: ModelShare | None = None,
+        note: str = "",
     ) -> None:
         self.cfg = cfg
+        self.note = note
         self.recorder = Recorder(cache, replay=replay)
         self.on_call = on_call
         self.meter = UsageMeter()
@@ -158,7 +163,7 @@ class LLMClient:
         ``llm.structured_output`` (the reply is still text: ``agents.llm.ask_structured``
         validates it).
         """
-        msgs = self._check_messages(messages)
+        msgs = self._noted(self._check_messages(messages))
         native = schema if self._structured == "native" else None
         try:
             return self._chat_reply(self._run(self._chat_call(msgs, native), agent, purpose))
@@ -173,7 +178,7 @@ class LLMClient:
     async def achat(self, messages: Sequence[tuple[str, str]], *, agent: str, purpose: str,
                     schema: type[BaseModel] | None = None) -> ChatReply:
         """``chat`` for asyncio: waits on limits and the network without blocking the loop."""
-        msgs = self._check_messages(messages)
+        msgs = self._noted(self._check_messages(messages))
         native = schema if self._structured == "native" else None
         try:
             return self._chat_reply(
@@ -192,6 +197,14 @@ class LLMClient:
                          cost_usd=d.rec.cost_usd, cached=d.rec.cached, attempts=d.attempts,
                          latency_s=d.rec.latency_s, key=d.key, charged=d.charged,
                          native=d.native)
+
+    def _noted(self, msgs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The defences' note first in the system message (one is added if none)."""
+        if not self.note:
+            return msgs
+        if msgs[0][0] == "system":
+            return [("system", f"{self.note}\n\n{msgs[0][1]}"), *msgs[1:]]
+        return [("system", self.note), *msgs]
 
     @staticmethod
     def _check_messages(messages: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -263,11 +276,13 @@ class LLMClient:
         Raises:
             ScoringUnsupportedError: The backend cannot read log-probabilities.
         """
+        prompt = f"{self.note}\n\n{prompt}" if self.note else prompt
         return self._score_reply(self._run(self._score_call(prompt, options), agent, purpose))
 
     async def ascore(self, prompt: str, options: Sequence[str], *, agent: str,
                      purpose: str) -> ScoreReply:
         """``score`` for asyncio (a local model scores in a worker thread)."""
+        prompt = f"{self.note}\n\n{prompt}" if self.note else prompt
         return self._score_reply(
             await self._arun(self._score_call(prompt, options), agent, purpose))
 

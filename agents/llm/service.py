@@ -54,6 +54,7 @@ class LLMService:
         self._shares: dict[str, ModelShare] = {}
         self._clients: dict[tuple[str, str], LLMClient] = {}
         self._lock = threading.RLock()
+        self.note = ""  # put first in every system prompt (set_note)
 
     @property
     def cache(self) -> CallCache:
@@ -82,8 +83,16 @@ class LLMService:
                 client = self._clients[(key, caller)] = LLMClient(
                     cfg, chat_model=self.chat_model, cache=self.cache,
                     replay=self.replay is not None, seed=self.seed, on_call=on_call,
-                    share=share)
+                    share=share, note=self.note)
             return client
+
+    def set_note(self, note: str) -> None:
+        """Every client puts ``note`` first in its system prompts (the delimit and
+        hierarchy defences, ``tools.text_guard.guard_note``); set before the first call."""
+        with self._lock:
+            self.note = note
+            for client in self._clients.values():
+                client.note = note
 
     def clients(self, caller: str) -> dict[str, LLMClient]:
         """``caller``'s clients built so far, keyed by model config."""

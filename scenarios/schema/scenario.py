@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from scenarios.dataset_schema import DatasetConfig
+from scenarios.schema.attack_text import TextAttackBlock
 from scenarios.schema.base import FrozenModel
 from scenarios.schema.environment import ENVIRONMENT_METRICS, EnvironmentConfig, MetricName
 from scenarios.schema.events import Event, SwitchRecommenderEvent
@@ -131,6 +132,9 @@ class Scenario(FrozenModel):
     metrics: list[MetricName] | None = Field(
         None, description="Metrics to report; default: all the environment computes.")
     executor: ExecutorConfig = ExecutorConfig()
+    attack: TextAttackBlock | None = Field(
+        None, description="Attacks on the platform: poisoned item text (item_text) and "
+        "poisoned memories (memory); docs/attacks-text.md.")
 
     def metric_names(self) -> list[str]:
         """The metrics to report (the environment's defaults when none are listed)."""
@@ -156,6 +160,12 @@ def scenario_problems(scn: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
         if m not in known:
             problems.append((("metrics", i), f"the {scn.environment.kind} environment does "
                              f"not compute {m!r}; it computes: {', '.join(known)}"))
+    text = scn.attack.item_text if scn.attack is not None else None
+    if text is not None and scn.executor.kind == "ray" and (
+            {"delimit", "hierarchy"} & set(text.defences)):
+        problems.append((("attack", "item_text", "defences"), "the delimit and hierarchy "
+                         "defences note every system prompt of this process's clients; the "
+                         "ray executor's user agents live in workers: use executor default"))
     if scn.executor.kind == "default" and scn.executor.address is not None:
         problems.append((("executor", "address"), "only the ray executor joins a cluster; "
                          "set kind: ray or drop address"))

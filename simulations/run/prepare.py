@@ -26,6 +26,7 @@ from scenarios.schema import AddItemsEvent, LLMConfig, Scenario
 from simulations.environments import PrepareInput, interaction_kinds, prepare_hook
 from simulations.executors import ExecutorError, check_executor
 from simulations.run.data_source import DATA_ENV, load_data, resolve_data_path
+from simulations.run.item_attack import ItemTextAttackState, attacked_dataset
 from simulations.run.worlds import taste_worlds
 from tools.dataset import Dataset, Interactions, newest_items, split_interactions
 from tools.world import World
@@ -83,6 +84,8 @@ class Prepared:
     # The arguments of ``prepare`` (data resolved to an absolute folder), so that
     # ``resume`` prepares the same run again.
     args: dict[str, Any] = field(default_factory=dict)
+    # The scenario's poisoned item text and defences (attack.item_text), if any.
+    item_attack: ItemTextAttackState | None = None
 
 
 def _override(loaded: LoadedScenario, seed: int | None, users: int | None,
@@ -151,6 +154,14 @@ def prepare(
     # Leak-free by default: one global cutoff (tools.dataset.global_split).
     history, future = split_interactions(inter, scn.dataset.history_fraction,
                                          scn.dataset.split)
+    if scn.attack is not None and scn.attack.memory is not None:
+        loc = ("attack", "memory")
+        raise ScenarioError(loaded.path, line_of(loaded.path, loc), "attack.memory",
+                            "poisoned memories are measured by bench/attack_injection.py "
+                            "(simulations.eval.attack_memory), not applied by a run; drop "
+                            "attack.memory here")
+    # Poison and defences change the catalogue every later step reads (one place).
+    ds, item_attack = attacked_dataset(loaded, scn, ds, history)
     role_profiles, role_worlds = taste_worlds(ds, history, loaded, scn.seed)
     world = role_worlds.pop(loaded.role.name)
     role_worlds = {k: v for k, v in role_worlds.items() if v is not world}
@@ -182,7 +193,7 @@ def prepare(
             "data": str(path.resolve()) if path is not None else None}
     return Prepared(scn, loaded, ds, history, future, world, profiles,
                     [int(u) for u in population], withheld, llm_cfg, role_profiles,
-                    role_worlds=role_worlds, args=args)
+                    role_worlds=role_worlds, args=args, item_attack=item_attack)
 
 
 def _prepared_environment(loaded: LoadedScenario, scn: Scenario, ds: Dataset,

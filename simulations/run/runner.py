@@ -384,6 +384,12 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
         roles = {r.config.name: sum(1 for v in executor.role_of.values()
                                     if v == r.config.name) for r in prep.loaded.roles}
         trace.emit("population", "run/population", roles=roles)
+        if prep.item_attack is not None:
+            trace.emit("attack", "run/attack", **prep.item_attack.event(
+                prep.dataset.catalog.item_ids))
+            service = executor.llm_service()
+            if service is not None and prep.item_attack.note:
+                service.set_note(prep.item_attack.note)
         trace.flush()
         agents: dict[str, LLMAgent] = {}
 
