@@ -254,7 +254,7 @@ def _resolve_role(ref: str | RoleConfig | None, p: Path, node: yaml.Node | None,
 
 
 def validate_file(path: str | Path, *, llm_flag: bool = False) -> str:
-    """Validate a scenario, role (user or recommender) or team file (by its ``kind``);
+    """Validate a scenario, role (user, recommender or item) or team file (by its ``kind``);
     return the kind. The ScenarioError lists every error found in the file (``errors``).
     ``llm_flag``: as for ``load_scenario`` (the command line names the model)."""
     p = Path(path)
@@ -262,6 +262,10 @@ def validate_file(path: str | Path, *, llm_flag: bool = False) -> str:
     kind = data.get("kind", "scenario") if isinstance(data, dict) else "scenario"
     if kind in ("role", "user"):
         load_role(p)
+    elif kind == "item":
+        from scenarios.item_role import load_item_role
+
+        load_item_role(p)
     elif kind in ("recommender", "team"):
         if kind == "team":
             load_team(p)
@@ -274,6 +278,7 @@ def validate_file(path: str | Path, *, llm_flag: bool = False) -> str:
 
 def json_schemas() -> dict[str, Any]:
     """JSON Schemas of scenario, role, recommender role and team files, for editors and CI."""
+    from scenarios.item_role import ItemRole
     from scenarios.recsys import RecommenderRole, TeamConfig
 
     draft = "https://json-schema.org/draft/2020-12/schema"  # what pydantic emits
@@ -288,6 +293,7 @@ def json_schemas() -> dict[str, Any]:
         "role": {"$schema": draft, **role},
         "recommender": {"$schema": draft, **RecommenderRole.model_json_schema()},
         "team": {"$schema": draft, **TeamConfig.model_json_schema()},
+        "item": {"$schema": draft, **ItemRole.model_json_schema()},
     }
 
 

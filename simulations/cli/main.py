@@ -138,9 +138,11 @@ def build_parser() -> _Parser:
     add_run_commands(lambda name, help: p.command(sub, name, help))
 
     s = p.command(sub, "schema", "print the JSON Schema of scenario and role files")
-    s.add_argument("--kind", choices=["all", "scenario", "role", "recommender", "team"],
+    s.add_argument("--kind", choices=["all", "scenario", "role", "recommender", "team",
+                                        "item"],
                    default="all", help="which schema to print: scenario, role (user "
-                   "roles), recommender (recommender roles), team (default: all)")
+                   "roles), recommender (recommender roles), team, item (item agents) (default: "
+                   "all)")
     s.set_defaults(fn=cmd_schema)
 
     data = p.command(sub, "data", "get public datasets")
