@@ -315,3 +315,61 @@ def test_descriptions_without_store() -> None:
     d = Descriptions(["a b c"], 1, user_default="none yet")
     d.set_item(0, "fans of x")
     assert d.item(0) == "fans of x" and d.user(0) == "none yet" and d.recall(0, "q", 2) == []
+
+
+# ----------------------------------------------------------------------------- feed
+
+
+def test_agentcf_scenario_runs_on_the_fake_model_with_item_agent_texts_in_prompts(
+        ml100k: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from simulations.cli.main import main
+    from simulations.record.trace import read_trace
+
+    monkeypatch.setenv("RECARENA_DATA", str(ml100k))
+    path = shipped("agentcf.yaml")
+    assert validate_file(path) == "scenario"
+    out = tmp_path / "run"
+    rc = main(["run", str(path), "--llm", "fake", "--users", "2", "--out", str(out),
+               "--json", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    res = json.loads(capsys.readouterr().out)
+    assert res["status"] == "completed"
+    calls = [e for e in read_trace(out) if e["type"] == "llm_call"]
+    users = [e for e in calls if "/rec/" not in e["id"]]
+    recs = [e for e in calls if "/rec/" in e["id"]]
+    assert users and recs
+    # Both the LLM users and the recommender role read what the item agents say.
+    assert all("liked by " in json.dumps(e["request"]) for e in users + recs)
+    # Runs from the same seed see the same texts (trained on history, deterministic).
+    from scenarios.loader import load_scenario
+    from simulations.run.prepare import prepare
+
+    a = prepare(load_scenario(path, llm_flag=True), users=2, llm="fake")
+    b = prepare(load_scenario(path, llm_flag=True), users=2, llm="fake")
+    assert a.dataset.catalog.agent_texts == b.dataset.catalog.agent_texts
+    assert len(set(a.dataset.catalog.agent_texts)) > 100  # items differ from one another
+    assert a.world.catalog.agent_texts == a.dataset.catalog.agent_texts
+
+
+def test_item_agents_reference_errors_name_the_line(tmp_path: Path) -> None:
+    from scenarios.loader import load_scenario
+
+    roles = shipped("roles")
+    src = (shipped("agentcf.yaml").read_text()
+           .replace("role: roles/llm_user.yaml", f"role: {roles / 'llm_user.yaml'}")
+           .replace("agent: roles/llmrank.yaml", f"agent: {roles / 'llmrank.yaml'}"))
+    bad = tmp_path / "s.yaml"
+    bad.write_text(src.replace("item_agents: roles/item_agent.yaml",
+                               "item_agents: roles/nope.yaml"))
+    line = next(n for n, t in enumerate(bad.read_text().splitlines(), 1)
+                if t.startswith("item_agents:"))
+    with pytest.raises(ScenarioError, match=rf"^{bad}:{line}: item_agents: item role file "
+                                            "not found"):
+        load_scenario(bad, llm_flag=True)
+    (tmp_path / "roles").mkdir()
+    (tmp_path / "roles" / "u.yaml").write_text("kind: role\nname: u\n")
+    bad.write_text(src.replace("item_agents: roles/item_agent.yaml",
+                               "item_agents: roles/u.yaml"))
+    with pytest.raises(ScenarioError, match=r"is not an item role file"):
+        load_scenario(bad, llm_flag=True)

@@ -110,7 +110,8 @@ def describe_tags(t: Mapping[str, float], catalog: Catalog | None = None,
             continue
         title = _a_title(value, catalog, kg)
         words.append(f"the {kind} of {title}" if title else f"a {kind} ({value})")
-    return ", ".join(words)
+    # Two actors of one film read the same: say it once.
+    return ", ".join(dict.fromkeys(words))
 
 
 def _a_title(entity: str, catalog: Catalog | None, kg: KnowledgeGraph | None) -> str | None:

@@ -62,7 +62,8 @@ class LLMItemAgents:
     def with_mode(self, mode: str) -> LLMItemAgents:
         """The same trained agents ranking in another inference mode (its own row)."""
         twin = LLMItemAgents(self.role, self.client, self.store, self.item_line,
-                             self.history, name=f"{self.name}+{mode}", mode=mode)
+                             self.history, mode=mode,
+                             name=self.name if mode == "basic" else f"{self.name}+{mode}")
         twin.scored = self.scored
         return twin
 

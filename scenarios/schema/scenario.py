@@ -131,6 +131,10 @@ class Scenario(FrozenModel):
     metrics: list[MetricName] | None = Field(
         None, description="Metrics to report; default: all the environment computes.")
     executor: ExecutorConfig = ExecutorConfig()
+    item_agents: str | None = Field(
+        None, description="An item role file (kind: item), relative to this file: item "
+        "agents trained on the history (AgentCF's loop, the deterministic control) say who "
+        "likes each item, and prompts of LLM users and recommenders show it.")
 
     def metric_names(self) -> list[str]:
         """The metrics to report (the environment's defaults when none are listed)."""

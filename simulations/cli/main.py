@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from simulations.cli.agentcf import add_agentcf_parser
 from simulations.cli.alignment import add_alignment_parser
 from simulations.cli.analysis import add_analysis_parsers
 from simulations.cli.common import (
@@ -179,6 +180,7 @@ def build_parser() -> _Parser:
 
 
     add_task_parser(lambda name, help: ev.command(e, name, help))
+    add_agentcf_parser(lambda name, help: ev.command(e, name, help))
 
     ro = p.command(sub, "roles", "scaffold a new role file, or list the shipped roles")
     ros = ro.add_subparsers(dest="roles_command", required=True, parser_class=_Parser,
