@@ -57,6 +57,7 @@ ITEM_TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
                      "outcome"),
     "reflect_item": ("user", "item", "outcome", "role"),
     "rank_scored": ("user", "history", "memories", "item"),
+    "rank": ("user", "history", "memories", "candidates"),
 }
 
 DEFAULT_PROMPTS: dict[str, str] = {
@@ -84,6 +85,11 @@ DEFAULT_PROMPTS: dict[str, str] = {
         "User: {user}\nRecently watched:\n{history}\nRemembered:\n{memories}\n"
         "Movie: {item}\nQuestion: Will the user enjoy this movie? Answer yes or no.\n"
         "Answer:"),
+    "rank": (
+        "User: {user}\nRecently watched:\n{history}\nRemembered:\n{memories}\n"
+        "Candidates (id: movie; who likes it):\n{candidates}\n"
+        "Rank every candidate from the best recommendation for this user to the worst. "
+        "Answer with the ids only, comma-separated."),
 }
 
 
@@ -152,6 +158,7 @@ class ItemPrompts(FrozenModel):
     reflect_user: str = DEFAULT_PROMPTS["reflect_user"]
     reflect_item: str = DEFAULT_PROMPTS["reflect_item"]
     rank_scored: str = DEFAULT_PROMPTS["rank_scored"]
+    rank: str = DEFAULT_PROMPTS["rank"]
 
 
 class ItemRole(FrozenModel):

@@ -272,6 +272,32 @@ def test_llm_choice_failures_are_counted_and_ranking_speaks_the_protocol(setup: 
                for u in setup.tuning[:2])
     assert all(f["failure"] == "no A or B in the answer"
                for t, _, f in events if t == "agentcf_forward")
+    from agents.recsys.protocol import RankRequest
+
+    cat = setup.dataset.catalog
+    cands = [cat.index[i] for i in ("50", "1", "181", "100")]
+    (r,) = ag.rank([RankRequest(user=setup.test[0], candidates=cands, k=4)])
+    assert r.failure == "no candidate id in the answer" and r.items == cands
+
+
+def test_llm_chat_ranking_reads_ids_and_keeps_the_rest_in_order(setup: TaskSetup) -> None:
+    from agents.recsys.protocol import RankRequest
+
+    seen: list[str] = []
+
+    def reply(t: list[tuple[str, str]]) -> str:
+        seen.append(t[-1][1])
+        return "181, 50, 999"  # 999 is no candidate
+
+    ag, _, _ = _llm(setup, reply, users=1)
+    cat = setup.dataset.catalog
+    cands = [cat.index[i] for i in ("50", "1", "181", "100")]
+    for mode in ("basic", "history", "retrieval"):
+        (r,) = ag.with_mode(mode).rank([RankRequest(user=setup.test[0], candidates=cands,
+                                                    k=3)])
+        assert r.failure is None
+        assert r.items == [cat.index["181"], cat.index["50"], cat.index["1"]]
+    assert "Recently watched:\n- none" not in seen[-2]  # history mode shows the history
 
 
 def test_llm_rows_in_the_sr_task_with_scored_choices(setup: TaskSetup) -> None:
@@ -373,3 +399,36 @@ def test_item_agents_reference_errors_name_the_line(tmp_path: Path) -> None:
                                "item_agents: roles/u.yaml"))
     with pytest.raises(ScenarioError, match=r"is not an item role file"):
         load_scenario(bad, llm_flag=True)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_eval_agentcf_cli_with_the_fake_model(ml100k: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_cli import cli
+
+    rc, out, err = cli(capsys, "eval", "agentcf", "--data", ml100k, "--users", "3",
+                       "--samples", "2", "--train-users", "60", "--llm", "fake",
+                       "--llm-train-users", "1", "--out", tmp_path / "o", "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    names = list(res["models"])
+    assert names[:6] == ["agentcf", "agentcf+history", "agentcf+retrieval", "ctl",
+                         "ctl+history", "ctl+retrieval"]
+    assert {"ctl-fixed", "pop", "itemknn", "ease", "bpr"} <= set(names)
+    tr = res["training"]
+    assert tr["train_users"] == 60 and tr["llm_train_users"] == 2
+    assert tr["llm"][0]["steps"] > 0 and "parse_failure_rate" in tr["llm"][0]
+    assert res["candidates"]["sampler"].startswith("popularity")
+    events = [json.loads(x) for x in (tmp_path / "o" / "trace.jsonl").read_text()
+              .splitlines()]
+    assert {"agentcf_forward", "agentcf_backward", "agentcf_epoch"} <= {e["type"]
+                                                                        for e in events}
+    rc, out, err = cli(capsys, "eval", "agentcf", "--data", ml100k, "--out", tmp_path / "o")
+    from tests.test_cli import assert_one_line
+
+    assert rc == 2 and "--out" in assert_one_line(err)
+    rc, out, err = cli(capsys, "eval", "agentcf", "--data", ml100k, "--role",
+                       tmp_path / "none.yaml")
+    assert rc == 2 and "--role" in assert_one_line(err)

@@ -10,16 +10,18 @@
   "right". A reflection is the answer's first paragraph; one that is empty or has fewer
   than three words failed to parse: the description stays, the failure is counted and
   traced, never dropped silently.
-- inference (``rank``): each candidate is scored by log P(" yes") - log P(" no") after
-  ``rank_scored``, with the user's description, plus the history (``history`` mode) or
-  the user's remembered choices and reasons retrieved from the memory store for that
-  candidate (``retrieval``).
+- inference (``rank``): base models score each candidate by log P(" yes") - log P(" no")
+  after ``rank_scored``; chat models list the candidates' ids best first after ``rank``
+  (an answer naming no candidate is a failure, counted by the task). Both read the user's
+  description, plus the history (``history`` mode) or the user's remembered choices and
+  reasons retrieved from the memory store (``retrieval``).
 
 Descriptions live in :class:`agents.items.store.Descriptions` (the long-term store).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -136,16 +138,42 @@ class LLMItemAgents:
 
     # ------------------------------------------------------------------ inference
 
-    def scores(self, user: int, items: Sequence[int], now: float | None) -> list[float]:
+    def _context(self, user: int, now: float | None, query: str) -> tuple[str, str]:
         hist = mem = "- none"
         if self.mode == "history":
             past = self.history(user, now)[-self.role.control.history:]
             hist = "\n".join(f"- {self.item_line(i)}" for i in past) or "- none"
+        if self.mode == "retrieval":
+            got = self.store.recall(user, query, k=3)
+            mem = "\n".join(f"- {t}" for t in got) or "- none"
+        return hist, mem
+
+    def _chat_rank(self, r: RankRequest) -> Ranking:
+        """Chat models: one answer listing the candidates' ids, best first; ids it leaves
+        out follow in presented order; no id at all is a failure (presented order)."""
+        ids = self.store.item_ids
+        hist, mem = self._context(r.user, r.now, " ".join(self.item_line(i)
+                                                           for i in r.candidates[:3]))
+        lines = "\n".join(f"{ids[i]}: {self._item(i)}" for i in r.candidates)
+        text = self._chat(self.role.prompts.rank.format(
+            user=self._user(r.user), history=hist, memories=mem, candidates=lines),
+            f"user:{r.user}", f"agentcf:rank:{self.mode}")
+        by_id = {ids[i]: i for i in r.candidates}
+        got: list[int] = []
+        for tok in re.findall(r"[A-Za-z0-9_.-]+", text):
+            i = by_id.get(tok)
+            if i is not None and i not in got:
+                got.append(i)
+        failure = None if got else "no candidate id in the answer"
+        rest = [i for i in r.candidates if i not in got]
+        return Ranking(items=(got + rest)[:r.k], failure=failure)
+
+    def scores(self, user: int, items: Sequence[int], now: float | None) -> list[float]:
+        hist, mem = self._context(user, now, "")
         out = []
         for i in items:
             if self.mode == "retrieval":
-                got = self.store.recall(user, self.item_line(i), k=3)
-                mem = "\n".join(f"- {t}" for t in got) or "- none"
+                _, mem = self._context(user, now, self.item_line(i))
             prompt = self.role.prompts.rank_scored.format(
                 user=self._user(user), history=hist, memories=mem, item=self._item(i))
             lp = self.client.score(prompt, (" yes", " no"), agent=f"user:{user}",
@@ -157,6 +185,9 @@ class LLMItemAgents:
     def rank(self, requests: Sequence[RankRequest]) -> list[Ranking]:
         out = []
         for r in requests:
+            if not self.scored:
+                out.append(self._chat_rank(r))
+                continue
             s = self.scores(r.user, r.candidates, r.now)
             order = sorted(range(len(s)), key=lambda j: (-s[j], j))[:r.k]
             out.append(Ranking(items=[r.candidates[j] for j in order]))

@@ -26,6 +26,8 @@ class Descriptions:
         self._users = [user_default] * n_users
         self.store = store
         self._ids = ids
+        self.item_ids: Sequence[str] = ids if ids is not None else [
+            str(i) for i in range(len(self._items))]
         self._step = 0
         self.writes = 0
         if store is not None:
