@@ -135,7 +135,8 @@ def run_llm(a: argparse.Namespace, setup: Any, role: Any, seeds: Any,
                                                          "timeout_s": 300.0})
     if a.llm_threads:
         cfg = cfg.model_copy(update={"n_threads": a.llm_threads})
-    llm_role = with_params(role, {"training.per_user": a.llm_per_user, "training.epochs": 2})
+    llm_role = with_params(role, {"training.per_user": a.llm_per_user,
+                                  "training.epochs": a.llm_epochs})
     out: dict[str, Any] = {"llm": a.llm, "max_tokens": a.max_tokens}
     train_users = sorted(setup.tuning)[:a.llm_train_users] + sorted(setup.test)[:a.llm_train_users]
     client = LLMClient(cfg)
@@ -244,7 +245,7 @@ def section(res: dict[str, Any], cmd: str) -> str:
         lines += [f"**LLM agents, `--llm {llm['llm']}`** (Gemma 3 270M base model: choices "
                   "and rankings by next-token log-probabilities, reflections as free text of "
                   f"at most {llm['max_tokens']} tokens). Trained on {tr['users']} users' last "
-                  "interactions, 2 epochs: pairwise accuracy "
+                  f"interactions, {len(tr['epochs'])} epoch(s): pairwise accuracy "
                   + ", ".join(f"{e['accuracy']:.2f} ({e['steps']} steps)" for e in tr["epochs"])
                   + "; reflections asked "
                   + ", ".join(str(e["reflections"]) for e in tr["epochs"])
@@ -275,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--llm-train-users", type=int, default=2)
     ap.add_argument("--llm-per-user", type=int, default=2)
     ap.add_argument("--llm-eval-users", type=int, default=2)
+    ap.add_argument("--llm-epochs", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--trace", default=str(RESULTS / "agentcf_trace.jsonl"))
     ap.add_argument("--out", default=str(RESULTS / "agentcf.json"))
