@@ -362,10 +362,11 @@ def test_agentcf_scenario_runs_on_the_fake_model_with_item_agent_texts_in_prompt
     res = json.loads(capsys.readouterr().out)
     assert res["status"] == "completed"
     calls = [e for e in read_trace(out) if e["type"] == "llm_call"]
-    users = [e for e in calls if "/rec/" not in e["id"]]
-    recs = [e for e in calls if "/rec/" in e["id"]]
+    users = [e for e in calls if e["purpose"] == "page"]
+    recs = [e for e in calls if e["purpose"] == "rank"]
     assert users and recs
-    # Both the LLM users and the recommender role read what the item agents say.
+    # Every prompt that shows items (users' pages, the recommender's candidates) says
+    # what the item agents say; the exit interview shows none.
     assert all("liked by " in json.dumps(e["request"]) for e in users + recs)
     # Runs from the same seed see the same texts (trained on history, deterministic).
     from scenarios.loader import load_scenario
