@@ -162,11 +162,7 @@ def run_llm(a: argparse.Namespace, setup: Any, role: Any, seeds: Any,
             r = evaluate_task(setup, opt, rows[0], more=rows[1:] + control_rows)
             out["test"][sampler] = r
             print("llm", sampler, flush=True)
-        out["descriptions_example"] = {
-            "user": agents.store.user(train_users[0]),
-            "items": [agents.store.item(i) for i in sorted(
-                {s for s in range(setup.dataset.n_items)
-                 if agents.store.item(s) != agents.store.items()[s]})][:3]}
+        out["descriptions_example"] = {"user": agents.store.user(train_users[0])}
     return out
 
 
