@@ -76,6 +76,8 @@ class LoadedScenario:
     # model: agent arms: the loaded team or recommender role, by arm name
     # (scenarios.recsys_loader.LoadedTeam / LoadedRecRole).
     agents: dict[str, Any] = field(default_factory=dict)
+    # item_agents: the loaded item role (scenarios.item_role.ItemRole), or None
+    items: Any = None
 
     def __post_init__(self) -> None:
         # ``dataclasses.replace(loaded, role=...)`` swaps the role of a single-role
@@ -200,7 +202,26 @@ def load_scenario(path: str | Path, *, llm_flag: bool = False,
     if problem:
         raise ScenarioError(p, node_line(node, ("executor", "kind")), "executor.kind", problem)
     agents = _agents(scn, p, node, llm_flag)
-    return LoadedScenario(scn, roles[0].config, p, roles[0].path, roles, agents)
+    return LoadedScenario(scn, roles[0].config, p, roles[0].path, roles, agents,
+                          _item_agents(scn, p, node))
+
+
+def _item_agents(scn: Scenario, p: Path, node: yaml.Node | None) -> Any:
+    """The scenario's item role (``item_agents:``, relative to the scenario), or None."""
+    if scn.item_agents is None:
+        return None
+    from scenarios.item_role import load_item_role
+
+    loc = ("item_agents",)
+    ref = (p.parent / scn.item_agents).resolve()
+    if not ref.is_file():
+        raise ScenarioError(p, node_line(node, loc), field_name(loc),
+                            f"item role file not found: {ref}")
+    data, _ = parse_yaml(ref)
+    if not isinstance(data, dict) or data.get("kind") != "item":
+        raise ScenarioError(p, node_line(node, loc), field_name(loc),
+                            f"{ref} is not an item role file (kind: item)")
+    return load_item_role(ref)
 
 
 def _agents(scn: Scenario, p: Path, node: yaml.Node | None, llm_flag: bool) -> dict[str, Any]:
@@ -255,7 +276,7 @@ def _resolve_role(ref: str | RoleConfig | None, p: Path, node: yaml.Node | None,
 
 
 def validate_file(path: str | Path, *, llm_flag: bool = False) -> str:
-    """Validate a scenario, role (user or recommender) or team file (by its ``kind``);
+    """Validate a scenario, role (user, recommender or item) or team file (by its ``kind``);
     return the kind. The ScenarioError lists every error found in the file (``errors``).
     ``llm_flag``: as for ``load_scenario`` (the command line names the model)."""
     p = Path(path)
@@ -263,6 +284,10 @@ def validate_file(path: str | Path, *, llm_flag: bool = False) -> str:
     kind = data.get("kind", "scenario") if isinstance(data, dict) else "scenario"
     if kind in ("role", "user"):
         load_role(p)
+    elif kind == "item":
+        from scenarios.item_role import load_item_role
+
+        load_item_role(p)
     elif kind in ("recommender", "team"):
         if kind == "team":
             load_team(p)
@@ -275,6 +300,7 @@ def validate_file(path: str | Path, *, llm_flag: bool = False) -> str:
 
 def json_schemas() -> dict[str, Any]:
     """JSON Schemas of scenario, role, recommender role and team files, for editors and CI."""
+    from scenarios.item_role import ItemRole
     from scenarios.recsys import RecommenderRole, TeamConfig
 
     draft = "https://json-schema.org/draft/2020-12/schema"  # what pydantic emits
@@ -289,6 +315,7 @@ def json_schemas() -> dict[str, Any]:
         "role": {"$schema": draft, **role},
         "recommender": {"$schema": draft, **RecommenderRole.model_json_schema()},
         "team": {"$schema": draft, **TeamConfig.model_json_schema()},
+        "item": {"$schema": draft, **ItemRole.model_json_schema()},
     }
 
 

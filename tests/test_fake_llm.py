@@ -32,8 +32,8 @@ LLM_SCENARIOS = [p for p in SHIPPED if _uses_llm(p)]
 
 
 def test_the_shipped_llm_scenarios_are_the_ones_expected() -> None:
-    assert {p.stem for p in LLM_SCENARIOS} == {"agent_conversation", "agent_feed", "llm_feed",
-                                                "social_llm", "attack_injection"}
+    assert {p.stem for p in LLM_SCENARIOS} == {"agent_conversation", "agent_feed", "agentcf",
+                                                "llm_feed", "social_llm", "attack_injection"}
 
 
 def _run(capsys: pytest.CaptureFixture[str], path: Path, out: Path,

@@ -456,7 +456,8 @@ def test_model_copy_leaves_the_original(repo: Path) -> None:
 
 def test_json_schemas_have_both_kinds() -> None:
     schemas = json_schemas()
-    assert set(schemas) == {"scenario", "role", "recommender", "team"}
+    assert set(schemas) == {"scenario", "role", "recommender", "team", "item"}
+    assert schemas["item"]["properties"]["kind"]["const"] == "item"
     scn, role = schemas["scenario"], schemas["role"]
     assert scn["type"] == "object" and role["type"] == "object"
     assert {"name", "recommenders"} <= set(scn["required"])

@@ -49,6 +49,7 @@ from tests.shipped import shipped
 from tools.candidates import CandidateGenerator
 from tools.dataset import load_dataset
 from tools.history import UserHistories
+from tools.recommenders import make_recommender
 
 # ----------------------------------------------------------------------------- metrics
 
@@ -232,6 +233,27 @@ def test_template_explanation_uses_only_the_past(setup: TaskSetup) -> None:
     assert expl(u, 0, first).endswith("often watched by others.")
 
 
+def test_itemknn_and_bpr_rank_candidates_by_their_own_scores(setup: TaskSetup) -> None:
+    ds = setup.dataset
+    models = {m.name: m for m in ranking_baselines(setup.history, ds.n_users, ds.catalog, 3)}
+    train = setup.history.matrix(ds.n_users, ds.n_items, binary=True)
+    inst = rank_instances(setup, setup.test[:5], 9, seed=0)
+    for name in ("itemknn", "bpr"):
+        ref = make_recommender(name, seed=3)
+        ref.fit(train)
+        for x in inst:
+            (got,) = models[name].rank([RankRequest(user=x.user, candidates=list(x.candidates),
+                                                    k=10)])
+            s = ref.score(np.array([x.user]))[0][list(x.candidates)]
+            want = [x.candidates[j] for j in np.argsort(-s, kind="stable")]
+            assert got.items == want, name
+    # Different models, different orders somewhere: the rows are not copies of each other.
+    orders = {n: [tuple(models[n].rank([RankRequest(user=x.user, candidates=list(x.candidates),
+                                                    k=10)])[0].items) for x in inst]
+              for n in ("itemknn", "bpr", "ease")}
+    assert orders["itemknn"] != orders["bpr"] != orders["ease"]
+
+
 class _Copycat:
     """An agent that ranks like EASE and counts tokens like an LLM would."""
 
@@ -275,7 +297,8 @@ def test_agent_and_baselines_meet_the_same_candidates(setup: TaskSetup, tmp_path
     agent = _Copycat(ease)
     opt = TaskOptions(task="sr", users=10, samples=2, batch=3)
     res = evaluate_task(setup, opt, agent, out=tmp_path / "o")
-    assert list(res["models"]) == ["copycat", "random", "pop", "ease", "item_mean"]
+    assert list(res["models"]) == ["copycat", "random", "pop", "ease", "item_mean",
+                                   "itemknn", "bpr"]
     a, b = res["models"]["copycat"], res["models"]["ease"]
     assert a["kind"] == "agent" and b["kind"] == "baseline"
     assert a["metrics"] == b["metrics"]  # same scorer, same candidates: same figures
@@ -507,7 +530,8 @@ def test_cli_runs_a_role_with_the_fake_model(capsys: pytest.CaptureFixture[str],
     assert rc == 0, err
     res = json.loads(out)
     assert res["agent"] == "llmrank" and res["team"] == str(LLMRANK)
-    assert list(res["models"]) == ["llmrank", "random", "pop", "ease", "item_mean"]
+    assert list(res["models"]) == ["llmrank", "random", "pop", "ease", "item_mean",
+                                   "itemknn", "bpr"]
     agent = res["models"]["llmrank"]
     assert agent["instances"] == 4 and agent["tokens_per_instance"]["input"] > 0
     assert {"grounded", "words", "distinct", "hr@1"} <= set(agent["metrics"])

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Catalog", "DataError", "Dataset", "Interactions", "default_description"]
+__all__ = ["Catalog", "DataError", "Dataset", "Interactions", "default_description",
+           "item_note"]
 
 
 class DataError(ValueError):
@@ -33,6 +34,8 @@ class Catalog:
     genres: tuple[tuple[str, ...], ...]
     years: tuple[str, ...] = ()
     descriptions: tuple[str, ...] = ()
+    # What item agents say of who likes each item (scenario ``item_agents:``), or empty.
+    agent_texts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
@@ -71,6 +74,18 @@ class Catalog:
             for g in gs:
                 m[i, col[g]] = 1.0
         return m
+
+
+def item_note(catalog: Catalog, item: int) -> str | None:
+    """What prompts add to an item's facts: its item agent's "who likes me" text, or None.
+
+    The one place item text for prompts comes from beyond the catalogue's own fields: LLM
+    users (agents/brains/prompts.item_line) and recommender roles
+    (agents/recsys/role.cand_line) both read it.
+    """
+    if not catalog.agent_texts:
+        return None
+    return f"liked by {catalog.agent_texts[item]}"
 
 
 @dataclass(frozen=True, eq=False)

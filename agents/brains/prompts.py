@@ -14,6 +14,7 @@ import numpy as np
 from agents.brains.base import ConversationView, PageObservation, SessionSummary
 from agents.profile import UserProfile
 from scenarios.schema import TEMPLATE_VARIABLES
+from tools.data_model import item_note
 from tools.dataset import Catalog
 
 __all__ = [
@@ -48,6 +49,9 @@ def item_line(catalog: Catalog, item: int, mean_rating: float | None = None) -> 
     desc = catalog.descriptions[item]
     if desc and not desc.startswith(catalog.titles[item]):
         parts.append(desc)
+    note = item_note(catalog, item)
+    if note:
+        parts.append(note)
     return " | ".join(parts)
 
 

@@ -31,6 +31,7 @@ from agents.recsys.prompts import render
 from agents.recsys.runtime import RecBrain, RecRuntime
 from agents.toolbox import build_tools, offered
 from scenarios.recsys import RecommenderRole
+from tools.data_model import item_note
 from tools.history import describe_user, history_lines
 
 if TYPE_CHECKING:
@@ -118,7 +119,9 @@ def cand_line(agent: RoleAgent, i: int) -> str:
     cat = agent.rt.library.world.catalog
     year = cat.years[i]
     title = f"{cat.titles[i]} ({year})" if year else cat.titles[i]
-    return f"{cat.item_ids[i]}: {title}, {', '.join(cat.genres[i]) or 'unclassified'}"
+    line = f"{cat.item_ids[i]}: {title}, {', '.join(cat.genres[i]) or 'unclassified'}"
+    note = item_note(cat, i)
+    return f"{line}; {note}" if note else line
 
 
 def task_text(t: Task, n: int) -> str:

@@ -135,6 +135,10 @@ class Scenario(FrozenModel):
     attack: TextAttackBlock | None = Field(
         None, description="Attacks on the platform: poisoned item text (item_text) and "
         "poisoned memories (memory); docs/attacks-text.md.")
+    item_agents: str | None = Field(
+        None, description="An item role file (kind: item), relative to this file: item "
+        "agents trained on the history (AgentCF's loop, the deterministic control) say who "
+        "likes each item, and prompts of LLM users and recommenders show it.")
 
     def metric_names(self) -> list[str]:
         """The metrics to report (the environment's defaults when none are listed)."""

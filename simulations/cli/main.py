@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from simulations.cli.agentcf import add_agentcf_parser
 from simulations.cli.alignment import add_alignment_parser
 from simulations.cli.analysis import add_analysis_parsers
 from simulations.cli.common import (
@@ -138,9 +139,11 @@ def build_parser() -> _Parser:
     add_run_commands(lambda name, help: p.command(sub, name, help))
 
     s = p.command(sub, "schema", "print the JSON Schema of scenario and role files")
-    s.add_argument("--kind", choices=["all", "scenario", "role", "recommender", "team"],
+    s.add_argument("--kind", choices=["all", "scenario", "role", "recommender", "team",
+                                        "item"],
                    default="all", help="which schema to print: scenario, role (user "
-                   "roles), recommender (recommender roles), team (default: all)")
+                   "roles), recommender (recommender roles), team, item (item agents) (default: "
+                   "all)")
     s.set_defaults(fn=cmd_schema)
 
     data = p.command(sub, "data", "get public datasets")
@@ -177,6 +180,7 @@ def build_parser() -> _Parser:
 
 
     add_task_parser(lambda name, help: ev.command(e, name, help))
+    add_agentcf_parser(lambda name, help: ev.command(e, name, help))
 
     ro = p.command(sub, "roles", "scaffold a new role file, or list the shipped roles")
     ros = ro.add_subparsers(dest="roles_command", required=True, parser_class=_Parser,

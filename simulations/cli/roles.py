@@ -139,6 +139,8 @@ def list_roles() -> list[dict[str, str]]:
             kind = "user"
         elif kind == "team":
             what = f"{len(data.get('members', []))} members"
+        elif kind == "item":
+            what = f"inference {data.get('inference', 'basic')}"
         else:
             what = str(data.get("output"))
         rows.append({"name": str(data.get("name")), "kind": kind, "output": what,

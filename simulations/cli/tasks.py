@@ -22,6 +22,7 @@ _LABELS = {"rmse": "RMSE", "mae": "MAE", "hr@1": "HR@1", "hr@5": "HR@5", "ndcg@1
            "liked_genre": "liked genre", "words": "words", "distinct": "distinct"}
 _NAMES = {"global_mean": "global mean", "user_mean": "user mean", "item_mean": "item mean",
           "bias": "bias (global + user + item)", "pop": "popularity", "ease": "EASE",
+          "itemknn": "item-kNN", "bpr": "BPR",
           "random": "random"}
 _TITLES = {"rp": "rating prediction", "sr": "sequential recommendation",
            "gen": "explanation generation"}

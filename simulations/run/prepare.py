@@ -8,6 +8,7 @@ resume (``load_resumable``: its manifest, the same arguments, the same config ha
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -162,6 +163,13 @@ def prepare(
                             "attack.memory here")
     # Poison and defences change the catalogue every later step reads (one place).
     ds, item_attack = attacked_dataset(loaded, scn, ds, history)
+    if loaded.items is not None:
+        # Item agents (AgentCF) say who likes each item, from the history only; every
+        # world, library and prompt built below reads the catalogue with their texts.
+        from agents.items.data import agent_texts
+
+        ds = dataclasses.replace(ds, catalog=dataclasses.replace(
+            ds.catalog, agent_texts=agent_texts(ds, history, loaded.items, scn.seed)))
     role_profiles, role_worlds = taste_worlds(ds, history, loaded, scn.seed)
     world = role_worlds.pop(loaded.role.name)
     role_worlds = {k: v for k, v in role_worlds.items() if v is not world}

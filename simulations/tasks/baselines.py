@@ -2,7 +2,8 @@
 exactly what they ask an LLM team: the same requests, candidates and clock.
 
 Every baseline is fitted on the tasks' history (each user's earlier ratings) only.
-Ranking: random, popularity, EASE and the item's mean rating. Rating: the global mean, the
+Ranking: random, popularity, EASE, the item's mean rating, item-kNN and BPR (the last two
+with the project's defaults, tools/recommenders). Rating: the global mean, the
 user's mean, the item's (shrunk) mean, and the global + user + item bias model whose
 regularisation is chosen on tuning users. Explanations are a template naming the item's
 genres and the user's most recent liked title before the clock that shares one: grounded
@@ -26,7 +27,7 @@ from agents.recsys.protocol import (
 from simulations.eval.baselines import fit_bias_model, user_means
 from tools.dataset import Catalog, Interactions
 from tools.history import UserHistories
-from tools.recommenders import make_recommender
+from tools.recommenders import Recommender, make_recommender
 
 __all__ = [
     "RANKING_BASELINES",
@@ -38,7 +39,7 @@ __all__ = [
     "rating_baselines",
 ]
 
-RANKING_BASELINES = ("random", "pop", "ease", "item_mean")
+RANKING_BASELINES = ("random", "pop", "ease", "item_mean", "itemknn", "bpr")
 RATING_BASELINES = ("global_mean", "user_mean", "item_mean", "bias")
 Scorer = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> higher is better
 Rater = Callable[[int, int], float]  # (user, item) -> predicted rating
@@ -128,22 +129,29 @@ def item_means(history: Interactions, n_items: int, shrink: float = 5.0) -> np.n
 def ranking_baselines(history: Interactions, n_users: int, catalog: Catalog, seed: int,
                       explainer: TemplateExplainer | None = None,
                       ease_l2: float = 500.0) -> list[ClassicRecommender]:
-    """random, pop, EASE and item mean, fitted on ``history``."""
+    """random, pop, EASE, item mean, item-kNN and BPR, fitted on ``history``."""
     n_items = catalog.n_items
     pop = np.bincount(history.item, minlength=n_items).astype(np.float64)
     imean = item_means(history, n_items)
-    ease = make_recommender("ease", seed=seed, l2=ease_l2)
-    ease.fit(history.matrix(n_users, n_items, binary=True))
+    train = history.matrix(n_users, n_items, binary=True)
+    fitted: dict[str, Recommender] = {}
+    for name, params in (("ease", {"l2": ease_l2}), ("itemknn", {}), ("bpr", {})):
+        fitted[name] = make_recommender(name, seed=seed, **params)
+        fitted[name].fit(train)
+
+    def model_score(name: str) -> Scorer:
+        def score(u: int, items: np.ndarray) -> np.ndarray:
+            s = fitted[name].score(np.array([u]))
+            return np.asarray(s, dtype=np.float64)[0][items]
+        return score
 
     def random(u: int, items: np.ndarray) -> np.ndarray:
         return np.random.default_rng([seed, u, 31]).random(n_items)[items]
 
-    def ease_score(u: int, items: np.ndarray) -> np.ndarray:
-        return np.asarray(ease.score(np.array([u])), dtype=np.float64)[0][items]
-
     scorers: dict[str, Scorer] = {
-        "random": random, "pop": lambda u, items: pop[items], "ease": ease_score,
-        "item_mean": lambda u, items: imean[items]}
+        "random": random, "pop": lambda u, items: pop[items], "ease": model_score("ease"),
+        "item_mean": lambda u, items: imean[items], "itemknn": model_score("itemknn"),
+        "bpr": model_score("bpr")}
     return [ClassicRecommender(n, scorer=scorers[n], explainer=explainer)
             for n in RANKING_BASELINES]
 

@@ -297,9 +297,11 @@ def evaluate_task(
     out: Path | None = None,
     info: dict[str, Any] | None = None,
     progress: Progress = lambda name, total: lambda n: None,
+    more: Sequence[RecommenderAgent] = (),
 ) -> dict[str, Any]:
-    """The task's figures for ``agent`` (if any) and the classic baselines; ``info`` is
-    added to the result (what the agent is, which model it used).
+    """The task's figures for ``agent`` (if any), the agents in ``more`` (rows of kind
+    agent after it: e.g. a control and its ablation) and the classic baselines; ``info``
+    is added to the result (what the agent is, which model it used).
 
     Raises:
         ValueError: Invalid options, or fewer eligible test users than samples.
@@ -308,6 +310,7 @@ def evaluate_task(
     ds = setup.dataset
     groups = disjoint_samples(setup.test, opt.samples, opt.users, opt.seed)
     models: list[RecommenderAgent] = [agent] if agent is not None else []
+    models += list(more)
     extra: dict[str, Any] = {}
     samples: list[Any]
     if opt.task == "rp":
@@ -348,7 +351,8 @@ def evaluate_task(
             runner = _Runner(setup, opt, log, progress(f"{opt.task}: {m.name}", n))
             res = (runner.rp(m, samples) if opt.task == "rp"
                    else runner.rank(m, samples, explain=opt.task == "gen"))
-            res["kind"] = "agent" if m is agent else "baseline"
+            res["kind"] = ("agent" if m is agent or any(m is x for x in more)
+                           else "baseline")
             stats = getattr(m, "stats", None)  # reasoning roles: rationales, queries, reuse
             if callable(stats) and stats():
                 res["reasoning"] = stats()
