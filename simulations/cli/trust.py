@@ -289,9 +289,9 @@ def cmd_explanations(a: argparse.Namespace) -> int:
                 res["models"][m] = deletion_study(f, setup, **kw)
         if teams:
             trace = st.enter_context(TraceWriter(wd / "trace.jsonl"))
-            for t in teams:
-                name = Path(t).stem
-                f = llm_factory(Path(t), ds, seed=a.seed, run_dir=wd, llm=cfg,
+            for team in teams:
+                name = Path(team).stem
+                f = llm_factory(Path(team), ds, seed=a.seed, run_dir=wd, llm=cfg,
                                 chat_model=None, emit=trace.emit)
                 with err.status(f"explaining {name}..."):
                     res["models"][name] = deletion_study(f, setup, where=where_of(name, setup),
@@ -339,18 +339,18 @@ def cmd_privacy(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(res, indent=2))
         return EXIT_OK
-    t = Table(title=f"attribute inference from watch histories ({res['users']} "
+    table = Table(title=f"attribute inference from watch histories ({res['users']} "
                     f"{res['reported_on']}; logistic regression, {res['folds']}-fold CV, "
                     "AUC with 95% bootstrap CI)")
     for c in ("attribute", "histories", "users", "AUC", "95% CI"):
-        t.add_column(c, justify="left" if c in ("attribute", "histories") else "right")
+        table.add_column(c, justify="left" if c in ("attribute", "histories") else "right")
     for attr, rows in res["attributes"].items():
         for src, r in rows.items():
             if not isinstance(r, dict) or "users" not in r:
                 continue
-            t.add_row(attr, src, str(r["users"]), _f(r.get("auc")),
-                      _ci(r.get("ci_low"), r.get("ci_high")))
-    console_out().print(t)
+            table.add_row(attr, src, str(r["users"]), _f(r.get("auc")),
+                          _ci(r.get("ci_low"), r.get("ci_high")))
+    console_out().print(table)
     return EXIT_OK
 
 

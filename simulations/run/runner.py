@@ -45,8 +45,8 @@ from simulations.inspection.index import build_index
 from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_items
 from simulations.record.crash import crash_point
 from simulations.record.redact import Redactor
-from simulations.record.withhold import WithholdingRedactor
 from simulations.record.trace import ResumeDivergedError, TraceWriter, iter_trace
+from simulations.record.withhold import WithholdingRedactor
 from simulations.run.prepare import (
     DATA_ENV,
     InputError,

@@ -167,7 +167,11 @@ def _sample(factory: AgentFactory, setup: TaskSetup, users: Sequence[int], seed:
             generator: CandidateGenerator | None) -> list[_UserRow]:
     inst = rank_instances(setup, users, negatives, seed, generator)
     hist = UserHistories(setup.history, setup.dataset.n_users)
-    w = (lambda label: (lambda x: where(label, x))) if where else (lambda label: None)
+    def w(label: str) -> Callable[[RankInstance], dict[str, Any]] | None:
+        if where is None:
+            return None
+        return lambda x: where(label, x)
+
     agent = factory(setup.history)
     try:
         answers = _rank(agent, inst, batch, w("original"))
@@ -179,11 +183,12 @@ def _sample(factory: AgentFactory, setup: TaskSetup, users: Sequence[int], seed:
         texts = [a.explanations.get(t, "").strip() for a, t in zip(answers, tops,
                                                                   strict=True)]
         ask = [j for j, t in enumerate(texts) if not t]
+        ex = w("explain")
         for lo in range(0, len(ask), batch):
             js = ask[lo:lo + batch]
             reqs = [ExplainRequest(user=inst[j].user, item=tops[j],
                                    now=int(inst[j].now) if np.isfinite(inst[j].now) else None,
-                                   where=w("explain")(inst[j]) if where else {})
+                                   where=ex(inst[j]) if ex else {})
                     for j in js]
             for j, e in zip(js, agent.explain(reqs), strict=True):
                 texts[j] = e.text
@@ -272,5 +277,5 @@ def deletion_study(factory: AgentFactory, setup: TaskSetup, *, users: int = 50,
     return {"samples": len(groups), "users_per_sample": len(groups[0]),
             "negatives": negatives, "candidates": candidates or "sampled",
             "seed": seed, **counts,
-            "metrics": {m: interval([p[m] for p in per if p[m] is not None])
+            "metrics": {m: interval([v for p in per if (v := p[m]) is not None])
                         for m in per[0]}}

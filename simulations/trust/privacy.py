@@ -12,10 +12,10 @@ each user's watches replaced by as many items drawn by history popularity, which
 no attribute (AUC about 0.5; its spread says how far from 0.5 chance alone goes).
 
 Users are the run's test users (simulations/run/sampling.py) with a history (one who
-watched nothing in an arm has an empty row there); the real future is attacked on those of them
-who have one (under the leak-free global split few MovieLens 100K users do). The AUC is the mean over
-``seeds`` CV shuffles; its interval is a percentile bootstrap over users of the first
-shuffle's out-of-fold scores.
+watched nothing in an arm has an empty row there); the real future is attacked on those
+of them who have one (under the leak-free global split few MovieLens 100K users do). The
+AUC is the mean over ``seeds`` CV shuffles; its interval is a percentile bootstrap over
+users of the first shuffle's out-of-fold scores.
 """
 
 from __future__ import annotations
@@ -179,13 +179,13 @@ def privacy_of_run(run_dir: str | Path, dataset: Dataset, *, arms: Sequence[str]
         if ok.sum() < 2 * folds:
             out["attributes"][attr] = {"note": "too few users with this attribute"}
             continue
-        lab = [lb for lb in labels if lb is not None]
+        lab = [str(lb) for lb in labels if lb is not None]
         res = {name: attack_auc(x[ok], lab, folds=folds, seeds=seeds, resamples=resamples,
                                 seed=seed) for name, x in sources.items()}
         # Real future interactions exist only for users active after the cutoff (few
         # in MovieLens 100K under the global split): reported on that subset, if any.
         has = np.array([bool(fut[u]) for u in users]) & ok
-        lab_f = [lb for lb, h in zip(labels, has, strict=True) if h]
+        lab_f = [str(lb) for lb, h in zip(labels, has, strict=True) if h]
         res["real:future"] = (
             attack_auc(_matrix([fut[u] for u, h in zip(users, has, strict=True) if h],
                                n_items), lab_f, folds=folds, seeds=seeds,

@@ -33,8 +33,18 @@ import numpy as np
 from agents.recsys.protocol import RankRequest, RecommenderAgent
 from scenarios.demographics import AGE_BANDS
 
-__all__ = ["ATTRIBUTE_VALUES", "SIMILARITIES", "ProbeInstance", "jaccard", "prag",
-           "probe", "rbo", "serp", "sensitivity", "stated"]
+__all__ = [
+    "ATTRIBUTE_VALUES",
+    "SIMILARITIES",
+    "ProbeInstance",
+    "jaccard",
+    "prag",
+    "probe",
+    "rbo",
+    "sensitivity",
+    "serp",
+    "stated",
+]
 
 _AGE_WORDS = {"<18": "under 18 years old", "56+": "56 years old or older"}
 _OCCUPATIONS = ("administrator", "artist", "doctor", "educator", "engineer",
