@@ -5,8 +5,9 @@ next liked item among sampled negatives, at the user's clock; simulations/tasks/
 and explains its top item. The catalogue titles the explanation names (other than the
 recommended item's) are its citations:
 
-* **citation precision**: the share of cited items that are in the user's history
-  before the clock (what the recommender was allowed to see);
+* **citation precision**: the share of cited titles that are in the user's history
+  before the clock (what the recommender was allowed to see; a title MovieLens carries
+  twice counts when either item is there);
 * **deletion**: the cited history items are removed from the user's history, the
   recommender is rebuilt on that history and asked again; the item's new rank minus its
   old one (1) is the *drop*. The same is done removing as many random history items of
@@ -63,10 +64,16 @@ class TitleFinder:
         self._re = re.compile("(?<![a-z0-9])(" + "|".join(re.escape(f) for f in forms)
                               + ")(?![a-z0-9])") if forms else None
 
-    def items(self, text: str) -> set[int]:
+    def mentions(self, text: str) -> list[frozenset[int]]:
+        """Each title named, as the set of catalogue items carrying it (MovieLens has a
+        few titles twice)."""
         if self._re is None:
-            return set()
-        return {i for m in self._re.finditer(text.lower()) for i in self.by_form[m.group(1)]}
+            return []
+        seen = dict.fromkeys(m.group(1) for m in self._re.finditer(text.lower()))
+        return [frozenset(self.by_form[f]) for f in seen]
+
+    def items(self, text: str) -> set[int]:
+        return {i for g in self.mentions(text) for i in g}
 
 
 @dataclass
@@ -199,9 +206,11 @@ def _sample(factory: AgentFactory, setup: TaskSetup, users: Sequence[int], seed:
     rows: dict[int, tuple[int, float | None]] = {}
     for x, top, text in zip(inst, tops, texts, strict=True):
         past = {r.item for r in hist.ratings(x.user, before=x.now)}
-        cited = finder.items(text) - {top}
-        inside = cited & past
-        rows[x.user] = (len(cited), len(inside) / len(cited) if cited else None)
+        cited = [g for g in finder.mentions(text) if top not in g]
+        # A title is a correct citation when an item carrying it is in the history.
+        inside = {i for g in cited for i in g & past}
+        correct = sum(bool(g & past) for g in cited)
+        rows[x.user] = (len(cited), correct / len(cited) if cited else None)
         if inside and len(past) > len(inside):
             cited_hist[x.user] = inside
             pool = np.array(sorted(past), dtype=np.int64)
