@@ -326,8 +326,8 @@ def cmd_privacy(a: argparse.Namespace) -> int:
     run_dir = Path(a.run)
     if not (run_dir / "trace.jsonl").exists():
         raise CliError(f"{run_dir}: not a run folder (no trace.jsonl)")
-    if a.folds < 2 or a.seeds < 1:
-        raise CliError("--folds must be >= 2 and --seeds >= 1")
+    if a.folds < 2 or a.seeds < 1 or a.permutations < 0:
+        raise CliError("--folds must be >= 2, --seeds >= 1 and --permutations >= 0")
     data = _data(a, True, "eval privacy")
     assert data is not None
     from tools.dataset import load_dataset
@@ -335,21 +335,23 @@ def cmd_privacy(a: argparse.Namespace) -> int:
     with console_err().status("attacking..."):
         res = privacy_of_run(run_dir, load_dataset(data), arms=_csv(a.arms) or None,
                              folds=a.folds, seeds=a.seeds, seed=a.seed,
-                             test_only=not a.all_users)
+                             test_only=not a.all_users, permutations=a.permutations)
     if a.json:
         print(json.dumps(res, indent=2))
         return EXIT_OK
     table = Table(title=f"attribute inference from watch histories ({res['users']} "
                     f"{res['reported_on']}; logistic regression, {res['folds']}-fold CV, "
                     "AUC with 95% bootstrap CI)")
-    for c in ("attribute", "histories", "users", "AUC", "95% CI"):
+    for c in ("attribute", "histories", "users", "AUC", "95% CI", "null 95% range", "p"):
         table.add_column(c, justify="left" if c in ("attribute", "histories") else "right")
     for attr, rows in res["attributes"].items():
         for src, r in rows.items():
             if not isinstance(r, dict) or "users" not in r:
                 continue
+            null = r.get("null") or {}
             table.add_row(attr, src, str(r["users"]), _f(r.get("auc")),
-                          _ci(r.get("ci_low"), r.get("ci_high")))
+                          _ci(r.get("ci_low"), r.get("ci_high")),
+                          _ci(null.get("lo"), null.get("hi")), _f(r.get("p")))
     console_out().print(table)
     return EXIT_OK
 
@@ -421,6 +423,8 @@ def add_trust_parsers(command: Callable[[str, str], Any]) -> None:
     p.add_argument("--folds", type=int, default=5, help="CV folds (default: %(default)s)")
     p.add_argument("--seeds", type=int, default=3, help="CV shuffles (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--permutations", type=int, default=19, help="label permutations of "
+                   "the null (the test; 0: none) (default: %(default)s)")
     p.add_argument("--all-users", action="store_true",
                    help="attack every user of the run, not only test users")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -24,7 +24,7 @@ from tools.history import attribute_phrase
 __all__ = ["WithholdingRedactor"]
 
 # The attrs of a profile event: flat string values (no nested objects).
-_ATTRS = re.compile(r'"attrs":\{[^{}]*\}')
+_ATTRS = re.compile(r'"attrs":\s*\{[^{}]*\}')
 # Where describe_user starts its parenthesised attributes: "user ID (".
 _USER = re.compile(r'user ([^\s"()\\]+) \(')
 
@@ -50,7 +50,7 @@ class WithholdingRedactor(Redactor):
         return cls(literals=base.literals, phrases=phrases)
 
     def text(self, s: str) -> str:
-        if '"attrs":{' in s:
+        if '"attrs":' in s:
             s = _ATTRS.sub('"attrs":{}', s)
         if self.phrases and "user " in s:
             s = self._phrases(s)
