@@ -120,7 +120,7 @@ def test_cli_privacy_on_a_small_run(ml100k: Path, tmp_path: Path,
                      ml100k, "--users", "40", "--out", tmp_path / "r", "--quiet")
     assert rc == 0, err
     rc, out, err = cli(capsys, "eval", "privacy", tmp_path / "r", "--data", ml100k,
-                       "--arms", "pop,ease", "--all-users", "--folds", "3", "--seeds", "1",
+                       "--arms", "pop,ease", "--all-users", "--folds", "3", "--seeds", "1", "--permutations", "3",
                        "--json")
     assert rc == 0, err
     res = json.loads(out)
