@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from agents.recsys.protocol import Explanation, ExplainRequest, Ranking, RankRequest
+from agents.recsys.protocol import ExplainRequest, Explanation, Ranking, RankRequest
 from simulations.tasks.data import prepare_tasks
 from simulations.trust.explain import (
     ContributionExplainer,

@@ -108,7 +108,7 @@ def test_a_run_that_withholds_attributes_writes_none(ml100k: Path, tmp_path: Pat
     assert checked >= 4  # trace, index, summary, manifest at least
     assert json.loads((runs[True] / "summary.json").read_text())["status"] == "completed"
     # The privacy attack reads attributes from the data, so it works on such a run.
-    rc, out, err = cli(capsys, "eval", "privacy", runs[True], "--data", ml100k,
+    rc, _, err = cli(capsys, "eval", "privacy", runs[True], "--data", ml100k,
                        "--all-users", "--folds", "3", "--seeds", "1")
     assert rc == 2 and "needs at least 6" in assert_one_line(err)  # 4 users, 3 folds
 
@@ -120,8 +120,8 @@ def test_cli_privacy_on_a_small_run(ml100k: Path, tmp_path: Path,
                      ml100k, "--users", "40", "--out", tmp_path / "r", "--quiet")
     assert rc == 0, err
     rc, out, err = cli(capsys, "eval", "privacy", tmp_path / "r", "--data", ml100k,
-                       "--arms", "pop,ease", "--all-users", "--folds", "3", "--seeds", "1", "--permutations", "3",
-                       "--json")
+                       "--arms", "pop,ease", "--all-users", "--folds", "3", "--seeds", "1",
+                       "--permutations", "3", "--json")
     assert rc == 0, err
     res = json.loads(out)
     g = res["attributes"]["gender"]
