@@ -100,7 +100,12 @@ def attack_auc(x: sp.csr_matrix, labels: Sequence[str], *, folds: int = 5,
     x, y = x[keep], y[keep].astype(str)
     # Items at most one of these users touched cannot generalise across folds; dropping
     # them changes nothing but the solver's time.
-    x = x[:, np.flatnonzero(np.asarray((x != 0).sum(axis=0)).ravel() >= 2)].tocsr()
+    shared = np.flatnonzero(np.asarray((x != 0).sum(axis=0)).ravel() >= 2)
+    # With nothing shared (a random recommender's scattered watches) every column stays:
+    # the attack then has nothing to learn from, and says so with an AUC near 0.5.
+    x = (x[:, shared] if shared.size else x).tocsr()
+    if x.shape[1] == 0:
+        x = sp.csr_matrix((x.shape[0], 1))
     classes = np.unique(y)
     if len(classes) < 2:
         return {"auc": None, "ci_low": None, "ci_high": None, "users": int(keep.sum()),
