@@ -12,6 +12,10 @@ Writes ``bench/results/trust.json`` and the section between ``<!-- trust:start -
 ``<!-- trust:end -->`` of docs/benchmarks.md.
 
     nice -n 5 python bench/trust.py --data ../shared/data/ml-100k --seeds 3
+    # or one process per seed, then the section from their results:
+    python bench/trust.py --data DATA --seeds 1 --first-seed 42 --json-out /tmp/t42.json \
+        --no-doc   # (and 43, 44)
+    python bench/trust.py --data DATA --merge /tmp/t42.json /tmp/t43.json /tmp/t44.json
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from bench.report import command_line, machine_line, update_doc  # noqa: E402
 
 START, END = "<!-- trust:start -->", "<!-- trust:end -->"
 ARMS = ("random", "pop", "itemknn", "ease", "als", "bpr")
-EXPLAINERS = ("itemknn", "ease", "itemknn+template", "ease+template")
+EXPLAINERS = ("itemknn", "ease", "ease+template")
 
 
 def _interval(xs: list[float | None]) -> dict[str, Any]:
@@ -149,23 +153,25 @@ def build_section(res: dict[str, Any], command: str) -> list[str]:
             f"{_fmt(pooled('drop_random'), 2)} | {_fmt(pooled('paired_difference'), 2)} | "
             f"{_fmt(pooled('left_top_cited'), 2)} / {_fmt(pooled('left_top_random'), 2)} | "
             f"{sum(r['deletion_pairs'] for r in rs)} |")
+    perms = res.get("permutations") or 0
     lines += ["", "**Privacy**: attribute inference (logistic regression on watched-item "
-              "vectors, 5-fold CV) on the same test users: AUC mean over seeds [t-interval "
-              "over seeds]; in brackets after it, the label-permutation null's 95% range "
-              "(mean over seeds of its bounds) and the share of seeds with p < 0.05:", "",
-              "| attribute | histories | users | AUC | null range | seeds with p < 0.05 |",
-              "|---|---|---|---|---|---|"]
+              "vectors, 5-fold CV) on the same test users (users: first seed): AUC mean "
+              "over seeds [t-interval over seeds]; null range: the label-permutation "
+              f"null's range over {perms} permutations per seed (mean over seeds of its "
+              "2.5 and 97.5 percentiles; with so few permutations a coarse guide, not a "
+              "test):", "",
+              "| attribute | histories | users | AUC | null range |",
+              "|---|---|---|---|---|"]
     for attr in ("gender", "age"):
         for src in ("simulated:ease", "simulated:random", "real:history",
                     "null:random_taste"):
             rs = [s["privacy"]["attributes"][attr][src] for s in seeds]
             nl = [r.get("null") or {} for r in rs]
-            lo = _interval([n.get("lo") for n in nl])
-            hi = _interval([n.get("hi") for n in nl])
-            sig = sum((r.get("p") or 1.0) < 0.05 for r in rs)
+            lo = _interval([n.get("lo") for n in nl])["mean"]
+            hi = _interval([n.get("hi") for n in nl])["mean"]
+            rng = "-" if lo is None or hi is None else f"[{lo:.3f}, {hi:.3f}]"
             lines.append(f"| {attr} | {src} | {rs[0]['users']} | "
-                         f"{_fmt(_interval([r['auc'] for r in rs]))} | "
-                         f"[{_fmt(lo)}, {_fmt(hi)}] | {sig}/{len(rs)} |")
+                         f"{_fmt(_interval([r['auc'] for r in rs]))} | {rng} |")
     return lines
 
 
@@ -178,13 +184,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--permutations", type=int, default=19)
     p.add_argument("--work", default="/tmp/recarena-bench-trust")
     p.add_argument("--no-doc", action="store_true")
+    p.add_argument("--json-out", help="write the result here (default: "
+                   "bench/results/trust.json)")
+    p.add_argument("--merge", nargs="+", help="build the section from these results "
+                   "(one per seed, e.g. run in parallel with --seeds 1 --first-seed S)")
     a = p.parse_args(argv)
-    work = Path(a.work) / time.strftime("%Y%m%d-%H%M%S")
-    res = measure(a.data, list(range(a.first_seed, a.first_seed + a.seeds)), a.users, work,
-                  a.permutations)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "trust.json").write_text(json.dumps(res, indent=2) + "\n")
+    if a.merge:
+        parts = [json.loads(Path(f).read_text()) for f in a.merge]
+        res = {"seeds": [s for r in parts for s in r["seeds"]], "users": parts[0]["users"],
+               "permutations": parts[0].get("permutations"),
+               "per_seed": [s for r in parts for s in r["per_seed"]]}
+    else:
+        work = Path(a.work) / time.strftime("%Y%m%d-%H%M%S")
+        res = measure(a.data, list(range(a.first_seed, a.first_seed + a.seeds)), a.users,
+                      work, a.permutations)
+        res["permutations"] = a.permutations
+    out = Path(a.json_out) if a.json_out else ROOT / "bench" / "results" / "trust.json"
+    out.parent.mkdir(exist_ok=True, parents=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
     if not a.no_doc:
         cmd = command_line("bench/trust.py", sys.argv[1:] if argv is None else argv)
         update_doc(ROOT / "docs" / "benchmarks.md", START, END,
