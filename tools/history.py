@@ -16,7 +16,8 @@ import numpy as np
 
 from tools.dataset import Catalog, Interactions
 
-__all__ = ["Rating", "UserHistories", "describe_user", "history_lines", "rated_line"]
+__all__ = ["Rating", "UserHistories", "attribute_phrase", "describe_user", "history_lines",
+           "rated_line"]
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,17 @@ def history_lines(catalog: Catalog, ratings: Sequence[Rating], n: int) -> list[s
     return [rated_line(catalog, r) for r in ratings[-n:]] if n > 0 else []
 
 
+def attribute_phrase(attrs: Mapping[str, str]) -> str:
+    """The user's attributes as ``describe_user`` writes them (``age 24, gender M, ...``);
+    a trace that withholds attributes removes exactly this phrase."""
+    return ", ".join(f"{k} {v}" for k, v in attrs.items() if v)
+
+
 def describe_user(catalog: Catalog, user_id: str, attrs: Mapping[str, str],
                   ratings: Sequence[Rating], n_favourites: int = 5) -> str:
     """Who the user is, from attributes and the given ratings only: counts, mean, the
     genres of what they rated 4-5 and 1-2, and recent favourites."""
-    who = ", ".join(f"{k} {v}" for k, v in attrs.items() if v)
+    who = attribute_phrase(attrs)
     head = f"user {user_id}" + (f" ({who})" if who else "")
     if not ratings:
         return f"{head}: no ratings yet."

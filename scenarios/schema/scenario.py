@@ -116,6 +116,11 @@ class OutputConfig(FrozenModel):
         True, description="Keep every LLM call's rendered prompt and raw answer in the trace "
         "(for `recarena trace step`); false keeps private text out of shared traces "
         "(tokens, cost and cache keys stay).")
+    withhold_attributes: bool = Field(
+        False, description="Keep user attributes (age, gender, occupation, zip code: the "
+        "dataset's user file) out of the trace, summary and manifest: profile events carry "
+        "no attrs and the attribute phrase of agents' prompts and tool results is removed "
+        "(docs/trust.md#privacy).")
 
 
 class Scenario(FrozenModel):

@@ -245,16 +245,20 @@ def user_metrics(table: ArmTable, metrics: Sequence[str] | None = None
             for k, u in enumerate(table.users)}
 
 
-def user_groups(users: Sequence[str], info: dict[str, UserInfo]
-                ) -> dict[str, dict[str, np.ndarray]]:
+def user_groups(users: Sequence[str], info: dict[str, UserInfo],
+                attributes: Sequence[str] = ()) -> dict[str, dict[str, np.ndarray]]:
     """Boolean masks over ``users`` per dimension and level: role, gender, age band and
-    each trait. Dimensions with fewer than two levels are left out."""
+    each trait, and any further user attribute named in ``attributes`` (e.g.
+    ``occupation``: 21 levels in MovieLens, so compare and the report leave it out).
+    Dimensions with fewer than two levels are left out."""
     dims: dict[str, list[str | None]] = defaultdict(list)
     for u in users:
         i = info.get(u, UserInfo(None, {}, {}))
         dims["role"].append(i.role)
         dims["gender"].append(i.attrs.get("gender"))
         dims["age"].append(age_band(i.attrs.get("age")))
+        for a in attributes:
+            dims[a].append(i.attrs.get(a) or None)
         for trait in ("activity", "conformity", "diversity"):
             v = i.traits.get(trait)
             dims[trait].append(None if v is None else str(v))

@@ -36,6 +36,7 @@ from simulations.cli.roles import add_roles_commands
 from simulations.cli.run import add_run_commands
 from simulations.cli.tasks import add_task_parser
 from simulations.cli.trace import add_trace_commands
+from simulations.cli.trust import add_trust_parsers
 from simulations.cli.validity import add_validity_parser
 from simulations.report.summary_table import metrics_table
 from simulations.run.stop_signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
@@ -181,6 +182,7 @@ def build_parser() -> _Parser:
 
     add_task_parser(lambda name, help: ev.command(e, name, help))
     add_agentcf_parser(lambda name, help: ev.command(e, name, help))
+    add_trust_parsers(lambda name, help: ev.command(e, name, help))
 
     ro = p.command(sub, "roles", "scaffold a new role file, or list the shipped roles")
     ros = ro.add_subparsers(dest="roles_command", required=True, parser_class=_Parser,

@@ -46,6 +46,7 @@ from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_it
 from simulations.record.crash import crash_point
 from simulations.record.redact import Redactor
 from simulations.record.trace import ResumeDivergedError, TraceWriter, iter_trace
+from simulations.record.withhold import WithholdingRedactor
 from simulations.run.prepare import (
     DATA_ENV,
     InputError,
@@ -134,7 +135,11 @@ def _write_json(path: Path, obj: Any, redactor: Redactor | None = None) -> None:
 def _redactor(prep: Prepared) -> Redactor:
     """Masks the environment's secrets and those of every variable an llm: block names."""
     cfgs = [prep.llm, *(r.config.llm for r in prep.loaded.roles)]
-    return Redactor.from_environment(c.api_key_env for c in cfgs if c is not None)
+    base = Redactor.from_environment(c.api_key_env for c in cfgs if c is not None)
+    if not prep.scenario.output.withhold_attributes:
+        return base
+    ds = prep.dataset
+    return WithholdingRedactor.for_users(base, ds.user_ids, ds.user_attrs)
 
 
 def _make_run_dir(out: Path | None, scn: Scenario) -> Path:

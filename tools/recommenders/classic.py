@@ -84,6 +84,12 @@ class ItemKNN(ParamRecommender):
         x = binarize(self.train_matrix[np.asarray(users, dtype=np.int64)])
         return np.asarray((x @ self._w).toarray())
 
+    def contributions(self, history: np.ndarray, item: int) -> np.ndarray:
+        """Each history item's term in a user's score of ``item`` (their sum is the
+        score): its similarity to ``item``, 0 outside the item's neighbours."""
+        return np.asarray(self._w[np.asarray(history, dtype=np.int64)][:, item].toarray()
+                          ).ravel()
+
 
 def _top_per_row(
     r: np.ndarray, c: np.ndarray, v: np.ndarray, k: int
@@ -129,3 +135,8 @@ class EASE(ParamRecommender):
     def score(self, users: np.ndarray) -> np.ndarray:
         x = binarize(self.train_matrix[np.asarray(users, dtype=np.int64)])
         return np.asarray(x @ self._b)
+
+    def contributions(self, history: np.ndarray, item: int) -> np.ndarray:
+        """Each history item's term ``B[i, item]`` in a user's score of ``item`` (their
+        sum is the score)."""
+        return np.asarray(self._b[np.asarray(history, dtype=np.int64), item])
