@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from scenarios.dataset_schema import DatasetConfig
+from scenarios.schema.attack import AttackConfig, attack_problems
 from scenarios.schema.base import FrozenModel
 from scenarios.schema.environment import ENVIRONMENT_METRICS, EnvironmentConfig, MetricName
 from scenarios.schema.events import Event, SwitchRecommenderEvent
@@ -131,6 +132,8 @@ class Scenario(FrozenModel):
     metrics: list[MetricName] | None = Field(
         None, description="Metrics to report; default: all the environment computes.")
     executor: ExecutorConfig = ExecutorConfig()
+    attack: AttackConfig | None = Field(
+        None, description="An attack on the platform (fake users...); see docs/attacks.md.")
 
     def metric_names(self) -> list[str]:
         """The metrics to report (the environment's defaults when none are listed)."""
@@ -151,6 +154,7 @@ def scenario_problems(scn: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
             if r.retrain:
                 problems.append((("recommenders", i, "retrain"), "the conversation "
                                  "environment has no watches to retrain on; drop retrain"))
+    problems += attack_problems(scn.attack, names)
     known = ENVIRONMENT_METRICS.get(scn.environment.kind, ())
     for i, m in enumerate(scn.metrics or ()):
         if m not in known:
