@@ -159,10 +159,10 @@ TRAINING_STRATEGIES = ("random", "average", "bandwagon", "segment")
 
 def training_set(history: Interactions, n_users: int, n_items: int, catalog: Catalog,
                  negatives: np.ndarray, *, avoid: Sequence[int], count: int, seed: int,
-                 filler: int = 30) -> tuple[np.ndarray, np.ndarray]:
+                 fillers: Sequence[int] = (10, 30, 60)) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels for a supervised detector: injections of every classic strategy
-    with their own seed and their own targets (never ``avoid``, the evaluated targets),
-    against the real profiles ``negatives``."""
+    with their own seed and their own targets (never ``avoid``, the evaluated targets)
+    and several filler sizes, against the real profiles ``negatives``."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 4243]))
     pop = np.bincount(history.item, minlength=n_items)
     pool = np.setdiff1d(np.flatnonzero(pop >= 5), np.asarray(list(avoid), np.int64))
@@ -178,15 +178,21 @@ def training_set(history: Interactions, n_users: int, n_items: int, catalog: Cat
         elif strategy == "segment" and genres:
             selected = tuple(segment_items(history, catalog, genres[int(rng.integers(
                 len(genres)))], 10))
-        fp = make_profiles(ShillingPlan(strategy, max(count, 5), targets, "promote",
-                                        filler, tuple(i for i in selected
-                                                      if i not in targets), seed + k),
-                           history, n_users, n_items, seed)
-        m = history.concat(fp.interactions).matrix(n_users + fp.count, n_items,
-                                                   binary=False)
+        # Several profile lengths: the attacker's filler size is not known in advance.
+        fakes = Interactions.empty()
+        first = n_users
+        for j, size in enumerate(fillers):
+            fp = make_profiles(ShillingPlan(strategy, max(count, 10), targets,
+                                            "promote", size, tuple(
+                                                i for i in selected if i not in targets),
+                                            seed + 10 * k + j),
+                               history, first, n_items, seed)
+            fakes = fakes.concat(fp.interactions)
+            first += fp.count
+        m = history.concat(fakes).matrix(first, n_items, binary=False)
         f = profile_features(m)
-        feats += [f[fp.users], f[np.asarray(negatives, np.int64)]]
-        labels += [np.ones(fp.count), np.zeros(len(negatives))]
+        feats += [f[n_users:first], f[np.asarray(negatives, np.int64)]]
+        labels += [np.ones(first - n_users), np.zeros(len(negatives))]
     return np.vstack(feats), np.concatenate(labels)
 
 
