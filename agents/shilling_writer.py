@@ -19,7 +19,7 @@ from agents.llm import LLMClient, ask_structured
 
 __all__ = ["PROFILE_PROMPT", "ProfileAnswer", "RatedItem", "WrittenProfiles", "write_profiles"]
 
-PROFILE_PROMPT = """You write the rating history of one movie-site user.
+PROFILE_PROMPT = """You write the rating history of movie-site user number {k}.
 Rate exactly {n_filler} movies from this list (ids before the colon), plus every target.
 Ratings are whole numbers from {lo} to {hi}. Give each target the rating {target_rating}.
 Make the other ratings look like an ordinary viewer's.
@@ -75,7 +75,7 @@ def write_profiles(client: LLMClient, *, item_ids: Sequence[str], titles: Sequen
         offer = [pool[(start + j) % len(pool)] for j in range(min(shown, len(pool)))]
         allowed = {item_ids[i] for i in offer} | set(target_ids)
         prompt = PROFILE_PROMPT.format(
-            n_filler=n_fill, lo=f"{lo:g}", hi=f"{hi:g}", target_rating=f"{target_rating:g}",
+            k=k + 1, n_filler=n_fill, lo=f"{lo:g}", hi=f"{hi:g}", target_rating=f"{target_rating:g}",
             targets=", ".join(f"{item_ids[t]}: {titles[t]}" for t in targets),
             catalogue="\n".join(f"{item_ids[i]}: {titles[i]}" for i in offer))
 
