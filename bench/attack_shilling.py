@@ -77,21 +77,27 @@ def _variant(loaded: Any, attack: dict[str, Any] | None, rounds: int) -> Any:
     return replace(loaded, scenario=Scenario.model_validate(data))
 
 
-def offline(loaded: Any, seeds: list[int], users: int, data: str) -> list[dict[str, Any]]:
+def offline(loaded: Any, seeds: list[int], users: int, data: str,
+            save: Any = lambda rows: None) -> list[dict[str, Any]]:
+    """Rows of the offline part; 3% first (the goal's share), every seed, then 1% and 5%;
+    ``save(rows)`` after each share, so a part cut short still reports what it did."""
     from simulations.eval.attack_fake_users import detector_aucs, eval_detector, hit_rate
     from simulations.run.attack import resolve_attack
     from simulations.run.runner import prepare
 
     rows: list[dict[str, Any]] = []
+    bases = {}
     for s in seeds:
-        base = prepare(_variant(loaded, None, 1), seed=s, users=users, data=data)
-        arms = {r.name: r for r in base.scenario.recommenders}
-        clean: dict[str, float] = {}
-        # One supervised detector per seed (trained on its own injections and seed, never
-        # the evaluated targets, against one half of the real users): scored on the other
-        # half for the AUC, and the defence's filter (2 cores shared by five: one fit).
-        detector = None
-        for share in SHARES:
+        bases[s] = prepare(_variant(loaded, None, 1), seed=s, users=users, data=data)
+    clean: dict[int, dict[str, float]] = {}
+    # One supervised detector per seed (trained on its own injections and seed, never the
+    # evaluated targets, against one half of the real users): scored on the other half for
+    # the AUC, and the defence's filter (2 cores shared by five: one fit per seed).
+    detectors: dict[int, Any] = {}
+    for share in sorted(SHARES, key=lambda x: x != DEFENDED_SHARE):
+        for s in seeds:
+            base = bases[s]
+            arms = {r.name: r for r in base.scenario.recommenders}
             for strategy in STRATEGIES:
                 v = _variant(loaded, _attack(strategy, share, False), 1)
                 resolved = resolve_attack(v, v.scenario.model_copy(update={"seed": s}),
@@ -99,27 +105,29 @@ def offline(loaded: Any, seeds: list[int], users: int, data: str) -> list[dict[s
                 assert resolved is not None and resolved.fake_users is not None
                 plain = resolved.fake_users
                 targets = plain.plan.targets
-                if not clean:
-                    clean = {a: hit_rate(base, arms[a], None, targets) for a in ARMS}
-                if detector is None:
-                    detector = eval_detector(base, plain)
-                aucs = detector_aucs(base, plain, detector)
+                if s not in clean:
+                    clean[s] = {a: hit_rate(base, arms[a], None, targets) for a in ARMS}
+                if s not in detectors:
+                    detectors[s] = eval_detector(base, plain)
+                aucs = detector_aucs(base, plain, detectors[s])
                 with_defence = _variant(loaded, _attack(strategy, share, True), 1)
                 cfg = with_defence.scenario.attack.fake_users
                 for defence in (False, True) if share == DEFENDED_SHARE else (False,):
-                    fake = replace(plain, config=cfg, detector=detector) if defence else plain
+                    fake = (replace(plain, config=cfg, detector=detectors[s]) if defence
+                            else plain)
                     hr = {a: hit_rate(base, arms[a], fake, targets) for a in ARMS}
                     rows.append({"seed": s, "share": share, "strategy": strategy,
                                  "defence": "logistic filter" if defence else "none",
-                                 "fake_users": fake.plan.count, "hr_clean": clean,
+                                 "fake_users": fake.plan.count, "hr_clean": clean[s],
                                  "hr_attacked": hr, "auc": aucs})
                     print(f"offline seed {s} {share:.0%} {strategy} defence={defence}: "
                           f"{hr} auc={aucs}", flush=True)
+        save(rows)
     return rows
 
 
-def simulated(loaded: Any, seeds: list[int], users: int, data: str, out: Path
-              ) -> list[dict[str, Any]]:
+def simulated(loaded: Any, seeds: list[int], users: int, data: str, out: Path,
+              save: Any = lambda rows: None) -> list[dict[str, Any]]:
     from simulations.eval.attack_fake_users import exposure
     from simulations.run.runner import prepare, run
 
@@ -145,6 +153,7 @@ def simulated(loaded: Any, seeds: list[int], users: int, data: str, out: Path
                              "seconds": round(time.perf_counter() - t0, 1)})
                 print(f"simulated seed {s} {strategy} defence={defence}: "
                       f"{rows[-1]['exposure_attacked']}", flush=True)
+        save(rows)
     return rows
 
 
@@ -245,14 +254,20 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [loaded.scenario.seed + k for k in range(a.seeds)]
         head = {"seeds": seeds, "users": a.users}
         if a.part in ("all", "offline"):
-            RESULTS.write_text(json.dumps({**head, "offline": offline(
-                loaded, seeds, a.users, a.data)}, indent=1) + "\n", encoding="utf-8")
+            def save(rows: list[dict[str, Any]]) -> None:
+                RESULTS.write_text(json.dumps({**head, "offline": rows}, indent=1) + "\n",
+                                   encoding="utf-8")
+
+            save(offline(loaded, seeds, a.users, a.data, save))
         if a.part in ("all", "sim") and not a.skip_sim:
             out = Path(a.out)
             if out.exists() and any(out.iterdir()):
                 raise SystemExit(f"{out}: not empty")
-            SIM_RESULTS.write_text(json.dumps({**head, "simulated": simulated(
-                loaded, seeds, a.users, a.data, out)}, indent=1) + "\n", encoding="utf-8")
+            def save_sim(rows: list[dict[str, Any]]) -> None:
+                SIM_RESULTS.write_text(json.dumps({**head, "simulated": rows}, indent=1)
+                                       + "\n", encoding="utf-8")
+
+            save_sim(simulated(loaded, seeds, a.users, a.data, out, save_sim))
         if a.part != "all":
             return 0
     res = json.loads(RESULTS.read_text(encoding="utf-8"))
