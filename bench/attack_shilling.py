@@ -194,8 +194,8 @@ def body(res: dict[str, Any]) -> list[str]:
         "",
         "### HR@10 of the targets among the population (offline fits), change",
         "",
-        "| share | strategy | defence | fake users | " + " | ".join(ARMS) + " |",
-        "|---|---|---|---:|" + "---:|" * len(ARMS),
+        "| share | strategy | defence | fake users | seeds | " + " | ".join(ARMS) + " |",
+        "|---|---|---|---:|---:|" + "---:|" * len(ARMS),
     ]
     keys = sorted({(r["share"], r["strategy"], r["defence"]) for r in off},
                   key=lambda k: (k[0], STRATEGIES.index(k[1]), k[2]))
@@ -203,21 +203,23 @@ def body(res: dict[str, Any]) -> list[str]:
         rs = [r for r in off if (r["share"], r["strategy"], r["defence"]) ==
               (share, strategy, defence)]
         lines.append(f"| {share:.0%} | {strategy} | {defence} | {rs[0]['fake_users']} | "
+                     f"{len(rs)} | "
                      + " | ".join(_ci([r["hr_attacked"][a] - r["hr_clean"][a] for r in rs])
                                   for a in ARMS) + " |")
-    clean_hr = {a: _plain([r["hr_clean"][a] for r in off if r["share"] == SHARES[0]
-                           and r["strategy"] == STRATEGIES[0] and r["defence"] == "none"])
-                for a in ARMS}
+    per_seed = {r["seed"]: r["hr_clean"] for r in off}  # the same clean fit per seed
+    clean_hr = {a: _plain([h[a] for h in per_seed.values()]) for a in ARMS}
     lines += ["", "Clean HR@10 of the targets: " + ", ".join(
         f"{a} {v}" for a, v in clean_hr.items()) + ".", "",
         "### Detectors: AUC on the injected profiles vs held-out real users", "",
-        "| share | strategy | PCA (unsupervised) | logistic (supervised) |",
-        "|---|---|---:|---:|"]
+        "| share | strategy | seeds | PCA (unsupervised) | logistic (supervised) |",
+        "|---|---|---:|---:|---:|"]
     for share in SHARES:
         for strategy in STRATEGIES:
             rs = [r for r in off if r["share"] == share and r["strategy"] == strategy
                   and r["defence"] == "none"]
-            lines.append(f"| {share:.0%} | {strategy} | "
+            if not rs:
+                continue
+            lines.append(f"| {share:.0%} | {strategy} | {len(rs)} | "
                          f"{_plain([r['auc']['pca'] for r in rs])} | "
                          f"{_plain([r['auc']['logistic'] for r in rs])} |")
     if sim:

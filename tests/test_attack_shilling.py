@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from agents.llm import FakeChatModel
 from agents.llm.fake import Transcript
 from scenarios.loader import ScenarioError, load_scenario
 from simulations.analysis.stats import auc
+from simulations.cli.attack import attack_tables
 from simulations.cli.main import main
 from simulations.eval.attack_fake_users import exposure
 from simulations.record.trace import read_trace
@@ -276,6 +278,12 @@ def test_eval_attack_reports_targets_detectors_and_collateral(tmp_path: Path,
     assert col["control"]["watch_rate"]["diff"]["mean"] == 0
     assert set(col) == {"pop", "ease", "control"}
     assert (tmp_path / "o" / "attack.json").exists()
+    con = Console(record=True, width=200)
+    for t in attack_tables(res):
+        con.print(t)
+    text = con.export_text()
+    assert "fake users (average, promote, 60 profiles)" in text
+    assert "PCA variable selection" in text and "collateral: attacked - clean" in text
     assert sorted(x.name for x in (tmp_path / "o").iterdir()) == [
         "attack-seed3", "attack-seed4", "attack.json", "clean-seed3", "clean-seed4"]
 
