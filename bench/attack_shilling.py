@@ -190,7 +190,8 @@ def body(res: dict[str, Any]) -> list[str]:
         "detector (trained on its own injections, seed and targets, against half of the "
         "real users) flags the 5% most suspicious training profiles, dropped before the "
         "fit. Cells: attacked - clean, mean over seeds "
-        f"with the 95% t-interval over {n} seeds (paired: same users, seeds and arms).",
+        f"with the 95% t-interval over the seeds of the row (of {n} run; paired: same users, "
+        "seeds and arms).",
         "",
         "### HR@10 of the targets among the population (offline fits), change",
         "",
@@ -198,7 +199,7 @@ def body(res: dict[str, Any]) -> list[str]:
         "|---|---|---|---:|---:|" + "---:|" * len(ARMS),
     ]
     keys = sorted({(r["share"], r["strategy"], r["defence"]) for r in off},
-                  key=lambda k: (k[0], STRATEGIES.index(k[1]), k[2]))
+                  key=lambda k: (k[0], STRATEGIES.index(k[1]), k[2] != "none"))
     for share, strategy, defence in keys:
         rs = [r for r in off if (r["share"], r["strategy"], r["defence"]) ==
               (share, strategy, defence)]
