@@ -75,7 +75,8 @@ def write_profiles(client: LLMClient, *, item_ids: Sequence[str], titles: Sequen
         offer = [pool[(start + j) % len(pool)] for j in range(min(shown, len(pool)))]
         allowed = {item_ids[i] for i in offer} | set(target_ids)
         prompt = PROFILE_PROMPT.format(
-            k=k + 1, n_filler=n_fill, lo=f"{lo:g}", hi=f"{hi:g}", target_rating=f"{target_rating:g}",
+            k=k + 1, n_filler=n_fill, lo=f"{lo:g}", hi=f"{hi:g}",
+            target_rating=f"{target_rating:g}",
             targets=", ".join(f"{item_ids[t]}: {titles[t]}" for t in targets),
             catalogue="\n".join(f"{item_ids[i]}: {titles[i]}" for i in offer))
 

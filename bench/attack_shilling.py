@@ -209,6 +209,11 @@ def body(res: dict[str, Any]) -> list[str]:
                                   for a in ARMS) + " |")
     per_seed = {r["seed"]: r["hr_clean"] for r in off}  # the same clean fit per seed
     clean_hr = {a: _plain([h[a] for h in per_seed.values()]) for a in ARMS}
+    done = {r["share"] for r in off}
+    missing = [f"{x:.0%}" for x in SHARES if x not in done]
+    if missing:
+        lines += ["", f"Not measured in this run (it was stopped before them): shares "
+                  f"{', '.join(missing)}; `--part offline` measures them."]
     lines += ["", "Clean HR@10 of the targets: " + ", ".join(
         f"{a} {v}" for a, v in clean_hr.items()) + ".", "",
         "### Detectors: AUC on the injected profiles vs held-out real users", "",
