@@ -212,7 +212,7 @@ def body(res: dict[str, Any]) -> list[str]:
     done = {r["share"] for r in off}
     missing = [f"{x:.0%}" for x in SHARES if x not in done]
     if missing:
-        lines += ["", f"Not measured in this run (it was stopped before them): shares "
+        lines += ["", f"Not measured in this run (it stopped before them): shares "
                   f"{', '.join(missing)}; `--part offline` measures them."]
     lines += ["", "Clean HR@10 of the targets: " + ", ".join(
         f"{a} {v}" for a, v in clean_hr.items()) + ".", "",

@@ -94,9 +94,11 @@ def pca_scores(ratings: sp.csr_matrix, components: int = 3) -> np.ndarray:
     sd = np.sqrt((c**2).sum(axis=1) / n_u)
     sd[sd == 0] = 1.0
     z = c / sd[:, None]
-    # Users are the variables: the right singular vectors of z.T are loadings per user.
-    u, _, _ = np.linalg.svd(z, full_matrices=False)
-    load = (u[:, :components] ** 2).sum(axis=1)
+    # Users are the variables: their loadings are the leading eigenvectors of z z^T (the
+    # left singular vectors of z). eigh, not svd: LAPACK's divide-and-conquer SVD failed to
+    # converge on one MovieLens injection; the symmetric eigensolver is robust.
+    _, vecs = np.linalg.eigh(z @ z.T)
+    load = (vecs[:, ::-1][:, :components] ** 2).sum(axis=1)
     return -load
 
 
