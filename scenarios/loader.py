@@ -197,6 +197,12 @@ def load_scenario(path: str | Path, *, llm_flag: bool = False,
                 "an llm: block; add one (see scenarios/llm_feed.yaml) or run with "
                 "--llm local|openai[:MODEL]",
             )
+    fake = scn.attack.fake_users if scn.attack is not None else None
+    if fake is not None and fake.strategy == "llm" and scn.llm is None and not llm_flag:
+        loc = ("attack", "fake_users", "strategy")
+        raise ScenarioError(p, node_line(node, loc), field_name(loc),
+                            "strategy llm writes profiles with a model, but the scenario has "
+                            "no llm: block; add one or run with --llm local|openai|fake")
     problem = (sharding_problem([r.config for r in roles], scn.llm)
                if scn.executor.kind == "ray" else None)
     if problem:

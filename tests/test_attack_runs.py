@@ -138,3 +138,25 @@ def test_bad_attack_blocks_are_one_line_errors(
                      "--out", tmp_path / "y", "--quiet")
     line = assert_one_line(err)
     assert rc == 2 and "attack.memory" in line and "attack_memory" in line
+
+
+def test_eval_attack_measures_item_text_against_the_clean_twin(
+        tmp_path: Path, ml100k: Path) -> None:
+    from simulations.cli.main import main
+
+    path = _variant(tmp_path, "two_arms")
+    data = yaml.safe_load(path.read_text())
+    data["recommenders"] = data["recommenders"][:2]
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "eval"
+    rc = main([str(a) for a in ("eval", "attack", path, "--llm", "fake", "--users", "2",
+                                "--seeds", "1", "--data", ml100k, "--out", out, "--json")])
+    assert rc == 0
+    res = json.loads((out / "attack.json").read_text())["attacks"]["item_text"]
+    seed = res["per_seed"][0]
+    assert seed["targets"] == ["50", "100", "181", "258", "1"]
+    # The clean twin is read for the attacked run's targets, on the same pages.
+    assert set(seed["clean"]) == set(seed["attacked"]) == {"ease", "llmrank"}
+    assert seed["clean"]["ease"]["pages"] == seed["attacked"]["ease"]["pages"] > 0
+    # EASE reads no text: its pages do not move, so every paired difference is 0.
+    assert all(r["diff"]["mean"] == 0.0 for r in res["arms"]["ease"].values())

@@ -13,6 +13,14 @@ here, so ``from scenarios.schema import X`` is the stable import.
 from __future__ import annotations
 
 from scenarios.dataset_schema import CsvColumns, DatasetConfig, SyntheticConfig
+from scenarios.schema.attack import (
+    SHILLING_STRATEGIES,
+    AttackConfig,
+    DefenceConfig,
+    FakeUsersConfig,
+    ShillingStrategy,
+    TargetsConfig,
+)
 from scenarios.schema.base import (
     SCHEMA_VERSION,
     FrozenModel,
@@ -134,10 +142,12 @@ __all__ = [
     "PROMPT_VARIABLES",
     "SATISFACTION_WORDS",
     "SCHEMA_VERSION",
+    "SHILLING_STRATEGIES",
     "TEMPLATE_VARIABLES",
     "ALSParams",
     "AddItemsEvent",
     "ArmModel",
+    "AttackConfig",
     "BPRParams",
     "BarabasiAlbertGraph",
     "BlockAttribute",
@@ -150,10 +160,12 @@ __all__ = [
     "ConversationMetric",
     "CsvColumns",
     "DatasetConfig",
+    "DefenceConfig",
     "EASEParams",
     "EnvironmentConfig",
     "Event",
     "ExecutorConfig",
+    "FakeUsersConfig",
     "FeedMetric",
     "FileGraph",
     "FrozenModel",
@@ -179,10 +191,12 @@ __all__ = [
     "RoleShare",
     "SBMGraph",
     "Scenario",
+    "ShillingStrategy",
     "SocialMetric",
     "StaticStep",
     "SwitchRecommenderEvent",
     "SyntheticConfig",
+    "TargetsConfig",
     "TasteConfig",
     "ToolName",
     "TraitOverrides",

@@ -6,10 +6,10 @@ Two sub-blocks of a scenario's ``attack:`` block:
   injected text from the shipped corpus (``scenarios/data/injection_corpus.yaml``), and the
   defences the run applies to every item text (``delimit``, ``hierarchy``, ``filter``);
 - ``memory`` (:class:`MemoryAttack`): how many poisoned and benign memories a compromised
-  agent's store holds when ``recarena eval injection`` measures retrieval and action change.
+  agent's store holds when ``bench/attack_injection.py`` measures retrieval and action
+  change.
 
-:class:`TextAttackBlock` is the block as this branch ships it (``attack: {item_text, memory}``);
-the fake-user part of ``attack:`` lives in ``scenarios/schema/attack.py``.
+Both hang under :class:`scenarios.schema.attack.AttackConfig` beside ``fake_users``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ __all__ = [
     "TEXT_FAMILIES",
     "ItemTextAttack",
     "MemoryAttack",
-    "TextAttackBlock",
     "TextDefence",
     "TextFamily",
     "TextPlacement",
@@ -87,10 +86,3 @@ class MemoryAttack(FrozenModel):
         if any(n < 0 for n in (*self.poisoned, *self.benign)):
             raise ValueError("poisoned and benign counts must be >= 0")
         return self
-
-
-class TextAttackBlock(FrozenModel):
-    """``attack:`` as this branch ships it: poisoned item text and poisoned memories."""
-
-    item_text: ItemTextAttack | None = None
-    memory: MemoryAttack | None = None

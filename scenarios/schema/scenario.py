@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from scenarios.dataset_schema import DatasetConfig
-from scenarios.schema.attack_text import TextAttackBlock
+from scenarios.schema.attack import AttackConfig, attack_problems
 from scenarios.schema.base import FrozenModel
 from scenarios.schema.environment import ENVIRONMENT_METRICS, EnvironmentConfig, MetricName
 from scenarios.schema.events import Event, SwitchRecommenderEvent
@@ -137,9 +137,10 @@ class Scenario(FrozenModel):
     metrics: list[MetricName] | None = Field(
         None, description="Metrics to report; default: all the environment computes.")
     executor: ExecutorConfig = ExecutorConfig()
-    attack: TextAttackBlock | None = Field(
-        None, description="Attacks on the platform: poisoned item text (item_text) and "
-        "poisoned memories (memory); docs/attacks-text.md.")
+    output: OutputConfig = OutputConfig()
+    attack: AttackConfig | None = Field(
+        None, description="Attacks on the platform: fake users (fake_users), poisoned item "
+        "text (item_text), poisoned memories (memory); docs/attacks.md.")
     item_agents: str | None = Field(
         None, description="An item role file (kind: item), relative to this file: item "
         "agents trained on the history (AgentCF's loop, the deterministic control) say who "
@@ -149,7 +150,6 @@ class Scenario(FrozenModel):
         """The metrics to report (the environment's defaults when none are listed)."""
         return list(self.metrics) if self.metrics is not None else list(
             ENVIRONMENT_METRICS.get(self.environment.kind, ()))
-    output: OutputConfig = OutputConfig()
 
 
 def scenario_problems(scn: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
@@ -164,6 +164,7 @@ def scenario_problems(scn: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
             if r.retrain:
                 problems.append((("recommenders", i, "retrain"), "the conversation "
                                  "environment has no watches to retrain on; drop retrain"))
+    problems += attack_problems(scn.attack, names)
     known = ENVIRONMENT_METRICS.get(scn.environment.kind, ())
     for i, m in enumerate(scn.metrics or ()):
         if m not in known:

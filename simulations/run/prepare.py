@@ -26,6 +26,7 @@ from scenarios.recsys_loader import LoadedTeam
 from scenarios.schema import AddItemsEvent, LLMConfig, Scenario
 from simulations.environments import PrepareInput, interaction_kinds, prepare_hook
 from simulations.executors import ExecutorError, check_executor
+from simulations.run.attack import ResolvedAttack, resolve_attack
 from simulations.run.data_source import DATA_ENV, load_data, resolve_data_path
 from simulations.run.item_attack import ItemTextAttackState, attacked_dataset
 from simulations.run.worlds import taste_worlds
@@ -87,6 +88,8 @@ class Prepared:
     args: dict[str, Any] = field(default_factory=dict)
     # The scenario's poisoned item text and defences (attack.item_text), if any.
     item_attack: ItemTextAttackState | None = None
+    # The scenario's attack: block resolved against the data (simulations/run/attack.py).
+    attack: ResolvedAttack | None = None
 
 
 def _override(loaded: LoadedScenario, seed: int | None, users: int | None,
@@ -195,13 +198,15 @@ def prepare(
         raise ScenarioError(loaded.path, line_of(loaded.path, loc), "population.roles",
                             str(e).removeprefix("population.roles: ")) from None
     scn = _prepared_environment(loaded, scn, ds, [int(u) for u in population])
+    attack = resolve_attack(loaded, scn, ds, history)
     path = (resolve_data_path(loaded, data)
             if scn.dataset.source in ("files", "csv") or data else None)
     args = {"seed": seed, "users": users, "llm": llm, "executor": executor,
             "data": str(path.resolve()) if path is not None else None}
     return Prepared(scn, loaded, ds, history, future, world, profiles,
                     [int(u) for u in population], withheld, llm_cfg, role_profiles,
-                    role_worlds=role_worlds, args=args, item_attack=item_attack)
+                    role_worlds=role_worlds, args=args, item_attack=item_attack,
+                    attack=attack)
 
 
 def _prepared_environment(loaded: LoadedScenario, scn: Scenario, ds: Dataset,

@@ -47,6 +47,7 @@ from simulations.record.crash import crash_point
 from simulations.record.redact import Redactor
 from simulations.record.trace import ResumeDivergedError, TraceWriter, iter_trace
 from simulations.record.withhold import WithholdingRedactor
+from simulations.run.attack import FakeUserAttack
 from simulations.run.prepare import (
     DATA_ENV,
     InputError,
@@ -174,7 +175,8 @@ def _write_reference(run_dir: Path, prep: Prepared) -> None:
 
 def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepared,
          train: Interactions, arm: RecommenderConfig,
-         released: frozenset[int], agent: LLMAgent | None = None) -> ColdStartRecommender:
+         released: frozenset[int], agent: LLMAgent | None = None,
+         n_users: int | None = None) -> ColdStartRecommender:
     """The model fitted on ``train``, wrapped with the arm's cold-start policy (an agent
     arm: the agent ranking its candidate model's top items)."""
     try:
@@ -193,7 +195,8 @@ def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepa
         w = ColdStartRecommender(rec, content_features(prep.dataset.catalog),
                                  policy=arm.cold_start.policy, share=arm.cold_start.share,
                                  seed=seed)
-        w.fit(train.matrix(prep.dataset.n_users, prep.dataset.n_items,
+        # Fake users of an attack (simulations/run/attack.py) are rows after the real ones.
+        w.fit(train.matrix(n_users or prep.dataset.n_users, prep.dataset.n_items,
                            binary=not rec.uses_ratings))
         return w
 
@@ -211,19 +214,49 @@ def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepa
 
 def _open_arm(prep: Prepared, cfg: RecommenderConfig, executor: Executor,
               trace: TraceWriter, on_session_end: Callable[[int], None],
-              agent: LLMAgent | None = None) -> tuple[Actor, Environment]:
+              agent: LLMAgent | None = None,
+              fake: FakeUserAttack | None = None) -> tuple[Actor, Environment]:
     """One arm: a fresh population in a fresh environment (the loop then runs its rounds,
-    simulations.environments.loop)."""
+    simulations.environments.loop). An attack's fake users reach this arm's fits only
+    if the attack names the arm (``fake``: the run's fake-user attack)."""
     scn = prep.scenario
     population = executor.for_arm(cfg.name)
+    fits = [0]
+
+    def fit(c: RecommenderConfig | SwitchRecommenderEvent, train: Interactions,
+            released: frozenset[int]) -> ColdStartRecommender:
+        rows = None
+        if fake is not None and fake.reaches(cfg.name):
+            fits[0] += 1
+            train, rows = fake.training(cfg.name, train, trace.emit, f"fit{fits[0]}/")
+        return _fit(c, scn.seed, prep, train, cfg, released, agent, n_users=rows)
+
+    if fake is not None and fake.reaches(cfg.name):
+        trace.emit("attack", f"{cfg.name}/attack", arm=cfg.name, round=None,
+                   **fake.describe(prep.dataset))
     env = make_environment(scn.environment.kind, EnvSetup(
         arm=cfg, scenario=scn, dataset=prep.dataset, history=prep.history,
         future=prep.future, world=prep.world, users=prep.population,
         withheld=prep.withheld, trace=trace,
-        fit=lambda c, train, released: _fit(c, scn.seed, prep, train, cfg, released, agent),
+        fit=fit,
         role_of=executor.role_of, on_session_end=on_session_end,
         activity=_activity(prep, executor.role_of)))
     return population, env
+
+
+def _fake_users(prep: Prepared, executor: Executor, replay: bool) -> FakeUserAttack | None:
+    """The run's fake-user attack, its LLM-written profiles written now (through the
+    run's LLM service: cached, and answered from the cache on a resume)."""
+    fake = prep.attack.fake_users if prep.attack is not None else None
+    if fake is None or fake.profiles is not None:
+        return fake
+    service = executor.llm_service()
+    if service is None or prep.llm is None:
+        raise RunError(f"{prep.loaded.path}: attack.fake_users.strategy llm needs an llm: "
+                       "block (or --llm) and the default executor")
+    client = service.client(prep.llm, caller="attacker", on_call=lambda rec: None)
+    client.recorder.replay = replay
+    return fake.write(client, prep.dataset, prep.history)
 
 
 def _activity(prep: Prepared, role_of: dict[int, str]) -> dict[int, int]:
@@ -397,6 +430,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
                 service.set_note(prep.item_attack.note)
         trace.flush()
         agents: dict[str, LLMAgent] = {}
+        fake: FakeUserAttack | None = None  # written before the first arm opens
 
         def agent_clients() -> list[LLMClient]:
             return [c for a in agents.values() for c in a.rt.clients.values()]
@@ -408,7 +442,8 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
 
         def open_arm(i: int) -> tuple[Actor, Environment]:
             cfg = scn.recommenders[i]
-            out = _open_arm(prep, cfg, executor, trace, on_session_end, agents.get(cfg.name))
+            out = _open_arm(prep, cfg, executor, trace, on_session_end, agents.get(cfg.name),
+                            fake)
             # Rebuilding a resumed run answers every LLM call from the run's own cache:
             # a call it lacks fails the resume rather than being paid for again.
             set_replay(replay is not None or trace.verifying)
@@ -417,6 +452,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
         loop = Loop(len(scn.recommenders), scn.environment.rounds, open_arm, trace,
                     pipeline=not lockstep_forced())
         try:
+            fake = _fake_users(prep, executor, replay is not None or trace.verifying)
             for name, loaded_agent in prep.loaded.agents.items():
                 agents[name] = agent_from(loaded_agent, AgentEnv(
                     library=library, seed=scn.seed, run_dir=run_dir, llm=prep.llm,
