@@ -10,10 +10,19 @@ reads of descriptions (the store is the record, the dict the cache).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from memory.long_term import LongTermStore, MemoryRecord
 
-__all__ = ["Descriptions"]
+__all__ = ["Descriptions", "open_store"]
+
+
+def open_store(folder: Path | None) -> LongTermStore:
+    """The long-term store item and user descriptions live in (in memory without a folder;
+    the ``hash`` embedder: descriptions are matched by words, offline)."""
+    from memory.embedders import HashEmbedder
+
+    return LongTermStore(folder / "memory" if folder else None, HashEmbedder(256))
 
 
 class Descriptions:

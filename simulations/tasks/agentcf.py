@@ -152,14 +152,13 @@ def run_agentcf(data: str, role_path: str, opt: Any, *, train_users: int | None 
                                 "train_users": len(users)}
     store = trace = None
     if llm_cfg is not None:
+        from agents.items.store import open_store
         from agents.llm import LLMClient
-        from memory.embedders import HashEmbedder
-        from memory.long_term import LongTermStore
         from simulations.record.trace import TraceWriter
 
         folder = Path(out) if out else None
         client = LLMClient(llm_cfg, chat_model=chat_model)
-        store = LongTermStore(folder / "memory" if folder else None, HashEmbedder(256))
+        store = open_store(folder)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             trace = TraceWriter(folder / "trace.jsonl")
