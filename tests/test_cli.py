@@ -338,7 +338,8 @@ def test_schema_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, err = cli(capsys, "schema")
     assert rc == 0 and err == ""
     schemas = json.loads(out)
-    assert set(schemas) == {"scenario", "role", "recommender", "team"}
+    assert set(schemas) == {"scenario", "role", "recommender", "team", "item"}
+    assert "training" in schemas["item"]["properties"]
     assert "recommenders" in schemas["scenario"]["properties"]
     rc, out, _ = cli(capsys, "schema", "--kind", "role")
     assert rc == 0
