@@ -9,8 +9,7 @@ import argparse
 import contextlib
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +80,10 @@ def _check_agents(specs: list[str], flag: str, llm: str | None) -> None:
             raise CliError(str(e)) from None
 
 
-@contextlib.contextmanager
-def _workdir(out: str | None) -> Iterator[Path]:
-    if out is not None:
-        p = Path(out)
-        p.mkdir(parents=True, exist_ok=True)
-        yield p
-    else:
-        with tempfile.TemporaryDirectory(prefix="recarena-trust-") as d:
-            yield Path(d)
+def _workdir(out: str | None) -> contextlib.AbstractContextManager[Path]:
+    from simulations.tasks.run import work_dir
+
+    return work_dir(out, prefix="recarena-trust-")
 
 
 # ----------------------------------------------------------------------------- fairness

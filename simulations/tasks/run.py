@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from agents.recsys.protocol import RecommenderAgent
     from scenarios.schema import LLMConfig
 
-__all__ = ["check_inputs", "check_team", "load_task_agent", "run_eval_task"]
+__all__ = ["check_inputs", "check_team", "load_task_agent", "run_eval_task", "work_dir"]
 
 
 def load_task_agent(path: Path, setup: TaskSetup, *, seed: int, run_dir: Path,
@@ -96,13 +96,14 @@ def check_inputs(opt: TaskOptions, *, team: str | None, llm: str | None,
 
 
 @contextlib.contextmanager
-def _run_dir(out: str | None) -> Iterator[Path]:
+def work_dir(out: str | None, prefix: str = "recarena-task-") -> Iterator[Path]:
+    """``out`` (created), or a temporary folder removed afterwards."""
     if out is not None:
         p = Path(out)
         p.mkdir(parents=True, exist_ok=True)
         yield p
     else:
-        with tempfile.TemporaryDirectory(prefix="recarena-task-") as d:
+        with tempfile.TemporaryDirectory(prefix=prefix) as d:
             yield Path(d)
 
 
@@ -153,7 +154,7 @@ def run_eval_task(
     if llm_cfg is not None and llm_timeout is not None:
         llm_cfg = llm_cfg.model_copy(update={"timeout_s": llm_timeout})
     setup = prepare_tasks(load_dataset(data), split=opt.time_split)  # type: ignore[arg-type]
-    with _run_dir(out) as run_dir, contextlib.ExitStack() as stack:
+    with work_dir(out) as run_dir, contextlib.ExitStack() as stack:
         agent, trace = None, None
         if team is not None:
             from simulations.record.trace import TraceWriter
