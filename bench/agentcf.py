@@ -37,6 +37,7 @@ if sys.path[0] != str(ROOT):
     sys.path.insert(0, str(ROOT))
 
 from bench.report import command_line, machine_line, update_doc  # noqa: E402
+from bench.report import fmt_interval as _ci  # noqa: E402
 from bench.tune_agentcf import with_params  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -166,12 +167,6 @@ def run_llm(a: argparse.Namespace, setup: Any, role: Any, seeds: Any,
     return out
 
 
-def _ci(v: dict[str, Any] | None) -> str:
-    if not v or v.get("mean") is None:
-        return ""
-    if v["n"] < 2:
-        return f"{v['mean']:.3f}"
-    return f"{v['mean']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]"
 
 
 def _table(r: dict[str, Any], cost: bool = False) -> list[str]:

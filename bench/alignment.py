@@ -30,6 +30,7 @@ if sys.path[0] != str(ROOT):  # run as a script: the packages, not bench/memory.
     sys.path.insert(0, str(ROOT))
 
 from bench.report import command_line, machine_line, update_doc  # noqa: E402
+from bench.report import fmt_interval as _ci  # noqa: E402
 
 START, END = "<!-- alignment:start -->", "<!-- alignment:end -->"
 RESULTS = ROOT / "bench" / "results"
@@ -48,12 +49,6 @@ PROTOCOLS = {"leaky": ("per-user split (earlier protocol, leaky)", "per_user", 1
              "rolling": ("leak-free, 10 rolling cutoffs (default)", "global", 10)}
 
 
-def _ci(v: dict[str, Any] | None, digits: int = 3) -> str:
-    if not v or v.get("mean") is None:
-        return ""
-    if v["n"] < 2:
-        return f"{v['mean']:.{digits}f}"
-    return f"{v['mean']:.{digits}f} [{v['lo']:.{digits}f}, {v['hi']:.{digits}f}]"
 
 
 def _m(res: dict[str, Any], scorer: str, metric: str = "auc", ratio: str = "1:1") -> float:

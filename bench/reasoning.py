@@ -43,6 +43,7 @@ if sys.path[0] != str(ROOT):  # run as a script: the packages first
     sys.path.insert(0, str(ROOT))
 
 from bench.report import command_line, machine_line, update_doc  # noqa: E402
+from bench.report import fmt_interval as _ci  # noqa: E402
 
 START, END = "<!-- reasoning:start -->", "<!-- reasoning:end -->"
 RESULTS = ROOT / "bench" / "results" / "reasoning.json"
@@ -133,12 +134,6 @@ def paired(res: dict[str, Any], a: str, b: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ the doc
 
 
-def _ci(v: dict[str, Any] | None, digits: int = 3) -> str:
-    if not v or v.get("mean") is None:
-        return ""
-    if v["n"] < 2:
-        return f"{v['mean']:.{digits}f}"
-    return f"{v['mean']:.{digits}f} [{v['lo']:.{digits}f}, {v['hi']:.{digits}f}]"
 
 
 def _table(res: dict[str, Any], cost: bool) -> list[str]:

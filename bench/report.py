@@ -8,8 +8,10 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["DOC", "ROOT", "command_line", "machine_line", "update_doc", "write_section"]
+__all__ = ["DOC", "ROOT", "command_line", "fmt_interval", "machine_line", "update_doc",
+           "write_section"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -31,6 +33,16 @@ def _nproc() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def fmt_interval(v: dict[str, Any] | None, digits: int = 3, missing: str = "") -> str:
+    """``mean [lo, hi]`` of an interval from simulations.analysis.stats (the mean alone
+    from fewer than two values; ``missing`` when there is none)."""
+    if not v or v.get("mean") is None:
+        return missing
+    if v["n"] < 2:
+        return f"{v['mean']:.{digits}f}"
+    return f"{v['mean']:.{digits}f} [{v['lo']:.{digits}f}, {v['hi']:.{digits}f}]"
 
 
 def machine_line() -> str:

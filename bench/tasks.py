@@ -32,6 +32,7 @@ if sys.path[0] != str(ROOT):  # run as a script: the packages, not bench/memory.
     sys.path.insert(0, str(ROOT))
 
 from bench.report import command_line, machine_line, update_doc  # noqa: E402
+from bench.report import fmt_interval as _ci  # noqa: E402
 
 START, END = "<!-- tasks:start -->", "<!-- tasks:end -->"
 RESULTS = ROOT / "bench" / "results"
@@ -46,12 +47,6 @@ METRICS = {"rp": ("rmse", "mae"), "sr": ("hr@1", "hr@5", "ndcg@1", "ndcg@5", "nd
            "gen": ("hr@1", "grounded", "item_genre", "history_title", "words", "distinct")}
 
 
-def _ci(v: dict[str, Any] | None, digits: int = 3) -> str:
-    if not v or v.get("mean") is None:
-        return ""
-    if v["n"] < 2:
-        return f"{v['mean']:.{digits}f}"
-    return f"{v['mean']:.{digits}f} [{v['lo']:.{digits}f}, {v['hi']:.{digits}f}]"
 
 
 def run_agent(data: str, agent: str, *, users: int, samples: int, seed: int,

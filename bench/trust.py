@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if sys.path[0] != str(ROOT):
     sys.path.insert(0, str(ROOT))
 
-from bench.report import command_line, machine_line, update_doc  # noqa: E402
+from bench.report import command_line, fmt_interval, machine_line, update_doc  # noqa: E402
 
 START, END = "<!-- trust:start -->", "<!-- trust:end -->"
 ARMS = ("random", "pop", "itemknn", "ease", "als", "bpr")
@@ -45,11 +45,7 @@ def _interval(xs: list[float | None]) -> dict[str, Any]:
 
 
 def _fmt(v: dict[str, Any], digits: int = 3) -> str:
-    if v.get("mean") is None:
-        return "-"
-    if v["n"] < 2:
-        return f"{v['mean']:.{digits}f}"
-    return f"{v['mean']:.{digits}f} [{v['lo']:.{digits}f}, {v['hi']:.{digits}f}]"
+    return fmt_interval(v, digits, missing="-")
 
 
 def _run(seed: int, users: int, data: str, out: Path) -> Path:
