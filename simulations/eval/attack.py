@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from scenarios.loader import LoadedScenario
 from simulations.analysis.paired import paired_difference
-from simulations.analysis.stats import interval
+from simulations.analysis.stats import interval, paired_interval
 from simulations.analysis.user_stats import metric_names
 from simulations.eval.compare import load_source
 
@@ -38,6 +38,7 @@ __all__ = [
     "AttackContext",
     "AttackError",
     "SeedRuns",
+    "clean_attacked",
     "clean_twin",
     "collateral",
     "register_attack_measure",
@@ -77,6 +78,13 @@ class AttackContext:
 
     loaded: LoadedScenario
     runs: list[SeedRuns]
+
+
+def clean_attacked(clean: list[float], attacked: list[float]) -> dict[str, Any]:
+    """A figure per seed, clean twin and attacked run: each one's interval over seeds and
+    the paired difference (attacked - clean)."""
+    return {"clean": interval(clean), "attacked": interval(attacked),
+            "diff": paired_interval(attacked, clean)}
 
 
 def clean_twin(loaded: LoadedScenario) -> LoadedScenario:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from simulations.analysis.stats import auc, interval
+from simulations.eval.attack import clean_attacked
 from simulations.record.trace import iter_trace
 from simulations.run.attack import FakeUserAttack
 from tools.recommenders import make_recommender
@@ -108,11 +109,6 @@ def _defence(run_dir: Any) -> dict[str, Any] | None:
             "real_filtered": float(np.mean([e["flagged"] - e["fake_flagged"] for e in evs]))}
 
 
-def _paired(clean: list[float], attacked: list[float]) -> dict[str, Any]:
-    return {"clean": interval(clean), "attacked": interval(attacked),
-            "diff": interval([b - a for a, b in zip(clean, attacked, strict=True)])}
-
-
 def measure(ctx: Any) -> dict[str, Any]:
     """The fake-user attack's figures (see the module doc)."""
     per_arm: dict[str, dict[str, list[float]]] = {}
@@ -140,8 +136,8 @@ def measure(ctx: Any) -> dict[str, Any]:
         seeds.append(row)
     first = ctx.runs[0].attacked.attack.fake_users
     arms = {a: {"attacked": first.reaches(a),
-                "exposure": _paired(c["exposure_clean"], c["exposure_attacked"]),
-                "hr10": (_paired(c["hr_clean"], c["hr_attacked"]) if c["hr_clean"]
+                "exposure": clean_attacked(c["exposure_clean"], c["exposure_attacked"]),
+                "hr10": (clean_attacked(c["hr_clean"], c["hr_attacked"]) if c["hr_clean"]
                          else None)}
             for a, c in per_arm.items()}
     dets = {d: interval([s["detectors"][d] for s in seeds

@@ -11,7 +11,7 @@ from __future__ import annotations
 from itertools import chain
 from typing import Any
 
-from simulations.analysis.stats import interval
+from simulations.eval.attack import clean_attacked
 from simulations.eval.attack_trace import trace_outcomes
 from simulations.record.trace import iter_trace
 
@@ -46,9 +46,7 @@ def measure(ctx: Any) -> dict[str, Any]:
                 c = cells.setdefault(arm, {}).setdefault(o, ([], []))
                 c[0].append(a)
                 c[1].append(b)
-    arms = {arm: {o: {"clean": interval(a), "attacked": interval(b),
-                      "diff": interval([y - x for x, y in zip(a, b, strict=True)])}
-                  for o, (a, b) in outs.items()}
+    arms = {arm: {o: clean_attacked(a, b) for o, (a, b) in outs.items()}
             for arm, outs in cells.items()}
     first = ctx.loaded.scenario.attack.item_text
     return {"families": list(first.families), "defences": list(first.defences),
