@@ -31,6 +31,7 @@ from agents.profile import UserProfile
 from agents.setup import make_brain, make_long_term
 from memory.reflection import Reflector
 from memory.shared import SharedMemory
+from memory.store_process import StoreProcess
 from planners import build_planner
 from scenarios.loader import LoadedRole
 from scenarios.schema import LLMConfig, RoleConfig
@@ -42,10 +43,14 @@ if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
     from agents.llm import CallCache, CallRecord, LLMClient
+    from memory.long_term import Writes
 
 __all__ = ["USERS", "Population", "PopulationFactory", "assign_roles", "call_event"]
 
 USERS = "users"  # the user agents' clients in the run's LLMService
+# Users of a role from which its long-term store writes through a writer process
+# (PopulationFactory._store_writes).
+STORE_PROCESS_MIN_USERS = 100
 
 
 def assign_roles(users: Sequence[int], roles: Sequence[LoadedRole], seed: int) -> dict[int, str]:
@@ -165,6 +170,7 @@ class PopulationFactory:
     stores: list[Any] = field(default_factory=list, init=False)
     profiled: set[int] = field(default_factory=set, init=False)
     _own_service: bool = field(default=False, init=False)
+    _writer: StoreProcess | None = field(default=None, init=False)
     _graph: Any = field(default=None, init=False)
     _library: Library = field(init=False)
 
@@ -179,6 +185,15 @@ class PopulationFactory:
         self._library = self.library or Library(
             self.world, self.history, user_ids=tuple(p.user_id for p in everyone),
             user_attrs=tuple(p.attrs for p in everyone), seed=self.seed)
+        if any(lr.config.memory.long_term.enabled and self._store_writes(
+                self.llm_of(lr.config),
+                sum(r == lr.config.name for r in self.role_of.values())) == "process"
+               for lr in self.roles):
+            # Started now, the writer process boots (imports chromadb) while the first
+            # arm is set up, instead of when its stores open.
+            path = self._store_path()
+            assert path is not None  # "process" needs a run folder
+            self._writer = StoreProcess.acquire(path)
 
     def llm_of(self, role: RoleConfig) -> LLMConfig | None:
         """A role's model: its own llm: block, else the scenario's."""
@@ -226,12 +241,12 @@ class PopulationFactory:
             lt_cfg = role.memory.long_term
             long_term = None
             cfg = self.llm_of(role)
-            # Write-behind only helps a role whose LLM calls overlap (concurrency > 1):
-            # the writes run while those calls are in flight (AgentGroup.amap).
-            behind = cfg is not None and cfg.concurrency > 1
+            members = {u: self.profiles[role.name][u] for u, r in self.role_of.items()
+                       if r == role.name}
+            writes = self._store_writes(cfg, len(members))
             if lt_cfg.enabled:
                 store = make_long_term(lt_cfg, self._store_path(), f"{arm}.{role.name}",
-                                       self.llm_of(role) or self.llm, write_behind=behind)
+                                       self.llm_of(role) or self.llm, writes=writes)
                 self.stores.append(store)
                 long_term = LongTerm(store, lt_cfg, Reflector(lt_cfg.reflect_every))
             sm = None
@@ -240,11 +255,9 @@ class PopulationFactory:
                 if sm is None:
                     store = make_long_term(lt_cfg, self._store_path(),
                                            f"{arm}.shared.{role.memory.shared}",
-                                           self.llm_of(role) or self.llm, write_behind=behind)
+                                           self.llm_of(role) or self.llm, writes=writes)
                     self.stores.append(store)
                     sm = shared[role.memory.shared] = SharedMemory(store, role.memory.shared)
-            members = {u: self.profiles[role.name][u] for u, r in self.role_of.items()
-                       if r == role.name}
             groups[role.name] = AgentGroup(
                 role=role, world=self.role_worlds.get(role.name, self.world),
                 profiles=members, brain=self.brain(role),
@@ -253,6 +266,21 @@ class PopulationFactory:
                 library=self._library, long_term=long_term, shared=sm,
                 concurrent=cfg is not None and cfg.concurrency > 1, profiled=self.profiled)
         return Population(groups, self.role_of, self._graph, self.loop)
+
+    def _store_writes(self, cfg: LLMConfig | None, users: int) -> Writes:
+        """How a role's long-term store writes chromadb (``memory.long_term``).
+
+        Only a role whose LLM calls overlap (concurrency > 1) has calls to hide writes
+        behind. With a run folder and at least ``STORE_PROCESS_MIN_USERS`` users, a writer
+        process takes chromadb's work (about 1.3 ms a row, holding the GIL) off the agents'
+        core; smaller roles write behind their calls on the agents' loop, because the
+        process costs about 1.5 s of CPU to start, more than their writes.
+        """
+        if cfg is None or cfg.concurrency <= 1:
+            return "now"
+        if self.run_dir is not None and users >= STORE_PROCESS_MIN_USERS:
+            return "process"
+        return "behind"
 
     def set_replay(self, on: bool) -> None:
         """Every LLM client answers from the cache only (``on``) or records again."""
@@ -286,8 +314,13 @@ class PopulationFactory:
             self.loop.close(before=close_clients)
             for client in clients:
                 client.close()
-            for store in self.stores:
-                store.close()
-            self.stores.clear()
+            try:
+                for store in self.stores:
+                    store.close()
+            finally:
+                self.stores.clear()
+                writer, self._writer = self._writer, None
+                if writer is not None:
+                    writer.release()
         if self._own_service:
             self.llm_service.close()

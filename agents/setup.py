@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from agents.kinds import InteractionKind
     from agents.llm import CallCache, CallRecord, LLMClient
-    from memory.long_term import LongTermStore
+    from memory.long_term import LongTermStore, Writes
 
 __all__ = [
     "EXTRAS",
@@ -162,8 +162,8 @@ def make_brain(role: RoleConfig, world: World, *, client: LLMClient | None,
 
 
 def make_long_term(cfg: LongTermMemoryConfig, path: Path | None, collection: str,
-                   llm: LLMConfig | None, *, write_behind: bool = False) -> LongTermStore:
-    """A chromadb-backed store for one arm (``path`` None: ephemeral); ``write_behind``:
+                   llm: LLMConfig | None, *, writes: Writes = "now") -> LongTermStore:
+    """A chromadb-backed store for one arm (``path`` None: ephemeral); ``writes``:
     see :class:`~memory.long_term.LongTermStore`."""
     from memory.embedders import make_embedder
     from memory.long_term import LongTermStore
@@ -176,4 +176,4 @@ def make_long_term(cfg: LongTermMemoryConfig, path: Path | None, collection: str
     if path is not None:
         path.mkdir(parents=True, exist_ok=True)
     return LongTermStore(path, make_embedder(cfg.embedder, openai_fn=openai_fn),
-                         collection=collection, write_behind=write_behind)
+                         collection=collection, writes=writes)

@@ -1,4 +1,4 @@
-"""Long-term memory in chromadb: the one module of RecArena that imports chromadb.
+"""Long-term memory in chromadb (reached through ``memory.chroma``, its seam).
 
 Memories are :class:`MemoryRecord` rows in chromadb (cosine space). Each belongs to an agent
 (*personalized* memory) or to ``"world"`` (*persistent* knowledge shared by every agent).
@@ -21,19 +21,26 @@ reads, because chromadb's local engine scans the whole collection for a filtered
 (43 ms at 100,000 memories against well under a millisecond for the agent's own rows).
 
 chromadb is imported only when a store is built, so ``import memory`` stays fast.
+With ``writes="process"`` it is imported only by the folder's writer process
+(``memory.store_process``).
 """
 
 from __future__ import annotations
 
 import math
-import uuid
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
+from memory.chroma import (
+    LongTermStoreError,
+    client_for,
+    collection_rows,
+    open_collection,
+    upsert_rows,
+)
 from memory.embedders import Embedder
 from memory.records import (
     WORLD,
@@ -46,12 +53,12 @@ from memory.records import (
     texts_of,
     to_metadata,
 )
+from memory.store_process import StoreProcess
 from memory.vector_index import VectorIndex
 from memory.write_behind import WriteBehind
 
 if TYPE_CHECKING:
-    from chromadb.api.client import Client
-    from chromadb.api.models.Collection import Collection
+    from memory.chroma import Client, Collection
 
 __all__ = [
     "WORLD",
@@ -63,14 +70,11 @@ __all__ = [
     "ScoredMemory",
 ]
 
-_EMBEDDER_KEY, _DIM_KEY = "recarena:embedder", "recarena:dim"
 # Rows per write-behind upsert: one blocks the event loop for ~0.4 ms a row, so this bounds
 # how long a reply can wait on the writer; larger chunks cost less in total (~8 ms a call).
 _WRITE_CHUNK = 64
 
-
-class LongTermStoreError(RuntimeError):
-    """The store cannot be opened as asked (e.g. it holds another embedder's vectors)."""
+Writes = Literal["now", "behind", "process"]
 
 
 # One candidate: the record and its cosine similarity to the query.
@@ -100,12 +104,18 @@ class LongTermStore:
             search costs time in proportion to the whole collection, a plain filtered read
             about a third of that); above it, chromadb's approximate filtered search picks
             the candidates. 0 always uses chromadb's search.
-        write_behind: called on an event loop, ``add`` updates the index (needs
-            ``index``) at once, so reads see every ``add`` as before, and leaves the
-            chromadb writes, in chunks of 64 rows, to a task on that loop
-            (``memory.write_behind``). :meth:`flush` / :meth:`aflush` wait for them;
-            :meth:`close` flushes; a failed write raises on the next ``add``, ``flush``,
-            ``aflush`` or ``close``.
+        writes: How ``add`` writes chromadb (the index, which answers every read, is
+            always updated at once, so reads see every ``add``):
+
+            - ``"now"``: in the call;
+            - ``"behind"``: called on an event loop, in chunks of 64 rows, by a task on
+              that loop while the agents' calls are in flight (``memory.write_behind``;
+              needs ``index``);
+            - ``"process"``: by a writer process of the folder (``memory.store_process``;
+              needs ``index`` and a ``path``): chromadb's work leaves this process.
+
+            :meth:`flush` / :meth:`aflush` wait for queued writes; :meth:`close` flushes;
+            a failed write raises on the next ``add``, ``flush``, ``aflush`` or ``close``.
 
     chromadb shares one in-memory database between all ephemeral clients of a process, so
     an in-memory store gets collections of its own (``collection`` plus a random suffix),
@@ -121,63 +131,57 @@ class LongTermStore:
         *,
         index: bool = True,
         exact_limit: int = 2000,
-        write_behind: bool = False,
+        writes: Writes = "now",
     ) -> None:
-        import chromadb
-        from chromadb.config import Settings
-
         if exact_limit < 0:
             raise ValueError("exact_limit must be >= 0")
-        if write_behind and not index:
-            raise ValueError("write_behind needs the index (reads would miss queued writes)")
+        if writes != "now" and not index:
+            raise ValueError(f"writes={writes!r} needs the index (reads would miss queued "
+                             "writes)")
+        if writes == "process" and path is None:
+            raise ValueError("writes='process' needs a folder (an in-memory store lives in "
+                             "this process)")
         self.embedder = embedder
         self.path = path
         self.exact_limit = exact_limit
-        settings = Settings(anonymized_telemetry=False, allow_reset=False)
-        collection = safe_collection_name(collection)
-        # Typed as the concrete Client: the ClientAPI protocol does not declare close().
-        self._client: Client
-        if path is None:
-            self._client = cast("Client", chromadb.EphemeralClient(settings=settings))
-            name = f"{collection}-{uuid.uuid4().hex[:12]}"
-        else:
-            path.mkdir(parents=True, exist_ok=True)
-            self._client = cast(
-                "Client", chromadb.PersistentClient(path=str(path), settings=settings)
-            )
-            name = collection
-        self.collection_name = name
         self._closed = False
-        try:
-            self._own = self._open(name)
-            self._world = self._open(f"{name}.{WORLD}")
-        except BaseException:
-            self._client.close()
-            raise
-        self._max_batch = max(1, int(self._client.get_max_batch_size()))
+        self._client: Client | None = None
+        self._remote: StoreProcess | None = None
         self._index: VectorIndex[MemoryRecord] | None = None
-        if index:
-            try:
-                self._index = self._warm()
-            except BaseException:
-                self._client.close()
-                raise
-        self._writer = WriteBehind() if write_behind else None
+        self._writer = WriteBehind() if writes == "behind" else None
+        name = self.collection_name = safe_collection_name(collection)
+        try:
+            if writes == "process":
+                assert path is not None
+                self._remote = StoreProcess.acquire(path)
+                self.collection_name = name
+                self._max_batch = 1
+                for col in (name, f"{name}.{WORLD}"):
+                    self._max_batch = max(1, int(self._remote.call(
+                        "open", col, embedder.name, int(embedder.dim))))
+                if index:
+                    self._index = self._warm(
+                        page for col in (name, f"{name}.{WORLD}")
+                        for page in self._remote.call("rows", col, self._max_batch))
+            else:
+                self._client, self.collection_name = client_for(path, name)
+                self._own = self._open(self.collection_name)
+                self._world = self._open(f"{self.collection_name}.{WORLD}")
+                self._max_batch = max(1, int(self._client.get_max_batch_size()))
+                if index:
+                    self._index = self._warm(
+                        page for col in (self._own, self._world)
+                        for page in collection_rows(col, self._max_batch))
+        except BaseException:
+            self._release(drop=False)
+            raise
 
-    def _warm(self) -> VectorIndex[MemoryRecord]:
-        """The index of everything already in chromadb, read page by page."""
+    def _warm(self, pages: Iterator[tuple[list[MemoryRecord], np.ndarray]]
+              ) -> VectorIndex[MemoryRecord]:
+        """The index of everything already in chromadb, from its pages."""
         idx: VectorIndex[MemoryRecord] = VectorIndex(int(self.embedder.dim))
-        for col in (self._own, self._world):
-            total = int(col.count())
-            for offset in range(0, total, self._max_batch):
-                got = col.get(include=["embeddings", "documents", "metadatas"],
-                              limit=self._max_batch, offset=offset)
-                ids = got["ids"]
-                docs = texts_of(got["documents"], len(ids))
-                mds = got["metadatas"] or []
-                recs = [from_metadata(i, d, m) for i, d, m in zip(ids, docs, mds, strict=True)]
-                vecs = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(ids), -1)
-                self._index_rows(idx, recs, vecs)
+        for recs, vecs in pages:
+            self._index_rows(idx, recs, vecs)
         return idx
 
     @staticmethod
@@ -190,36 +194,9 @@ class LongTermStore:
             idx.upsert(agent, [recs[i].id for i in rows], vecs[rows], [recs[i] for i in rows])
 
     def _open(self, name: str) -> Collection:
-        want = {_EMBEDDER_KEY: self.embedder.name, _DIM_KEY: int(self.embedder.dim)}
-        col = self._client.get_or_create_collection(
-            name,
-            # None, not the default: chromadb's default embedding function downloads a model.
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata=want,
-        )
-        with warnings.catch_warnings():
-            # embedding_function=None is stored as chromadb's "legacy" config, and reading it
-            # back warns; having no embedding function is deliberate here.
-            warnings.filterwarnings("ignore", "legacy embedding function", DeprecationWarning)
-            config = col.configuration
-        space = (config.get("hnsw") or {}).get("space")
-        if space not in (None, "cosine"):
-            raise LongTermStoreError(f"collection {name!r} uses the {space!r} space, not cosine")
-        md = dict(col.metadata or {})
-        if _EMBEDDER_KEY not in md:  # created elsewhere without our marks: claim it if empty
-            if col.count():
-                raise LongTermStoreError(
-                    f"collection {name!r} holds vectors of an unknown embedder"
-                )
-            col.modify(metadata={**md, **want})
-        elif md.get(_EMBEDDER_KEY) != want[_EMBEDDER_KEY] or md.get(_DIM_KEY) != want[_DIM_KEY]:
-            raise LongTermStoreError(
-                f"collection {name!r} at {self.path} holds {md.get(_EMBEDDER_KEY)} vectors "
-                f"({md.get(_DIM_KEY)} dimensions); cannot use it with {want[_EMBEDDER_KEY]} "
-                f"({want[_DIM_KEY]} dimensions)"
-            )
-        return col
+        assert self._client is not None
+        return open_collection(self._client, name, self.embedder.name,
+                               int(self.embedder.dim), self.path)
 
     def _live(self) -> None:
         if self._closed:
@@ -245,6 +222,13 @@ class LongTermStore:
                 f"{self.embedder.name} returned embeddings of shape {vecs.shape}, "
                 f"expected {(len(recs), self.embedder.dim)}"
             )
+        if self._remote is not None:
+            # An earlier write's failure first, before anything of this one is sent.
+            self._remote.raise_failed()
+            for col, chunk in self._chunks(recs, self._max_batch):
+                self._remote.post("upsert", col, *self._rows(recs, vecs, chunk))
+            self._index_rows(cast(VectorIndex[MemoryRecord], self._index), recs, vecs)
+            return
         if self._writer is not None:
             # chromadb behind, in small chunks (submit raises an earlier write's error
             # before anything of this one is written); the index now, so reads see it.
@@ -258,38 +242,49 @@ class LongTermStore:
                 self._index_rows(self._index, [recs[i] for i in chunk], vecs[chunk])
 
     def _chunks(self, recs: Sequence[MemoryRecord],
-                size: int) -> list[tuple[Collection, list[int]]]:
-        """(collection, row numbers) in chunks of at most ``size`` (and chromadb's limit)."""
+                size: int) -> list[tuple[str, list[int]]]:
+        """(collection name, row numbers) in chunks of at most ``size`` (and chromadb's
+        limit)."""
         size = max(1, min(size, self._max_batch))
         out = []
-        for col, is_world in ((self._own, False), (self._world, True)):
+        for col, is_world in ((self.collection_name, False),
+                              (f"{self.collection_name}.{WORLD}", True)):
             rows = [i for i, r in enumerate(recs) if (r.agent == WORLD) == is_world]
             out += [(col, rows[lo : lo + size]) for lo in range(0, len(rows), size)]
         return out
 
     @staticmethod
-    def _upsert_job(col: Collection, recs: Sequence[MemoryRecord], vecs: np.ndarray,
+    def _rows(recs: Sequence[MemoryRecord], vecs: np.ndarray, chunk: list[int]
+              ) -> tuple[list[str], np.ndarray, list[str], list[Mapping[str, Any]]]:
+        """(ids, embeddings, documents, metadatas) of the rows ``chunk``."""
+        return ([recs[i].id for i in chunk], vecs[chunk], [recs[i].text for i in chunk],
+                [to_metadata(recs[i]) for i in chunk])
+
+    def _upsert_job(self, col: str, recs: Sequence[MemoryRecord], vecs: np.ndarray,
                     chunk: list[int]) -> Callable[[], None]:
-        ids = [recs[i].id for i in chunk]
-        docs = [recs[i].text for i in chunk]
-        mds: list[Mapping[str, Any]] = [to_metadata(recs[i]) for i in chunk]
-        emb = vecs[chunk]
+        target = self._world if col == f"{self.collection_name}.{WORLD}" else self._own
+        rows = self._rows(recs, vecs, chunk)
 
         def job() -> None:
-            col.upsert(ids=ids, embeddings=emb, documents=docs, metadatas=mds)
+            upsert_rows(target, *rows)
 
         return job
 
     def flush(self) -> None:
-        """Wait for queued chromadb writes (write-behind); raise the first that failed.
+        """Wait for queued chromadb writes; raise the first that failed.
 
-        From another thread than the writer's loop, that loop must keep running until
-        this returns (``aflush`` on the loop before stopping it)."""
+        With ``writes="behind"``, from another thread than the writer's loop, that loop must
+        keep running until this returns (``aflush`` on the loop before stopping it)."""
+        if self._remote is not None:
+            self._remote.call("flush")
+            self._remote.raise_failed()
         if self._writer is not None:
             self._writer.flush()
 
     async def aflush(self) -> None:
-        """``flush`` on the writer's own event loop."""
+        """``flush`` on the writer's own event loop (``writes="behind"``)."""
+        if self._remote is not None:
+            self.flush()
         if self._writer is not None:
             await self._writer.aflush()
 
@@ -448,18 +443,22 @@ class LongTermStore:
         self._closed = True
         self._index = None
         try:
-            if self._writer is not None:
-                self._writer.flush()  # chromadb gets every queued row before it closes
+            self.flush()  # chromadb gets every queued row before it closes
         finally:
-            self._drop()
+            self._release(drop=True)
 
-    def _drop(self) -> None:
+    def _release(self, *, drop: bool) -> None:
+        remote, self._remote = self._remote, None
+        client, self._client = self._client, None
         try:
-            if self.path is None:
+            if remote is not None:
+                remote.release()
+            if client is not None and drop and self.path is None:
                 for name in (self.collection_name, f"{self.collection_name}.{WORLD}"):
-                    self._client.delete_collection(name)
+                    client.delete_collection(name)
         finally:
-            self._client.close()
+            if client is not None:
+                client.close()
 
     def __enter__(self) -> LongTermStore:
         return self

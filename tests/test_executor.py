@@ -95,7 +95,8 @@ def _trace(run_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def test_async_run_equals_a_serial_run(tmp_path: Path) -> None:
+def test_async_run_equals_a_serial_run(tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     users = 8
     serial = InFlight(_jitter)
     a = run(prepare(_scenario(tmp_path, concurrency=1), users=users), tmp_path / "serial",
@@ -115,6 +116,18 @@ def test_async_run_equals_a_serial_run(tmp_path: Path) -> None:
     # one synchronously: the stores of record hold exactly the same rows.
     rows = [_chroma_rows(tmp_path / name / "memory") for name in ("serial", "async")]
     assert rows[0] and rows[0] == rows[1]
+    # From this many users a role's store is written by a writer process
+    # (memory.store_process): same trace, metrics and rows.
+    import agents.population
+
+    monkeypatch.setattr(agents.population, "STORE_PROCESS_MIN_USERS", users)
+    proc = InFlight(_jitter)
+    c = run(prepare(_scenario(tmp_path, concurrency=8), users=users), tmp_path / "process",
+            chat_model=FakeChatModel(responses=proc.done, latency=proc.start))
+    assert (tmp_path / "process" / "memory" / "writer.log").exists()
+    assert c.metrics == a.metrics
+    assert _trace(tmp_path / "process") == events
+    assert _chroma_rows(tmp_path / "process" / "memory") == rows[0]
 
 
 def _chroma_rows(path: Path) -> dict[str, Any]:

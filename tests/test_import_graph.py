@@ -25,7 +25,7 @@ def test_no_import_cycle_between_modules() -> None:
 def test_each_sdk_has_one_seam() -> None:
     graph = grimp.build_graph(*PACKAGES, include_external_packages=True, cache_dir=None)
     seams = {"openai": {"agents.llm.openai_chat"}, "langchain_openai": {"agents.llm.openai_chat"},
-             "llama_cpp": {"agents.llm.local"}, "chromadb": {"memory.long_term"},
+             "llama_cpp": {"agents.llm.local"}, "chromadb": {"memory.chroma"},
              "ray": {"simulations.executors.ray_shards"}, "networkx": {"tools.graphs"},
              "bm25s": {"tools.search"}, "plotly": {"simulations.report.figures"}}
     for sdk, allowed in seams.items():

@@ -32,6 +32,7 @@ from memory import (
     importance_of,
     make_embedder,
 )
+from memory.long_term import Writes
 
 REPO = Path(__file__).resolve().parents[1]
 _INET = (socket.AF_INET, socket.AF_INET6)
@@ -93,22 +94,23 @@ def rec(
     )
 
 
-# (on disk?, in-process index?, exact_limit, write-behind?): the default in-process index
-# (chromadb written synchronously or behind, as runs do), and reads through chromadb: exact
-# for small agents, chromadb's approximate filtered search only (0), and a mix where agents
-# with more than 10 memories use chromadb's search.
-STORES = {"ephemeral": (False, True, 2000, False), "persistent": (True, True, 2000, False),
-          "write-behind": (True, True, 2000, True),
-          "chroma-exact": (False, False, 2000, False), "ann": (False, False, 0, False),
-          "mixed": (True, False, 10, False)}
+# (on disk?, in-process index?, exact_limit, writes): the default in-process index
+# (chromadb written synchronously, behind, or by a writer process, as runs do), and reads
+# through chromadb: exact for small agents, chromadb's approximate filtered search only (0),
+# and a mix where agents with more than 10 memories use chromadb's search.
+STORES: dict[str, tuple[bool, bool, int, Writes]] = {
+    "ephemeral": (False, True, 2000, "now"), "persistent": (True, True, 2000, "now"),
+    "write-behind": (True, True, 2000, "behind"), "write-process": (True, True, 2000, "process"),
+    "chroma-exact": (False, False, 2000, "now"), "ann": (False, False, 0, "now"),
+    "mixed": (True, False, 10, "now")}
 
 
 @pytest.fixture(params=list(STORES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LongTermStore]:
-    on_disk, index, exact_limit, behind = STORES[request.param]
+    on_disk, index, exact_limit, writes = STORES[request.param]
     path = tmp_path / "chroma" if on_disk else None
     s = LongTermStore(path, HashEmbedder(128), index=index, exact_limit=exact_limit,
-                      write_behind=behind)
+                      writes=writes)
     yield s
     s.close()
 
@@ -511,10 +513,12 @@ def _chroma_rows(path: Path, emb: HashEmbedder) -> dict[str, tuple[Any, ...]]:
         return out
 
 
-def test_write_behind_ends_with_the_same_rows_and_reads(tmp_path: Path) -> None:
+def test_writes_behind_or_by_a_process_end_with_the_same_rows_and_reads(
+        tmp_path: Path) -> None:
     # Steps of several chunks each (the writer's chunk is 64 rows), ids rewritten by later
     # steps, world memories, written from a coroutine as the agents do: chromadb ends with
-    # exactly the rows of a synchronous store, and every read during the run is the same.
+    # exactly the rows of a synchronous store, and every read during the run is the same,
+    # whether chromadb is written behind on the loop or by the folder's writer process.
     import asyncio
 
     emb = HashEmbedder(32)
@@ -533,31 +537,33 @@ def test_write_behind_ends_with_the_same_rows_and_reads(tmp_path: Path) -> None:
         return got
 
     reads = {}
-    for mode, behind in (("sync", False), ("behind", True)):
-        with LongTermStore(tmp_path / mode, emb, write_behind=behind) as s:
+    modes: tuple[Writes, ...] = ("now", "behind", "process")
+    for mode in modes:
+        with LongTermStore(tmp_path / mode, emb, writes=mode) as s:
             reads[mode] = asyncio.run(run(s))
-    assert reads["behind"] == reads["sync"]
-    behind_rows = _chroma_rows(tmp_path / "behind", emb)
-    sync_rows = _chroma_rows(tmp_path / "sync", emb)
+    sync_rows = _chroma_rows(tmp_path / "now", emb)
     assert len(sync_rows) > 3 * 64
-    assert behind_rows == sync_rows
+    for mode in ("behind", "process"):
+        assert reads[mode] == reads["now"], mode
+        assert _chroma_rows(tmp_path / mode, emb) == sync_rows, mode
 
 
-def test_write_behind_failure_raises_on_the_callers_side(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writes", ["behind", "process"])
+def test_a_failed_write_raises_on_the_callers_side(tmp_path: Path, writes: Writes) -> None:
     import asyncio
 
     import chromadb
     from chromadb.config import Settings
 
     emb = HashEmbedder(16)
-    s = LongTermStore(tmp_path, emb, collection="mem", write_behind=True)
+    s = LongTermStore(tmp_path, emb, collection="mem", writes=writes)
     lost = r"(?i)(not exist|not found)"
 
     async def run() -> None:
         s.add([rec("a", "kept")])
         await s.aflush()
         # Another client drops the collection under the store: the queued upsert fails in
-        # chromadb itself, in the writer's task.
+        # chromadb itself, in the writer's task or process.
         other = chromadb.PersistentClient(path=str(tmp_path),
                                           settings=Settings(anonymized_telemetry=False))
         other.delete_collection("mem")
@@ -574,9 +580,11 @@ def test_write_behind_failure_raises_on_the_callers_side(tmp_path: Path) -> None
         s.add([rec("d", "after close")])
 
 
-def test_write_behind_needs_the_index() -> None:
+def test_queued_writes_need_the_index_and_a_process_a_folder() -> None:
     with pytest.raises(ValueError, match="needs the index"):
-        LongTermStore(None, HashEmbedder(16), index=False, write_behind=True)
+        LongTermStore(None, HashEmbedder(16), index=False, writes="behind")
+    with pytest.raises(ValueError, match="needs a folder"):
+        LongTermStore(None, HashEmbedder(16), writes="process")
 
 
 def test_write_behind_runs_jobs_in_order_behind_the_caller() -> None:
@@ -627,3 +635,50 @@ def test_write_behind_runs_jobs_in_order_behind_the_caller() -> None:
         assert done == [0, 1, 2, 4, 5, 6, 7, 8] and w.pending == 0
     finally:
         loop.close()
+
+
+def test_a_dead_writer_process_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    s = LongTermStore(tmp_path, HashEmbedder(16), writes="process")
+    s.add([rec("a", "kept")])
+    s.flush()
+    assert s._remote is not None
+    s._remote._proc.kill()  # the writer dies under the store
+    s._remote._proc.wait()
+    with pytest.raises(LongTermStoreError, match="writer process .* exited"):
+        s.flush()
+    with pytest.raises(LongTermStoreError, match="exited"):
+        s.close()
+    with pytest.raises(LongTermStoreError, match="closed"):
+        s.add([rec("b", "after close")])
+
+
+def test_the_writer_applies_what_it_got_and_exits_when_its_agents_process_dies(
+        tmp_path: Path) -> None:
+    # The agents' process dies without closing its store (os._exit: no cleanup): the
+    # writer still applies every write it received, then exits on its own.
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from memory import HashEmbedder, LongTermStore, MemoryRecord\n"
+        "s = LongTermStore(Path(sys.argv[1]), HashEmbedder(16), writes='process')\n"
+        "s.add([MemoryRecord(id=f'm{i}', agent='A', text=f'memory {i}', kind='factual',\n"
+        "                    importance=0.5, step=i, round=0, meta={}) for i in range(300)])\n"
+        "print(s._remote._proc.pid, flush=True)\n"
+        "os._exit(0)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    pid = int(out.split()[0])
+    import time
+
+    for _ in range(600):  # liveness, not speed: the writer must exit at all
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the writer process outlived its agents' process by a minute")
+    with LongTermStore(tmp_path, HashEmbedder(16)) as s:
+        assert s.count("A") == 300
