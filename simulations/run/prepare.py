@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -32,6 +32,9 @@ from simulations.run.item_attack import ItemTextAttackState, attacked_dataset
 from simulations.run.worlds import taste_worlds
 from tools.dataset import Dataset, Interactions, newest_items, split_interactions
 from tools.world import World
+
+if TYPE_CHECKING:
+    from agents.items.live import ItemStart
 
 __all__ = [
     "DATA_ENV",
@@ -90,6 +93,8 @@ class Prepared:
     item_attack: ItemTextAttackState | None = None
     # The scenario's attack: block resolved against the data (simulations/run/attack.py).
     attack: ResolvedAttack | None = None
+    # The item agents every arm starts from (scenario ``item_agents:``), or None.
+    items: ItemStart | None = None
 
 
 def _override(loaded: LoadedScenario, seed: int | None, users: int | None,
@@ -166,13 +171,16 @@ def prepare(
                             "attack.memory here")
     # Poison and defences change the catalogue every later step reads (one place).
     ds, item_attack = attacked_dataset(loaded, scn, ds, history)
+    item_start = None
     if loaded.items is not None:
-        # Item agents (AgentCF) say who likes each item, from the history only; every
-        # world, library and prompt built below reads the catalogue with their texts.
-        from agents.items.data import agent_texts
+        # Item agents (AgentCF) say who likes each item, trained on the history only;
+        # every world, library and prompt built below reads the catalogue with their
+        # texts, which each arm replaces with its own as its items learn in the run.
+        from agents.items.live import trained_items
 
+        item_start = trained_items(ds, history, loaded.items, scn.seed)
         ds = dataclasses.replace(ds, catalog=dataclasses.replace(
-            ds.catalog, agent_texts=agent_texts(ds, history, loaded.items, scn.seed)))
+            ds.catalog, agent_texts=item_start.shown))
     role_profiles, role_worlds = taste_worlds(ds, history, loaded, scn.seed)
     world = role_worlds.pop(loaded.role.name)
     role_worlds = {k: v for k, v in role_worlds.items() if v is not world}
@@ -206,7 +214,7 @@ def prepare(
     return Prepared(scn, loaded, ds, history, future, world, profiles,
                     [int(u) for u in population], withheld, llm_cfg, role_profiles,
                     role_worlds=role_worlds, args=args, item_attack=item_attack,
-                    attack=attack)
+                    attack=attack, items=item_start)
 
 
 def _prepared_environment(loaded: LoadedScenario, scn: Scenario, ds: Dataset,
