@@ -104,19 +104,30 @@ def _prepared(scenario: Path) -> Any:
     return prepare(load_scenario(scenario, llm_flag=True))
 
 
+def _choices(run: Path, arm: str, round_: int, liked: float) -> list[tuple[str, str]]:
+    """(user id, item id) the arm's users chose in the round, in trace order: feed watches
+    rated at least ``liked``, or accepted conversation suggestions (sorted by user, as
+    conversations end)."""
+    evs = [e for e in read_trace(run) if e.get("arm") == arm and e.get("round") == round_]
+    watched = [(e["user"], e["item"]) for e in evs if e["type"] == "decision"
+               and e["action"] == "watch" and (e["rating"] or 0) >= liked]
+    accepted = sorted(((e["user"], e["accept"]) for e in evs
+                       if e["type"] == "verdict" and e["accept"] is not None),
+                      key=lambda x: int(x[0]))
+    return watched + accepted
+
+
 def _expected_texts(scenario: Path, run: Path, arm: str, rounds: int) -> list[str]:
     """The arm's item texts after ``rounds`` rounds, recomputed outside the run from its
-    trace: every watch rated at least ``training.liked``, in trace order, teaches a fresh
-    copy of the items trained on the history."""
+    trace: each round's choices, in order, teach a fresh copy of the items trained on the
+    history."""
     prep = _prepared(scenario)
     ds = prep.dataset
     users = {uid: k for k, uid in enumerate(ds.user_ids)}
     items = ArmItems(prep.items)
     for r in range(1, rounds + 1):
-        chosen = [(users[e["user"]], ds.catalog.index[e["item"]]) for e in read_trace(run)
-                  if e["type"] == "decision" and e["arm"] == arm and e["round"] == r
-                  and e["action"] == "watch" and (e["rating"] or 0) >= items.liked]
-        items.update(r, chosen)
+        items.update(r, [(users[u], ds.catalog.index[i])
+                         for u, i in _choices(run, arm, r, items.liked)])
     return items.texts
 
 
@@ -280,3 +291,68 @@ def test_runs_without_item_agents_have_no_item_state(tmp_path: Path) -> None:
     path = write_feed_scenario(tmp_path, "plain", seed=2, users=8)
     prep = _prepared(path)
     assert prep.items is None and prep.dataset.catalog.agent_texts is None
+
+
+def test_item_agents_with_the_ray_executor_are_one_line_errors(scenario: Path,
+                                                               tmp_path: Path) -> None:
+    from scenarios.loader import ScenarioError, load_scenario
+    from simulations.run.prepare import RunError, prepare
+
+    with pytest.raises(RunError, match=r"^--executor ray: item agents need executor kind "
+                                       "default"):
+        prepare(load_scenario(scenario, llm_flag=True), executor={"kind": "ray"})
+    bad = tmp_path / "ray.yaml"
+    bad.write_text(scenario.read_text() + "executor: {kind: ray}\n")
+    line = next(n for n, t in enumerate(bad.read_text().splitlines(), 1)
+                if t.startswith("item_agents:"))
+    with pytest.raises(ScenarioError, match=rf"^{bad}:{line}: item_agents: item agents need "
+                                            "executor kind default"):
+        prepare(load_scenario(bad, llm_flag=True))
+
+
+CONVERSATION = """\
+kind: scenario
+name: items_talk
+seed: 4
+dataset:
+  source: synthetic
+  synthetic: {{n_users: 60, n_items: 120, n_genres: 8, history_mean: 15}}
+item_agents: {roles}/item_agent.yaml
+population:
+  size: 6
+  role: {roles}/llm_user.yaml
+recommenders:
+  - {{name: ease, model: ease, params: {{l2: 100.0}}}}
+  - name: chatrec
+    model: agent
+    agent: {roles}/chatrec.yaml
+    candidates: {{model: ease, n: 10, params: {{l2: 100.0}}}}
+environment:
+  kind: conversation
+  rounds: 2
+  conversation: {{items_per_turn: 3, max_turns: 3, patience: 3}}
+llm: {{backend: fake, model: fake}}
+output: {{dir: runs, keep_prompts: true}}
+"""
+
+
+def test_accepted_suggestions_teach_the_items_of_conversations(tmp_path: Path) -> None:
+    scn = tmp_path / "talk.yaml"
+    scn.write_text(CONVERSATION.format(roles=shipped("roles")))
+    out = tmp_path / "run"
+    proc = _recarena("run", str(scn), "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    prep = _prepared(scn)
+    ups = {u["arm"]: u for u in _updates(out)}
+    assert set(ups) == {"ease", "chatrec"} and all(u["round"] == 1 for u in ups.values())
+    for arm, u in ups.items():
+        assert u["steps"] == len(_choices(out, arm, 1, 4.0)) > 0
+        texts = _expected_texts(scn, out, arm, 1)
+        shown = _shown(out, arm, 2)
+        assert shown
+        idx = prep.dataset.catalog.index
+        for iid, seen in shown.items():
+            assert seen == {texts[idx[iid]]}, (arm, iid)
+    # Some second-round prompt shows a text the first round taught.
+    assert any(seen != {prep.items.texts[prep.dataset.catalog.index[iid]]}
+               for arm in ups for iid, seen in _shown(out, arm, 2).items())

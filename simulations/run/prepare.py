@@ -268,6 +268,15 @@ def check_requirements(loaded: LoadedScenario, scn: Scenario, llm_cfg: LLMConfig
     Raises:
         RunError: What a run would fail on.
     """
+    if loaded.items is not None and scn.executor.kind == "ray":
+        # Each arm's item texts change between rounds in the driver; Ray workers keep the
+        # catalogue they were started with, so their prompts would show stale texts.
+        msg = ("item agents need executor kind default: their texts change between "
+               "rounds, and Ray workers keep the catalogue they started with")
+        if loaded.scenario.executor.kind != "ray":  # the command line asked for Ray
+            raise RunError(f"--executor ray: {msg}")
+        raise ScenarioError(loaded.path, line_of(loaded.path, ("item_agents",)),
+                            "item_agents", msg)
     try:
         check_executor(scn.executor, [r.config for r in loaded.roles], llm_cfg,
                        from_flags=executor_flags)
