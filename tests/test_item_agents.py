@@ -368,6 +368,9 @@ def test_agentcf_scenario_runs_on_the_fake_model_with_item_agent_texts_in_prompt
     # Every prompt that shows items (users' pages, the recommender's candidates) says
     # what the item agents say; the exit interview shows none.
     assert all("liked by " in json.dumps(e["request"]) for e in users + recs)
+    # Between the rounds each arm's items learned from its own watches.
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["item_updates"]) == {"ease", "llmrank"}
     # Runs from the same seed see the same texts (trained on history, deterministic).
     from scenarios.loader import load_scenario
     from simulations.run.prepare import prepare

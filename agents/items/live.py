@@ -6,8 +6,8 @@ so one arm's population never teaches another arm's items. After a round, the ar
 choices (feed and social: watches rated at least the role's ``training.liked``;
 conversation: accepted items) become AgentCF steps, oldest first: the chosen item is the
 positive, the negative is one the user neither rated in history nor chose in the run,
-drawn as in training (``agents.items.data.sample_negatives``, seeded by seed, user and
-round). One pass of the control's loop (``agents.items.loop.train``: forward, then the
+drawn as in training (``agents.items.data.sample_negatives``, seeded by seed, user,
+round and step). One pass of the control's loop (``agents.items.loop.train``: forward, then the
 control's update rules) teaches users and items; the items it touched are described
 again, and the run's shared ``ItemTexts`` (tools/data_model.py) shows this arm's texts in
 every prompt (``tools.data_model.item_note``).

@@ -258,8 +258,8 @@ def check_api_keys(loaded: LoadedScenario, llm: str | None) -> None:
 def check_requirements(loaded: LoadedScenario, scn: Scenario, llm_cfg: LLMConfig | None, *,
                        executor_flags: bool = False) -> None:
     """What a run of ``loaded`` needs besides API keys, checked before any work (by
-    ``prepare``, and by ``recarena validate --llm``): the executor, a model for every LLM
-    role, the extras the roles need.
+    ``prepare``, and by ``recarena validate --llm``): the executor (item agents need the
+    default one), a model for every LLM role, the extras the roles need.
 
     Args:
         scn: The scenario with the command line's overrides.
