@@ -83,7 +83,9 @@ def _updates(run: Path) -> list[dict[str, Any]]:
 
 # A user's page line ("ID | Title | ... | liked by TEXT") and a candidate line of a
 # recommender role ("ID: Title, genres; liked by TEXT").
-_LINE = re.compile(r"^-?\s*([^\s|:]+)(?: \| .*? \| |: .*?; )liked by (.*)$", re.MULTILINE)
+# The social world's lines may go on after the note (" | told by user ...").
+_LINE = re.compile(r"^-?\s*([^\s|:]+)(?: \| .*? \| |: .*?; )liked by (.*?)(?: \| .*)?$",
+                   re.MULTILINE)
 
 
 def _shown(run: Path, arm: str, round_: int) -> dict[str, set[str]]:
@@ -356,3 +358,46 @@ def test_accepted_suggestions_teach_the_items_of_conversations(tmp_path: Path) -
     # Some second-round prompt shows a text the first round taught.
     assert any(seen != {prep.items.texts[prep.dataset.catalog.index[iid]]}
                for arm in ups for iid, seen in _shown(out, arm, 2).items())
+
+
+SOCIAL = """\
+kind: scenario
+name: items_social
+seed: 11
+dataset: {{source: files, path: null, history_fraction: 0.8, split: global}}
+item_agents: {roles}/item_agent.yaml
+population: {{size: 4, sampling: random, role: {roles}/llm_user.yaml}}
+recommenders:
+  - {{name: ease, model: ease, params: {{l2: 500.0}}}}
+environment:
+  kind: social
+  items_per_page: 4
+  rounds: 2
+  settings:
+    graph: {{kind: barabasi_albert, m: 1}}
+    ticks: 2
+    activity: 1.0
+    chat_turns: 1
+llm: {{backend: fake, model: fake}}
+output: {{dir: runs, keep_prompts: true}}
+"""
+
+
+def test_watches_in_the_social_world_teach_its_items(
+        ml100k: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECARENA_DATA", str(ml100k))
+    scn = tmp_path / "social.yaml"
+    scn.write_text(SOCIAL.format(roles=shipped("roles")))
+    out = tmp_path / "run"
+    proc = _recarena("run", str(scn), "--out", str(out), "--quiet",
+                     RECARENA_DATA=str(ml100k))
+    assert proc.returncode == 0, proc.stderr
+    (u,) = _updates(out)
+    assert (u["arm"], u["round"]) == ("ease", 1)
+    assert u["steps"] == len(_choices(out, "ease", 1, 4.0)) > 0
+    texts = _expected_texts(scn, out, "ease", 1)
+    idx = _prepared(scn).dataset.catalog.index
+    shown = _shown(out, "ease", 2)
+    assert shown
+    for iid, seen in shown.items():
+        assert seen == {texts[idx[iid]]}, iid
