@@ -31,7 +31,7 @@ from tools.kg import KnowledgeGraph
 
 __all__ = ["ArmItems", "ItemStart", "ItemUpdate", "trained_items"]
 
-WORDS = 8  # tags a prompt's "liked by ..." text names
+NOTE_TAGS = 8  # tags a prompt's "liked by ..." text names
 _ROUND_STREAM = 71  # SeedSequence part of a round's negatives (training's is 67)
 
 
@@ -65,7 +65,7 @@ class ItemUpdate:
 
 
 def _describe(ds: Dataset, kg: KnowledgeGraph | None, agents: TagAgents, item: int) -> str:
-    return describe_tags(agents.item(item), ds.catalog, kg, n=WORDS) or "nobody yet"
+    return describe_tags(agents.item(item), ds.catalog, kg, n=NOTE_TAGS) or "nobody yet"
 
 
 def trained_items(ds: Dataset, history: Interactions, role: ItemRole,
