@@ -368,15 +368,19 @@ def test_agentcf_scenario_runs_on_the_fake_model_with_item_agent_texts_in_prompt
     # Every prompt that shows items (users' pages, the recommender's candidates) says
     # what the item agents say; the exit interview shows none.
     assert all("liked by " in json.dumps(e["request"]) for e in users + recs)
+    # Between the rounds each arm's items learned from its own watches.
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["item_updates"]) == {"ease", "llmrank"}
     # Runs from the same seed see the same texts (trained on history, deterministic).
     from scenarios.loader import load_scenario
     from simulations.run.prepare import prepare
 
     a = prepare(load_scenario(path, llm_flag=True), users=2, llm="fake")
     b = prepare(load_scenario(path, llm_flag=True), users=2, llm="fake")
-    assert a.dataset.catalog.agent_texts == b.dataset.catalog.agent_texts
-    assert len(set(a.dataset.catalog.agent_texts)) > 100  # items differ from one another
-    assert a.world.catalog.agent_texts == a.dataset.catalog.agent_texts
+    ta, tb = a.dataset.catalog.agent_texts, b.dataset.catalog.agent_texts
+    assert ta is not None and tb is not None and ta.texts == tb.texts
+    assert len(set(ta.texts)) > 100  # items differ from one another
+    assert a.world.catalog.agent_texts is ta  # one object: an arm's texts reach every copy
 
 
 def test_item_agents_reference_errors_name_the_line(tmp_path: Path) -> None:

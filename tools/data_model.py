@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Catalog", "DataError", "Dataset", "Interactions", "default_description",
-           "item_note"]
+__all__ = ["Catalog", "DataError", "Dataset", "Interactions", "ItemTexts",
+           "default_description", "item_note"]
 
 
 class DataError(ValueError):
@@ -25,6 +25,18 @@ def default_description(title: str, year: str, genres: Sequence[str]) -> str:
     return f"{title} ({year}), {kinds}." if year else f"{title}, {kinds}."
 
 
+class ItemTexts:
+    """What item agents say of who likes each item, as prompts read it now.
+
+    One object per run, shared by every copy of the catalogue (worlds, libraries, agents'
+    runtimes): the arm being served puts its own item agents' texts here when it opens
+    and between rounds (agents/items/live.py), so prompts always show that arm's items.
+    """
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts: tuple[str, ...] = tuple(texts)
+
+
 @dataclass(frozen=True, eq=False)
 class Catalog:
     """Items with their descriptive fields, indexed 0..n_items-1."""
@@ -34,8 +46,8 @@ class Catalog:
     genres: tuple[tuple[str, ...], ...]
     years: tuple[str, ...] = ()
     descriptions: tuple[str, ...] = ()
-    # What item agents say of who likes each item (scenario ``item_agents:``), or empty.
-    agent_texts: tuple[str, ...] = ()
+    # What item agents say of who likes each item (scenario ``item_agents:``), or None.
+    agent_texts: ItemTexts | None = None
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
@@ -83,9 +95,9 @@ def item_note(catalog: Catalog, item: int) -> str | None:
     users (agents/brains/prompts.item_line) and recommender roles
     (agents/recsys/role.cand_line) both read it.
     """
-    if not catalog.agent_texts:
+    if catalog.agent_texts is None:
         return None
-    return f"liked by {catalog.agent_texts[item]}"
+    return f"liked by {catalog.agent_texts.texts[item]}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,6 +24,7 @@ choices (what the +retrieval mode of the LLM agents reads from the memory store)
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 from agents.items.loop import Backward, Choice, TrainStep
@@ -50,6 +51,15 @@ class TagAgents:
         self.users: list[Tags] = [{} for _ in range(n_users)]
         self.chosen: list[list[int]] = [[] for _ in range(n_users)]  # remembered choices
         self.history = history
+
+    def fork(self) -> TagAgents:
+        """An independent copy: what either learns next leaves the other as it is (each
+        arm of a run teaches its own copy, agents/items/live.py)."""
+        twin = copy.copy(self)
+        twin.learned = [dict(t) for t in self.learned]
+        twin.users = [dict(t) for t in self.users]
+        twin.chosen = [list(c) for c in self.chosen]
+        return twin
 
     # ----------------------------------------------------------------- descriptions
 

@@ -21,7 +21,7 @@ from tools.history import UserHistories
 from tools.item_tags import Tags, describe_tags, item_tags
 from tools.kg import KnowledgeGraph, kg_files, load_kg
 
-__all__ = ["USER_DEFAULT", "agent_texts", "dataset_kg", "history_fn", "item_seeds",
+__all__ = ["USER_DEFAULT", "dataset_kg", "history_fn", "item_seeds", "sample_negatives",
            "seeded_descriptions", "train_tags", "training_steps"]
 
 USER_DEFAULT = "I have not described my tastes yet."
@@ -45,13 +45,22 @@ def training_steps(ds: Dataset, history: Interactions, users: Sequence[int],
         if not len(liked) or not len(pool):
             continue
         rng = np.random.default_rng(np.random.SeedSequence([seed, int(u), 67]))
-        p = pop[pool] / pop[pool].sum() if t.sampler == "popularity" else None
-        negs = rng.choice(pool, size=len(liked), replace=True, p=p)
-        swaps = rng.random(len(liked)) < 0.5
+        negs, swaps = sample_negatives(rng, pool, pop, len(liked), t.sampler)
         out.extend(TrainStep(int(u), int(h.item[j]), int(n), float(h.ts[j]), bool(s))
                    for j, n, s in zip(liked, negs, swaps, strict=True))
     out.sort(key=lambda s: (s.ts, s.user, s.positive))
     return out
+
+
+def sample_negatives(rng: np.random.Generator, pool: np.ndarray, pop: np.ndarray, n: int,
+                     sampler: str) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` negatives drawn from ``pool`` (by history popularity ``pop`` with the
+    ``popularity`` sampler, else uniformly) and, per step, whether the negative is shown
+    first: the draws of training (``training_steps``) and of a run's rounds
+    (agents/items/live.py)."""
+    p = pop[pool] / pop[pool].sum() if sampler == "popularity" else None
+    negs = rng.choice(pool, size=n, replace=True, p=p)
+    return negs, rng.random(n) < 0.5
 
 
 def dataset_kg(ds: Dataset) -> KnowledgeGraph | None:
@@ -95,14 +104,3 @@ def train_tags(ds: Dataset, history: Interactions, role: ItemRole, users: Sequen
     stats = train(agents, steps, role.training.epochs, emit=emit,
                   ids=lambda i: ds.catalog.item_ids[i], users=lambda u: ds.user_ids[u])
     return agents, stats
-
-
-def agent_texts(ds: Dataset, history: Interactions, role: ItemRole, seed: int,
-                words: int = 8) -> tuple[str, ...]:
-    """What each item agent says of who likes it, after the control's training on every
-    user's history: the text prompts show beside the item (tools/data_model.item_note)."""
-    users = sorted(set(history.user.tolist()))
-    agents, _ = train_tags(ds, history, role, users, seed)
-    kg = dataset_kg(ds)
-    return tuple(describe_tags(agents.item(i), ds.catalog, kg, n=words) or "nobody yet"
-                 for i in range(ds.n_items))

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
@@ -32,6 +32,9 @@ from scenarios.schema import RecommenderConfig, Scenario, SwitchRecommenderEvent
 from tools.dataset import Dataset, Interactions
 from tools.recommenders import ColdStartRecommender
 from tools.world import World
+
+if TYPE_CHECKING:
+    from agents.items.live import ArmItems
 
 __all__ = [
     "ENVIRONMENTS",
@@ -97,6 +100,7 @@ class EnvSetup:
     role_of: dict[int, str] = field(default_factory=dict)
     on_session_end: Callable[[int], None] = lambda n: None
     activity: dict[int, int] = field(default_factory=dict)  # user -> activity trait (1-3)
+    items: ArmItems | None = None  # this arm's own item agents (scenario ``item_agents:``)
 
     def user_id(self, u: int) -> str:
         return self.dataset.user_ids[u]
@@ -164,6 +168,8 @@ class ArmEnvironment:
             else set()
         self.released: frozenset[int] = frozenset()  # new items that have arrived
         self.round = 0
+        if setup.items is not None:  # prompts show this arm's items from its first page
+            setup.items.show()
 
     def _where(self, u: int, **more: Any) -> dict[str, Any]:
         return {"arm": self.arm, "round": self.round, "user": self.s.user_id(u),
@@ -214,6 +220,32 @@ class ArmEnvironment:
         s.trace.emit("retrain", f"{self.arm}/r{round_}/retrain", arm=self.arm,
                      round=round_, added=len(new), interactions=len(self.train),
                      recommender=self.recommender.name)
+
+    def _liked(self, round_: int, watches: Sequence[tuple[int, int, int, int]]
+               ) -> list[tuple[int, int]]:
+        """This round's watches that teach item agents: (user, item) rated at least the
+        item role's ``training.liked`` (none without item agents)."""
+        items = self.s.items
+        if items is None:
+            return []
+        return [(u, i) for u, i, r, rd in watches if rd == round_ and r >= items.liked]
+
+    def _teach_items(self, round_: int, chosen: Sequence[tuple[int, int]]) -> None:
+        """Between rounds, with item agents (whether or not the arm retrains): this arm's
+        items learn from its users' choices of the round, (user, item) in the order they
+        were made, and prompts show their new texts (agents/items/live.py); traced as
+        ``item_update``."""
+        items = self.s.items
+        if items is None or round_ >= self.s.scenario.environment.rounds:
+            return
+        up = items.update(round_, chosen)
+        ids = self.cat.item_ids
+        example = ({"item": ids[up.changed[0]], "before": up.before[0],
+                    "after": up.after[0]} if up.changed else None)
+        self.s.trace.emit("item_update", f"{self.arm}/r{round_}/item_update", arm=self.arm,
+                          round=round_, steps=up.steps, right=up.right,
+                          changed=len(up.changed), items=[ids[i] for i in up.changed],
+                          example=example)
 
     def _switch(self, round_: int, refit: Callable[[SwitchRecommenderEvent], None]) -> None:
         """Apply this arm's ``switch_recommender`` events due this round."""

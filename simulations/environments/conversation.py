@@ -48,6 +48,7 @@ class _Conversation:
     recommended: list[int] = field(default_factory=list)
     target_seen: bool = False
     done: bool = False
+    accepted: int | None = None  # the item the user took, if any
 
 
 @register("conversation", kinds=(ConversationOpenKind(), ConversationTurnKind()))
@@ -169,6 +170,7 @@ class ConversationEnvironment(ArmEnvironment):
                            give_up=a.give_up, feedback=a.feedback, inputs=a.inputs,
                            target_shown=c.target in getattr(obs, "recommended", []))
                 if a.accept is not None:
+                    c.accepted = a.accept
                     self._end(u, "accepted" if a.accept == c.target else "accepted_other")
                 elif a.give_up or c.turn >= self.cfg.max_turns:
                     self._end(u, "gave_up" if a.give_up else "max_turns")
@@ -212,6 +214,9 @@ class ConversationEnvironment(ArmEnvironment):
         for u, c in sorted(self.convs.items()):
             if not c.done:
                 self._end(u, "max_turns")
+        # An accepted item is the conversation's choice: it teaches the arm's items.
+        self._teach_items(round_, [(u, c.accepted) for u, c in sorted(self.convs.items())
+                                   if c.accepted is not None])
         self.s.trace.flush()
         self.s.on_session_end(len(self.s.users))
 

@@ -107,6 +107,7 @@ class FeedEnvironment(ArmEnvironment):
         if self.phase == "interview":  # nobody was interviewed: close the sessions anyway
             self._record_interviews([], [])
         self._retrain(round_, self.watches)
+        self._teach_items(round_, self._liked(round_, self.watches))
         self.s.trace.flush()
 
     # ------------------------------------------------------------------ lanes

@@ -156,6 +156,7 @@ class SocialEnvironment(ArmEnvironment):
     def end_round(self, round_: int) -> None:
         s = self.s
         self._retrain(round_, self.watches)
+        self._teach_items(round_, self._liked(round_, self.watches))
         s.trace.flush()
         s.on_session_end(len(s.users))
 

@@ -59,7 +59,7 @@ CREATE INDEX events_id ON events(id);
 CREATE INDEX event_items_item ON event_items(item, line);
 """
 # Which fields of which events name items (lists and single ids).
-_ITEM_LISTS = ("page", "recommendation", "event")
+_ITEM_LISTS = ("page", "recommendation", "event", "item_update")
 _ITEM_FIELDS = (("decision", "$.item"), ("verdict", "$.accept"),
                 ("conversation_start", "$.target"))
 _COLUMNS = ("seq", "id", "type", "arm", "round", "user", "role")

@@ -151,11 +151,26 @@ def describe(ev: dict[str, Any], title: Callable[[Any], str], markup: bool = Tru
     if t == "metric":
         where = f"round {ev.get('round')}" if ev.get("round") is not None else "overall"
         return f"{e(ev.get('arm'))} {where}: {e(ev.get('name'))} = {fmt(ev.get('value'))}"
+    if t == "item_update":
+        return _item_update(ev, title, e, b)
     if t == "run_end":
         return f"run ended: {e(ev.get('status'))} {e(ev.get('reason') or '')}"
     if t in _RECSYS:
         return _recsys(ev, title, e, b)
     return e(_rest(ev))
+
+
+def _item_update(ev: dict[str, Any], title: Callable[[Any], str], e: Callable[[Any], str],
+                 b: Callable[[str], str]) -> str:
+    """An arm's item agents after a round: how many descriptions changed, and one."""
+    ex = ev.get("example") or {}
+    line = (f"{e(ev.get('arm'))}'s item agents learn from {ev.get('steps')} choices "
+            f"({ev.get('right')} foreseen): {b(str(ev.get('changed')))} descriptions "
+            "rewritten")
+    if ex:
+        line += (f"; {e(title(ex.get('item')))} was “{e(clip(ex.get('before', ''), 100))}”, "
+                 f"now “{e(clip(ex.get('after', ''), 100))}”")
+    return line
 
 
 _RECSYS = {"agent_task", "delegation", "agent_message", "tool_call", "lesson", "agent_answer"}

@@ -142,6 +142,16 @@ def _failures(ix: TraceIndex) -> dict[str, Any]:
             "examples": examples}
 
 
+def _item_updates(ix: TraceIndex) -> dict[str, dict[str, int]]:
+    """Per arm and round, how many item descriptions the arm's item agents rewrote."""
+    out: dict[str, dict[str, int]] = {}
+    for arm, rnd, changed in ix.rows(
+            "SELECT arm, round, json_extract(doc, '$.changed') FROM events "
+            "WHERE type = 'item_update' ORDER BY line"):
+        out.setdefault(str(arm), {})[str(rnd)] = int(changed)
+    return out
+
+
 def summarise(ix: TraceIndex) -> dict[str, Any]:
     """Everything ``trace summary`` shows, as JSON-ready data."""
     start = ix.run_start()
@@ -173,6 +183,8 @@ def summarise(ix: TraceIndex) -> dict[str, Any]:
         "trace": ix.end.as_dict(),
         "events": ix.end.events,
         "event_counts": ix.counts(),
+        # Only runs whose scenario has item agents say so: other summaries stay as they were.
+        **({"item_updates": up} if (up := _item_updates(ix)) else {}),
     }
 
 
@@ -260,6 +272,10 @@ def render_summary(s: dict[str, Any], out: Console) -> list[RenderableType]:
             ch = llm["charged"]
             parts.append(f"charged against the budget: {ch['input_tokens']:,} tokens in, "
                          f"{ch['output_tokens']:,} out, ${ch['cost_usd']:.4f}")
+    if s.get("item_updates"):
+        parts.append("item agents, descriptions rewritten after each round: " + "; ".join(
+            f"{arm} " + ", ".join(f"r{r} {n}" for r, n in rounds.items())
+            for arm, rounds in s["item_updates"].items()))
     f = s["failures"]
     if f["total"]:
         parts.append(f"[red]decision failures: {f['total']}[/] (" + ", ".join(

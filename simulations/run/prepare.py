@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -32,6 +32,9 @@ from simulations.run.item_attack import ItemTextAttackState, attacked_dataset
 from simulations.run.worlds import taste_worlds
 from tools.dataset import Dataset, Interactions, newest_items, split_interactions
 from tools.world import World
+
+if TYPE_CHECKING:
+    from agents.items.live import ItemStart
 
 __all__ = [
     "DATA_ENV",
@@ -90,6 +93,8 @@ class Prepared:
     item_attack: ItemTextAttackState | None = None
     # The scenario's attack: block resolved against the data (simulations/run/attack.py).
     attack: ResolvedAttack | None = None
+    # The item agents every arm starts from (scenario ``item_agents:``), or None.
+    items: ItemStart | None = None
 
 
 def _override(loaded: LoadedScenario, seed: int | None, users: int | None,
@@ -166,13 +171,16 @@ def prepare(
                             "attack.memory here")
     # Poison and defences change the catalogue every later step reads (one place).
     ds, item_attack = attacked_dataset(loaded, scn, ds, history)
+    item_start = None
     if loaded.items is not None:
-        # Item agents (AgentCF) say who likes each item, from the history only; every
-        # world, library and prompt built below reads the catalogue with their texts.
-        from agents.items.data import agent_texts
+        # Item agents (AgentCF) say who likes each item, trained on the history only;
+        # every world, library and prompt built below reads the catalogue with their
+        # texts, which each arm replaces with its own as its items learn in the run.
+        from agents.items.live import trained_items
 
+        item_start = trained_items(ds, history, loaded.items, scn.seed)
         ds = dataclasses.replace(ds, catalog=dataclasses.replace(
-            ds.catalog, agent_texts=agent_texts(ds, history, loaded.items, scn.seed)))
+            ds.catalog, agent_texts=item_start.shown))
     role_profiles, role_worlds = taste_worlds(ds, history, loaded, scn.seed)
     world = role_worlds.pop(loaded.role.name)
     role_worlds = {k: v for k, v in role_worlds.items() if v is not world}
@@ -206,7 +214,7 @@ def prepare(
     return Prepared(scn, loaded, ds, history, future, world, profiles,
                     [int(u) for u in population], withheld, llm_cfg, role_profiles,
                     role_worlds=role_worlds, args=args, item_attack=item_attack,
-                    attack=attack)
+                    attack=attack, items=item_start)
 
 
 def _prepared_environment(loaded: LoadedScenario, scn: Scenario, ds: Dataset,
@@ -250,8 +258,8 @@ def check_api_keys(loaded: LoadedScenario, llm: str | None) -> None:
 def check_requirements(loaded: LoadedScenario, scn: Scenario, llm_cfg: LLMConfig | None, *,
                        executor_flags: bool = False) -> None:
     """What a run of ``loaded`` needs besides API keys, checked before any work (by
-    ``prepare``, and by ``recarena validate --llm``): the executor, a model for every LLM
-    role, the extras the roles need.
+    ``prepare``, and by ``recarena validate --llm``): the executor (item agents need the
+    default one), a model for every LLM role, the extras the roles need.
 
     Args:
         scn: The scenario with the command line's overrides.
@@ -260,6 +268,15 @@ def check_requirements(loaded: LoadedScenario, scn: Scenario, llm_cfg: LLMConfig
     Raises:
         RunError: What a run would fail on.
     """
+    if loaded.items is not None and scn.executor.kind == "ray":
+        # Each arm's item texts change between rounds in the driver; Ray workers keep the
+        # catalogue they were started with, so their prompts would show stale texts.
+        msg = ("item agents need executor kind default: their texts change between "
+               "rounds, and Ray workers keep the catalogue they started with")
+        if loaded.scenario.executor.kind != "ray":  # the command line asked for Ray
+            raise RunError(f"--executor ray: {msg}")
+        raise ScenarioError(loaded.path, line_of(loaded.path, ("item_agents",)),
+                            "item_agents", msg)
     try:
         check_executor(scn.executor, [r.config for r in loaded.roles], llm_cfg,
                        from_flags=executor_flags)
