@@ -644,7 +644,7 @@ def test_a_dead_writer_process_is_an_error_not_a_hang(tmp_path: Path) -> None:
     assert s._remote is not None
     s._remote._proc.kill()  # the writer dies under the store
     s._remote._proc.wait()
-    with pytest.raises(LongTermStoreError, match="writer process .* exited"):
+    with pytest.raises(LongTermStoreError, match=r"writer process .* exited"):
         s.flush()
     with pytest.raises(LongTermStoreError, match="exited"):
         s.close()
