@@ -5,6 +5,7 @@ sr task and a feed scenario."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -386,6 +387,26 @@ def test_feed_scenario_reuses_rationales_across_pages(tmp_path: Path) -> None:
     pages = sum(1 for e in read_trace(tmp_path / "run") if e["type"] == "agent_task"
                 and e["arm"] == "think")
     assert len(rats) == pages > 2 and any(e["reused"] for e in rats)
+    # summary.json: per arm, rationales prepared and reused and the prepared ones' cost,
+    # the same figures as the trace's rationale events.
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    every = [e for e in read_trace(tmp_path / "run") if e["type"] == "rationale"]
+    assert set(summary["reasoning"]) == {"think", "ctrl"}
+    for arm, got in summary["reasoning"].items():
+        mine = [e for e in every if e["arm"] == arm]
+        made = [e for e in mine if not e["reused"]]
+        assert got["rationales_prepared"] == len(made) > 0
+        assert got["rationales_reused"] == len(mine) - len(made) > 0
+        assert got["rationales_tokens_in"] == sum(e["tokens_in"] for e in made)
+        assert got["rationales_tokens_out"] == sum(e["tokens_out"] for e in made)
+        assert got["rationales_seconds"] == pytest.approx(
+            sum(e["volatile"]["seconds"] for e in made), abs=1e-3)
+        assert got["rationales_hit_rate"] == round(
+            got["rationales_reused"] / len(mine), 4)
+        assert not any(k.startswith("queries") for k in got)
+    # The model's rationales cost tokens; the rule control's none.
+    assert summary["reasoning"]["think"]["rationales_tokens_in"] > 0
+    assert summary["reasoning"]["ctrl"]["rationales_tokens_in"] == 0
 
 
 def test_a_rule_role_in_a_scenario_needs_no_llm_block(tmp_path: Path) -> None:

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agents.library import Library
-from agents.llm import BudgetExceededError, LLMError, model_identity
+from agents.llm import BudgetExceededError, LLMError
 from agents.recsys.factory import AgentEnv, LLMAgent, agent_from
 from agents.recsys.plugins import AgentRecommender
 from agents.run_stores import reset_stores
@@ -30,7 +28,6 @@ from scenarios.schema import (
     Scenario,
     SwitchRecommenderEvent,
 )
-from simulations.analysis.metrics import compute_metrics
 from simulations.environments import Environment, EnvSetup, make_environment
 from simulations.environments.loop import Actor, Checkpoints, Loop
 from simulations.environments.pipeline import lockstep_forced
@@ -45,7 +42,7 @@ from simulations.inspection.index import build_index
 from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_items
 from simulations.record.crash import crash_point
 from simulations.record.redact import Redactor
-from simulations.record.trace import ResumeDivergedError, TraceWriter, iter_trace
+from simulations.record.trace import ResumeDivergedError, TraceWriter
 from simulations.record.withhold import WithholdingRedactor
 from simulations.run.attack import FakeUserAttack
 from simulations.run.prepare import (
@@ -64,6 +61,7 @@ from simulations.run.prepare import (
     prepare,
     resolve_data_path,
 )
+from simulations.run.run_summary import git_commit, llm_summary, metrics_of, versions
 from simulations.run.stop_signals import interrupt_reason
 from tools.dataset import Interactions
 from tools.item_space import content_features
@@ -103,27 +101,6 @@ class RunResult:
     events: int
     llm: dict[str, Any] | None = None
     reason: str = ""  # why it stopped, when it did not complete (manifest "reason")
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("recarena", "langgraph", "langchain-core", "numpy", "scipy", "implicit",
-                 "pydantic", "chromadb", "networkx"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
-def _git_commit() -> str | None:
-    here = Path(__file__).resolve().parent
-    try:
-        r = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                           text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return r.stdout.strip() or None if r.returncode == 0 else None
 
 
 def _write_json(path: Path, obj: Any, redactor: Redactor | None = None) -> None:
@@ -265,25 +242,6 @@ def _activity(prep: Prepared, role_of: dict[int, str]) -> dict[int, int]:
             if role in prep.role_profiles}
 
 
-def _llm_summary(clients: Sequence[ClientView]) -> dict[str, Any] | None:
-    if not clients:
-        return None
-    recs = [r for c in clients for r in c.records]
-    totals = [c.usage.total for c in clients]
-    first = clients[0]
-    return {
-        # The local backend runs a GGUF file whatever llm.model says: name the file.
-        "backend": ",".join(sorted({c.cfg.backend for c in clients})),
-        "model": ",".join(sorted({model_identity(c.cfg) for c in clients})),
-        "mode": "replay" if first.replay else "record",
-        "calls": len(recs), "cached_calls": sum(r.cached for r in recs),
-        "retries": sum(max(r.attempts - 1, 0) for r in recs),
-        "input_tokens": sum(t.input_tokens for t in totals),
-        "output_tokens": sum(t.output_tokens for t in totals),
-        "cost_usd": round(sum(t.cost_usd for t in totals), 6),
-    }
-
-
 def run(
     prep: Prepared,
     out: Path | None = None,
@@ -321,8 +279,8 @@ def run(
     config = config_of(prep)
     manifest: dict[str, Any] = {
         "scenario": scn.name, "scenario_file": str(prep.loaded.path),
-        "config_hash": config_hash(config), "seed": scn.seed, "versions": _versions(),
-        "git_commit": _git_commit(), "command": argv or sys.argv,
+        "config_hash": config_hash(config), "seed": scn.seed, "versions": versions(),
+        "git_commit": git_commit(), "command": argv or sys.argv,
         "platform": platform.platform(), "status": "running", "replay_of": replay,
         "executor": scn.executor.model_dump(mode="json"),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed": 0,
@@ -484,7 +442,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
                            f"of {cursor['events'] if cursor else 0}): {reason}")
         clients: list[ClientView] = [*executor.clients(), *agent_clients()]
         trace.flush()
-        metrics, failed, answered = _metrics_of(path)
+        metrics, failed, answered, reasoning = metrics_of(path)
         if status == "completed" and clients and failed and not answered:
             # The run's real decisions are pages and turns: interviews and opening requests
             # that succeeded do not make a run whose every choice failed a measurement.
@@ -510,35 +468,17 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
         trace.emit("run_end", "run/end", status=status, reason=reason,
                    elapsed_s=round(elapsed, 3))
         events = trace.count
-    llm_summary = _llm_summary(clients)
+    llm = llm_summary(clients)
     summary = {"scenario": scn.name, "seed": scn.seed, "status": status, "reason": reason,
-               "metrics": metrics, "llm": llm_summary}
+               "metrics": metrics, "llm": llm}
+    if reasoning:  # per arm: rationales / query sets prepared, reused, their cost
+        summary["reasoning"] = reasoning
     _write_json(run_dir / "summary.json", summary, redactor)
     manifest.update(status=status, reason=reason, events=events,
-                    elapsed_s=round(elapsed, 3), llm=llm_summary,
+                    elapsed_s=round(elapsed, 3), llm=llm,
                     finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     _write_json(run_dir / "manifest.json", manifest, redactor)
     build_index(run_dir)  # for `recarena trace`; rebuilt on demand if ever missing
     if status == "failed":
         raise RunError(redactor.text(f"run failed: {reason} (partial trace kept in {run_dir})"))
-    return RunResult(run_dir, metrics, status, events, llm_summary, reason)
-
-
-def _metrics_of(trace: Path) -> tuple[dict[str, Any], int, bool]:
-    """Metrics from the trace in one streamed pass, with the number of decision failures
-    and whether any page or turn decision was answered."""
-    failed = 0
-    answered = False
-
-    def watch(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        nonlocal failed, answered
-        for ev in events:
-            t = ev["type"]
-            if t == "decision_failure":
-                failed += 1
-            elif t in ("decision", "verdict"):
-                answered = True
-            yield ev
-
-    metrics = compute_metrics(watch(iter_trace(trace)))
-    return metrics, failed, answered
+    return RunResult(run_dir, metrics, status, events, llm, reason)
