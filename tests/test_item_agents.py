@@ -454,6 +454,13 @@ def test_eval_agentcf_cli_with_the_fake_model(ml100k: Path, tmp_path: Path,
               .splitlines()]
     assert {"agentcf_forward", "agentcf_backward", "agentcf_epoch"} <= {e["type"]
                                                                         for e in events}
+    # One store holds the LLM agents' descriptions and both control arms' (prefixed).
+    from agents.items.store import open_store
+
+    with open_store(tmp_path / "o") as st:
+        assert st.count() == tr["store"]["records"]
+        assert st.count("item:0") == st.count("ctl/item:0") == st.count(
+            "ctl-fixed/item:0") == 1
     rc, out, err = cli(capsys, "eval", "agentcf", "--data", ml100k, "--out", tmp_path / "o")
     from tests.test_cli import assert_one_line
 

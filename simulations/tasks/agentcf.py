@@ -199,9 +199,6 @@ def run_agentcf(data: str, role_path: str, opt: Any, *, train_users: int | None 
         training: dict[str, Any] = {"control": [s.as_dict() for s in on_stats],
                                     "control_fixed": [s.as_dict() for s in off_stats],
                                     "train_users": len(users)}
-        if store is not None:
-            training["store"] = {"records": store.count(), "folder": (
-                str(folder / "memory") if folder else None)}
         if llm_cfg is not None:
             from agents.llm import LLMClient
             from simulations.record.trace import TraceWriter
@@ -216,6 +213,9 @@ def run_agentcf(data: str, role_path: str, opt: Any, *, train_users: int | None 
             training["llm"] = [s.as_dict() for s in stats]
             training["llm_train_users"] = len(few)
             rows = [*(agents.with_mode(m) for m in ("basic", "history", "retrieval")), *rows]
+        if store is not None:  # every learner's descriptions (and the LLM users' choices)
+            training["store"] = {"records": store.count(), "folder": (
+                str(folder / "memory") if folder else None)}
         res = evaluate_task(setup, opt, more=rows, out=folder,
                             info={"item_role": role_path, "llm": llm}, progress=progress)
     finally:
