@@ -445,3 +445,40 @@ def test_rationale_events_are_reproducible_but_for_their_volatile_block(tmp_path
         agent.close()
         runs.append([strip_volatile(e) for e in events if e["type"] in ("rationale",)])
     assert runs[0] == runs[1] and runs[0] and "seconds" not in runs[0][0]
+
+
+def test_a_resumed_run_reports_the_same_rationale_figures(tmp_path: Path) -> None:
+    """summary.json's reasoning figures come from the trace: a run killed half-way and
+    resumed reports what the uninterrupted run does (seconds aside: wall clock)."""
+    from tests.test_resume import _recarena
+
+    scn = tmp_path / "s.yaml"
+    scn.write_text(yaml.safe_dump({
+        "kind": "scenario", "name": "think", "seed": 1,
+        "dataset": {"source": "synthetic", "synthetic": {"n_users": 40, "n_items": 80}},
+        "population": {"size": 3, "role": str(shipped("roles", "synthetic_viewer.yaml"))},
+        "recommenders": [
+            {"name": "think", "model": "agent",
+             "agent": str(shipped("roles", "reasoner.yaml")),
+             "candidates": {"model": "pop", "n": 6}}],
+        "environment": {"kind": "feed", "items_per_page": 3, "max_pages": 3, "rounds": 2},
+        "llm": {"backend": "fake", "model": "fake"}}))
+
+    def figures(run_dir: Path) -> dict[str, Any]:
+        got = json.loads((run_dir / "summary.json").read_text())["reasoning"]
+        return {arm: {k: v for k, v in f.items() if not k.endswith("_seconds")}
+                for arm, f in got.items()}
+
+    ref = tmp_path / "ref"
+    proc = _recarena("run", str(scn), "--out", str(ref), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    n = sum(1 for _ in read_trace(ref))
+    out = tmp_path / "run"
+    proc = _recarena("run", str(scn), "--out", str(out), "--quiet",
+                     RECARENA_CRASH_AT=f"trace:{n * 2 // 3}")
+    assert proc.returncode != 0 and not (out / "summary.json").exists()
+    proc = _recarena("resume", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    want = figures(ref)
+    assert want["think"]["rationales_prepared"] > 0 and want["think"]["rationales_reused"] > 0
+    assert figures(out) == want
