@@ -199,6 +199,18 @@ def reflection_check(llm: dict[str, Any]) -> str:
             "not applied)")
 
 
+def failed_note(epochs: list[dict[str, Any]]) -> str:
+    """A sentence when no reflection was applied (every one failed to parse)."""
+    asked = sum(e["reflections"] for e in epochs)
+    failed = sum(e["parse_failures"] for e in epochs)
+    if not asked or failed < asked:
+        return ""
+    return (f" All {asked} reflections failed to parse (the raw answers are the "
+            "`agentcf_parse_failure` events of the training trace), so no description "
+            "was rewritten: the LLM rows ranked with the seeded item descriptions and "
+            "users' default self-descriptions.")
+
+
 def training_table(epochs: list[dict[str, Any]]) -> list[str]:
     """The LLM agents' training per epoch: accuracy, reflections and parse failures."""
     lines = ["| epoch | steps | pairwise accuracy | reflections | parse failures | "
@@ -266,7 +278,8 @@ def section(res: dict[str, Any], cmd: str) -> str:
             lines += [f"*{sampler} negatives, {r['users_per_sample']} test users (the same "
                       "instances for every row)*", "", *_table(r, cost=True), ""]
         lines += ["These rows are plumbing and cost: a handful of instances, no interval "
-                  "worth the name, and a 270M base model; they are not a quality claim.", ""]
+                  "worth the name, and a 270M base model; they are not a quality claim."
+                  + failed_note(tr["epochs"]), ""]
     lines.append(END)
     return "\n".join(lines)
 

@@ -290,7 +290,7 @@ def test_llm_choice_failures_are_counted_and_ranking_speaks_the_protocol(setup: 
     assert all(f["failure"] == "no A or B in the answer"
                for t, _, f in events if t == "agentcf_forward")
     # The bench's training table and the CLI's summary report the same counts.
-    from bench.agentcf import training_table
+    from bench.agentcf import failed_note, training_table
     from simulations.cli.agentcf import _training_lines
 
     epochs = [s.as_dict() for s in stats]
@@ -300,6 +300,8 @@ def test_llm_choice_failures_are_counted_and_ranking_speaks_the_protocol(setup: 
     (line,) = _training_lines({"llm": epochs})
     assert f"parse failures (not applied) {stats[0].parse_failures}," in line
     assert sum(t == "agentcf_parse_failure" for t, _, _ in events) == stats[0].parse_failures
+    assert f"All {stats[0].reflections} reflections failed" in failed_note(epochs)
+    assert failed_note([{**epochs[0], "parse_failures": 1}]) == ""
     from agents.recsys.protocol import RankRequest
 
     cat = setup.dataset.catalog
