@@ -36,8 +36,9 @@ def _training_lines(tr: dict[str, Any]) -> list[str]:
             out.append(line + f" ({tr[key][0]['steps']} interactions per epoch)")
     if tr.get("store"):
         where = tr["store"]["folder"] or "in memory, not kept (no --out)"
+        llm = ", the LLM agents' item: and user:" if "llm" in tr else ""
         out.append(f"descriptions: {tr['store']['records']} records in the memory store "
-                   f"({where}): ctl/, ctl-fixed/ (and the LLM agents' item:/user:)")
+                   f"({where}): ctl/, ctl-fixed/{llm}")
     return out
 
 
