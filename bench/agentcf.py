@@ -138,7 +138,8 @@ def run_llm(a: argparse.Namespace, setup: Any, role: Any, seeds: Any,
         cfg = cfg.model_copy(update={"n_threads": a.llm_threads})
     llm_role = with_params(role, {"training.per_user": a.llm_per_user,
                                   "training.epochs": a.llm_epochs})
-    out: dict[str, Any] = {"llm": a.llm, "max_tokens": a.max_tokens}
+    out: dict[str, Any] = {"llm": a.llm, "max_tokens": a.max_tokens,
+                           "max_repairs": llm_role.max_repairs}
     train_users = sorted(setup.tuning)[:a.llm_train_users] + sorted(setup.test)[:a.llm_train_users]
     client = LLMClient(cfg)
     RESULTS.mkdir(exist_ok=True)
@@ -167,8 +168,6 @@ def run_llm(a: argparse.Namespace, setup: Any, role: Any, seeds: Any,
     return out
 
 
-
-
 def _table(r: dict[str, Any], cost: bool = False) -> list[str]:
     cols = [m.upper().replace("NDCG", "NDCG").replace("HR", "HR") for m in METRICS]
     head = "| model | " + " | ".join(cols) + (" | tokens in/out per inst. | s/inst. |"
@@ -187,6 +186,39 @@ def _table(r: dict[str, Any], cost: bool = False) -> list[str]:
         else:
             extra = " |"
         lines.append(f"| {LABEL.get(name, name)} | " + " | ".join(cells) + extra)
+    return lines
+
+
+def reflection_check(llm: dict[str, Any]) -> str:
+    """How reflections were read in a stored result (older results: free text)."""
+    n = llm.get("max_repairs")
+    if n is None:
+        return ("free text, read leniently (a first paragraph of 3+ words parsed): a "
+                "result from before the JSON check")
+    return (f"a JSON description, or a parse failure after {n} re-ask(s) (its update "
+            "not applied)")
+
+
+def failed_note(epochs: list[dict[str, Any]]) -> str:
+    """A sentence when no reflection was applied (every one failed to parse)."""
+    asked = sum(e["reflections"] for e in epochs)
+    failed = sum(e["parse_failures"] for e in epochs)
+    if not asked or failed < asked:
+        return ""
+    return (f" All {asked} reflections failed to parse (the raw answers are the "
+            "`agentcf_parse_failure` events of the training trace), so no description "
+            "was rewritten: the LLM rows ranked with the seeded item descriptions and "
+            "users' default self-descriptions.")
+
+
+def training_table(epochs: list[dict[str, Any]]) -> list[str]:
+    """The LLM agents' training per epoch: accuracy, reflections and parse failures."""
+    lines = ["| epoch | steps | pairwise accuracy | reflections | parse failures | "
+             "parse-failure rate | unreadable choices |", "|---|---|---|---|---|---|---|"]
+    for e in epochs:
+        lines.append(f"| {e['epoch']} | {e['steps']} | {e['accuracy']:.2f} | "
+                     f"{e['reflections']} | {e['parse_failures']} | "
+                     f"{e['parse_failure_rate']:.2f} | {e['choice_failures']} |")
     return lines
 
 
@@ -234,23 +266,20 @@ def section(res: dict[str, Any], cmd: str) -> str:
     if llm:
         tr = llm["training"]
         lines += [f"**LLM agents, `--llm {llm['llm']}`** (Gemma 3 270M base model: choices "
-                  "and rankings by next-token log-probabilities, reflections as free text of "
-                  f"at most {llm['max_tokens']} tokens). Trained on {tr['users']} users' last "
-                  f"interactions, {len(tr['epochs'])} epoch(s): pairwise accuracy "
-                  + ", ".join(f"{e['accuracy']:.2f} ({e['steps']} steps)" for e in tr["epochs"])
-                  + "; reflections asked "
-                  + ", ".join(str(e["reflections"]) for e in tr["epochs"])
-                  + ", parse-failure rate "
-                  + ", ".join(f"{e['parse_failure_rate']:.2f}" for e in tr["epochs"])
-                  + f"; {tr['seconds_per_step']:.1f} s and "
+                  "and rankings by next-token log-probabilities, reflections of at most "
+                  f"{llm['max_tokens']} tokens; " + reflection_check(llm)
+                  + f"). Trained on {tr['users']} users' last interactions; "
+                  f"{tr['seconds_per_step']:.1f} s and "
                   f"{tr['tokens_per_step']['input']:.0f}/{tr['tokens_per_step']['output']:.0f}"
-                  " tokens (in/out) per training step.", ""]
+                  " tokens (in/out) per training step.", "", *training_table(tr["epochs"]),
+                  ""]
         for sampler in ("uniform", "popularity"):
             r = llm["test"][sampler]
             lines += [f"*{sampler} negatives, {r['users_per_sample']} test users (the same "
                       "instances for every row)*", "", *_table(r, cost=True), ""]
         lines += ["These rows are plumbing and cost: a handful of instances, no interval "
-                  "worth the name, and a 270M base model; they are not a quality claim.", ""]
+                  "worth the name, and a 270M base model; they are not a quality claim."
+                  + failed_note(tr["epochs"]), ""]
     lines.append(END)
     return "\n".join(lines)
 

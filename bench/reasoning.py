@@ -5,7 +5,13 @@ Usage::
     .venv/bin/python bench/reasoning.py --data ../shared/data/ml-100k            # all
     .venv/bin/python bench/reasoning.py --data ../shared/data/ml-100k --skip-llm
     .venv/bin/python bench/reasoning.py --data ../shared/data/ml-100k --only reasoner
+    .venv/bin/python bench/reasoning.py --data ../shared/data/ml-100k --offline
     .venv/bin/python bench/reasoning.py --doc-only
+
+``--offline`` re-runs everything that needs no model (the controls' tables, and the
+controls and baselines on the LLM tables' instances) and merges the rows the stored LLM
+tables lack (e.g. baselines added since), after checking that the rows both have agree
+exactly (the same instances); the LLM rows are kept as stored.
 
 ``recarena eval task --task sr --negatives 9`` with ``--sampler uniform`` and
 ``--sampler popularity`` (through its code, simulations/tasks/suite.py), on MovieLens
@@ -52,7 +58,9 @@ CONTROLS = ("rationale_control", "rationale_ablation", "query_control")
 LLM_ROLES = ("reasoner", "gpt4rec", "llmrank")
 SAMPLERS = ("uniform", "popularity")
 METRICS = ("ndcg@1", "ndcg@5", "ndcg@10", "hr@1", "hr@5", "mrr")
-LABELS = {"pop": "popularity", "ease": "EASE", "item_mean": "item mean", "random": "random"}
+BASELINES = ("pop", "item_mean", "itemknn", "ease", "bpr", "random")
+LABELS = {"pop": "popularity", "ease": "EASE", "item_mean": "item mean", "random": "random",
+          "itemknn": "item-kNN", "bpr": "BPR"}
 
 
 def _per_sample(answers: Path) -> dict[str, dict[int, list[int | None]]]:
@@ -131,16 +139,40 @@ def paired(res: dict[str, Any], a: str, b: str) -> dict[str, Any]:
     return {m: paired_interval([x[m] for x in pa], [x[m] for x in pb]) for m in METRICS}
 
 
+def merge_offline(stored: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
+    """Add to ``stored`` (an LLM table) the rows of ``fresh`` (the same instances without
+    the model) it lacks; the rows both have must agree exactly, else the instances differ.
+
+    Returns the names added. Raises ValueError on a disagreement."""
+    for k in ("sampler", "users", "samples", "seed", "instances"):
+        if stored[k] != fresh[k]:
+            raise ValueError(f"{k}: stored {stored[k]!r}, re-run {fresh[k]!r}")
+    shared = [n for n in fresh["models"] if n in stored["models"]]
+    for name in shared:
+        if stored["per_sample"][name] != fresh["per_sample"][name]:
+            raise ValueError(f"{stored['sampler']}: {name}'s per-sample metrics differ from "
+                             "the stored ones: not the same instances")
+    added = [n for n in fresh["models"] if n not in stored["models"]]
+    for name in added:
+        stored["models"][name] = fresh["models"][name]
+        stored["per_sample"][name] = fresh["per_sample"][name]
+    return added
+
+
 # ------------------------------------------------------------------ the doc
-
-
 
 
 def _table(res: dict[str, Any], cost: bool) -> list[str]:
     head = "| model | " + " | ".join(m.upper().replace("NDCG", "NDCG") for m in METRICS)
     head += " | tokens in/out per inst. | s per inst. |" if cost else " |"
     lines = [head, "|" + " --- |" * (len(METRICS) + 1 + 2 * cost)]
-    for name, r in res["models"].items():
+    # The roles first (as run), then the baselines in one fixed order: rows merged in
+    # later (--offline) take their place among the baselines, not at the end.
+    names = [n for n, r in res["models"].items() if r["kind"] == "agent"]
+    names += sorted((n for n in res["models"] if n not in names),
+                    key=lambda n: BASELINES.index(n) if n in BASELINES else len(BASELINES))
+    for name in names:
+        r = res["models"][name]
         row = f"| {LABELS.get(name, name)} | " + " | ".join(_ci(r["metrics"][m]) for m in METRICS)
         if cost:
             t = r["tokens_per_instance"]
@@ -161,7 +193,10 @@ def render(doc: dict[str, Any]) -> str:
            "table answers the same instances. The controls' settings were chosen on the 30 "
            "tuning users by `bench/tune_reasoning.py` (bench/results/tune-reasoning.json).",
            "", f"Command: `{doc['command']}`"
-           + (f"; then `{doc['command_only']}`" if doc.get("command_only") else ""),
+           + (f"; then `{doc['command_only']}`" if doc.get("command_only") else "")
+           + (f"; then `{doc['command_offline']}` (the tables' rows that need no model "
+              "re-run and merged with the stored LLM rows, on the same instances)"
+              if doc.get("command_offline") else ""),
            "", f"Machine: {doc['machine']}", ""]
     for part, title in (("controls", "Deterministic controls (no model)"),
                         ("llm", "LLM roles with the local model (plumbing and cost)")):
@@ -252,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", metavar="ROLE",
                     help="re-run this LLM role alone and replace its rows in the saved "
                     "results (the same instances: seed, users and samples unchanged)")
+    ap.add_argument("--offline", action="store_true",
+                    help="re-run what needs no model and merge with the stored LLM tables")
     ap.add_argument("--doc-only", action="store_true")
     a = ap.parse_args(argv)
     doc: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -259,9 +296,19 @@ def main(argv: list[str] | None = None) -> int:
         if not a.data:
             ap.error("--data is required")
         cmd = command_line("bench/reasoning.py", sys.argv[1:] if argv is None else argv)
-        doc.update({"command_only" if a.only else "command": cmd, "machine": machine_line()})
+        key = "command_only" if a.only else "command_offline" if a.offline else "command"
+        doc.update({key: cmd, "machine": machine_line()})
         ctx = context(a.data, a.seed)
-        if a.only:
+        if a.offline:
+            if not doc.get("llm"):
+                ap.error("--offline: no stored LLM tables in " + str(RESULTS))
+            doc["controls"] = [run_sr(ctx, s, list(CONTROLS), users=a.users,
+                                      samples=a.samples, seed=a.seed) for s in SAMPLERS]
+            for old in doc["llm"]:
+                fresh = run_sr(ctx, old["sampler"], list(CONTROLS), users=old["users"],
+                               samples=old["samples"], seed=old["seed"])
+                print(old["sampler"], "LLM instances: added", merge_offline(old, fresh))
+        elif a.only:
             t0 = time.perf_counter()
             for old, new in zip(doc["llm"], _llm_part(a, ctx, [a.only]), strict=True):
                 old["models"][a.only] = new["models"][a.only]
@@ -270,13 +317,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             doc["controls"] = [run_sr(ctx, s, list(CONTROLS), users=a.users,
                                       samples=a.samples, seed=a.seed) for s in SAMPLERS]
-        if not a.skip_llm and not a.only:
+        if not a.skip_llm and not a.only and not a.offline:
             t0 = time.perf_counter()
             doc["llm"] = _llm_part(a, ctx)
             doc["llm_seconds"] = time.perf_counter() - t0
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
-    update_doc(ROOT / "docs" / "benchmarks.md", START, END, render(doc))
+    # The section ends at its END marker: the text after it stays as it was.
+    update_doc(ROOT / "docs" / "benchmarks.md", START, END, render(doc).rstrip("\n"))
     print(render(doc))
     return 0
 

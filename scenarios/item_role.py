@@ -75,12 +75,14 @@ DEFAULT_PROMPTS: dict[str, str] = {
         "Offered {positive} and {negative}, they were predicted to choose {chosen} "
         "({explanation}). In fact they chose {positive}; the prediction was {outcome}.\n"
         "Rewrite the user's self-description in at most two sentences so that it explains "
-        "the real choice.\nNew description:"),
+        "the real choice. Answer with JSON only: "
+        '{{"description": "the new self-description"}}\nAnswer:'),
     "reflect_item": (
         "A movie describes who likes it: {item}\n"
         "A user with this taste {role} it ({outcome}): {user}\n"
         "Rewrite the movie's description of who likes it and why, in at most two "
-        "sentences.\nNew description:"),
+        "sentences. Answer with JSON only: "
+        '{{"description": "the new description"}}\nAnswer:'),
     "rank_scored": (
         "User: {user}\nRecently watched:\n{history}\nRemembered:\n{memories}\n"
         "Movie: {item}\nQuestion: Will the user enjoy this movie? Answer yes or no.\n"
@@ -182,6 +184,9 @@ class ItemRole(FrozenModel):
         "auto", description="LLM choices: chat (the letter in a free answer), scored "
         "(next-token log-probabilities of ' A' / ' B', for base models); auto: scored for "
         "the local backend.")
+    max_repairs: int = Field(1, ge=0, le=10, description="Reflections: re-asks after an "
+                             "answer that is not a valid JSON description; a reflection "
+                             "still invalid after them is a counted parse failure.")
     llm: LLMConfig | None = None
     prompts: ItemPrompts = ItemPrompts()
 

@@ -209,10 +209,15 @@ def test_control_rows_meet_the_baselines_on_the_same_instances(setup: TaskSetup,
 # ----------------------------------------------------------------------------- LLM loop
 
 
-def test_parse_reflection() -> None:
-    assert parse_reflection(' "Fans of space operas."\n\nmore', 60) == "Fans of space operas."
-    assert parse_reflection("ok", 60) is None
-    assert parse_reflection("a b c d e f", 3) == "a b c"
+def test_parse_reflection_reads_json_only() -> None:
+    ok = '{"description": "Fans of   space operas."}'
+    assert parse_reflection(ok, 60) == "Fans of space operas."
+    assert parse_reflection(f"Sure!\n```json\n{ok}\n```", 60) == "Fans of space operas."
+    assert parse_reflection('{"description": "a b c d e f"}', 3) == "a b c"
+    # Free text, too short a description, or another shape: not a reflection.
+    assert parse_reflection("Fans of space operas and dark comedies.", 60) is None
+    assert parse_reflection('{"description": "ok"}', 60) is None
+    assert parse_reflection('{"text": "Fans of space operas."}', 60) is None
 
 
 def _llm(setup: TaskSetup, replies: Any, store: LongTermStore | None = None,
@@ -228,13 +233,16 @@ def _llm(setup: TaskSetup, replies: Any, store: LongTermStore | None = None,
 def test_llm_loop_reflects_on_wrong_choices_and_counts_parse_failures(setup: TaskSetup
                                                                       ) -> None:
     def reply(t: list[tuple[str, str]]) -> str:
-        prompt = t[-1][1]
+        prompt = next(c for r, c in t if r == "user")  # a repair turn: the same answer
         if "Which movie" in prompt:
             return "A because it looks fun"
         if "user's self-description" in prompt:
-            return "I like clever science fiction and dark comedies."
-        # Item reflections: the passed-over item's answer cannot be read.
-        return "no" if "passed over" in prompt else "Viewers who like clever sci-fi."
+            return '{"description": "I like clever science fiction and dark comedies."}'
+        # Item reflections: the passed-over item answers free text (no JSON), even when
+        # re-asked: a parse failure.
+        if "passed over" in prompt:
+            return "Viewers who like clever sci-fi."
+        return '{"description": "Viewers who like clever sci-fi."}'
 
     with LongTermStore(None, HashEmbedder(64)) as store:
         ag, stats, events = _llm(setup, reply, store)
@@ -249,6 +257,15 @@ def test_llm_loop_reflects_on_wrong_choices_and_counts_parse_failures(setup: Tas
         assert st.reflections == 3 * wrong + 2 * right
         assert st.parse_failures == wrong
         assert all(f["failures"] == ([] if f["right"] else [f["failures"][0]]) for f in bw)
+        # Each failure is its own trace event: which agent, why, the raw answer, and that
+        # the update was not applied (the passed-over item keeps its description).
+        pf = [f for t, _, f in events if t == "agentcf_parse_failure"]
+        assert len(pf) == wrong
+        assert all(f["agent"].startswith("item ") and f["applied"] is False
+                   and f["raw"] == "Viewers who like clever sci-fi." and f["attempts"] == 2
+                   and "JSON" in f["error"] for f in pf)
+        neg = setup.dataset.catalog.index[pf[0]["agent"].removeprefix("item ")]
+        assert ag.store.item(neg).startswith("people who like")
         epoch = next(f for t, _, f in events if t == "agentcf_epoch")
         assert epoch["parse_failure_rate"] == pytest.approx(round(wrong / st.reflections, 4))
         u = fw[0]["user"]
@@ -266,12 +283,25 @@ def test_llm_choice_failures_are_counted_and_ranking_speaks_the_protocol(setup: 
                                                                          ) -> None:
     ag, stats, events = _llm(setup, lambda t: "Not sure.", users=2)
     assert stats[0].choice_failures == stats[0].steps
-    assert stats[0].parse_failures == stats[0].reflections > 0  # two words: unreadable
+    assert stats[0].parse_failures == stats[0].reflections > 0  # no JSON: unreadable
     # Nothing unreadable was written: every description is still its seed.
     assert all(ag.store.user(u) == "I have not described my tastes yet."
                for u in setup.tuning[:2])
     assert all(f["failure"] == "no A or B in the answer"
                for t, _, f in events if t == "agentcf_forward")
+    # The bench's training table and the CLI's summary report the same counts.
+    from bench.agentcf import failed_note, training_table
+    from simulations.cli.agentcf import _training_lines
+
+    epochs = [s.as_dict() for s in stats]
+    row = training_table(epochs)[2].split("|")
+    assert [c.strip() for c in row[4:6]] == [str(stats[0].reflections),
+                                            str(stats[0].parse_failures)]
+    (line,) = _training_lines({"llm": epochs})
+    assert f"parse failures (not applied) {stats[0].parse_failures}," in line
+    assert sum(t == "agentcf_parse_failure" for t, _, _ in events) == stats[0].parse_failures
+    assert f"All {stats[0].reflections} reflections failed" in failed_note(epochs)
+    assert failed_note([{**epochs[0], "parse_failures": 1}]) == ""
     from agents.recsys.protocol import RankRequest
 
     cat = setup.dataset.catalog
@@ -430,6 +460,13 @@ def test_eval_agentcf_cli_with_the_fake_model(ml100k: Path, tmp_path: Path,
               .splitlines()]
     assert {"agentcf_forward", "agentcf_backward", "agentcf_epoch"} <= {e["type"]
                                                                         for e in events}
+    # One store holds the LLM agents' descriptions and both control arms' (prefixed).
+    from agents.items.store import open_store
+
+    with open_store(tmp_path / "o") as st:
+        assert st.count() == tr["store"]["records"]
+        assert st.count("item:0") == st.count("ctl/item:0") == st.count(
+            "ctl-fixed/item:0") == 1
     rc, out, err = cli(capsys, "eval", "agentcf", "--data", ml100k, "--out", tmp_path / "o")
     from tests.test_cli import assert_one_line
 

@@ -5,6 +5,7 @@ sr task and a feed scenario."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -386,6 +387,26 @@ def test_feed_scenario_reuses_rationales_across_pages(tmp_path: Path) -> None:
     pages = sum(1 for e in read_trace(tmp_path / "run") if e["type"] == "agent_task"
                 and e["arm"] == "think")
     assert len(rats) == pages > 2 and any(e["reused"] for e in rats)
+    # summary.json: per arm, rationales prepared and reused and the prepared ones' cost,
+    # the same figures as the trace's rationale events.
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    every = [e for e in read_trace(tmp_path / "run") if e["type"] == "rationale"]
+    assert set(summary["reasoning"]) == {"think", "ctrl"}
+    for arm, got in summary["reasoning"].items():
+        mine = [e for e in every if e["arm"] == arm]
+        made = [e for e in mine if not e["reused"]]
+        assert got["rationales_prepared"] == len(made) > 0
+        assert got["rationales_reused"] == len(mine) - len(made) > 0
+        assert got["rationales_tokens_in"] == sum(e["tokens_in"] for e in made)
+        assert got["rationales_tokens_out"] == sum(e["tokens_out"] for e in made)
+        assert got["rationales_seconds"] == pytest.approx(
+            sum(e["volatile"]["seconds"] for e in made), abs=1e-3)
+        assert got["rationales_hit_rate"] == round(
+            got["rationales_reused"] / len(mine), 4)
+        assert not any(k.startswith("queries") for k in got)
+    # The model's rationales cost tokens; the rule control's none.
+    assert summary["reasoning"]["think"]["rationales_tokens_in"] > 0
+    assert summary["reasoning"]["ctrl"]["rationales_tokens_in"] == 0
 
 
 def test_a_rule_role_in_a_scenario_needs_no_llm_block(tmp_path: Path) -> None:
@@ -424,3 +445,40 @@ def test_rationale_events_are_reproducible_but_for_their_volatile_block(tmp_path
         agent.close()
         runs.append([strip_volatile(e) for e in events if e["type"] in ("rationale",)])
     assert runs[0] == runs[1] and runs[0] and "seconds" not in runs[0][0]
+
+
+def test_a_resumed_run_reports_the_same_rationale_figures(tmp_path: Path) -> None:
+    """summary.json's reasoning figures come from the trace: a run killed half-way and
+    resumed reports what the uninterrupted run does (seconds aside: wall clock)."""
+    from tests.test_resume import _recarena
+
+    scn = tmp_path / "s.yaml"
+    scn.write_text(yaml.safe_dump({
+        "kind": "scenario", "name": "think", "seed": 1,
+        "dataset": {"source": "synthetic", "synthetic": {"n_users": 40, "n_items": 80}},
+        "population": {"size": 3, "role": str(shipped("roles", "synthetic_viewer.yaml"))},
+        "recommenders": [
+            {"name": "think", "model": "agent",
+             "agent": str(shipped("roles", "reasoner.yaml")),
+             "candidates": {"model": "pop", "n": 6}}],
+        "environment": {"kind": "feed", "items_per_page": 3, "max_pages": 3, "rounds": 2},
+        "llm": {"backend": "fake", "model": "fake"}}))
+
+    def figures(run_dir: Path) -> dict[str, Any]:
+        got = json.loads((run_dir / "summary.json").read_text())["reasoning"]
+        return {arm: {k: v for k, v in f.items() if not k.endswith("_seconds")}
+                for arm, f in got.items()}
+
+    ref = tmp_path / "ref"
+    proc = _recarena("run", str(scn), "--out", str(ref), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    n = sum(1 for _ in read_trace(ref))
+    out = tmp_path / "run"
+    proc = _recarena("run", str(scn), "--out", str(out), "--quiet",
+                     RECARENA_CRASH_AT=f"trace:{n * 2 // 3}")
+    assert proc.returncode != 0 and not (out / "summary.json").exists()
+    proc = _recarena("resume", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    want = figures(ref)
+    assert want["think"]["rationales_prepared"] > 0 and want["think"]["rationales_reused"] > 0
+    assert figures(out) == want

@@ -7,9 +7,12 @@
   then each item rewrites its "who likes me" description given the updated user
   (``reflect_item``: the positive as chosen, the negative as passed over); on a right one,
   with ``on_right: reinforce``, the user and the positive are asked the same with outcome
-  "right". A reflection is the answer's first paragraph; one that is empty or has fewer
-  than three words failed to parse: the description stays, the failure is counted and
-  traced, never dropped silently.
+  "right". A reflection is structured output: a JSON object ``{"description": ...}``
+  validated by :class:`Reflection` through agents/llm/structured.py (re-asked up to
+  ``max_repairs`` times with the error). An answer still invalid failed to parse: the
+  description stays, the failure is counted per epoch and traced
+  (``agentcf_parse_failure``), never dropped silently. Base models rarely write JSON, so
+  with the local 270M model most reflections are counted failures: that is the measure.
 - inference (``rank``): base models score each candidate by log P(" yes") - log P(" no")
   after ``rank_scored``; chat models list the candidates' ids best first after ``rank``
   (an answer naming no candidate is a failure, counted by the task). Both read the user's
@@ -25,26 +28,48 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agents.items.loop import Backward, Choice, TrainStep
+from pydantic import BaseModel, field_validator
+
+from agents.items.loop import Backward, Choice, ParseFailure, TrainStep
 from agents.items.store import Descriptions
 from agents.llm import LLMClient
+from agents.llm.structured import ask_structured, extract_json
 from agents.recsys.protocol import Ranking, RankRequest
 from scenarios.item_role import ItemRole
 
-__all__ = ["LLMItemAgents", "parse_reflection"]
+__all__ = ["LLMItemAgents", "Reflection", "parse_reflection"]
 
 MIN_WORDS = 3
 History = Callable[[int, float | None], Sequence[int]]
 
 
+class Reflection(BaseModel):
+    """A reflection's answer: the agent's new description."""
+
+    description: str
+
+    @field_validator("description")
+    @classmethod
+    def _readable(cls, v: str) -> str:
+        words = v.split()
+        # Fewer words cannot say who likes an item and why ("ok", "yes", "Drama").
+        if len(words) < MIN_WORDS:
+            raise ValueError(f"a description of at least {MIN_WORDS} words, got {v!r}")
+        return " ".join(words)
+
+
+def cut(desc: str, max_words: int) -> str:
+    """A description kept to ``max_words`` words (memory.words: longer ones are cut)."""
+    return " ".join(desc.split()[:max_words])
+
+
 def parse_reflection(text: str, max_words: int) -> str | None:
-    """The description in a reflection's answer (first paragraph, at most ``max_words``
-    words), or None when it cannot be read."""
-    para = text.strip().split("\n\n", 1)[0].strip().strip('"').strip()
-    words = para.split()
-    if len(words) < MIN_WORDS:
+    """The description in a reflection's JSON answer (at most ``max_words`` words), or
+    None when the answer holds no valid :class:`Reflection`."""
+    try:
+        return cut(Reflection.model_validate(extract_json(text)).description, max_words)
+    except (ValueError, TypeError):  # no JSON, or a ValidationError (a ValueError)
         return None
-    return " ".join(words[:max_words])
 
 
 class LLMItemAgents:
@@ -101,12 +126,23 @@ class LLMItemAgents:
         rest = text.strip()[1:].strip(" .:-\n")
         return Choice(first if head == "A" else second, rest[:300])
 
+    def _reflect(self, prompt: str, agent: str, purpose: str, who: str
+                 ) -> str | ParseFailure:
+        """The new description, or the failure when the answer is not a valid
+        :class:`Reflection` after ``max_repairs`` re-asks."""
+        got = ask_structured(self.client, [("system", self.system), ("user", prompt)],
+                             Reflection, agent=agent, purpose=purpose,
+                             max_repairs=self.role.max_repairs)
+        if got.value is None:
+            raw = got.raw[-1] if got.raw else ""
+            return ParseFailure(who, got.error or "no answer", raw[:300], got.attempts)
+        return cut(got.value.description, self.role.memory.words)
+
     def backward(self, step: TrainStep, choice: Choice, right: bool) -> Backward:
         if right and self.role.training.on_right == "none":
             return Backward()
-        words = self.role.memory.words
         outcome = "right" if right else "wrong"
-        failures: list[str] = []
+        failures: list[ParseFailure] = []
         n = 0
         u = step.user
         ask = self.role.prompts.reflect_user.format(
@@ -115,9 +151,9 @@ class LLMItemAgents:
             positive=self.item_line(step.positive), negative=self.item_line(step.negative),
             explanation=choice.explanation or "no reason given", outcome=outcome)
         n += 1
-        new = parse_reflection(self._chat(ask, f"user:{u}", "agentcf:reflect_user"), words)
-        if new is None:
-            failures.append("user")
+        new = self._reflect(ask, f"user:{u}", "agentcf:reflect_user", "user")
+        if isinstance(new, ParseFailure):
+            failures.append(new)
         else:
             self.store.set_user(u, new, step=step)
         if self.role.training.item_updates:
@@ -127,10 +163,10 @@ class LLMItemAgents:
                 n += 1
                 ask = self.role.prompts.reflect_item.format(
                     item=self._item(item), user=self._user(u), outcome=outcome, role=how)
-                new = parse_reflection(self._chat(ask, f"item:{item}",
-                                                  "agentcf:reflect_item"), words)
-                if new is None:
-                    failures.append(f"item {item}")
+                new = self._reflect(ask, f"item:{item}", "agentcf:reflect_item",
+                                    f"item {self.store.item_ids[item]}")
+                if isinstance(new, ParseFailure):
+                    failures.append(new)
                 else:
                     self.store.set_item(item, new, step=step)
         self.store.remember_choice(u, step.positive, choice.explanation)

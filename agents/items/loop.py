@@ -5,8 +5,9 @@ item and a sampled negative, shown in a seeded order (``forward``); on a wrong c
 both sides reflect (``backward``: the user's description first, then the items' given the
 updated user), on a right one a reinforcing update (or none). Every forward and backward
 step is one trace event (``agentcf_forward``, ``agentcf_backward``) under
-``agentcf/eE/uUSER/sSTEP``; an epoch ends with ``agentcf_epoch`` (pairwise accuracy,
-reflections asked and how many failed to parse).
+``agentcf/eE/uUSER/sSTEP``, plus one ``agentcf_parse_failure`` per reflection that gave
+no valid description (its update was not applied); an epoch ends with ``agentcf_epoch``
+(pairwise accuracy, reflections asked and how many failed to parse).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Backward", "Choice", "EpochStats", "Learner", "TrainStep", "train"]
+__all__ = ["Backward", "Choice", "EpochStats", "Learner", "ParseFailure", "TrainStep",
+           "train"]
 
 Emit = Callable[..., None]
 
@@ -45,12 +47,23 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class ParseFailure:
+    """A reflection that gave no valid description: whose (``user`` or ``item ID``), why
+    (the validation error of the last attempt), and the last raw answer."""
+
+    agent: str
+    error: str
+    raw: str = ""
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
 class Backward:
     """A backward step: the new descriptions, and the reflections that failed to parse
-    (their descriptions stay as they were; counted, never skipped silently)."""
+    (their descriptions stay as they were; counted, traced, never skipped silently)."""
 
     reflections: int = 0
-    failures: tuple[str, ...] = ()
+    failures: tuple[ParseFailure, ...] = ()
     fields: dict[str, Any] = field(default_factory=dict)
 
 
@@ -87,10 +100,12 @@ class EpochStats:
 def train(learner: Learner, steps: Sequence[TrainStep], epochs: int, *,
           emit: Emit | None = None, ids: Callable[[int], str] = str,
           users: Callable[[int], str] = str,
-          on_step: Callable[[int], None] | None = None) -> list[EpochStats]:
+          on_step: Callable[[int], None] | None = None,
+          on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
     """Run ``epochs`` passes over ``steps`` (in the given, time-ordered order).
 
-    ``ids``/``users`` turn dense indices into catalogue / dataset ids for the trace.
+    ``ids``/``users`` turn dense indices into catalogue / dataset ids for the trace;
+    ``on_epoch`` runs after each epoch's last step (the control writes its descriptions).
     """
     out = []
     for e in range(1, epochs + 1):
@@ -113,10 +128,16 @@ def train(learner: Learner, steps: Sequence[TrainStep], epochs: int, *,
             st.parse_failures += len(b.failures)
             if emit is not None:
                 emit("agentcf_backward", base + "/backward", epoch=e, user=users(s.user),
-                     right=right, reflections=b.reflections, failures=list(b.failures),
-                     **b.fields)
+                     right=right, reflections=b.reflections,
+                     failures=[f.agent for f in b.failures], **b.fields)
+                for k, f in enumerate(b.failures):  # one event each: what was not applied
+                    emit("agentcf_parse_failure", f"{base}/failure{k}", epoch=e,
+                         user=users(s.user), agent=f.agent, error=f.error, raw=f.raw,
+                         attempts=f.attempts, applied=False)
             if on_step is not None:
                 on_step(1)
+        if on_epoch is not None:
+            on_epoch(st)
         if emit is not None:
             emit("agentcf_epoch", f"agentcf/e{e}", **st.as_dict())
         out.append(st)

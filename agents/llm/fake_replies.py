@@ -9,6 +9,7 @@ gets an answer of the shape it asks for, built from what the prompt contains.
   name them), then the rest in order; ratings, explanations and replies name the item;
 - user roles: a page watches its first item; a conversation turn accepts the target when
   it is among the suggestions; interviews and reflections answer briefly;
+- item agents (AgentCF) reflect with a fixed JSON description;
 - ReAct planners call their first tool once, then finish;
 - social users search for the first movie they heard about, else chat with their first
   free friend every third tick, post about a recent watch the tick after, and browse;
@@ -139,6 +140,9 @@ def plausible_reply(transcript: list[tuple[str, str]]) -> str:
         recent = _ITEM_LINE.findall(_section(text, "You recently watched:"))
         return json.dumps({"text": "I watched something worth telling." if recent
                            else "Nothing new from me.", "mentions": recent[:1]})
+    if '{"description": "' in text:  # an item agent's (AgentCF) reflection
+        return json.dumps({"description": "People who enjoy well-made films like the "
+                                          "ones this user chose."})
     if '"satisfaction":' in text:
         return json.dumps({"satisfaction": 6, "reason": "some were good"})
     if '"accept": "ID or null"' in text:

@@ -27,11 +27,18 @@ def _training_lines(tr: dict[str, Any]) -> list[str]:
             line = f"{label}: pairwise training accuracy per epoch {acc}"
             if key == "llm":
                 line += ("; reflections " + ", ".join(str(e["reflections"]) for e in tr[key])
+                         + ", parse failures (not applied) "
+                         + ", ".join(str(e["parse_failures"]) for e in tr[key])
                          + ", parse-failure rate "
                          + ", ".join(f"{e['parse_failure_rate']:.2f}" for e in tr[key])
                          + ", unreadable choices "
                          + ", ".join(str(e["choice_failures"]) for e in tr[key]))
             out.append(line + f" ({tr[key][0]['steps']} interactions per epoch)")
+    if tr.get("store"):
+        where = tr["store"]["folder"] or "in memory, not kept (no --out)"
+        llm = ", the LLM agents' item: and user:" if "llm" in tr else ""
+        out.append(f"descriptions: {tr['store']['records']} records in the memory store "
+                   f"({where}): ctl/, ctl-fixed/{llm}")
     return out
 
 

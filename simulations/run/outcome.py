@@ -1,7 +1,9 @@
 """What a run's manifest and summary record beside its trace: the code's versions and
-commit, metrics in one streamed pass over the trace, the LLM usage line, and how many
-item descriptions each arm's item agents rewrote per round (scenario ``item_agents:``;
-absent otherwise)."""
+commit, metrics in one streamed pass over the trace (the trace is the record: a resumed
+run's figures are the same as an uninterrupted one's), the LLM usage line, how many item
+descriptions each arm's item agents rewrote per round (scenario ``item_agents:``; absent
+otherwise), and per arm the reasoning roles' rationales and query sets prepared and
+reused (absent without such a role)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from agents.llm import model_identity
 from simulations.analysis.metrics import compute_metrics
 from simulations.executors import ClientView
 from simulations.record.trace import iter_trace
+from simulations.run.reasoning_tally import KINDS, ReasoningTally
 
 __all__ = ["TraceOutcome", "git_commit", "llm_summary", "trace_outcome", "versions"]
 
@@ -30,11 +33,14 @@ class TraceOutcome:
     answered: bool = False  # whether any page or turn decision was answered
     # arm -> round -> item descriptions changed (``item_update`` events), in trace order
     item_updates: dict[str, dict[str, int]] = field(default_factory=dict)
+    # arm -> rationales / query sets prepared, reused, failed, their cost
+    reasoning: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def trace_outcome(trace: Path) -> TraceOutcome:
     """Metrics from the trace in one streamed pass, with the counts beside them."""
     out = TraceOutcome({})
+    tally = ReasoningTally()
 
     def watch(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for ev in events:
@@ -46,9 +52,12 @@ def trace_outcome(trace: Path) -> TraceOutcome:
             elif t == "item_update":
                 out.item_updates.setdefault(str(ev["arm"]), {})[str(ev["round"])] = int(
                     ev["changed"])
+            elif t in KINDS:
+                tally.add(ev)
             yield ev
 
     out.metrics = compute_metrics(watch(iter_trace(trace)))
+    out.reasoning = tally.summary()
     return out
 
 

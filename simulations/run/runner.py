@@ -476,6 +476,8 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
                "metrics": metrics, "llm": llm}
     if outcome.item_updates:  # per arm and round: item descriptions the run rewrote
         summary["item_updates"] = outcome.item_updates
+    if outcome.reasoning:  # per arm: rationales / query sets prepared, reused, their cost
+        summary["reasoning"] = outcome.reasoning
     _write_json(run_dir / "summary.json", summary, redactor)
     manifest.update(status=status, reason=reason, events=events,
                     elapsed_s=round(elapsed, 3), llm=llm,

@@ -28,6 +28,7 @@ __all__ = ["control_rankers", "item_seeds", "item_text", "train_control", "train
            "training_steps"]
 
 Emit = Callable[..., None]
+WORDS = 8  # tags a control description names in words (as the feed's item notes)
 
 
 def training_steps(setup: TaskSetup, users: Sequence[int], role: ItemRole,
@@ -43,10 +44,47 @@ def item_seeds(setup: TaskSetup, role: ItemRole) -> list[dict[str, float]]:
 
 def train_control(setup: TaskSetup, role: ItemRole, users: Sequence[int], seed: int, *,
                   seeds: Sequence[dict[str, float]] | None = None, emit: Emit | None = None,
+                  store: Any = None, prefix: str = "ctl/",
                   ) -> tuple[TagAgents, list[EpochStats]]:
-    """The control trained on ``users``' history interactions."""
-    return data.train_tags(setup.dataset, setup.history, role, users, seed, seeds=seeds,
-                           emit=emit)
+    """The control trained on ``users``' history interactions.
+
+    With ``store`` (a long-term store; ignored with ``memory.store: none``) every user's
+    and item's description, rendered in words, is a record of that store under
+    ``prefix`` (``ctl/item:3``), written at each epoch's end (agents/items/control.py).
+    """
+    if store is None or role.memory.store == "none":
+        return data.train_tags(setup.dataset, setup.history, role, users, seed,
+                               seeds=seeds, emit=emit)
+    ds = setup.dataset
+    agents = TagAgents(role, seeds if seeds is not None else item_seeds(setup, role),
+                       ds.n_users, data.history_fn(ds, setup.history, role.training.liked))
+    keep_descriptions(agents, setup, store, prefix)
+    stats = train(agents, training_steps(setup, users, role, seed), role.training.epochs,
+                  emit=emit, ids=lambda i: ds.catalog.item_ids[i],
+                  users=lambda u: ds.user_ids[u], on_epoch=agents.end_epoch)
+    return agents, stats
+
+
+def keep_descriptions(agents: TagAgents, setup: TaskSetup, store: Any, prefix: str) -> None:
+    """Seed ``store`` with every item's rendered description and let ``agents`` write
+    theirs there after each epoch (the same renderer for seeds and updates)."""
+    from agents.items.store import Descriptions
+    from tools.item_tags import describe_tags
+
+    ds = setup.dataset
+    kg = data.dataset_kg(ds)
+
+    def item(t: dict[str, float]) -> str:
+        return f"people who like {describe_tags(t, ds.catalog, kg, n=WORDS) or 'movies'}"
+
+    def user(t: dict[str, float]) -> str:
+        words = describe_tags(t, ds.catalog, kg, n=WORDS)
+        return f"I like {words}" if words else data.USER_DEFAULT
+
+    desc = Descriptions([item(agents.item(i)) for i in range(ds.n_items)], ds.n_users,
+                        user_default=data.USER_DEFAULT, store=store,
+                        ids=ds.catalog.item_ids, prefix=prefix, batch=True)
+    agents.keep_in(desc, item, user)
 
 
 def control_rankers(agents: TagAgents, name: str,
@@ -114,6 +152,7 @@ def run_agentcf(data: str, role_path: str, opt: Any, *, train_users: int | None 
     """
     from pathlib import Path
 
+    from agents.items.store import open_store
     from scenarios.item_role import load_item_role
     from simulations.tasks.data import prepare_tasks
     from simulations.tasks.suite import evaluate_task
@@ -143,33 +182,41 @@ def run_agentcf(data: str, role_path: str, opt: Any, *, train_users: int | None 
     seeds = item_seeds(setup, role)
     fixed_role = role.model_copy(update={"training": role.training.model_copy(
         update={"item_updates": False})})
-    on, on_stats = train_control(setup, role, users, opt.seed, seeds=seeds)
-    off, off_stats = train_control(setup, fixed_role, users, opt.seed, seeds=seeds)
-    rows: list[Any] = (control_rankers(on, "ctl", ("basic", "history", "retrieval"))
-                       + control_rankers(off, "ctl-fixed"))
-    training: dict[str, Any] = {"control": [s.as_dict() for s in on_stats],
-                                "control_fixed": [s.as_dict() for s in off_stats],
-                                "train_users": len(users)}
-    store = trace = None
-    if llm_cfg is not None:
-        from agents.items.store import open_store
-        from agents.llm import LLMClient
-        from simulations.record.trace import TraceWriter
-
-        folder = Path(out) if out else None
-        client = LLMClient(llm_cfg, chat_model=chat_model)
-        store = open_store(folder)
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            trace = TraceWriter(folder / "trace.jsonl")
-        few = sorted(setup.tuning)[:llm_train_users] + sorted(setup.test)[:llm_train_users]
-        agents, stats = train_llm(setup, role, few, opt.seed, client, store=store,
-                                  seeds=seeds, emit=trace.emit if trace else None)
-        training["llm"] = [s.as_dict() for s in stats]
-        training["llm_train_users"] = len(few)
-        rows = [*(agents.with_mode(m) for m in ("basic", "history", "retrieval")), *rows]
+    folder = Path(out) if out else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    # One store for every learner (prefixes keep them apart): with --out it is the run's
+    # memory folder, where the descriptions can be read after the run.
+    store = open_store(folder) if role.memory.store != "none" else None
+    trace = None
     try:
-        res = evaluate_task(setup, opt, more=rows, out=Path(out) if out else None,
+        on, on_stats = train_control(setup, role, users, opt.seed, seeds=seeds, store=store,
+                                     prefix="ctl/")
+        off, off_stats = train_control(setup, fixed_role, users, opt.seed, seeds=seeds,
+                                       store=store, prefix="ctl-fixed/")
+        rows: list[Any] = (control_rankers(on, "ctl", ("basic", "history", "retrieval"))
+                           + control_rankers(off, "ctl-fixed"))
+        training: dict[str, Any] = {"control": [s.as_dict() for s in on_stats],
+                                    "control_fixed": [s.as_dict() for s in off_stats],
+                                    "train_users": len(users)}
+        if llm_cfg is not None:
+            from agents.llm import LLMClient
+            from simulations.record.trace import TraceWriter
+
+            client = LLMClient(llm_cfg, chat_model=chat_model)
+            if folder is not None:
+                trace = TraceWriter(folder / "trace.jsonl")
+            few = (sorted(setup.tuning)[:llm_train_users]
+                   + sorted(setup.test)[:llm_train_users])
+            agents, stats = train_llm(setup, role, few, opt.seed, client, store=store,
+                                      seeds=seeds, emit=trace.emit if trace else None)
+            training["llm"] = [s.as_dict() for s in stats]
+            training["llm_train_users"] = len(few)
+            rows = [*(agents.with_mode(m) for m in ("basic", "history", "retrieval")), *rows]
+        if store is not None:  # every learner's descriptions (and the LLM users' choices)
+            training["store"] = {"records": store.count(), "folder": (
+                str(folder / "memory") if folder else None)}
+        res = evaluate_task(setup, opt, more=rows, out=folder,
                             info={"item_role": role_path, "llm": llm}, progress=progress)
     finally:
         if trace is not None:
