@@ -502,15 +502,20 @@ def test_importance_heuristic() -> None:
 
 
 def _chroma_rows(path: Path, emb: HashEmbedder) -> dict[str, tuple[Any, ...]]:
-    """Every row chromadb holds, read through chromadb (not the index)."""
-    with LongTermStore(path, emb, index=False) as chroma:
-        out = {}
-        for a in ("A", "B", "C", WORLD):
-            for r in chroma.recent(a, 10_000):
-                out[r.id] = (r, *chroma.retrieve(a, r.text, 1, now_step=99,
-                                                 include_world=False)[:1])
-        assert len(out) == chroma.count()
+    """Every row chromadb holds (record and embedding), read from chromadb itself."""
+    from memory.chroma import client_for, collection_rows, open_collection
+
+    client, name = client_for(path, "memories")
+    try:
+        out: dict[str, tuple[Any, ...]] = {}
+        for col in (name, f"{name}.{WORLD}"):
+            c = open_collection(client, col, emb.name, emb.dim, path)
+            for recs, vecs in collection_rows(c, 500):
+                for r, v in zip(recs, vecs, strict=True):
+                    out[f"{col}/{r.id}"] = (r, [round(float(x), 6) for x in v])
         return out
+    finally:
+        client.close()
 
 
 def test_writes_behind_or_by_a_process_end_with_the_same_rows_and_reads(
