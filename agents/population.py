@@ -185,10 +185,8 @@ class PopulationFactory:
         self._library = self.library or Library(
             self.world, self.history, user_ids=tuple(p.user_id for p in everyone),
             user_attrs=tuple(p.attrs for p in everyone), seed=self.seed)
-        if any(lr.config.memory.long_term.enabled and self._store_writes(
-                self.llm_of(lr.config),
-                sum(r == lr.config.name for r in self.role_of.values())) == "process"
-               for lr in self.roles):
+        if any(lr.config.memory.long_term.enabled
+               and self._store_writes(lr.config) == "process" for lr in self.roles):
             # Started now, the writer process boots (imports chromadb) while the first
             # arm is set up, instead of when its stores open.
             path = self._store_path()
@@ -241,9 +239,7 @@ class PopulationFactory:
             lt_cfg = role.memory.long_term
             long_term = None
             cfg = self.llm_of(role)
-            members = {u: self.profiles[role.name][u] for u, r in self.role_of.items()
-                       if r == role.name}
-            writes = self._store_writes(cfg, len(members))
+            writes = self._store_writes(role)
             if lt_cfg.enabled:
                 store = make_long_term(lt_cfg, self._store_path(), f"{arm}.{role.name}",
                                        self.llm_of(role) or self.llm, writes=writes)
@@ -258,6 +254,8 @@ class PopulationFactory:
                                            self.llm_of(role) or self.llm, writes=writes)
                     self.stores.append(store)
                     sm = shared[role.memory.shared] = SharedMemory(store, role.memory.shared)
+            members = {u: self.profiles[role.name][u] for u, r in self.role_of.items()
+                       if r == role.name}
             groups[role.name] = AgentGroup(
                 role=role, world=self.role_worlds.get(role.name, self.world),
                 profiles=members, brain=self.brain(role),
@@ -267,8 +265,9 @@ class PopulationFactory:
                 concurrent=cfg is not None and cfg.concurrency > 1, profiled=self.profiled)
         return Population(groups, self.role_of, self._graph, self.loop)
 
-    def _store_writes(self, cfg: LLMConfig | None, users: int) -> Writes:
-        """How a role's long-term store writes chromadb (``memory.long_term``).
+    def _store_writes(self, role: RoleConfig) -> Writes:
+        """How a role's long-term store writes chromadb (``memory.long_term``), the same
+        for every arm (decided from the role's model and its number of users).
 
         Only a role whose LLM calls overlap (concurrency > 1) has calls to hide writes
         behind. With a run folder and at least ``STORE_PROCESS_MIN_USERS`` users, a writer
@@ -276,8 +275,10 @@ class PopulationFactory:
         core; smaller roles write behind their calls on the agents' loop, because the
         process costs about 1.5 s of CPU to start, more than their writes.
         """
+        cfg = self.llm_of(role)
         if cfg is None or cfg.concurrency <= 1:
             return "now"
+        users = sum(r == role.name for r in self.role_of.values())
         if self.run_dir is not None and users >= STORE_PROCESS_MIN_USERS:
             return "process"
         return "behind"
