@@ -154,19 +154,16 @@ class LongTermStore:
             if writes == "process":
                 assert path is not None
                 self._remote = StoreProcess.acquire(path)
-                self.collection_name = name
-                self._max_batch = 1
-                for col in (name, f"{name}.{WORLD}"):
-                    self._max_batch = max(1, int(self._remote.call(
-                        "open", col, embedder.name, int(embedder.dim))))
+                limits = [int(self._remote.call("open", col, embedder.name, int(embedder.dim)))
+                          for col in self._names]
+                self._max_batch = max(1, min(limits))
                 if index:
                     self._index = self._warm(
-                        page for col in (name, f"{name}.{WORLD}")
+                        page for col in self._names
                         for page in self._remote.call("rows", col, self._max_batch))
             else:
                 self._client, self.collection_name = client_for(path, name)
-                self._own = self._open(self.collection_name)
-                self._world = self._open(f"{self.collection_name}.{WORLD}")
+                self._own, self._world = (self._open(col) for col in self._names)
                 self._max_batch = max(1, int(self._client.get_max_batch_size()))
                 if index:
                     self._index = self._warm(
@@ -175,6 +172,11 @@ class LongTermStore:
         except BaseException:
             self._release(drop=False)
             raise
+
+    @property
+    def _names(self) -> tuple[str, str]:
+        """The names of the agents' own collection and of the world's."""
+        return self.collection_name, f"{self.collection_name}.{WORLD}"
 
     def _warm(self, pages: Iterator[tuple[list[MemoryRecord], np.ndarray]]
               ) -> VectorIndex[MemoryRecord]:
@@ -247,8 +249,7 @@ class LongTermStore:
         limit)."""
         size = max(1, min(size, self._max_batch))
         out = []
-        for col, is_world in ((self.collection_name, False),
-                              (f"{self.collection_name}.{WORLD}", True)):
+        for col, is_world in zip(self._names, (False, True), strict=True):
             rows = [i for i, r in enumerate(recs) if (r.agent == WORLD) == is_world]
             out += [(col, rows[lo : lo + size]) for lo in range(0, len(rows), size)]
         return out
@@ -262,7 +263,7 @@ class LongTermStore:
 
     def _upsert_job(self, col: str, recs: Sequence[MemoryRecord], vecs: np.ndarray,
                     chunk: list[int]) -> Callable[[], None]:
-        target = self._world if col == f"{self.collection_name}.{WORLD}" else self._own
+        target = self._world if col == self._names[1] else self._own
         rows = self._rows(recs, vecs, chunk)
 
         def job() -> None:
@@ -454,7 +455,7 @@ class LongTermStore:
             if remote is not None:
                 remote.release()
             if client is not None and drop and self.path is None:
-                for name in (self.collection_name, f"{self.collection_name}.{WORLD}"):
+                for name in self._names:
                     client.delete_collection(name)
         finally:
             if client is not None:
