@@ -21,6 +21,7 @@ many reach the endpoint together. No thread per agent: one loop serves a populat
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
@@ -131,6 +132,10 @@ class EventLoop:
         except KeyboardInterrupt:
             fut.cancel()
             raise
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start ``coro`` on the loop without waiting for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self._ensure())
 
     def close(self, before: Callable[[], Awaitable[None]] | None = None) -> None:
         """Stop the loop and join its thread; ``before`` runs on the loop first (closing

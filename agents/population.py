@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agents.aio import EventLoop
+from agents.aio import EventLoop, gather_all
 from agents.brains.base import Brain
 from agents.graph import AgentState, act_batch, build_agent_graph
 from agents.group import AgentGroup, CallLog, Emit, LongTerm
@@ -171,6 +171,7 @@ class PopulationFactory:
     profiled: set[int] = field(default_factory=set, init=False)
     _own_service: bool = field(default=False, init=False)
     _writer: StoreProcess | None = field(default=None, init=False)
+    _new_stores: bool = field(default=False, init=False)  # the writer's folder was empty
     _graph: Any = field(default=None, init=False)
     _library: Library = field(init=False)
 
@@ -191,7 +192,15 @@ class PopulationFactory:
             # arm is set up, instead of when its stores open.
             path = self._store_path()
             assert path is not None  # "process" needs a run folder
+            # Nothing in it yet (a new run, or a resume, which starts the stores afresh):
+            # every store opened here is new, so none waits for the writer to read back.
+            self._new_stores = not any(path.iterdir()) if path.is_dir() else True
             self._writer = StoreProcess.acquire(path)
+        if self.chat_model is None and self.replay is None:
+            clients = [self.llm_service.client(cfg, caller=USERS, on_call=self._on_call)
+                       for lr in self.roles if (cfg := self.llm_of(lr.config)) is not None]
+            if clients:  # on the agents' loop, while this thread sets up the first arm
+                self.loop.submit(gather_all([c.awarm() for c in clients]))
 
     def llm_of(self, role: RoleConfig) -> LLMConfig | None:
         """A role's model: its own llm: block, else the scenario's."""
@@ -242,7 +251,8 @@ class PopulationFactory:
             writes = self._store_writes(role)
             if lt_cfg.enabled:
                 store = make_long_term(lt_cfg, self._store_path(), f"{arm}.{role.name}",
-                                       self.llm_of(role) or self.llm, writes=writes)
+                                       self.llm_of(role) or self.llm, writes=writes,
+                                       new=self._new_stores and writes == "process")
                 self.stores.append(store)
                 long_term = LongTerm(store, lt_cfg, Reflector(lt_cfg.reflect_every))
             sm = None
@@ -251,7 +261,8 @@ class PopulationFactory:
                 if sm is None:
                     store = make_long_term(lt_cfg, self._store_path(),
                                            f"{arm}.shared.{role.memory.shared}",
-                                           self.llm_of(role) or self.llm, writes=writes)
+                                           self.llm_of(role) or self.llm, writes=writes,
+                                           new=self._new_stores and writes == "process")
                     self.stores.append(store)
                     sm = shared[role.memory.shared] = SharedMemory(store, role.memory.shared)
             members = {u: self.profiles[role.name][u] for u, r in self.role_of.items()

@@ -162,9 +162,10 @@ def make_brain(role: RoleConfig, world: World, *, client: LLMClient | None,
 
 
 def make_long_term(cfg: LongTermMemoryConfig, path: Path | None, collection: str,
-                   llm: LLMConfig | None, *, writes: Writes = "now") -> LongTermStore:
-    """A chromadb-backed store for one arm (``path`` None: ephemeral); ``writes``:
-    see :class:`~memory.long_term.LongTermStore`."""
+                   llm: LLMConfig | None, *, writes: Writes = "now",
+                   new: bool = False) -> LongTermStore:
+    """A chromadb-backed store for one arm (``path`` None: ephemeral); ``writes`` and
+    ``new``: see :class:`~memory.long_term.LongTermStore`."""
     from memory.embedders import make_embedder
     from memory.long_term import LongTermStore
 
@@ -176,4 +177,4 @@ def make_long_term(cfg: LongTermMemoryConfig, path: Path | None, collection: str
     if path is not None:
         path.mkdir(parents=True, exist_ok=True)
     return LongTermStore(path, make_embedder(cfg.embedder, openai_fn=openai_fn),
-                         collection=collection, writes=writes)
+                         collection=collection, writes=writes, new=new)

@@ -73,6 +73,8 @@ __all__ = [
 # Rows per write-behind upsert: one blocks the event loop for ~0.4 ms a row, so this bounds
 # how long a reply can wait on the writer; larger chunks cost less in total (~8 ms a call).
 _WRITE_CHUNK = 64
+# Rows per message to a writer process of new collections (it splits to chromadb's limit).
+_WRITE_CHUNK_PROCESS = 1000
 
 Writes = Literal["now", "behind", "process"]
 
@@ -116,6 +118,10 @@ class LongTermStore:
 
             :meth:`flush` / :meth:`aflush` wait for queued writes; :meth:`close` flushes;
             a failed write raises on the next ``add``, ``flush``, ``aflush`` or ``close``.
+        new: The caller knows the collections do not exist yet (a new run folder): with
+            ``writes="process"`` nothing is read back, so the store is ready at once,
+            without waiting for the writer process to boot (it opens them when it gets
+            there; a failure raises like a failed write).
 
     chromadb shares one in-memory database between all ephemeral clients of a process, so
     an in-memory store gets collections of its own (``collection`` plus a random suffix),
@@ -132,6 +138,7 @@ class LongTermStore:
         index: bool = True,
         exact_limit: int = 2000,
         writes: Writes = "now",
+        new: bool = False,
     ) -> None:
         if exact_limit < 0:
             raise ValueError("exact_limit must be >= 0")
@@ -151,7 +158,14 @@ class LongTermStore:
         self._writer = WriteBehind() if writes == "behind" else None
         name = self.collection_name = safe_collection_name(collection)
         try:
-            if writes == "process":
+            if writes == "process" and new:
+                assert path is not None
+                self._remote = StoreProcess.acquire(path)
+                for col in self._names:
+                    self._remote.post("open", col, embedder.name, int(embedder.dim))
+                self._max_batch = _WRITE_CHUNK_PROCESS  # the writer splits to its limit
+                self._index = VectorIndex(int(embedder.dim))
+            elif writes == "process":
                 assert path is not None
                 self._remote = StoreProcess.acquire(path)
                 limits = [int(self._remote.call("open", col, embedder.name, int(embedder.dim)))

@@ -196,9 +196,13 @@ def serve(path: Path, receive: Callable[[], Any], reply: Callable[[Any], None]) 
                 elif op == "rows":
                     name, batch = args
                     out = list(collection_rows(cols[name], batch))
-                elif op == "upsert":
+                elif op == "upsert":  # in chunks chromadb takes
                     name, ids, emb, docs, mds = args
-                    upsert_rows(cols[name], ids, emb, docs, mds)
+                    step = max(1, int(client.get_max_batch_size()))
+                    for lo in range(0, len(ids), step):
+                        hi = lo + step
+                        upsert_rows(cols[name], ids[lo:hi], emb[lo:hi], docs[lo:hi],
+                                    mds[lo:hi])
                 elif op == "close":
                     reply(("ok", seq, None))
                     return

@@ -24,6 +24,7 @@ local llama.cpp model runs in a worker thread).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -374,9 +375,22 @@ class LLMClient:
             # the context of ours (its text may echo credentials).
             self._sleep(self.retry.after_failure(error, attempt))
 
+    async def awarm(self) -> None:
+        """Build what the first async call on the running loop needs (the SDK's client,
+        its TLS context, the token counter: about a second of CPU at start-up), so that it
+        is done while the run sets up rather than with every agent waiting. A failure is
+        left for that first call to report."""
+        with contextlib.suppress(Exception):
+            if self._models.direct() is not None:
+                self._models.direct_counter()
+
     async def _alive(self, call: Call[_T]) -> tuple[_T, int, int, int]:
         direct = self._models.direct() if call.adirect is not None else None
-        model, counter = self._models.amodel() if direct is None else self._models.get()
+        model: BaseChatModel | None = None
+        if direct is None:
+            model, counter = self._models.amodel()
+        else:  # the SDK directly: ChatOpenAI (costly to build) is never needed
+            counter = self._models.direct_counter()
         estimate = call.estimate(counter)
         attempt = 0
         while True:
@@ -387,6 +401,7 @@ class LLMClient:
                     if direct is not None and call.adirect is not None:
                         value, n_in, n_out = await call.adirect(direct, counter)
                     else:
+                        assert model is not None
                         value, n_in, n_out = await call.ainvoke(model, counter)
             except LLMError:
                 raise

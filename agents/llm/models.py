@@ -54,6 +54,14 @@ class ModelPool:
                 self.counter = counter_for(self.cfg, self.model)
             return self.model, self.counter
 
+    def direct_counter(self) -> TokenCounter:
+        """The token counter of the direct path, without building the LangChain model
+        (the openai backend's counter depends on the model name alone)."""
+        with self._lock:
+            if self.counter is None:
+                self.counter = counter_for(self.cfg, self.model)
+            return self.counter
+
     def amodel(self) -> tuple[BaseChatModel, TokenCounter]:
         """The model for async calls on the running loop."""
         model, counter = self.get()

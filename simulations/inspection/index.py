@@ -23,15 +23,15 @@ import os
 import re
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simulations.inspection.items import ITEMS_FILENAME, Item, items_from_config, read_items
 
-__all__ = ["INDEX_FILENAME", "TraceEnd", "TraceIndex", "Where", "build_index", "open_index",
-           "trace_path"]
+__all__ = ["INDEX_FILENAME", "TraceEnd", "TraceIndex", "Where", "add_lines", "begin_index",
+           "build_index", "end_index", "open_index", "trace_path"]
 
 INDEX_FILENAME = "trace_index.sqlite"
 INDEX_VERSION = 1
@@ -177,33 +177,46 @@ def _catalogue(run_dir: Path, conn: sqlite3.Connection) -> list[Item]:
     return (items_from_config(json.loads(row[0])) or []) if row else []
 
 
-def _fill(conn: sqlite3.Connection, trace: Path) -> None:
-    st = trace.stat()
+def begin_index(conn: sqlite3.Connection, *, indexes: bool) -> None:
+    """The tables of an empty index (``indexes``: with the lookup indexes now, so that rows
+    added later keep them up to date; else ``end_index`` creates them, which is faster
+    for a one-pass build)."""
     conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
-                       "PRAGMA temp_store=FILE;" + _SCHEMA)
+                       "PRAGMA temp_store=FILE;" + _SCHEMA + (_INDEXES if indexes else ""))
+
+
+def add_lines(conn: sqlite3.Connection, trace: Path, lines: Iterable[tuple[int, str]]) -> None:
+    """Index these (line number, text) lines of ``trace``."""
     conn.execute("CREATE TEMP TABLE raw (line INTEGER PRIMARY KEY, doc TEXT NOT NULL)")
-    cut: list[int] = []
-    conn.executemany("INSERT INTO raw VALUES (?, ?)", _lines(trace, cut))
+    conn.executemany("INSERT INTO raw VALUES (?, ?)", lines)
     _repair(conn, trace)
     # Ids are text everywhere (a user "7", an item "23"), whatever a writer made them.
     cols = ", ".join(f"CAST(json_extract(doc, '$.{c}') AS TEXT)" if c == "user"
                      else f"json_extract(doc, '$.{c}')" for c in _COLUMNS)
     conn.execute(f"INSERT INTO events SELECT line, {cols}, doc FROM raw ORDER BY line")
-    conn.execute("DROP TABLE raw")
     types = ", ".join(f"'{t}'" for t in _ITEM_LISTS)
     conn.execute(
-        "INSERT INTO event_items SELECT e.line, CAST(j.value AS TEXT) FROM events e, "
-        f"json_each(e.doc, '$.items') j WHERE e.type IN ({types}) "
+        "INSERT INTO event_items SELECT r.line, CAST(j.value AS TEXT) FROM raw r, "
+        f"json_each(r.doc, '$.items') j WHERE json_extract(r.doc, '$.type') IN ({types}) "
         "AND j.type IN ('text', 'integer')")
     for t, path in _ITEM_FIELDS:
         conn.execute(
             f"INSERT INTO event_items SELECT line, CAST(json_extract(doc, '{path}') AS TEXT) "
-            f"FROM events WHERE type = '{t}' AND json_type(doc, '{path}') IN "
-            "('text', 'integer')")
+            f"FROM raw WHERE json_extract(doc, '$.type') = '{t}' AND json_type(doc, "
+            f"'{path}') IN ('text', 'integer')")
+    conn.execute("DROP TABLE raw")
+
+
+def end_index(conn: sqlite3.Connection, trace: Path, cut: int | None, *,
+              indexes: bool) -> None:
+    """The catalogue, the lookup indexes (``indexes``: not made by ``begin_index``) and
+    the meta rows (``cut``: the line a crash cut off, if any)."""
+    st = trace.stat()
     conn.executemany("INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?)",
                      ((it.id, it.title, it.year, json.dumps(list(it.genres)))
                       for it in _catalogue(trace.parent, conn)))
-    conn.executescript(_INDEXES)
+    if indexes:
+        conn.executescript(_INDEXES)
     last = conn.execute("SELECT line, seq, id, type FROM events ORDER BY line DESC "
                         "LIMIT 1").fetchone() or (0, None, None, None)
     end = conn.execute("SELECT json_extract(doc, '$.status'), json_extract(doc, '$.reason') "
@@ -213,9 +226,16 @@ def _fill(conn: sqlite3.Connection, trace: Path) -> None:
     meta = {"version": INDEX_VERSION, "trace_size": st.st_size,
             "trace_mtime_ns": st.st_mtime_ns, "events": n, "last_line": last[0],
             "last_seq": last[1], "last_id": last[2], "last_type": last[3],
-            "cut_line": cut[0] if cut else None, "status": end[0], "reason": end[1]}
+            "cut_line": cut, "status": end[0], "reason": end[1]}
     conn.executemany("INSERT INTO meta VALUES (?, ?)",
                      ((k, json.dumps(v)) for k, v in meta.items()))
+
+
+def _fill(conn: sqlite3.Connection, trace: Path) -> None:
+    begin_index(conn, indexes=False)
+    cut: list[int] = []
+    add_lines(conn, trace, _lines(trace, cut))
+    end_index(conn, trace, cut[0] if cut else None, indexes=True)
 
 
 def build_index(run: str | Path, dest: Path | None = None) -> Path:

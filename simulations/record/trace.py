@@ -58,7 +58,7 @@ from simulations.record.crash import crash_now, crash_target
 from simulations.record.redact import Redactor
 
 __all__ = ["TRACE_VERSION", "VOLATILE_FIELDS", "ResumeDivergedError", "TraceReadResult",
-           "TraceWriter", "iter_trace", "read_trace", "strip_volatile"]
+           "TraceWriter", "event_of", "iter_trace", "read_trace", "strip_volatile"]
 
 TRACE_VERSION = 1
 VOLATILE_FIELDS = ("ts", "elapsed_s", "volatile")
@@ -212,18 +212,29 @@ class iter_trace:
             for lineno, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
-                try:
-                    event = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    # A line without its newline can only be the last: a crash's prefix.
-                    if not line.endswith(b"\n"):
+                if not line.endswith(b"\n"):  # only the last line: a crash's prefix?
+                    try:
+                        json.loads(line)
+                    except (json.JSONDecodeError, UnicodeDecodeError):
                         self.truncated = True
                         break
-                    msg = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
-                    raise ValueError(f"{p}:{lineno}: not a JSON event: {msg}") from None
-                if not isinstance(event, dict) or "type" not in event:
-                    raise ValueError(f"{p}:{lineno}: type: every event needs a 'type'")
-                yield event
+                yield event_of(p, lineno, line)
+
+
+def event_of(path: Path, lineno: int, line: bytes) -> dict[str, Any]:
+    """The event of one trace line.
+
+    Raises:
+        ValueError: Not a JSON event (``FILE:LINE: ...``).
+    """
+    try:
+        event = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        msg = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+        raise ValueError(f"{path}:{lineno}: not a JSON event: {msg}") from None
+    if not isinstance(event, dict) or "type" not in event:
+        raise ValueError(f"{path}:{lineno}: type: every event needs a 'type'")
+    return event
 
 
 def read_trace(path: str | Path) -> TraceReadResult:

@@ -21,7 +21,8 @@ from simulations.executors import ClientView
 from simulations.record.trace import iter_trace
 from simulations.run.reasoning_tally import KINDS, ReasoningTally
 
-__all__ = ["TraceOutcome", "git_commit", "llm_summary", "trace_outcome", "versions"]
+__all__ = ["TraceOutcome", "git_commit", "llm_summary", "outcome_of", "trace_outcome",
+           "versions"]
 
 
 @dataclass
@@ -39,6 +40,12 @@ class TraceOutcome:
 
 def trace_outcome(trace: Path) -> TraceOutcome:
     """Metrics from the trace in one streamed pass, with the counts beside them."""
+    return outcome_of(iter_trace(trace))
+
+
+def outcome_of(events: Iterable[dict[str, Any]]) -> TraceOutcome:
+    """``trace_outcome`` of a trace's events, in order (e.g. read as the run writes them:
+    simulations/run/follow.py)."""
     out = TraceOutcome({})
     tally = ReasoningTally()
 
@@ -56,7 +63,7 @@ def trace_outcome(trace: Path) -> TraceOutcome:
                 tally.add(ev)
             yield ev
 
-    out.metrics = compute_metrics(watch(iter_trace(trace)))
+    out.metrics = compute_metrics(watch(events))
     out.reasoning = tally.summary()
     return out
 

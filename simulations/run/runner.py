@@ -39,14 +39,16 @@ from simulations.executors import (
     PopulationSpec,
     make_executor,
 )
-from simulations.inspection.index import build_index
+from simulations.inspection.index import INDEX_FILENAME
 from simulations.inspection.items import ITEMS_FILENAME, catalog_items, write_items
 from simulations.record.crash import crash_point
 from simulations.record.redact import Redactor
 from simulations.record.trace import ResumeDivergedError, TraceWriter
 from simulations.record.withhold import WithholdingRedactor
 from simulations.run.attack import FakeUserAttack
-from simulations.run.outcome import git_commit, llm_summary, trace_outcome, versions
+from simulations.run.follow import TraceFollower
+from simulations.run.heap import survivors_frozen
+from simulations.run.outcome import git_commit, llm_summary, versions
 from simulations.run.prepare import (
     DATA_ENV,
     InputError,
@@ -334,12 +336,22 @@ def resume(
                     warm_cache=args.get("warm_cache"), resume=True, on_llm_call=on_llm_call)
 
 
-def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: dict[str, Any],
-             *, on_session_end: Callable[[int], None], replay: str | None,
-             chat_model: BaseChatModel | None, warm_cache: str | None,
-             resume: bool, on_llm_call: Callable[[CallRecord], None] | None = None
-             ) -> RunResult:
-    """The run proper (fresh, or resumed from the run folder's checkpoint)."""
+def _execute(prep: Prepared, run_dir: Path, *args: Any, **kwargs: Any) -> RunResult:
+    """The run proper (fresh, or resumed from the run folder's checkpoint), its trace
+    followed for the outcome and the index as it is written."""
+    follower = TraceFollower(run_dir / "trace.jsonl", run_dir / INDEX_FILENAME)
+    try:
+        with survivors_frozen():
+            return _traced(prep, run_dir, *args, follower=follower, **kwargs)
+    finally:
+        follower.close()
+
+
+def _traced(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: dict[str, Any],
+            *, on_session_end: Callable[[int], None], replay: str | None,
+            chat_model: BaseChatModel | None, warm_cache: str | None, resume: bool,
+            follower: TraceFollower, on_llm_call: Callable[[CallRecord], None] | None = None
+            ) -> RunResult:
     scn = prep.scenario
     redactor = _redactor(prep)
     t0 = time.perf_counter()
@@ -356,6 +368,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
     else:
         trace = TraceWriter(path, redactor)
     with trace:
+        follower.start()
         trace.emit(
             "run_start", "run", scenario=scn.name, seed=scn.seed, config=config,
             dataset=prep.dataset.name, n_items=prep.dataset.n_items,
@@ -444,7 +457,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
                            f"of {cursor['events'] if cursor else 0}): {reason}")
         clients: list[ClientView] = [*executor.clients(), *agent_clients()]
         trace.flush()
-        outcome = trace_outcome(path)
+        outcome = follower.outcome(trace.offset)
         metrics, failed = outcome.metrics, outcome.failed
         if status == "completed" and clients and failed and not outcome.answered:
             # The run's real decisions are pages and turns: interviews and opening requests
@@ -483,7 +496,7 @@ def _execute(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: di
                     elapsed_s=round(elapsed, 3), llm=llm,
                     finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     _write_json(run_dir / "manifest.json", manifest, redactor)
-    build_index(run_dir)  # for `recarena trace`; rebuilt on demand if ever missing
+    follower.finish()  # the index `recarena trace` reads (rebuilt on demand if missing)
     if status == "failed":
         raise RunError(redactor.text(f"run failed: {reason} (partial trace kept in {run_dir})"))
     return RunResult(run_dir, metrics, status, events, llm, reason)
