@@ -34,7 +34,7 @@ from langgraph.runtime import Runtime
 from agents.observations import Action, Observation
 from simulations.environments import Environment
 from simulations.environments.base import LaneEnvironment
-from simulations.environments.pipeline import Pipelined, run_phase
+from simulations.environments.pipeline import Driven, Pipelined, run_driven, run_phase
 from simulations.record.crash import crash_point
 from simulations.record.trace import ResumeDivergedError, TraceWriter
 
@@ -112,6 +112,14 @@ class Loop:
             # position this node reaches.
             done = run_phase(cast(LaneEnvironment, self.env), self.population, self.trace,
                              on_step=lambda: crash_point("step"))
+            if done:
+                return self._mark(cur, steps=cur["steps"] + done)
+        elif (self.pipeline and not self._rebuilding and isinstance(self.env, Driven)
+                and isinstance(self.population, Pipelined) and self.population.lane_size):
+            # The environment's own pipelined phase (the social world's ticks), counted
+            # and resumed like the lanes above.
+            done = run_driven(self.env, self.population, self.trace,
+                              on_step=lambda: crash_point("step"))
             if done:
                 return self._mark(cur, steps=cur["steps"] + done)
         observations = self.env.observe()

@@ -1,0 +1,189 @@
+"""The social world's ticks, pipelined: a user's page or post starts with its own choice.
+
+The lock-step loop runs a tick as step "choose" (every active user's ``SocialTick`` in
+flight, then drained), step "act" (pages, posts and the first chat lines, drained), then
+one step per further chat line. Between "choose" and "act" no call is in flight while
+the world pairs the chats, asks the recommender and builds the pages. Yet what a user
+who browses, searches or posts does next depends on its own choice only:
+
+- its page is built from its own state (watched, shown, heard) and the recommender,
+  whose rows are independent (the built-in models, the cold-start policies and the
+  shipped social recommenders score each user on its own, so a lane's batch gives each
+  user the page the tick's one batch gives it); a post from its own recent watches;
+- nobody who browses, searches or posts is ever in a chat (``SocialEnvironment._pair``
+  pairs chat choosers with idle or mutual partners only), so pairing cannot change it.
+
+So here the tick's choices run in lanes (contiguous blocks of the canonical user order,
+``lane_size`` users), and each lane's pages and posts go out as soon as the lane's
+choices are back, while the other lanes' choices are still in flight. The chats are
+paired once every choice is back (pairing sees every choice of the tick) and their
+first lines go out then. Nothing is applied early: the "act" step's effects (watches,
+posts heard by followers, mentions, first teller) are applied once every page, post and
+first line is answered, in the canonical order, by the lock-step code
+(``SocialEnvironment.step``), so what a user hears reaches its next choice exactly as in
+lock-step; the further chat lines and the next tick follow in lock-step.
+
+The trace is the lock-step one, byte for byte: both steps are written once the tick's
+"act" step is answered, each as the lock-step loop writes it (the observe events, the
+agents' events grouped by observation in the lock-step order of the observations, then
+the world's events of the step, which are produced by the same code in the same order).
+Each role's memory clock is the lock-step one (``OrderedPopulation.alane_act`` with the
+step's index: 0 for the choices, 1 for the pages, posts and first lines), so memories,
+recalls and metrics are the same. A resume re-executes in lock-step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from agents.aio import gather_all
+from agents.observations import Action, Observation
+from agents.recsys.plugins import AgentRecommender
+from simulations.environments.base import TraceBuffer
+from simulations.environments.social_kind import SocialChoice
+from tools.recommenders import MODELS, PluginRecommender
+from tools.recommenders.social import FriendsRecommender
+
+if TYPE_CHECKING:
+    from simulations.environments.pipeline import Pipelined
+
+# The environment is a SocialEnvironment (not imported here: social.py imports this module).
+SocialEnvironment = Any
+
+__all__ = ["drive_tick", "rows_independent"]
+
+Event = tuple[str, str, dict[str, Any]]
+
+
+def rows_independent(rec: Any) -> bool:
+    """Whether the recommender gives each user the same page whatever batch it is in:
+    a built-in model or the shipped friends recommender (behind any cold-start policy),
+    not a recommender agent (it files trace events as it recommends) or another plug-in
+    (it may draw per call)."""
+    base = getattr(rec, "base", rec)
+    if isinstance(base, AgentRecommender):
+        return False
+    if isinstance(base, PluginRecommender):
+        return isinstance(getattr(base, "plugin", None), FriendsRecommender)
+    return isinstance(base, tuple(MODELS.values()))
+
+
+@dataclasses.dataclass
+class _Lane:
+    """One lane's part of the tick."""
+
+    ticks: list[Observation]
+    groups: list[list[Event]] = dataclasses.field(default_factory=list)  # choose step
+    failed: list[Event] = dataclasses.field(default_factory=list)
+    chose: dict[int, SocialChoice] = dataclasses.field(default_factory=dict)
+    started: dict[int, list[Event]] = dataclasses.field(default_factory=dict)  # page events
+    acts: list[Observation] = dataclasses.field(default_factory=list)  # pages and posts
+    actions: list[Action] = dataclasses.field(default_factory=list)
+    act_groups: list[list[Event]] = dataclasses.field(default_factory=list)
+
+
+def drive_tick(env: SocialEnvironment, actor: Pipelined,
+               write: Callable[[list[Event]], None], emit: Callable[..., None]) -> int | None:
+    """Run the next tick's "choose" and "act" steps pipelined; the number of lock-step
+    steps written (0 when the round is over: the loop then ends it), or None when the next
+    step is not a tick's choices (the caller steps in lock-step).
+
+    ``write`` writes one lock-step step's events; ``emit`` writes one event to the trace
+    (the observe events of a round that ends).
+    """
+    if not env.choosing_next() or not rows_independent(env.recommender):
+        return None
+    sink, buffer = env.s, TraceBuffer()
+    env.s = dataclasses.replace(sink, trace=buffer)
+    try:
+        ticks = env.observe()
+        observed = buffer.take()
+        if env.phase != "choosing":  # the round is over: as the lock-step loop writes it
+            for type_, id_, fields in observed:
+                emit(type_, id_, **fields)
+            return 0
+        first, second = actor.loop.run(_drive(env, actor, ticks, buffer))
+    finally:
+        env.s = sink
+    write(observed + first)
+    if second is None:
+        return 1
+    write(second)
+    return 2
+
+
+async def _drive(env: SocialEnvironment, actor: Pipelined, ticks: list[Observation],
+                 buffer: TraceBuffer) -> tuple[list[Event], list[Event] | None]:
+    size = max(1, actor.lane_size)
+    lanes = [_Lane(ticks[lo:lo + size]) for lo in range(0, len(ticks), size)]
+    chosen = asyncio.Event()
+    left = [len(lanes)]
+    chats: dict[str, Any] = {}
+
+    async def lane(x: _Lane) -> None:
+        actions, x.groups = await actor.alane_act(x.ticks, 0)
+        x.chose = env._chosen(x.ticks, actions)  # failures traced here, kept apart
+        x.failed = buffer.take()
+        left[0] -= 1
+        if not left[0]:
+            chosen.set()
+        env._recs = env._recommend([o.agent for o in x.ticks if o.agent in x.chose
+                                    and x.chose[o.agent].activity == "browse"])
+        for o in x.ticks:
+            a = x.chose.get(o.agent)
+            if a is None:
+                continue
+            started = env._start(o.agent, a)
+            x.started[o.agent] = buffer.take()
+            if started is not None:
+                x.acts.append(started)
+        if x.acts:
+            x.actions, x.act_groups = await actor.alane_act(x.acts, 1)
+
+    async def chat() -> None:
+        await chosen.wait()
+        chose = {u: a for x in lanes for u, a in x.chose.items()}
+        chats["outcome"] = env._pair(ticks, chose)
+        env.line = 0
+        lines = [env._speak(c.a, "chat", c) for c in env.chats]
+        chats["obs"], chats["actions"], chats["groups"] = lines, [], []
+        if lines:
+            chats["actions"], chats["groups"] = await actor.alane_act(lines, 1)
+
+    actor.begin_phase()
+    try:
+        await gather_all([*(lane(x) for x in lanes), chat()])
+    finally:
+        actor.end_phase()
+    return _steps(env, lanes, chats, buffer)
+
+
+def _steps(env: SocialEnvironment, lanes: Sequence[_Lane], chats: dict[str, Any],
+           buffer: TraceBuffer) -> tuple[list[Event], list[Event] | None]:
+    """The two steps' events in the lock-step order, and the world where the lock-step
+    loop leaves it after them."""
+    outcome: dict[int, str] = chats["outcome"]
+    first = [e for x in lanes for g in x.groups[:-1] for e in g]
+    first += [e for x in lanes for e in x.groups[-1]]
+    first += [e for x in lanes for e in x.failed]
+    for x in lanes:
+        for o in x.ticks:
+            a = x.chose.get(o.agent)
+            if a is not None:
+                env._chose(o, a, outcome[o.agent])
+                first += buffer.take() + x.started[o.agent]
+    # As after the lock-step "choose" step, then the "act" step's observe.
+    env._pending, env.line, env.phase = [], 0, "chat"
+    observations = [o for x in lanes for o in x.acts] + list(chats["obs"])
+    if not observations:
+        return first, None
+    actions = [a for x in lanes for a in x.actions] + list(chats["actions"])
+    parts = [x.act_groups for x in lanes if x.acts] + (
+        [chats["groups"]] if chats["obs"] else [])
+    second = [e for p in parts for g in p[:-1] for e in g] + [e for p in parts for e in p[-1]]
+    env.step(observations, actions)
+    return first, second + buffer.take()
+
