@@ -395,15 +395,19 @@ class SocialEnvironment(ArmEnvironment):
 
     def _record(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:
         for obs, a in zip(observations, actions, strict=True):
-            if isinstance(a, Failure):
-                self._failure(obs, a)
-            elif isinstance(obs, SocialPage):
-                assert isinstance(a, PageAction)
-                self._watch(obs, a)
-            elif isinstance(obs, SpeakTurn):
-                assert isinstance(a, Spoken)
-                self._said(obs, a)
+            self._apply(obs, a)
         self.line += 1
+
+    def _apply(self, obs: Observation, a: Action) -> None:
+        """One page, post or chat line answered: its effects and events."""
+        if isinstance(a, Failure):
+            self._failure(obs, a)
+        elif isinstance(obs, SocialPage):
+            assert isinstance(a, PageAction)
+            self._watch(obs, a)
+        elif isinstance(obs, SpeakTurn):
+            assert isinstance(a, Spoken)
+            self._said(obs, a)
 
     def _watch(self, obs: SocialPage, a: PageAction) -> None:
         u, heard, trace = obs.agent, self.heard[obs.agent], self.s.trace

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agents.aio import gather_all
@@ -72,6 +72,17 @@ def rows_independent(rec: Any) -> bool:
 
 
 @dataclasses.dataclass
+class _Part:
+    """Some of the "act" step's observations (a lane's pages and posts, or the first chat
+    lines), their actions and their agents' events once answered."""
+
+    observations: list[Observation] = dataclasses.field(default_factory=list)
+    actions: list[Action] = dataclasses.field(default_factory=list)
+    groups: list[list[Event]] = dataclasses.field(default_factory=list)
+    answered: bool = False
+
+
+@dataclasses.dataclass
 class _Lane:
     """One lane's part of the tick."""
 
@@ -80,9 +91,7 @@ class _Lane:
     failed: list[Event] = dataclasses.field(default_factory=list)
     chose: dict[int, SocialChoice] = dataclasses.field(default_factory=dict)
     started: dict[int, list[Event]] = dataclasses.field(default_factory=dict)  # page events
-    acts: list[Observation] = dataclasses.field(default_factory=list)  # pages and posts
-    actions: list[Action] = dataclasses.field(default_factory=list)
-    act_groups: list[list[Event]] = dataclasses.field(default_factory=list)
+    acts: _Part = dataclasses.field(default_factory=_Part)  # its pages and posts
 
 
 def drive_tick(env: SocialEnvironment, actor: Pipelined,
@@ -105,31 +114,77 @@ def drive_tick(env: SocialEnvironment, actor: Pipelined,
             for type_, id_, fields in observed:
                 emit(type_, id_, **fields)
             return 0
-        first, second = actor.loop.run(_drive(env, actor, ticks, buffer))
+        tick = _Tick(env, actor, ticks, buffer, lambda events: write(observed + events))
+        second = actor.loop.run(tick.run())
     finally:
         env.s = sink
-    write(observed + first)
     if second is None:
         return 1
     write(second)
     return 2
 
 
-async def _drive(env: SocialEnvironment, actor: Pipelined, ticks: list[Observation],
-                 buffer: TraceBuffer) -> tuple[list[Event], list[Event] | None]:
-    size = max(1, actor.lane_size)
-    lanes = [_Lane(ticks[lo:lo + size]) for lo in range(0, len(ticks), size)]
-    chosen = asyncio.Event()
-    left = [len(lanes)]
-    chats: dict[str, Any] = {}
+class _Tick:
+    """One tick's "choose" and "act" steps, pipelined."""
 
-    async def lane(x: _Lane) -> None:
-        actions, x.groups = await actor.alane_act(x.ticks, 0)
+    def __init__(self, env: SocialEnvironment, actor: Pipelined, ticks: list[Observation],
+                 buffer: TraceBuffer, write_first: Callable[[list[Event]], None]) -> None:
+        self.env, self.actor, self.ticks, self.buffer = env, actor, ticks, buffer
+        self.write_first = write_first
+        size = max(1, actor.lane_size)
+        self.lanes = [_Lane(ticks[lo:lo + size]) for lo in range(0, len(ticks), size)]
+        self.chats = _Part()
+        self.chosen = asyncio.Event()
+        self.left = len(self.lanes)
+        self.built = False  # every observation of the "act" step is built
+        self.applied: list[Event] = []  # the "act" step's world events so far
+        self.cursor = 0  # parts applied, in the lock-step order (lanes, then chats)
+
+    async def run(self) -> list[Event] | None:
+        """Both steps; the "choose" step is written as soon as the chats are paired, the
+        "act" step's events are returned (None: the step is empty)."""
+        self.actor.begin_phase()
+        try:
+            await gather_all([*(self._lane(x) for x in self.lanes), self._chat()])
+        finally:
+            self.actor.end_phase()
+        env = self.env
+        env._pending, env.phase = [], "chat"  # as after the "act" step's observe
+        parts = self._parts()
+        if not any(p.observations for p in parts):
+            return None
+        env.line += 1  # as the lock-step "act" step leaves it (its effects are applied)
+        return ([e for p in parts for g in p.groups[:-1] for e in g]
+                + [e for p in parts if p.groups for e in p.groups[-1]] + self.applied)
+
+    def _parts(self) -> list[_Part]:
+        return [x.acts for x in self.lanes] + [self.chats]
+
+    def _advance(self) -> None:
+        """Apply the answered parts in the lock-step order, as far as they are answered,
+        once every observation of the step is built (nothing reads what they change)."""
+        parts = self._parts()
+        while self.built and self.cursor < len(parts) and parts[self.cursor].answered:
+            p = parts[self.cursor]
+            for o, a in zip(p.observations, p.actions, strict=True):
+                self.env._apply(o, a)
+            self.applied += self.buffer.take()
+            self.cursor += 1
+
+    async def _act(self, part: _Part) -> None:
+        if part.observations:
+            part.actions, part.groups = await self.actor.alane_act(part.observations, 1)
+        part.answered = True
+        self._advance()
+
+    async def _lane(self, x: _Lane) -> None:
+        env, buffer = self.env, self.buffer
+        actions, x.groups = await self.actor.alane_act(x.ticks, 0)
         x.chose = env._chosen(x.ticks, actions)  # failures traced here, kept apart
         x.failed = buffer.take()
-        left[0] -= 1
-        if not left[0]:
-            chosen.set()
+        self.left -= 1
+        if not self.left:
+            self.chosen.set()
         env._recs = env._recommend([o.agent for o in x.ticks if o.agent in x.chose
                                     and x.chose[o.agent].activity == "browse"])
         for o in x.ticks:
@@ -139,51 +194,27 @@ async def _drive(env: SocialEnvironment, actor: Pipelined, ticks: list[Observati
             started = env._start(o.agent, a)
             x.started[o.agent] = buffer.take()
             if started is not None:
-                x.acts.append(started)
-        if x.acts:
-            x.actions, x.act_groups = await actor.alane_act(x.acts, 1)
+                x.acts.observations.append(started)
+        await self._act(x.acts)
 
-    async def chat() -> None:
-        await chosen.wait()
-        chose = {u: a for x in lanes for u, a in x.chose.items()}
-        chats["outcome"] = env._pair(ticks, chose)
+    async def _chat(self) -> None:
+        """Once every choice is back (and so every page and post built): the chats paired,
+        the "choose" step written, the first lines asked."""
+        await self.chosen.wait()
+        env, buffer = self.env, self.buffer
+        outcome = env._pair(self.ticks, {u: a for x in self.lanes for u, a in x.chose.items()})
+        first = [e for x in self.lanes for g in x.groups[:-1] for e in g]
+        first += [e for x in self.lanes for e in x.groups[-1]]
+        first += [e for x in self.lanes for e in x.failed]
+        for x in self.lanes:
+            for o in x.ticks:
+                a = x.chose.get(o.agent)
+                if a is not None:
+                    env._chose(o, a, outcome[o.agent])
+                    first += buffer.take() + x.started[o.agent]
+        self.write_first(first)
         env.line = 0
-        lines = [env._speak(c.a, "chat", c) for c in env.chats]
-        chats["obs"], chats["actions"], chats["groups"] = lines, [], []
-        if lines:
-            chats["actions"], chats["groups"] = await actor.alane_act(lines, 1)
-
-    actor.begin_phase()
-    try:
-        await gather_all([*(lane(x) for x in lanes), chat()])
-    finally:
-        actor.end_phase()
-    return _steps(env, lanes, chats, buffer)
-
-
-def _steps(env: SocialEnvironment, lanes: Sequence[_Lane], chats: dict[str, Any],
-           buffer: TraceBuffer) -> tuple[list[Event], list[Event] | None]:
-    """The two steps' events in the lock-step order, and the world where the lock-step
-    loop leaves it after them."""
-    outcome: dict[int, str] = chats["outcome"]
-    first = [e for x in lanes for g in x.groups[:-1] for e in g]
-    first += [e for x in lanes for e in x.groups[-1]]
-    first += [e for x in lanes for e in x.failed]
-    for x in lanes:
-        for o in x.ticks:
-            a = x.chose.get(o.agent)
-            if a is not None:
-                env._chose(o, a, outcome[o.agent])
-                first += buffer.take() + x.started[o.agent]
-    # As after the lock-step "choose" step, then the "act" step's observe.
-    env._pending, env.line, env.phase = [], 0, "chat"
-    observations = [o for x in lanes for o in x.acts] + list(chats["obs"])
-    if not observations:
-        return first, None
-    actions = [a for x in lanes for a in x.actions] + list(chats["actions"])
-    parts = [x.act_groups for x in lanes if x.acts] + (
-        [chats["groups"]] if chats["obs"] else [])
-    second = [e for p in parts for g in p[:-1] for e in g] + [e for p in parts for e in p[-1]]
-    env.step(observations, actions)
-    return first, second + buffer.take()
-
+        self.chats.observations = [env._speak(c.a, "chat", c) for c in env.chats]
+        self.built = True
+        self._advance()
+        await self._act(self.chats)
