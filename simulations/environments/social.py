@@ -12,6 +12,12 @@ which pulls on its page decisions and may send it searching.
 
 Draws are seeded per (user, round, tick), never per arm, so paired arms see the same
 activity and the same choices until what they were shown differs.
+
+With LLM users the run loop pipelines a tick (``drive``, simulations/environments/
+social_lanes.py): a user's page or post is asked as soon as its own choice is back (it
+depends on nothing else), the chats are paired from every choice, and the "act" step's
+effects are applied in the lock-step order before anyone's next choice, so it is the
+same world, step for step, with the same trace.
 """
 
 from __future__ import annotations
