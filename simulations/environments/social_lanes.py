@@ -17,19 +17,22 @@ So here the tick's choices run in lanes (contiguous blocks of the canonical user
 ``lane_size`` users), and each lane's pages and posts go out as soon as the lane's
 choices are back, while the other lanes' choices are still in flight. The chats are
 paired once every choice is back (pairing sees every choice of the tick) and their
-first lines go out then. Nothing is applied early: the "act" step's effects (watches,
-posts heard by followers, mentions, first teller) are applied once every page, post and
-first line is answered, in the canonical order, by the lock-step code
-(``SocialEnvironment.step``), so what a user hears reaches its next choice exactly as in
-lock-step; the further chat lines and the next tick follow in lock-step.
+first lines go out then. Nothing is applied before its turn: the "act" step's effects
+(watches, posts heard by followers, mentions, first tellers) are applied by the lock-step
+code (``SocialEnvironment._apply``) in the lock-step order, a lane's part once every
+earlier part is answered and every observation of the step is built, so no page, post or
+first line sees an effect the lock-step world would not show it yet, and what a user
+hears reaches its next choice, as in lock-step. The further chat lines and the next tick
+follow in lock-step (the next tick's choices need every post of this one).
 
-The trace is the lock-step one, byte for byte: both steps are written once the tick's
-"act" step is answered, each as the lock-step loop writes it (the observe events, the
-agents' events grouped by observation in the lock-step order of the observations, then
-the world's events of the step, which are produced by the same code in the same order).
-Each role's memory clock is the lock-step one (``OrderedPopulation.alane_act`` with the
-step's index: 0 for the choices, 1 for the pages, posts and first lines), so memories,
-recalls and metrics are the same. A resume re-executes in lock-step.
+The trace is the lock-step one, byte for byte: the "choose" step is written once the
+chats are paired, the "act" step once it is answered, each as the lock-step loop writes
+it (the observe events, the agents' events grouped by observation in the lock-step order
+of the observations, then the world's events of the step, produced by the same code in
+the same order). Each role's memory clock is the lock-step one
+(``OrderedPopulation.alane_act`` with the step's index: 0 for the choices, 1 for the
+pages, posts and first lines; whoever acts at 1 chose at 0), so memories, recalls and
+metrics are the same. A resume re-executes in lock-step.
 """
 
 from __future__ import annotations
