@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import simulations.environments.loop as loop_module
+import simulations.environments.social_lanes as social_lanes
 from agents.llm import FakeChatModel
 from agents.llm.fake import Transcript
 from agents.llm.fake_replies import plausible_reply
@@ -97,6 +98,15 @@ def test_pipelined_ticks_equal_the_lockstep_run(tmp_path: Path,
         return done
 
     monkeypatch.setattr(loop_module, "run_driven", spy)
+    ahead: list[bool] = []  # a next tick started while the loop wrote the last one
+    real_ahead = social_lanes._Tick._ahead
+
+    def spy_ahead(self: Any) -> Any:
+        out = real_ahead(self)
+        ahead.append(out is not None and out.tick is not None)
+        return out
+
+    monkeypatch.setattr(social_lanes._Tick, "_ahead", spy_ahead)
     path = _scenario(tmp_path)
     results, calls = {}, {}
     for name, lockstep in (("lockstep", "1"), ("pipelined", "")):
@@ -113,6 +123,7 @@ def test_pipelined_ticks_equal_the_lockstep_run(tmp_path: Path,
     assert calls["lockstep"].crossed == 0
     assert calls["pipelined"].crossed > 0
     assert drives.count(2) == 16
+    assert any(ahead) and not all(ahead)  # not after a tick with chats, nor the last
     events = _trace(tmp_path / "lockstep")
     outcomes = {e["outcome"] for e in events if e["type"] == "social_choice"}
     assert outcomes >= {"browse", "search", "chat", "chat_refused", "post"}
@@ -158,14 +169,39 @@ def test_a_killed_pipelined_tick_resumes_to_the_lockstep_result(tmp_path: Path) 
     ref = tmp_path / "lockstep"
     proc = _child("run", path, ref, **{LOCKSTEP_ENV: "1"})
     assert proc.returncode == 0, proc.stderr
-    # Killed after the "choose" step of a pipelined tick was written (its "act" step and
-    # the node's checkpoint not yet), then resumed (pipelined again).
-    out = tmp_path / "killed"
-    proc = _child("run", path, out, RECARENA_CRASH_AT="step:12")
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    proc = _child("resume", path, out)
-    assert proc.returncode == 0, proc.stderr
     summary = json.loads((ref / "summary.json").read_text())
-    assert json.loads((out / "summary.json").read_text())["metrics"] == summary["metrics"]
-    assert _trace(out) == _trace(ref)
-    assert json.loads((out / "manifest.json").read_text())["resumed"] == 1
+    # Killed after the "choose" step of a tick was written (its "act" step and the node's
+    # checkpoint not yet): the second tick of round 1 (started ahead, while the loop
+    # wrote the first) and the first of round 2; each resumed (pipelined again).
+    for crash in ("step:3", "step:12"):
+        out = tmp_path / crash.replace(":", "")
+        proc = _child("run", path, out, RECARENA_CRASH_AT=crash)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        proc = _child("resume", path, out)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((out / "summary.json").read_text())["metrics"] == \
+            summary["metrics"]
+        assert _trace(out) == _trace(ref)
+        assert json.loads((out / "manifest.json").read_text())["resumed"] == 1
+
+
+def test_only_recommenders_with_independent_rows_are_pipelined() -> None:
+    from simulations.environments.social_lanes import rows_independent
+    from tools.recommenders import PluginRecommender, make_recommender
+
+    assert rows_independent(make_recommender("ease"))
+    assert rows_independent(make_recommender("random", seed=1))
+    assert rows_independent(PluginRecommender("tools.recommenders.social:FriendsRecommender"))
+    # Another plug-in might draw per call: its ticks stay lock-step.
+    assert not rows_independent(PluginRecommender("tests.test_plugins:MostPopular"))
+
+
+def test_full_collections_are_rarer_only_while_the_loop_runs() -> None:
+    import gc
+
+    from simulations.environments.loop import rare_full_collections
+
+    old = gc.get_threshold()
+    with rare_full_collections():
+        assert gc.get_threshold() == (old[0], old[1], old[2] * 100)
+    assert gc.get_threshold() == old

@@ -124,6 +124,8 @@ class SocialEnvironment(ArmEnvironment):
         self._pending: list[Observation] = []
         self._recs: dict[int, list[int]] = {}
         self.line = 0
+        self._ahead: Any = None  # the next tick, started early (social_lanes.drive_tick)
+        self._sink: EnvSetup = setup  # the setup whose trace a driven tick buffers
 
     # ------------------------------------------------------------------ protocol
 

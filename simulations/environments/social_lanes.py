@@ -97,6 +97,18 @@ class _Lane:
     acts: _Part = dataclasses.field(default_factory=_Part)  # its pages and posts
 
 
+@dataclasses.dataclass
+class _Ahead:
+    """The next tick, started on the agents' loop as soon as this one was applied, while
+    the run loop writes this one and checkpoints (its "choose" step is written only once
+    the next ``drive_tick`` adopts it); ``tick`` None: the round is over, ``observed`` the
+    events of the observe that found it so."""
+
+    observed: list[Event]
+    tick: _Tick | None = None
+    task: asyncio.Future[tuple[list[Event] | None, _Ahead | None]] | None = None
+
+
 def drive_tick(env: SocialEnvironment, actor: Pipelined,
                write: Callable[[list[Event]], None], emit: Callable[..., None]) -> int | None:
     """Run the next tick's "choose" and "act" steps pipelined; the number of lock-step
@@ -106,21 +118,28 @@ def drive_tick(env: SocialEnvironment, actor: Pipelined,
     ``write`` writes one lock-step step's events; ``emit`` writes one event to the trace
     (the observe events of a round that ends).
     """
-    if not env.choosing_next() or not rows_independent(env.recommender):
-        return None
-    sink, buffer = env.s, TraceBuffer()
-    env.s = dataclasses.replace(sink, trace=buffer)
-    try:
+    ahead: _Ahead | None = env._ahead
+    env._ahead = None
+    if ahead is None:
+        if not env.choosing_next() or not rows_independent(env.recommender):
+            return None
+        env._sink = env.s
+        buffer = TraceBuffer()
+        env.s = dataclasses.replace(env.s, trace=buffer)
         ticks = env.observe()
-        observed = buffer.take()
-        if env.phase != "choosing":  # the round is over: as the lock-step loop writes it
-            for type_, id_, fields in observed:
-                emit(type_, id_, **fields)
-            return 0
-        tick = _Tick(env, actor, ticks, buffer, lambda events: write(observed + events))
-        second = actor.loop.run(tick.run())
+        ahead = _Ahead(buffer.take())
+        if env.phase == "choosing":
+            ahead.tick = _Tick(env, actor, ticks, buffer, ahead.observed)
+    if ahead.tick is None:  # the round is over: as the lock-step loop writes it
+        env.s = env._sink
+        for type_, id_, fields in ahead.observed:
+            emit(type_, id_, **fields)
+        return 0
+    try:
+        second, env._ahead = actor.loop.run(ahead.tick.finish(write, ahead.task))
     finally:
-        env.s = sink
+        if env._ahead is None:
+            env.s = env._sink
     if second is None:
         return 1
     write(second)
@@ -131,9 +150,11 @@ class _Tick:
     """One tick's "choose" and "act" steps, pipelined."""
 
     def __init__(self, env: SocialEnvironment, actor: Pipelined, ticks: list[Observation],
-                 buffer: TraceBuffer, write_first: Callable[[list[Event]], None]) -> None:
+                 buffer: TraceBuffer, observed: list[Event]) -> None:
         self.env, self.actor, self.ticks, self.buffer = env, actor, ticks, buffer
-        self.write_first = write_first
+        self.observed = observed  # the observe events of the "choose" step
+        self.write: Callable[[list[Event]], None] | None = None  # set when adopted
+        self.adopted = asyncio.Event()
         size = max(1, actor.lane_size)
         self.lanes = [_Lane(ticks[lo:lo + size]) for lo in range(0, len(ticks), size)]
         self.chats = _Part()
@@ -143,9 +164,18 @@ class _Tick:
         self.applied: list[Event] = []  # the "act" step's world events so far
         self.cursor = 0  # parts applied, in the lock-step order (lanes, then chats)
 
-    async def run(self) -> list[Event] | None:
-        """Both steps; the "choose" step is written as soon as the chats are paired, the
-        "act" step's events are returned (None: the step is empty)."""
+    async def finish(self, write: Callable[[list[Event]], None],
+                     task: asyncio.Future[tuple[list[Event] | None, _Ahead | None]] | None
+                     ) -> tuple[list[Event] | None, _Ahead | None]:
+        """Adopted by a ``drive_tick`` (its ``write``): run, or if started ahead wait."""
+        self.write = write
+        self.adopted.set()
+        return await (task if task is not None else self.run())
+
+    async def run(self) -> tuple[list[Event] | None, _Ahead | None]:
+        """Both steps; the "choose" step is written as soon as the chats are paired (and
+        the tick adopted), the "act" step's events are returned (None: the step is empty),
+        with the next tick started ahead when no chat line is left."""
         self.actor.begin_phase()
         try:
             await gather_all([*(self._lane(x) for x in self.lanes), self._chat()])
@@ -154,11 +184,25 @@ class _Tick:
         env = self.env
         env._pending, env.phase = [], "chat"  # as after the "act" step's observe
         parts = self._parts()
-        if not any(p.observations for p in parts):
+        second = None
+        if any(p.observations for p in parts):
+            env.line += 1  # as the lock-step "act" step leaves it (its effects applied)
+            second = ([e for p in parts for g in p.groups[:-1] for e in g]
+                      + [e for p in parts if p.groups for e in p.groups[-1]] + self.applied)
+        return second, self._ahead()
+
+    def _ahead(self) -> _Ahead | None:
+        """The next tick's observe, now (the world is where the lock-step loop leaves it
+        after this tick), and its lanes started; None when chat lines are left."""
+        env = self.env
+        if not env.choosing_next():
             return None
-        env.line += 1  # as the lock-step "act" step leaves it (its effects are applied)
-        return ([e for p in parts for g in p.groups[:-1] for e in g]
-                + [e for p in parts if p.groups for e in p.groups[-1]] + self.applied)
+        ticks = env.observe()
+        ahead = _Ahead(self.buffer.take())
+        if env.phase == "choosing":
+            ahead.tick = _Tick(env, self.actor, ticks, self.buffer, ahead.observed)
+            ahead.task = asyncio.ensure_future(ahead.tick.run())
+        return ahead
 
     def _parts(self) -> list[_Part]:
         return [x.acts for x in self.lanes] + [self.chats]
@@ -215,9 +259,13 @@ class _Tick:
                 if a is not None:
                     env._chose(o, a, outcome[o.agent])
                     first += buffer.take() + x.started[o.agent]
-        self.write_first(first)
         env.line = 0
         self.chats.observations = [env._speak(c.a, "chat", c) for c in env.chats]
         self.built = True
         self._advance()
-        await self._act(self.chats)
+        await gather_all([self._act(self.chats), self._write_first(first)])
+
+    async def _write_first(self, first: list[Event]) -> None:
+        await self.adopted.wait()  # the run loop wrote the previous tick and moved on
+        assert self.write is not None
+        self.write(self.observed + first)
