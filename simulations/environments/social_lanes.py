@@ -22,8 +22,12 @@ first lines go out then. Nothing is applied before its turn: the "act" step's ef
 code (``SocialEnvironment._apply``) in the lock-step order, a lane's part once every
 earlier part is answered and every observation of the step is built, so no page, post or
 first line sees an effect the lock-step world would not show it yet, and what a user
-hears reaches its next choice, as in lock-step. The further chat lines and the next tick
-follow in lock-step (the next tick's choices need every post of this one).
+hears reaches its next choice, as in lock-step. The further chat lines follow in
+lock-step. The next tick's choices need every post of this one, so they wait until this
+tick is applied; when no chat line is left they start right then, on the agents' loop,
+while the run loop writes this tick and checkpoints (``_Ahead``: the world is already
+where the lock-step loop leaves it; the next tick's events wait for the next
+``drive_tick`` to adopt it, so the trace and the checkpoints are the lock-step ones).
 
 The trace is the lock-step one, byte for byte: the "choose" step is written once the
 chats are paired, the "act" step once it is answered, each as the lock-step loop writes
