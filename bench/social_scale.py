@@ -11,6 +11,11 @@ memory (ru_maxrss). Target (issue 19): within 10 minutes and 4 GiB on this 2-cor
 ``llm``: LLM users (structured decisions, no long-term memory) in the same world against
 ``bench/stub_server.py`` answering every social, page and chat prompt after L seconds
 (the fake model's plausible replies): calls per second against C/L. Target: >= 0.85.
+The default case is 1,000 users (the feed's case in issue 19; ``--llm-users 256`` for the
+old one): at 256 users a tick's wave is four batches of C = 64 calls, so the run's fixed
+costs (the arm's setup, the chats' line-by-line tail, each tick's sync) weigh more than
+the pipelining can take off. The ticks run pipelined (simulations/environments/
+social_lanes.py); ``RECARENA_LOCKSTEP=1`` in the environment gives the lock-step timing.
 """
 
 from __future__ import annotations
@@ -149,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--part", choices=["utility", "llm", "all"], default="utility")
     p.add_argument("--users", type=int, default=10_000)
     p.add_argument("--ticks", type=int, default=20)
-    p.add_argument("--llm-users", type=int, default=256)
+    p.add_argument("--llm-users", type=int, default=1000)
     p.add_argument("--llm-ticks", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--latency", type=float, default=0.5)

@@ -31,7 +31,7 @@ from agents.observations import Action, Observation
 from simulations.environments.base import Lane, LaneEnvironment
 from simulations.record.trace import TraceWriter
 
-__all__ = ["LOCKSTEP_ENV", "Pipelined", "lockstep_forced", "run_phase"]
+__all__ = ["LOCKSTEP_ENV", "Driven", "Pipelined", "lockstep_forced", "run_driven", "run_phase"]
 
 Event = tuple[str, str, dict[str, Any]]  # as simulations.executors.base.Event
 
@@ -58,6 +58,22 @@ class Pipelined(Protocol):
 
     async def alane_act(self, observations: Sequence[Observation], step: int
                         ) -> tuple[list[Action], list[list[Event]]]: ...
+
+
+@runtime_checkable
+class Driven(Protocol):
+    """An environment that pipelines a phase its agents are not independent in (the
+    social world's ticks, simulations/environments/social_lanes.py) with its own driver.
+
+    ``drive(actor, write, emit)``: run the next phase on the actor's loop and hand each
+    lock-step step's events to ``write`` in the lock-step order; the number of steps
+    written (0: nothing was stepped, the events of the observe that found nothing went to
+    ``emit``), or None before touching anything when the next step is not such a phase.
+    Afterwards the environment is where the lock-step loop would have left it.
+    """
+
+    def drive(self, actor: Pipelined, write: Callable[[list[Event]], None],
+              emit: Callable[..., None]) -> int | None: ...
 
 
 @dataclass
@@ -145,3 +161,17 @@ def run_phase(env: LaneEnvironment, actor: Pipelined, trace: TraceWriter,
     actor.loop.run(drive())
     env.join(lanes)
     return phase.written
+
+
+def run_driven(env: Driven, actor: Pipelined, trace: TraceWriter,
+               on_step: Callable[[], None] = lambda: None) -> int | None:
+    """``env.drive`` with the run's trace: each step written and flushed, then ``on_step``
+    (the loop's ``step`` crash point), as ``run_phase`` does."""
+
+    def write(events: list[Event]) -> None:
+        for type_, id_, fields in events:
+            trace.emit(type_, id_, **fields)
+        trace.flush()
+        on_step()
+
+    return env.drive(actor, write, trace.emit)

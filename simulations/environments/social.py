@@ -12,14 +12,20 @@ which pulls on its page decisions and may send it searching.
 
 Draws are seeded per (user, round, tick), never per arm, so paired arms see the same
 activity and the same choices until what they were shown differs.
+
+With LLM users the run loop pipelines a tick (``drive``, simulations/environments/
+social_lanes.py): a user's page or post is asked as soon as its own choice is back (it
+depends on nothing else), the chats are paired from every choice, and the "act" step's
+effects are applied in the lock-step order before anyone's next choice, so it is the
+same world, step for step, with the same trace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,9 +48,13 @@ from simulations.environments.social_kind import (
     SpeakTurn,
     Spoken,
 )
+from simulations.environments.social_lanes import Event, drive_tick
 from tools.recommenders import ColdStartRecommender
 from tools.recommenders.social import GraphAware
 from tools.social_graph import GraphError, build_graph, graph_stats, rewire_heterophilous
+
+if TYPE_CHECKING:
+    from simulations.environments.pipeline import Pipelined
 
 __all__ = ["SocialEnvironment"]
 
@@ -114,6 +124,8 @@ class SocialEnvironment(ArmEnvironment):
         self._pending: list[Observation] = []
         self._recs: dict[int, list[int]] = {}
         self.line = 0
+        self._ahead: Any = None  # the next tick, started early (social_lanes.drive_tick)
+        self._sink: EnvSetup = setup  # the setup whose trace a driven tick buffers
 
     # ------------------------------------------------------------------ protocol
 
@@ -152,6 +164,19 @@ class SocialEnvironment(ArmEnvironment):
         elif self.phase == "chat":
             self._record(observations, actions)
         self.s.trace.flush()
+
+    def choosing_next(self) -> bool:
+        """Whether the next ``observe`` starts a tick (its choices) or ends the round: no
+        page, post or chat line is left in the tick (as ``_chat_lines`` sees it)."""
+        if self.phase == "choose":
+            return True
+        lines = bool(self.chats) and self.line < 2 * self.cfg.chat_turns
+        return self.phase == "chat" and not (self.line == 0 and self._pending) and not lines
+
+    def drive(self, actor: Pipelined, write: Callable[[list[Event]], None],
+              emit: Callable[..., None]) -> int | None:
+        """A tick's choices and acts pipelined (``social_lanes``), or None: lock-step."""
+        return drive_tick(self, actor, write, emit)
 
     def end_round(self, round_: int) -> None:
         s = self.s
@@ -219,7 +244,26 @@ class SocialEnvironment(ArmEnvironment):
     def _act(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:
         """The choices of a tick: chats paired (a partner busy with anything else refuses),
         then every page, post and first chat line at once."""
-        trace = self.s.trace
+        chose = self._chosen(observations, actions)
+        self._recs = self._recommend([o.agent for o in observations if o.agent in chose
+                                      and chose[o.agent].activity == "browse"])
+        outcome = self._pair(observations, chose)
+        out: list[Observation] = []
+        for obs in observations:
+            a = chose.get(obs.agent)
+            if a is None:
+                continue
+            self._chose(obs, a, outcome[obs.agent])
+            started = self._start(obs.agent, a)
+            if started is not None:
+                out.append(started)
+        self._pending = out
+        self.line = 0
+        self.phase = "chat"
+
+    def _chosen(self, observations: Sequence[Observation],
+                actions: Sequence[Action]) -> dict[int, SocialChoice]:
+        """Each user's choice (failures traced, in order, and left out)."""
         chose: dict[int, SocialChoice] = {}
         for obs, act in zip(observations, actions, strict=True):
             if isinstance(act, Failure):
@@ -227,44 +271,51 @@ class SocialEnvironment(ArmEnvironment):
                 continue
             assert isinstance(act, SocialChoice)
             chose[obs.agent] = act
+        return chose
+
+    def _pair(self, observations: Sequence[Observation],
+              chose: dict[int, SocialChoice]) -> dict[int, str]:
+        """Chats paired in the order of the choices (``self.chats``); each chooser's
+        outcome: its activity, or chat_refused. Only chat choosers and idle (or mutual)
+        partners are paired, so nobody who browses, searches or posts is ever in a chat."""
         busy = {u for u, a in chose.items() if a.activity != "idle"}
         paired: set[int] = set()
         self.chats = []
-        out: list[Observation] = []
-        browsing = [o.agent for o in observations
-                    if o.agent in chose and chose[o.agent].activity == "browse"]
-        self._recs = self._recommend(browsing)
+        outcome: dict[int, str] = {}
         for obs in observations:
             u = obs.agent
             a = chose.get(u)
             if a is None:
                 continue
-            outcome: str = a.activity
+            outcome[u] = a.activity
             if a.activity == "chat":
                 p = a.partner
                 mutual = p is not None and chose.get(p) is not None \
                     and chose[p].activity == "chat" and chose[p].partner == u
                 free = p is not None and p in self.node and (p not in busy or mutual)
                 if u in paired or not free or p in paired:
-                    outcome = "chat_refused"
+                    outcome[u] = "chat_refused"
                 else:
                     assert p is not None
                     paired |= {u, p}
                     self.chats.append(_Chat(u, p, self.graph.tie(self.node[u], self.node[p])))
-            trace.emit("social_choice", f"{obs.base}", **obs.where, activity=a.activity,
-                       outcome=outcome, partner=self.s.user_id(a.partner)
-                       if a.partner is not None and a.partner in self.node else None,
-                       item=self.cat.item_ids[a.item] if a.item is not None else None,
-                       query=a.query, reason=a.reason, inputs=a.inputs)
-            if a.activity in ("browse", "search"):
-                page = self._page(u, a)
-                if page is not None:
-                    out.append(page)
-            elif a.activity == "post" and u not in paired:
-                out.append(self._speak(u, "post", None))
-        self._pending = out
-        self.line = 0
-        self.phase = "chat"
+        return outcome
+
+    def _chose(self, obs: Observation, a: SocialChoice, outcome: str) -> None:
+        self.s.trace.emit("social_choice", f"{obs.base}", **obs.where, activity=a.activity,
+                          outcome=outcome, partner=self.s.user_id(a.partner)
+                          if a.partner is not None and a.partner in self.node else None,
+                          item=self.cat.item_ids[a.item] if a.item is not None else None,
+                          query=a.query, reason=a.reason, inputs=a.inputs)
+
+    def _start(self, u: int, a: SocialChoice) -> Observation | None:
+        """What a user who browses, searches or posts does next (its own state only; a
+        browse reads ``self._recs``): a page (traced) or a post; None for anything else."""
+        if a.activity in ("browse", "search"):
+            return self._page(u, a)
+        if a.activity == "post":
+            return self._speak(u, "post", None)
+        return None
 
     # ------------------------------------------------------------------ acting
 
@@ -352,15 +403,19 @@ class SocialEnvironment(ArmEnvironment):
 
     def _record(self, observations: Sequence[Observation], actions: Sequence[Action]) -> None:
         for obs, a in zip(observations, actions, strict=True):
-            if isinstance(a, Failure):
-                self._failure(obs, a)
-            elif isinstance(obs, SocialPage):
-                assert isinstance(a, PageAction)
-                self._watch(obs, a)
-            elif isinstance(obs, SpeakTurn):
-                assert isinstance(a, Spoken)
-                self._said(obs, a)
+            self._apply(obs, a)
         self.line += 1
+
+    def _apply(self, obs: Observation, a: Action) -> None:
+        """One page, post or chat line answered: its effects and events."""
+        if isinstance(a, Failure):
+            self._failure(obs, a)
+        elif isinstance(obs, SocialPage):
+            assert isinstance(a, PageAction)
+            self._watch(obs, a)
+        elif isinstance(obs, SpeakTurn):
+            assert isinstance(a, Spoken)
+            self._said(obs, a)
 
     def _watch(self, obs: SocialPage, a: PageAction) -> None:
         u, heard, trace = obs.agent, self.heard[obs.agent], self.s.trace
