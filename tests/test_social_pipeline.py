@@ -194,14 +194,3 @@ def test_only_recommenders_with_independent_rows_are_pipelined() -> None:
     assert rows_independent(PluginRecommender("tools.recommenders.social:FriendsRecommender"))
     # Another plug-in might draw per call: its ticks stay lock-step.
     assert not rows_independent(PluginRecommender("tests.test_plugins:MostPopular"))
-
-
-def test_full_collections_are_rarer_only_while_the_loop_runs() -> None:
-    import gc
-
-    from simulations.environments.loop import rare_full_collections
-
-    old = gc.get_threshold()
-    with rare_full_collections():
-        assert gc.get_threshold() == (old[0], old[1], old[2] * 100)
-    assert gc.get_threshold() == old

@@ -20,10 +20,8 @@ continues from the checkpoint.
 from __future__ import annotations
 
 import contextvars
-import gc
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypedDict, cast
@@ -173,29 +171,8 @@ class Loop:
         """Run the graph to the end, checkpointing after every node: from the start, or
         (``resume``) from the last checkpoint."""
         graph = build_graph().compile(checkpointer=checkpoints.saver)
-        with rare_full_collections():
-            graph.invoke(None if resume else self.start(), _THREAD, context=self,
-                         durability="sync")
-
-
-@contextmanager
-def rare_full_collections(factor: int = 100) -> Iterator[None]:
-    """Full garbage collections ``factor`` times rarer while the loop runs (the young
-    generations as before; the old thresholds back afterwards).
-
-    A full collection walks every long-lived object (the world, the graph, the agents,
-    their memories) holding the GIL: at 1,000 LLM users in the social world (bench/
-    social_scale.py) there were 13 in a 47 s run, 0.1-0.26 s each, freeing next to
-    nothing, and each one held the answers of every call in flight (1.2-2.1 s of the run
-    with the endpoint's slots waiting on the client). Cycles among young objects are still
-    collected; the rest wait for the rarer full collections or the end of the run.
-    """
-    old = gc.get_threshold()
-    gc.set_threshold(old[0], old[1], old[2] * factor)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
+        graph.invoke(None if resume else self.start(), _THREAD, context=self,
+                     durability="sync")
 
 
 def _route(cur: Cursor) -> str:
