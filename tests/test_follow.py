@@ -100,3 +100,15 @@ def test_a_run_writes_the_index_and_metrics_of_its_trace(tmp_path: Path) -> None
     plain = build_index(out, tmp_path / "plain.sqlite")
     assert _tables(out / INDEX_FILENAME) == _tables(plain)
     assert not list(out.glob("*.tmp*"))
+
+
+def test_finish_without_an_outcome_indexes_the_whole_trace(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.jsonl"
+    _write(trace, 8)
+    follower = TraceFollower(trace, tmp_path / INDEX_FILENAME, poll_s=0.005).start()
+    try:
+        follower.finish()
+    finally:
+        follower.close()
+    expected = build_index(trace, tmp_path / "plain.sqlite")
+    assert _tables(tmp_path / INDEX_FILENAME) == _tables(expected)

@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ class TraceFollower:
             with contextlib.suppress(OSError):
                 self._tmp.unlink(missing_ok=True)
 
-    def _wait(self, ready: Any) -> None:
+    def _wait(self, ready: Callable[[], bool]) -> None:
         while True:
             with self._lock:
                 if self._cancelled:
@@ -140,6 +140,7 @@ class TraceFollower:
         while True:
             with self._lock:
                 until, cancelled = self._outcome_until, self._cancelled
+                finishing = self._finishing
             if cancelled:
                 raise _Cancelled
             lines = self._take(until)
@@ -149,8 +150,8 @@ class TraceFollower:
                 add_lines(conn, self.trace, self._texts(lines))
                 yield from events
                 continue
-            if until is not None and self._offset >= until:
-                return
+            if (until is not None and self._offset >= until) or finishing:
+                return  # (finishing: ``finish`` without ``outcome`` reads to the end)
             self._wake.wait(self.poll_s)
             self._wake.clear()
 
