@@ -7,7 +7,6 @@ draws depend on (seed, user, round, page) only.
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -15,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from agents.items.live import ArmItems
 from agents.library import Library
@@ -26,7 +23,6 @@ from agents.recsys.plugins import AgentRecommender
 from agents.run_stores import reset_stores
 from scenarios.schema import (
     RecommenderConfig,
-    Scenario,
     SwitchRecommenderEvent,
 )
 from simulations.environments import Environment, EnvSetup, make_environment
@@ -46,6 +42,7 @@ from simulations.record.redact import Redactor
 from simulations.record.trace import ResumeDivergedError, TraceWriter
 from simulations.record.withhold import WithholdingRedactor
 from simulations.run.attack import FakeUserAttack
+from simulations.run.folder import make_run_dir, write_json, write_reference
 from simulations.run.follow import TraceFollower
 from simulations.run.heap import survivors_frozen
 from simulations.run.outcome import git_commit, llm_summary, versions
@@ -106,13 +103,6 @@ class RunResult:
     reason: str = ""  # why it stopped, when it did not complete (manifest "reason")
 
 
-def _write_json(path: Path, obj: Any, redactor: Redactor | None = None) -> None:
-    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(redactor.text(text) if redactor else text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _redactor(prep: Prepared) -> Redactor:
     """Masks the environment's secrets and those of every variable an llm: block names."""
     cfgs = [prep.llm, *(r.config.llm for r in prep.loaded.roles)]
@@ -121,36 +111,6 @@ def _redactor(prep: Prepared) -> Redactor:
         return base
     ds = prep.dataset
     return WithholdingRedactor.for_users(base, ds.user_ids, ds.user_attrs)
-
-
-def _make_run_dir(out: Path | None, scn: Scenario) -> Path:
-    if out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(scn.output.dir) / f"{scn.name}-{stamp}"
-        n = 1
-        while out.exists():
-            n += 1
-            out = Path(scn.output.dir) / f"{scn.name}-{stamp}-{n}"
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RunError(f"{out}: run folder exists and is not empty; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _write_reference(run_dir: Path, prep: Prepared) -> None:
-    """What reports need beside the trace: each item's popularity in the training history
-    and the held-out (future) ratings of the population, the real answers a run hides."""
-    ds = prep.dataset
-    popularity = np.bincount(prep.history.item, minlength=ds.n_items)
-    future = prep.future.select(np.isin(prep.future.user, np.asarray(prep.population)))
-    values, counts = np.unique(future.rating if ds.has_ratings else [], return_counts=True)
-    _write_json(run_dir / "reference.json", {
-        "dataset": ds.name,
-        "real_ratings": prep.scenario.dataset.source != "synthetic" and ds.has_ratings,
-        "has_ratings": ds.has_ratings,
-        "item_popularity": {ds.catalog.item_ids[i]: int(c) for i, c in enumerate(popularity)},
-        "heldout_ratings": {f"{v:g}": int(c) for v, c in zip(values, counts, strict=True)},
-    })
 
 
 def _fit(cfg: RecommenderConfig | SwitchRecommenderEvent, seed: int, prep: Prepared,
@@ -279,7 +239,7 @@ def run(
         raise RunError("--replay: this scenario's roles use no LLM; nothing to replay")
     if replay is None and chat_model is None:  # before the run folder exists
         check_api_keys(prep.loaded, prep.args.get("llm"))
-    run_dir = _make_run_dir(out, scn)
+    run_dir = make_run_dir(out, scn)
     config = config_of(prep)
     manifest: dict[str, Any] = {
         "scenario": scn.name, "scenario_file": str(prep.loaded.path),
@@ -293,9 +253,9 @@ def run(
                    "replay": _abs(replay), "warm_cache": _abs(warm_cache)},
     }
     redactor = _redactor(prep)
-    _write_json(run_dir / "manifest.json", manifest, redactor)
+    write_json(run_dir / "manifest.json", manifest, redactor)
     write_items(run_dir / ITEMS_FILENAME, catalog_items(prep.dataset.catalog))
-    _write_reference(run_dir, prep)
+    write_reference(run_dir, prep)
     return _execute(prep, run_dir, manifest, config, on_session_end=on_session_end,
                     replay=replay, chat_model=chat_model, warm_cache=warm_cache,
                     resume=False, on_llm_call=on_llm_call)
@@ -330,7 +290,7 @@ def resume(
     manifest.update(status="running", resumed=int(manifest.get("resumed", 0)) + 1)
     for k in ("reason", "events", "elapsed_s", "llm", "finished"):
         manifest.pop(k, None)
-    _write_json(r.run_dir / "manifest.json", manifest, _redactor(r.prep))
+    write_json(r.run_dir / "manifest.json", manifest, _redactor(r.prep))
     return _execute(r.prep, r.run_dir, manifest, r.config, on_session_end=on_session_end,
                     replay=args.get("replay"), chat_model=chat_model,
                     warm_cache=args.get("warm_cache"), resume=True, on_llm_call=on_llm_call)
@@ -491,11 +451,11 @@ def _traced(prep: Prepared, run_dir: Path, manifest: dict[str, Any], config: dic
         summary["item_updates"] = outcome.item_updates
     if outcome.reasoning:  # per arm: rationales / query sets prepared, reused, their cost
         summary["reasoning"] = outcome.reasoning
-    _write_json(run_dir / "summary.json", summary, redactor)
+    write_json(run_dir / "summary.json", summary, redactor)
     manifest.update(status=status, reason=reason, events=events,
                     elapsed_s=round(elapsed, 3), llm=llm,
                     finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    _write_json(run_dir / "manifest.json", manifest, redactor)
+    write_json(run_dir / "manifest.json", manifest, redactor)
     follower.finish()  # the index `recarena trace` reads (rebuilt on demand if missing)
     if status == "failed":
         raise RunError(redactor.text(f"run failed: {reason} (partial trace kept in {run_dir})"))
