@@ -249,10 +249,11 @@ class PopulationFactory:
             long_term = None
             cfg = self.llm_of(role)
             writes = self._store_writes(role)
+            new = self._new_stores and writes == "process"
             if lt_cfg.enabled:
                 store = make_long_term(lt_cfg, self._store_path(), f"{arm}.{role.name}",
                                        self.llm_of(role) or self.llm, writes=writes,
-                                       new=self._new_stores and writes == "process")
+                                       new=new)
                 self.stores.append(store)
                 long_term = LongTerm(store, lt_cfg, Reflector(lt_cfg.reflect_every))
             sm = None
@@ -262,7 +263,7 @@ class PopulationFactory:
                     store = make_long_term(lt_cfg, self._store_path(),
                                            f"{arm}.shared.{role.memory.shared}",
                                            self.llm_of(role) or self.llm, writes=writes,
-                                           new=self._new_stores and writes == "process")
+                                           new=new)
                     self.stores.append(store)
                     sm = shared[role.memory.shared] = SharedMemory(store, role.memory.shared)
             members = {u: self.profiles[role.name][u] for u, r in self.role_of.items()

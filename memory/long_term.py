@@ -158,23 +158,23 @@ class LongTermStore:
         self._writer = WriteBehind() if writes == "behind" else None
         name = self.collection_name = safe_collection_name(collection)
         try:
-            if writes == "process" and new:
+            if writes == "process":
                 assert path is not None
                 self._remote = StoreProcess.acquire(path)
-                for col in self._names:
-                    self._remote.post("open", col, embedder.name, int(embedder.dim))
-                self._max_batch = _WRITE_CHUNK_PROCESS  # the writer splits to its limit
-                self._index = VectorIndex(int(embedder.dim))
-            elif writes == "process":
-                assert path is not None
-                self._remote = StoreProcess.acquire(path)
-                limits = [int(self._remote.call("open", col, embedder.name, int(embedder.dim)))
-                          for col in self._names]
-                self._max_batch = max(1, min(limits))
-                if index:
-                    self._index = self._warm(
-                        page for col in self._names
-                        for page in self._remote.call("rows", col, self._max_batch))
+                dim = int(embedder.dim)
+                if new:  # nothing to read back: the writer opens them when it gets there
+                    for col in self._names:
+                        self._remote.post("open", col, embedder.name, dim)
+                    self._max_batch = _WRITE_CHUNK_PROCESS  # it splits to chromadb's limit
+                    self._index = VectorIndex(dim)
+                else:
+                    limits = [int(self._remote.call("open", col, embedder.name, dim))
+                              for col in self._names]
+                    self._max_batch = max(1, min(limits))
+                    if index:
+                        self._index = self._warm(
+                            page for col in self._names
+                            for page in self._remote.call("rows", col, self._max_batch))
             else:
                 self._client, self.collection_name = client_for(path, name)
                 self._own, self._world = (self._open(col) for col in self._names)

@@ -30,6 +30,14 @@ def _tables(db: Path) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
+def _assert_indexed_as_plain(index: Path, trace: Path, tmp_path: Path) -> None:
+    """``index`` holds what ``build_index`` makes of the finished trace; no temporary
+    file is left beside it."""
+    plain = build_index(trace, tmp_path / "plain.sqlite")
+    assert _tables(index) == _tables(plain)
+    assert not list(index.parent.glob("*.tmp*"))
+
+
 def _write(trace: Path, n: int, *, pause: float = 0.0) -> None:
     """``n`` feed-like pages and decisions, flushed a few at a time (``pause`` between)."""
     with TraceWriter(trace) as w:
@@ -61,9 +69,7 @@ def test_follower_matches_passes_over_the_finished_trace(tmp_path: Path) -> None
         follower.close()
     assert outcome == trace_outcome(trace)
     assert outcome.metrics["arms"], "the outcome saw the pages"
-    expected = build_index(trace, tmp_path / "plain.sqlite")
-    assert _tables(tmp_path / INDEX_FILENAME) == _tables(expected)
-    assert not list(tmp_path.glob("*.tmp*"))
+    _assert_indexed_as_plain(tmp_path / INDEX_FILENAME, trace, tmp_path)
 
 
 def test_a_bad_line_fails_the_outcome_like_the_plain_pass(tmp_path: Path) -> None:
@@ -97,9 +103,7 @@ def test_a_run_writes_the_index_and_metrics_of_its_trace(tmp_path: Path) -> None
     out = tmp_path / "run"
     res = run(prepare(load_scenario(shipped("quickstart.yaml")), users=5), out)
     assert res.metrics == trace_outcome(out / "trace.jsonl").metrics
-    plain = build_index(out, tmp_path / "plain.sqlite")
-    assert _tables(out / INDEX_FILENAME) == _tables(plain)
-    assert not list(out.glob("*.tmp*"))
+    _assert_indexed_as_plain(out / INDEX_FILENAME, out / "trace.jsonl", tmp_path)
 
 
 def test_finish_without_an_outcome_indexes_the_whole_trace(tmp_path: Path) -> None:
@@ -110,5 +114,4 @@ def test_finish_without_an_outcome_indexes_the_whole_trace(tmp_path: Path) -> No
         follower.finish()
     finally:
         follower.close()
-    expected = build_index(trace, tmp_path / "plain.sqlite")
-    assert _tables(tmp_path / INDEX_FILENAME) == _tables(expected)
+    _assert_indexed_as_plain(tmp_path / INDEX_FILENAME, trace, tmp_path)

@@ -382,7 +382,7 @@ class LLMClient:
         left for that first call to report."""
         with contextlib.suppress(Exception):
             if self._models.direct() is not None:
-                self._models.direct_counter()
+                self._models.token_counter()
 
     async def _alive(self, call: Call[_T]) -> tuple[_T, int, int, int]:
         direct = self._models.direct() if call.adirect is not None else None
@@ -390,7 +390,7 @@ class LLMClient:
         if direct is None:
             model, counter = self._models.amodel()
         else:  # the SDK directly: ChatOpenAI (costly to build) is never needed
-            counter = self._models.direct_counter()
+            counter = self._models.token_counter()
         estimate = call.estimate(counter)
         attempt = 0
         while True:

@@ -50,13 +50,13 @@ class ModelPool:
         with self._lock:
             if self.model is None:
                 self.model = make_chat_model(self.cfg)
-            if self.counter is None:
-                self.counter = counter_for(self.cfg, self.model)
-            return self.model, self.counter
+            model = self.model
+        return model, self.token_counter()
 
-    def direct_counter(self) -> TokenCounter:
-        """The token counter of the direct path, without building the LangChain model
-        (the openai backend's counter depends on the model name alone)."""
+    def token_counter(self) -> TokenCounter:
+        """The token counter (built on first use; from the model when one is built). The
+        openai backend's depends on the model name alone, so the direct path gets it
+        without building the LangChain model."""
         with self._lock:
             if self.counter is None:
                 self.counter = counter_for(self.cfg, self.model)
