@@ -142,14 +142,7 @@ def run_phase(env: LaneEnvironment, actor: Pipelined, trace: TraceWriter,
     lanes = env.lanes(actor.lane_size)
     if not lanes:
         return None
-
-    def write(events: list[Event]) -> None:
-        for type_, id_, fields in events:
-            trace.emit(type_, id_, **fields)
-        trace.flush()
-        on_step()
-
-    phase = _Phase(lanes, write)
+    phase = _Phase(lanes, _step_writer(trace, on_step))
 
     async def drive() -> None:
         actor.begin_phase()
@@ -167,6 +160,12 @@ def run_driven(env: Driven, actor: Pipelined, trace: TraceWriter,
                on_step: Callable[[], None] = lambda: None) -> int | None:
     """``env.drive`` with the run's trace: each step written and flushed, then ``on_step``
     (the loop's ``step`` crash point), as ``run_phase`` does."""
+    return env.drive(actor, _step_writer(trace, on_step), trace.emit)
+
+
+def _step_writer(trace: TraceWriter, on_step: Callable[[], None]
+                 ) -> Callable[[list[Event]], None]:
+    """Writes one lock-step step's events to the run's trace, flushes, then ``on_step``."""
 
     def write(events: list[Event]) -> None:
         for type_, id_, fields in events:
@@ -174,4 +173,4 @@ def run_driven(env: Driven, actor: Pipelined, trace: TraceWriter,
         trace.flush()
         on_step()
 
-    return env.drive(actor, write, trace.emit)
+    return write
